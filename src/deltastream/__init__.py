@@ -1,0 +1,3 @@
+"""DeltaStream: an options-analytics server."""
+
+__version__ = "0.1.0"
