@@ -1,0 +1,157 @@
+"""Black-Scholes-Merton: European options on an asset with a continuous dividend yield.
+
+Inputs (all broadcast against each other, scalars or arrays):
+
+- ``spot`` S and ``strike`` K in currency units, both > 0;
+- ``time`` T in years (ACT/365) to the exact expiry instant, >= 0 (0 gives the payoff);
+- ``rate`` r and ``dividend_yield`` q, continuously compounded decimals (0.055);
+- ``vol`` sigma, annualised decimal (0.15), >= 0 (0 gives the discounted intrinsic value);
+- ``is_call`` True for calls, False for puts.
+
+Invalid inputs (non-positive S or K, negative T or sigma, NaN) give NaN, never an exception.
+Greek units are those of :mod:`deltastream.pricing` (theta per calendar day, vega and rho per
+1 percentage point).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numba
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ._arrays import broadcast_flat, shaped
+from ._special import norm_cdf, norm_pdf
+
+DAYS_PER_YEAR = 365.0
+PERCENT = 0.01
+
+
+class Greeks(NamedTuple):
+    """Price and sensitivities of an option, in the units of :mod:`deltastream.pricing`."""
+
+    price: np.ndarray
+    delta: np.ndarray
+    gamma: np.ndarray
+    theta: np.ndarray
+    vega: np.ndarray
+    rho: np.ndarray
+    vanna: np.ndarray
+    volga: np.ndarray
+    charm: np.ndarray
+
+
+N_GREEKS = len(Greeks._fields)
+
+
+@numba.njit(cache=True, inline="always")
+def _inputs_invalid(S: float, K: float, T: float, r: float, q: float, sig: float) -> bool:
+    return not (
+        S > 0.0 and K > 0.0 and T >= 0.0 and sig >= 0.0
+        and math.isfinite(S) and math.isfinite(K) and math.isfinite(T)
+        and math.isfinite(r) and math.isfinite(q) and math.isfinite(sig)
+    )
+
+
+@numba.njit(cache=True, inline="always")
+def bsm_price_scalar(S: float, K: float, T: float, r: float, q: float, sig: float,
+                     call: bool) -> float:
+    """Price of one option (compiled scalar kernel shared with the other pricing modules)."""
+    if _inputs_invalid(S, K, T, r, q, sig):
+        return math.nan
+    w = 1.0 if call else -1.0
+    if T == 0.0:
+        return max(w * (S - K), 0.0)
+    dq = math.exp(-q * T)
+    dr = math.exp(-r * T)
+    s = sig * math.sqrt(T)
+    if s == 0.0:
+        return max(w * (S * dq - K * dr), 0.0)
+    d1 = (math.log(S / K) + (r - q) * T) / s + 0.5 * s
+    d2 = d1 - s
+    v = w * (S * dq * norm_cdf(w * d1) - K * dr * norm_cdf(w * d2))
+    return max(v, 0.0)
+
+
+@numba.njit(cache=True)
+def _price_loop(S, K, T, r, q, sig, call, out):
+    for i in range(out.shape[0]):
+        out[i] = bsm_price_scalar(S[i], K[i], T[i], r[i], q[i], sig[i], call[i])
+
+
+@numba.njit(cache=True, inline="always")
+def bsm_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig: float,
+                      call: bool, out: np.ndarray, i: int) -> None:
+    """Price and all Greeks of one option into ``out[:, i]`` (order of :class:`Greeks`)."""
+    if _inputs_invalid(S, K, T, r, q, sig):
+        for j in range(N_GREEKS):
+            out[j, i] = math.nan
+        return
+    w = 1.0 if call else -1.0
+    for j in range(N_GREEKS):
+        out[j, i] = 0.0
+    if T == 0.0:
+        out[0, i] = max(w * (S - K), 0.0)
+        out[1, i] = w if w * (S - K) > 0.0 else 0.0
+        return
+    dq = math.exp(-q * T)
+    dr = math.exp(-r * T)
+    sqrt_t = math.sqrt(T)
+    s = sig * sqrt_t
+    if s == 0.0:
+        # Deterministic forward: the option is worth its discounted intrinsic value.
+        fwd_value = w * (S * dq - K * dr)
+        if fwd_value > 0.0:
+            out[0, i] = fwd_value
+            out[1, i] = w * dq
+            out[3, i] = w * (q * S * dq - r * K * dr) / DAYS_PER_YEAR
+            out[5, i] = w * K * T * dr * PERCENT
+            out[8, i] = w * q * dq / DAYS_PER_YEAR
+        return
+    d1 = (math.log(S / K) + (r - q) * T) / s + 0.5 * s
+    d2 = d1 - s
+    nd1 = norm_cdf(w * d1)
+    nd2 = norm_cdf(w * d2)
+    pdf1 = norm_pdf(d1)
+    sdq = S * dq
+    kdr = K * dr
+    vega = sdq * pdf1 * sqrt_t
+    out[0, i] = max(w * (sdq * nd1 - kdr * nd2), 0.0)
+    out[1, i] = w * dq * nd1
+    out[2, i] = dq * pdf1 / (S * s)
+    out[3, i] = (-sdq * pdf1 * sig / (2.0 * sqrt_t) - w * r * kdr * nd2
+                 + w * q * sdq * nd1) / DAYS_PER_YEAR
+    out[4, i] = vega * PERCENT
+    out[5, i] = w * K * T * dr * nd2 * PERCENT
+    out[6, i] = -dq * pdf1 * d2 / sig * PERCENT
+    out[7, i] = vega * d1 * d2 / sig * PERCENT * PERCENT
+    out[8, i] = (w * q * dq * nd1
+                 - dq * pdf1 * (2.0 * (r - q) * T - d2 * s) / (2.0 * T * s)) / DAYS_PER_YEAR
+
+
+@numba.njit(cache=True)
+def _greeks_loop(S, K, T, r, q, sig, call, out):
+    for i in range(out.shape[1]):
+        bsm_greeks_scalar(S[i], K[i], T[i], r[i], q[i], sig[i], call[i], out, i)
+
+
+def price(spot: ArrayLike, strike: ArrayLike, time: ArrayLike, rate: ArrayLike,
+          dividend_yield: ArrayLike, vol: ArrayLike, is_call: ArrayLike) -> np.ndarray:
+    """European option value in currency units."""
+    shape, (S, K, T, r, q, sig, call) = broadcast_flat(
+        spot, strike, time, rate, dividend_yield, vol, is_call)
+    out = np.empty(S.shape[0])
+    _price_loop(S, K, T, r, q, sig, call, out)
+    return shaped(out, shape)
+
+
+def greeks(spot: ArrayLike, strike: ArrayLike, time: ArrayLike, rate: ArrayLike,
+           dividend_yield: ArrayLike, vol: ArrayLike, is_call: ArrayLike) -> Greeks:
+    """Price and analytical Greeks (delta, gamma, theta, vega, rho, vanna, volga, charm)."""
+    shape, (S, K, T, r, q, sig, call) = broadcast_flat(
+        spot, strike, time, rate, dividend_yield, vol, is_call)
+    out = np.empty((N_GREEKS, S.shape[0]))
+    _greeks_loop(S, K, T, r, q, sig, call, out)
+    return Greeks(*(shaped(row, shape) for row in out))
