@@ -46,7 +46,7 @@ class Greeks(NamedTuple):
 N_GREEKS = len(Greeks._fields)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _inputs_invalid(S: float, K: float, T: float, r: float, q: float, sig: float) -> bool:
     return not (
         S > 0.0 and K > 0.0 and T >= 0.0 and sig >= 0.0
@@ -55,7 +55,23 @@ def _inputs_invalid(S: float, K: float, T: float, r: float, q: float, sig: float
     )
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def parity_price(fwd: float, strike: float, d1: float, d2: float, call: bool) -> float:
+    """Option value from the discounted forward S e^-qT and discounted strike K e^-rT.
+
+    The out-of-the-money option is priced directly and an in-the-money one as its
+    out-of-the-money counterpart plus the intrinsic value, so the time value keeps full
+    relative precision and the implied-volatility solver, which subtracts the same intrinsic
+    value in the same order, recovers it exactly.
+    """
+    if fwd < strike:
+        otm_call = fwd * norm_cdf(d1) - strike * norm_cdf(d2)
+        return max(otm_call, 0.0) if call else max(otm_call, 0.0) + (strike - fwd)
+    otm_put = strike * norm_cdf(-d2) - fwd * norm_cdf(-d1)
+    return max(otm_put, 0.0) + (fwd - strike) if call else max(otm_put, 0.0)
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def bsm_price_scalar(S: float, K: float, T: float, r: float, q: float, sig: float,
                      call: bool) -> float:
     """Price of one option (compiled scalar kernel shared with the other pricing modules)."""
@@ -70,18 +86,16 @@ def bsm_price_scalar(S: float, K: float, T: float, r: float, q: float, sig: floa
     if s == 0.0:
         return max(w * (S * dq - K * dr), 0.0)
     d1 = (math.log(S / K) + (r - q) * T) / s + 0.5 * s
-    d2 = d1 - s
-    v = w * (S * dq * norm_cdf(w * d1) - K * dr * norm_cdf(w * d2))
-    return max(v, 0.0)
+    return parity_price(S * dq, K * dr, d1, d1 - s, call)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _price_loop(S, K, T, r, q, sig, call, out):
     for i in range(out.shape[0]):
         out[i] = bsm_price_scalar(S[i], K[i], T[i], r[i], q[i], sig[i], call[i])
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def bsm_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig: float,
                       call: bool, out: np.ndarray, i: int) -> None:
     """Price and all Greeks of one option into ``out[:, i]`` (order of :class:`Greeks`)."""
@@ -118,7 +132,7 @@ def bsm_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig: flo
     sdq = S * dq
     kdr = K * dr
     vega = sdq * pdf1 * sqrt_t
-    out[0, i] = max(w * (sdq * nd1 - kdr * nd2), 0.0)
+    out[0, i] = parity_price(sdq, kdr, d1, d2, call)
     out[1, i] = w * dq * nd1
     out[2, i] = dq * pdf1 / (S * s)
     out[3, i] = (-sdq * pdf1 * sig / (2.0 * sqrt_t) - w * r * kdr * nd2
@@ -131,7 +145,7 @@ def bsm_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig: flo
                  - dq * pdf1 * (2.0 * (r - q) * T - d2 * s) / (2.0 * T * s)) / DAYS_PER_YEAR
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _greeks_loop(S, K, T, r, q, sig, call, out):
     for i in range(out.shape[1]):
         bsm_greeks_scalar(S[i], K[i], T[i], r[i], q[i], sig[i], call[i], out, i)
