@@ -14,14 +14,13 @@ def broadcast_flat(
     Floating inputs become float64; when ``bool_last`` the last input (the call/put flag) becomes
     bool. Scalars broadcast as zero-stride views, so nothing is copied for them.
     """
-    converted = [np.asarray(a, dtype=np.float64) for a in args[:-1]] if bool_last else [
-        np.asarray(a, dtype=np.float64) for a in args
-    ]
+    floats = args[:-1] if bool_last else args
+    converted = [np.asarray(a, dtype=np.float64) for a in floats]
     if bool_last:
         converted.append(np.asarray(args[-1], dtype=np.bool_))
-    arrays = np.broadcast_arrays(*converted)
-    shape = arrays[0].shape
-    return shape, [a.reshape(-1) for a in arrays]
+    shape = np.broadcast_shapes(*(a.shape for a in converted))
+    # Read-only broadcast views: scalars are not copied, and nothing can write through them.
+    return shape, [np.broadcast_to(a, shape).reshape(-1) for a in converted]
 
 
 def shaped(out: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
