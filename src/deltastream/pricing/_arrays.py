@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numba
 import numpy as np
 from numpy.typing import ArrayLike
+
+# Below this many options a thread pool costs more than it saves.
+PARALLEL_MIN_SIZE = 20_000
+# Numba's portable thread pool must not be entered by two threads at once.
+_POOL_LOCK = threading.Lock()
 
 
 def broadcast_flat(
@@ -27,3 +37,13 @@ def shaped(out: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Give a flat kernel output the broadcast shape (a 0-d input gives a NumPy scalar)."""
     res = out.reshape(shape)
     return res[()] if shape == () else res
+
+
+def run_kernel(serial: Callable[..., Any], parallel: Callable[..., Any], n: int,
+               *args: Any) -> None:
+    """Run a loop kernel, on all of numba's threads when the batch is large enough."""
+    if n >= PARALLEL_MIN_SIZE and numba.get_num_threads() > 1:
+        with _POOL_LOCK:
+            parallel(*args)
+    else:
+        serial(*args)

@@ -22,7 +22,7 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._arrays import broadcast_flat, shaped
+from ._arrays import broadcast_flat, run_kernel, shaped
 from ._special import norm_cdf, norm_pdf
 
 DAYS_PER_YEAR = 365.0
@@ -95,6 +95,12 @@ def _price_loop(S, K, T, r, q, sig, call, out):
         out[i] = bsm_price_scalar(S[i], K[i], T[i], r[i], q[i], sig[i], call[i])
 
 
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _price_loop_parallel(S, K, T, r, q, sig, call, out):
+    for i in numba.prange(out.shape[0]):
+        out[i] = bsm_price_scalar(S[i], K[i], T[i], r[i], q[i], sig[i], call[i])
+
+
 @numba.njit(cache=True, inline="always", error_model="numpy")
 def bsm_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig: float,
                       call: bool, out: np.ndarray, i: int) -> None:
@@ -104,9 +110,9 @@ def bsm_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig: flo
             out[j, i] = math.nan
         return
     w = 1.0 if call else -1.0
-    for j in range(N_GREEKS):
-        out[j, i] = 0.0
     if T == 0.0:
+        for j in range(N_GREEKS):
+            out[j, i] = 0.0
         out[0, i] = max(w * (S - K), 0.0)
         out[1, i] = w if w * (S - K) > 0.0 else 0.0
         return
@@ -116,6 +122,8 @@ def bsm_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig: flo
     s = sig * sqrt_t
     if s == 0.0:
         # Deterministic forward: the option is worth its discounted intrinsic value.
+        for j in range(N_GREEKS):
+            out[j, i] = 0.0
         fwd_value = w * (S * dq - K * dr)
         if fwd_value > 0.0:
             out[0, i] = fwd_value
@@ -126,13 +134,25 @@ def bsm_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig: flo
         return
     d1 = (math.log(S / K) + (r - q) * T) / s + 0.5 * s
     d2 = d1 - s
-    nd1 = norm_cdf(w * d1)
-    nd2 = norm_cdf(w * d2)
-    pdf1 = norm_pdf(d1)
     sdq = S * dq
     kdr = K * dr
+    # Normal probabilities of the out-of-the-money side only (two erfc calls); the
+    # in-the-money option is that one plus intrinsic value, as in parity_price.
+    z = 1.0 if sdq < kdr else -1.0
+    a = norm_cdf(z * d1)
+    b = norm_cdf(z * d2)
+    otm = max(z * (sdq * a - kdr * b), 0.0)
+    if z == w:
+        price = otm
+        nd1 = a
+        nd2 = b
+    else:
+        price = otm + w * (sdq - kdr)
+        nd1 = 1.0 - a
+        nd2 = 1.0 - b
+    pdf1 = norm_pdf(d1)
     vega = sdq * pdf1 * sqrt_t
-    out[0, i] = parity_price(sdq, kdr, d1, d2, call)
+    out[0, i] = price
     out[1, i] = w * dq * nd1
     out[2, i] = dq * pdf1 / (S * s)
     out[3, i] = (-sdq * pdf1 * sig / (2.0 * sqrt_t) - w * r * kdr * nd2
@@ -151,13 +171,19 @@ def _greeks_loop(S, K, T, r, q, sig, call, out):
         bsm_greeks_scalar(S[i], K[i], T[i], r[i], q[i], sig[i], call[i], out, i)
 
 
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _greeks_loop_parallel(S, K, T, r, q, sig, call, out):
+    for i in numba.prange(out.shape[1]):
+        bsm_greeks_scalar(S[i], K[i], T[i], r[i], q[i], sig[i], call[i], out, i)
+
+
 def price(spot: ArrayLike, strike: ArrayLike, time: ArrayLike, rate: ArrayLike,
           dividend_yield: ArrayLike, vol: ArrayLike, is_call: ArrayLike) -> np.ndarray:
     """European option value in currency units."""
     shape, (S, K, T, r, q, sig, call) = broadcast_flat(
         spot, strike, time, rate, dividend_yield, vol, is_call)
     out = np.empty(S.shape[0])
-    _price_loop(S, K, T, r, q, sig, call, out)
+    run_kernel(_price_loop, _price_loop_parallel, out.shape[0], S, K, T, r, q, sig, call, out)
     return shaped(out, shape)
 
 
@@ -167,5 +193,5 @@ def greeks(spot: ArrayLike, strike: ArrayLike, time: ArrayLike, rate: ArrayLike,
     shape, (S, K, T, r, q, sig, call) = broadcast_flat(
         spot, strike, time, rate, dividend_yield, vol, is_call)
     out = np.empty((N_GREEKS, S.shape[0]))
-    _greeks_loop(S, K, T, r, q, sig, call, out)
+    run_kernel(_greeks_loop, _greeks_loop_parallel, S.shape[0], S, K, T, r, q, sig, call, out)
     return Greeks(*(shaped(row, shape) for row in out))

@@ -23,7 +23,7 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._arrays import broadcast_flat, shaped
+from ._arrays import broadcast_flat, run_kernel, shaped
 from ._special import erfcx, norm_cdf, norm_ppf
 from .status import IVStatus
 
@@ -206,6 +206,13 @@ def _iv_loop(P, S, K, T, r, q, call, table, out, status):
         status[i] = st
 
 
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _iv_loop_parallel(P, S, K, T, r, q, call, table, out, status):
+    for i in numba.prange(out.shape[0]):
+        out[i], st = iv_scalar(P[i], S[i], K[i], T[i], r[i], q[i], call[i], table)
+        status[i] = st
+
+
 GUESS_TABLE = _make_guess_table()
 
 
@@ -221,7 +228,8 @@ def implied_vol(price: ArrayLike, spot: ArrayLike, strike: ArrayLike, time: Arra
         price, spot, strike, time, rate, dividend_yield, is_call)
     out = np.empty(P.shape[0])
     status = np.empty(P.shape[0], dtype=np.int8)
-    _iv_loop(P, S, K, T, r, q, call, GUESS_TABLE, out, status)
+    run_kernel(_iv_loop, _iv_loop_parallel, out.shape[0],
+               P, S, K, T, r, q, call, GUESS_TABLE, out, status)
     return shaped(out, shape), shaped(status, shape)
 
 
