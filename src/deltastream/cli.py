@@ -1,0 +1,54 @@
+"""Command-line interface: ``deltastream <command>``."""
+
+from __future__ import annotations
+
+import click
+import numpy as np
+
+from .pricing import black_scholes_merton as bsm
+from .pricing.implied_vol import implied_vol
+from .pricing.status import labels
+
+
+@click.group()
+@click.version_option(package_name="deltastream")
+def main() -> None:
+    """DeltaStream: option chains with prices, implied volatility, Greeks and analytics."""
+
+
+@main.command()
+@click.option("--spot", type=click.FloatRange(min=0, min_open=True), default=24500.0,
+              show_default=True, help="Underlying price.")
+@click.option("--strike-step", type=click.FloatRange(min=0, min_open=True), default=50.0,
+              show_default=True, help="Distance between listed strikes.")
+@click.option("--strikes", type=click.IntRange(1, 201), default=11, show_default=True,
+              help="Number of strikes around the at-the-money strike.")
+@click.option("--days", type=click.FloatRange(min=0, min_open=True), default=7.0,
+              show_default=True, help="Calendar days to expiry (ACT/365).")
+@click.option("--vol", type=click.FloatRange(min=0, min_open=True), default=0.13,
+              show_default=True, help="Volatility, annualised decimal.")
+@click.option("--rate", type=float, default=0.055, show_default=True,
+              help="Risk-free rate, continuous decimal.")
+@click.option("--dividend-yield", type=float, default=0.012, show_default=True,
+              help="Dividend yield, continuous decimal.")
+def price(spot: float, strike_step: float, strikes: int, days: float, vol: float, rate: float,
+          dividend_yield: float) -> None:
+    """Price a European chain and solve its implied volatility back from the prices."""
+    atm = round(spot / strike_step) * strike_step
+    ks = atm + strike_step * (np.arange(strikes) - strikes // 2)
+    t = days / 365.0
+    header = (f"{'strike':>10} {'call':>10} {'iv':>8} {'delta':>7} {'gamma':>9} {'theta':>8} "
+              f"{'vega':>7} | {'put':>10} {'iv':>8} {'delta':>7}")
+    click.echo(f"spot {spot}  T {t:.6f} y  vol {vol}  r {rate}  q {dividend_yield}  "
+               "(theta per day, vega per vol point)")
+    click.echo(header)
+    call = bsm.greeks(spot, ks, t, rate, dividend_yield, vol, True)
+    put = bsm.greeks(spot, ks, t, rate, dividend_yield, vol, False)
+    call_iv, call_status = implied_vol(call.price, spot, ks, t, rate, dividend_yield, True)
+    put_iv, put_status = implied_vol(put.price, spot, ks, t, rate, dividend_yield, False)
+    for i, k in enumerate(ks):
+        civ = f"{call_iv[i]:8.4f}" if call_status[i] == 0 else f"{labels(call_status[i]):>8}"
+        piv = f"{put_iv[i]:8.4f}" if put_status[i] == 0 else f"{labels(put_status[i]):>8}"
+        click.echo(f"{k:10.2f} {call.price[i]:10.4f} {civ} {call.delta[i]:7.4f} "
+                   f"{call.gamma[i]:9.6f} {call.theta[i]:8.4f} {call.vega[i]:7.4f} | "
+                   f"{put.price[i]:10.4f} {piv} {put.delta[i]:7.4f}")
