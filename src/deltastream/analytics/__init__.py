@@ -1,0 +1,1 @@
+"""Chain-level analytics: put-call ratio, max pain, OI build-up, OHLC candles."""

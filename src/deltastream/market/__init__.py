@@ -1,0 +1,1 @@
+"""The simulated market: spot paths, implied-volatility surfaces, quotes and order flow."""

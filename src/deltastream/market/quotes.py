@@ -1,0 +1,54 @@
+"""Two-sided quotes on the exchange's tick grid around a model mid price."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def tick_decimals(tick: float) -> int:
+    """Decimal places needed to print prices on a tick grid (0.05 -> 2, 2.5 -> 1)."""
+    for d in range(9):
+        if abs(round(tick, d) - tick) < 1e-12:
+            return d
+    return 9
+
+
+def spread_ticks(mid: np.ndarray, tick: float, relative_spread: np.ndarray | float) -> np.ndarray:
+    """Quoted width in ticks: a fraction of the premium, at least one tick."""
+    width = np.asarray(relative_spread) * mid / tick
+    return np.maximum(np.ceil(width), 1.0)
+
+
+def two_sided(mid: np.ndarray, tick: float,
+              relative_spread: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """Bid and ask on the tick grid with ``bid <= mid <= ask`` and ``bid >= 0``.
+
+    Each side sits at least half a tick away from the mid before rounding outwards, so float
+    rounding can never put the bid above or the ask below the mid.
+    """
+    half = 0.5 * spread_ticks(mid, tick, relative_spread) * tick
+    decimals = tick_decimals(tick)
+    bid_ticks = np.maximum(np.floor((mid - half) / tick), 0.0)
+    ask_ticks = np.maximum(np.ceil((mid + half) / tick), bid_ticks + 1.0)
+    return np.round(bid_ticks * tick, decimals), np.round(ask_ticks * tick, decimals)
+
+
+def last_traded(previous: np.ndarray, traded: np.ndarray, bid: np.ndarray, ask: np.ndarray,
+                tick: float, rng: np.random.Generator) -> np.ndarray:
+    """Last-traded prices: a fresh print inside the spread where a trade happened this tick.
+
+    Where nothing traded the previous print stands, brought inside the current spread (the
+    market has moved through it, so a trade would print at least at the near side).
+    """
+    width = np.rint((ask - bid) / tick)
+    steps = np.floor(rng.random(bid.shape[0]) * (width + 1.0))
+    fresh = bid + np.minimum(steps, width) * tick
+    last = np.where(traded, fresh, np.clip(previous, bid, ask))
+    return np.round(last, tick_decimals(tick))
+
+
+def round_to_tick(price: float, tick: float) -> float:
+    """Nearest price on the tick grid."""
+    return round(round(price / tick) * tick, tick_decimals(tick)) if math.isfinite(price) else price

@@ -1,0 +1,70 @@
+"""Implied-volatility surface: SSVI (Gatheral and Jacquier, 2014), free of static arbitrage.
+
+Total implied variance at log-moneyness ``k = ln(K/F)`` and expiry ``T`` (years) is
+
+    w(k, T) = theta/2 * (1 + rho phi k + sqrt((phi k + rho)^2 + 1 - rho^2)),
+    phi(theta) = eta / (theta^gamma (1 + theta)^(1 - gamma)),
+
+with ``theta(T)`` the at-the-money total variance. With ``eta (1 + |rho|) <= 2`` and
+``0 < gamma <= 1/2`` there is no butterfly arbitrage, and a non-decreasing ``theta(T)`` rules
+out calendar arbitrage.
+
+The at-the-money term structure follows the market's current variance ``v``: it starts near
+the instantaneous level and reverts to the long-run level at the mean-reversion speed,
+
+    theta(T) = premium^2 * (sigma_L^2 T + (v - theta_d)(1 - exp(-kappa T)) / kappa),
+
+the expected integrated variance of the spot process (``theta_d`` its diffusive long-run
+variance), scaled by an implied-over-realised volatility premium.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+
+@dataclass(frozen=True)
+class SurfaceModel:
+    """Shape of one product's surface."""
+
+    skew: float            # rho of SSVI, negative for equity indices
+    curvature: float       # eta of SSVI
+    decay: float = 0.4     # gamma of SSVI's power-law phi
+    premium: float = 1.08  # implied / realised volatility
+
+    def __post_init__(self) -> None:
+        if not -1.0 < self.skew < 1.0:
+            raise ValueError(f"skew must be in (-1, 1), got {self.skew}")
+        if not 0.0 < self.decay <= 0.5:
+            raise ValueError(f"decay must be in (0, 0.5], got {self.decay}")
+        if not 0.0 < self.curvature * (1.0 + abs(self.skew)) <= 2.0:
+            raise ValueError("curvature * (1 + |skew|) must be in (0, 2] (no butterfly arbitrage)")
+
+
+def atm_total_variance(time: ArrayLike, variance: float, vol_level: float,
+                       diffusive_variance: float, mean_reversion: float,
+                       premium: float) -> np.ndarray:
+    """theta(T): at-the-money total implied variance for expiries ``time`` (years)."""
+    t = np.asarray(time, dtype=np.float64)
+    kappa = max(mean_reversion, 1e-12)
+    reverting = (variance - diffusive_variance) * -np.expm1(-kappa * t) / kappa
+    return premium**2 * (vol_level**2 * t + reverting)
+
+
+def total_variance(log_moneyness: ArrayLike, theta: ArrayLike, model: SurfaceModel) -> np.ndarray:
+    """w(k, theta): SSVI total implied variance."""
+    k = np.asarray(log_moneyness, dtype=np.float64)
+    th = np.asarray(theta, dtype=np.float64)
+    rho = model.skew
+    phi = model.curvature / (th**model.decay * (1.0 + th) ** (1.0 - model.decay))
+    pk = phi * k
+    return 0.5 * th * (1.0 + rho * pk + np.sqrt((pk + rho) ** 2 + 1.0 - rho * rho))
+
+
+def implied_vol(log_moneyness: ArrayLike, time: ArrayLike, theta: ArrayLike,
+                model: SurfaceModel) -> np.ndarray:
+    """Implied volatility sigma(k, T) = sqrt(w / T) (annualised decimal)."""
+    return np.sqrt(total_variance(log_moneyness, theta, model) / np.asarray(time))
