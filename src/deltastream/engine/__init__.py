@@ -1,0 +1,1 @@
+"""The engine: turns market quotes into immutable, versioned chain snapshots."""

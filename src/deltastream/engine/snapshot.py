@@ -1,0 +1,89 @@
+"""Immutable chain snapshots: what every reader (API, stream, store) sees of one tick.
+
+Arrays are read-only, so a snapshot handed to many readers can never be changed under them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import numpy as np
+
+
+def frozen(a: np.ndarray) -> np.ndarray:
+    """A read-only copy-free view of ``a``."""
+    view = a.view()
+    view.setflags(write=False)
+    return view
+
+
+@dataclass(frozen=True)
+class OptionSide:
+    """One side (calls or puts) of an expiry, index-aligned with the chain's strikes."""
+
+    last: np.ndarray
+    bid: np.ndarray
+    ask: np.ndarray
+    mid: np.ndarray
+    change: np.ndarray          # last - previous session's closing premium
+    iv: np.ndarray              # decimal; NaN where no volatility reproduces the mid
+    iv_status: np.ndarray       # IVStatus codes
+    delta: np.ndarray
+    gamma: np.ndarray
+    theta: np.ndarray           # per calendar day
+    vega: np.ndarray            # per volatility point
+    rho: np.ndarray             # per percentage point
+    open_interest: np.ndarray   # contracts
+    volume: np.ndarray          # contracts traded this session
+    oi_change: np.ndarray       # open interest - previous session's closing open interest
+
+
+@dataclass(frozen=True)
+class ExpiryChain:
+    """The option chain of one product and expiry at one tick."""
+
+    product: str
+    expiry: date
+    timestamp: datetime
+    sequence: int
+    spot: float
+    forward: float
+    time_to_expiry: float       # years, ACT/365, to the exact expiry instant
+    rate: float
+    dividend_yield: float
+    exercise_style: str
+    model: str
+    currency: str
+    lot_size: int
+    strike_step: float
+    tick_size: float
+    strikes: np.ndarray
+    calls: OptionSide
+    puts: OptionSide
+    pcr_oi: float | None
+    pcr_volume: float | None
+    atm_strike: float
+    atm_straddle_price: float
+    max_pain_strike: float | None
+
+
+@dataclass(frozen=True)
+class ChainSnapshot:
+    """Everything about one product at one tick: the underlying and every listed expiry."""
+
+    product: str
+    sequence: int
+    timestamp: datetime
+    spot: float
+    session_volume: float
+    chains: tuple[ExpiryChain, ...]
+
+    def expiries(self) -> list[date]:
+        return [c.expiry for c in self.chains]
+
+    def chain_for(self, expiry: date) -> ExpiryChain | None:
+        for c in self.chains:
+            if c.expiry == expiry:
+                return c
+        return None

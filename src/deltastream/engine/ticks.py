@@ -1,0 +1,55 @@
+"""A bounded in-memory ring of the underlying's ticks per product."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class UnderlyingTicks:
+    """Consecutive ticks of one product, oldest first (parallel arrays)."""
+
+    ids: np.ndarray          # int64, increasing by one per tick
+    prices: np.ndarray
+    volumes: np.ndarray
+    epoch_seconds: np.ndarray
+
+
+class TickRing:
+    """Fixed-capacity ring of (id, price, volume, time) per product; appends are O(1) and the
+    memory used never grows past the capacity."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._data: dict[str, np.ndarray] = {}
+        self._count: dict[str, int] = {}
+
+    def append(self, product: str, tick_id: int, price: float, volume: float,
+               when: datetime) -> None:
+        with self._lock:
+            buf = self._data.get(product)
+            if buf is None:
+                buf = self._data[product] = np.empty((4, self.capacity))
+                self._count[product] = 0
+            n = self._count[product]
+            buf[:, n % self.capacity] = (tick_id, price, volume, when.timestamp())
+            self._count[product] = n + 1
+
+    def latest(self, product: str, limit: int | None = None) -> UnderlyingTicks:
+        """The last ``limit`` ticks (all kept when None), oldest first."""
+        with self._lock:
+            buf = self._data.get(product)
+            n = self._count.get(product, 0)
+            kept = min(n, self.capacity)
+            take = kept if limit is None else min(limit, kept)
+            if buf is None or take == 0:
+                empty = np.empty(0)
+                return UnderlyingTicks(empty.astype(np.int64), empty, empty, empty)
+            idx = (np.arange(n - take, n)) % self.capacity
+            rows = buf[:, idx]
+        return UnderlyingTicks(rows[0].astype(np.int64), rows[1], rows[2], rows[3])

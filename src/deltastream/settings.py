@@ -1,0 +1,88 @@
+"""Configuration in one place: one immutable settings object.
+
+Values come from (highest first) command-line flags, ``DELTASTREAM_*`` environment variables
+and the defaults below. Safe defaults: bind 127.0.0.1, debug off, port 8001.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "DELTASTREAM_"
+
+
+class SettingsError(ValueError):
+    """A configuration value is invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8001
+    seed: int = 42
+    catalog: Path | None = None
+    tick_interval: float = 1.0          # seconds between engine ticks
+    clock: str = "real"                 # real | accelerated | fixed
+    clock_speed: float = 1.0            # market seconds per wall second (accelerated clock)
+    clock_start: str | None = None      # ISO-8601 start of an accelerated or fixed clock
+    data_dir: Path = Path("data")
+    strikes_each_side: int = 50         # listed strikes above and below the money per expiry
+    cors_origins: tuple[str, ...] = ("*",)
+    underlying_history: int = 100_000   # ticks kept per product in memory
+    stall_after: float = 10.0           # seconds without a tick before health reports 503
+    threads: int = 32                   # web worker threads
+    extra_holidays: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (1 <= self.port <= 65535, "port", "1-65535"),
+            (0 < self.tick_interval <= 3600, "tick_interval", "(0, 3600] seconds"),
+            (self.clock in ("real", "accelerated", "fixed"), "clock",
+             "one of real, accelerated, fixed"),
+            (0 < self.clock_speed <= 1e6, "clock_speed", "(0, 1e6]"),
+            (5 <= self.strikes_each_side <= 200, "strikes_each_side", "5-200"),
+            (100 <= self.underlying_history <= 10_000_000, "underlying_history",
+             "100-10,000,000"),
+            (self.stall_after > 0, "stall_after", "> 0 seconds"),
+            (1 <= self.threads <= 1024, "threads", "1-1024"),
+        ]
+        for ok, name, accepted in checks:
+            if not ok:
+                raise SettingsError(
+                    f"{name}: {getattr(self, name)!r} is out of range (accepted: {accepted})")
+
+    def with_overrides(self, **values: Any) -> Settings:
+        """A copy with the given (non-None) values replaced."""
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+def _convert(name: str, raw: str, default: Any) -> Any:
+    kind = type(default) if default is not None else str
+    if name == "catalog":
+        return Path(raw)
+    if isinstance(default, Path):
+        return Path(raw)
+    if isinstance(default, tuple):
+        return tuple(v.strip() for v in raw.split(",") if v.strip())
+    try:
+        if kind is bool:
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        return kind(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()}: cannot read {raw!r} as "
+                            f"{kind.__name__}") from exc
+
+
+def from_env(environ: dict[str, str] | None = None) -> Settings:
+    """Defaults overridden by ``DELTASTREAM_<NAME>`` environment variables."""
+    env = os.environ if environ is None else environ
+    base = Settings()
+    values = {}
+    for f in fields(Settings):
+        raw = env.get(ENV_PREFIX + f.name.upper())
+        if raw is not None:
+            values[f.name] = _convert(f.name, raw, getattr(base, f.name))
+    return base.with_overrides(**values)

@@ -1,0 +1,55 @@
+"""The web layer: Flask app factory, blueprints by area, JSON errors, OpenAPI and docs.
+
+It serves what the engine built and holds no financial logic.
+"""
+
+from __future__ import annotations
+
+from apiflask import APIFlask
+from flask_cors import CORS
+
+from .. import __version__
+from ..engine.runner import Engine
+from ..settings import Settings
+from . import routes_analytics, routes_data, routes_system
+from .errors import register_error_handlers
+from .metrics import Metrics
+from .service import MarketService
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None,
+               start_engine: bool = True) -> APIFlask:
+    """Build the app. Without an ``engine`` one is made from ``settings`` (catalogue, seed,
+    clock) and, with ``start_engine``, starts ticking in the background."""
+    settings = settings or Settings()
+    app = APIFlask("deltastream", title="DeltaStream API", version=__version__,
+                   docs_path="/docs", spec_path="/openapi.json")
+    app.config.update(
+        VALIDATION_ERROR_STATUS_CODE=400,
+        JSON_SORT_KEYS=False,
+        SWAGGER_UI_CSS="/docs/assets/swagger-ui.css",
+        SWAGGER_UI_BUNDLE_JS="/docs/assets/swagger-ui-bundle.js",
+        SWAGGER_UI_STANDALONE_PRESET_JS="/docs/assets/swagger-ui-standalone-preset.js",
+        DOCS_FAVICON="/docs/assets/favicon-32x32.png",
+        DESCRIPTION=(
+            "Option chains with prices, implied volatility and Greeks, and chain analytics, "
+            "from DeltaStream's live market snapshots. Units: prices in the product's "
+            "currency; iv a decimal; time in years ACT/365; delta per 1 unit of spot, gamma per "
+            "unit of spot, theta per calendar day, vega and rho per 1 percentage point."),
+    )
+    if engine is None:
+        from ..engine.setup import engine_from_settings
+
+        engine = engine_from_settings(settings)
+    service = MarketService(engine, settings.stall_after)
+    app.extensions["deltastream"] = service
+    app.extensions["deltastream_settings"] = settings
+    app.extensions["deltastream_metrics"] = Metrics(app, service)
+    CORS(app, resources={r"/api/*": {"origins": list(settings.cors_origins)}})
+    register_error_handlers(app)
+    app.register_blueprint(routes_system.bp)
+    app.register_blueprint(routes_data.bp)
+    app.register_blueprint(routes_analytics.bp)
+    if start_engine:
+        engine.start()
+    return app

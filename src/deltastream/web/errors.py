@@ -1,0 +1,95 @@
+"""JSON errors for every failure: ``{"error": "...", "detail": ...}`` with the right status.
+
+Never an HTML page and never a traceback in a response.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from apiflask import APIFlask
+from apiflask.exceptions import HTTPError
+from flask import Response, current_app, request
+from werkzeug.exceptions import HTTPException
+
+from .json import json_response
+
+log = logging.getLogger(__name__)
+
+
+class APIError(Exception):
+    """An error with a status, a one-line message and optional structured detail."""
+
+    def __init__(self, status: int, message: str, detail: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.detail = detail
+
+
+def not_found(what: str, detail: Any = None) -> APIError:
+    return APIError(404, what, detail)
+
+
+def bad_parameter(name: str, message: str, accepted: str) -> APIError:
+    return APIError(400, f"invalid parameter '{name}': {message}",
+                    {"parameter": name, "accepted": accepted})
+
+
+def _accepted(schema: dict[str, Any]) -> str:
+    """Describe what a parameter accepts, from its JSON schema."""
+    options = schema.get("anyOf", [schema])
+    for opt in options:
+        if opt.get("type") == "null":
+            continue
+        kind = opt.get("type", "value")
+        lo, hi = opt.get("minimum"), opt.get("maximum")
+        if lo is not None and hi is not None:
+            return f"{kind} from {lo} to {hi}"
+        if opt.get("format") == "date":
+            return "date YYYY-MM-DD"
+        if "pattern" in opt:
+            return f"{kind} matching {opt['pattern']}"
+        if "enum" in opt:
+            return "one of " + ", ".join(map(str, opt["enum"]))
+        return kind
+    return "see /openapi.json"
+
+
+def _parameter_schema(name: str) -> dict[str, Any]:
+    view = current_app.view_functions.get(request.endpoint or "")
+    model = getattr(view, "query_model", None)
+    if model is None:
+        return {}
+    return model.model_json_schema().get("properties", {}).get(name, {})
+
+
+def register_error_handlers(app: APIFlask) -> None:
+    @app.error_processor
+    def _validation_error(error: HTTPError) -> Response:
+        # APIFlask routes its own errors here, validation errors included.
+        detail = error.detail or {}
+        fields = detail.get("query") or detail.get("json") or detail.get("path") or {}
+        if error.status_code == 400 and fields:
+            name, messages = next(iter(fields.items()))
+            accepted = _accepted(_parameter_schema(name)) if name else "see /openapi.json"
+            body = {"error": f"invalid parameter '{name}': {'; '.join(messages)}",
+                    "detail": {"parameter": name, "accepted": accepted, "errors": fields}}
+            return json_response(body, 400)
+        return json_response({"error": error.message, "detail": error.detail or None},
+                             error.status_code)
+
+    @app.errorhandler(APIError)
+    def _api_error(error: APIError) -> Response:
+        return json_response({"error": error.message, "detail": error.detail}, error.status)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Response:
+        return json_response({"error": error.name.lower(), "detail": error.description},
+                             error.code or 500)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        log.exception("unhandled error")
+        return json_response({"error": "internal server error", "detail": None}, 500)

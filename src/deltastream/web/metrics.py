@@ -1,0 +1,51 @@
+"""Prometheus metrics of one app: request latency, ticks, snapshot age, tick build time."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, g, request
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from ..engine.snapshot import ChainSnapshot
+from .service import MarketService
+
+
+class Metrics:
+    def __init__(self, app: Flask, service: MarketService) -> None:
+        # A registry per app, so several apps (tests, workers) never share collectors.
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "deltastream_request_seconds", "HTTP request latency", ["endpoint", "status"],
+            registry=self.registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
+        self.ticks = Counter("deltastream_engine_ticks", "Engine ticks completed",
+                             registry=self.registry)
+        self.snapshots = Counter("deltastream_snapshots", "Product snapshots published",
+                                 ["product"], registry=self.registry)
+        age = Gauge("deltastream_snapshot_age_seconds", "Seconds since the last engine tick",
+                    registry=self.registry)
+        age.set_function(lambda: service.last_tick_age() or 0.0)
+        build = Gauge("deltastream_tick_build_seconds", "Time the last tick took to build",
+                      registry=self.registry)
+        build.set_function(lambda: service.engine.status().last_tick_seconds or 0.0)
+        self._first_product = service.products[0] if service.products else None
+        service.engine.subscribe(self._on_snapshot)
+        app.before_request(self._start)
+        app.after_request(self._observe)
+
+    def _on_snapshot(self, snap: ChainSnapshot) -> None:
+        self.snapshots.labels(snap.product).inc()
+        if snap.product == self._first_product:
+            self.ticks.inc()
+
+    def _start(self) -> None:
+        g.deltastream_started = time.perf_counter()
+
+    def _observe(self, response):  # type: ignore[no-untyped-def]
+        started = g.get("deltastream_started")
+        if started is not None:
+            endpoint = request.endpoint or "unknown"
+            self.latency.labels(endpoint, str(response.status_code)).observe(
+                time.perf_counter() - started)
+        return response

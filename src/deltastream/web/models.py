@@ -1,0 +1,180 @@
+"""Response models: the documented shape of every route (OpenAPI), used by the contract tests
+to validate real responses. Field descriptions carry the units."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorResponse(Model):
+    error: str
+    detail: object | None = None
+
+
+class Option(Model):
+    strike: float
+    last: float = Field(description="last traded premium")
+    bid: float
+    ask: float
+    mid: float = Field(description="model mid price the IV is solved from")
+    change: float | None = Field(description="last - previous session's closing premium")
+    iv: float | None = Field(description="implied volatility, decimal (0.153); null if none")
+    iv_status: str = Field(description="ok, or why no IV could be solved")
+    delta: float | None = Field(description="per 1 unit of spot")
+    gamma: float | None = Field(description="per unit of spot")
+    theta: float | None = Field(description="per calendar day")
+    vega: float | None = Field(description="per 1 volatility point")
+    rho: float | None = Field(description="per 1 percentage point of rate")
+    open_interest: float = Field(description="contracts")
+    volume: float = Field(description="contracts traded this session")
+    oi_change: float = Field(description="open interest - previous session's closing OI")
+
+
+class Chain(Model):
+    product: str
+    expiry: str
+    spot_price: float
+    strikes: list[float]
+    calls: list[Option]
+    puts: list[Option]
+    pcr_oi: float | None
+    pcr_volume: float | None
+    atm_strike: float
+    atm_straddle_price: float
+    max_pain_strike: float | None
+    timestamp: str
+    time_to_expiry: float = Field(description="years, ACT/365, to the exact expiry instant")
+    rate: float = Field(description="continuous risk-free rate, decimal")
+    dividend_yield: float = Field(description="continuous dividend yield, decimal")
+    forward: float
+    exercise_style: str
+    lot_size: int
+    currency: str
+    strike_step: float
+    sequence: int = Field(description="snapshot version, +1 per tick")
+    model: str = Field(description="pricing model of iv and the Greeks")
+
+
+class ChainResponse(Model):
+    product: str
+    count: int
+    chains: list[Chain]
+
+
+class ProductsResponse(Model):
+    products: list[str]
+
+
+class ExpiriesResponse(Model):
+    product: str
+    expiries: list[str]
+
+
+class UnderlyingTick(Model):
+    id: int
+    product: str
+    price: float
+    timestamp: str
+
+
+class UnderlyingResponse(Model):
+    product: str
+    count: int
+    ticks: list[UnderlyingTick]
+
+
+class EngineHealth(Model):
+    running: bool
+    ticks: int
+    last_tick_age_seconds: float | None
+    last_tick_build_seconds: float | None
+    last_error: str | None
+
+
+class HealthResponse(Model):
+    status: str
+    service: str
+    version: str
+    engine: EngineHealth
+    products: int
+
+
+class PCRPoint(Model):
+    pcr_oi: float | None
+    pcr_volume: float | None
+    spot_price: float
+    timestamp: str
+
+
+class PCRLatest(PCRPoint):
+    product: str
+    expiry: str
+
+
+class PCRResponse(Model):
+    product: str
+    expiry: str
+    latest: PCRLatest
+    history: list[PCRPoint] | None = None
+
+
+class SurfaceExpiry(Model):
+    expiry: str
+    days_to_expiry: int
+    time_to_expiry: float
+    strikes: list[float]
+    call_ivs: list[float | None]
+    put_ivs: list[float | None]
+    avg_iv: float | None
+
+
+class SurfaceResponse(Model):
+    product: str
+    spot_price: float
+    expiries: list[SurfaceExpiry]
+    timestamp: str
+
+
+class MaxPainResponse(Model):
+    product: str
+    expiry: str
+    spot_price: float
+    max_pain_strike: float | None
+    distance_from_spot: float | None = Field(description="percent of spot")
+    timestamp: str
+
+
+class Buildup(Model):
+    strike: float
+    call_oi_change: float
+    put_oi_change: float
+    call_buildup_type: str | None
+    put_buildup_type: str | None
+
+
+class BuildupResponse(Model):
+    product: str
+    expiry: str
+    spot_price: float
+    buildup: list[Buildup]
+    timestamp: str
+
+
+class Candle(Model):
+    timestamp: str
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    ticks: int
+
+
+class OHLCResponse(Model):
+    product: str
+    window: int
+    candles: list[Candle]

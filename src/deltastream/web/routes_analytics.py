@@ -1,0 +1,145 @@
+"""Analytics over the live snapshots: PCR, volatility surface, max pain, OI build-up, OHLC."""
+
+from __future__ import annotations
+
+import numpy as np
+from apiflask import APIBlueprint
+from flask import Response, request
+
+from ..analytics.buildup import classify
+from ..analytics.candles import ohlc as build_candles
+from . import models
+from .params import ExpiryQuery, ExpiryStrikesQuery, OHLCQuery, PCRQuery, SurfaceQuery, query
+from .routes_data import NOT_FOUND, service
+from .serialize import iso, strike_window
+
+bp = APIBlueprint("analytics", __name__, url_prefix="/api/analytics", tag="Analytics")
+
+
+def _finite_or_none(values: np.ndarray) -> list[float | None]:
+    return [None if v != v else v for v in values.tolist()]
+
+
+@bp.get("/pcr/<product>")
+@query(bp, PCRQuery)
+@bp.output(models.PCRResponse)
+@bp.doc(summary="Put-call ratio by open interest and volume", responses=NOT_FOUND)
+def pcr(product: str, query_data: PCRQuery) -> Response:
+    svc = service()
+    snap = svc.snapshot(product)
+    chain = svc.select(snap, query_data.expiry)[0]
+
+    def build() -> dict:
+        body = {
+            "product": product,
+            "expiry": chain.expiry.isoformat(),
+            "latest": {"product": product, "expiry": chain.expiry.isoformat(),
+                       "pcr_oi": chain.pcr_oi, "pcr_volume": chain.pcr_volume,
+                       "spot_price": chain.spot, "timestamp": iso(chain.timestamp)},
+        }
+        if query_data.history:
+            body["history"] = [
+                {"pcr_oi": p.pcr_oi, "pcr_volume": p.pcr_volume, "spot_price": p.spot,
+                 "timestamp": iso(p.epoch_seconds)}
+                for p in svc.summaries.series(product, chain.expiry, query_data.limit)]
+        return body
+
+    key = ("pcr", product, snap.sequence, chain.expiry, query_data.history, query_data.limit)
+    return svc.cache.respond(request, key, build)
+
+
+@bp.get("/volatility-surface/<product>")
+@query(bp, SurfaceQuery)
+@bp.output(models.SurfaceResponse)
+@bp.doc(summary="Implied volatility by strike and expiry", responses=NOT_FOUND)
+def volatility_surface(product: str, query_data: SurfaceQuery) -> Response:
+    svc = service()
+    snap = svc.snapshot(product)
+
+    def build() -> dict:
+        today = snap.timestamp.date()
+        rows = []
+        for c in snap.chains:
+            sl = strike_window(c, query_data.strikes)
+            ivs = np.concatenate([c.calls.iv[sl], c.puts.iv[sl]])
+            valid = ivs[np.isfinite(ivs)]
+            rows.append({
+                "expiry": c.expiry.isoformat(),
+                "days_to_expiry": (c.expiry - today).days,
+                "time_to_expiry": c.time_to_expiry,
+                "strikes": c.strikes[sl].tolist(),
+                "call_ivs": _finite_or_none(c.calls.iv[sl]),
+                "put_ivs": _finite_or_none(c.puts.iv[sl]),
+                "avg_iv": float(valid.mean()) if valid.size else None,
+            })
+        return {"product": product, "spot_price": snap.spot, "expiries": rows,
+                "timestamp": iso(snap.timestamp)}
+
+    return svc.cache.respond(request, ("surface", product, snap.sequence, query_data.strikes),
+                             build)
+
+
+@bp.get("/max-pain/<product>")
+@query(bp, ExpiryQuery)
+@bp.output(models.MaxPainResponse)
+@bp.doc(summary="Strike of least total payout to option holders", responses=NOT_FOUND)
+def max_pain(product: str, query_data: ExpiryQuery) -> Response:
+    svc = service()
+    snap = svc.snapshot(product)
+    chain = svc.select(snap, query_data.expiry)[0]
+
+    def build() -> dict:
+        mp = chain.max_pain_strike
+        return {"product": product, "expiry": chain.expiry.isoformat(),
+                "spot_price": chain.spot, "max_pain_strike": mp,
+                "distance_from_spot": None if mp is None else (mp - chain.spot) / chain.spot * 100,
+                "timestamp": iso(chain.timestamp)}
+
+    return svc.cache.respond(request, ("max-pain", product, snap.sequence, chain.expiry), build)
+
+
+@bp.get("/oi-buildup/<product>")
+@query(bp, ExpiryStrikesQuery)
+@bp.output(models.BuildupResponse)
+@bp.doc(summary="Open-interest build-up per strike", responses=NOT_FOUND)
+def oi_buildup(product: str, query_data: ExpiryStrikesQuery) -> Response:
+    svc = service()
+    snap = svc.snapshot(product)
+    chain = svc.select(snap, query_data.expiry)[0]
+
+    def build() -> dict:
+        sl = strike_window(chain, query_data.strikes)
+        call_types = classify(chain.calls.change[sl], chain.calls.oi_change[sl])
+        put_types = classify(chain.puts.change[sl], chain.puts.oi_change[sl])
+        rows = [{"strike": k, "call_oi_change": co, "put_oi_change": po,
+                 "call_buildup_type": ct, "put_buildup_type": pt}
+                for k, co, po, ct, pt in zip(chain.strikes[sl].tolist(),
+                                             chain.calls.oi_change[sl].tolist(),
+                                             chain.puts.oi_change[sl].tolist(),
+                                             call_types, put_types, strict=True)]
+        return {"product": product, "expiry": chain.expiry.isoformat(),
+                "spot_price": chain.spot, "buildup": rows, "timestamp": iso(chain.timestamp)}
+
+    key = ("buildup", product, snap.sequence, chain.expiry, query_data.strikes)
+    return svc.cache.respond(request, key, build)
+
+
+@bp.get("/ohlc/<product>")
+@query(bp, OHLCQuery)
+@bp.output(models.OHLCResponse)
+@bp.doc(summary="OHLC candles of the underlying from its ticks", responses=NOT_FOUND)
+def ohlc(product: str, query_data: OHLCQuery) -> Response:
+    svc = service()
+    snap = svc.snapshot(product)
+
+    def build() -> dict:
+        ticks = svc.engine.ticks.latest(product)
+        candles = build_candles(ticks.epoch_seconds, ticks.prices, ticks.volumes,
+                                query_data.window * 60)[-query_data.limit:]
+        return {"product": product, "window": query_data.window,
+                "candles": [{"timestamp": iso(c.start), "open": c.open, "high": c.high,
+                             "low": c.low, "close": c.close, "volume": c.volume,
+                             "ticks": c.ticks} for c in candles]}
+
+    key = ("ohlc", product, snap.sequence, query_data.window, query_data.limit)
+    return svc.cache.respond(request, key, build)

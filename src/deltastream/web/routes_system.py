@@ -1,0 +1,54 @@
+"""Service routes: health, Prometheus metrics, and the API docs' static assets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from apiflask import APIBlueprint
+from flask import Response, current_app, send_from_directory
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .. import __version__
+from . import models
+from .json import json_response
+from .routes_data import service
+
+bp = APIBlueprint("system", __name__, tag="System")
+
+SWAGGER_UI_DIR = Path(__file__).parent / "static" / "swagger-ui"
+
+
+@bp.get("/api/health")
+@bp.output(models.HealthResponse)
+@bp.doc(summary="Service and engine health; 503 when the engine has stalled",
+        responses={503: "engine stalled or not running"})
+def health() -> Response:
+    svc = service()
+    status = svc.engine.status()
+    age = svc.last_tick_age()
+    healthy = status.running and age is not None and age <= svc.stall_after
+    body = {
+        "status": "healthy" if healthy else "unhealthy",
+        "service": "deltastream-flask",
+        "version": __version__,
+        "engine": {"running": status.running, "ticks": status.ticks,
+                   "last_tick_age_seconds": age,
+                   "last_tick_build_seconds": status.last_tick_seconds,
+                   "last_error": status.last_error},
+        "products": len(svc.products),
+    }
+    return json_response(body, 200 if healthy else 503)
+
+
+@bp.get("/metrics")
+@bp.doc(summary="Prometheus metrics", hide=True)
+def metrics() -> Response:
+    registry = current_app.extensions["deltastream_metrics"].registry
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+@bp.get("/docs/assets/<path:filename>")
+@bp.doc(hide=True)
+def docs_asset(filename: str) -> Response:
+    # Swagger UI ships inside the package: the docs page works with no internet.
+    return send_from_directory(SWAGGER_UI_DIR, filename, max_age=86400)

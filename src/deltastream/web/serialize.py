@@ -1,0 +1,81 @@
+"""Snapshot to JSON-ready dicts, in the contract's field names."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+
+from ..engine.snapshot import ExpiryChain, OptionSide
+from ..pricing.status import labels
+
+
+def iso(ts: datetime | float) -> str:
+    """ISO-8601 UTC with a trailing Z (millisecond precision)."""
+    if not isinstance(ts, datetime):
+        ts = datetime.fromtimestamp(ts, UTC)
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def strike_window(chain: ExpiryChain, count: int) -> slice:
+    """``count`` strikes centred on the ATM strike (fewer where the ladder ends)."""
+    n = chain.strikes.shape[0]
+    atm = int(np.searchsorted(chain.strikes, chain.atm_strike))
+    half = count // 2
+    lo = max(0, min(atm - half, n - count))
+    return slice(lo, min(n, lo + count))
+
+
+def _nullable(a: np.ndarray) -> list[float | None]:
+    return [None if v != v else v for v in a.tolist()]
+
+
+def _options(side: OptionSide, strikes: np.ndarray, sl: slice) -> list[dict]:
+    cols = {
+        "strike": strikes[sl].tolist(),
+        "last": side.last[sl].tolist(),
+        "bid": side.bid[sl].tolist(),
+        "ask": side.ask[sl].tolist(),
+        "mid": side.mid[sl].tolist(),
+        "change": _nullable(side.change[sl]),
+        "iv": _nullable(side.iv[sl]),
+        "iv_status": labels(side.iv_status[sl]).tolist(),
+        "delta": _nullable(side.delta[sl]),
+        "gamma": _nullable(side.gamma[sl]),
+        "theta": _nullable(side.theta[sl]),
+        "vega": _nullable(side.vega[sl]),
+        "rho": _nullable(side.rho[sl]),
+        "open_interest": side.open_interest[sl].tolist(),
+        "volume": side.volume[sl].tolist(),
+        "oi_change": side.oi_change[sl].tolist(),
+    }
+    names = list(cols)
+    return [dict(zip(names, row, strict=True)) for row in zip(*cols.values(), strict=True)]
+
+
+def chain_dict(chain: ExpiryChain, strikes: int) -> dict:
+    sl = strike_window(chain, strikes)
+    return {
+        "product": chain.product,
+        "expiry": chain.expiry.isoformat(),
+        "spot_price": chain.spot,
+        "strikes": chain.strikes[sl].tolist(),
+        "calls": _options(chain.calls, chain.strikes, sl),
+        "puts": _options(chain.puts, chain.strikes, sl),
+        "pcr_oi": chain.pcr_oi,
+        "pcr_volume": chain.pcr_volume,
+        "atm_strike": chain.atm_strike,
+        "atm_straddle_price": chain.atm_straddle_price,
+        "max_pain_strike": chain.max_pain_strike,
+        "timestamp": iso(chain.timestamp),
+        "time_to_expiry": chain.time_to_expiry,
+        "rate": chain.rate,
+        "dividend_yield": chain.dividend_yield,
+        "forward": chain.forward,
+        "exercise_style": chain.exercise_style,
+        "lot_size": chain.lot_size,
+        "currency": chain.currency,
+        "strike_step": chain.strike_step,
+        "sequence": chain.sequence,
+        "model": chain.model,
+    }
