@@ -1,0 +1,53 @@
+"""One product's definition."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, time
+
+from ..calendars import ExpirySeries, ListingCalendar
+
+
+@dataclass(frozen=True)
+class Product:
+    """A product: contract terms, market conventions and the parameters of its simulated
+    market. Rates and yields are continuous decimals; volatilities annualised decimals."""
+
+    symbol: str
+    name: str
+    exchange: str
+    calendar_code: str          # exchange_calendars code for holidays (XBOM, XNYS)
+    timezone: str
+    close: time                 # expiry instant on expiry day, exchange time
+    currency: str
+    tick_size: float            # option premium tick
+    strike_step: float
+    lot_size: int
+    exercise_style: str         # european | american
+    rate: float
+    dividend_yield: float
+    spot: float                 # starting spot of the simulated market
+    vol_level: float
+    mean_reversion: float
+    vol_of_vol: float
+    spot_vol_correlation: float
+    jump_intensity: float
+    jump_mean: float
+    jump_std: float
+    skew: float                 # SSVI rho
+    curvature: float            # SSVI eta
+    iv_premium: float           # implied over realised volatility
+    expiries: tuple[ExpirySeries, ...]
+    peak_trade_rate: float      # lots per second at the money
+    peak_open_interest: float   # lots at the money of a fresh expiry
+    relative_spread: float      # quoted width / premium at the money
+    underlying_volume_rate: float  # units of the underlying traded per second
+    extra_holidays: frozenset[date] = frozenset()
+
+    @property
+    def american(self) -> bool:
+        return self.exercise_style == "american"
+
+    def listing(self) -> ListingCalendar:
+        return ListingCalendar(self.expiries, self.calendar_code, self.timezone, self.close,
+                               self.extra_holidays)

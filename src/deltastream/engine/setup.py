@@ -1,0 +1,65 @@
+"""Assemble an engine from settings: catalogue, calendars, market model, clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ..catalog import Catalog, Product, load_catalog
+from ..market.clock import AcceleratedClock, FixedClock, MarketClock, RealClock
+from ..market.simulator import ProductSpec
+from ..market.spot import SpotModel
+from ..market.surface import SurfaceModel
+from ..settings import Settings, SettingsError
+from .chains import ContractTerms
+from .runner import Engine
+
+
+def product_spec(p: Product, strikes_each_side: int) -> ProductSpec:
+    listing = p.listing()
+    return ProductSpec(
+        symbol=p.symbol, timezone=p.timezone, tick_size=p.tick_size, strike_step=p.strike_step,
+        american=p.american, rate=p.rate, dividend_yield=p.dividend_yield, start_spot=p.spot,
+        spot_model=SpotModel(vol_level=p.vol_level, mean_reversion=p.mean_reversion,
+                             vol_of_vol=p.vol_of_vol, spot_vol_correlation=p.spot_vol_correlation,
+                             jump_intensity=p.jump_intensity, jump_mean=p.jump_mean,
+                             jump_std=p.jump_std, drift=p.rate - p.dividend_yield),
+        surface_model=SurfaceModel(skew=p.skew, curvature=p.curvature, premium=p.iv_premium),
+        listed_expiries=listing.expiries_for, time_to_expiry=listing.time_to_expiry,
+        strikes_each_side=strikes_each_side, peak_trade_rate=p.peak_trade_rate,
+        peak_open_interest=p.peak_open_interest, relative_spread=p.relative_spread,
+        underlying_volume_rate=p.underlying_volume_rate)
+
+
+def contract_terms(p: Product) -> ContractTerms:
+    return ContractTerms(symbol=p.symbol, exercise_style=p.exercise_style, rate=p.rate,
+                         dividend_yield=p.dividend_yield, currency=p.currency,
+                         lot_size=p.lot_size, strike_step=p.strike_step, tick_size=p.tick_size)
+
+
+def make_clock(settings: Settings) -> MarketClock:
+    if settings.clock == "real":
+        return RealClock()
+    try:
+        start = (datetime.fromisoformat(settings.clock_start.replace("Z", "+00:00"))
+                 if settings.clock_start else datetime.now(UTC))
+    except ValueError as exc:
+        raise SettingsError(f"clock_start: {settings.clock_start!r} is not an ISO-8601 "
+                            "time") from exc
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    if settings.clock == "fixed":
+        return FixedClock(start)
+    return AcceleratedClock(start, settings.clock_speed)
+
+
+def build_engine(catalog: Catalog, settings: Settings, clock: MarketClock | None = None
+                 ) -> Engine:
+    products = list(catalog)
+    return Engine([product_spec(p, settings.strikes_each_side) for p in products],
+                  {p.symbol: contract_terms(p) for p in products}, settings.seed,
+                  clock or make_clock(settings), settings.tick_interval,
+                  settings.underlying_history)
+
+
+def engine_from_settings(settings: Settings) -> Engine:
+    return build_engine(load_catalog(settings.catalog), settings)
