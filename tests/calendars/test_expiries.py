@@ -6,14 +6,14 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from deltastream.calendars import time_to_expiry, trading_days
+from deltastream.calendars import listing_for, time_to_expiry, trading_days
 from deltastream.catalog import load_catalog
 
 CATALOG = load_catalog()
 
 
 def listed(symbol: str, when: datetime) -> list[date]:
-    return CATALOG[symbol].listing().expiries_for(when)
+    return listing_for(CATALOG[symbol]).expiries_for(when)
 
 
 def utc(*args: int) -> datetime:
@@ -100,16 +100,29 @@ def test_beyond_the_calendar_horizon_weekends_only_plus_configured_holidays(tmp_
     assert expiries[0] == date(2027, 6, 1) and expiries[1] == date(2027, 6, 8)
     toml = tmp_path / "catalog.toml"
     toml.write_text('[products.NIFTY]\nextra_holidays = ["2027-06-08"]\n')
-    shifted = load_catalog(toml)["NIFTY"].listing().expiries_for(utc(2027, 6, 1, 5, 0))
+    shifted = listing_for(load_catalog(toml)["NIFTY"]).expiries_for(utc(2027, 6, 1, 5, 0))
     assert shifted[1] == date(2027, 6, 7)
 
 
 def test_time_to_expiry_is_act_365_to_the_exact_instant():
-    nifty = CATALOG["NIFTY"].listing()
+    nifty = listing_for(CATALOG["NIFTY"])
     now = utc(2026, 11, 25, 10, 0)
     # 1 Dec 2026 15:30 IST is 10:00 UTC: exactly six days.
     assert nifty.time_to_expiry(date(2026, 12, 1), now) == pytest.approx(6 / 365, abs=1e-15)
-    spy = CATALOG["SPY"].listing()
-    # 27 Nov 2026 16:00 New York (EST, UTC-5) is 21:00 UTC.
-    assert spy.expiry_instant(date(2026, 11, 27)) == utc(2026, 11, 27, 21, 0)
+    spy = listing_for(CATALOG["SPY"])
+    # 30 Nov 2026 16:00 New York (EST, UTC-5) is 21:00 UTC.
+    assert spy.expiry_instant(date(2026, 11, 30)) == utc(2026, 11, 30, 21, 0)
     assert time_to_expiry(utc(2026, 11, 27, 21, 0), utc(2026, 11, 26, 21, 0)) == 1 / 365
+
+
+def test_us_half_day_expiry_is_at_the_early_close():
+    # The day after Thanksgiving NYSE closes at 13:00 New York (18:00 UTC).
+    spy = listing_for(CATALOG["SPY"])
+    assert spy.expiry_instant(date(2026, 11, 27)) == utc(2026, 11, 27, 18, 0)
+    assert date(2026, 11, 27) not in spy.expiries_for(utc(2026, 11, 27, 18, 0))
+
+
+def test_catalogue_membership_and_configured_holidays():
+    assert "NIFTY" in CATALOG and "NOPE" not in CATALOG
+    nifty = listing_for(CATALOG["NIFTY"], frozenset({date(2027, 6, 8)}))
+    assert nifty.expiries_for(utc(2027, 6, 1, 5, 0))[1] == date(2027, 6, 7)

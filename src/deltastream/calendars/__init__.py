@@ -1,14 +1,13 @@
 """Exchange calendars: listed expiries per product and exact time to expiry."""
 
 from .expiries import (
-    ExpiryRule,
-    ExpirySeries,
     ListingCalendar,
     expiry_instant,
+    listing_for,
     time_to_expiry,
     trading_days,
 )
 from .holidays import TradingDays
 
-__all__ = ["ExpiryRule", "ExpirySeries", "ListingCalendar", "TradingDays", "expiry_instant",
+__all__ = ["ListingCalendar", "TradingDays", "expiry_instant", "listing_for",
            "time_to_expiry", "trading_days"]

@@ -16,49 +16,30 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from ..catalog.expiry_rules import ExpiryRule, ExpirySeries
+from ..catalog.product import Product
 from .holidays import TradingDays
 
 SECONDS_PER_YEAR = 365.0 * 86400.0
-WEEKDAYS = {"MON": 0, "TUE": 1, "WED": 2, "THU": 3, "FRI": 4}
-KINDS = ("daily", "weekly", "monthly_last", "monthly_third")
 
 
-@dataclass(frozen=True)
-class ExpiryRule:
-    """Nominal expiry dates of one kind, valid for nominal dates in [effective_from, until)."""
-
-    kind: str                        # daily | weekly | monthly_last | monthly_third
-    weekday: int = 4                 # Monday 0 ... Friday 4 (ignored for daily)
-    effective_from: date | None = None
-    effective_until: date | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown expiry rule kind {self.kind!r} (one of {', '.join(KINDS)})")
-        if not 0 <= self.weekday <= 4:
-            raise ValueError(f"weekday must be 0-4 (Monday-Friday), got {self.weekday}")
-
-    def applies(self, nominal: date) -> bool:
-        return ((self.effective_from is None or nominal >= self.effective_from)
-                and (self.effective_until is None or nominal < self.effective_until))
-
-    def nominal_dates(self, start: date, end: date) -> list[date]:
-        """Nominal (unshifted) expiry dates in [start, end]."""
-        out: list[date] = []
-        if self.kind in ("daily", "weekly"):
-            day = start
-            while day <= end:
-                if (self.kind == "daily" and day.weekday() < 5) or day.weekday() == self.weekday:
-                    out.append(day)
-                day += timedelta(days=1)
-        else:
-            y, m = start.year, start.month
-            while date(y, m, 1) <= end:
-                d = _monthly(y, m, self.kind, self.weekday)
-                if start <= d <= end:
-                    out.append(d)
-                y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-        return [d for d in out if self.applies(d)]
+def nominal_dates(rule: ExpiryRule, start: date, end: date) -> list[date]:
+    """Nominal (unshifted) expiry dates of ``rule`` in [start, end]."""
+    out: list[date] = []
+    if rule.kind in ("daily", "weekly"):
+        day = start
+        while day <= end:
+            if (rule.kind == "daily" and day.weekday() < 5) or day.weekday() == rule.weekday:
+                out.append(day)
+            day += timedelta(days=1)
+    else:
+        y, m = start.year, start.month
+        while date(y, m, 1) <= end:
+            d = _monthly(y, m, rule.kind, rule.weekday)
+            if start <= d <= end:
+                out.append(d)
+            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return [d for d in out if rule.applies(d)]
 
 
 def _monthly(year: int, month: int, kind: str, weekday: int) -> date:
@@ -67,23 +48,6 @@ def _monthly(year: int, month: int, kind: str, weekday: int) -> date:
         return last - timedelta(days=(last.weekday() - weekday) % 7)
     first = date(year, month, 1)
     return first + timedelta(days=(weekday - first.weekday()) % 7 + 14)
-
-
-@dataclass(frozen=True)
-class ExpirySeries:
-    """A family of expiries (weeklies, monthlies, dailies) and how many are listed at once."""
-
-    name: str
-    count: int
-    rules: tuple[ExpiryRule, ...]
-
-    def horizon_days(self) -> int:
-        kinds = {r.kind for r in self.rules}
-        if kinds <= {"daily"}:
-            return 7 * self.count + 21
-        if kinds <= {"daily", "weekly"}:
-            return 7 * self.count + 21
-        return 31 * self.count + 62
 
 
 @dataclass(frozen=True)
@@ -97,7 +61,10 @@ class ListingCalendar:
     extra_holidays: frozenset[date] = frozenset()
 
     def expiry_instant(self, expiry: date) -> datetime:
-        return expiry_instant(expiry, self.close, self.timezone)
+        """The exchange's close on expiry day (earlier on a half day), in UTC."""
+        regular = expiry_instant(expiry, self.close, self.timezone)
+        early = trading_days(self.calendar_code, self.extra_holidays).early_close(expiry)
+        return min(regular, early) if early is not None else regular
 
     def time_to_expiry(self, expiry: date, now: datetime) -> float:
         return time_to_expiry(self.expiry_instant(expiry), now)
@@ -122,7 +89,7 @@ def _upcoming(cal: ListingCalendar, local_day: date) -> tuple[tuple[date, ...], 
         start = local_day - timedelta(days=7)
         end = local_day + timedelta(days=series.horizon_days())
         shifted = sorted({days.previous_or_same(d)
-                          for rule in series.rules for d in rule.nominal_dates(start, end)})
+                          for rule in series.rules for d in nominal_dates(rule, start, end)})
         out.append(tuple(d for d in shifted if d >= local_day)[: series.count + 1])
     return tuple(out)
 
@@ -131,6 +98,13 @@ def _upcoming(cal: ListingCalendar, local_day: date) -> tuple[tuple[date, ...], 
 def trading_days(code: str, extra: frozenset[date] = frozenset()) -> TradingDays:
     """Trading days of an exchange calendar (built once; building one takes ~0.1 s)."""
     return TradingDays(code, extra)
+
+
+def listing_for(product: Product, extra_holidays: frozenset[date] = frozenset()
+                ) -> ListingCalendar:
+    """The listing calendar of a catalogue product (plus configured extra holidays)."""
+    return ListingCalendar(product.expiries, product.calendar_code, product.timezone,
+                           product.close, product.extra_holidays | extra_holidays)
 
 
 def expiry_instant(expiry: date, close: time, timezone: str) -> datetime:

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import warnings
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
-import pandas as pd
+CALENDAR_START = "2015-01-01"
+CALENDAR_END = "2035-12-31"
 
 
 @lru_cache(maxsize=8)
 def _exchange_calendar(code: str):  # type: ignore[no-untyped-def]
     import exchange_calendars as xcals
 
+    # A fixed span, so the result does not depend on today's date; calendars whose holidays
+    # are only published to an earlier year (XBOM) end where their data ends.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return xcals.get_calendar(code)
+        try:
+            return xcals.get_calendar(code, start=CALENDAR_START, end=CALENDAR_END)
+        except ValueError:
+            return xcals.get_calendar(code, start=CALENDAR_START)
 
 
 class TradingDays:
@@ -33,6 +39,10 @@ class TradingDays:
         self.first = cal.first_session.date()
         self.last = cal.last_session.date()
         self._sessions = frozenset(d.date() for d in cal.sessions)
+        # Sessions that close early (US half days), as UTC close instants.
+        self._early_closes = {d.date(): cal.session_close(d).to_pydatetime()
+                              for d in cal.early_closes
+                              if cal.first_session <= d <= cal.last_session}
 
     def is_trading_day(self, day: date) -> bool:
         if day in self.extra_holidays:
@@ -41,6 +51,10 @@ class TradingDays:
             return day in self._sessions
         return day.weekday() < 5
 
+    def early_close(self, day: date) -> datetime | None:
+        """The (UTC) close of ``day`` when the exchange closes early that day, else None."""
+        return self._early_closes.get(day)
+
     def previous_or_same(self, day: date) -> date:
         """The latest trading day on or before ``day``."""
         for _ in range(31):
@@ -48,17 +62,3 @@ class TradingDays:
                 return day
             day -= timedelta(days=1)
         raise ValueError(f"no trading day in the month before {day}")
-
-    def next_trading_days(self, start: date, count: int) -> list[date]:
-        """The first ``count`` trading days on or after ``start``."""
-        out: list[date] = []
-        day = start
-        while len(out) < count:
-            if self.is_trading_day(day):
-                out.append(day)
-            day += timedelta(days=1)
-        return out
-
-
-def to_date(value: pd.Timestamp | date) -> date:
-    return value.date() if isinstance(value, pd.Timestamp) else value

@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..calendars import ExpiryRule, ExpirySeries
-from ..calendars.expiries import KINDS, WEEKDAYS
 from .defaults import DEFAULT_PRODUCTS
+from .expiry_rules import KINDS, WEEKDAYS, ExpiryRule, ExpirySeries
 from .product import Product
 
 
@@ -81,12 +80,10 @@ def _style(v: Any) -> str:
 
 
 def _calendar(v: Any) -> str:
-    from ..calendars.holidays import _exchange_calendar
+    import exchange_calendars
 
-    try:
-        _exchange_calendar(_text(v))
-    except Exception as exc:
-        raise ValueError(f"unknown exchange calendar {v!r}") from exc
+    if _text(v) not in exchange_calendars.get_calendar_names():
+        raise ValueError(f"unknown exchange calendar {v!r} (e.g. XBOM, XNYS)")
     return v
 
 
@@ -168,6 +165,9 @@ class Catalog:
 
     def __getitem__(self, symbol: str) -> Product:
         return self._products[symbol]
+
+    def __contains__(self, symbol: object) -> bool:
+        return symbol in self._products
 
     def __iter__(self) -> Iterator[Product]:
         return iter(self._products.values())

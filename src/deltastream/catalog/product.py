@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, time
 
-from ..calendars import ExpirySeries, ListingCalendar
+from .expiry_rules import ExpirySeries
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,3 @@ class Product:
     @property
     def american(self) -> bool:
         return self.exercise_style == "american"
-
-    def listing(self) -> ListingCalendar:
-        return ListingCalendar(self.expiries, self.calendar_code, self.timezone, self.close,
-                               self.extra_holidays)

@@ -39,12 +39,12 @@ class ContractTerms:
 
 def _side(q: SideQuotes, iv: np.ndarray, status: np.ndarray, greeks: bsm.Greeks, sl: slice,
           decimals: int) -> OptionSide:
+    # iv, status and the Greeks are frozen once per batch: their slices are read-only views.
     return OptionSide(
         last=frozen(q.last), bid=frozen(q.bid), ask=frozen(q.ask), mid=frozen(q.mid),
         change=frozen(np.round(q.last - q.prev_close_last, decimals)),
-        iv=frozen(iv[sl]), iv_status=frozen(status[sl]),
-        delta=frozen(greeks.delta[sl]), gamma=frozen(greeks.gamma[sl]),
-        theta=frozen(greeks.theta[sl]), vega=frozen(greeks.vega[sl]), rho=frozen(greeks.rho[sl]),
+        iv=iv[sl], iv_status=status[sl], delta=greeks.delta[sl], gamma=greeks.gamma[sl],
+        theta=greeks.theta[sl], vega=greeks.vega[sl], rho=greeks.rho[sl],
         open_interest=frozen(q.open_interest), volume=frozen(q.volume),
         oi_change=frozen(q.open_interest - q.prev_close_oi),
     )
@@ -81,6 +81,8 @@ def build_snapshot(terms: ContractTerms, spot: float, timestamp: datetime, seque
     n_all = sum(sizes)
     is_call = np.arange(2 * n_all) < n_all
     iv, status, greeks = solve_and_price(terms, spot, mids, strikes, times, is_call)
+    iv, status = frozen(iv), frozen(status)
+    greeks = bsm.Greeks(*(frozen(g) for g in greeks))
     decimals = tick_decimals(terms.tick_size)
     chains = []
     lo = 0

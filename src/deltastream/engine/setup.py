@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
+from ..calendars import listing_for
 from ..catalog import Catalog, Product, load_catalog
 from ..market.clock import AcceleratedClock, FixedClock, MarketClock, RealClock
 from ..market.simulator import ProductSpec
@@ -14,8 +15,9 @@ from .chains import ContractTerms
 from .runner import Engine
 
 
-def product_spec(p: Product, strikes_each_side: int) -> ProductSpec:
-    listing = p.listing()
+def product_spec(p: Product, strikes_each_side: int,
+                 extra_holidays: frozenset[date] = frozenset()) -> ProductSpec:
+    listing = listing_for(p, extra_holidays)
     return ProductSpec(
         symbol=p.symbol, timezone=p.timezone, tick_size=p.tick_size, strike_step=p.strike_step,
         american=p.american, rate=p.rate, dividend_yield=p.dividend_yield, start_spot=p.spot,
@@ -55,7 +57,11 @@ def make_clock(settings: Settings) -> MarketClock:
 def build_engine(catalog: Catalog, settings: Settings, clock: MarketClock | None = None
                  ) -> Engine:
     products = list(catalog)
-    return Engine([product_spec(p, settings.strikes_each_side) for p in products],
+    try:
+        holidays = frozenset(date.fromisoformat(d) for d in settings.extra_holidays)
+    except ValueError as exc:
+        raise SettingsError(f"extra_holidays: {exc}") from exc
+    return Engine([product_spec(p, settings.strikes_each_side, holidays) for p in products],
                   {p.symbol: contract_terms(p) for p in products}, settings.seed,
                   clock or make_clock(settings), settings.tick_interval,
                   settings.underlying_history)

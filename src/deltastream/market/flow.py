@@ -32,10 +32,15 @@ def initial_open_interest(weight: np.ndarray, base: float,
 
 def trade(rate: np.ndarray, open_interest: np.ndarray, rng: np.random.Generator,
           open_prob: float = 0.45, close_prob: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
-    """Simulate one tick: returns (contracts traded, new open interest), both >= 0."""
-    traded = rng.poisson(rate).astype(np.float64)
-    opened = rng.binomial(traded.astype(np.int64), open_prob).astype(np.float64)
-    closing = rng.binomial((traded - opened).astype(np.int64),
-                           close_prob / (1.0 - open_prob)).astype(np.float64)
+    """Simulate one tick: returns (contracts traded, new open interest), both >= 0.
+
+    Trades arrive as a Poisson process of intensity ``rate``; each opens, closes or transfers
+    positions independently, so (by Poisson thinning) the three counts are independent
+    Poisson draws of intensities ``rate * p``: one draw per outcome, no binomial splits.
+    """
+    lam = np.asarray(rate, dtype=np.float64)
+    counts = rng.poisson(np.stack([lam * open_prob, lam * close_prob,
+                                   lam * (1.0 - open_prob - close_prob)])).astype(np.float64)
+    opened, closing, transferred = counts
     new_oi = open_interest + opened - np.minimum(closing, open_interest + opened)
-    return traded, new_oi
+    return opened + closing + transferred, new_oi

@@ -29,8 +29,10 @@ def broadcast_flat(
     if bool_last:
         converted.append(np.asarray(args[-1], dtype=np.bool_))
     shape = np.broadcast_shapes(*(a.shape for a in converted))
-    # Read-only broadcast views: scalars are not copied, and nothing can write through them.
-    return shape, [np.broadcast_to(a, shape).reshape(-1) for a in converted]
+    # Arrays of the full shape are used as they are; the others become read-only broadcast
+    # views (scalars are not copied, and nothing can write through them).
+    return shape, [a.reshape(-1) if a.shape == shape else np.broadcast_to(a, shape).reshape(-1)
+                   for a in converted]
 
 
 def shaped(out: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

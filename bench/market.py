@@ -1,0 +1,71 @@
+"""Time of one market tick: quotes, implied volatility and Greeks for every listed contract.
+
+    python bench/market.py [--ticks 20]
+
+Prints the median time of one full tick of the default catalogue (all products, all listed
+expiries, 41+ strikes each) and of a generated universe of 200 NSE-style (European) index
+underlyings with about 100,000 options, on one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import time
+from datetime import UTC, datetime
+
+import numba
+
+from deltastream.calendars import ExpiryRule, ExpirySeries
+from deltastream.catalog import load_catalog
+from deltastream.catalog.loader import Catalog
+from deltastream.engine.setup import build_engine
+from deltastream.market.clock import FixedClock
+from deltastream.settings import Settings
+
+START = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
+
+
+def nse_universe(n: int) -> Catalog:
+    """``n`` NIFTY-like underlyings: 2 weeklies and 3 monthlies each (5 expiries)."""
+    nifty = load_catalog()["NIFTY"]
+    weekly = ExpirySeries("weekly", 2, (ExpiryRule("weekly", 1),))
+    monthly = ExpirySeries("monthly", 3, (ExpiryRule("monthly_last", 1),))
+    return Catalog([dataclasses.replace(nifty, symbol=f"U{i:03d}", spot=1000.0 + 37.0 * i,
+                                        strike_step=10.0, expiries=(weekly, monthly))
+                    for i in range(n)])
+
+
+def time_ticks(catalog: Catalog, strikes_each_side: int, ticks: int) -> tuple[float, int]:
+    clock = FixedClock(START)
+    engine = build_engine(catalog, Settings(strikes_each_side=strikes_each_side), clock)
+    snaps = engine.tick()  # compile / warm up, and list the books
+    times = []
+    for _ in range(ticks):
+        clock.advance(1.0)
+        t0 = time.perf_counter()
+        snaps = engine.tick()
+        times.append(time.perf_counter() - t0)
+    options = sum(2 * len(c.strikes) for s in snaps.values() for c in s.chains)
+    return statistics.median(times), options
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ticks", type=int, default=20)
+    args = parser.parse_args()
+    numba.set_num_threads(1)
+    print(f"{'market':<34} {'options':>9} {'median tick':>12}")
+    default = load_catalog()
+    for name, cat, each_side in [
+        ("default catalogue (8 products)", default, 20),
+        ("default catalogue, 101 strikes", default, 50),
+        ("200 NSE-style underlyings", nse_universe(200), 50),
+    ]:
+        seconds, options = time_ticks(cat, each_side, args.ticks)
+        print(f"{name:<34} {options:>9,} {seconds * 1e3:>10.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
