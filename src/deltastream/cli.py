@@ -2,18 +2,54 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import click
 import numpy as np
 
+from .catalog import CatalogError, load_catalog
 from .pricing import black_scholes_merton as bsm
 from .pricing.implied_vol import implied_vol
 from .pricing.status import labels
+from .settings import SettingsError, from_env
 
 
 @click.group()
 @click.version_option(package_name="deltastream")
 def main() -> None:
     """DeltaStream: option chains with prices, implied volatility, Greeks and analytics."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Port (default 8001).")
+@click.option("--seed", type=int, default=None, help="Seed of the simulated market.")
+@click.option("--catalog", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="TOML file adding or changing products.")
+@click.option("--tick-interval", type=click.FloatRange(0, 3600, min_open=True), default=None,
+              help="Seconds between engine ticks (default 1).")
+@click.option("--strikes-each-side", type=click.IntRange(5, 200), default=None,
+              help="Strikes listed above and below the money per expiry (default 50).")
+@click.option("--clock", type=click.Choice(["real", "accelerated", "fixed"]), default=None,
+              help="Market clock (default real).")
+@click.option("--clock-speed", type=float, default=None,
+              help="Market seconds per wall second for --clock accelerated.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory for everything the server writes.")
+def serve(**options: object) -> None:
+    """Run the API server on the simulated market (settings also from DELTASTREAM_*)."""
+    try:
+        settings = from_env().with_overrides(**options)
+        load_catalog(settings.catalog)
+    except (SettingsError, CatalogError) as exc:
+        raise click.ClickException(str(exc)) from None
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .web.server import serve as run_server
+
+    run_server(settings)
 
 
 @main.command()

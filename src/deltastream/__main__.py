@@ -1,0 +1,5 @@
+"""``python -m deltastream``: the command-line interface."""
+
+from .cli import main
+
+main()
