@@ -17,7 +17,9 @@ INDIA = {"calendar_code": "XBOM", "timezone": "Asia/Kolkata", "close": "15:30",
          "iv_premium": 1.08, "relative_spread": 0.003}
 US = {"calendar_code": "XNYS", "timezone": "America/New_York", "close": "16:00",
       "currency": "USD", "tick_size": 0.01, "exercise_style": "american", "rate": 0.036,
-      "lot_size": 100, "mean_reversion": 12.0, "iv_premium": 1.06, "relative_spread": 0.01}
+      "lot_size": 100, "mean_reversion": 12.0, "iv_premium": 1.06, "relative_spread": 0.01,
+      # American contracts cost far more to price than European ones: list 61 strikes.
+      "strikes_each_side": 30}
 
 
 def _nse(weekday_after: str, weekday_before: str, kind: str) -> list[dict[str, Any]]:

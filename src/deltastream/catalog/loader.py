@@ -146,8 +146,9 @@ FIELDS: dict[str, Callable[[Any], Any]] = {
     "peak_trade_rate": _number(0.0, 10_000.0), "peak_open_interest": _number(0.0, 1e9),
     "relative_spread": _number(0.0, 0.5, lo_open=True),
     "underlying_volume_rate": _number(0.0, 1e9), "extra_holidays": _holidays,
+    "strikes_each_side": _number(5, 200, integer=True),
 }
-OPTIONAL = {"extra_holidays": []}
+OPTIONAL: dict[str, Any] = {"extra_holidays": [], "strikes_each_side": None}
 
 
 class Catalog:
@@ -181,7 +182,8 @@ def _build(symbol: str, raw: dict[str, Any]) -> Product:
     for name, check in FIELDS.items():
         if name not in raw:
             if name in OPTIONAL:
-                values[name] = check(OPTIONAL[name])
+                default = OPTIONAL[name]
+                values[name] = None if default is None else check(default)
                 continue
             raise CatalogError(f"products.{symbol}.{name}: required for a new product")
         try:

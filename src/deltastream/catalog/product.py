@@ -43,6 +43,7 @@ class Product:
     relative_spread: float      # quoted width / premium at the money
     underlying_volume_rate: float  # units of the underlying traded per second
     extra_holidays: frozenset[date] = frozenset()
+    strikes_each_side: int | None = None  # listed strikes above/below the money (None: default)
 
     @property
     def american(self) -> bool:

@@ -11,6 +11,7 @@ import numpy as np
 from ..analytics.chain_stats import atm_index, max_pain_strike, put_call_ratio
 from ..market.book import ExpiryQuotes, SideQuotes
 from ..market.quotes import tick_decimals
+from ..pricing import american
 from ..pricing import black_scholes_merton as bsm
 from ..pricing.implied_vol import implied_vol
 from .snapshot import ChainSnapshot, ExpiryChain, OptionSide, frozen
@@ -51,14 +52,15 @@ def _side(q: SideQuotes, iv: np.ndarray, status: np.ndarray, greeks: bsm.Greeks,
 
 
 def solve_and_price(terms: ContractTerms, spot: float, mids: np.ndarray, strikes: np.ndarray,
-                    times: np.ndarray, is_call: np.ndarray
+                    times: np.ndarray, is_call: np.ndarray, guess: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray, bsm.Greeks]:
-    """Implied volatility of each mid under the product's model, and Greeks at that vol."""
+    """Implied volatility of each mid under the product's model, and Greeks at that vol.
+
+    ``guess`` (the surface volatility each quote was made from) starts the American solver.
+    """
     r, q = terms.rate, terms.dividend_yield
     if terms.exercise_style == "american":
-        from ..pricing import american
-
-        iv, status = american.implied_vol(mids, spot, strikes, times, r, q, is_call)
+        iv, status = american.implied_vol(mids, spot, strikes, times, r, q, is_call, guess)
         return iv, status, american.greeks(spot, strikes, times, r, q, iv, is_call)
     iv, status = implied_vol(mids, spot, strikes, times, r, q, is_call)
     return iv, status, bsm.greeks(spot, strikes, times, r, q, iv, is_call)
@@ -78,9 +80,10 @@ def build_snapshot(terms: ContractTerms, spot: float, timestamp: datetime, seque
                            ) if expiries else np.empty(0)
     mids = np.concatenate([q.calls.mid for q in expiries] + [q.puts.mid for q in expiries]
                           ) if expiries else np.empty(0)
+    guess = np.concatenate([q.surface_vol for q in expiries] * 2) if expiries else np.empty(0)
     n_all = sum(sizes)
     is_call = np.arange(2 * n_all) < n_all
-    iv, status, greeks = solve_and_price(terms, spot, mids, strikes, times, is_call)
+    iv, status, greeks = solve_and_price(terms, spot, mids, strikes, times, is_call, guess)
     iv, status = frozen(iv), frozen(status)
     greeks = bsm.Greeks(*(frozen(g) for g in greeks))
     decimals = tick_decimals(terms.tick_size)

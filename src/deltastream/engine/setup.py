@@ -61,7 +61,8 @@ def build_engine(catalog: Catalog, settings: Settings, clock: MarketClock | None
         holidays = frozenset(date.fromisoformat(d) for d in settings.extra_holidays)
     except ValueError as exc:
         raise SettingsError(f"extra_holidays: {exc}") from exc
-    return Engine([product_spec(p, settings.strikes_each_side, holidays) for p in products],
+    return Engine([product_spec(p, p.strikes_each_side or settings.strikes_each_side, holidays)
+                   for p in products],
                   {p.symbol: contract_terms(p) for p in products}, settings.seed,
                   clock or make_clock(settings), settings.tick_interval,
                   settings.underlying_history)

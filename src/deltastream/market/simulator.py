@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from ..pricing import american
 from ..pricing import black_scholes_merton as bsm
 from . import flow, quotes, spot, surface
 from .book import CALL, PUT, ExpiryBook, ExpiryQuotes, SideQuotes
@@ -152,12 +153,7 @@ class ProductMarket:
         both = (np.concatenate([strikes, strikes]), np.concatenate([t, t]),
                 np.concatenate([vol, vol]))
         is_call = np.repeat([True, False], strikes.shape[0])
-        if spec.american:
-            from ..pricing import american
-
-            pricer = american.price
-        else:
-            pricer = bsm.price
+        pricer = american.price if spec.american else bsm.price
         mid = pricer(s, both[0], both[1], spec.rate, spec.dividend_yield, both[2], is_call)
 
         liq = flow.liquidity(k, np.repeat(np.sqrt(theta), sizes), strikes, spec.strike_step, t)

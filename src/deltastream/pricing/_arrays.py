@@ -42,9 +42,10 @@ def shaped(out: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def run_kernel(serial: Callable[..., Any], parallel: Callable[..., Any], n: int,
-               *args: Any) -> None:
-    """Run a loop kernel, on all of numba's threads when the batch is large enough."""
-    if n >= PARALLEL_MIN_SIZE and numba.get_num_threads() > 1:
+               *args: Any, min_size: int = PARALLEL_MIN_SIZE) -> None:
+    """Run a loop kernel, on all of numba's threads when the batch is at least ``min_size``
+    (lower for kernels that do more work per element)."""
+    if n >= min_size and numba.get_num_threads() > 1:
         with _POOL_LOCK:
             parallel(*args)
     else:
