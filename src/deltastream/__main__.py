@@ -2,4 +2,6 @@
 
 from .cli import main
 
-main()
+# Guarded: the engine process is started with "spawn", which imports this module again.
+if __name__ == "__main__":
+    main()

@@ -33,7 +33,9 @@ class Settings:
     cors_origins: tuple[str, ...] = ("*",)
     underlying_history: int = 100_000   # ticks kept per product in memory
     stall_after: float = 10.0           # seconds without a tick before health reports 503
-    threads: int = 32                   # web worker threads
+    max_connections: int = 1000         # concurrent client connections
+    engine_threads: int = 1             # cores the engine's numeric kernels may use
+    engine_mode: str = "process"        # process (its own process) | thread (in the web one)
     extra_holidays: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -47,7 +49,9 @@ class Settings:
             (100 <= self.underlying_history <= 10_000_000, "underlying_history",
              "100-10,000,000"),
             (self.stall_after > 0, "stall_after", "> 0 seconds"),
-            (1 <= self.threads <= 1024, "threads", "1-1024"),
+            (1 <= self.max_connections <= 100_000, "max_connections", "1-100,000"),
+            (1 <= self.engine_threads <= 256, "engine_threads", "1-256"),
+            (self.engine_mode in ("process", "thread"), "engine_mode", "process or thread"),
         ]
         for ok, name, accepted in checks:
             if not ok:

@@ -67,7 +67,8 @@ def solve_and_price(terms: ContractTerms, spot: float, mids: np.ndarray, strikes
 
 
 def build_snapshot(terms: ContractTerms, spot: float, timestamp: datetime, sequence: int,
-                   session_volume: float, expiries: tuple[ExpiryQuotes, ...]) -> ChainSnapshot:
+                   session_volume: float, tick_volume: float,
+                   expiries: tuple[ExpiryQuotes, ...]) -> ChainSnapshot:
     """The product's snapshot: every listed expiry's chain at this tick.
 
     All contracts of the product go through the solver and the Greeks in one batch; each
@@ -95,7 +96,8 @@ def build_snapshot(terms: ContractTerms, spot: float, timestamp: datetime, seque
         chains.append(_expiry_chain(terms, spot, timestamp, sequence, q, calls, puts))
         lo += n
     return ChainSnapshot(product=terms.symbol, sequence=sequence, timestamp=timestamp,
-                         spot=spot, session_volume=session_volume, chains=tuple(chains))
+                         spot=spot, session_volume=session_volume, tick_volume=tick_volume,
+                         chains=tuple(chains))
 
 
 def _expiry_chain(terms: ContractTerms, spot: float, timestamp: datetime, sequence: int,

@@ -9,15 +9,18 @@ product.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+import numba
 
 from ..market.clock import MarketClock
 from ..market.simulator import ProductSpec, SimulatedMarket
 from .chains import ContractTerms, build_snapshot
 from .snapshot import ChainSnapshot
+from .threads import real_event, real_thread
 from .ticks import TickRing
 
 log = logging.getLogger(__name__)
@@ -38,18 +41,20 @@ class Engine:
     """Owns the simulated market and the latest snapshot of every product."""
 
     def __init__(self, specs: list[ProductSpec], terms: dict[str, ContractTerms], seed: int,
-                 clock: MarketClock, tick_interval: float, history: int) -> None:
+                 clock: MarketClock, tick_interval: float, history: int,
+                 compute_threads: int = 1) -> None:
         self.market = SimulatedMarket(specs, seed)
         self.terms = terms
         self.clock = clock
         self.tick_interval = tick_interval
+        self.compute_threads = compute_threads
         self.ticks = TickRing(history)
         self.symbols = [s.symbol for s in specs]
         self._latest: dict[str, ChainSnapshot] = {}
         self._sequence = 0
         self._listeners: list[Listener] = []
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._thread: Any = None
+        self._stop = real_event()
         self._tick_count = 0
         self._last_tick: float | None = None
         self._last_duration: float | None = None
@@ -71,7 +76,7 @@ class Engine:
         published = {}
         for symbol, pq in quotes.items():
             snap = build_snapshot(self.terms[symbol], pq.spot, now, self._sequence,
-                                  pq.session_volume, pq.expiries)
+                                  pq.session_volume, pq.tick_volume, pq.expiries)
             self.ticks.append(symbol, self._sequence, pq.spot, pq.tick_volume, now)
             published[symbol] = snap
         self._latest = {**self._latest, **published}
@@ -93,8 +98,7 @@ class Engine:
         if self._thread is not None:
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="deltastream-engine",
-                                        daemon=True)
+        self._thread = real_thread(self._run, "deltastream-engine")
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -104,6 +108,9 @@ class Engine:
             self._thread = None
 
     def _run(self) -> None:
+        # Numeric kernels on this thread use at most ``compute_threads`` cores, leaving the
+        # others to the request handlers.
+        numba.set_num_threads(max(1, min(self.compute_threads, numba.config.NUMBA_NUM_THREADS)))
         next_at = time.monotonic()
         while not self._stop.is_set():
             try:

@@ -65,7 +65,7 @@ def build_engine(catalog: Catalog, settings: Settings, clock: MarketClock | None
                    for p in products],
                   {p.symbol: contract_terms(p) for p in products}, settings.seed,
                   clock or make_clock(settings), settings.tick_interval,
-                  settings.underlying_history)
+                  settings.underlying_history, settings.engine_threads)
 
 
 def engine_from_settings(settings: Settings) -> Engine:

@@ -77,6 +77,7 @@ class ChainSnapshot:
     timestamp: datetime
     spot: float
     session_volume: float
+    tick_volume: float          # underlying volume traded since the previous tick
     chains: tuple[ExpiryChain, ...]
 
     def expiries(self) -> list[date]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+
+from .threads import real_lock
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class TickRing:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._lock = threading.Lock()
+        self._lock = real_lock()
         self._data: dict[str, np.ndarray] = {}
         self._count: dict[str, int] = {}
 

@@ -56,7 +56,7 @@ class SpotState:
     variance: float
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _evolve(log_s, v, dt, drift, kappa, theta, xi, rho, z_spot, z_vol, jumps, out_log_s,
             out_v):
     # Full-truncation Euler: the variance may dip below zero inside a step but only its

@@ -32,25 +32,25 @@ _erfcx_c = _external("deltastream_erfcx", "__pyx_fuse_1erfcx")
 _ndtri_c = _external("deltastream_ndtri", "ndtri")
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def norm_cdf(x: float) -> float:
     """Standard normal distribution function, accurate to a few ulps in both tails."""
     return 0.5 * math.erfc(-x * _SQRT1_2)
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def norm_pdf(x: float) -> float:
     """Standard normal density."""
     return _INV_SQRT_2PI * math.exp(-0.5 * x * x)
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def erfcx(x: float) -> float:
     """Scaled complementary error function exp(x^2) * erfc(x)."""
     return _erfcx_c(x, 0)
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def norm_ppf(p: float) -> float:
     """Inverse of the standard normal distribution function."""
     return _ndtri_c(p, 0)

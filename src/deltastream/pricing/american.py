@@ -60,7 +60,7 @@ _Y, _W = np.polynomial.legendre.leggauss(N_LEGENDRE)
 _YP, _WP = np.polynomial.legendre.leggauss(N_PREMIUM)
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _clenshaw(coef: np.ndarray, x: float) -> float:
     b1 = 0.0
     b2 = 0.0
@@ -69,7 +69,7 @@ def _clenshaw(coef: np.ndarray, x: float) -> float:
     return x * b1 - b2 + coef[0]
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _chebyshev_coefficients(values: np.ndarray, coef: np.ndarray) -> None:
     # Interpolation on the Chebyshev-Lobatto points x_i = cos(i pi / n); the first and last
     # coefficients are halved so that plain Clenshaw evaluates the interpolant.
@@ -84,14 +84,14 @@ def _chebyshev_coefficients(values: np.ndarray, coef: np.ndarray) -> None:
     coef[n] *= 0.5
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _boundary_at(coef: np.ndarray, u: float, T: float, X: float) -> float:
     x = 2.0 * math.sqrt(max(u, 0.0) / T) - 1.0
     h = max(_clenshaw(coef, x), 0.0)
     return X * math.exp(-math.sqrt(h))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _unit_put_boundary(T: float, r: float, q: float, sig: float, yl: np.ndarray, wl: np.ndarray,
                        coef: np.ndarray) -> float:
     """Exercise boundary of a unit-strike put (r > 0) into ``coef``; returns its limit X.
@@ -147,7 +147,7 @@ def _unit_put_boundary(T: float, r: float, q: float, sig: float, yl: np.ndarray,
     return X
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _unit_put_value(x: float, T: float, r: float, q: float, sig: float, coef: np.ndarray,
                     X: float, yp: np.ndarray, wp: np.ndarray) -> float:
     """American put of unit strike at spot ``x``: European value plus the exercise premium."""
@@ -165,7 +165,7 @@ def _unit_put_value(x: float, T: float, r: float, q: float, sig: float, coef: np
     return max(euro + max(premium, 0.0), 1.0 - x)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def american_price_scalar(S: float, K: float, T: float, r: float, q: float, sig: float,
                           call: bool, yl: np.ndarray, wl: np.ndarray, yp: np.ndarray,
                           wp: np.ndarray) -> float:
@@ -184,14 +184,14 @@ def american_price_scalar(S: float, K: float, T: float, r: float, q: float, sig:
     if ps / pk <= _boundary_at(coef, T, T, X):
         return intrinsic  # exercise now: exactly the intrinsic value
     return max(pk * _unit_put_value(ps / pk, T, pr, pq, sig, coef, X, yp, wp), intrinsic)
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _price_loop(S, K, T, r, q, sig, call, yl, wl, yp, wp, out):
     for i in range(out.shape[0]):
         out[i] = american_price_scalar(S[i], K[i], T[i], r[i], q[i], sig[i], call[i],
                                        yl, wl, yp, wp)
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _price_loop_parallel(S, K, T, r, q, sig, call, yl, wl, yp, wp, out):
     for i in numba.prange(out.shape[0]):
         out[i] = american_price_scalar(S[i], K[i], T[i], r[i], q[i], sig[i], call[i],
@@ -216,7 +216,7 @@ VOL_BUMP = 1e-3
 RATE_BUMP = 1e-4
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _unit_derivatives(x: float, T: float, r: float, q: float, sig: float, coef: np.ndarray,
                       X: float, yp: np.ndarray, wp: np.ndarray
                       ) -> tuple[float, float, float, float]:
@@ -231,7 +231,7 @@ def _unit_derivatives(x: float, T: float, r: float, q: float, sig: float, coef: 
             (up2 - 2 * up + 2 * um - um2) / (2 * h * h * h))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _spot_greeks(S: float, K: float, T: float, r: float, q: float, sig: float, call: bool,
                  yl: np.ndarray, wl: np.ndarray, yp: np.ndarray, wp: np.ndarray
                  ) -> tuple[float, float, float, float]:
@@ -247,7 +247,7 @@ def _spot_greeks(S: float, K: float, T: float, r: float, q: float, sig: float, c
     return (S * u0, u0 - x * u1, x * x * u2 / S, -x * x * (3 * u2 + x * u3) / (S * S))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def american_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig: float,
                            call: bool, yl: np.ndarray, wl: np.ndarray, yp: np.ndarray,
                            wp: np.ndarray, out: np.ndarray, i: int) -> None:
@@ -294,14 +294,14 @@ def american_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig
     out[7, i] = (up[0] - 2 * value + dn[0]) / (VOL_BUMP * VOL_BUMP) * PERCENT * PERCENT
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _greeks_loop(S, K, T, r, q, sig, call, yl, wl, yp, wp, out):
     for i in range(out.shape[1]):
         american_greeks_scalar(S[i], K[i], T[i], r[i], q[i], sig[i], call[i], yl, wl, yp, wp,
                                out, i)
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _greeks_loop_parallel(S, K, T, r, q, sig, call, yl, wl, yp, wp, out):
     for i in numba.prange(out.shape[1]):
         american_greeks_scalar(S[i], K[i], T[i], r[i], q[i], sig[i], call[i], yl, wl, yp, wp,
@@ -332,7 +332,7 @@ IV_MIN_VOL = 1e-4
 IV_MAX_VOL = 10.0
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def american_iv_scalar(P: float, S: float, K: float, T: float, r: float, q: float, call: bool,
                        guess: float, table: np.ndarray, yl: np.ndarray, wl: np.ndarray,
                        yp: np.ndarray, wp: np.ndarray) -> tuple[float, int]:
@@ -397,7 +397,7 @@ def american_iv_scalar(P: float, S: float, K: float, T: float, r: float, q: floa
     return math.nan, 7
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _iv_loop(P, S, K, T, r, q, call, guess, table, yl, wl, yp, wp, out, status):
     for i in range(out.shape[0]):
         out[i], st = american_iv_scalar(P[i], S[i], K[i], T[i], r[i], q[i], call[i], guess[i],
@@ -405,7 +405,7 @@ def _iv_loop(P, S, K, T, r, q, call, guess, table, yl, wl, yp, wp, out, status):
         status[i] = st
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _iv_loop_parallel(P, S, K, T, r, q, call, guess, table, yl, wl, yp, wp, out, status):
     for i in numba.prange(out.shape[0]):
         out[i], st = american_iv_scalar(P[i], S[i], K[i], T[i], r[i], q[i], call[i], guess[i],

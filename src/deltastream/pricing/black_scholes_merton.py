@@ -46,7 +46,7 @@ class Greeks(NamedTuple):
 N_GREEKS = len(Greeks._fields)
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _inputs_invalid(S: float, K: float, T: float, r: float, q: float, sig: float) -> bool:
     return not (
         S > 0.0 and K > 0.0 and T >= 0.0 and sig >= 0.0
@@ -55,7 +55,7 @@ def _inputs_invalid(S: float, K: float, T: float, r: float, q: float, sig: float
     )
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def parity_price(fwd: float, strike: float, d1: float, d2: float, call: bool) -> float:
     """Option value from the discounted forward S e^-qT and discounted strike K e^-rT.
 
@@ -71,7 +71,7 @@ def parity_price(fwd: float, strike: float, d1: float, d2: float, call: bool) ->
     return max(otm_put, 0.0) + (fwd - strike) if call else max(otm_put, 0.0)
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def bsm_price_scalar(S: float, K: float, T: float, r: float, q: float, sig: float,
                      call: bool) -> float:
     """Price of one option (compiled scalar kernel shared with the other pricing modules)."""
@@ -89,19 +89,19 @@ def bsm_price_scalar(S: float, K: float, T: float, r: float, q: float, sig: floa
     return parity_price(S * dq, K * dr, d1, d1 - s, call)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _price_loop(S, K, T, r, q, sig, call, out):
     for i in range(out.shape[0]):
         out[i] = bsm_price_scalar(S[i], K[i], T[i], r[i], q[i], sig[i], call[i])
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _price_loop_parallel(S, K, T, r, q, sig, call, out):
     for i in numba.prange(out.shape[0]):
         out[i] = bsm_price_scalar(S[i], K[i], T[i], r[i], q[i], sig[i], call[i])
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def bsm_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig: float,
                       call: bool, out: np.ndarray, i: int) -> None:
     """Price and all Greeks of one option into ``out[:, i]`` (order of :class:`Greeks`)."""
@@ -165,13 +165,13 @@ def bsm_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig: flo
                  - dq * pdf1 * (2.0 * (r - q) * T - d2 * s) / (2.0 * T * s)) / DAYS_PER_YEAR
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _greeks_loop(S, K, T, r, q, sig, call, out):
     for i in range(out.shape[1]):
         bsm_greeks_scalar(S[i], K[i], T[i], r[i], q[i], sig[i], call[i], out, i)
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _greeks_loop_parallel(S, K, T, r, q, sig, call, out):
     for i in numba.prange(out.shape[1]):
         bsm_greeks_scalar(S[i], K[i], T[i], r[i], q[i], sig[i], call[i], out, i)

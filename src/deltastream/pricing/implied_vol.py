@@ -53,7 +53,7 @@ _NO_TV = int(IVStatus.NO_TIME_VALUE)
 _NOT_CONV = int(IVStatus.NOT_CONVERGED)
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _log_b_and_derivs(x: float, s: float) -> tuple[float, float, float]:
     """ln b(x, s) for x <= 0, with d(ln b)/ds and d2(ln b)/ds2."""
     h = x / s
@@ -72,7 +72,7 @@ def _log_b_and_derivs(x: float, s: float) -> tuple[float, float, float]:
     return log_b, g1, g2
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _solve_s(x: float, log_beta: float, s: float) -> tuple[float, int]:
     """Bracketed Halley iteration on ln b(x, s) = log_beta from s; returns (s, evaluations)."""
     lo = 0.0
@@ -104,7 +104,7 @@ def _solve_s(x: float, log_beta: float, s: float) -> tuple[float, int]:
     return math.nan, _MAX_ITER
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _asymptotic_s(x: float, beta: float) -> tuple[float, float]:
     """(eta, s0) with eta = N^-1(u), u = beta exp(-x/2) in (0, 1), and a starting point s0.
 
@@ -119,7 +119,7 @@ def _asymptotic_s(x: float, beta: float) -> tuple[float, float]:
     return eta, s0
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _guess_s(x: float, beta: float, table: np.ndarray) -> float:
     eta, s0 = _asymptotic_s(x, beta)
     fa = math.sqrt(-x) / _TABLE_SQRT_A_STEP
@@ -137,7 +137,7 @@ def _guess_s(x: float, beta: float, table: np.ndarray) -> float:
     return s0 * ratio
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def normalised_implied_s(x: float, beta: float, table: np.ndarray) -> tuple[float, int]:
     """Solve b(x, s) = beta for s > 0 given x <= 0 and 0 < beta < exp(x/2); (s, evaluations)."""
     if not (x > -_MAX_ABS_X):
@@ -145,7 +145,7 @@ def normalised_implied_s(x: float, beta: float, table: np.ndarray) -> tuple[floa
     return _solve_s(x, math.log(beta), _guess_s(x, beta, table))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _fill_guess_table(table: np.ndarray) -> None:
     for i in range(table.shape[0]):
         x = -((i * _TABLE_SQRT_A_STEP) ** 2)
@@ -164,7 +164,7 @@ def _make_guess_table() -> np.ndarray:
     return table
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def iv_scalar(P: float, S: float, K: float, T: float, r: float, q: float,
               call: bool, table: np.ndarray) -> tuple[float, int]:
     """Implied volatility of one BSM price: (sigma, status code)."""
@@ -199,14 +199,14 @@ def iv_scalar(P: float, S: float, K: float, T: float, r: float, q: float,
     return s / math.sqrt(T), _OK
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _iv_loop(P, S, K, T, r, q, call, table, out, status):
     for i in range(out.shape[0]):
         out[i], st = iv_scalar(P[i], S[i], K[i], T[i], r[i], q[i], call[i], table)
         status[i] = st
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _iv_loop_parallel(P, S, K, T, r, q, call, table, out, status):
     for i in numba.prange(out.shape[0]):
         out[i], st = iv_scalar(P[i], S[i], K[i], T[i], r[i], q[i], call[i], table)

@@ -9,6 +9,8 @@ from apiflask import APIFlask
 from flask_cors import CORS
 
 from .. import __version__
+from ..catalog import load_catalog
+from ..engine.process import EngineProcess
 from ..engine.runner import Engine
 from ..settings import Settings
 from . import routes_analytics, routes_data, routes_system
@@ -17,7 +19,15 @@ from .metrics import Metrics
 from .service import MarketService
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None,
+def _engine_for(settings: Settings) -> Engine | EngineProcess:
+    if settings.engine_mode == "process":
+        return EngineProcess(settings, load_catalog(settings.catalog).symbols)
+    from ..engine.setup import engine_from_settings
+
+    return engine_from_settings(settings)
+
+
+def create_app(settings: Settings | None = None, engine: Engine | EngineProcess | None = None,
                start_engine: bool = True) -> APIFlask:
     """Build the app. Without an ``engine`` one is made from ``settings`` (catalogue, seed,
     clock) and, with ``start_engine``, starts ticking in the background."""
@@ -38,9 +48,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
             "unit of spot, theta per calendar day, vega and rho per 1 percentage point."),
     )
     if engine is None:
-        from ..engine.setup import engine_from_settings
-
-        engine = engine_from_settings(settings)
+        engine = _engine_for(settings)
     service = MarketService(engine, settings.stall_after)
     app.extensions["deltastream"] = service
     app.extensions["deltastream_settings"] = settings

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
 from flask import Request, Response
 
+from ..engine.threads import real_lock
 from .json import dumps
 
 
@@ -23,7 +23,7 @@ class ResponseCache:
     def __init__(self, max_entries: int = 4096) -> None:
         self.max_entries = max_entries
         self._entries: OrderedDict[Hashable, tuple[str, bytes]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = real_lock()
 
     def get_or_build(self, key: Hashable, build: Callable[[], Any]) -> tuple[str, bytes]:
         with self._lock:

@@ -1,7 +1,9 @@
-"""Production server: gunicorn with one threaded worker that owns the engine.
+"""Production server: gunicorn with one gevent worker that owns the engine.
 
-The worker builds the app (and starts the engine) after the fork; SIGTERM or SIGINT stops it
-gracefully, the engine thread included, and the process exits 0.
+Requests are served by greenlets (thousands of concurrent connections, and the WebSocket
+transport later); the engine ticks on a real OS thread beside them. The worker builds the app
+(and starts the engine) after the fork; SIGTERM or SIGINT stops it gracefully, the engine
+thread included, and the process exits 0.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ class DeltaStreamServer(BaseApplication):  # type: ignore[misc]
         options = {
             "bind": f"{s.host}:{s.port}",
             "workers": 1,
-            "worker_class": "gthread",
-            "threads": s.threads,
+            "worker_class": "gevent",
+            "worker_connections": s.max_connections,
             "timeout": 60,
             "graceful_timeout": 10,
             "keepalive": 5,

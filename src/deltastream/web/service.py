@@ -5,14 +5,15 @@ The web layer holds no financial logic: it selects from snapshots the engine bui
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import date
 
+from ..engine.process import EngineProcess
 from ..engine.runner import Engine
 from ..engine.snapshot import ChainSnapshot, ExpiryChain
+from ..engine.threads import real_lock
 from .cache import ResponseCache
 from .errors import APIError, not_found
 
@@ -31,7 +32,7 @@ class SummaryHistory:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._series: dict[tuple[str, date], deque[SummaryPoint]] = {}
-        self._lock = threading.Lock()
+        self._lock = real_lock()
 
     def record(self, snap: ChainSnapshot) -> None:
         ts = snap.timestamp.timestamp()
@@ -51,7 +52,8 @@ class SummaryHistory:
 
 
 class MarketService:
-    def __init__(self, engine: Engine, stall_after: float, summary_capacity: int = 3600) -> None:
+    def __init__(self, engine: Engine | EngineProcess, stall_after: float,
+                 summary_capacity: int = 3600) -> None:
         self.engine = engine
         self.stall_after = stall_after
         self.cache = ResponseCache()

@@ -1,0 +1,149 @@
+"""The engine in a process of its own, feeding a web process through a pipe.
+
+The engine is CPU-bound (American options above all); in its own process it never holds the
+web process's interpreter lock, so request latency does not depend on the tick. The web
+process keeps only the reader side: the latest snapshot per product, the underlying's tick
+ring, and the engine's status, all fed by the messages of the engine process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..settings import Settings
+from .runner import EngineStatus
+from .snapshot import ChainSnapshot
+from .threads import real_thread
+from .ticks import TickRing
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[ChainSnapshot], None]
+
+
+def run_engine_process(settings: Settings, conn: Any, control: Any) -> None:
+    """Entry point of the engine process: tick, send every tick's snapshots on ``conn``, until
+    ``control`` says stop (any message, or its end closing) or the web process has gone."""
+    import numba
+
+    from .setup import engine_from_settings
+
+    # The parent decides when to stop (SIGTERM/SIGINT reach the whole process group).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    numba.set_num_threads(max(1, min(settings.engine_threads,
+                                     numba.config.NUMBA_NUM_THREADS)))
+    engine = engine_from_settings(settings)
+    next_at = time.monotonic()
+    while True:
+        if control.poll():
+            break
+        started = time.monotonic()
+        try:
+            published = engine.tick()
+            message: tuple = ("tick", published, time.monotonic() - started, None)
+        except Exception as exc:  # report and keep ticking; health shows the error
+            log.exception("engine tick failed")
+            message = ("tick", {}, time.monotonic() - started, f"{type(exc).__name__}: {exc}")
+        try:
+            conn.send(message)
+        except (BrokenPipeError, EOFError, OSError):
+            break
+        next_at += settings.tick_interval
+        delay = next_at - time.monotonic()
+        if delay < 0:
+            next_at = time.monotonic()
+            delay = 0.0
+        if control.poll(delay):
+            break
+
+
+class EngineProcess:
+    """Web-process handle of an engine running in a child process.
+
+    Offers what the web layer reads from an in-process engine: ``symbols``, ``latest``,
+    ``ticks``, ``status`` and ``subscribe``.
+    """
+
+    def __init__(self, settings: Settings, symbols: list[str]) -> None:
+        self.settings = settings
+        self.symbols = symbols
+        self.tick_interval = settings.tick_interval
+        self.ticks = TickRing(settings.underlying_history)
+        self._latest: dict[str, ChainSnapshot] = {}
+        self._listeners: list[Listener] = []
+        self._process: Any = None
+        self._conn: Any = None
+        self._control: Any = None
+        self._reader: Any = None
+        self._tick_count = 0
+        self._last_tick: float | None = None
+        self._last_duration: float | None = None
+        self._last_error: str | None = None
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def latest(self, product: str) -> ChainSnapshot | None:
+        return self._latest.get(product)
+
+    def status(self) -> EngineStatus:
+        alive = (self._process is not None and self._process.is_alive()
+                 and self._reader is not None and self._reader.is_alive())
+        return EngineStatus(alive, self._tick_count, self._last_tick, self._last_duration,
+                            self._last_error)
+
+    def start(self) -> None:
+        if self._process is not None:
+            return
+        ctx = multiprocessing.get_context("spawn")
+        # Two one-way OS pipes rather than a socket pair, which gevent would patch.
+        self._conn, child_send = ctx.Pipe(duplex=False)
+        child_control, self._control = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(target=run_engine_process,
+                                    args=(self.settings, child_send, child_control),
+                                    name="deltastream-engine", daemon=True)
+        self._process.start()
+        child_send.close()
+        child_control.close()
+        self._reader = real_thread(self._read, "deltastream-engine-reader")
+        self._reader.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._process is None:
+            return
+        with contextlib.suppress(BrokenPipeError, OSError):
+            self._control.send("stop")
+        self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(timeout)
+        self._process = None
+
+    def _read(self) -> None:
+        # A real thread blocked in recv(): the pipe read releases the interpreter lock.
+        while True:
+            try:
+                kind, published, duration, error = self._conn.recv()
+            except (EOFError, OSError):
+                return
+            if kind != "tick":
+                continue
+            for snap in published.values():
+                self.ticks.append(snap.product, snap.sequence, snap.spot, snap.tick_volume,
+                                  snap.timestamp)
+            self._latest = {**self._latest, **published}
+            for snap in published.values():
+                for listener in self._listeners:
+                    listener(snap)
+            self._last_error = error
+            if published:
+                self._tick_count += 1
+                self._last_tick = time.monotonic()
+                self._last_duration = duration
