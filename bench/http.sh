@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # HTTP throughput and latency of `deltastream serve`, measured with wrk (64 connections).
 #
-#   bash bench/http.sh [seconds-per-route]
+#   bash bench/http.sh [seconds-per-route]     (SERVE_ARGS="..." passes options to serve)
 #
 # Starts a server on a free loopback port, waits for /api/health, then prints req/s and
 # p50/p99 latency for /api/health and /api/data/chain/NIFTY?strikes=41 in the same run.
@@ -13,7 +13,8 @@ PYTHON="${PYTHON:-python3}"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 PORT="$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 DATA="$(mktemp -d)"
-"$PYTHON" -m deltastream serve --port "$PORT" --data-dir "$DATA" >"$DATA/server.log" 2>&1 &
+"$PYTHON" -m deltastream serve --port "$PORT" --data-dir "$DATA" ${SERVE_ARGS:-} \
+    >"$DATA/server.log" 2>&1 &
 SERVER=$!
 trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
 for _ in $(seq 1 240); do
