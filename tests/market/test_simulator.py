@@ -139,3 +139,25 @@ def test_open_interest_never_negative_and_volume_resets_each_session(long_run):
                     previous[key] = (day, c.strikes.copy(), side.volume.copy(),
                                      side.open_interest.copy(), side.last.copy())
     assert resets > 0
+
+
+def test_american_chains_are_arbitrage_free_and_within_american_parity_bounds():
+    us = Catalog([p for p in load_catalog() if p.american])
+    checked = 0
+    for snaps in run(5, 6, 4 * 3600.0, us):
+        for snap in snaps.values():
+            for c in snap.chains:
+                tol = 1e-9 * snap.spot
+                calls, puts = c.calls.mid, c.puts.mid
+                assert np.all(np.diff(calls) <= tol) and np.all(np.diff(puts) >= -tol)
+                assert np.all(np.diff(calls, 2) >= -tol) and np.all(np.diff(puts, 2) >= -tol)
+                for side in (c.calls, c.puts):
+                    assert np.all(side.bid <= side.mid) and np.all(side.mid <= side.ask)
+                # American parity: S e^-qT - K <= C - P <= S - K e^-rT.
+                t = c.time_to_expiry
+                lower = snap.spot * np.exp(-c.dividend_yield * t) - c.strikes
+                upper = snap.spot - c.strikes * np.exp(-c.rate * t)
+                assert np.all(calls - puts >= lower - tol) and np.all(calls - puts <= upper + tol)
+                assert c.model == "american_fixed_point_boundary"
+                checked += 1
+    assert checked > 50
