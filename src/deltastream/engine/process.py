@@ -13,18 +13,13 @@ import logging
 import multiprocessing
 import signal
 import time
-from collections.abc import Callable
 from typing import Any
 
 from ..settings import Settings
-from .runner import EngineStatus
-from .snapshot import ChainSnapshot
+from .feed import EngineStatus, SnapshotFeed
 from .threads import real_thread
-from .ticks import TickRing
 
 log = logging.getLogger(__name__)
-
-Listener = Callable[[ChainSnapshot], None]
 
 
 def run_engine_process(settings: Settings, conn: Any, control: Any) -> None:
@@ -64,40 +59,21 @@ def run_engine_process(settings: Settings, conn: Any, control: Any) -> None:
             break
 
 
-class EngineProcess:
-    """Web-process handle of an engine running in a child process.
-
-    Offers what the web layer reads from an in-process engine: ``symbols``, ``latest``,
-    ``ticks``, ``status`` and ``subscribe``.
-    """
+class EngineProcess(SnapshotFeed):
+    """Web-process handle of an engine running in a child process: the same reader side as
+    an in-process engine, fed by the child's messages."""
 
     def __init__(self, settings: Settings, symbols: list[str]) -> None:
+        super().__init__(symbols, settings.underlying_history, settings.tick_interval)
         self.settings = settings
-        self.symbols = symbols
-        self.tick_interval = settings.tick_interval
-        self.ticks = TickRing(settings.underlying_history)
-        self._latest: dict[str, ChainSnapshot] = {}
-        self._listeners: list[Listener] = []
         self._process: Any = None
         self._conn: Any = None
         self._control: Any = None
         self._reader: Any = None
-        self._tick_count = 0
-        self._last_tick: float | None = None
-        self._last_duration: float | None = None
-        self._last_error: str | None = None
-
-    def subscribe(self, listener: Listener) -> None:
-        self._listeners.append(listener)
-
-    def latest(self, product: str) -> ChainSnapshot | None:
-        return self._latest.get(product)
 
     def status(self) -> EngineStatus:
-        alive = (self._process is not None and self._process.is_alive()
-                 and self._reader is not None and self._reader.is_alive())
-        return EngineStatus(alive, self._tick_count, self._last_tick, self._last_duration,
-                            self._last_error)
+        return self._status(self._process is not None and self._process.is_alive()
+                            and self._reader is not None and self._reader.is_alive())
 
     def start(self) -> None:
         if self._process is not None:
@@ -133,17 +109,5 @@ class EngineProcess:
                 kind, published, duration, error = self._conn.recv()
             except (EOFError, OSError):
                 return
-            if kind != "tick":
-                continue
-            for snap in published.values():
-                self.ticks.append(snap.product, snap.sequence, snap.spot, snap.tick_volume,
-                                  snap.timestamp)
-            self._latest = {**self._latest, **published}
-            for snap in published.values():
-                for listener in self._listeners:
-                    listener(snap)
-            self._last_error = error
-            if published:
-                self._tick_count += 1
-                self._last_tick = time.monotonic()
-                self._last_duration = duration
+            if kind == "tick":
+                self.publish(published, duration, error)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numba
@@ -19,53 +17,26 @@ import numba
 from ..market.clock import MarketClock
 from ..market.simulator import ProductSpec, SimulatedMarket
 from .chains import ContractTerms, build_snapshot
+from .feed import EngineStatus, SnapshotFeed
 from .snapshot import ChainSnapshot
 from .threads import real_event, real_thread
-from .ticks import TickRing
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[ChainSnapshot], None]
-
-
-@dataclass(frozen=True)
-class EngineStatus:
-    running: bool
-    ticks: int
-    last_tick_monotonic: float | None
-    last_tick_seconds: float | None    # how long the last tick took to build
-    last_error: str | None
-
-
-class Engine:
-    """Owns the simulated market and the latest snapshot of every product."""
+class Engine(SnapshotFeed):
+    """Owns the simulated market and publishes the snapshot of every product each tick."""
 
     def __init__(self, specs: list[ProductSpec], terms: dict[str, ContractTerms], seed: int,
                  clock: MarketClock, tick_interval: float, history: int,
                  compute_threads: int = 1) -> None:
+        super().__init__([s.symbol for s in specs], history, tick_interval)
         self.market = SimulatedMarket(specs, seed)
         self.terms = terms
         self.clock = clock
-        self.tick_interval = tick_interval
         self.compute_threads = compute_threads
-        self.ticks = TickRing(history)
-        self.symbols = [s.symbol for s in specs]
-        self._latest: dict[str, ChainSnapshot] = {}
         self._sequence = 0
-        self._listeners: list[Listener] = []
         self._thread: Any = None
         self._stop = real_event()
-        self._tick_count = 0
-        self._last_tick: float | None = None
-        self._last_duration: float | None = None
-        self._last_error: str | None = None
-
-    def subscribe(self, listener: Listener) -> None:
-        """Call ``listener`` with every new snapshot (from the engine thread)."""
-        self._listeners.append(listener)
-
-    def latest(self, product: str) -> ChainSnapshot | None:
-        return self._latest.get(product)
 
     def tick(self) -> dict[str, ChainSnapshot]:
         """Advance the market to the clock's now and publish one snapshot per product."""
@@ -73,25 +44,15 @@ class Engine:
         now = self.clock.now()
         quotes = self.market.advance(now)
         self._sequence += 1
-        published = {}
-        for symbol, pq in quotes.items():
-            snap = build_snapshot(self.terms[symbol], pq.spot, now, self._sequence,
-                                  pq.session_volume, pq.tick_volume, pq.expiries)
-            self.ticks.append(symbol, self._sequence, pq.spot, pq.tick_volume, now)
-            published[symbol] = snap
-        self._latest = {**self._latest, **published}
-        for snap in published.values():
-            for listener in self._listeners:
-                listener(snap)
-        self._tick_count += 1
-        self._last_tick = time.monotonic()
-        self._last_duration = self._last_tick - started
+        published = {
+            symbol: build_snapshot(self.terms[symbol], pq.spot, now, self._sequence,
+                                   pq.session_volume, pq.tick_volume, pq.expiries)
+            for symbol, pq in quotes.items()}
+        self.publish(published, time.monotonic() - started)
         return published
 
     def status(self) -> EngineStatus:
-        alive = self._thread is not None and self._thread.is_alive()
-        return EngineStatus(alive, self._tick_count, self._last_tick, self._last_duration,
-                            self._last_error)
+        return self._status(self._thread is not None and self._thread.is_alive())
 
     def start(self) -> None:
         """Tick in a background thread every ``tick_interval`` seconds."""

@@ -1,0 +1,68 @@
+"""The reader side of an engine: latest snapshots, the underlying's ticks, listeners, status.
+
+Shared by the in-process engine and the handle of an engine running in its own process, so
+the web layer reads both the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .snapshot import ChainSnapshot
+from .ticks import TickRing
+
+Listener = Callable[[ChainSnapshot], None]
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    running: bool
+    ticks: int
+    last_tick_monotonic: float | None
+    last_tick_seconds: float | None    # how long the last tick took to build
+    last_error: str | None
+
+
+class SnapshotFeed:
+    """Latest snapshot per product, tick history and status, updated by :meth:`publish`."""
+
+    def __init__(self, symbols: list[str], history: int, tick_interval: float) -> None:
+        self.symbols = symbols
+        self.tick_interval = tick_interval
+        self.ticks = TickRing(history)
+        self._latest: dict[str, ChainSnapshot] = {}
+        self._listeners: list[Listener] = []
+        self._tick_count = 0
+        self._last_tick: float | None = None
+        self._last_duration: float | None = None
+        self._last_error: str | None = None
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener`` with every new snapshot (from the publishing thread)."""
+        self._listeners.append(listener)
+
+    def latest(self, product: str) -> ChainSnapshot | None:
+        return self._latest.get(product)
+
+    def publish(self, published: dict[str, ChainSnapshot], build_seconds: float,
+                error: str | None = None) -> None:
+        """Make one tick's snapshots the latest (one reference swap), record the underlying's
+        ticks and tell the listeners."""
+        for snap in published.values():
+            self.ticks.append(snap.product, snap.sequence, snap.spot, snap.tick_volume,
+                              snap.timestamp)
+        self._latest = {**self._latest, **published}
+        for snap in published.values():
+            for listener in self._listeners:
+                listener(snap)
+        self._last_error = error
+        if published:
+            self._tick_count += 1
+            self._last_tick = time.monotonic()
+            self._last_duration = build_seconds
+
+    def _status(self, running: bool) -> EngineStatus:
+        return EngineStatus(running, self._tick_count, self._last_tick, self._last_duration,
+                            self._last_error)
