@@ -26,6 +26,7 @@ from ._arrays import broadcast_flat, run_kernel, shaped
 from ._special import norm_cdf, norm_pdf
 
 DAYS_PER_YEAR = 365.0
+_INV_DAYS = 1.0 / DAYS_PER_YEAR
 PERCENT = 0.01
 
 
@@ -152,17 +153,21 @@ def bsm_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig: flo
         nd2 = 1.0 - b
     pdf1 = norm_pdf(d1)
     vega = sdq * pdf1 * sqrt_t
+    # Reciprocals once: divisions cost several times a multiplication in this loop.
+    inv_s = 1.0 / s
+    inv_sig = 1.0 / sig
+    dq_pdf = dq * pdf1
     out[0, i] = price
     out[1, i] = w * dq * nd1
-    out[2, i] = dq * pdf1 / (S * s)
-    out[3, i] = (-sdq * pdf1 * sig / (2.0 * sqrt_t) - w * r * kdr * nd2
-                 + w * q * sdq * nd1) / DAYS_PER_YEAR
+    out[2, i] = dq_pdf * inv_s / S
+    out[3, i] = (-0.5 * sdq * pdf1 * sig / sqrt_t - w * r * kdr * nd2
+                 + w * q * sdq * nd1) * _INV_DAYS
     out[4, i] = vega * PERCENT
     out[5, i] = w * K * T * dr * nd2 * PERCENT
-    out[6, i] = -dq * pdf1 * d2 / sig * PERCENT
-    out[7, i] = vega * d1 * d2 / sig * PERCENT * PERCENT
+    out[6, i] = -dq_pdf * d2 * inv_sig * PERCENT
+    out[7, i] = vega * d1 * d2 * inv_sig * (PERCENT * PERCENT)
     out[8, i] = (w * q * dq * nd1
-                 - dq * pdf1 * (2.0 * (r - q) * T - d2 * s) / (2.0 * T * s)) / DAYS_PER_YEAR
+                 - dq_pdf * (2.0 * (r - q) * T - d2 * s) * 0.5 * inv_s / T) * _INV_DAYS
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
