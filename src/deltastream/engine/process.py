@@ -17,6 +17,7 @@ from typing import Any
 
 from ..settings import Settings
 from .feed import EngineStatus, SnapshotFeed
+from .snapshot import freeze_snapshot
 from .threads import real_thread
 
 log = logging.getLogger(__name__)
@@ -110,4 +111,6 @@ class EngineProcess(SnapshotFeed):
             except (EOFError, OSError):
                 return
             if kind == "tick":
+                for snap in published.values():
+                    freeze_snapshot(snap)
                 self.publish(published, duration, error)

@@ -88,3 +88,13 @@ class ChainSnapshot:
             if c.expiry == expiry:
                 return c
         return None
+
+
+def freeze_snapshot(snap: ChainSnapshot) -> ChainSnapshot:
+    """Make every array of ``snap`` read-only again (pickling drops the flag), in place."""
+    for chain in snap.chains:
+        chain.strikes.setflags(write=False)
+        for side in (chain.calls, chain.puts):
+            for value in vars(side).values():
+                value.setflags(write=False)
+    return snap
