@@ -147,3 +147,11 @@ def test_invalid_inputs_give_nan_not_exceptions(bad):
     S, K, T, sig = bad
     assert np.isnan(bsm.price(S, K, T, 0.05, 0.0, sig, True))
     assert all(np.isnan(v) for v in bsm.greeks(S, K, T, 0.05, 0.0, sig, False))
+
+
+def test_first_order_only_matches_the_full_kernel(grid):
+    full = bsm.greeks(*grid.args())
+    first = bsm.greeks(*grid.args(), second_order=False)
+    for field in ("price", "delta", "gamma", "theta", "vega", "rho"):
+        assert np.array_equal(getattr(full, field), getattr(first, field))
+    assert np.all(np.isnan(first.vanna)) and np.all(np.isnan(first.charm))

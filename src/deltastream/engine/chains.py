@@ -63,7 +63,8 @@ def solve_and_price(terms: ContractTerms, spot: float, mids: np.ndarray, strikes
         iv, status = american.implied_vol(mids, spot, strikes, times, r, q, is_call, guess)
         return iv, status, american.greeks(spot, strikes, times, r, q, iv, is_call)
     iv, status = implied_vol(mids, spot, strikes, times, r, q, is_call)
-    return iv, status, bsm.greeks(spot, strikes, times, r, q, iv, is_call)
+    # The chain serves the five first-order Greeks only.
+    return iv, status, bsm.greeks(spot, strikes, times, r, q, iv, is_call, second_order=False)
 
 
 def build_snapshot(terms: ContractTerms, spot: float, timestamp: datetime, sequence: int,

@@ -45,6 +45,7 @@ class Greeks(NamedTuple):
 
 
 N_GREEKS = len(Greeks._fields)
+N_FIRST_ORDER = 6  # price, delta, gamma, theta, vega, rho
 
 
 @numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
@@ -105,14 +106,16 @@ def _price_loop_parallel(S, K, T, r, q, sig, call, out):
 @numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def bsm_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig: float,
                       call: bool, out: np.ndarray, i: int) -> None:
-    """Price and all Greeks of one option into ``out[:, i]`` (order of :class:`Greeks`)."""
+    """Price and Greeks of one option into ``out[:, i]`` (order of :class:`Greeks`); with
+    only ``N_FIRST_ORDER`` rows in ``out``, vanna, volga and charm are skipped."""
+    rows = out.shape[0]
     if _inputs_invalid(S, K, T, r, q, sig):
-        for j in range(N_GREEKS):
+        for j in range(rows):
             out[j, i] = math.nan
         return
     w = 1.0 if call else -1.0
     if T == 0.0:
-        for j in range(N_GREEKS):
+        for j in range(rows):
             out[j, i] = 0.0
         out[0, i] = max(w * (S - K), 0.0)
         out[1, i] = w if w * (S - K) > 0.0 else 0.0
@@ -123,7 +126,7 @@ def bsm_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig: flo
     s = sig * sqrt_t
     if s == 0.0:
         # Deterministic forward: the option is worth its discounted intrinsic value.
-        for j in range(N_GREEKS):
+        for j in range(rows):
             out[j, i] = 0.0
         fwd_value = w * (S * dq - K * dr)
         if fwd_value > 0.0:
@@ -131,7 +134,8 @@ def bsm_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig: flo
             out[1, i] = w * dq
             out[3, i] = w * (q * S * dq - r * K * dr) / DAYS_PER_YEAR
             out[5, i] = w * K * T * dr * PERCENT
-            out[8, i] = w * q * dq / DAYS_PER_YEAR
+            if rows > N_FIRST_ORDER:
+                out[8, i] = w * q * dq / DAYS_PER_YEAR
         return
     d1 = (math.log(S / K) + (r - q) * T) / s + 0.5 * s
     d2 = d1 - s
@@ -164,6 +168,8 @@ def bsm_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig: flo
                  + w * q * sdq * nd1) * _INV_DAYS
     out[4, i] = vega * PERCENT
     out[5, i] = w * K * T * dr * nd2 * PERCENT
+    if rows == N_FIRST_ORDER:
+        return
     out[6, i] = -dq_pdf * d2 * inv_sig * PERCENT
     out[7, i] = vega * d1 * d2 * inv_sig * (PERCENT * PERCENT)
     out[8, i] = (w * q * dq * nd1
@@ -193,10 +199,19 @@ def price(spot: ArrayLike, strike: ArrayLike, time: ArrayLike, rate: ArrayLike,
 
 
 def greeks(spot: ArrayLike, strike: ArrayLike, time: ArrayLike, rate: ArrayLike,
-           dividend_yield: ArrayLike, vol: ArrayLike, is_call: ArrayLike) -> Greeks:
-    """Price and analytical Greeks (delta, gamma, theta, vega, rho, vanna, volga, charm)."""
+           dividend_yield: ArrayLike, vol: ArrayLike, is_call: ArrayLike,
+           second_order: bool = True) -> Greeks:
+    """Price and analytical Greeks (delta, gamma, theta, vega, rho, vanna, volga, charm).
+
+    With ``second_order=False`` only the price and the five first-order Greeks are computed
+    (faster); vanna, volga and charm are then NaN.
+    """
     shape, (S, K, T, r, q, sig, call) = broadcast_flat(
         spot, strike, time, rate, dividend_yield, vol, is_call)
-    out = np.empty((N_GREEKS, S.shape[0]))
+    out = np.empty((N_GREEKS if second_order else N_FIRST_ORDER, S.shape[0]))
     run_kernel(_greeks_loop, _greeks_loop_parallel, S.shape[0], S, K, T, r, q, sig, call, out)
-    return Greeks(*(shaped(row, shape) for row in out))
+    rows = [shaped(row, shape) for row in out]
+    if not second_order:
+        missing = np.full(S.shape[0], np.nan)
+        rows += [shaped(missing, shape)] * (N_GREEKS - N_FIRST_ORDER)
+    return Greeks(*rows)
