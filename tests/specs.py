@@ -22,8 +22,8 @@ def fridays(now: datetime, count: int = 4) -> list[date]:
     return [e for e in out if datetime.combine(e, time(16), UTC) > now][:count]
 
 
-def years_to(expiry: date, now: datetime) -> float:
-    return (datetime.combine(expiry, time(16), UTC) - now).total_seconds() / (365 * 86400)
+def friday_close(expiry: date) -> datetime:
+    return datetime.combine(expiry, time(16), UTC)
 
 
 def spec(symbol: str, spot: float, step: float, tick: float, american: bool,
@@ -35,7 +35,7 @@ def spec(symbol: str, spot: float, step: float, tick: float, american: bool,
                              spot_vol_correlation=-0.7, jump_intensity=3.0, jump_mean=-0.02,
                              jump_std=0.02, drift=0.04),
         surface_model=SurfaceModel(skew=-0.6, curvature=1.0),
-        listed_expiries=fridays, time_to_expiry=years_to,
+        listed_expiries=fridays, expiry_instant=friday_close,
         strikes_each_side=strikes_each_side)
 
 

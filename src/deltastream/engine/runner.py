@@ -16,7 +16,7 @@ import numba
 
 from ..market.clock import MarketClock
 from ..market.simulator import ProductSpec, SimulatedMarket
-from .chains import ContractTerms, build_snapshot
+from .chains import ContractTerms, build_snapshots
 from .feed import EngineStatus, SnapshotFeed
 from .snapshot import ChainSnapshot
 from .threads import real_event, real_thread
@@ -44,10 +44,8 @@ class Engine(SnapshotFeed):
         now = self.clock.now()
         quotes = self.market.advance(now)
         self._sequence += 1
-        published = {
-            symbol: build_snapshot(self.terms[symbol], pq.spot, now, self._sequence,
-                                   pq.session_volume, pq.tick_volume, pq.expiries)
-            for symbol, pq in quotes.items()}
+        published = build_snapshots([(self.terms[s], q) for s, q in quotes.items()],
+                                    self._sequence)
         self.publish(published, time.monotonic() - started)
         return published
 

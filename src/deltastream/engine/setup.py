@@ -26,7 +26,7 @@ def product_spec(p: Product, strikes_each_side: int,
                              jump_intensity=p.jump_intensity, jump_mean=p.jump_mean,
                              jump_std=p.jump_std, drift=p.rate - p.dividend_yield),
         surface_model=SurfaceModel(skew=p.skew, curvature=p.curvature, premium=p.iv_premium),
-        listed_expiries=listing.expiries_for, time_to_expiry=listing.time_to_expiry,
+        listed_expiries=listing.expiries_for, expiry_instant=listing.expiry_instant,
         strikes_each_side=strikes_each_side, peak_trade_rate=p.peak_trade_rate,
         peak_open_interest=p.peak_open_interest, relative_spread=p.relative_spread,
         underlying_volume_rate=p.underlying_volume_rate)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 
 import numpy as np
 
@@ -40,6 +41,18 @@ class OptionSide:
 
 
 @dataclass(frozen=True)
+class ContractArrays:
+    """A product's per-contract arrays at one tick, over all its expiries: one read-only
+    two-row array (row 0 calls, row 1 puts) per :class:`OptionSide` field, in field order."""
+
+    fields: tuple[np.ndarray, ...]
+
+    def side(self, row: int, columns: tuple[int, int]) -> OptionSide:
+        lo, hi = columns
+        return OptionSide(*(a[row, lo:hi] for a in self.fields))
+
+
+@dataclass(frozen=True)
 class ExpiryChain:
     """The option chain of one product and expiry at one tick."""
 
@@ -59,13 +72,22 @@ class ExpiryChain:
     strike_step: float
     tick_size: float
     strikes: np.ndarray
-    calls: OptionSide
-    puts: OptionSide
+    contracts: ContractArrays   # the product's arrays; this chain is columns lo:hi of them
+    columns: tuple[int, int]
     pcr_oi: float | None
     pcr_volume: float | None
     atm_strike: float
     atm_straddle_price: float
     max_pain_strike: float | None
+
+    # Sides are views made on first use: most chains of a tick are never read by a client.
+    @cached_property
+    def calls(self) -> OptionSide:
+        return self.contracts.side(0, self.columns)
+
+    @cached_property
+    def puts(self) -> OptionSide:
+        return self.contracts.side(1, self.columns)
 
 
 @dataclass(frozen=True)
@@ -94,7 +116,6 @@ def freeze_snapshot(snap: ChainSnapshot) -> ChainSnapshot:
     """Make every array of ``snap`` read-only again (pickling drops the flag), in place."""
     for chain in snap.chains:
         chain.strikes.setflags(write=False)
-        for side in (chain.calls, chain.puts):
-            for value in vars(side).values():
-                value.setflags(write=False)
+        for value in chain.contracts.fields:
+            value.setflags(write=False)
     return snap

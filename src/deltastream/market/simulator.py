@@ -13,7 +13,7 @@ import math
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -21,11 +21,12 @@ import numpy as np
 from ..pricing import american
 from ..pricing import black_scholes_merton as bsm
 from . import flow, quotes, spot, surface
-from .book import CALL, PUT, ExpiryBook, ExpiryQuotes, SideQuotes
+from .book import SIDES, ProductBook, ProductQuotes
 
 MAX_SUBSTEP_SECONDS = 60.0
 MAX_SUBSTEPS = 20_000
 MAX_RELATIVE_SPREAD = 0.5
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class ProductSpec:
     spot_model: spot.SpotModel
     surface_model: surface.SurfaceModel
     listed_expiries: Callable[[datetime], list[date]]
-    time_to_expiry: Callable[[date, datetime], float]
+    expiry_instant: Callable[[date], datetime]   # the exact expiry time (aware)
     strikes_each_side: int = 50
     peak_trade_rate: float = 5.0         # lots per second at the money, near expiry
     peak_open_interest: float = 50_000.0  # lots at the money of a fresh expiry
@@ -51,26 +52,24 @@ class ProductSpec:
     underlying_volume_rate: float = 1_000.0  # units of the underlying per second
 
 
-@dataclass(frozen=True)
-class ProductQuotes:
-    """One product at one tick."""
-
-    symbol: str
-    timestamp: datetime
-    spot: float
-    variance: float
-    tick_volume: float
-    session_volume: float
-    expiries: tuple[ExpiryQuotes, ...]
-
-
 def product_rng(seed: int, symbol: str) -> np.random.Generator:
     """The product's own generator: a stable function of the seed and the symbol."""
     return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(symbol.encode())]))
 
 
+def _epoch_us(t: datetime) -> int:
+    """Integer microseconds since the epoch: exact differences, as timedelta has."""
+    return (t - EPOCH) // timedelta(microseconds=1)
+
+
 class ProductMarket:
-    """The evolving market of one product."""
+    """The evolving market of one product.
+
+    A tick has three steps so that a whole market can be quoted in one batch:
+    :meth:`begin` moves the spot and the listing to ``now``, :func:`quote_batch` prices the
+    contracts of many products at once, and :meth:`finish` draws the order flow and updates
+    the book. :meth:`advance` runs the three for this product alone.
+    """
 
     def __init__(self, spec: ProductSpec, seed: int) -> None:
         self.spec = spec
@@ -80,10 +79,20 @@ class ProductMarket:
         self.time: datetime | None = None
         self.session_day: date | None = None
         self.session_volume = 0.0
-        self.books: dict[date, ExpiryBook] = {}
+        self.book = ProductBook()
+        self._listed: list[date] = []
+        self._listed_day: date | None = None
+        self._listed_until = 0
+        self._instants: dict[date, int] = {}
 
     def advance(self, now: datetime) -> ProductQuotes:
         """Move the market to ``now`` (never backwards) and quote every listed contract."""
+        pending = self.begin(now)
+        quote_batch([pending])
+        return self.finish(pending)
+
+    def begin(self, now: datetime) -> PendingQuotes:
+        """Evolve the spot to ``now``, roll the session, list and delist expiries."""
         elapsed = 0.0 if self.time is None else (now - self.time).total_seconds()
         if elapsed > 0.0:
             self._evolve_spot(elapsed)
@@ -91,17 +100,32 @@ class ProductMarket:
             self.time = now
         day = now.astimezone(self.tz).date()
         if self.session_day is not None and day != self.session_day:
-            for book in self.books.values():
-                book.roll_session()
+            self.book.roll_session()
             self.session_volume = 0.0
         self.session_day = day
         tick_volume = float(self.rng.poisson(self.spec.underlying_volume_rate * elapsed))
         self.session_volume += tick_volume
-        listed = self.spec.listed_expiries(now)
-        self.books = {e: b for e, b in self.books.items() if e in listed}
-        expiry_quotes = self._quote(now, listed, elapsed)
-        return ProductQuotes(self.spec.symbol, now, self.state.spot, self.state.variance,
-                             tick_volume, self.session_volume, expiry_quotes)
+        now_us = _epoch_us(now)
+        listed = self._listing(now, day, now_us)
+        step, each_side = self.spec.strike_step, self.spec.strikes_each_side
+        centre = round(self.state.spot / step)
+        low, high = max(centre - each_side, 1) * step, (centre + each_side) * step
+        if not self.book.covers(listed, low, high):
+            self.book.relist(listed, self._ladder(centre))
+        instants = np.array([self._instants[e] for e in listed], dtype=np.int64)
+        times = (instants - now_us) / 1e6 / spot.SECONDS_PER_YEAR
+        return PendingQuotes(self, now, elapsed, tick_volume, times)
+
+    def _listing(self, now: datetime, day: date, now_us: int) -> list[date]:
+        # The listing changes only when the exchange's day changes or an expiry passes.
+        if day != self._listed_day or now_us >= self._listed_until or not self._listed:
+            self._listed = self.spec.listed_expiries(now)
+            self._listed_day = day
+            for e in self._listed:
+                if e not in self._instants:
+                    self._instants[e] = _epoch_us(self.spec.expiry_instant(e))
+            self._listed_until = min((self._instants[e] for e in self._listed), default=0)
+        return self._listed
 
     def _evolve_spot(self, seconds: float) -> None:
         n = min(max(math.ceil(seconds / MAX_SUBSTEP_SECONDS), 1), MAX_SUBSTEPS)
@@ -109,100 +133,134 @@ class ProductMarket:
         spots, var = spot.simulate(self.spec.spot_model, self.state, dt, n, self.rng)
         self.state = spot.SpotState(float(spots[-1]), float(var[-1]))
 
-    def _ladder(self) -> np.ndarray:
+    def _ladder(self, centre: int) -> np.ndarray:
         step = self.spec.strike_step
-        centre = round(self.state.spot / step)
         idx = np.arange(centre - self.spec.strikes_each_side,
                         centre + self.spec.strikes_each_side + 1)
         return idx[idx > 0] * step
 
-    def _ensure_books(self, listed: list[date]) -> None:
-        wanted = self._ladder()
-        for expiry in listed:
-            book = self.books.get(expiry)
-            if book is None:
-                n = wanted.shape[0]
-                self.books[expiry] = ExpiryBook(expiry, wanted, np.full(2 * n, np.nan),
-                                                np.full(2 * n, np.nan))
-                continue
-            low = wanted[wanted < book.strikes[0] - 1e-9]
-            high = wanted[wanted > book.strikes[-1] + 1e-9]
-            if low.size or high.size:
-                book.extend(low, high, np.full(2 * low.size, np.nan),
-                            np.full(2 * high.size, np.nan))
+    def finish(self, p: PendingQuotes) -> ProductQuotes:
+        """Trade on the quotes ``p`` holds: open interest, volume and last prints move, and
+        the product's quotes for this tick are returned."""
+        spec, book, rng = self.spec, self.book, self.rng
+        n = len(book)
+        mid, bid, ask = (np.ascontiguousarray(a).reshape(-1) for a in (p.mid, p.bid, p.ask))
+        liq = np.concatenate([p.liquidity, p.liquidity])
+        oi = book.oi.reshape(-1)
+        if book.has_unknown:
+            oi = oi.copy()
+            fresh = np.isnan(oi)
+            if fresh.any():
+                oi[fresh] = flow.initial_open_interest(liq[fresh], spec.peak_open_interest, rng)
+        traded, oi = flow.trade(spec.peak_trade_rate * p.elapsed * liq, oi, rng)
+        last = book.last.reshape(-1)
+        if book.has_unknown:
+            last = last.copy()
+            unprinted = np.isnan(last)
+            if unprinted.any():
+                last[unprinted] = np.clip(np.round(mid[unprinted] / spec.tick_size)
+                                          * spec.tick_size, bid[unprinted], ask[unprinted])
+        last = quotes.last_traded(last, traded > 0, bid, ask, spec.tick_size, rng)
+        book.trade(oi.reshape(2, n), traded.reshape(2, n), last.reshape(2, n))
+        return ProductQuotes(
+            symbol=spec.symbol, timestamp=p.now, spot=self.state.spot,
+            variance=self.state.variance, tick_volume=p.tick_volume,
+            session_volume=self.session_volume, expiries=tuple(book.expiries),
+            offsets=book.offsets, times=p.times, forwards=p.forwards, strikes=book.strikes,
+            contract_times=p.contract_times, surface_vol=p.vol, mid=mid.reshape(2, n),
+            bid=bid.reshape(2, n), ask=ask.reshape(2, n), last=book.last, volume=book.volume,
+            open_interest=book.oi, prev_close_oi=book.prev_oi, prev_close_last=book.prev_last)
 
-    def _quote(self, now: datetime, listed: list[date], elapsed: float
-               ) -> tuple[ExpiryQuotes, ...]:
-        spec = self.spec
-        self._ensure_books(listed)
-        books = [self.books[e] for e in listed]
-        if not books:
-            return ()
-        sizes = np.array([len(b) for b in books])
-        times = np.array([spec.time_to_expiry(b.expiry, now) for b in books])
-        strikes = np.concatenate([b.strikes for b in books])
-        t = np.repeat(times, sizes)
-        s = self.state.spot
-        forward = s * np.exp((spec.rate - spec.dividend_yield) * t)
-        sm = spec.spot_model
-        theta = surface.atm_total_variance(times, self.state.variance, sm.vol_level,
-                                           sm.diffusive_variance, sm.mean_reversion,
-                                           spec.surface_model.premium)
-        k = np.log(strikes / forward)
-        vol = np.sqrt(surface.total_variance(k, np.repeat(theta, sizes), spec.surface_model) / t)
-        both = (np.concatenate([strikes, strikes]), np.concatenate([t, t]),
-                np.concatenate([vol, vol]))
-        is_call = np.repeat([True, False], strikes.shape[0])
-        pricer = american.price if spec.american else bsm.price
-        mid = pricer(s, both[0], both[1], spec.rate, spec.dividend_yield, both[2], is_call)
 
-        liq = flow.liquidity(k, np.repeat(np.sqrt(theta), sizes), strikes, spec.strike_step, t)
-        liq2 = np.concatenate([liq, liq])
-        rel_spread = np.minimum(spec.relative_spread / np.sqrt(liq2), MAX_RELATIVE_SPREAD)
-        bid, ask = quotes.two_sided(mid, spec.tick_size, rel_spread)
+class PendingQuotes:
+    """One product between :meth:`ProductMarket.begin` and :meth:`ProductMarket.finish`:
+    the contracts to quote, then (filled in by :func:`quote_batch`) their quotes. Per-contract
+    arrays cover calls then puts."""
 
-        oi = np.concatenate([b.oi[CALL] for b in books] + [b.oi[PUT] for b in books])
-        fresh = np.isnan(oi)
-        if fresh.any():
-            oi[fresh] = flow.initial_open_interest(liq2[fresh], spec.peak_open_interest, self.rng)
-        traded, oi = flow.trade(spec.peak_trade_rate * liq2 * elapsed, oi, self.rng)
-        last = np.concatenate([b.last[CALL] for b in books] + [b.last[PUT] for b in books])
-        unprinted = np.isnan(last)
-        last[unprinted] = np.clip(np.round(mid[unprinted] / spec.tick_size) * spec.tick_size,
-                                  bid[unprinted], ask[unprinted])
-        last = quotes.last_traded(last, traded > 0, bid, ask, spec.tick_size, self.rng)
+    def __init__(self, market: ProductMarket, now: datetime, elapsed: float,
+                 tick_volume: float, times: np.ndarray) -> None:
+        self.market = market
+        self.now = now
+        self.elapsed = elapsed
+        self.tick_volume = tick_volume
+        self.times = times
+        self.forwards = np.empty(0)
+        self.contract_times = self.vol = self.liquidity = np.empty(0)
+        self.mid = self.bid = self.ask = np.empty((2, 0))
 
-        out = []
-        n_all = strikes.shape[0]
-        offsets = np.concatenate([[0], np.cumsum(sizes)])
-        for j, book in enumerate(books):
-            lo, hi = offsets[j], offsets[j + 1]
-            rows = (slice(lo, hi), slice(n_all + lo, n_all + hi))
-            for side, sl in zip((CALL, PUT), rows, strict=True):
-                if np.isnan(book.prev_oi[side]).any():
-                    book.prev_oi[side] = np.where(np.isnan(book.prev_oi[side]), oi[sl],
-                                                  book.prev_oi[side])
-                book.oi[side] = oi[sl]
-                book.volume[side] += traded[sl]
-                book.last[side] = last[sl]
-                book.prev_last[side] = np.where(np.isnan(book.prev_last[side]), last[sl],
-                                                book.prev_last[side])
-            sides = [SideQuotes(mid=mid[sl], bid=bid[sl], ask=ask[sl], last=last[sl],
-                                volume=book.volume[side].copy(), open_interest=oi[sl],
-                                prev_close_oi=book.prev_oi[side].copy(),
-                                prev_close_last=book.prev_last[side].copy())
-                     for side, sl in zip((CALL, PUT), rows, strict=True)]
-            out.append(ExpiryQuotes(book.expiry, float(times[j]), float(forward[lo]),
-                                    book.strikes.copy(), vol[lo:hi], sides[0], sides[1]))
-        return tuple(out)
+
+def _per_contract(pending: list[PendingQuotes], value: Callable[[PendingQuotes], float],
+                  sizes: np.ndarray) -> np.ndarray:
+    return np.repeat(np.array([value(p) for p in pending], dtype=np.float64), sizes)
+
+
+def quote_batch(pending: list[PendingQuotes]) -> None:
+    """Quote every contract of ``pending`` (products of one exercise style) in one batch:
+    surface volatility, model mid, and a two-sided quote on each product's tick."""
+    if not pending:
+        return
+    books = [p.market.book for p in pending]
+    n_product = np.array([len(b) for b in books])
+    n_expiry = np.array([len(b.expiries) for b in books])
+    times = np.concatenate([p.times for p in pending])
+    expiry_sizes = np.concatenate([b.sizes for b in books])
+    strikes = np.concatenate([b.strikes for b in books])
+    t = np.repeat(times, expiry_sizes)
+
+    def per_expiry(value: Callable[[PendingQuotes], float]) -> np.ndarray:
+        return _per_contract(pending, value, n_expiry)
+
+    def per_contract(value: Callable[[PendingQuotes], float]) -> np.ndarray:
+        return _per_contract(pending, value, n_product)
+
+    s_e = per_expiry(lambda p: p.market.state.spot)
+    r_e = per_expiry(lambda p: p.market.spec.rate)
+    q_e = per_expiry(lambda p: p.market.spec.dividend_yield)
+    forward_e = s_e * np.exp((r_e - q_e) * times)
+    theta = surface.atm_total_variance(
+        times, per_expiry(lambda p: p.market.state.variance),
+        per_expiry(lambda p: p.market.spec.spot_model.vol_level),
+        per_expiry(lambda p: p.market.spec.spot_model.diffusive_variance),
+        per_expiry(lambda p: p.market.spec.spot_model.mean_reversion),
+        per_expiry(lambda p: p.market.spec.surface_model.premium))
+    s, r, q, forward, theta_c = (np.repeat(a, expiry_sizes)
+                                 for a in (s_e, r_e, q_e, forward_e, theta))
+    k = np.log(strikes / forward)
+    vol = np.sqrt(surface.total_variance_of(
+        k, theta_c, per_contract(lambda p: p.market.spec.surface_model.skew),
+        per_contract(lambda p: p.market.spec.surface_model.curvature),
+        per_contract(lambda p: p.market.spec.surface_model.decay)) / t)
+
+    pricer = american.price if pending[0].market.spec.american else bsm.price
+    mid = pricer(s, strikes, t, r, q, vol, SIDES)          # (2, n): calls, puts
+    liq = flow.liquidity(k, np.sqrt(theta_c), strikes,
+                         per_contract(lambda p: p.market.spec.strike_step), t)
+    rel_spread = np.minimum(per_contract(lambda p: p.market.spec.relative_spread)
+                            / np.sqrt(liq), MAX_RELATIVE_SPREAD)
+    bid, ask = quotes.two_sided(mid, per_contract(lambda p: p.market.spec.tick_size),
+                                rel_spread)
+    lo_c = lo_e = 0
+    for p, n, ne in zip(pending, n_product.tolist(), n_expiry.tolist(), strict=True):
+        cols = slice(lo_c, lo_c + n)
+        p.forwards = forward_e[lo_e:lo_e + ne]
+        p.contract_times = t[cols]
+        p.vol = vol[cols]
+        p.liquidity = liq[cols]
+        p.mid, p.bid, p.ask = mid[:, cols], bid[:, cols], ask[:, cols]
+        lo_c += n
+        lo_e += ne
 
 
 class SimulatedMarket:
-    """All products of a catalogue, advanced together on one clock."""
+    """All products of a catalogue, advanced together on one clock and quoted in one batch
+    per exercise style."""
 
     def __init__(self, specs: list[ProductSpec], seed: int) -> None:
         self.seed = seed
         self.products = {s.symbol: ProductMarket(s, seed) for s in specs}
 
     def advance(self, now: datetime) -> dict[str, ProductQuotes]:
-        return {sym: m.advance(now) for sym, m in self.products.items()}
+        pending = [m.begin(now) for m in self.products.values()]
+        quote_batch([p for p in pending if not p.market.spec.american])
+        quote_batch([p for p in pending if p.market.spec.american])
+        return {p.market.spec.symbol: p.market.finish(p) for p in pending}

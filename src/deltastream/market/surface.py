@@ -44,22 +44,31 @@ class SurfaceModel:
             raise ValueError("curvature * (1 + |skew|) must be in (0, 2] (no butterfly arbitrage)")
 
 
-def atm_total_variance(time: ArrayLike, variance: float, vol_level: float,
-                       diffusive_variance: float, mean_reversion: float,
-                       premium: float) -> np.ndarray:
-    """theta(T): at-the-money total implied variance for expiries ``time`` (years)."""
+def atm_total_variance(time: ArrayLike, variance: ArrayLike, vol_level: ArrayLike,
+                       diffusive_variance: ArrayLike, mean_reversion: ArrayLike,
+                       premium: ArrayLike) -> np.ndarray:
+    """theta(T): at-the-money total implied variance for expiries ``time`` (years); the
+    parameters are scalars or arrays broadcasting with ``time``."""
     t = np.asarray(time, dtype=np.float64)
-    kappa = max(mean_reversion, 1e-12)
+    kappa = np.maximum(mean_reversion, 1e-12)
     reverting = (variance - diffusive_variance) * -np.expm1(-kappa * t) / kappa
     return premium**2 * (vol_level**2 * t + reverting)
 
 
 def total_variance(log_moneyness: ArrayLike, theta: ArrayLike, model: SurfaceModel) -> np.ndarray:
     """w(k, theta): SSVI total implied variance."""
+    return total_variance_of(log_moneyness, theta, model.skew, model.curvature, model.decay)
+
+
+def total_variance_of(log_moneyness: ArrayLike, theta: ArrayLike, skew: ArrayLike,
+                      curvature: ArrayLike, decay: ArrayLike) -> np.ndarray:
+    """w(k, theta) with the SSVI parameters (rho, eta, gamma) given per point, so that many
+    products' surfaces evaluate in one pass."""
     k = np.asarray(log_moneyness, dtype=np.float64)
     th = np.asarray(theta, dtype=np.float64)
-    rho = model.skew
-    phi = model.curvature / (th**model.decay * (1.0 + th) ** (1.0 - model.decay))
+    rho = np.asarray(skew, dtype=np.float64)
+    gamma = np.asarray(decay, dtype=np.float64)
+    phi = np.asarray(curvature) / (th**gamma * (1.0 + th) ** (1.0 - gamma))
     pk = phi * k
     return 0.5 * th * (1.0 + rho * pk + np.sqrt((pk + rho) ** 2 + 1.0 - rho * rho))
 
