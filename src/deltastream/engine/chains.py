@@ -8,35 +8,13 @@ from itertools import pairwise
 
 import numpy as np
 
-from ..analytics.chain_stats import put_call_ratio
-from ..analytics.segments import NO_INDEX, max_pain_indices, nearest_indices, segment_sums
+from ..analytics.segments import max_pain_indices, nearest_indices, segment_sums
 from ..market.book import SIDES, ProductQuotes
 from ..market.quotes import tick_decimals
 from ..pricing import american
 from ..pricing import black_scholes_merton as bsm
 from ..pricing.implied_vol import implied_vol
-from .snapshot import ChainSnapshot, ContractArrays, ExpiryChain, OptionSide, frozen
-
-MODEL_EUROPEAN = "black_scholes_merton"
-MODEL_AMERICAN = "american_fixed_point_boundary"
-
-
-@dataclass(frozen=True)
-class ContractTerms:
-    """The product terms a chain is priced with."""
-
-    symbol: str
-    exercise_style: str   # "european" | "american"
-    rate: float
-    dividend_yield: float
-    currency: str
-    lot_size: int
-    strike_step: float
-    tick_size: float
-
-    @property
-    def model(self) -> str:
-        return MODEL_AMERICAN if self.exercise_style == "american" else MODEL_EUROPEAN
+from .snapshot import ChainSnapshot, ContractArrays, ContractTerms, OptionSide, frozen
 
 
 def solve_and_price(american_style: bool, spot: np.ndarray, mids: np.ndarray,
@@ -91,8 +69,7 @@ def build_snapshots(items: list[tuple[ContractTerms, ProductQuotes]], sequence: 
     """Every product's snapshot at this tick: each listed expiry's chain.
 
     The contracts of all products of one exercise style go through the IV solver and the
-    Greeks in one batch, and the chain statistics of all expiries are computed in one pass;
-    each chain then takes views of its slice.
+    Greeks in one batch, and the chain statistics of all expiries are computed in one pass.
     """
     solved: dict[str, dict[str, np.ndarray]] = {}
     for style in ("european", "american"):
@@ -103,14 +80,18 @@ def build_snapshots(items: list[tuple[ContractTerms, ProductQuotes]], sequence: 
     out = {}
     first = 0
     for terms, q in items:
-        arrays = ContractArrays(tuple(_side_arrays(terms, q, solved[terms.symbol])))
-        n_exp = len(q.expiries)
+        e = slice(first, first + len(q.expiries))
+        base = stats.product_start[e]
         out[terms.symbol] = ChainSnapshot(
             product=terms.symbol, sequence=sequence, timestamp=q.timestamp, spot=q.spot,
-            session_volume=q.session_volume, tick_volume=q.tick_volume,
-            chains=tuple(_expiry_chain(terms, q, sequence, j, arrays, stats, first + j)
-                         for j in range(n_exp)))
-        first += n_exp
+            session_volume=q.session_volume, tick_volume=q.tick_volume, terms=terms,
+            expiry_dates=q.expiries, offsets=frozen(q.offsets), times=frozen(q.times),
+            forwards=frozen(q.forwards), strikes=frozen(q.strikes),
+            contracts=ContractArrays(tuple(_side_arrays(terms, q, solved[terms.symbol]))),
+            pcr_oi=stats.pcr_oi[e], pcr_volume=stats.pcr_volume[e],
+            atm_index=frozen(stats.atm[e] - base),
+            max_pain_index=frozen(np.where(stats.max_pain[e] < 0, -1, stats.max_pain[e] - base)))
+        first += len(q.expiries)
     return out
 
 
@@ -127,15 +108,21 @@ def _side_arrays(terms: ContractTerms, q: ProductQuotes, solved: dict[str, np.nd
 @dataclass(frozen=True)
 class _ChainStats:
     """Per expiry of all products, in product order: flat indices of the ATM and max-pain
-    strikes (into the concatenated strikes) and OI / volume totals."""
+    strikes (into the concatenated strikes; -1 for no max pain), put-call ratios (NaN with
+    nothing on the call side), and the flat index of each expiry's product's first strike."""
 
     atm: np.ndarray
     max_pain: np.ndarray
-    call_oi: np.ndarray
-    put_oi: np.ndarray
-    call_volume: np.ndarray
-    put_volume: np.ndarray
-    product_start: np.ndarray   # flat index of each expiry's product's first strike
+    pcr_oi: np.ndarray
+    pcr_volume: np.ndarray
+    product_start: np.ndarray
+
+
+def _ratio(puts: np.ndarray, calls: np.ndarray) -> np.ndarray:
+    # put_call_ratio's definition, for many expiries at once.
+    out = np.full(calls.shape, np.nan)
+    np.divide(puts, calls, out=out, where=calls > 0)
+    return frozen(out)
 
 
 def _chain_stats(quotes: list[ProductQuotes]) -> _ChainStats:
@@ -145,37 +132,11 @@ def _chain_stats(quotes: list[ProductQuotes]) -> _ChainStats:
                                                                          strict=True)])
     strikes = np.concatenate([q.strikes for q in quotes])
     forwards = np.concatenate([q.forwards for q in quotes])
-
-    def side(name: str, row: int) -> np.ndarray:
-        return np.concatenate([getattr(q, name)[row] for q in quotes])
-
-    call_oi, put_oi = side("open_interest", 0), side("open_interest", 1)
+    oi = np.concatenate([q.open_interest for q in quotes], axis=1)
+    volume = np.concatenate([q.volume for q in quotes], axis=1)
     return _ChainStats(
         atm=nearest_indices(strikes, forwards, offsets),
-        max_pain=max_pain_indices(strikes, call_oi, put_oi, offsets),
-        call_oi=segment_sums(call_oi, offsets), put_oi=segment_sums(put_oi, offsets),
-        call_volume=segment_sums(side("volume", 0), offsets),
-        put_volume=segment_sums(side("volume", 1), offsets),
+        max_pain=max_pain_indices(strikes, oi[0], oi[1], offsets),
+        pcr_oi=_ratio(segment_sums(oi[1], offsets), segment_sums(oi[0], offsets)),
+        pcr_volume=_ratio(segment_sums(volume[1], offsets), segment_sums(volume[0], offsets)),
         product_start=np.repeat(starts, [len(q.expiries) for q in quotes]))
-
-
-def _expiry_chain(terms: ContractTerms, q: ProductQuotes, sequence: int, j: int,
-                  arrays: ContractArrays, stats: _ChainStats, g: int) -> ExpiryChain:
-    lo, hi = q.offsets[j], q.offsets[j + 1]
-    base = stats.product_start[g]
-    atm = stats.atm[g] - base
-    pain = stats.max_pain[g]
-    return ExpiryChain(
-        product=terms.symbol, expiry=q.expiries[j], timestamp=q.timestamp, sequence=sequence,
-        spot=q.spot, forward=float(q.forwards[j]), time_to_expiry=float(q.times[j]),
-        rate=terms.rate, dividend_yield=terms.dividend_yield,
-        exercise_style=terms.exercise_style, model=terms.model, currency=terms.currency,
-        lot_size=terms.lot_size, strike_step=terms.strike_step, tick_size=terms.tick_size,
-        strikes=frozen(q.strikes[lo:hi]),
-        contracts=arrays, columns=(int(lo), int(hi)),
-        pcr_oi=put_call_ratio(stats.put_oi[g], stats.call_oi[g]),
-        pcr_volume=put_call_ratio(stats.put_volume[g], stats.call_volume[g]),
-        atm_strike=float(q.strikes[atm]),
-        atm_straddle_price=float(q.mid[0, atm] + q.mid[1, atm]),
-        max_pain_strike=None if pain == NO_INDEX else float(q.strikes[pain - base]),
-    )

@@ -8,7 +8,10 @@ Volume accumulates through the session and is reset at each session open by the 
 
 from __future__ import annotations
 
+import numba
 import numpy as np
+
+from .poisson import RESERVE, check_intensities, draw, uniforms_needed
 
 
 def liquidity(log_moneyness: np.ndarray, atm_std: np.ndarray | float, strikes: np.ndarray,
@@ -30,17 +33,42 @@ def initial_open_interest(weight: np.ndarray, base: float,
     return np.floor(base * weight * noise)
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _trade_kernel(lam: np.ndarray, oi: np.ndarray, open_prob: float, close_prob: float,
+                  u: np.ndarray, start: int, traded: np.ndarray,
+                  new_oi: np.ndarray) -> int:  # pragma: no cover - compiled
+    transfer_prob = 1.0 - open_prob - close_prob
+    j = 0
+    for i in range(start, lam.size):
+        if u.size - j < 3 * RESERVE:
+            return i
+        opened, j = draw(lam[i] * open_prob, u, j)
+        closing, j = draw(lam[i] * close_prob, u, j)
+        transferred, j = draw(lam[i] * transfer_prob, u, j)
+        if opened < 0.0 or closing < 0.0 or transferred < 0.0:
+            return i   # out of uniforms: this contract again, from a fresh buffer
+        held = oi[i] + opened
+        new_oi[i] = held - min(closing, held)
+        traded[i] = opened + closing + transferred
+    return lam.size
+
+
 def trade(rate: np.ndarray, open_interest: np.ndarray, rng: np.random.Generator,
           open_prob: float = 0.45, close_prob: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
     """Simulate one tick: returns (contracts traded, new open interest), both >= 0.
 
-    Trades arrive as a Poisson process of intensity ``rate``; each opens, closes or transfers
-    positions independently, so (by Poisson thinning) the three counts are independent
-    Poisson draws of intensities ``rate * p``: one draw per outcome, no binomial splits.
+    Trades arrive as a Poisson process of intensity ``rate`` (contracts this tick); each
+    opens positions (open interest +1), closes them (-1, never below zero) or transfers them
+    independently, so (by Poisson thinning) the three counts are independent Poisson counts
+    of intensities ``rate * p``.
     """
-    lam = np.asarray(rate, dtype=np.float64)
-    counts = rng.poisson(np.stack([lam * open_prob, lam * close_prob,
-                                   lam * (1.0 - open_prob - close_prob)])).astype(np.float64)
-    opened, closing, transferred = counts
-    new_oi = open_interest + opened - np.minimum(closing, open_interest + opened)
-    return opened + closing + transferred, new_oi
+    lam = np.ascontiguousarray(rate, dtype=np.float64).reshape(-1)
+    check_intensities(lam)
+    oi = np.ascontiguousarray(open_interest, dtype=np.float64).reshape(-1)
+    traded, new_oi = np.empty_like(lam), np.empty_like(lam)
+    n_u = uniforms_needed(lam * min(open_prob, close_prob, 1.0 - open_prob - close_prob)) * 3
+    done = 0
+    while done < lam.size:
+        done = _trade_kernel(lam, oi, float(open_prob), float(close_prob), rng.random(n_u),
+                             done, traded, new_oi)
+    return traded, new_oi

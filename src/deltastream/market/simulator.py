@@ -160,7 +160,7 @@ class ProductMarket:
             if unprinted.any():
                 last[unprinted] = np.clip(np.round(mid[unprinted] / spec.tick_size)
                                           * spec.tick_size, bid[unprinted], ask[unprinted])
-        last = quotes.last_traded(last, traded > 0, bid, ask, spec.tick_size, rng)
+        last = quotes.last_traded(last, traded, bid, ask, spec.tick_size, rng)
         book.trade(oi.reshape(2, n), traded.reshape(2, n), last.reshape(2, n))
         return ProductQuotes(
             symbol=spec.symbol, timestamp=p.now, spot=self.state.spot,
