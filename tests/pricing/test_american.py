@@ -153,3 +153,34 @@ def test_edge_cases_are_finite(S, K, T, sig):
         g = american.greeks(S, K, T, 0.05, 0.02, sig, call)
         assert all(np.isfinite(v) for v in g)
         assert g.price >= (max(S - K, 0) if call else max(K - S, 0))
+
+
+def test_first_order_greeks_equal_the_full_set(grid):
+    a = _args(grid)
+    idx = np.arange(0, 600, 5)
+    sub = {k: v[idx] for k, v in a.items()}
+    full = american.greeks(**sub)
+    first = american.greeks(**sub, second_order=False)
+    for name in ("price", "delta", "gamma", "theta", "vega", "rho"):
+        assert np.allclose(getattr(first, name), getattr(full, name), rtol=1e-9, atol=1e-12), name
+    assert np.all(np.isnan(first.vanna)) and np.all(np.isnan(first.charm))
+
+
+def test_vega_and_rho_match_quantlib_bumps():
+    # Vega and rho against central differences of QuantLib's QdFp high-precision prices
+    # (the same bumps: 0.1 vol point, 1 basis point), per 1 percentage point.
+    rng = np.random.default_rng(7)
+    n = 60
+    S = rng.uniform(50, 500, n)
+    days = rng.integers(5, 731, n)
+    K = S * rng.uniform(0.6, 1.4, n)
+    r, q = rng.uniform(0.005, 0.08, n), rng.uniform(0.0, 0.03, n)
+    sig, call = rng.uniform(0.1, 0.8, n), rng.random(n) < 0.5
+    g = american.greeks(S, K, days / 365.0, r, q, sig, call, second_order=False)
+    for i in range(n):
+        def npv(rate, vol, i=i):
+            return QuantLibAmerican(S[i], K[i], days[i], rate, q[i], vol, call[i]).npv()
+        vega = (npv(r[i], sig[i] + 1e-3) - npv(r[i], sig[i] - 1e-3)) / 2e-3 / 100
+        rho = (npv(r[i] + 1e-4, sig[i]) - npv(r[i] - 1e-4, sig[i])) / 2e-4 / 100
+        assert g.vega[i] == pytest.approx(vega, abs=5e-4)
+        assert g.rho[i] == pytest.approx(rho, abs=3e-3)

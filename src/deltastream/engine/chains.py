@@ -22,15 +22,14 @@ def solve_and_price(american_style: bool, spot: np.ndarray, mids: np.ndarray,
                     dividend_yield: np.ndarray, is_call: np.ndarray, guess: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray, bsm.Greeks]:
     """Implied volatility of each mid under the exercise style's model, and Greeks at that
-    vol. Inputs broadcast; ``guess`` (the volatility each quote was made from) starts the
-    American solver."""
+    vol (the five first-order Greeks: the chain serves those). Inputs broadcast; ``guess``
+    (the volatility each quote was made from) starts the American solver."""
     if american_style:
         iv, status = american.implied_vol(mids, spot, strikes, times, rate, dividend_yield,
                                           is_call, guess)
         return iv, status, american.greeks(spot, strikes, times, rate, dividend_yield, iv,
-                                           is_call)
+                                           is_call, second_order=False)
     iv, status = implied_vol(mids, spot, strikes, times, rate, dividend_yield, is_call)
-    # The chain serves the five first-order Greeks only.
     return iv, status, bsm.greeks(spot, strikes, times, rate, dividend_yield, iv, is_call,
                                   second_order=False)
 

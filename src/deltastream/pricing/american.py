@@ -38,6 +38,7 @@ from ._arrays import broadcast_flat, run_kernel, shaped
 from ._special import norm_cdf, norm_pdf
 from .black_scholes_merton import (
     DAYS_PER_YEAR,
+    N_FIRST_ORDER,
     N_GREEKS,
     PERCENT,
     Greeks,
@@ -218,13 +219,16 @@ RATE_BUMP = 1e-4
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _unit_derivatives(x: float, T: float, r: float, q: float, sig: float, coef: np.ndarray,
-                      X: float, yp: np.ndarray, wp: np.ndarray
+                      X: float, yp: np.ndarray, wp: np.ndarray, with_speed: bool
                       ) -> tuple[float, float, float, float]:
-    """Value and first three spot derivatives of the unit-strike put (central differences)."""
+    """Value and first three spot derivatives of the unit-strike put (central differences;
+    the third is NaN unless ``with_speed``)."""
     h = SPOT_BUMP * x
     u0 = _unit_put_value(x, T, r, q, sig, coef, X, yp, wp)
     up = _unit_put_value(x + h, T, r, q, sig, coef, X, yp, wp)
     um = _unit_put_value(x - h, T, r, q, sig, coef, X, yp, wp)
+    if not with_speed:
+        return u0, (up - um) / (2 * h), (up - 2 * u0 + um) / (h * h), math.nan
     up2 = _unit_put_value(x + 2 * h, T, r, q, sig, coef, X, yp, wp)
     um2 = _unit_put_value(x - 2 * h, T, r, q, sig, coef, X, yp, wp)
     return (u0, (up - um) / (2 * h), (up - 2 * u0 + um) / (h * h),
@@ -233,14 +237,15 @@ def _unit_derivatives(x: float, T: float, r: float, q: float, sig: float, coef: 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _spot_greeks(S: float, K: float, T: float, r: float, q: float, sig: float, call: bool,
-                 yl: np.ndarray, wl: np.ndarray, yp: np.ndarray, wp: np.ndarray
-                 ) -> tuple[float, float, float, float]:
-    """(value, delta, gamma, speed) of an American option whose early exercise matters."""
+                 yl: np.ndarray, wl: np.ndarray, yp: np.ndarray, wp: np.ndarray,
+                 with_speed: bool) -> tuple[float, float, float, float]:
+    """(value, delta, gamma, speed) of an American option whose early exercise matters
+    (speed NaN unless ``with_speed``)."""
     ps, pk, pr, pq = (K, S, q, r) if call else (S, K, r, q)
     coef = np.empty(N_NODES + 1)
     X = _unit_put_boundary(T, pr, pq, sig, yl, wl, coef)
     x = ps / pk
-    u0, u1, u2, u3 = _unit_derivatives(x, T, pr, pq, sig, coef, X, yp, wp)
+    u0, u1, u2, u3 = _unit_derivatives(x, T, pr, pq, sig, coef, X, yp, wp, with_speed)
     if not call:
         return K * u0, u1, u2 / K, u3 / (K * K)
     # C(S) = S u(K/S): differentiate through x = K/S.
@@ -251,8 +256,10 @@ def _spot_greeks(S: float, K: float, T: float, r: float, q: float, sig: float, c
 def american_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig: float,
                            call: bool, yl: np.ndarray, wl: np.ndarray, yp: np.ndarray,
                            wp: np.ndarray, out: np.ndarray, i: int) -> None:
-    """Price and Greeks of one American option into ``out[:, i]`` (order of ``Greeks``)."""
+    """Price and Greeks of one American option into ``out[:, i]`` (order of ``Greeks``; the
+    first-order ones only when ``out`` has ``N_FIRST_ORDER`` rows)."""
     bsm_greeks_scalar(S, K, T, r, q, sig, call, out, i)
+    second = out.shape[0] > N_FIRST_ORDER
     if not math.isfinite(out[0, i]) or T == 0.0:
         return
     intrinsic = max(S - K, 0.0) if call else max(K - S, 0.0)
@@ -260,15 +267,22 @@ def american_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig
     if pr <= 0.0 or sig * math.sqrt(T) < 1e-8:
         # European Greeks, unless exercising now is worth more.
         if intrinsic > out[0, i]:
-            for j in range(N_GREEKS):
+            for j in range(out.shape[0]):
                 out[j, i] = 0.0
             out[0, i] = intrinsic
             out[1, i] = 1.0 if call else -1.0
         return
-    value, delta, gamma, speed = _spot_greeks(S, K, T, r, q, sig, call, yl, wl, yp, wp)
+    value, delta, gamma, speed = _spot_greeks(S, K, T, r, q, sig, call, yl, wl, yp, wp, second)
     value = max(value, intrinsic)
-    up = _spot_greeks(S, K, T, r, q, sig + VOL_BUMP, call, yl, wl, yp, wp)
-    dn = _spot_greeks(S, K, T, r, q, sig - VOL_BUMP, call, yl, wl, yp, wp)
+    if second:
+        up = _spot_greeks(S, K, T, r, q, sig + VOL_BUMP, call, yl, wl, yp, wp, True)
+        dn = _spot_greeks(S, K, T, r, q, sig - VOL_BUMP, call, yl, wl, yp, wp, True)
+    else:
+        # Vega needs only the bumped values, not their spot derivatives.
+        up = (american_price_scalar(S, K, T, r, q, sig + VOL_BUMP, call, yl, wl, yp, wp),
+              math.nan, math.nan, math.nan)
+        dn = (american_price_scalar(S, K, T, r, q, sig - VOL_BUMP, call, yl, wl, yp, wp),
+              math.nan, math.nan, math.nan)
     r_up = american_price_scalar(S, K, T, r + RATE_BUMP, q, sig, call, yl, wl, yp, wp)
     r_dn = american_price_scalar(S, K, T, r - RATE_BUMP, q, sig, call, yl, wl, yp, wp)
     exercised = intrinsic > 0.0 and value <= intrinsic
@@ -280,16 +294,16 @@ def american_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig
     out[2, i] = 0.0 if exercised else gamma
     # Where the option is held, the Black-Scholes equation gives theta and charm from the
     # spot derivatives; where it is exercised its value (the intrinsic value) does not decay.
-    if exercised:
-        out[3, i] = 0.0
-        out[8, i] = 0.0
-    else:
-        v2 = sig * sig
-        out[3, i] = (r * value - (r - q) * S * delta - 0.5 * v2 * S * S * gamma) / DAYS_PER_YEAR
-        out[8, i] = (r * delta - (r - q) * (delta + S * gamma) - v2 * S * gamma
-                     - 0.5 * v2 * S * S * speed) / DAYS_PER_YEAR
+    v2 = sig * sig
+    out[3, i] = 0.0 if exercised else (
+        r * value - (r - q) * S * delta - 0.5 * v2 * S * S * gamma) / DAYS_PER_YEAR
     out[4, i] = (up[0] - dn[0]) / (2 * VOL_BUMP) * PERCENT
     out[5, i] = (r_up - r_dn) / (2 * RATE_BUMP) * PERCENT
+    if not second:
+        return
+    out[8, i] = 0.0 if exercised else (
+        r * delta - (r - q) * (delta + S * gamma) - v2 * S * gamma
+        - 0.5 * v2 * S * S * speed) / DAYS_PER_YEAR
     out[6, i] = (up[1] - dn[1]) / (2 * VOL_BUMP) * PERCENT
     out[7, i] = (up[0] - 2 * value + dn[0]) / (VOL_BUMP * VOL_BUMP) * PERCENT * PERCENT
 
@@ -309,21 +323,26 @@ def _greeks_loop_parallel(S, K, T, r, q, sig, call, yl, wl, yp, wp, out):
 
 
 def greeks(spot: ArrayLike, strike: ArrayLike, time: ArrayLike, rate: ArrayLike,
-           dividend_yield: ArrayLike, vol: ArrayLike, is_call: ArrayLike) -> Greeks:
+           dividend_yield: ArrayLike, vol: ArrayLike, is_call: ArrayLike,
+           second_order: bool = True) -> Greeks:
     """Price and Greeks of American options, units as in :mod:`deltastream.pricing`.
 
     Delta, gamma and speed are central differences in spot (relative step ``SPOT_BUMP``)
     on one exercise boundary; theta and charm follow from them through the Black-Scholes
     equation; vega, vanna and volga use volatility steps of ``VOL_BUMP`` and rho a rate step
     of ``RATE_BUMP``, each with its own boundary. An option that never pays to exercise early
-    gets the analytical European Greeks.
+    gets the analytical European Greeks. With ``second_order=False`` only the price and the
+    five first-order Greeks are computed (less work); vanna, volga and charm are then NaN.
     """
     shape, (S, K, T, r, q, sig, call) = broadcast_flat(
         spot, strike, time, rate, dividend_yield, vol, is_call)
-    out = np.empty((N_GREEKS, S.shape[0]))
+    out = np.empty((N_GREEKS if second_order else N_FIRST_ORDER, S.shape[0]))
     run_kernel(_greeks_loop, _greeks_loop_parallel, S.shape[0], S, K, T, r, q, sig, call,
                _Y, _W, _YP, _WP, out, min_size=PARALLEL_MIN_SIZE)
-    return Greeks(*(shaped(row, shape) for row in out))
+    rows = [shaped(row, shape) for row in out]
+    if not second_order:
+        rows += [shaped(np.full(S.shape[0], np.nan), shape)] * (N_GREEKS - N_FIRST_ORDER)
+    return Greeks(*rows)
 
 
 IV_TOL = 1e-10
