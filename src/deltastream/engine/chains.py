@@ -14,7 +14,7 @@ from ..market.quotes import tick_decimals
 from ..pricing import american
 from ..pricing import black_scholes_merton as bsm
 from ..pricing.implied_vol import implied_vol
-from .snapshot import ChainSnapshot, ContractArrays, ContractTerms, OptionSide, frozen
+from .snapshot import ChainSnapshot, ContractArrays, ContractTerms, OptionSide
 
 
 def solve_and_price(american_style: bool, spot: np.ndarray, mids: np.ndarray,
@@ -59,7 +59,9 @@ def _solve_group(items: list[tuple[ContractTerms, ProductQuotes]]
     solved = {"iv": iv, "iv_status": status, "delta": greeks.delta, "gamma": greeks.gamma,
               "theta": greeks.theta, "vega": greeks.vega, "rho": greeks.rho}
     bounds = np.concatenate([[0], np.cumsum(sizes)]).tolist()
-    return [{name: frozen(a[:, lo:hi]) for name, a in solved.items()}
+    for a in solved.values():
+        a.setflags(write=False)   # and so every product's slice of it
+    return [{name: a[:, lo:hi] for name, a in solved.items()}
             for lo, hi in pairwise(bounds)]
 
 
@@ -84,12 +86,14 @@ def build_snapshots(items: list[tuple[ContractTerms, ProductQuotes]], sequence: 
         out[terms.symbol] = ChainSnapshot(
             product=terms.symbol, sequence=sequence, timestamp=q.timestamp, spot=q.spot,
             session_volume=q.session_volume, tick_volume=q.tick_volume, terms=terms,
-            expiry_dates=q.expiries, offsets=frozen(q.offsets), times=frozen(q.times),
-            forwards=frozen(q.forwards), strikes=frozen(q.strikes),
+            expiry_dates=q.expiries, offsets=_read_only(q.offsets),
+            times=_read_only(q.times), forwards=_read_only(q.forwards),
+            strikes=_read_only(q.strikes),
             contracts=ContractArrays(tuple(_side_arrays(terms, q, solved[terms.symbol]))),
             pcr_oi=stats.pcr_oi[e], pcr_volume=stats.pcr_volume[e],
-            atm_index=frozen(stats.atm[e] - base),
-            max_pain_index=frozen(np.where(stats.max_pain[e] < 0, -1, stats.max_pain[e] - base)))
+            atm_index=_read_only(stats.atm[e] - base),
+            max_pain_index=_read_only(np.where(stats.max_pain[e] < 0, -1,
+                                               stats.max_pain[e] - base)))
         first += len(q.expiries)
     return out
 
@@ -101,7 +105,15 @@ def _side_arrays(terms: ContractTerms, q: ProductQuotes, solved: dict[str, np.nd
               "change": np.round(q.last - q.prev_close_last, decimals),
               "open_interest": q.open_interest, "volume": q.volume,
               "oi_change": q.open_interest - q.prev_close_oi}
-    return [solved[name] if name in solved else frozen(quoted[name]) for name in _SIDE_FIELDS]
+    return [solved[name] if name in solved else _read_only(quoted[name])
+            for name in _SIDE_FIELDS]
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    # In place: the market never writes into an array it has handed out (it replaces its
+    # state arrays each tick), so the snapshot can own them read-only without a copy.
+    a.setflags(write=False)
+    return a
 
 
 @dataclass(frozen=True)
@@ -121,7 +133,7 @@ def _ratio(puts: np.ndarray, calls: np.ndarray) -> np.ndarray:
     # put_call_ratio's definition, for many expiries at once.
     out = np.full(calls.shape, np.nan)
     np.divide(puts, calls, out=out, where=calls > 0)
-    return frozen(out)
+    return _read_only(out)
 
 
 def _chain_stats(quotes: list[ProductQuotes]) -> _ChainStats:
