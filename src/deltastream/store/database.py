@@ -1,0 +1,157 @@
+"""Open the store's database (SQLite or PostgreSQL) and bring its schema up to date.
+
+SQLite (the embedded default, one file under the data directory) runs in WAL mode with
+``synchronous=NORMAL``, a busy timeout and foreign keys on; its transactions begin explicitly
+(``BEGIN``), so DDL is transactional and a migration takes the write lock up front.
+PostgreSQL is reached through psycopg 3 (``postgresql+psycopg://user@host:5432/db``);
+concurrent start-ups serialize their migrations on an advisory lock.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import event, exc
+from sqlalchemy.engine import make_url
+
+from ..engine.threads import real_lock
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+DB_FILE = "deltastream.db"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+CONNECT_TIMEOUT_SECONDS = 5
+# Arbitrary constant naming the PostgreSQL advisory lock held while migrating.
+_MIGRATION_LOCK = 0x44_53_4D_49_47  # "DSMIG"
+_BEGIN_OPTION = "deltastream_sqlite_begin"
+_UPGRADE_LOCK = real_lock()
+
+
+class StoreUnavailable(RuntimeError):  # noqa: N818 - the name the callers use
+    """The database cannot be reached or opened. The message is one line naming the URL
+    (password hidden) and the reason."""
+
+
+def default_url(data_dir: Path) -> str:
+    """The SQLite database ``deltastream.db`` in ``data_dir`` (created if missing)."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return sa.URL.create("sqlite+pysqlite",
+                         database=str((data_dir / DB_FILE).resolve())).render_as_string()
+
+
+def _one_line(error: BaseException, secret: str | None) -> str:
+    cause = getattr(error, "orig", None) or error
+    text = " ".join(str(cause).split()) or type(cause).__name__
+    if secret:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _unavailable(url: str, error: BaseException) -> StoreUnavailable:
+    try:
+        parsed = make_url(url)
+    except (exc.ArgumentError, ValueError):
+        # The parser's message would repeat the URL, password included.
+        return StoreUnavailable("database URL is not valid (expected e.g. "
+                                "sqlite:////path/to/deltastream.db or "
+                                "postgresql+psycopg://user@host:5432/dbname)")
+    shown = parsed.render_as_string(hide_password=True)
+    return StoreUnavailable(f"database {shown} unavailable: "
+                            f"{_one_line(error, parsed.password and str(parsed.password))}")
+
+
+def _sqlite_events(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's begin event emit BEGIN (pysqlite would otherwise start transactions
+        # lazily, outside DDL).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
+
+
+def _create_engine(url: str, **kwargs: Any) -> sa.Engine:
+    """An engine for ``url`` with the store's connection settings, without migrating or
+    connecting. Raises :class:`StoreUnavailable` for a URL it cannot use."""
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            engine = sa.create_engine(parsed, connect_args={"check_same_thread": False},
+                                      **kwargs)
+            _sqlite_events(engine)
+            return engine
+        if parsed.get_backend_name() == "postgresql":
+            return sa.create_engine(parsed, pool_pre_ping=True,
+                                    connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+                                    **kwargs)
+        return sa.create_engine(parsed, **kwargs)
+    except (exc.ArgumentError, exc.NoSuchModuleError, ImportError, ValueError) as error:
+        raise _unavailable(url, error) from error
+
+
+def _alembic_config(connection: sa.Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str | None:
+    """The newest migration shipped with this version of the package."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    """The migration the database is at (None before the first)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: sa.Engine) -> None:
+    """Apply every migration the database lacks (none when it is up to date), holding a lock
+    that makes concurrent start-ups wait for each other."""
+    options = {_BEGIN_OPTION: "BEGIN IMMEDIATE"} if engine.dialect.name == "sqlite" else {}
+    # Alembic's migration context is process-global: one upgrade at a time per process too.
+    with _UPGRADE_LOCK, engine.connect().execution_options(**options) as conn, conn.begin():
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                         {"key": _MIGRATION_LOCK})
+        command.upgrade(_alembic_config(conn), "head")
+
+
+def open_database(url: str, *, migrate: bool = True, **engine_kwargs: Any) -> sa.Engine:
+    """Connect to ``url`` and (by default) migrate it to the newest schema.
+
+    Raises :class:`StoreUnavailable` (one line, password hidden) when the database cannot be
+    reached, opened or migrated.
+    """
+    engine = _create_engine(url, **engine_kwargs)
+    try:
+        if migrate:
+            upgrade(engine)
+        else:
+            with engine.connect():
+                pass
+    except (exc.DBAPIError, OSError, CommandError) as error:
+        engine.dispose()
+        raise _unavailable(url, error) from error
+    return engine

@@ -1,0 +1,302 @@
+"""Reads of the stored history. Every read is bounded by a row limit (at most
+:data:`MAX_LIMIT`) and returns rows oldest first.
+
+Time ranges are inclusive at both ends (``start <= t <= end``); None leaves that end open.
+When a range holds more rows than ``limit``, ``newest=True`` (the default) returns the newest
+``limit`` of them and ``newest=False`` the oldest. Times are timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+
+from ..engine.snapshot import ChainSnapshot
+from .archive import decode_snapshot
+from .rows import epoch_us, from_epoch_us
+from .schema import (
+    TABLES,
+    chain_archive,
+    chain_summaries,
+    market_state,
+    session_close,
+    underlying_ticks,
+)
+
+MAX_LIMIT = 100_000
+PRUNE_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class Tick:
+    """One tick of the underlying: price in the product's currency, volume traded since
+    the previous tick."""
+
+    product: str
+    sequence: int
+    timestamp: datetime
+    price: float
+    volume: float
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One expiry's chain statistics at one tick (see :mod:`deltastream.store.schema`)."""
+
+    product: str
+    expiry: date
+    expiry_rank: int
+    sequence: int
+    timestamp: datetime
+    spot: float
+    pcr_oi: float | None
+    pcr_volume: float | None
+    max_pain_strike: float | None
+    atm_strike: float
+    atm_iv: float | None
+    atm_straddle: float | None
+    call_oi: float
+    put_oi: float
+    call_volume: float
+    put_volume: float
+
+
+@dataclass(frozen=True)
+class SessionClose:
+    """A contract's open interest (contracts) and last premium at a session's close."""
+
+    expiry: date
+    strike: float
+    right: str          # "C" | "P"
+    close_oi: float
+    close_last: float | None
+
+
+class SavedState(NamedTuple):
+    """The market's last checkpoint of a product."""
+
+    sequence: int
+    timestamp: datetime
+    payload: bytes
+
+
+def _check_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit: {limit} is out of range (accepted: 1-{MAX_LIMIT})")
+    return limit
+
+
+def _in_range(column: Any, start: datetime | None, end: datetime | None) -> list[Any]:
+    out = []
+    if start is not None:
+        out.append(column >= epoch_us(start))
+    if end is not None:
+        out.append(column <= epoch_us(end))
+    return out
+
+
+def _oldest_first(rows: list[Any], newest: bool) -> list[Any]:
+    return rows[::-1] if newest else rows
+
+
+def _tick(row: Any) -> Tick:
+    return Tick(product=row.product, sequence=int(row.sequence),
+                timestamp=from_epoch_us(row.ts), price=float(row.price),
+                volume=float(row.volume))
+
+
+def ticks(engine: sa.Engine, product: str, start: datetime | None = None,
+          end: datetime | None = None, limit: int = 1000, newest: bool = True) -> list[Tick]:
+    """The underlying's ticks of ``product`` in the range, oldest first."""
+    t = underlying_ticks
+    order = t.c.ts.desc() if newest else t.c.ts.asc()
+    stmt = (sa.select(t).where(t.c.product == product, *_in_range(t.c.ts, start, end))
+            .order_by(order).limit(_check_limit(limit)))
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    return [_tick(r) for r in _oldest_first(rows, newest)]
+
+
+def last_tick(engine: sa.Engine, product: str) -> Tick | None:
+    """The newest stored tick of ``product``."""
+    found = ticks(engine, product, limit=1)
+    return found[0] if found else None
+
+
+def _summary(row: Any) -> Summary:
+    values = row._asdict()
+    values["timestamp"] = from_epoch_us(values.pop("ts"))
+    return Summary(**values)
+
+
+def _bucketed(engine: sa.Engine, conditions: list[Any], start: datetime | None,
+              end: datetime | None, interval_seconds: float | None, limit: int,
+              newest: bool) -> list[Any]:
+    """Summary rows matching ``conditions`` in the range; with an interval, only the last
+    row of each interval-long bucket (buckets start at multiples of the interval since the
+    epoch). Bucketing happens in SQL (integer division of the microsecond time)."""
+    s = chain_summaries
+    where = [*conditions, *_in_range(s.c.ts, start, end)]
+    _check_limit(limit)
+    if interval_seconds is None or interval_seconds <= 0:
+        order = s.c.ts.desc() if newest else s.c.ts.asc()
+        stmt = sa.select(s).where(*where).order_by(order).limit(limit)
+    else:
+        width = max(1, round(interval_seconds * 1_000_000))
+        last = sa.func.max(s.c.ts).label("ts")
+        buckets = (sa.select(last).where(*where)
+                   .group_by(s.c.ts // sa.literal(width, sa.BigInteger))
+                   .order_by(last.desc() if newest else last.asc()).limit(limit)
+                   .subquery("buckets"))
+        stmt = (sa.select(s).join(buckets, s.c.ts == buckets.c.ts).where(*conditions)
+                .order_by(s.c.ts.desc() if newest else s.c.ts.asc()))
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    return _oldest_first(rows, newest)
+
+
+def _expiry_conditions(product: str, expiry: date | None) -> list[Any]:
+    s = chain_summaries
+    return [s.c.product == product,
+            s.c.expiry_rank == 0 if expiry is None else s.c.expiry == expiry]
+
+
+def summaries(engine: sa.Engine, product: str, expiry: date | None = None,
+              start: datetime | None = None, end: datetime | None = None,
+              interval_seconds: float | None = None, limit: int = 1000,
+              newest: bool = True) -> list[Summary]:
+    """Chain summaries of ``product`` for ``expiry`` (None: the nearest listed expiry at each
+    tick, rank 0), oldest first; with ``interval_seconds``, the last of each interval."""
+    rows = _bucketed(engine, _expiry_conditions(product, expiry), start, end,
+                     interval_seconds, limit, newest)
+    return [_summary(r) for r in rows]
+
+
+def atm_iv_series(engine: sa.Engine, product: str, start: datetime | None = None,
+                  end: datetime | None = None, limit: int = 1000,
+                  interval_seconds: float | None = None, newest: bool = True
+                  ) -> list[tuple[datetime, float]]:
+    """(time, ATM IV as a decimal) of the nearest expiry, where the IV solved, oldest first;
+    with ``interval_seconds``, the last solved value of each interval (e.g. 86400: daily)."""
+    s = chain_summaries
+    conditions = [*_expiry_conditions(product, None), s.c.atm_iv.is_not(None)]
+    rows = _bucketed(engine, conditions, start, end, interval_seconds, limit, newest)
+    return [(from_epoch_us(r.ts), float(r.atm_iv)) for r in rows]
+
+
+def archived_snapshot_nearest(engine: sa.Engine, product: str, at: datetime,
+                              max_distance: timedelta | None = None
+                              ) -> ChainSnapshot | None:
+    """The archived full chain of ``product`` nearest in time to ``at`` (the earlier one on
+    a tie), or None when there is none (within ``max_distance``, if given)."""
+    a = chain_archive
+    target = epoch_us(at)
+    before = (sa.select(a.c.ts).where(a.c.product == product, a.c.ts <= target)
+              .order_by(a.c.ts.desc()).limit(1))
+    after = (sa.select(a.c.ts).where(a.c.product == product, a.c.ts > target)
+             .order_by(a.c.ts.asc()).limit(1))
+    with engine.connect() as conn:
+        candidates = [ts for ts in (conn.scalar(before), conn.scalar(after)) if ts is not None]
+        if not candidates:
+            return None
+        best = min(candidates, key=lambda ts: (abs(ts - target), ts))
+        if max_distance is not None and abs(best - target) > max_distance / timedelta(
+                microseconds=1):
+            return None
+        payload = conn.scalar(sa.select(a.c.payload).where(a.c.product == product,
+                                                           a.c.ts == best))
+    return decode_snapshot(payload) if payload is not None else None
+
+
+def session_closes(engine: sa.Engine, product: str, session_date: date,
+                   limit: int = MAX_LIMIT) -> list[SessionClose]:
+    """Every contract's close of ``product`` on ``session_date``, by expiry, strike and
+    right (C before P)."""
+    c = session_close
+    stmt = (sa.select(c.c.expiry, c.c.strike, c.c.right, c.c.close_oi, c.c.close_last)
+            .where(c.c.product == product, c.c.session_date == session_date)
+            .order_by(c.c.expiry, c.c.strike, c.c.right).limit(_check_limit(limit)))
+    with engine.connect() as conn:
+        return [SessionClose(expiry=r.expiry, strike=float(r.strike), right=r.right,
+                             close_oi=float(r.close_oi),
+                             close_last=None if r.close_last is None else float(r.close_last))
+                for r in conn.execute(stmt)]
+
+
+def last_session_date(engine: sa.Engine, product: str, before: date | None = None
+                      ) -> date | None:
+    """The newest session of ``product`` with stored closes (strictly before ``before``,
+    if given)."""
+    c = session_close
+    stmt = sa.select(sa.func.max(c.c.session_date)).where(c.c.product == product)
+    if before is not None:
+        stmt = stmt.where(c.c.session_date < before)
+    with engine.connect() as conn:
+        return conn.scalar(stmt)
+
+
+def load_states(engine: sa.Engine, limit: int = 1000) -> dict[str, SavedState]:
+    """The market's saved checkpoint per product: ``{product: (sequence, time, payload)}``."""
+    m = market_state
+    stmt = sa.select(m).order_by(m.c.product).limit(_check_limit(limit))
+    with engine.connect() as conn:
+        return {r.product: SavedState(int(r.sequence), from_epoch_us(r.ts), bytes(r.payload))
+                for r in conn.execute(stmt)}
+
+
+# Tables that prune() may thin out, and the column that dates their rows.
+PRUNABLE = ("underlying_ticks", "chain_summaries", "chain_archive", "session_close")
+
+
+def _prune_by_ts(engine: sa.Engine, table: sa.Table, cutoff: int, batch_size: int) -> int:
+    deleted = 0
+    while True:
+        with engine.begin() as conn:
+            # The batch's upper bound: the batch_size-th oldest time before the cutoff.
+            bound = conn.scalar(sa.select(table.c.ts).where(table.c.ts < cutoff)
+                                .order_by(table.c.ts).offset(batch_size - 1).limit(1))
+            condition = table.c.ts < cutoff if bound is None else table.c.ts <= bound
+            n = conn.execute(sa.delete(table).where(condition)).rowcount
+        deleted += max(n, 0)
+        if bound is None or n <= 0:
+            return deleted
+
+
+def _prune_sessions(engine: sa.Engine, cutoff: date) -> int:
+    c = session_close
+    deleted = 0
+    while True:
+        with engine.begin() as conn:
+            oldest = conn.scalar(sa.select(sa.func.min(c.c.session_date))
+                                 .where(c.c.session_date < cutoff))
+            if oldest is None:
+                return deleted
+            n = conn.execute(sa.delete(c).where(c.c.session_date == oldest)).rowcount
+        deleted += max(n, 0)
+
+
+def prune(engine: sa.Engine, retention: dict[str, timedelta], now: datetime,
+          batch_size: int = PRUNE_BATCH) -> dict[str, int]:
+    """Delete rows older than each table's retention (``now - retention``; session closes by
+    session date), in transactions of about ``batch_size`` rows. Tables not named are kept.
+    Returns the rows deleted per table named."""
+    unknown = set(retention) - set(PRUNABLE)
+    if unknown:
+        raise ValueError(f"retention: unknown table(s) {sorted(unknown)} "
+                         f"(accepted: {', '.join(PRUNABLE)})")
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    negative = sorted(name for name, keep in retention.items() if keep < timedelta(0))
+    if negative:
+        raise ValueError(f"retention: must not be negative ({', '.join(negative)})")
+    counts = {}
+    for name, keep in retention.items():
+        cutoff = now - keep
+        if name == "session_close":
+            counts[name] = _prune_sessions(engine, cutoff.date())
+        else:
+            counts[name] = _prune_by_ts(engine, TABLES[name], epoch_us(cutoff), batch_size)
+    return counts

@@ -1,0 +1,98 @@
+"""The store's tables (SQLAlchemy Core), identical on SQLite and PostgreSQL.
+
+Units and types, the same on both backends:
+
+- ``ts``: BIGINT microseconds since the Unix epoch, UTC (see :mod:`deltastream.store.rows`).
+- prices, strikes and spot: the product's currency; IV as a decimal (0.15).
+- open interest and volume: contracts (underlying volume: units of the underlying).
+- ``expiry`` and ``session_date``: calendar dates (the exchange's).
+
+Derived numbers that may be undefined (PCR without call interest, an IV that did not
+solve, a straddle without a mid) are NULL, never NaN, so both backends read back the same.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING)
+
+PRODUCT = sa.String(32)
+
+underlying_ticks = sa.Table(
+    "underlying_ticks", metadata,
+    sa.Column("product", PRODUCT, nullable=False),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+    sa.Column("sequence", sa.BigInteger, nullable=False),
+    sa.Column("price", sa.Double, nullable=False),
+    sa.Column("volume", sa.Double, nullable=False),
+    sa.PrimaryKeyConstraint("product", "ts"),
+    sa.Index(None, "ts"),
+)
+
+chain_summaries = sa.Table(
+    "chain_summaries", metadata,
+    sa.Column("product", PRODUCT, nullable=False),
+    sa.Column("expiry", sa.Date, nullable=False),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+    sa.Column("expiry_rank", sa.SmallInteger, nullable=False),
+    sa.Column("sequence", sa.BigInteger, nullable=False),
+    sa.Column("spot", sa.Double, nullable=False),
+    sa.Column("pcr_oi", sa.Double, nullable=True),
+    sa.Column("pcr_volume", sa.Double, nullable=True),
+    sa.Column("max_pain_strike", sa.Double, nullable=True),
+    sa.Column("atm_strike", sa.Double, nullable=False),
+    sa.Column("atm_iv", sa.Double, nullable=True),
+    sa.Column("atm_straddle", sa.Double, nullable=True),
+    sa.Column("call_oi", sa.Double, nullable=False),
+    sa.Column("put_oi", sa.Double, nullable=False),
+    sa.Column("call_volume", sa.Double, nullable=False),
+    sa.Column("put_volume", sa.Double, nullable=False),
+    sa.PrimaryKeyConstraint("product", "expiry", "ts"),
+    sa.Index(None, "product", "expiry_rank", "ts"),
+    sa.Index(None, "ts"),
+)
+
+chain_archive = sa.Table(
+    "chain_archive", metadata,
+    sa.Column("product", PRODUCT, nullable=False),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+    sa.Column("sequence", sa.BigInteger, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.PrimaryKeyConstraint("product", "ts"),
+    sa.Index(None, "ts"),
+)
+
+session_close = sa.Table(
+    "session_close", metadata,
+    sa.Column("product", PRODUCT, nullable=False),
+    sa.Column("session_date", sa.Date, nullable=False),
+    sa.Column("expiry", sa.Date, nullable=False),
+    sa.Column("strike", sa.Double, nullable=False),
+    sa.Column("right", sa.String(1), nullable=False),
+    sa.Column("close_oi", sa.Double, nullable=False),
+    sa.Column("close_last", sa.Double, nullable=True),
+    sa.PrimaryKeyConstraint("product", "session_date", "expiry", "strike", "right"),
+    sa.CheckConstraint("\"right\" IN ('C', 'P')", name="right"),
+    sa.Index(None, "session_date"),
+)
+
+market_state = sa.Table(
+    "market_state", metadata,
+    sa.Column("product", PRODUCT, nullable=False),
+    sa.Column("sequence", sa.BigInteger, nullable=False),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.PrimaryKeyConstraint("product"),
+)
+
+TABLES = {t.name: t for t in (underlying_ticks, chain_summaries, chain_archive, session_close,
+                              market_state)}

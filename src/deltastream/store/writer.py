@@ -1,0 +1,329 @@
+"""Background writes of the store: nothing on the tick path waits for the database.
+
+:meth:`StoreWriter.submit` only appends to a bounded in-memory queue (when it is full the
+item is dropped and counted). One real OS thread (also under gevent's monkey-patching)
+drains the queue and writes each batch in one transaction with executemany: the underlying's
+tick and the chain summaries of every snapshot, a full-chain archive at most every
+``archive_every`` seconds of market time per product, and, in submission order, session
+closes and the market's checkpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..engine.snapshot import ChainSnapshot
+from ..engine.threads import real_lock, real_thread
+from . import schema
+from .archive import encode_snapshot
+from .rows import Row, epoch_us, session_close_rows, summary_rows, tick_row
+
+log = logging.getLogger(__name__)
+
+_SNAPSHOT, _STATE, _CLOSE = "snapshot", "state", "close"
+# Rows already stored (same key) are kept: a replayed tick never fails a batch.
+_APPEND_ONLY = ("underlying_ticks", "chain_summaries", "chain_archive")
+# The newest row wins.
+_UPSERT_KEYS = {"market_state": ("product",),
+                "session_close": ("product", "session_date", "expiry", "strike", "right")}
+
+
+@dataclass(frozen=True)
+class WriterStats:
+    """Counters of a :class:`StoreWriter` at one moment."""
+
+    queue_depth: int              # items waiting
+    dropped: int                  # items refused because the queue was full (or closed)
+    batches: int                  # transactions committed
+    failed_batches: int           # batches given up after their retries
+    rows_written: dict[str, int]  # per table
+    last_error: str | None
+
+
+class _Wakeup:
+    """A wake-up signal for ONE waiting thread from any number of notifiers, on real locks
+    (so it works between OS threads under gevent). The waiter's lock acquisition consumes
+    the signal; notifiers serialize on ``mutex``."""
+
+    def __init__(self, mutex: Any) -> None:
+        self._mutex = mutex
+        self._flag = real_lock()
+        self._flag.acquire()
+
+    def notify_locked(self) -> None:
+        """Signal; the caller holds ``mutex``."""
+        if self._flag.locked():
+            self._flag.release()
+
+    def wait(self, timeout: float) -> bool:
+        return bool(self._flag.acquire(True, max(timeout, 0.0)))
+
+
+def _insert(engine: sa.Engine, table: sa.Table) -> Any:
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    if engine.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"store backend {engine.dialect.name!r} is not supported")
+
+
+def _append_statement(engine: sa.Engine, table: sa.Table) -> Any:
+    return _insert(engine, table).on_conflict_do_nothing()
+
+
+def _upsert_statement(engine: sa.Engine, table: sa.Table, keys: tuple[str, ...]) -> Any:
+    stmt = _insert(engine, table)
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys})
+
+
+class StoreWriter:
+    """Writes snapshots, session closes and market checkpoints in the background.
+
+    ``capacity``: items the queue holds before new ones are dropped (a queued snapshot keeps
+    its arrays alive: roughly 50-200 KB each for a default-catalogue product). ``archive_every``:
+    seconds of market time between two full-chain archives of a product (0 archives every
+    snapshot, None never). ``batch_max``: items per transaction. ``linger``: seconds the
+    writer waits after waking for more items to join a small batch. ``retries``: attempts
+    after a failed transaction (with a growing pause of ``retry_pause`` seconds) before the
+    batch is given up and counted. ``start=False`` leaves the thread to :meth:`start`.
+    """
+
+    def __init__(self, engine: sa.Engine, *, capacity: int = 1000,
+                 archive_every: float | None = 60.0, batch_max: int = 500,
+                 linger: float = 0.05, retries: int = 3, retry_pause: float = 0.5,
+                 start: bool = True) -> None:
+        if capacity < 1 or batch_max < 1:
+            raise ValueError("capacity and batch_max must be >= 1")
+        self.engine = engine
+        self.capacity = capacity
+        self.archive_every = archive_every
+        self.batch_max = batch_max
+        self.linger = linger
+        self.retries = retries
+        self.retry_pause = retry_pause
+        self._lock = real_lock()
+        self._wakeup = _Wakeup(self._lock)
+        self._pause = real_lock()          # never released: a sleep that works in any thread
+        self._pause.acquire()
+        self._items: deque[tuple[Any, ...]] = deque()
+        self._accepted = 0
+        self._done = 0
+        self._waiters: list[tuple[int, Any]] = []
+        self._stopping = False
+        self._closed = False
+        self._dropped = 0
+        self._batches = 0
+        self._failed_batches = 0
+        self._rows: dict[str, int] = dict.fromkeys(schema.TABLES, 0)
+        self._last_error: str | None = None
+        self._last_archive: dict[str, int] = {}   # product -> epoch us of its last archive
+        self._append = {name: _append_statement(engine, schema.TABLES[name])
+                        for name in _APPEND_ONLY}
+        self._upsert = {name: _upsert_statement(engine, schema.TABLES[name], keys)
+                        for name, keys in _UPSERT_KEYS.items()}
+        self._thread: Any = None
+        if start:
+            self.start()
+
+    # -- producers (any thread or greenlet; never block on the database) -------------------
+
+    def submit(self, snapshot: ChainSnapshot) -> bool:
+        """Queue one tick's snapshot; False (and counted in ``dropped``) when the queue is
+        full or the writer closed."""
+        return self._put((_SNAPSHOT, snapshot))
+
+    def save_state(self, product: str, sequence: int, ts: datetime, payload: bytes) -> bool:
+        """Queue the market's checkpoint of ``product`` (opaque ``payload``), stored as the
+        product's one ``market_state`` row once written."""
+        return self._put((_STATE, {"product": product, "sequence": int(sequence),
+                                   "ts": epoch_us(ts), "payload": bytes(payload)}))
+
+    def save_session_close(self, snapshot: ChainSnapshot, session_date: date) -> bool:
+        """Queue every contract's closing OI and premium of ``session_date`` from the
+        session's last ``snapshot``."""
+        return self._put((_CLOSE, snapshot, session_date))
+
+    def _put(self, item: tuple[Any, ...]) -> bool:
+        with self._lock:
+            if self._closed or len(self._items) >= self.capacity:
+                self._dropped += 1
+                return False
+            self._items.append(item)
+            self._accepted += 1
+            self._wakeup.notify_locked()
+            return True
+
+    # -- counters ---------------------------------------------------------------------------
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._items)
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped
+
+    @property
+    def batches(self) -> int:
+        return self._batches
+
+    @property
+    def rows_written(self) -> dict[str, int]:
+        """Rows written per table (rows a unique key already held count too)."""
+        with self._lock:
+            return dict(self._rows)
+
+    def stats(self) -> WriterStats:
+        with self._lock:
+            return WriterStats(queue_depth=len(self._items), dropped=self._dropped,
+                               batches=self._batches, failed_batches=self._failed_batches,
+                               rows_written=dict(self._rows), last_error=self._last_error)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the writer thread (once)."""
+        with self._lock:
+            if self._thread is not None or self._closed:
+                return
+            self._thread = real_thread(self._run, "deltastream-store-writer")
+        self._thread.start()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait (at most ``timeout`` seconds) until every item submitted before this call is
+        written (or given up after its retries); True when it was. Blocks the calling OS
+        thread: call it at shutdown or from a worker thread, not on a request."""
+        gate = real_lock()
+        gate.acquire()
+        with self._lock:
+            target = self._accepted
+            if self._done >= target:
+                return True
+            self._waiters.append((target, gate))
+            self._wakeup.notify_locked()
+        if gate.acquire(True, max(timeout, 0.0)):
+            return True
+        with self._lock:
+            if (target, gate) in self._waiters:
+                self._waiters.remove((target, gate))
+            return self._done >= target
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Refuse new items, write everything queued (within ``timeout`` seconds) and stop
+        the thread. True when everything was written."""
+        started = time.monotonic()
+        with self._lock:
+            self._closed = True
+        flushed = self._thread is not None and self.flush(timeout)
+        with self._lock:
+            self._stopping = True
+            self._wakeup.notify_locked()
+        if self._thread is not None:
+            self._thread.join(max(0.0, timeout - (time.monotonic() - started)))
+        return flushed or not self._items
+
+    # -- the writer thread --------------------------------------------------------------------
+
+    def _take(self) -> list[tuple[Any, ...]]:
+        with self._lock:
+            n = min(len(self._items), self.batch_max)
+            return [self._items.popleft() for _ in range(n)]
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                empty = not self._items
+                stopping = self._stopping
+            if empty:
+                if stopping:
+                    return
+                self._wakeup.wait(1.0)
+                continue
+            if self.linger > 0 and len(self._items) < self.batch_max and not stopping:
+                self._pause.acquire(True, self.linger)
+            batch = self._take()
+            try:
+                written = self._write_with_retries(batch)
+            except Exception as error:   # the writer thread must survive anything
+                log.exception("store writer: batch failed")
+                written = None
+                self._last_error = f"{type(error).__name__}: {error}"
+            with self._lock:
+                self._done += len(batch)
+                if written is None:
+                    self._failed_batches += 1
+                else:
+                    self._batches += 1
+                    for name, n in written.items():
+                        self._rows[name] += n
+                ready = [w for w in self._waiters if w[0] <= self._done]
+                self._waiters = [w for w in self._waiters if w[0] > self._done]
+            for _, gate in ready:
+                gate.release()
+
+    def _write_with_retries(self, batch: list[tuple[Any, ...]]) -> dict[str, int] | None:
+        tables = self._rows_of(batch)
+        for attempt in range(self.retries + 1):
+            try:
+                self._write(tables)
+                return {name: len(rows) for name, rows in tables.items()}
+            except sa.exc.DBAPIError as error:
+                self._last_error = " ".join(str(getattr(error, "orig", error)).split())
+                log.warning("store writer: write of %d rows failed (attempt %d of %d): %s",
+                            sum(map(len, tables.values())), attempt + 1, self.retries + 1,
+                            self._last_error)
+                if attempt < self.retries:
+                    self._pause.acquire(True, self.retry_pause * (attempt + 1))
+        return None
+
+    def _rows_of(self, batch: Iterable[tuple[Any, ...]]) -> dict[str, list[Row]]:
+        tables: dict[str, list[Row]] = {name: [] for name in schema.TABLES}
+        latest: dict[str, dict[tuple[Any, ...], Row]] = {name: {} for name in _UPSERT_KEYS}
+        for item in batch:
+            kind = item[0]
+            if kind == _SNAPSHOT:
+                snap: ChainSnapshot = item[1]
+                tables["underlying_ticks"].append(tick_row(snap))
+                tables["chain_summaries"].extend(summary_rows(snap))
+                archive = self._archive_row(snap)
+                if archive is not None:
+                    tables["chain_archive"].append(archive)
+            else:
+                name = "market_state" if kind == _STATE else "session_close"
+                rows = [item[1]] if kind == _STATE else session_close_rows(item[1], item[2])
+                keys = _UPSERT_KEYS[name]
+                for row in rows:
+                    # One statement may not update a row twice: the last one per key wins.
+                    latest[name][tuple(row[k] for k in keys)] = row
+        for name, rows_by_key in latest.items():
+            tables[name] = list(rows_by_key.values())
+        return {name: rows for name, rows in tables.items() if rows}
+
+    def _archive_row(self, snap: ChainSnapshot) -> Row | None:
+        if self.archive_every is None:
+            return None
+        ts = epoch_us(snap.timestamp)
+        last = self._last_archive.get(snap.product)
+        if last is not None and last <= ts < last + int(self.archive_every * 1e6):
+            return None
+        self._last_archive[snap.product] = ts
+        return {"product": snap.product, "ts": ts, "sequence": int(snap.sequence),
+                "payload": encode_snapshot(snap)}
+
+    def _write(self, tables: dict[str, list[Row]]) -> None:
+        with self.engine.begin() as conn:
+            for name, rows in tables.items():
+                stmt = self._append.get(name)
+                conn.execute(stmt if stmt is not None else self._upsert[name], rows)
+

@@ -1,0 +1,147 @@
+"""Store tests run on both backends: a SQLite file per test, and a PostgreSQL database at
+127.0.0.1:5432 created for this test session (dropped at its end; tables emptied after each
+test). The PostgreSQL variants skip when no server answers there.
+
+Snapshots come from the real engine on a fixed clock (two small products, 80 ticks).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from deltastream.engine.runner import Engine
+from deltastream.engine.snapshot import ChainSnapshot
+from deltastream.market.clock import FixedClock
+from deltastream.store import schema
+from deltastream.store.database import default_url, open_database
+from deltastream.store.writer import StoreWriter
+
+from ..specs import EUROPEAN, START, spec, terms
+
+PG_ADMIN_URL = os.environ.get("DELTASTREAM_TEST_POSTGRES",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+SMALL = spec("SML", 595.0, 1.0, 0.01, False, strikes_each_side=8)
+TICKS = 80
+STEP_SECONDS = 7.25   # not a divisor of a minute: buckets hold varying numbers of ticks
+
+
+@pytest.fixture(scope="session")
+def snapshots() -> list[dict[str, ChainSnapshot]]:
+    """Each tick's snapshots by product, oldest first."""
+    clock = FixedClock(START)
+    engine = Engine([EUROPEAN, SMALL], {"IDX": terms(EUROPEAN), "SML": terms(SMALL, "USD", 100)},
+                    seed=7, clock=clock, tick_interval=1.0, history=500)
+    out = []
+    for _ in range(TICKS):
+        out.append(engine.tick())
+        clock.advance(STEP_SECONDS)
+    return out
+
+
+@pytest.fixture(scope="session")
+def idx_snapshots(snapshots) -> list[ChainSnapshot]:
+    return [s["IDX"] for s in snapshots]
+
+
+class PostgresDatabases:
+    """Creates uniquely named databases on the test server; drops them all at the end."""
+
+    def __init__(self, admin: sa.Engine) -> None:
+        self.admin = admin
+        self.names: list[str] = []
+
+    def create(self) -> str:
+        name = f"deltastream_test_{uuid.uuid4().hex[:12]}"
+        with self.admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        self.names.append(name)
+        return self.admin.url.set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        with self.admin.connect() as conn:
+            for name in self.names:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresDatabases]:
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
+                             connect_args={"connect_timeout": 3})
+    try:
+        with admin.connect():
+            pass
+    except sa.exc.OperationalError as error:
+        admin.dispose()
+        reason = " ".join(str(error.orig).split())
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 unreachable: {reason}")
+    databases = PostgresDatabases(admin)
+    try:
+        yield databases
+    finally:
+        databases.drop_all()
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres) -> str:
+    """One database for the session's tests (emptied after each)."""
+    return postgres.create()
+
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_url(request, tmp_path) -> str:
+    """The URL of a database that has never been opened."""
+    if request.param == "sqlite":
+        return default_url(tmp_path / "data")
+    return request.getfixturevalue("postgres").create()
+
+
+def _empty(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("TRUNCATE " + ", ".join(schema.TABLES))
+        else:
+            for table in schema.TABLES.values():
+                conn.execute(sa.delete(table))
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request, tmp_path) -> Iterator[sa.Engine]:
+    """A migrated, empty store database."""
+    if request.param == "sqlite":
+        engine = open_database(default_url(tmp_path / "data"))
+    else:
+        engine = open_database(request.getfixturevalue("postgres_url"))
+    try:
+        yield engine
+    finally:
+        if request.param == "postgresql":
+            _empty(engine)
+        engine.dispose()
+
+
+def write_all(db: sa.Engine, snapshots: list[dict[str, ChainSnapshot]],
+              archive_every: float | None = 60.0) -> StoreWriter:
+    writer = StoreWriter(db, archive_every=archive_every, linger=0.0)
+    for tick in snapshots:
+        for snap in tick.values():
+            assert writer.submit(snap)
+    assert writer.close(30.0)
+    return writer
+
+
+@pytest.fixture()
+def filled(db, snapshots) -> sa.Engine:
+    """A store holding every snapshot of :func:`snapshots` (archives every 60 s)."""
+    write_all(db, snapshots)
+    return db
+
+

@@ -1,0 +1,129 @@
+"""Opening the store: migrations build exactly the declared schema, once; SQLite settings;
+an unreachable database gives a one-line error without the password."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from deltastream.store import database, schema
+from deltastream.store.database import (
+    StoreUnavailable,
+    current_revision,
+    default_url,
+    head_revision,
+    open_database,
+)
+
+
+def test_migrations_create_the_declared_schema_and_are_idempotent(fresh_url):
+    engine = open_database(fresh_url)
+    try:
+        assert current_revision(engine) == head_revision() == "0001"
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), schema.metadata)
+            assert diff == []
+            assert set(sa.inspect(conn).get_table_names()) == {*schema.TABLES,
+                                                               "alembic_version"}
+            conn.execute(sa.insert(schema.market_state).values(
+                product="IDX", sequence=1, ts=5, payload=b"x"))
+            conn.commit()
+    finally:
+        engine.dispose()
+    again = open_database(fresh_url)     # a second start migrates nothing and keeps the data
+    try:
+        assert current_revision(again) == "0001"
+        with again.connect() as conn:
+            assert conn.execute(sa.select(schema.market_state.c.payload)).scalar() == b"x"
+            versions = conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar()
+            assert versions == 1
+    finally:
+        again.dispose()
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(tmp_path):
+    url = default_url(tmp_path / "nested" / "data")
+    assert (tmp_path / "nested" / "data").is_dir()
+    assert url.endswith("/nested/data/deltastream.db")
+    engine = open_database(url)
+    try:
+        with engine.connect() as conn:
+            def pragma(name: str):
+                return conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+
+            assert pragma("journal_mode") == "wal"
+            assert pragma("synchronous") == 1          # NORMAL
+            assert pragma("foreign_keys") == 1
+            assert pragma("busy_timeout") >= 1000
+    finally:
+        engine.dispose()
+
+
+def test_unreachable_database_is_one_line_naming_the_url_without_the_password():
+    url = "postgresql+psycopg://u:secret@127.0.0.1:1/x"
+    try:
+        open_database(url)
+    except StoreUnavailable as error:
+        message = str(error)
+    else:
+        raise AssertionError("open_database succeeded on a closed port")
+    assert "\n" not in message
+    assert "secret" not in message
+    assert "postgresql+psycopg://u:***@127.0.0.1:1/x" in message
+    assert "refused" in message.lower()
+
+
+def test_unusable_urls_are_store_unavailable(tmp_path):
+    for url in ("nosuchdb://x", "not a url",
+                f"sqlite+pysqlite:///{tmp_path}/missing/dir/x.db"):
+        try:
+            open_database(url)
+        except StoreUnavailable as error:
+            assert "\n" not in str(error)
+        else:
+            raise AssertionError(f"{url} opened")
+
+
+def test_a_database_from_a_newer_version_is_refused_in_one_line(fresh_url):
+    engine = open_database(fresh_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    finally:
+        engine.dispose()
+    try:
+        open_database(fresh_url)
+    except StoreUnavailable as error:
+        assert "9999" in str(error) and "\n" not in str(error)
+    else:
+        raise AssertionError("opened a database migrated past this version")
+
+
+def test_concurrent_start_ups_migrate_once(fresh_url, monkeypatch):
+    # Without the in-process lock, only the database's own lock (SQLite's BEGIN IMMEDIATE,
+    # PostgreSQL's advisory lock) keeps the start-ups apart, as between processes.
+    monkeypatch.setattr(database, "_UPGRADE_LOCK", contextlib.nullcontext())
+    engines: list[sa.Engine] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            engines.append(open_database(fresh_url))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30.0)
+    try:
+        assert errors == [] and len(engines) == 4
+        assert current_revision(engines[0]) == "0001"
+    finally:
+        for engine in engines:
+            engine.dispose()

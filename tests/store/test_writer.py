@@ -1,0 +1,127 @@
+"""The background writer: batches, periodic archives, drops when full, flush and close,
+ordering of checkpoints and session closes, survival of a failing batch."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+import sqlalchemy as sa
+
+from deltastream.store import schema
+from deltastream.store.history import load_states, session_closes
+from deltastream.store.rows import epoch_us
+from deltastream.store.writer import StoreWriter
+
+from .conftest import write_all
+
+
+def count(db: sa.Engine, table: sa.Table) -> int:
+    with db.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
+
+def expected_archive_times(snaps, every: float) -> list[int]:
+    out: list[int] = []
+    for s in snaps:
+        ts = epoch_us(s.timestamp)
+        if not out or ts >= out[-1] + every * 1e6:
+            out.append(ts)
+    return out
+
+
+def test_writes_every_tick_and_summary_and_an_archive_per_interval(db, snapshots):
+    writer = write_all(db, snapshots, archive_every=60.0)
+    n_ticks = 2 * len(snapshots)
+    n_summaries = sum(len(s.chains) for tick in snapshots for s in tick.values())
+    idx_archives = expected_archive_times([t["IDX"] for t in snapshots], 60.0)
+    assert 1 < len(idx_archives) < len(snapshots)
+    assert count(db, schema.underlying_ticks) == n_ticks
+    assert count(db, schema.chain_summaries) == n_summaries
+    assert count(db, schema.chain_archive) == 2 * len(idx_archives)
+    with db.connect() as conn:
+        stored = conn.execute(sa.select(schema.chain_archive.c.ts)
+                              .where(schema.chain_archive.c.product == "IDX")
+                              .order_by(schema.chain_archive.c.ts)).scalars().all()
+    assert stored == idx_archives
+    stats = writer.stats()
+    assert stats.rows_written["underlying_ticks"] == n_ticks
+    assert stats.rows_written["chain_summaries"] == n_summaries
+    assert stats.dropped == 0 and stats.queue_depth == 0 and stats.failed_batches == 0
+    assert 1 <= writer.batches <= n_ticks
+
+
+def test_batches_hold_at_most_batch_max_items(db, snapshots):
+    writer = StoreWriter(db, batch_max=10, archive_every=None, linger=0.0, start=False)
+    for tick in snapshots[:15]:
+        for snap in tick.values():
+            writer.submit(snap)
+    writer.start()
+    assert writer.close(30.0)
+    assert writer.batches == 3
+    assert writer.rows_written["underlying_ticks"] == 30
+    assert writer.rows_written["chain_archive"] == 0
+
+
+def test_a_full_queue_drops_and_counts_without_blocking(db, idx_snapshots):
+    writer = StoreWriter(db, capacity=2, linger=0.0, start=False)   # paused: nothing drains
+    started = time.monotonic()
+    accepted = [writer.submit(s) for s in idx_snapshots[:3]]
+    refused_state = writer.save_state("IDX", 3, idx_snapshots[2].timestamp, b"state")
+    assert time.monotonic() - started < 0.5
+    assert accepted == [True, True, False] and not refused_state
+    assert writer.dropped == 2 and writer.queue_depth == 2
+    assert not writer.flush(0.05)                # nothing drains while paused
+    writer.start()
+    assert writer.flush(30.0)
+    assert writer.queue_depth == 0
+    assert count(db, schema.underlying_ticks) == 2
+    assert writer.close(30.0)
+    assert not writer.submit(idx_snapshots[5])   # closed: refused and counted
+    assert writer.dropped == 3
+
+
+def test_close_writes_everything_queued(db, idx_snapshots):
+    writer = StoreWriter(db, capacity=1000, linger=0.0, start=False)
+    for snap in idx_snapshots:
+        writer.submit(snap)
+    writer.start()
+    assert writer.close(30.0)
+    assert count(db, schema.underlying_ticks) == len(idx_snapshots)
+    assert writer.rows_written["underlying_ticks"] == len(idx_snapshots)
+
+
+def test_states_and_session_closes_keep_submission_order(db, idx_snapshots):
+    writer = StoreWriter(db, linger=0.0, start=False)
+    first, later = idx_snapshots[10], idx_snapshots[-1]
+    day = date(2026, 11, 25)
+    writer.save_state("IDX", 1, first.timestamp, b"one")
+    writer.save_session_close(first, day)
+    writer.save_state("IDX", 2, later.timestamp, b"two")      # same batch: the last wins
+    writer.save_session_close(later, day)
+    writer.save_state("SML", 9, later.timestamp, b"sml")
+    writer.start()
+    assert writer.flush(30.0)
+    states = load_states(db)
+    assert states == {"IDX": (2, later.timestamp, b"two"), "SML": (9, later.timestamp, b"sml")}
+    closes = session_closes(db, "IDX", day)
+    chain = later.chains[0]
+    calls = [c for c in closes if c.expiry == chain.expiry and c.right == "C"]
+    assert [c.close_oi for c in calls] == chain.calls.open_interest.tolist()
+    # A later batch replaces the product's state again.
+    writer.save_state("IDX", 3, later.timestamp, b"three")
+    assert writer.close(30.0)
+    assert load_states(db)["IDX"].payload == b"three"
+    assert count(db, schema.market_state) == 2
+
+
+def test_a_failing_batch_is_counted_and_the_writer_goes_on(db, idx_snapshots):
+    writer = StoreWriter(db, linger=0.0, retries=1, retry_pause=0.01, start=False)
+    writer.save_state(None, 1, idx_snapshots[0].timestamp, b"x")   # NOT NULL violation
+    writer.start()
+    assert writer.flush(30.0)
+    writer.submit(idx_snapshots[0])
+    assert writer.close(30.0)
+    stats = writer.stats()
+    assert stats.failed_batches == 1 and stats.last_error
+    assert count(db, schema.underlying_ticks) == 1
