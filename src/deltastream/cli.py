@@ -12,7 +12,7 @@ from .catalog import CatalogError, load_catalog
 from .pricing import black_scholes_merton as bsm
 from .pricing.implied_vol import implied_vol
 from .pricing.status import labels
-from .settings import SettingsError, from_env
+from .settings import Settings, SettingsError, from_env
 
 
 @click.group()
@@ -38,8 +38,49 @@ def main() -> None:
               help="Market seconds per wall second for --clock accelerated.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory for everything the server writes.")
+@click.option("--workers", "web_workers", type=click.IntRange(1, 64), default=None,
+              help="Web server processes (default 1).")
+@click.option("--role", type=click.Choice(["all", "web"]), default=None,
+              help="all: engine and web (default); web: serve an engine running elsewhere.")
+@click.option("--redis-url", default=None,
+              help="Redis bus between engine and web processes (default: local socket).")
 def serve(**options: object) -> None:
     """Run the API server on the simulated market (settings also from DELTASTREAM_*)."""
+    settings = _settings(options)
+    from .web.server import serve as run_server
+
+    run_server(settings)
+
+
+@main.command()
+@click.option("--seed", type=int, default=None, help="Seed of the simulated market.")
+@click.option("--catalog", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="TOML file adding or changing products.")
+@click.option("--tick-interval", type=click.FloatRange(0, 3600, min_open=True), default=None,
+              help="Seconds between engine ticks (default 1).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory for everything the engine writes.")
+@click.option("--redis-url", default=None,
+              help="Publish to this Redis (several engines: one writes, the others stand by).")
+def engine(**options: object) -> None:
+    """Run the market engine alone, publishing to web processes (``serve --role web``)."""
+    import signal
+    import threading
+
+    settings = _settings(options)
+    from .bus.host import run_publishing_engine
+    from .bus.local import EngineLockedError
+
+    stopped = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopped.set())
+    try:
+        run_publishing_engine(settings, stopped)
+    except EngineLockedError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _settings(options: dict[str, object]) -> Settings:
     try:
         settings = from_env().with_overrides(**options)
         load_catalog(settings.catalog)
@@ -47,9 +88,7 @@ def serve(**options: object) -> None:
         raise click.ClickException(str(exc)) from None
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from .web.server import serve as run_server
-
-    run_server(settings)
+    return settings
 
 
 @main.command()

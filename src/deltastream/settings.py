@@ -36,6 +36,11 @@ class Settings:
     max_connections: int = 1000         # concurrent client connections
     engine_threads: int = 1             # cores the engine's numeric kernels may use
     engine_mode: str = "process"        # process (its own process) | thread (in the web one)
+    role: str = "all"                   # all (engine + web) | web (web only, engine elsewhere)
+    web_workers: int = 1                # web server processes
+    redis_url: str | None = None        # bus between engine and web processes (else local)
+    engine_lease: float = 3.0           # seconds an engine's writer lease lasts unrenewed
+    engine_niceness: int = 5            # CPU priority the engine process gives up to requests
     extra_holidays: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -52,6 +57,13 @@ class Settings:
             (1 <= self.max_connections <= 100_000, "max_connections", "1-100,000"),
             (1 <= self.engine_threads <= 256, "engine_threads", "1-256"),
             (self.engine_mode in ("process", "thread"), "engine_mode", "process or thread"),
+            (self.role in ("all", "web"), "role", "all or web"),
+            (1 <= self.web_workers <= 64, "web_workers", "1-64"),
+            (0.5 <= self.engine_lease <= 60, "engine_lease", "0.5-60 seconds"),
+            (0 <= self.engine_niceness <= 19, "engine_niceness", "0-19"),
+            (self.redis_url is None or self.redis_url.startswith(("redis://", "rediss://",
+                                                                  "unix://")),
+             "redis_url", "a redis://, rediss:// or unix:// URL"),
         ]
         for ok, name, accepted in checks:
             if not ok:

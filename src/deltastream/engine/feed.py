@@ -63,6 +63,15 @@ class SnapshotFeed:
             self._last_tick = time.monotonic()
             self._last_duration = build_seconds
 
+    def status(self) -> EngineStatus:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self, timeout: float = 10.0) -> None:
+        raise NotImplementedError
+
     def _status(self, running: bool) -> EngineStatus:
         return EngineStatus(running, self._tick_count, self._last_tick, self._last_duration,
                             self._last_error)

@@ -38,6 +38,15 @@ class Engine(SnapshotFeed):
         self._thread: Any = None
         self._stop = real_event()
 
+    @property
+    def sequence(self) -> int:
+        """The sequence of the last tick published (0 before the first)."""
+        return self._sequence
+
+    def resume_sequence(self, last: int) -> None:
+        """Continue numbering after ``last`` (a sequence another engine already published)."""
+        self._sequence = max(self._sequence, last)
+
     def tick(self) -> dict[str, ChainSnapshot]:
         """Advance the market to the clock's now and publish one snapshot per product."""
         started = time.monotonic()

@@ -32,14 +32,43 @@ class TickRing:
 
     def append(self, product: str, tick_id: int, price: float, volume: float,
                when: datetime) -> None:
+        self._append(product, (tick_id, price, volume, when.timestamp()))
+
+    def _append(self, product: str, row: tuple[float, float, float, float]) -> None:
         with self._lock:
-            buf = self._data.get(product)
-            if buf is None:
-                buf = self._data[product] = np.empty((4, self.capacity))
-                self._count[product] = 0
+            buf = self._buffer(product)
             n = self._count[product]
-            buf[:, n % self.capacity] = (tick_id, price, volume, when.timestamp())
+            buf[:, n % self.capacity] = row
             self._count[product] = n + 1
+
+    def _buffer(self, product: str) -> np.ndarray:
+        buf = self._data.get(product)
+        if buf is None:
+            buf = self._data[product] = np.empty((4, self.capacity))
+            self._count[product] = 0
+        return buf
+
+    def extend(self, product: str, ticks: UnderlyingTicks) -> None:
+        """Append consecutive ticks (oldest first), e.g. the history a reader starts from."""
+        rows = np.stack([ticks.ids.astype(np.float64), ticks.prices, ticks.volumes,
+                         ticks.epoch_seconds])[:, -self.capacity:]
+        with self._lock:
+            buf = self._buffer(product)
+            n = self._count[product]
+            buf[:, (n + np.arange(rows.shape[1])) % self.capacity] = rows
+            self._count[product] = n + rows.shape[1]
+
+    def replace(self, product: str, ticks: UnderlyingTicks) -> None:
+        """Forget ``product``'s ticks and keep ``ticks`` instead."""
+        with self._lock:
+            self._data.pop(product, None)
+            self._count.pop(product, None)
+        self.extend(product, ticks)
+
+    @property
+    def products(self) -> list[str]:
+        with self._lock:
+            return list(self._data)
 
     def latest(self, product: str, limit: int | None = None) -> UnderlyingTicks:
         """The last ``limit`` ticks (all kept when None), oldest first."""

@@ -10,8 +10,7 @@ from flask_cors import CORS
 
 from .. import __version__
 from ..catalog import load_catalog
-from ..engine.process import EngineProcess
-from ..engine.runner import Engine
+from ..engine.feed import SnapshotFeed
 from ..settings import Settings
 from . import routes_analytics, routes_data, routes_system
 from .errors import register_error_handlers
@@ -19,15 +18,18 @@ from .metrics import Metrics
 from .service import MarketService
 
 
-def _engine_for(settings: Settings) -> Engine | EngineProcess:
-    if settings.engine_mode == "process":
-        return EngineProcess(settings, load_catalog(settings.catalog).symbols)
+def _engine_for(settings: Settings) -> SnapshotFeed:
+    if settings.engine_mode == "process" or settings.role == "web":
+        # The engine runs elsewhere (a process the server started, or another host).
+        from ..bus import bus_feed
+
+        return bus_feed(settings, load_catalog(settings.catalog).symbols)
     from ..engine.setup import engine_from_settings
 
     return engine_from_settings(settings)
 
 
-def create_app(settings: Settings | None = None, engine: Engine | EngineProcess | None = None,
+def create_app(settings: Settings | None = None, engine: SnapshotFeed | None = None,
                start_engine: bool = True) -> APIFlask:
     """Build the app. Without an ``engine`` one is made from ``settings`` (catalogue, seed,
     clock) and, with ``start_engine``, starts ticking in the background."""

@@ -95,12 +95,23 @@ class EngineHealth(Model):
     last_error: str | None
 
 
+class BusHealth(Model):
+    kind: str = Field(description="local (engine process of this server) or redis")
+    connected: bool
+    engine_id: str | None = Field(description="the engine whose ticks are served")
+    reconnects: int
+
+
 class HealthResponse(Model):
     status: str
     service: str
     version: str
     engine: EngineHealth
     products: int
+    stale: bool = Field(description="true while the data served is not the live market's: "
+                        "the engine is unreachable or has not ticked for stall_after seconds")
+    bus: BusHealth | None = Field(description="the bus the engine's ticks arrive on (null "
+                                  "when the engine runs in this process)")
 
 
 class PCRPoint(Model):

@@ -9,6 +9,8 @@ from flask import Response, current_app, send_from_directory
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .. import __version__
+from ..bus.feed import BusFeed
+from ..engine.feed import SnapshotFeed
 from . import models
 from .json import json_response
 from .routes_data import service
@@ -36,8 +38,17 @@ def health() -> Response:
                    "last_tick_build_seconds": status.last_tick_seconds,
                    "last_error": status.last_error},
         "products": len(svc.products),
+        "stale": not healthy,
+        "bus": _bus_health(svc.engine),
     }
     return json_response(body, 200 if healthy else 503)
+
+
+def _bus_health(feed: SnapshotFeed) -> dict | None:
+    if not isinstance(feed, BusFeed):
+        return None
+    return {"kind": feed.kind, "connected": feed.connected,
+            "engine_id": feed.engine_id, "reconnects": feed.reconnects}
 
 
 @bp.get("/metrics")

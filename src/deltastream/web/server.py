@@ -1,9 +1,11 @@
-"""Production server: gunicorn with one gevent worker that owns the engine.
+"""Production server: gunicorn with gevent web workers and the engine in a process of its own.
 
-Requests are served by greenlets (thousands of concurrent connections, and the WebSocket
-transport later); the engine ticks on a real OS thread beside them. The worker builds the app
-(and starts the engine) after the fork; SIGTERM or SIGINT stops it gracefully, the engine
-thread included, and the process exits 0.
+The server process starts the engine (role ``all``) once it has bound the port; the engine
+publishes every tick on the bus and each web worker keeps the latest snapshots in memory from
+it. Requests are served by greenlets, so thousands of connections fit in one worker, and no
+request ever waits for a tick. With role ``web`` the engine runs elsewhere (``deltastream
+engine``, over Redis). SIGTERM or SIGINT stops the workers and then the engine gracefully, and
+the process exits 0. ``engine_mode = "thread"`` runs the engine inside a single worker.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ..settings import Settings
 log = logging.getLogger(__name__)
 
 
-def _stop_engine(worker: Any) -> None:
+def _stop_feed(worker: Any) -> None:
     app = getattr(worker, "wsgi", None)
     service = getattr(app, "extensions", {}).get("deltastream") if app is not None else None
     if service is not None:
@@ -28,13 +30,30 @@ def _stop_engine(worker: Any) -> None:
 class DeltaStreamServer(BaseApplication):  # type: ignore[misc]
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.engine_host: Any = None
         super().__init__()
+
+    @property
+    def runs_engine_process(self) -> bool:
+        return self.settings.role == "all" and self.settings.engine_mode == "process"
+
+    def _start_engine(self, server: Any) -> None:
+        if self.runs_engine_process:
+            from ..bus.host import EngineHostProcess
+
+            self.engine_host = EngineHostProcess(self.settings)
+            self.engine_host.start()
+
+    def _stop_engine(self, server: Any) -> None:
+        if self.engine_host is not None:
+            self.engine_host.stop()
+            self.engine_host = None
 
     def load_config(self) -> None:
         s = self.settings
         options = {
             "bind": f"{s.host}:{s.port}",
-            "workers": 1,
+            "workers": s.web_workers if s.engine_mode == "process" else 1,
             "worker_class": "gevent",
             "worker_connections": s.max_connections,
             "timeout": 60,
@@ -44,7 +63,9 @@ class DeltaStreamServer(BaseApplication):  # type: ignore[misc]
             "errorlog": "-",
             "loglevel": "info",
             "proc_name": "deltastream",
-            "worker_exit": lambda server, worker: _stop_engine(worker),
+            "worker_exit": lambda server, worker: _stop_feed(worker),
+            "when_ready": self._start_engine,
+            "on_exit": self._stop_engine,
         }
         for key, value in options.items():
             self.cfg.set(key, value)

@@ -10,8 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import date
 
-from ..engine.process import EngineProcess
-from ..engine.runner import Engine
+from ..engine.feed import SnapshotFeed
 from ..engine.snapshot import ChainSnapshot, ExpiryChain
 from ..engine.threads import real_lock
 from .cache import ResponseCache
@@ -52,7 +51,7 @@ class SummaryHistory:
 
 
 class MarketService:
-    def __init__(self, engine: Engine | EngineProcess, stall_after: float,
+    def __init__(self, engine: SnapshotFeed, stall_after: float,
                  summary_capacity: int = 3600) -> None:
         self.engine = engine
         self.stall_after = stall_after

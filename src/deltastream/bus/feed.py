@@ -1,0 +1,96 @@
+"""The reader side of a remote engine: a web process's latest snapshots, fed by the bus."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from ..engine.feed import EngineStatus, SnapshotFeed
+from .codec import BusMessageError, decode_ring, decode_tick
+from .local import FRAME_RING, FRAME_TICK
+
+log = logging.getLogger(__name__)
+
+
+class BusClient(Protocol):
+    """Connects to a bus and hands its frames over until stopped, reconnecting on its own."""
+
+    def run(self, on_frame: Callable[[int, bytes], None],
+            on_connection: Callable[[bool], None]) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class BusFeed(SnapshotFeed):
+    """Latest snapshots, the underlying's ticks and the engine's status, from a bus.
+
+    A tick whose sequence is not newer than the last one applied is ignored, so a reconnect
+    (which starts with the latest tick) never delivers a tick twice. While the bus is away the
+    last snapshots keep being served and :meth:`status` says the feed is stale."""
+
+    def __init__(self, symbols: list[str], history: int, tick_interval: float,
+                 client: BusClient, kind: str, describe: str) -> None:
+        super().__init__(symbols, history, tick_interval)
+        self.client = client
+        self.kind = kind            # "local" or "redis"
+        self.describe = describe
+        self.connected = False
+        self.engine_id: str | None = None
+        self.last_sequence = 0
+        self.reconnects = 0
+        self._thread: threading.Thread | None = None
+
+    def status(self) -> EngineStatus:
+        return self._status(self._thread is not None and self._thread.is_alive()
+                            and self.connected)
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        # Under gevent this is a greenlet doing cooperative socket reads.
+        self._thread = threading.Thread(target=self.client.run,
+                                        args=(self._on_frame, self._on_connection),
+                                        name="deltastream-bus-reader", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.client.stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def wait_for_tick(self, timeout: float) -> bool:
+        """Block until the first tick has arrived (True) or ``timeout`` seconds passed."""
+        deadline = time.monotonic() + timeout
+        while self._tick_count == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self._tick_count > 0
+
+    def _on_connection(self, up: bool) -> None:
+        if up and not self.connected:
+            log.info("connected to the engine bus (%s)", self.describe)
+        elif not up and self.connected:
+            self.reconnects += 1
+            log.warning("engine bus (%s) is away; serving the last snapshots", self.describe)
+        self.connected = up
+
+    def _on_frame(self, kind: int, payload: bytes) -> None:
+        try:
+            if kind == FRAME_TICK:
+                message = decode_tick(payload)
+                if message.engine_id == self.engine_id and message.sequence <= self.last_sequence:
+                    return
+                if message.sequence <= self.last_sequence and message.engine_id != self.engine_id:
+                    log.warning("engine %s took over at sequence %d (last seen %d)",
+                                message.engine_id, message.sequence, self.last_sequence)
+                self.engine_id = message.engine_id
+                self.last_sequence = message.sequence
+                self.publish(message.snapshots, message.build_seconds, message.error)
+            elif kind == FRAME_RING:
+                for product, ticks in decode_ring(payload).items():
+                    self.ticks.replace(product, ticks)
+        except BusMessageError as exc:
+            log.error("ignored a bus frame: %s", exc)
