@@ -39,7 +39,8 @@ class Settings:
     role: str = "all"                   # all (engine + web) | web (web only, engine elsewhere)
     web_workers: int = 1                # web server processes
     redis_url: str | None = None        # bus between engine and web processes (else local)
-    engine_lease: float = 3.0           # seconds an engine's writer lease lasts unrenewed
+    redis_prefix: str = "deltastream"   # key prefix, so deployments can share a Redis
+    engine_lease: float = 2.0           # seconds an engine's writer lease lasts unrenewed
     engine_niceness: int = 5            # CPU priority the engine process gives up to requests
     extra_holidays: tuple[str, ...] = field(default_factory=tuple)
 
@@ -59,6 +60,8 @@ class Settings:
             (self.engine_mode in ("process", "thread"), "engine_mode", "process or thread"),
             (self.role in ("all", "web"), "role", "all or web"),
             (1 <= self.web_workers <= 64, "web_workers", "1-64"),
+            (bool(self.redis_prefix) and len(self.redis_prefix) <= 100, "redis_prefix",
+             "1-100 characters"),
             (0.5 <= self.engine_lease <= 60, "engine_lease", "0.5-60 seconds"),
             (0 <= self.engine_niceness <= 19, "engine_niceness", "0-19"),
             (self.redis_url is None or self.redis_url.startswith(("redis://", "rediss://",

@@ -17,7 +17,7 @@ def bus_feed(settings: Settings, symbols: list[str]) -> BusFeed:
         from .redisbus import RedisBusClient, hide_password
 
         return BusFeed(symbols, settings.underlying_history, settings.tick_interval,
-                       RedisBusClient(settings.redis_url), "redis",
+                       RedisBusClient(settings.redis_url, settings.redis_prefix), "redis",
                        f"redis {hide_password(settings.redis_url)}")
     from .local import LocalBusClient, socket_address
 

@@ -58,7 +58,8 @@ def make_publisher(settings: Settings, engine_id: str, greeting: _Greeting) -> P
     if settings.redis_url:
         from .redisbus import RedisPublisher
 
-        return RedisPublisher(settings.redis_url, engine_id, settings.engine_lease)
+        return RedisPublisher(settings.redis_url, engine_id, settings.engine_lease,
+                              settings.redis_prefix)
     return LocalPublisher(settings.data_dir, greeting)
 
 
@@ -81,6 +82,10 @@ def run_publishing_engine(settings: Settings, stopped: threading.Event) -> None:
     greeting = _Greeting()
     publisher = make_publisher(settings, engine_id, greeting)
     log.info("engine %s publishing on %s", engine_id, publisher.describe())
+    if settings.redis_url:
+        # A standby's first tick would be slow (kernels and calendars load): tick once now,
+        # so a takeover publishes within a tick interval of getting the lease.
+        engine_from_settings(settings).tick()
     try:
         while publisher.acquire(stopped):
             engine = engine_from_settings(settings)

@@ -61,6 +61,7 @@ class _Keys:
         self.channel = f"{prefix}:tick"
         self.latest = f"{prefix}:latest"
         self.sequence = f"{prefix}:sequence"
+        self.standby = f"{prefix}:standby:"
 
 
 class RedisPublisher:
@@ -86,7 +87,10 @@ class RedisPublisher:
         while not stopped.is_set():
             try:
                 if self.redis.set(self.keys.lease, self.engine_id, nx=True, px=self.lease_ms):
+                    self.redis.delete(self.keys.standby + self.engine_id)
                     return True
+                # Visible to operators (and tests) as a ready standby while it waits.
+                self.redis.set(self.keys.standby + self.engine_id, 1, px=self.lease_ms)
                 if not waiting_logged:
                     holder = self.redis.get(self.keys.lease)
                     log.info("standby: engine %s holds the lease", holder and holder.decode())
@@ -95,6 +99,11 @@ class RedisPublisher:
                 log.warning("cannot reach %s: %s", self.describe(), exc)
             stopped.wait(poll)
         return False
+
+    def standbys(self) -> list[str]:
+        """The engines waiting to take over."""
+        n = len(self.keys.standby)
+        return sorted(k.decode()[n:] for k in self.redis.scan_iter(self.keys.standby + "*"))
 
     def renew(self) -> bool:
         """Extend the lease; False when it is no longer ours."""
