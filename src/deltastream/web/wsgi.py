@@ -1,0 +1,19 @@
+"""WSGI entry point for running the web processes under one's own gunicorn command.
+
+Settings come from ``DELTASTREAM_*`` environment variables. The engine is not started here:
+it runs as ``deltastream engine`` (on the same host through the data directory's socket, or
+anywhere through Redis), so any number of these processes serve the same market::
+
+    DELTASTREAM_REDIS_URL=redis://127.0.0.1:6379/0 \\
+        gunicorn -k gevent -w 4 -b 127.0.0.1:8001 deltastream.web.wsgi:app
+"""
+
+from __future__ import annotations
+
+from ..settings import from_env
+from . import create_app
+
+_settings = from_env()
+if _settings.engine_mode == "process":
+    _settings = _settings.with_overrides(role="web")
+app = create_app(_settings)
