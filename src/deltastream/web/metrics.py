@@ -7,6 +7,7 @@ import time
 from flask import Flask, g, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from ..bus.feed import BusFeed
 from ..engine.snapshot import ChainSnapshot
 from .service import MarketService
 
@@ -29,6 +30,15 @@ class Metrics:
         build = Gauge("deltastream_tick_build_seconds", "Time the last tick took to build",
                       registry=self.registry)
         build.set_function(lambda: service.engine.status().last_tick_seconds or 0.0)
+        feed = service.engine
+        if isinstance(feed, BusFeed):
+            connected = Gauge("deltastream_bus_connected",
+                              "1 while the engine's bus is connected", registry=self.registry)
+            connected.set_function(lambda: float(feed.connected))
+            reconnects = Gauge("deltastream_bus_disconnects",
+                               "Times the engine's bus connection was lost",
+                               registry=self.registry)
+            reconnects.set_function(lambda: float(feed.reconnects))
         self._first_product = service.products[0] if service.products else None
         service.engine.subscribe(self._on_snapshot)
         app.before_request(self._start)
