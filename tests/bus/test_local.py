@@ -105,3 +105,29 @@ def _connect(sock: socket.socket, address: str) -> bool:
     except OSError:
         return False
     return True
+
+
+def test_the_server_restarts_an_engine_process_that_died(tmp_path):
+    import os
+    import signal
+
+    settings = Settings(tick_interval=0.2, strikes_each_side=5, data_dir=tmp_path)
+    host = EngineHostProcess(settings)
+    host.start()
+    feed = bus_feed(settings, PRODUCTS)
+    feed.start()
+    try:
+        wait_until(lambda: feed.status().ticks >= 2, 120, "ticks")
+        os.kill(host._process.pid, signal.SIGKILL)
+        wait_until(lambda: not feed.connected, 30, "the reader to notice")
+        before = feed.status().ticks
+        last = feed.last_sequence
+        wait_until(lambda: feed.connected and feed.status().ticks > before, 120,
+                   "ticks from the restarted engine")
+        assert host.restarts == 1
+        # The restarted engine continues the sequence: a version never names two snapshots.
+        assert feed.last_sequence > last
+    finally:
+        host.stop()
+        feed.stop()
+    assert not host.is_alive()

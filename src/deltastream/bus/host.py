@@ -164,14 +164,24 @@ def _engine_process_main(settings: Settings, control: Any) -> None:
 
 
 class EngineHostProcess:
-    """The server process's handle of the engine child process."""
+    """The server process's handle of the engine child process, which it restarts (resuming
+    from the stored state) should it ever exit without being told to."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.restarts = 0
         self._process: Any = None
         self._control: Any = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
 
     def start(self) -> None:
+        self._stopping.clear()
+        self._spawn()
+        threading.Thread(target=self._supervise, daemon=True,
+                         name="deltastream-engine-supervisor").start()
+
+    def _spawn(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         child_control, self._control = ctx.Pipe(duplex=False)
         self._process = ctx.Process(target=_engine_process_main,
@@ -180,16 +190,35 @@ class EngineHostProcess:
         self._process.start()
         child_control.close()
 
+    def _supervise(self) -> None:
+        delay = 1.0
+        while not self._stopping.wait(0.5):
+            with self._lock:
+                process = self._process
+                if process is None or process.is_alive() or self._stopping.is_set():
+                    continue
+                log.error("the engine process exited (code %s); restarting it in %.0f s",
+                          process.exitcode, delay)
+            if self._stopping.wait(delay):
+                return
+            with self._lock:
+                if not self._stopping.is_set():
+                    self._spawn()
+                    self.restarts += 1
+            delay = min(delay * 2, 30.0)
+
     def is_alive(self) -> bool:
         return self._process is not None and self._process.is_alive()
 
     def stop(self, timeout: float = 20.0) -> None:
-        if self._process is None:
+        self._stopping.set()
+        with self._lock:
+            process, self._process = self._process, None
+        if process is None:
             return
         with contextlib.suppress(BrokenPipeError, OSError):
             self._control.send("stop")
-        self._process.join(timeout)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(timeout)
-        self._process = None
+        process.join(timeout)
+        if process.is_alive():
+            process.terminate()
+            process.join(timeout)

@@ -267,11 +267,23 @@ class LocalPublisher:
     def renew(self) -> bool:
         return True
 
+    @property
+    def _sequence_file(self) -> Path:
+        return self.data_dir / "engine.sequence"
+
     def last_sequence(self) -> int:
-        return 0
+        # Sequences continue across engine restarts, so a version (ETag, Last-Event-ID) never
+        # names two different snapshots.
+        try:
+            return int(self._sequence_file.read_text().strip() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
 
     def publish(self, sequence: int, message: bytes) -> bool:
         self.server.publish(frame(FRAME_TICK, message))
+        scratch = self._sequence_file.with_suffix(".tmp")
+        scratch.write_text(str(sequence))
+        os.replace(scratch, self._sequence_file)
         return True
 
     def release(self) -> None:
