@@ -38,11 +38,16 @@ class Settings:
     engine_mode: str = "process"        # process (its own process) | thread (in the web one)
     role: str = "all"                   # all (engine + web) | web (web only, engine elsewhere)
     web_workers: int = 1                # web server processes
-    redis_url: str | None = None        # bus between engine and web processes (else local)
+    redis_url: str | None = None        # bus between engine and web processes (else local),
+                                        # also Socket.IO's message queue
     redis_prefix: str = "deltastream"   # key prefix, so deployments can share a Redis
     engine_lease: float = 2.0           # seconds an engine's writer lease lasts unrenewed
     engine_niceness: int = 5            # CPU priority the engine process gives up to requests
     extra_holidays: tuple[str, ...] = field(default_factory=tuple)
+    stream_client_buffer: int = 64     # pending live messages per client before dropping
+    stream_replay_ticks: int = 60      # recent ticks kept for Server-Sent Events resume
+    stream_heartbeat: float = 15.0     # seconds of silence before an SSE keep-alive comment
+    stream_strikes: int = 21           # strikes in a live chain_update (as the REST default)
 
     def __post_init__(self) -> None:
         checks = [
@@ -67,6 +72,10 @@ class Settings:
             (self.redis_url is None or self.redis_url.startswith(("redis://", "rediss://",
                                                                   "unix://")),
              "redis_url", "a redis://, rediss:// or unix:// URL"),
+            (4 <= self.stream_client_buffer <= 10_000, "stream_client_buffer", "4-10,000"),
+            (1 <= self.stream_replay_ticks <= 3600, "stream_replay_ticks", "1-3600"),
+            (0.1 <= self.stream_heartbeat <= 300, "stream_heartbeat", "0.1-300 seconds"),
+            (1 <= self.stream_strikes <= 201, "stream_strikes", "1-201"),
         ]
         for ok, name, accepted in checks:
             if not ok:

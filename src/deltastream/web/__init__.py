@@ -12,10 +12,12 @@ from .. import __version__
 from ..catalog import load_catalog
 from ..engine.feed import SnapshotFeed
 from ..settings import Settings
-from . import routes_analytics, routes_data, routes_system
+from . import routes_analytics, routes_data, routes_stream, routes_system
 from .errors import register_error_handlers
 from .metrics import Metrics
 from .service import MarketService
+from .socketio import init_socketio
+from .stream import StreamHub
 
 
 def _engine_for(settings: Settings) -> SnapshotFeed:
@@ -54,12 +56,17 @@ def create_app(settings: Settings | None = None, engine: SnapshotFeed | None = N
     service = MarketService(engine, settings.stall_after)
     app.extensions["deltastream"] = service
     app.extensions["deltastream_settings"] = settings
-    app.extensions["deltastream_metrics"] = Metrics(app, service)
+    metrics = app.extensions["deltastream_metrics"] = Metrics(app, service)
+    hub = app.extensions["deltastream_stream"] = StreamHub(
+        engine, metrics.stream, strikes=settings.stream_strikes,
+        client_buffer=settings.stream_client_buffer, replay_ticks=settings.stream_replay_ticks)
     CORS(app, resources={r"/api/*": {"origins": list(settings.cors_origins)}})
     register_error_handlers(app)
     app.register_blueprint(routes_system.bp)
     app.register_blueprint(routes_data.bp)
     app.register_blueprint(routes_analytics.bp)
+    app.register_blueprint(routes_stream.bp)
+    init_socketio(app, hub, settings)
     if start_engine:
         engine.start()
     return app

@@ -1,4 +1,5 @@
-"""Prometheus metrics of one app: request latency, ticks, snapshot age, tick build time."""
+"""Prometheus metrics of one app: request latency, ticks, snapshot age, tick build time, and
+the live stream's delivered, coalesced and dropped messages."""
 
 from __future__ import annotations
 
@@ -10,6 +11,36 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from ..bus.feed import BusFeed
 from ..engine.snapshot import ChainSnapshot
 from .service import MarketService
+from .stream import StreamCounters
+
+
+class StreamMetrics(StreamCounters):
+    """The live stream's counters, by transport (``socketio`` or ``sse``)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.delivered_total = Counter(
+            "deltastream_stream_delivered", "Live messages handed to client connections",
+            ["transport"], registry=registry)
+        self.coalesced_total = Counter(
+            "deltastream_stream_coalesced",
+            "Live messages replaced by a newer one of the same event and product before a "
+            "slow client took them", ["transport"], registry=registry)
+        self.dropped_total = Counter(
+            "deltastream_stream_dropped",
+            "Live messages dropped because a client's buffer was full", ["transport"],
+            registry=registry)
+        for transport in ("socketio", "sse"):
+            for counter in (self.delivered_total, self.coalesced_total, self.dropped_total):
+                counter.labels(transport)
+
+    def delivered(self, transport: str, count: int) -> None:
+        self.delivered_total.labels(transport).inc(count)
+
+    def coalesced(self, transport: str, count: int) -> None:
+        self.coalesced_total.labels(transport).inc(count)
+
+    def dropped(self, transport: str, count: int) -> None:
+        self.dropped_total.labels(transport).inc(count)
 
 
 class Metrics:
@@ -39,6 +70,7 @@ class Metrics:
                                "Times the engine's bus connection was lost",
                                registry=self.registry)
             reconnects.set_function(lambda: float(feed.reconnects))
+        self.stream = StreamMetrics(self.registry)
         self._first_product = service.products[0] if service.products else None
         service.engine.subscribe(self._on_snapshot)
         app.before_request(self._start)

@@ -54,7 +54,8 @@ class DeltaStreamServer(BaseApplication):  # type: ignore[misc]
         options = {
             "bind": f"{s.host}:{s.port}",
             "workers": s.web_workers if s.engine_mode == "process" else 1,
-            "worker_class": "gevent",
+            # gevent's pywsgi with gevent-websocket: Socket.IO's WebSocket transport.
+            "worker_class": "geventwebsocket.gunicorn.workers.GeventWebSocketWorker",
             "worker_connections": s.max_connections,
             "timeout": 60,
             "graceful_timeout": 10,
