@@ -75,6 +75,8 @@ class SocketIOClient(StreamClient):
         return event.kind != CHAIN or event.product in self.chains
 
     def _queue(self) -> Any:
+        """The Engine.IO socket's outgoing queue; None when there is no socket to wait for
+        (closed, or a test client), and messages are handed over at once."""
         socket = self.server.eio.sockets.get(self.eio_sid)
         return None if socket is None or socket.closed else socket.queue
 
@@ -82,7 +84,7 @@ class SocketIOClient(StreamClient):
         if self.closed or self._flusher is not None:
             return
         queue = self._queue()
-        if queue is not None and queue.qsize() == 0:
+        if queue is None or queue.qsize() == 0:
             self._send(self.buffer.drain())
         else:
             self._flusher = gevent.spawn(self._flush)
@@ -93,9 +95,7 @@ class SocketIOClient(StreamClient):
         try:
             while not self.closed and len(self.buffer):
                 queue = self._queue()
-                if queue is None:
-                    return
-                if queue.join(timeout=5.0):
+                if queue is None or queue.join(timeout=5.0):
                     self._send(self.buffer.drain())
         finally:
             self._flusher = None
