@@ -285,7 +285,7 @@ def test_with_a_redis_message_queue_two_servers_deliver_market_data_once(tmp_pat
             try:
                 clients[0].client.emit("subscribe", {"type": "chain", "symbol": "TSLA"})
                 for rec in clients:
-                    rec.wait_for(every_product_ticked(5), 120)
+                    rec.wait_for(every_product_ticked(3), 120)
                 assert clients[0].of("subscribed")[0]["room"] == "chain:TSLA"
                 for rec in clients:
                     keys = [(e, d["product"], d["sequence"]) for _, e, d in rec.snapshot()

@@ -34,6 +34,12 @@ def sio(app):
         client.disconnect()
 
 
+def received(sio) -> list[dict]:
+    """What the client received once the server's greenlets (the client's sender) ran."""
+    gevent.sleep(0.05)
+    return sio.get_received()
+
+
 def names(received: list[dict]) -> list[tuple[str, str | None]]:
     return [(r["name"], (r["args"][0] or {}).get("product") if r["args"] else None)
             for r in received]
@@ -43,9 +49,9 @@ def test_connect_joins_general_and_every_tick_reaches_it(app, engine, sio):
     server = app.extensions["socketio"].server
     sid = next(iter(server.manager.rooms["/"]["general"]))
     assert sid is not None
-    assert sio.get_received() == []
+    assert received(sio) == []
     tick(engine)
-    got = sio.get_received()
+    got = received(sio)
     assert sorted(names(got)) == sorted(
         [("underlying_update", p) for p in ("IDX", "SEC")]
         + [("chain_summary", p) for p in ("IDX", "SEC")])
@@ -55,23 +61,23 @@ def test_connect_joins_general_and_every_tick_reaches_it(app, engine, sio):
 
 def test_chain_subscription_answers_sends_the_latest_chain_and_then_every_tick(engine, sio):
     sio.emit("subscribe", {"type": "chain", "symbol": "SEC"})
-    got = sio.get_received()
+    got = received(sio)
     assert got[0]["name"] == "subscribed" and got[0]["args"][0]["room"] == "chain:SEC"
     assert names(got[1:]) == [("chain_update", "SEC")]
     chain = got[1]["args"][0]
     assert chain["sequence"] == engine.latest("SEC").sequence and len(chain["calls"]) == 21
     tick(engine)
-    assert names(sio.get_received()).count(("chain_update", "SEC")) == 1
+    assert names(received(sio)).count(("chain_update", "SEC")) == 1
     sio.emit("unsubscribe", {"type": "chain", "symbol": "SEC"})
-    assert sio.get_received()[0]["args"][0] == {"room": "chain:SEC", "type": "chain",
+    assert received(sio)[0]["args"][0] == {"room": "chain:SEC", "type": "chain",
                                                 "symbol": "SEC"}
     tick(engine)
-    assert "chain_update" not in [n for n, _ in names(sio.get_received())]
+    assert "chain_update" not in [n for n, _ in names(received(sio))]
 
 
 def test_product_subscription_sends_price_and_summary_at_once(engine, sio):
     sio.emit("subscribe", {"type": "product", "symbol": "IDX"})
-    got = sio.get_received()
+    got = received(sio)
     assert got[0]["args"][0]["room"] == "product:IDX"
     assert names(got[1:]) == [("underlying_update", "IDX"), ("chain_summary", "IDX")]
     assert got[1]["args"][0]["price"] == engine.latest("IDX").spot
@@ -87,10 +93,10 @@ def test_product_subscription_sends_price_and_summary_at_once(engine, sio):
 def test_bad_requests_get_an_error_event_and_the_connection_stays_up(engine, sio, payload,
                                                                     reason):
     sio.emit("subscribe", payload)
-    got = sio.get_received()
+    got = received(sio)
     assert [r["name"] for r in got] == ["error"]
     assert reason in got[0]["args"][0]["error"]
     assert got[0]["args"][0]["detail"]["event"] == "subscribe"
     assert sio.is_connected()
     tick(engine)
-    assert ("underlying_update", "IDX") in names(sio.get_received())
+    assert ("underlying_update", "IDX") in names(received(sio))

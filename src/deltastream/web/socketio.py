@@ -17,14 +17,18 @@ process's own clients and so is delivered once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import engineio.packet
 import gevent
 import orjson
 import socketio.packet
+from engineio.async_drivers import gevent as engineio_gevent
 from flask import Flask, request
 from flask_socketio import SocketIO, emit, join_room, leave_room
+from gevent.lock import Semaphore
+from geventwebsocket.websocket import Header, WebSocket
 
 from ..settings import Settings
 from .json import dumps
@@ -33,6 +37,7 @@ from .stream import CHAIN, KINDS, SUMMARY, UNDERLYING, StreamClient, StreamEvent
 log = logging.getLogger(__name__)
 
 GENERAL = "general"
+WRITER = "deltastream_write"      # attribute of an Engine.IO socket: its locked raw writer
 ROOM_KINDS = {"product": (UNDERLYING, SUMMARY), "chain": (CHAIN,)}
 
 
@@ -58,8 +63,48 @@ def engineio_packet(event: StreamEvent) -> engineio.packet.Packet:
     return engineio.packet.Packet(engineio.packet.MESSAGE, data=pkt.encode())
 
 
+def _locked_writer(ws: Any) -> Callable[[bytes], None]:
+    """Serialize every write of a gevent-websocket connection (Engine.IO's writer, its
+    pongs and close frames, the stream's batches) with one lock, so frames never interleave
+    when a write to a slow client blocks half-way."""
+    lock = Semaphore()
+    sendall = ws.raw_write
+
+    def write(data: bytes) -> None:
+        with lock:
+            sendall(data)
+
+    ws.raw_write = write
+    return write
+
+
+class _WebSocketWSGI(engineio_gevent.WebSocketWSGI):
+    """Engine.IO's gevent-websocket wrapper, also leaving a locked raw writer on the
+    Engine.IO socket it serves (its handler's owner): the stream writes a client's batch of
+    pre-framed messages in one system call instead of one per message."""
+
+    def __call__(self, environ: dict, start_response: Any) -> Any:
+        ws = environ.get("wsgi.websocket")
+        owner = getattr(self.app, "__self__", None)
+        if ws is not None and owner is not None:
+            setattr(owner, WRITER, _locked_writer(ws))
+        return super().__call__(environ, start_response)
+
+
+def websocket_frame(event: StreamEvent) -> bytes:
+    """``event`` as a complete WebSocket text frame carrying its Engine.IO message: the same
+    bytes for every client (server frames are not masked)."""
+    data = engineio_packet(event).encode().encode()
+    return Header.encode_header(True, WebSocket.OPCODE_TEXT, b"", len(data), 0) + data
+
+
 class SocketIOClient(StreamClient):
-    """A connected Socket.IO client: ``general`` data always, chains it subscribed to."""
+    """A connected Socket.IO client: ``general`` data always, chains it subscribed to.
+
+    Its own greenlet sends what its buffer holds once Engine.IO's queue for it is empty
+    (replies and pings go first), so while a write to a slow client blocks, new messages
+    coalesce in the buffer and nobody else waits.
+    """
 
     transport = "socketio"
 
@@ -69,41 +114,39 @@ class SocketIOClient(StreamClient):
         self.server = server
         self.eio_sid = eio_sid
         self.chains: set[str] = set()
-        self._flusher: gevent.Greenlet | None = None
+        self._sender = gevent.spawn(self._run)
 
     def wants(self, event: StreamEvent) -> bool:
         return event.kind != CHAIN or event.product in self.chains
 
-    def _queue(self) -> Any:
-        """The Engine.IO socket's outgoing queue; None when there is no socket to wait for
-        (closed, or a test client), and messages are handed over at once."""
+    def _socket(self) -> Any:
+        """The Engine.IO socket; None when there is none (closed, or a test client)."""
         socket = self.server.eio.sockets.get(self.eio_sid)
-        return None if socket is None or socket.closed else socket.queue
+        return None if socket is None or socket.closed else socket
 
-    def wake(self) -> None:
-        if self.closed or self._flusher is not None:
-            return
-        queue = self._queue()
-        if queue is None or queue.qsize() == 0:
-            self._send(self.buffer.drain())
-        else:
-            self._flusher = gevent.spawn(self._flush)
+    def _run(self) -> None:
+        while not self.closed:
+            self.ready.wait()
+            socket = self._socket()
+            while socket is not None and not self.closed and not socket.queue.join(1.0):
+                socket = self._socket()
+            if self.closed:
+                return
+            events = self.take()
+            if events:
+                try:
+                    self._send(socket, events)
+                except OSError:
+                    return          # the connection is gone; Engine.IO reports the disconnect
 
-    def _flush(self) -> None:
-        """Wait until the Engine.IO writer has taken everything queued, then send what is
-        buffered by then (coalesced to the latest state while waiting)."""
-        try:
-            while not self.closed and len(self.buffer):
-                queue = self._queue()
-                if queue is None or queue.join(timeout=5.0):
-                    self._send(self.buffer.drain())
-        finally:
-            self._flusher = None
-
-    def _send(self, events: list[StreamEvent]) -> None:
-        for event in events:
-            self.server._send_eio_packet(
-                self.eio_sid, event.encoded("socketio", lambda e=event: engineio_packet(e)))
+    def _send(self, socket: Any, events: list[StreamEvent]) -> None:
+        write = getattr(socket, WRITER, None) if socket is not None else None
+        if write is not None and socket.upgraded and not socket.upgrading:
+            write(b"".join(e.encoded("frame", lambda e=e: websocket_frame(e)) for e in events))
+        else:       # long-polling transport (or a test client): Engine.IO queues them
+            for event in events:
+                self.server._send_eio_packet(
+                    self.eio_sid, event.encoded("packet", lambda e=event: engineio_packet(e)))
         self.hub.delivered(self, len(events))
 
 
@@ -135,6 +178,10 @@ def init_socketio(app: Flask, hub: StreamHub, settings: Settings) -> SocketIO:
     origins: Any = "*" if "*" in settings.cors_origins else list(settings.cors_origins)
     sio = SocketIO(app, async_mode="gevent", cors_allowed_origins=origins,
                    message_queue=settings.redis_url or None, manage_session=False)
+    if engineio_gevent.SimpleWebSocketWSGI is None:
+        # Engine.IO chose gevent-websocket (the server's worker); its WebSocket class is
+        # looked up in this table on every upgrade.
+        sio.server.eio._async["websocket"] = _WebSocketWSGI
     clients: dict[str, SocketIOClient] = {}
     products = hub.feed.symbols
 

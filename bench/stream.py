@@ -1,0 +1,283 @@
+"""Live stream fan-out: N Socket.IO clients (WebSocket transport, loopback) on `deltastream serve`.
+
+    python bench/stream.py [--clients 1000] [--seconds 30] [--procs 2] [--chains 0]
+
+Starts a server on a free loopback port (ticking once a second, all products of the default
+catalogue), connects the clients from ``--procs`` client processes (gevent, a lean Socket.IO
+protocol client: Engine.IO v4 handshake, ping/pong, namespace connect, events), waits until
+every client is connected and has seen a tick, then streams for ``--seconds`` and prints:
+delivered messages/s, latency from the server handing a tick to the stream (``published_at``)
+to the client receiving it (p50/p99), the same from the tick's market ``timestamp`` (includes
+the engine's build time), messages missing in the clients' sequences, and the server's
+coalesced and dropped counters. ``--chains K`` subscribes every client to K chains as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+PRODUCTS = ["NIFTY", "BANKNIFTY", "FINNIFTY", "SENSEX", "AAPL", "TSLA", "SPY", "QQQ"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def epoch(iso: str) -> float:
+    return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+
+
+# -- one client process ----------------------------------------------------------------------
+
+def ws_frame(text: str) -> bytes:
+    """A masked client text frame."""
+    data = text.encode()
+    mask = os.urandom(4)
+    n = len(data)
+    head = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else
+                            bytes([0x80 | 126]) + struct.pack("!H", n) if n < 65536 else
+                            bytes([0x80 | 127]) + struct.pack("!Q", n))
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+class LeanClient:
+    """A Socket.IO client over a raw WebSocket: parses only what the benchmark measures."""
+
+    def __init__(self, port: int, chains: list[str]) -> None:
+        self.port = port
+        self.chains = chains
+        self.count = 0
+        self.latency: list[float] = []
+        self.tick_latency: list[float] = []
+        self.last_seq: dict[tuple[str, str], int] = {}
+        self.missing = 0
+        self.connected = False
+        self.measuring = False
+
+    def run(self, stamps: dict[str, float]) -> None:
+        from gevent import socket as gsocket
+        sock = gsocket.create_connection(("127.0.0.1", self.port))
+        key = "dGhlIHNhbXBsZSBub25jZQ=="
+        sock.sendall((f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+                      f"Host: 127.0.0.1:{self.port}\r\nUpgrade: websocket\r\n"
+                      f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                      "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        buf = bytearray()
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return
+            buf += chunk
+        head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head[:80]
+        buf = bytearray(rest)
+        while True:
+            while True:
+                if len(buf) < 2:
+                    break
+                n = buf[1] & 0x7F
+                off = 2
+                if n == 126:
+                    if len(buf) < 4:
+                        break
+                    n = struct.unpack_from("!H", buf, 2)[0]
+                    off = 4
+                elif n == 127:
+                    if len(buf) < 10:
+                        break
+                    n = struct.unpack_from("!Q", buf, 2)[0]
+                    off = 10
+                if len(buf) < off + n:
+                    break
+                text = bytes(buf[off:off + n])
+                del buf[:off + n]
+                self.on_message(sock, text, stamps)
+            chunk = sock.recv(262144)
+            if not chunk:
+                return
+            buf += chunk
+
+    def on_message(self, sock, text: bytes, stamps: dict[str, float]) -> None:
+        now = time.time()
+        kind = text[:1]
+        if kind == b"0":                                  # Engine.IO open
+            sock.sendall(ws_frame("40"))
+            return
+        if kind == b"2":                                  # Engine.IO ping
+            sock.sendall(ws_frame("3"))
+            return
+        if text.startswith(b"40"):                        # namespace connected
+            self.connected = True
+            for product in self.chains:
+                sock.sendall(ws_frame("42" + json.dumps(
+                    ["subscribe", {"type": "chain", "symbol": product}])))
+            return
+        if not text.startswith(b"42"):
+            return
+        event, data = json.loads(text[2:])
+        if "sequence" not in data:
+            return
+        k = (event, data["product"])
+        seq = data["sequence"]
+        prev = self.last_seq.get(k)
+        self.last_seq[k] = seq
+        if not self.measuring:
+            return
+        self.count += 1
+        if prev is not None and seq > prev + 1:
+            self.missing += seq - prev - 1
+        published = stamps.get(data["published_at"])
+        if published is None:
+            published = stamps[data["published_at"]] = epoch(data["published_at"])
+        self.latency.append(now - published)
+        ts = data["timestamp"]
+        ticked = stamps.get(ts)
+        if ticked is None:
+            ticked = stamps[ts] = epoch(ts)
+        self.tick_latency.append(now - ticked)
+
+
+def client_process(port: int, count: int, chains: int, offset: int, conn, go) -> None:
+    from gevent import monkey
+    monkey.patch_all()
+    import gevent
+
+    stamps: dict[str, float] = {}
+    clients = [LeanClient(port, [PRODUCTS[(offset + i + j) % len(PRODUCTS)]
+                                 for j in range(chains)]) for i in range(count)]
+    for c in clients:
+        gevent.spawn(c.run, stamps)
+        gevent.sleep(0.002)                               # don't flood the accept queue
+    deadline = time.monotonic() + 120
+    while not all(c.connected and c.last_seq for c in clients):
+        if time.monotonic() > deadline:
+            break
+        gevent.sleep(0.1)
+    conn.send(sum(1 for c in clients if c.connected and c.last_seq))
+    while not go.is_set():
+        gevent.sleep(0.05)
+    for c in clients:
+        c.measuring = True
+    while go.is_set():
+        gevent.sleep(0.05)
+    for c in clients:
+        c.measuring = False
+    latency = [x for c in clients for x in c.latency]
+    tick_latency = [x for c in clients for x in c.tick_latency]
+    conn.send({"count": sum(c.count for c in clients), "latency": latency,
+               "tick_latency": tick_latency, "missing": sum(c.missing for c in clients),
+               "lagging": sum(1 for c in clients if c.missing)})
+
+
+# -- the parent: server, client processes, figures ------------------------------------------
+
+def counters(base: str) -> dict[str, float]:
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        for name in ("delivered", "coalesced", "dropped"):
+            if line.startswith(f'deltastream_stream_{name}_total{{transport="socketio"}}'):
+                out[name] = float(line.split()[-1])
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=1000)
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--procs", type=int, default=2, help="client processes")
+    ap.add_argument("--chains", type=int, default=0, help="chains each client subscribes to")
+    ap.add_argument("--tick-interval", type=float, default=1.0)
+    args = ap.parse_args()
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    data = Path(tempfile.mkdtemp(prefix="deltastream-bench-"))
+    env = {**os.environ, "DELTASTREAM_MAX_CONNECTIONS": str(args.clients + 100)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "deltastream", "serve", "--port", str(port), "--data-dir",
+         str(data), "--tick-interval", str(args.tick_interval)],
+        stdout=(data / "server.log").open("wb"), stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/api/health", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                sys.exit("server did not become healthy:\n" + (data / "server.log").read_text())
+            time.sleep(0.5)
+
+        ctx = multiprocessing.get_context("spawn")
+        go = ctx.Event()
+        pipes, procs = [], []
+        share = [args.clients // args.procs + (i < args.clients % args.procs)
+                 for i in range(args.procs)]
+        for i, n in enumerate(share):
+            parent, child = ctx.Pipe()
+            p = ctx.Process(target=client_process,
+                            args=(port, n, args.chains, sum(share[:i]), child, go))
+            p.start()
+            pipes.append(parent)
+            procs.append(p)
+        connected = sum(p.recv() for p in pipes)
+        before = counters(base)
+        go.set()
+        time.sleep(args.seconds)
+        go.clear()
+        results = [p.recv() for p in pipes]
+        after = counters(base)
+        for p in procs:
+            p.join(30)
+    finally:
+        server.terminate()
+        server.wait(30)
+
+    count = sum(r["count"] for r in results)
+    latency = [x for r in results for x in r["latency"]]
+    tick_latency = [x for r in results for x in r["tick_latency"]]
+    load = os.getloadavg()
+    print(f"clients connected          {connected} / {args.clients} "
+          f"({args.procs} client processes, {args.chains} chain subscriptions each)")
+    print(f"streamed                   {args.seconds:.0f} s, ticks every "
+          f"{args.tick_interval:g} s, {len(PRODUCTS)} products")
+    print(f"delivered messages/s       {count / args.seconds:,.0f}")
+    print(f"publish-to-client ms       p50 {1000 * statistics.median(latency):.1f}  "
+          f"p99 {1000 * percentile(latency, 0.99):.1f}  max {1000 * max(latency):.1f}")
+    print(f"tick-to-client ms          p50 {1000 * statistics.median(tick_latency):.1f}  "
+          f"p99 {1000 * percentile(tick_latency, 0.99):.1f}  (from the tick's market time: "
+          "includes the engine's build)")
+    print(f"missing in sequences       {sum(r['missing'] for r in results)} messages "
+          f"({sum(r['lagging'] for r in results)} clients fell behind)")
+    print(f"server coalesced / dropped {after.get('coalesced', 0) - before.get('coalesced', 0):.0f}"
+          f" / {after.get('dropped', 0) - before.get('dropped', 0):.0f}")
+    print(f"load average (1/5/15 min)  {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on "
+          f"{os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()
