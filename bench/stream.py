@@ -56,20 +56,19 @@ def ws_frame(text: str) -> bytes:
 
 
 class LeanClient:
-    """A Socket.IO client over a raw WebSocket: parses only what the benchmark measures."""
+    """A Socket.IO client over a raw WebSocket. While measuring it only splits frames and
+    keeps (arrival time, message); it decodes them after the run, so its own decoding never
+    delays reading and the latency is the server's."""
 
     def __init__(self, port: int, chains: list[str]) -> None:
         self.port = port
         self.chains = chains
-        self.count = 0
-        self.latency: list[float] = []
-        self.tick_latency: list[float] = []
-        self.last_seq: dict[tuple[str, str], int] = {}
-        self.missing = 0
         self.connected = False
+        self.ticked = False
         self.measuring = False
+        self.kept: list[tuple[float, bytes]] = []
 
-    def run(self, stamps: dict[str, float]) -> None:
+    def run(self) -> None:
         from gevent import socket as gsocket
         sock = gsocket.create_connection(("127.0.0.1", self.port))
         key = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -77,79 +76,76 @@ class LeanClient:
                       f"Host: 127.0.0.1:{self.port}\r\nUpgrade: websocket\r\n"
                       f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
                       "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-        buf = bytearray()
+        buf = b""
         while b"\r\n\r\n" not in buf:
             chunk = sock.recv(65536)
             if not chunk:
                 return
             buf += chunk
-        head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+        head, _, buf = buf.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 101"), head[:80]
-        buf = bytearray(rest)
+        now = time.time()
         while True:
-            while True:
-                if len(buf) < 2:
-                    break
-                n = buf[1] & 0x7F
-                off = 2
+            pos = 0
+            end = len(buf)
+            while end - pos >= 2:
+                n = buf[pos + 1] & 0x7F
+                off = pos + 2
                 if n == 126:
-                    if len(buf) < 4:
+                    if end - pos < 4:
                         break
-                    n = struct.unpack_from("!H", buf, 2)[0]
-                    off = 4
+                    n = struct.unpack_from("!H", buf, pos + 2)[0]
+                    off = pos + 4
                 elif n == 127:
-                    if len(buf) < 10:
+                    if end - pos < 10:
                         break
-                    n = struct.unpack_from("!Q", buf, 2)[0]
-                    off = 10
-                if len(buf) < off + n:
+                    n = struct.unpack_from("!Q", buf, pos + 2)[0]
+                    off = pos + 10
+                if end < off + n:
                     break
-                text = bytes(buf[off:off + n])
-                del buf[:off + n]
-                self.on_message(sock, text, stamps)
-            chunk = sock.recv(262144)
+                message = buf[off:off + n]
+                pos = off + n
+                if message[:2] == b"42":
+                    if self.measuring:
+                        self.kept.append((now, message))
+                    self.ticked = True
+                elif message == b"2":                        # Engine.IO ping
+                    sock.sendall(ws_frame("3"))
+                elif message[:1] == b"0":                    # Engine.IO open
+                    sock.sendall(ws_frame("40"))
+                elif message[:2] == b"40":                   # namespace connected
+                    self.connected = True
+                    for product in self.chains:
+                        sock.sendall(ws_frame("42" + json.dumps(
+                            ["subscribe", {"type": "chain", "symbol": product}])))
+            buf = buf[pos:]
+            chunk = sock.recv(1 << 20)
+            now = time.time()
             if not chunk:
                 return
             buf += chunk
 
-    def on_message(self, sock, text: bytes, stamps: dict[str, float]) -> None:
-        now = time.time()
-        kind = text[:1]
-        if kind == b"0":                                  # Engine.IO open
-            sock.sendall(ws_frame("40"))
-            return
-        if kind == b"2":                                  # Engine.IO ping
-            sock.sendall(ws_frame("3"))
-            return
-        if text.startswith(b"40"):                        # namespace connected
-            self.connected = True
-            for product in self.chains:
-                sock.sendall(ws_frame("42" + json.dumps(
-                    ["subscribe", {"type": "chain", "symbol": product}])))
-            return
-        if not text.startswith(b"42"):
-            return
-        event, data = json.loads(text[2:])
-        if "sequence" not in data:
-            return
-        k = (event, data["product"])
-        seq = data["sequence"]
-        prev = self.last_seq.get(k)
-        self.last_seq[k] = seq
-        if not self.measuring:
-            return
-        self.count += 1
-        if prev is not None and seq > prev + 1:
-            self.missing += seq - prev - 1
-        published = stamps.get(data["published_at"])
-        if published is None:
-            published = stamps[data["published_at"]] = epoch(data["published_at"])
-        self.latency.append(now - published)
-        ts = data["timestamp"]
-        ticked = stamps.get(ts)
-        if ticked is None:
-            ticked = stamps[ts] = epoch(ts)
-        self.tick_latency.append(now - ticked)
+    def figures(self, stamps: dict[str, float]) -> dict:
+        latency, tick_latency = [], []
+        last: dict[tuple[str, str], int] = {}
+        missing = 0
+        for arrived, message in self.kept:
+            event, data = json.loads(message[2:])
+            if "sequence" not in data:
+                continue
+            key = (event, data["product"])
+            prev = last.get(key)
+            last[key] = data["sequence"]
+            if prev is not None and data["sequence"] > prev + 1:
+                missing += data["sequence"] - prev - 1
+            for field, out in (("published_at", latency), ("timestamp", tick_latency)):
+                text = data[field]
+                t = stamps.get(text)
+                if t is None:
+                    t = stamps[text] = epoch(text)
+                out.append(arrived - t)
+        return {"count": len(latency), "latency": latency, "tick_latency": tick_latency,
+                "missing": missing}
 
 
 def client_process(port: int, count: int, chains: int, offset: int, conn, go) -> None:
@@ -157,18 +153,17 @@ def client_process(port: int, count: int, chains: int, offset: int, conn, go) ->
     monkey.patch_all()
     import gevent
 
-    stamps: dict[str, float] = {}
     clients = [LeanClient(port, [PRODUCTS[(offset + i + j) % len(PRODUCTS)]
                                  for j in range(chains)]) for i in range(count)]
     for c in clients:
-        gevent.spawn(c.run, stamps)
+        gevent.spawn(c.run)
         gevent.sleep(0.002)                               # don't flood the accept queue
     deadline = time.monotonic() + 120
-    while not all(c.connected and c.last_seq for c in clients):
+    while not all(c.connected and c.ticked for c in clients):
         if time.monotonic() > deadline:
             break
         gevent.sleep(0.1)
-    conn.send(sum(1 for c in clients if c.connected and c.last_seq))
+    conn.send(sum(1 for c in clients if c.connected and c.ticked))
     while not go.is_set():
         gevent.sleep(0.05)
     for c in clients:
@@ -177,11 +172,13 @@ def client_process(port: int, count: int, chains: int, offset: int, conn, go) ->
         gevent.sleep(0.05)
     for c in clients:
         c.measuring = False
-    latency = [x for c in clients for x in c.latency]
-    tick_latency = [x for c in clients for x in c.tick_latency]
-    conn.send({"count": sum(c.count for c in clients), "latency": latency,
-               "tick_latency": tick_latency, "missing": sum(c.missing for c in clients),
-               "lagging": sum(1 for c in clients if c.missing)})
+    stamps: dict[str, float] = {}
+    figures = [c.figures(stamps) for c in clients]
+    conn.send({"count": sum(f["count"] for f in figures),
+               "latency": [x for f in figures for x in f["latency"]],
+               "tick_latency": [x for f in figures for x in f["tick_latency"]],
+               "missing": sum(f["missing"] for f in figures),
+               "lagging": sum(1 for f in figures if f["missing"])})
 
 
 # -- the parent: server, client processes, figures ------------------------------------------

@@ -32,7 +32,16 @@ from geventwebsocket.websocket import Header, WebSocket
 
 from ..settings import Settings
 from .json import dumps
-from .stream import CHAIN, KINDS, SUMMARY, UNDERLYING, StreamClient, StreamEvent, StreamHub
+from .stream import (
+    CHAIN,
+    KINDS,
+    SUMMARY,
+    UNDERLYING,
+    Batch,
+    StreamClient,
+    StreamEvent,
+    StreamHub,
+)
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +128,11 @@ class SocketIOClient(StreamClient):
     def wants(self, event: StreamEvent) -> bool:
         return event.kind != CHAIN or event.product in self.chains
 
+    def select(self, batch: Batch) -> list[StreamEvent]:
+        if not self.chains:
+            return batch.general
+        return batch.general + [e for p in self.chains for e in batch.chains.get(p, ())]
+
     def _socket(self) -> Any:
         """The Engine.IO socket; None when there is none (closed, or a test client)."""
         socket = self.server.eio.sockets.get(self.eio_sid)
@@ -142,11 +156,11 @@ class SocketIOClient(StreamClient):
     def _send(self, socket: Any, events: list[StreamEvent]) -> None:
         write = getattr(socket, WRITER, None) if socket is not None else None
         if write is not None and socket.upgraded and not socket.upgrading:
-            write(b"".join(e.encoded("frame", lambda e=e: websocket_frame(e)) for e in events))
+            write(b"".join([e.encoded("frame", websocket_frame) for e in events]))
         else:       # long-polling transport (or a test client): Engine.IO queues them
             for event in events:
                 self.server._send_eio_packet(
-                    self.eio_sid, event.encoded("packet", lambda e=event: engineio_packet(e)))
+                    self.eio_sid, event.encoded("packet", engineio_packet))
         self.hub.delivered(self, len(events))
 
 

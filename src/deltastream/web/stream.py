@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 UNDERLYING, SUMMARY, CHAIN = "underlying", "summary", "chain"
 EVENT_NAMES = {UNDERLYING: "underlying_update", SUMMARY: "chain_summary", CHAIN: "chain_update"}
 KINDS = tuple(EVENT_NAMES)
+BATCH_WINDOW = 0.02     # seconds to wait for the rest of a tick's products
 
 
 def precise_iso(epoch_seconds: float) -> str:
@@ -54,27 +55,43 @@ class StreamEvent:
     product: str
     sequence: int
     payload: dict[str, Any]
+    key: tuple[str, str] = field(init=False)
     _encoded: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (self.kind, self.product))
 
     @property
     def name(self) -> str:
         return EVENT_NAMES[self.kind]
 
     @property
-    def key(self) -> tuple[str, str]:
-        return self.kind, self.product
-
-    @property
     def json(self) -> bytes:
-        return self.encoded("json", lambda: dumps(self.payload))
+        return self.encoded("json", _json)
 
-    def encoded(self, form: str, encode: Callable[[], Any]) -> Any:
-        """``encode`` run once per event and form (e.g. JSON, a Socket.IO packet); the same
-        object for every later caller. Only the fan-out greenlet calls this."""
+    def encoded(self, form: str, encode: Callable[[StreamEvent], Any]) -> Any:
+        """``encode(self)`` run once per event and form (e.g. JSON, a WebSocket frame); the
+        same object for every later caller. Only greenlets of one thread call this."""
         found = self._encoded.get(form)
         if found is None:
-            found = self._encoded[form] = encode()
+            found = self._encoded[form] = encode(self)
         return found
+
+
+def _json(event: StreamEvent) -> bytes:
+    return dumps(event.payload)
+
+
+class Batch:
+    """The events of the snapshots handed over at once, grouped for selection per client."""
+
+    def __init__(self, events: list[StreamEvent]) -> None:
+        self.events = events
+        self.general = [e for e in events if e.kind != CHAIN]
+        self.chains: dict[str, list[StreamEvent]] = {}
+        for e in events:
+            if e.kind == CHAIN:
+                self.chains.setdefault(e.product, []).append(e)
 
 
 def events_for(snap: ChainSnapshot, strikes: int, published: float) -> list[StreamEvent]:
@@ -127,6 +144,19 @@ class CoalescingBuffer:
             self.dropped += 1
         self._pending[key] = event
 
+    def put_many(self, events: list[StreamEvent]) -> None:
+        if self._pending:
+            for event in events:
+                self.put(event)
+            return
+        # Empty (a client that keeps up): one dict build; repeated keys still coalesce.
+        self._pending = OrderedDict((e.key, e) for e in events)
+        self.coalesced += len(events) - len(self._pending)
+        if len(self._pending) > self.capacity:
+            for _ in range(len(self._pending) - self.capacity):
+                self._pending.popitem(last=False)
+                self.dropped += 1
+
     def discard(self, key: tuple[str, str]) -> None:
         self._pending.pop(key, None)
 
@@ -162,6 +192,9 @@ class StreamClient:
 
     def wants(self, event: StreamEvent) -> bool:
         return event.kind in self.kinds and event.product in self.products
+
+    def select(self, batch: Batch) -> list[StreamEvent]:
+        return [e for e in batch.events if self.wants(e)]
 
     def wake(self) -> None:
         self.ready.set()
@@ -212,35 +245,43 @@ class StreamHub:
             except Exception:  # a bad snapshot must not end the stream for everyone
                 log.exception("stream fan-out failed")
 
+    def _tick_complete(self) -> bool:
+        last = self._incoming[-1][0].sequence
+        return sum(1 for snap, _ in self._incoming if snap.sequence == last) >= len(
+            self.feed.symbols)
+
     def process_pending(self) -> None:
         """Turn every queued snapshot into events and hand them to the clients."""
-        batch: list[StreamEvent] = []
+        # The feed's thread hands over a tick's products one by one: wait a moment for the
+        # rest, so a client gets one write per tick rather than one per product.
+        deadline = time.monotonic() + BATCH_WINDOW
+        while self._incoming and not self._tick_complete() and time.monotonic() < deadline:
+            gevent.sleep(0.001)
+        events: list[StreamEvent] = []
         while self._incoming:
             snap, received = self._incoming.popleft()
-            batch.extend(events_for(snap, self.strikes, received))
-        if not batch:
+            events.extend(events_for(snap, self.strikes, received))
+        if not events:
             return
-        for event in batch:
+        for event in events:
             self._latest[event.key] = event
             self._recent.append(event)
+        batch = Batch(events)
         for client in list(self.clients):
-            self.offer(client, batch)
+            self.offer(client, client.select(batch))
 
-    def offer(self, client: StreamClient, events: Iterable[StreamEvent]) -> None:
+    def offer(self, client: StreamClient, events: list[StreamEvent]) -> None:
         """Buffer what ``client`` wants of ``events`` and wake it."""
+        if not events:
+            return
         buf = client.buffer
         coalesced, dropped = buf.coalesced, buf.dropped
-        added = False
-        for event in events:
-            if client.wants(event):
-                buf.put(event)
-                added = True
+        buf.put_many(events)
         if buf.coalesced != coalesced:
             self.counters.coalesced(client.transport, buf.coalesced - coalesced)
         if buf.dropped != dropped:
             self.counters.dropped(client.transport, buf.dropped - dropped)
-        if added:
-            client.wake()
+        client.wake()
 
     # -- clients ------------------------------------------------------------------------
 
