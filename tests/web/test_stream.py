@@ -69,6 +69,20 @@ def test_buffer_drops_the_oldest_message_past_its_capacity():
     assert [e.product for e in buf.drain()] == ["C", "D", "E", "F"]
 
 
+def test_filling_an_empty_buffer_at_once_coalesces_and_bounds_the_same_way():
+    buf = CoalescingBuffer(capacity=3)
+    buf.put_many([event(UNDERLYING, "A", 1), event(UNDERLYING, "B", 1),
+                  event(UNDERLYING, "A", 2)])
+    assert buf.coalesced == 1 and buf.dropped == 0
+    assert [(e.product, e.sequence) for e in buf.drain()] == [("A", 2), ("B", 1)]
+    buf.put_many([event(SUMMARY, p, 1) for p in "ABCDE"])
+    assert buf.dropped == 2 and [e.product for e in buf.drain()] == ["C", "D", "E"]
+    buf.put(event(SUMMARY, "A", 1))
+    buf.put_many([event(SUMMARY, "A", 2), event(SUMMARY, "B", 2)])    # not empty: one by one
+    assert buf.coalesced == 2 and [(e.product, e.sequence) for e in buf.drain()] == [
+        ("A", 2), ("B", 2)]
+
+
 def test_a_client_that_drains_between_messages_loses_nothing():
     buf = CoalescingBuffer(capacity=4)
     got = []

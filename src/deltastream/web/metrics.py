@@ -29,18 +29,20 @@ class StreamMetrics(StreamCounters):
             "deltastream_stream_dropped",
             "Live messages dropped because a client's buffer was full", ["transport"],
             registry=registry)
-        for transport in ("socketio", "sse"):
-            for counter in (self.delivered_total, self.coalesced_total, self.dropped_total):
-                counter.labels(transport)
+        # Children resolved once: these are incremented for every client on every tick.
+        self._children = {
+            (counter, transport): counter.labels(transport)
+            for counter in (self.delivered_total, self.coalesced_total, self.dropped_total)
+            for transport in ("socketio", "sse")}
 
     def delivered(self, transport: str, count: int) -> None:
-        self.delivered_total.labels(transport).inc(count)
+        self._children[self.delivered_total, transport].inc(count)
 
     def coalesced(self, transport: str, count: int) -> None:
-        self.coalesced_total.labels(transport).inc(count)
+        self._children[self.coalesced_total, transport].inc(count)
 
     def dropped(self, transport: str, count: int) -> None:
-        self.dropped_total.labels(transport).inc(count)
+        self._children[self.dropped_total, transport].inc(count)
 
 
 class Metrics:
