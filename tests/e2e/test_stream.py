@@ -208,6 +208,30 @@ def test_a_client_that_stops_reading_is_coalesced_and_holds_back_no_one(live, re
         seqs = [d["sequence"] for d in recorder.of("underlying_update", "NIFTY")]
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
         assert metric(live, "deltastream_stream_dropped_total") == 0
+        # When it reads again, every frame is whole (writes that blocked half-way were never
+        # interleaved) and it catches up: each (event, product) only moves forward.
+        slow.settimeout(5)
+        last: dict[tuple[str, str], int] = {}
+        chains = 0
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            message = slow.recv()
+            if message == "2":
+                slow.send("3")                          # Engine.IO pong
+                continue
+            if message.startswith("40"):                # Socket.IO connected
+                continue
+            assert message.startswith("42"), message[:80]
+            event, data = json.loads(message[2:])
+            if event == "subscribed":
+                continue
+            key = (event, data["product"])
+            assert data["sequence"] > last.get(key, -1), key
+            last[key] = data["sequence"]
+            if event == "chain_update":
+                assert len(data["calls"]) == len(data["strikes"]) > 21
+                chains += 1
+        assert chains >= len(PRODUCTS)
     finally:
         slow.close()
 

@@ -17,7 +17,6 @@ process's own clients and so is delivered once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import engineio.packet
@@ -46,7 +45,7 @@ from .stream import (
 log = logging.getLogger(__name__)
 
 GENERAL = "general"
-WRITER = "deltastream_write"      # attribute of an Engine.IO socket: its locked raw writer
+WRITER = "deltastream_writer"     # attribute of an Engine.IO socket: its LockedWriter
 ROOM_KINDS = {"product": (UNDERLYING, SUMMARY), "chain": (CHAIN,)}
 
 
@@ -72,19 +71,42 @@ def engineio_packet(event: StreamEvent) -> engineio.packet.Packet:
     return engineio.packet.Packet(engineio.packet.MESSAGE, data=pkt.encode())
 
 
-def _locked_writer(ws: Any) -> Callable[[bytes], None]:
-    """Serialize every write of a gevent-websocket connection (Engine.IO's writer, its
-    pongs and close frames, the stream's batches) with one lock, so frames never interleave
-    when a write to a slow client blocks half-way."""
-    lock = Semaphore()
-    sendall = ws.raw_write
+class LockedWriter:
+    """Every write of one gevent-websocket connection (Engine.IO's writer, its pongs and close
+    frames, the stream's batches) under one lock, so frames never interleave when a write to
+    a slow client blocks half-way."""
 
-    def write(data: bytes) -> None:
-        with lock:
-            sendall(data)
+    def __init__(self, ws: Any) -> None:
+        self.lock = Semaphore()
+        self._sendall = ws.raw_write
+        self._socket = ws.handler.socket
+        ws.raw_write = self.write
 
-    ws.raw_write = write
-    return write
+    def write(self, data: bytes) -> None:
+        with self.lock:
+            self._sendall(data)
+
+    def try_write(self, data: bytes) -> int:
+        """Write what the kernel takes now, without waiting; the caller checked that the lock
+        is free. When not all of ``data`` was taken the lock stays held: the rest must be
+        written with :meth:`finish` before anything else."""
+        self.lock.acquire(blocking=False)
+        try:
+            sent = self._socket.send(data, 0, 0.0)
+        except BlockingIOError:
+            sent = 0
+        except BaseException:
+            self.lock.release()
+            raise
+        if sent == len(data):
+            self.lock.release()
+        return sent
+
+    def finish(self, rest: bytes) -> None:
+        try:
+            self._sendall(rest)
+        finally:
+            self.lock.release()
 
 
 class _WebSocketWSGI(engineio_gevent.WebSocketWSGI):
@@ -96,7 +118,7 @@ class _WebSocketWSGI(engineio_gevent.WebSocketWSGI):
         ws = environ.get("wsgi.websocket")
         owner = getattr(self.app, "__self__", None)
         if ws is not None and owner is not None:
-            setattr(owner, WRITER, _locked_writer(ws))
+            setattr(owner, WRITER, LockedWriter(ws))
         return super().__call__(environ, start_response)
 
 
@@ -110,9 +132,12 @@ def websocket_frame(event: StreamEvent) -> bytes:
 class SocketIOClient(StreamClient):
     """A connected Socket.IO client: ``general`` data always, chains it subscribed to.
 
-    Its own greenlet sends what its buffer holds once Engine.IO's queue for it is empty
-    (replies and pings go first), so while a write to a slow client blocks, new messages
-    coalesce in the buffer and nobody else waits.
+    Market data goes out once Engine.IO's queue for the client is empty (replies and pings
+    go first). On WebSocket, when nothing else is being written to the client, the fan-out
+    writes its batch at once, as far as the kernel takes it without waiting; otherwise (and
+    for the rest of a batch the kernel did not take) the client's own greenlet writes, and
+    while that write waits on a slow client new messages coalesce in its buffer and nobody
+    else waits.
     """
 
     transport = "socketio"
@@ -123,6 +148,10 @@ class SocketIOClient(StreamClient):
         self.server = server
         self.eio_sid = eio_sid
         self.chains: set[str] = set()
+        self._busy = False                 # the sender greenlet is at work
+        # The tail of a batch the kernel did not take at once, and the writer whose lock is
+        # held until it is written.
+        self._rest: tuple[LockedWriter, bytes] | None = None
         self._sender = gevent.spawn(self._run)
 
     def wants(self, event: StreamEvent) -> bool:
@@ -138,25 +167,63 @@ class SocketIOClient(StreamClient):
         socket = self.server.eio.sockets.get(self.eio_sid)
         return None if socket is None or socket.closed else socket
 
+    @staticmethod
+    def _writer(socket: Any) -> LockedWriter | None:
+        writer = getattr(socket, WRITER, None) if socket is not None else None
+        return writer if writer is not None and socket.upgraded and not socket.upgrading \
+            else None
+
+    def wake(self) -> None:
+        if self.closed or self._busy or self.ready.is_set():
+            self.ready.set()
+            return
+        socket = self._socket()
+        writer = self._writer(socket)
+        if writer is None or writer.lock.locked() or socket.queue.qsize():
+            self.ready.set()
+            return
+        events = self.buffer.drain()
+        data = b"".join([e.encoded("frame", websocket_frame) for e in events])
+        try:
+            sent = writer.try_write(data)
+        except OSError:
+            return                  # the connection is gone; Engine.IO reports the disconnect
+        self.hub.delivered(self, len(events))
+        if sent < len(data):
+            self._rest = (writer, data[sent:])
+            self.ready.set()
+
     def _run(self) -> None:
-        while not self.closed:
-            self.ready.wait()
-            socket = self._socket()
-            while socket is not None and not self.closed and not socket.queue.join(1.0):
-                socket = self._socket()
-            if self.closed:
-                return
-            events = self.take()
-            if events:
+        try:
+            while not self.closed:
+                self.ready.wait()
+                self._busy = True
                 try:
-                    self._send(socket, events)
+                    self._send_pending()
                 except OSError:
                     return          # the connection is gone; Engine.IO reports the disconnect
+                finally:
+                    self._busy = False
+        finally:
+            if self._rest is not None:      # never leave the connection's lock held
+                self._rest[0].lock.release()
+                self._rest = None
 
-    def _send(self, socket: Any, events: list[StreamEvent]) -> None:
-        write = getattr(socket, WRITER, None) if socket is not None else None
-        if write is not None and socket.upgraded and not socket.upgrading:
-            write(b"".join([e.encoded("frame", websocket_frame) for e in events]))
+    def _send_pending(self) -> None:
+        if self._rest is not None:
+            (writer, rest), self._rest = self._rest, None
+            writer.finish(rest)             # releases the lock, also when the write fails
+        socket = self._socket()
+        while socket is not None and not self.closed and not socket.queue.join(1.0):
+            socket = self._socket()
+        if self.closed:
+            return
+        events = self.take()
+        if not events:
+            return
+        writer = self._writer(socket)
+        if writer is not None:
+            writer.write(b"".join([e.encoded("frame", websocket_frame) for e in events]))
         else:       # long-polling transport (or a test client): Engine.IO queues them
             for event in events:
                 self.server._send_eio_packet(
