@@ -49,12 +49,15 @@ def precise_iso(epoch_seconds: float) -> str:
 
 @dataclass(frozen=True, eq=False)
 class StreamEvent:
-    """One message of the stream, serialized once for every client that receives it."""
+    """One message of the stream, serialized once for every client that receives it.
+
+    ``content`` is the payload, or a function making it on first use (a full chain is only
+    built when some client wants it)."""
 
     kind: str
     product: str
     sequence: int
-    payload: dict[str, Any]
+    content: dict[str, Any] | Callable[[], dict[str, Any]]
     key: tuple[str, str] = field(init=False)
     _encoded: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -64,6 +67,12 @@ class StreamEvent:
     @property
     def name(self) -> str:
         return EVENT_NAMES[self.kind]
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        if isinstance(self.content, dict):
+            return self.content
+        return self.encoded("payload", lambda e: e.content())  # type: ignore[operator]
 
     @property
     def json(self) -> bytes:
@@ -110,8 +119,10 @@ def events_for(snap: ChainSnapshot, strikes: int, published: float) -> list[Stre
             "pcr_oi": c.pcr_oi, "pcr_volume": c.pcr_volume,
             "atm_straddle_price": c.atm_straddle_price, "max_pain_strike": c.max_pain_strike,
             "timestamp": stamp, "sequence": snap.sequence, "published_at": sent}))
-        chain = chain_dict(c, strikes)
-        chain["published_at"] = sent
+
+        def chain() -> dict[str, Any]:
+            return {**chain_dict(c, strikes), "published_at": sent}
+
         events.append(StreamEvent(CHAIN, snap.product, snap.sequence, chain))
     return events
 
