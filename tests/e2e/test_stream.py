@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -295,8 +296,11 @@ def test_server_sent_events_reject_unknown_parameters(live):
     assert status == 400 and body["detail"]["parameter"] == "events"
 
 
-def test_with_a_redis_message_queue_two_servers_deliver_market_data_once(tmp_path: Path):
-    env = {"DELTASTREAM_REDIS_URL": REDIS_URL}
+def test_two_servers_on_redis_deliver_each_message_once_to_their_own_clients(tmp_path: Path):
+    # Redis carries the engine's ticks (one engine writes, the other waits as standby) and
+    # Socket.IO's message queue; market data must still reach each client exactly once.
+    env = {"DELTASTREAM_REDIS_URL": REDIS_URL,
+           "DELTASTREAM_REDIS_PREFIX": f"test-stream-{uuid.uuid4().hex[:8]}"}
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
     first = start_server(tmp_path / "a", "--tick-interval", "0.3", "--data-dir",
@@ -311,10 +315,13 @@ def test_with_a_redis_message_queue_two_servers_deliver_market_data_once(tmp_pat
                 for rec in clients:
                     rec.wait_for(every_product_ticked(3), 120)
                 assert clients[0].of("subscribed")[0]["room"] == "chain:TSLA"
+                seen = []
                 for rec in clients:
                     keys = [(e, d["product"], d["sequence"]) for _, e, d in rec.snapshot()
                             if e in ("underlying_update", "chain_summary", "chain_update")]
                     assert len(keys) == len(set(keys)), "a message was delivered twice"
+                    seen.append({k for k in keys if k[0] == "underlying_update"})
+                assert seen[0] & seen[1], "the two servers streamed different ticks"
                 assert clients[1].of("chain_update") == []
                 assert len(clients[0].of("chain_update")) >= 2
             finally:

@@ -22,6 +22,7 @@ from typing import Any
 import engineio.packet
 import gevent
 import orjson
+import socketio
 import socketio.packet
 from engineio.async_drivers import gevent as engineio_gevent
 from flask import Flask, request
@@ -257,8 +258,13 @@ def _room_request(event: str, data: Any, products: list[str]) -> tuple[str, str]
 
 def init_socketio(app: Flask, hub: StreamHub, settings: Settings) -> SocketIO:
     origins: Any = "*" if "*" in settings.cors_origins else list(settings.cors_origins)
+    options: dict[str, Any] = {}
+    if settings.redis_url:
+        # Built here rather than from a URL so that unix:// sockets work too.
+        options["client_manager"] = socketio.RedisManager(
+            settings.redis_url, channel=f"{settings.redis_prefix}:socketio")
     sio = SocketIO(app, async_mode="gevent", cors_allowed_origins=origins,
-                   message_queue=settings.redis_url or None, manage_session=False)
+                   manage_session=False, **options)
     if engineio_gevent.SimpleWebSocketWSGI is None:
         # Engine.IO chose gevent-websocket (the server's worker); its WebSocket class is
         # looked up in this table on every upgrade.

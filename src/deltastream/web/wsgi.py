@@ -5,7 +5,8 @@ it runs as ``deltastream engine`` (on the same host through the data directory's
 anywhere through Redis), so any number of these processes serve the same market::
 
     DELTASTREAM_REDIS_URL=redis://127.0.0.1:6379/0 \\
-        gunicorn -k gevent -w 4 -b 127.0.0.1:8001 deltastream.web.wsgi:app
+        gunicorn -k geventwebsocket.gunicorn.workers.GeventWebSocketWorker \\
+            -w 4 -b 127.0.0.1:8001 deltastream.web.wsgi:app
 """
 
 from __future__ import annotations
