@@ -1,9 +1,10 @@
 """The live stream's fan-out, shared by Socket.IO and Server-Sent Events.
 
-The engine's feed calls its listeners on a real OS thread. :class:`StreamHub` only queues the
-snapshot there and wakes the gevent hub with an async watcher (gevent's thread-safe wake-up);
-everything else (building the events, serializing them once per snapshot, handing them to the
-clients) runs in one greenlet of the web process.
+The feed calls its listeners on its own thread (a real OS thread for an in-process engine, a
+greenlet for the bus). :class:`StreamHub` only queues the snapshot there and wakes the gevent
+hub with an async watcher (gevent's thread-safe wake-up); everything else (building the
+events, serializing them once per snapshot, handing them to the clients) runs in greenlets of
+the web process.
 
 Each client has a :class:`CoalescingBuffer`: at most one pending message per (event, product).
 A client that keeps up drains it before the next tick and gets every message; one that falls
@@ -257,16 +258,18 @@ class StreamHub:
                 log.exception("stream fan-out failed")
 
     def _tick_complete(self) -> bool:
-        last = self._incoming[-1][0].sequence
-        return sum(1 for snap, _ in self._incoming if snap.sequence == last) >= len(
-            self.feed.symbols)
+        queued = list(self._incoming)   # one step under the interpreter lock: a safe copy
+        if not queued:
+            return True
+        last = queued[-1][0].sequence
+        return sum(1 for snap, _ in queued if snap.sequence == last) >= len(self.feed.symbols)
 
     def process_pending(self) -> None:
         """Turn every queued snapshot into events and hand them to the clients."""
         # The feed's thread hands over a tick's products one by one: wait a moment for the
         # rest, so a client gets one write per tick rather than one per product.
         deadline = time.monotonic() + BATCH_WINDOW
-        while self._incoming and not self._tick_complete() and time.monotonic() < deadline:
+        while not self._tick_complete() and time.monotonic() < deadline:
             gevent.sleep(0.001)
         events: list[StreamEvent] = []
         while self._incoming:
