@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -11,7 +12,9 @@ import uuid
 import pytest
 import redis
 
+from ..bus.conftest import PrivateRedis, free_port
 from .conftest import start_server
+from .test_stream import PRODUCTS, Recorder
 
 FAST = ("--tick-interval", "0.25")
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -73,16 +76,35 @@ def test_web_processes_serve_an_engine_on_the_same_host(tmp_path):
                 p.wait()
 
 
-def test_two_web_processes_on_redis_serve_the_same_ticks(tmp_path):
+def _require_redis() -> None:
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
     except redis.RedisError as exc:
         pytest.skip(f"Redis at {REDIS_URL} is unreachable ({exc}); CI runs one there")
+
+
+def _ticks(rec: Recorder) -> list[tuple[str, int]]:
+    return [(d["product"], d["sequence"]) for _, e, d in rec.snapshot()
+            if e == "underlying_update"]
+
+
+def _stop_all(engine: subprocess.Popen, webs: list) -> None:
+    engine.kill()
+    engine.wait()
+    for web in webs:
+        if web.process.poll() is None:
+            web.process.kill()
+            web.process.wait()
+
+
+def test_two_web_processes_and_one_engine_stream_the_same_ticks_in_order(tmp_path):
+    _require_redis()
     env = {"DELTASTREAM_REDIS_PREFIX": f"deltastream-test-{uuid.uuid4().hex[:12]}",
            "DELTASTREAM_REDIS_URL": REDIS_URL}
     (tmp_path / "engine").mkdir()
     engine = _engine(tmp_path / "engine", env=env)
     webs = []
+    clients = []
     try:
         for name in ("a", "b"):
             (tmp_path / name).mkdir()
@@ -91,22 +113,68 @@ def test_two_web_processes_on_redis_serve_the_same_ticks(tmp_path):
         for web in webs:
             status, health = web.get("/api/health")
             assert status == 200 and health["bus"]["kind"] == "redis"
-        # Both serve the engine's snapshots: the same sequence has the same chain.
+        clients = [Recorder(web.base) for web in webs]
+        for rec in clients:
+            rec.wait_for(lambda got: len([1 for _, e, _ in got if e == "underlying_update"])
+                         >= 10 * len(PRODUCTS), 120)
+        a, b = (_ticks(rec) for rec in clients)
+        common = set(a) & set(b)
+        assert len(common) >= 8 * len(PRODUCTS)
+        assert [t for t in a if t in common] == [t for t in b if t in common]
+        # The same sequence is the same snapshot on both: REST agrees too.
         deadline = time.monotonic() + 60
         while True:
-            a = webs[0].get("/api/data/chain/NIFTY?strikes=5")[1]["chains"][0]
-            b = webs[1].get("/api/data/chain/NIFTY?strikes=5")[1]["chains"][0]
-            if a["sequence"] == b["sequence"]:
-                assert a == b
+            ca = webs[0].get("/api/data/chain/NIFTY?strikes=5")[1]["chains"][0]
+            cb = webs[1].get("/api/data/chain/NIFTY?strikes=5")[1]["chains"][0]
+            if ca["sequence"] == cb["sequence"]:
+                assert ca == cb
                 break
             assert time.monotonic() < deadline, "the web processes never agreed"
             time.sleep(0.05)
-        for web in webs:
-            assert web.stop() == 0
     finally:
-        engine.kill()
-        engine.wait()
-        for web in webs:
-            if web.process.poll() is None:
-                web.process.kill()
-                web.process.wait()
+        for rec in clients:
+            rec.close()
+        _stop_all(engine, webs)
+
+
+def test_web_processes_and_their_clients_recover_from_a_redis_restart(tmp_path):
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (Debian package redis-server)")
+    private = PrivateRedis(free_port())
+    private.start()
+    env = {"DELTASTREAM_REDIS_URL": private.url}
+    (tmp_path / "engine").mkdir()
+    (tmp_path / "web").mkdir()
+    engine = _engine(tmp_path / "engine", env=env)
+    webs = []
+    rec = None
+    try:
+        webs.append(start_server(tmp_path / "web", "--role", "web", "--data-dir",
+                                 str(tmp_path / "web"), *FAST, env=env))
+        web = webs[0]
+        rec = Recorder(web.base)
+        rec.wait_for(lambda got: len(_ticks(rec)) >= 3 * len(PRODUCTS), 120)
+        private.stop()
+        deadline = time.monotonic() + 30
+        while (health := web.get("/api/health"))[0] != 503:
+            assert time.monotonic() < deadline, "health never noticed Redis was gone"
+            time.sleep(0.2)
+        assert health[1]["stale"] and not health[1]["bus"]["connected"]
+        assert web.get("/api/data/chain/NIFTY")[0] == 200      # the last snapshot
+        before = max(s for _, s in _ticks(rec))
+        time.sleep(2)
+        private.start()
+        # Without a restart: the web process reconnects, the engine publishes again, and the
+        # client (still connected to the web process) receives the new ticks.
+        rec.wait_for(lambda got: max(s for _, s in _ticks(rec)) > before + 3, 120)
+        deadline = time.monotonic() + 30
+        while web.get("/api/health")[0] != 200:
+            assert time.monotonic() < deadline, "health never recovered"
+            time.sleep(0.2)
+        assert web.get("/api/health")[1]["bus"]["reconnects"] >= 1
+        assert rec.client.connected
+    finally:
+        if rec is not None:
+            rec.close()
+        _stop_all(engine, webs)
+        private.stop()
