@@ -120,3 +120,48 @@ def test_black76_greeks_are_with_respect_to_the_forward():
     rate_down = black76.price(100.0, 95.0, 0.5, 0.05 - h, 0.3, True)
     assert g.rho == pytest.approx((rate_up - rate_down) / (2 * h) / 100, rel=1e-7)
     assert g.rho == pytest.approx(-0.5 * g.price / 100)
+
+
+@pytest.mark.parametrize("which", ["grid", "stress"])
+def test_solving_with_the_greeks_in_one_pass_gives_the_separate_results(which, request):
+    g = request.getfixturevalue(which)
+    S, K, T, r, q, sig, call = g.args()
+    prices = bsm.price(S, K, T, r, q, sig, call)
+    iv, status = implied_vol.implied_vol(prices, S, K, T, r, q, call)
+    greeks = bsm.greeks(S, K, T, r, q, iv, call, second_order=False)
+    iv1, status1, greeks1 = implied_vol.implied_vol_and_greeks(prices, S, K, T, r, q, call)
+    assert np.array_equal(iv1, iv, equal_nan=True) and np.array_equal(status1, status)
+    for name in bsm.Greeks._fields:
+        assert np.array_equal(getattr(greeks1, name), getattr(greeks, name), equal_nan=True)
+    # Started at the true volatility: the same answers to the solver's precision, and Greeks
+    # exactly those at the volatility it returns.
+    iv2, status2, greeks2 = implied_vol.implied_vol_and_greeks(prices, S, K, T, r, q, call,
+                                                               sig)
+    assert np.array_equal(status2, status)
+    ok = status == IVStatus.OK
+    assert np.all(np.abs(iv2[ok] - iv[ok]) <= 1e-12 * iv[ok])
+    at_iv2 = bsm.greeks(S, K, T, r, q, iv2, call, second_order=False)
+    for name in bsm.Greeks._fields:
+        assert np.array_equal(getattr(greeks2, name), getattr(at_iv2, name), equal_nan=True)
+
+
+def test_a_start_at_the_root_stays_there():
+    # The first step from the exact volatility is below half an ulp: the solver must stop
+    # there rather than take the unchanged point for one outside its bracket and wander off.
+    S, K, T, r, q = 1000.0, 668.9150395130329, 0.1672052443762033, 0.055, 0.01
+    sig = 0.16690848163748673
+    price = bsm.price(S, K, T, r, q, sig, False)
+    assert 1e-9 < price < 1e-8
+    iv, status, _ = implied_vol.implied_vol_and_greeks(price, S, K, T, r, q, False, sig)
+    assert status == IVStatus.OK and abs(iv - sig) <= 1e-12 * sig
+
+
+@pytest.mark.parametrize("guess", [1e-4, 0.2, 5.0, np.nan, 0.0, -1.0, np.inf])
+def test_any_guess_gives_the_answer(guess):
+    S, K, r, q = 100.0, np.array([60.0, 90.0, 100.0, 110.0, 150.0]), 0.05, 0.01
+    T, sig = np.array([[2.0 / 365.0], [0.5], [3.0]]), 0.35
+    prices = bsm.price(S, K, T, r, q, sig, True)
+    iv, status, _ = implied_vol.implied_vol_and_greeks(prices, S, K, T, r, q, True, guess)
+    ok = status == IVStatus.OK
+    assert ok.sum() >= 14
+    assert np.all(np.abs(iv[ok] - sig) <= 1e-9)

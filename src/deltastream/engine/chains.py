@@ -13,7 +13,7 @@ from ..market.book import SIDES, ProductQuotes
 from ..market.quotes import tick_decimals
 from ..pricing import american
 from ..pricing import black_scholes_merton as bsm
-from ..pricing.implied_vol import implied_vol
+from ..pricing.implied_vol import implied_vol_and_greeks
 from .snapshot import ChainSnapshot, ContractArrays, ContractTerms, OptionSide
 
 
@@ -23,15 +23,14 @@ def solve_and_price(american_style: bool, spot: np.ndarray, mids: np.ndarray,
                     ) -> tuple[np.ndarray, np.ndarray, bsm.Greeks]:
     """Implied volatility of each mid under the exercise style's model, and Greeks at that
     vol (the five first-order Greeks: the chain serves those). Inputs broadcast; ``guess``
-    (the volatility each quote was made from) starts the American solver."""
+    (the volatility each quote was made from) starts the solver."""
     if american_style:
         iv, status = american.implied_vol(mids, spot, strikes, times, rate, dividend_yield,
                                           is_call, guess)
         return iv, status, american.greeks(spot, strikes, times, rate, dividend_yield, iv,
                                            is_call, second_order=False)
-    iv, status = implied_vol(mids, spot, strikes, times, rate, dividend_yield, is_call)
-    return iv, status, bsm.greeks(spot, strikes, times, rate, dividend_yield, iv, is_call,
-                                  second_order=False)
+    return implied_vol_and_greeks(mids, spot, strikes, times, rate, dividend_yield, is_call,
+                                  guess)
 
 
 # OptionSide fields in order, as two-row (calls, puts) arrays of a whole product.

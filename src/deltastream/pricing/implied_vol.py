@@ -25,6 +25,7 @@ from numpy.typing import ArrayLike
 
 from ._arrays import broadcast_flat, run_kernel, shaped
 from ._special import erfcx, norm_cdf, norm_ppf
+from .black_scholes_merton import N_FIRST_ORDER, N_GREEKS, Greeks, bsm_greeks_scalar
 from .status import IVStatus
 
 _SQRT2 = math.sqrt(2.0)
@@ -90,6 +91,12 @@ def _solve_s(x: float, log_beta: float, s: float) -> tuple[float, int]:
         newton = -f / g1
         denom = 1.0 - 0.5 * newton * g2 / g1
         step = newton / denom if denom > 0.5 else newton
+        # Halley's error after a step is of the order of the step cubed: once the step is below
+        # 1e-7 relative, the new point is exact to machine precision without another evaluation.
+        # Tested before the bracket: a step below half an ulp leaves s on the bracket's edge
+        # (from an exact start, say), and s is then the root already.
+        if abs(step) <= _ACCEPT_STEP * s:
+            return s + step, it + 1
         s_new = s + step
         if not (s_new > lo and s_new < hi):
             s_new = s + newton
@@ -97,8 +104,6 @@ def _solve_s(x: float, log_beta: float, s: float) -> tuple[float, int]:
                 s_new = 0.5 * (lo + hi) if hi < math.inf else 2.0 * s
                 if lo == 0.0 and hi < math.inf:
                     s_new = 0.5 * hi
-        # Halley's error after a step is of the order of the step cubed: once the step is below
-        # 1e-6 relative, the new point is exact to machine precision without another evaluation.
         if abs(s_new - s) <= _ACCEPT_STEP * s:
             return s_new, it + 1
         s = s_new
@@ -169,6 +174,14 @@ def _make_guess_table() -> np.ndarray:
 def iv_scalar(P: float, S: float, K: float, T: float, r: float, q: float,
               call: bool, table: np.ndarray) -> tuple[float, int]:
     """Implied volatility of one BSM price: (sigma, status code)."""
+    return iv_scalar_from(P, S, K, T, r, q, call, math.nan, table)
+
+
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def iv_scalar_from(P: float, S: float, K: float, T: float, r: float, q: float,
+                   call: bool, guess: float, table: np.ndarray) -> tuple[float, int]:
+    """Implied volatility of one BSM price, the search starting at ``guess`` (a volatility)
+    when it is positive and finite, else at the tabulated starting point: (sigma, status)."""
     if not (math.isfinite(P) and math.isfinite(S) and math.isfinite(K) and math.isfinite(r)
             and math.isfinite(q) and S > 0.0 and K > 0.0 and not math.isnan(T)):
         return math.nan, _INVALID
@@ -194,10 +207,17 @@ def iv_scalar(P: float, S: float, K: float, T: float, r: float, q: float,
     beta = otm / math.sqrt(fwd * strike)
     if beta >= math.exp(0.5 * x):
         return math.nan, _ABOVE
-    s, _ = normalised_implied_s(x, beta, table)
+    sqrt_t = math.sqrt(T)
+    s = math.nan
+    if x > -_MAX_ABS_X and guess > 0.0 and guess * sqrt_t < math.inf:
+        # A close start saves evaluations; where it fails (prices with hardly a significant
+        # digit left), the tabulated start decides, as without a guess.
+        s = _solve_s(x, math.log(beta), guess * sqrt_t)[0]
+    if not math.isfinite(s):
+        s = normalised_implied_s(x, beta, table)[0]
     if not math.isfinite(s):
         return math.nan, _NOT_CONV
-    return s / math.sqrt(T), _OK
+    return s / sqrt_t, _OK
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -212,6 +232,22 @@ def _iv_loop_parallel(P, S, K, T, r, q, call, table, out, status):
     for i in numba.prange(out.shape[0]):
         out[i], st = iv_scalar(P[i], S[i], K[i], T[i], r[i], q[i], call[i], table)
         status[i] = st
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _iv_greeks_loop(P, S, K, T, r, q, call, guess, table, iv, status, greeks):
+    for i in range(P.shape[0]):
+        iv[i], st = iv_scalar_from(P[i], S[i], K[i], T[i], r[i], q[i], call[i], guess[i], table)
+        status[i] = st
+        bsm_greeks_scalar(S[i], K[i], T[i], r[i], q[i], iv[i], call[i], greeks, i)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def _iv_greeks_loop_parallel(P, S, K, T, r, q, call, guess, table, iv, status, greeks):
+    for i in numba.prange(P.shape[0]):
+        iv[i], st = iv_scalar_from(P[i], S[i], K[i], T[i], r[i], q[i], call[i], guess[i], table)
+        status[i] = st
+        bsm_greeks_scalar(S[i], K[i], T[i], r[i], q[i], iv[i], call[i], greeks, i)
 
 
 GUESS_TABLE = _make_guess_table()
@@ -240,3 +276,29 @@ def implied_vol_black76(price: ArrayLike, forward: ArrayLike, strike: ArrayLike,
     """Black-76 implied volatility of European options on a forward (discounting at ``rate``)."""
     # Black-76 is Black-Scholes-Merton on the forward with the dividend yield equal to the rate.
     return implied_vol(price, forward, strike, time, rate, rate, is_call)
+
+
+def implied_vol_and_greeks(price: ArrayLike, spot: ArrayLike, strike: ArrayLike,
+                           time: ArrayLike, rate: ArrayLike, dividend_yield: ArrayLike,
+                           is_call: ArrayLike, guess: ArrayLike = np.nan
+                           ) -> tuple[np.ndarray, np.ndarray, Greeks]:
+    """Implied volatility of European prices and the Greeks at it, in one pass.
+
+    The same numbers as :func:`implied_vol` followed by
+    ``black_scholes_merton.greeks(..., second_order=False)`` at the solved volatility, without
+    the intermediate arrays: ``(vol, status, greeks)`` with vanna, volga and charm NaN.
+    ``guess`` (optional, broadcast; e.g. the volatility a quote was made from) starts the
+    search where it is positive and finite.
+    """
+    shape, (P, S, K, T, r, q, g, call) = broadcast_flat(
+        price, spot, strike, time, rate, dividend_yield, guess, is_call)
+    n = P.shape[0]
+    iv = np.empty(n)
+    status = np.empty(n, dtype=np.int8)
+    out = np.empty((N_FIRST_ORDER, n))
+    run_kernel(_iv_greeks_loop, _iv_greeks_loop_parallel, n,
+               P, S, K, T, r, q, call, g, GUESS_TABLE, iv, status, out)
+    missing = shaped(np.full(n, np.nan), shape)
+    return (shaped(iv, shape), shaped(status, shape),
+            Greeks(*(shaped(row, shape) for row in out),
+                   *[missing] * (N_GREEKS - N_FIRST_ORDER)))
