@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numba
 import numpy as np
 
 
+@functools.lru_cache(maxsize=256)
 def tick_decimals(tick: float) -> int:
     """Decimal places needed to print prices on a tick grid (0.05 -> 2, 2.5 -> 1)."""
     for d in range(9):

@@ -67,8 +67,8 @@ class ProductMarket:
 
     A tick has three steps so that a whole market can be quoted in one batch:
     :meth:`begin` moves the spot and the listing to ``now``, :func:`quote_batch` prices the
-    contracts of many products at once, and :meth:`finish` draws the order flow and updates
-    the book. :meth:`advance` runs the three for this product alone.
+    contracts of many products at once, and :func:`trade_batch` draws their order flow and
+    updates their books. :meth:`advance` runs the three for this product alone.
     """
 
     def __init__(self, spec: ProductSpec, seed: int) -> None:
@@ -87,9 +87,8 @@ class ProductMarket:
 
     def advance(self, now: datetime) -> ProductQuotes:
         """Move the market to ``now`` (never backwards) and quote every listed contract."""
-        pending = self.begin(now)
-        quote_batch([pending])
-        return self.finish(pending)
+        pending = [self.begin(now)]
+        return trade_batch(pending, quote_batch(pending))[0]
 
     def begin(self, now: datetime) -> PendingQuotes:
         """Evolve the spot to ``now``, roll the session, list and delist expiries."""
@@ -139,42 +138,10 @@ class ProductMarket:
                         centre + self.spec.strikes_each_side + 1)
         return idx[idx > 0] * step
 
-    def finish(self, p: PendingQuotes) -> ProductQuotes:
-        """Trade on the quotes ``p`` holds: open interest, volume and last prints move, and
-        the product's quotes for this tick are returned."""
-        spec, book, rng = self.spec, self.book, self.rng
-        n = len(book)
-        mid, bid, ask = (np.ascontiguousarray(a).reshape(-1) for a in (p.mid, p.bid, p.ask))
-        liq = np.concatenate([p.liquidity, p.liquidity])
-        oi = book.oi.reshape(-1)
-        if book.has_unknown:
-            oi = oi.copy()
-            fresh = np.isnan(oi)
-            if fresh.any():
-                oi[fresh] = flow.initial_open_interest(liq[fresh], spec.peak_open_interest, rng)
-        traded, oi = flow.trade(spec.peak_trade_rate * p.elapsed * liq, oi, rng)
-        last = book.last.reshape(-1)
-        if book.has_unknown:
-            last = last.copy()
-            unprinted = np.isnan(last)
-            if unprinted.any():
-                last[unprinted] = np.clip(np.round(mid[unprinted] / spec.tick_size)
-                                          * spec.tick_size, bid[unprinted], ask[unprinted])
-        last = quotes.last_traded(last, traded, bid, ask, spec.tick_size, rng)
-        book.trade(oi.reshape(2, n), traded.reshape(2, n), last.reshape(2, n))
-        return ProductQuotes(
-            symbol=spec.symbol, timestamp=p.now, spot=self.state.spot,
-            variance=self.state.variance, tick_volume=p.tick_volume,
-            session_volume=self.session_volume, expiries=tuple(book.expiries),
-            offsets=book.offsets, times=p.times, forwards=p.forwards, strikes=book.strikes,
-            contract_times=p.contract_times, surface_vol=p.vol, mid=mid.reshape(2, n),
-            bid=bid.reshape(2, n), ask=ask.reshape(2, n), last=book.last, volume=book.volume,
-            open_interest=book.oi, prev_close_oi=book.prev_oi, prev_close_last=book.prev_last)
-
 
 class PendingQuotes:
-    """One product between :meth:`ProductMarket.begin` and :meth:`ProductMarket.finish`:
-    the contracts to quote, then (filled in by :func:`quote_batch`) their quotes. Per-contract
+    """One product between :meth:`ProductMarket.begin` and :func:`trade_batch`: the
+    contracts to quote, then (filled in by :func:`quote_batch`) their quotes. Per-contract
     arrays cover calls then puts."""
 
     def __init__(self, market: ProductMarket, now: datetime, elapsed: float,
@@ -194,11 +161,21 @@ def _per_contract(pending: list[PendingQuotes], value: Callable[[PendingQuotes],
     return np.repeat(np.array([value(p) for p in pending], dtype=np.float64), sizes)
 
 
-def quote_batch(pending: list[PendingQuotes]) -> None:
+@dataclass(frozen=True)
+class QuoteBatch:
+    """The quotes of many products side by side: product ``p`` owns columns
+    ``cols[p]:cols[p + 1]`` of each per-contract array (of each row of the two-row ones)."""
+
+    cols: np.ndarray
+    liquidity: np.ndarray
+    mid: np.ndarray
+    bid: np.ndarray
+    ask: np.ndarray
+
+
+def quote_batch(pending: list[PendingQuotes]) -> QuoteBatch:
     """Quote every contract of ``pending`` (products of one exercise style) in one batch:
     surface volatility, model mid, and a two-sided quote on each product's tick."""
-    if not pending:
-        return
     books = [p.market.book for p in pending]
     n_product = np.array([len(b) for b in books])
     n_expiry = np.array([len(b.expiries) for b in books])
@@ -249,6 +226,55 @@ def quote_batch(pending: list[PendingQuotes]) -> None:
         p.mid, p.bid, p.ask = mid[:, cols], bid[:, cols], ask[:, cols]
         lo_c += n
         lo_e += ne
+    return QuoteBatch(np.concatenate([[0], np.cumsum(n_product)]), liq, mid, bid, ask)
+
+
+def trade_batch(pending: list[PendingQuotes], quoted: QuoteBatch) -> list[ProductQuotes]:
+    """Trade on the quotes of ``pending`` (as :func:`quote_batch` made them) in one batch:
+    open interest, volume and last prints move, and each product's quotes for this tick are
+    returned. Each product draws from its own generator only."""
+    books = [p.market.book for p in pending]
+    cols = quoted.cols
+    oi = np.concatenate([b.oi for b in books], axis=1)
+    last = np.concatenate([b.last for b in books], axis=1)
+    for i, p in enumerate(pending):
+        if books[i].has_unknown:
+            _fill_unknown(p, oi[:, cols[i]:cols[i + 1]], last[:, cols[i]:cols[i + 1]])
+    specs = [p.market.spec for p in pending]
+    rate = np.repeat([s.peak_trade_rate * p.elapsed for s, p in zip(specs, pending, strict=True)],
+                     np.diff(cols)) * quoted.liquidity
+    ticks = np.array([s.tick_size for s in specs])
+    scales = np.array([10.0 ** quotes.tick_decimals(t) for t in ticks.tolist()])
+    traded, oi, last = flow.FlowBatch(cols).run(
+        np.broadcast_to(rate, oi.shape), oi, [p.market.rng for p in pending],
+        (quoted.bid, quoted.ask, last, ticks, scales))
+    out = []
+    for i, p in enumerate(pending):
+        market, book, lo, hi = p.market, books[i], cols[i], cols[i + 1]
+        book.trade(oi[:, lo:hi], traded[:, lo:hi], last[:, lo:hi])
+        out.append(ProductQuotes(
+            symbol=market.spec.symbol, timestamp=p.now, spot=market.state.spot,
+            variance=market.state.variance, tick_volume=p.tick_volume,
+            session_volume=market.session_volume, expiries=tuple(book.expiries),
+            offsets=book.offsets, times=p.times, forwards=p.forwards, strikes=book.strikes,
+            contract_times=p.contract_times, surface_vol=p.vol, mid=p.mid, bid=p.bid,
+            ask=p.ask, last=book.last, volume=book.volume, open_interest=book.oi,
+            prev_close_oi=book.prev_oi, prev_close_last=book.prev_last))
+    return out
+
+
+def _fill_unknown(p: PendingQuotes, oi: np.ndarray, last: np.ndarray) -> None:
+    """In place: open interest for freshly listed contracts, and a first print at the mid
+    (on the tick, inside the spread) for contracts that never printed."""
+    spec = p.market.spec
+    fresh = np.isnan(oi)
+    if fresh.any():
+        weight = np.broadcast_to(p.liquidity, oi.shape)[fresh]
+        oi[fresh] = flow.initial_open_interest(weight, spec.peak_open_interest, p.market.rng)
+    unprinted = np.isnan(last)
+    if unprinted.any():
+        last[unprinted] = np.clip(np.round(p.mid[unprinted] / spec.tick_size) * spec.tick_size,
+                                  p.bid[unprinted], p.ask[unprinted])
 
 
 class SimulatedMarket:
@@ -261,6 +287,9 @@ class SimulatedMarket:
 
     def advance(self, now: datetime) -> dict[str, ProductQuotes]:
         pending = [m.begin(now) for m in self.products.values()]
-        quote_batch([p for p in pending if not p.market.spec.american])
-        quote_batch([p for p in pending if p.market.spec.american])
-        return {p.market.spec.symbol: p.market.finish(p) for p in pending}
+        quoted: dict[str, ProductQuotes] = {}
+        for american_style in (False, True):
+            group = [p for p in pending if p.market.spec.american == american_style]
+            if group:
+                quoted.update((q.symbol, q) for q in trade_batch(group, quote_batch(group)))
+        return {symbol: quoted[symbol] for symbol in self.products}
