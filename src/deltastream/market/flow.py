@@ -93,9 +93,9 @@ def _split(n: float, p: float, cdf: np.ndarray, u: float) -> float:  # pragma: n
 def _trade_kernel(rate: np.ndarray, oi: np.ndarray, cols: np.ndarray, u: np.ndarray,
                   u_lo: np.ndarray, u_hi: np.ndarray, resume: np.ndarray, open_prob: float,
                   close_prob: float, close_given_not_open: float, open_cdf: np.ndarray,
-                  close_cdf: np.ndarray, prints: bool, bid: np.ndarray, ask: np.ndarray, last: np.ndarray,
-                  tick: np.ndarray, scale: np.ndarray, traded: np.ndarray, new_oi: np.ndarray,
-                  new_last: np.ndarray) -> None:  # pragma: no cover - compiled
+                  close_cdf: np.ndarray, prints: bool, bid: np.ndarray, ask: np.ndarray,
+                  last: np.ndarray, tick: np.ndarray, scale: np.ndarray, traded: np.ndarray,
+                  new_oi: np.ndarray, new_last: np.ndarray) -> None:  # pragma: no cover - compiled
     transfer_prob = 1.0 - open_prob - close_prob
     size = rate.shape[0]   # contracts per column: 2 (call, put) in the market's layout
     for p in range(cols.shape[0] - 1):
