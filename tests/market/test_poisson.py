@@ -40,14 +40,16 @@ def test_non_finite_or_huge_intensities_are_refused():
         poisson(np.array([1e8]), np.random.default_rng(0))
 
 
-def test_trade_counts_have_the_thinned_poisson_moments():
+@pytest.mark.parametrize("lam", [18.0, 2.5])
+def test_trade_counts_have_the_thinned_poisson_moments(lam):
     # Volume ~ Poisson(rate); with ample open interest, the OI change is the difference of
-    # independent Poisson(rate p_open) and Poisson(rate p_close) counts.
+    # independent Poisson(rate p_open) and Poisson(rate p_close) counts (drawn as such above
+    # intensity 10, as a total split binomially below).
     rng = np.random.default_rng(3)
-    rate = np.full(200_000, 18.0)
+    rate = np.full(200_000, lam)
     traded, new_oi = flow.trade(rate, np.full(rate.size, 1e9), rng)
     change = new_oi - 1e9
-    assert traded.mean() == pytest.approx(18.0, abs=0.05)
-    assert traded.var() == pytest.approx(18.0, rel=0.02)
-    assert change.mean() == pytest.approx(18.0 * (0.45 - 0.35), abs=0.05)
-    assert change.var() == pytest.approx(18.0 * (0.45 + 0.35), rel=0.02)
+    assert traded.mean() == pytest.approx(lam, abs=0.05)
+    assert traded.var() == pytest.approx(lam, rel=0.02)
+    assert change.mean() == pytest.approx(lam * (0.45 - 0.35), abs=0.05)
+    assert change.var() == pytest.approx(lam * (0.45 + 0.35), rel=0.02)

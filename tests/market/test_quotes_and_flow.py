@@ -18,14 +18,61 @@ def test_bid_mid_ask_on_the_tick_grid(tick):
         assert np.allclose(np.rint(side / tick) * tick, side, rtol=0, atol=1e-9)
 
 
-def test_last_traded_price_is_inside_the_spread():
+def test_last_prints_are_on_the_grid_inside_the_spread():
     rng = np.random.default_rng(1)
-    mid = rng.uniform(1, 300, 1000)
+    mid = rng.uniform(1, 300, (2, 1000))
     bid, ask = quotes.two_sided(mid, 0.05, 0.01)
-    previous = mid * rng.uniform(0.5, 1.5, 1000)
-    traded = rng.random(1000) < 0.5
-    last = quotes.last_traded(previous, traded, bid, ask, 0.05, rng)
+    previous = mid * rng.uniform(0.5, 1.5, (2, 1000))
+    rate = np.where(rng.random((2, 1000)) < 0.5, 0.0, 3.0)
+    batch = flow.FlowBatch(np.array([0, 400, 1000]))
+    traded, _, last = batch.run(rate, np.zeros((2, 1000)), [rng, np.random.default_rng(2)],
+                                (bid, ask, previous, np.array([0.05, 0.05]),
+                                 np.array([100.0, 100.0])))
     assert np.all(last >= bid - 1e-9) and np.all(last <= ask + 1e-9)
+    # Traded contracts print on the grid anywhere in the spread; untraded ones keep their
+    # print, brought inside the spread.
+    fresh = traded > 0
+    assert 0.3 < fresh.mean() < 0.6
+    assert np.allclose(np.rint(last[fresh] / 0.05) * 0.05, last[fresh], rtol=0, atol=1e-9)
+    wide = fresh & (ask - bid >= 0.2)
+    assert np.mean(last[wide] == bid[wide]) < 0.5
+    kept = traded == 0
+    assert np.array_equal(last[kept], np.round(np.clip(previous, bid, ask), 2)[kept])
+
+
+def test_each_product_draws_from_its_own_generator_alone():
+    rate = np.linspace(0.0, 30.0, 2 * 300).reshape(2, 300)
+    oi = np.full((2, 300), 100.0)
+
+    def run(products: list[int]) -> list[np.ndarray]:
+        cols = np.arange(len(products) + 1) * 300
+        traded, new_oi, _ = flow.FlowBatch(cols).run(
+            np.tile(rate, len(products)), np.tile(oi, len(products)),
+            [np.random.default_rng(p) for p in products])
+        return [np.concatenate([traded[:, c:c + 300], new_oi[:, c:c + 300]])
+                for c in cols[:-1]]
+
+    alone = run([7])[0]
+    together = run([3, 7, 9])
+    assert np.array_equal(together[1], alone)
+    assert not np.array_equal(together[0], alone)
+
+
+def test_flow_from_short_buffers_is_the_same_law(monkeypatch):
+    # Buffers that run out every few contracts: each product goes on from fresh uniforms.
+    monkeypatch.setattr(flow, "_SMALL_ALLOWANCE", 1)
+    monkeypatch.setattr(flow, "_LARGE_ALLOWANCE", 1)
+    rate = np.full((2, 100_000), 3.0)
+    rate[1] = 40.0
+    a = flow.trade(rate, np.full(rate.shape, 1e9), np.random.default_rng(4))
+    b = flow.trade(rate, np.full(rate.shape, 1e9), np.random.default_rng(4))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    traded, change = a[0], a[1] - 1e9
+    for row, lam in ((0, 3.0), (1, 40.0)):
+        assert traded[row].mean() == pytest.approx(lam, rel=0.02)
+        assert traded[row].var() == pytest.approx(lam, rel=0.03)
+        assert change[row].mean() == pytest.approx(lam * 0.1, abs=0.03 * np.sqrt(lam))
+        assert change[row].var() == pytest.approx(lam * 0.8, rel=0.03)
 
 
 def test_open_interest_never_negative_and_volume_monotone():

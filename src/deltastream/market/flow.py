@@ -97,53 +97,61 @@ def _trade_kernel(rate: np.ndarray, oi: np.ndarray, cols: np.ndarray, u: np.ndar
                   last: np.ndarray, tick: np.ndarray, scale: np.ndarray, traded: np.ndarray,
                   new_oi: np.ndarray, new_last: np.ndarray) -> None:  # pragma: no cover - compiled
     transfer_prob = 1.0 - open_prob - close_prob
-    size = rate.shape[0]   # contracts per column: 2 (call, put) in the market's layout
+    rows = rate.shape[0]   # 2 in the market's layout: calls, then puts
     for p in range(cols.shape[0] - 1):
+        if resume[p] < 0:
+            continue
         lo = cols[p]
         n = cols[p + 1] - lo
-        pos = resume[p]
         j = u_lo[p]
         end = u_hi[p]
-        while pos >= 0 and pos < size * n:
-            row = pos // n
-            c = lo + pos % n
-            lam = rate[row, c]
-            if lam < PTRS_MIN_INTENSITY:
-                if end - j < _SMALL_NEED:
-                    break
-                total, j = draw(lam, u[:end], j)
-                opened = closing = 0.0
-                if total > 0.0:
-                    opened = _split(total, open_prob, open_cdf, u[j])
-                    closing = _split(total - opened, close_given_not_open, close_cdf, u[j + 1])
-                    j += 2
-            else:
-                if end - j < _LARGE_NEED:
-                    break
-                opened, j = draw(lam * open_prob, u[:end], j)
-                closing, j = draw(lam * close_prob, u[:end], j)
-                transferred, j = draw(lam * transfer_prob, u[:end], j)
-                if opened < 0.0 or closing < 0.0 or transferred < 0.0:
-                    break   # out of uniforms: this contract again, from a fresh buffer
-                total = opened + closing + transferred
-            held = oi[row, c] + opened
-            new_oi[row, c] = held - min(closing, held)
-            traded[row, c] = total
-            if prints:
-                b = bid[row, c]
-                a = ask[row, c]
-                t = tick[p]
-                if total > 0.0:
-                    # A fresh print, uniform over the ticks from the bid to the ask.
-                    width = np.rint((a - b) / t)
-                    price = b + min(np.floor(u[j] * (width + 1.0)), width) * t
-                    j += 1
+        pos = resume[p]
+        resume[p] = -1
+        for row in range(pos // n if n else rows, rows):
+            for c in range(lo + (pos % n if row == pos // n else 0), lo + n):
+                lam = rate[row, c]
+                if lam < PTRS_MIN_INTENSITY:
+                    if end - j < _SMALL_NEED:
+                        resume[p] = row * n + c - lo
+                        break
+                    total, j = draw(lam, u, j)   # one uniform at most
+                    opened = closing = 0.0
+                    if total > 0.0:
+                        opened = _split(total, open_prob, open_cdf, u[j])
+                        closing = _split(total - opened, close_given_not_open, close_cdf,
+                                         u[j + 1])
+                        j += 2
                 else:
-                    # The previous print stands, brought inside the current spread.
-                    price = min(max(last[row, c], b), a)
-                new_last[row, c] = np.rint(price * scale[p]) / scale[p]  # np.round
-            pos += 1
-        resume[p] = -1 if pos >= size * n else pos
+                    if end - j < _LARGE_NEED:
+                        resume[p] = row * n + c - lo
+                        break
+                    mine = u[:end]
+                    opened, j = draw(lam * open_prob, mine, j)
+                    closing, j = draw(lam * close_prob, mine, j)
+                    transferred, j = draw(lam * transfer_prob, mine, j)
+                    if opened < 0.0 or closing < 0.0 or transferred < 0.0:
+                        # Out of uniforms: this contract again, from a fresh buffer.
+                        resume[p] = row * n + c - lo
+                        break
+                    total = opened + closing + transferred
+                held = oi[row, c] + opened
+                new_oi[row, c] = held - min(closing, held)
+                traded[row, c] = total
+                if prints:
+                    b = bid[row, c]
+                    a = ask[row, c]
+                    t = tick[p]
+                    if total > 0.0:
+                        # A fresh print, uniform over the ticks from the bid to the ask.
+                        width = np.rint((a - b) / t)
+                        price = b + min(np.floor(u[j] * (width + 1.0)), width) * t
+                        j += 1
+                    else:
+                        # The previous print stands, brought inside the current spread.
+                        price = min(max(last[row, c], b), a)
+                    new_last[row, c] = np.rint(price * scale[p]) / scale[p]  # np.round
+            if resume[p] >= 0:
+                break
 
 
 class FlowBatch:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import math
 
-import numba
 import numpy as np
 
 
@@ -49,37 +48,6 @@ def two_sided(mid: np.ndarray, tick: np.ndarray | float,
     bid_ticks = np.maximum(np.floor((mid - half) / tick), 0.0)
     ask_ticks = np.maximum(np.ceil((mid + half) / tick), bid_ticks + 1.0)
     return round_to_grid(bid_ticks * tick, tick), round_to_grid(ask_ticks * tick, tick)
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _last_kernel(previous: np.ndarray, traded: np.ndarray, bid: np.ndarray, ask: np.ndarray,
-                 tick: float, scale: float, u: np.ndarray,
-                 out: np.ndarray) -> None:  # pragma: no cover - compiled
-    for i in range(previous.size):
-        if traded[i] > 0.0:
-            width = np.rint((ask[i] - bid[i]) / tick)
-            price = bid[i] + min(np.floor(u[i] * (width + 1.0)), width) * tick
-        else:
-            price = min(max(previous[i], bid[i]), ask[i])
-        out[i] = np.rint(price * scale) / scale   # np.round(price, decimals)
-
-
-def last_traded(previous: np.ndarray, traded: np.ndarray, bid: np.ndarray, ask: np.ndarray,
-                tick: float, rng: np.random.Generator) -> np.ndarray:
-    """Last-traded prices: a fresh print inside the spread where a trade happened this tick
-    (``traded`` > 0), uniform over the ticks from the bid to the ask.
-
-    Where nothing traded the previous print stands, brought inside the current spread (the
-    market has moved through it, so a trade would print at least at the near side).
-    """
-    def flat(a: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
-
-    b = flat(bid)
-    out = np.empty_like(b)
-    _last_kernel(flat(previous), flat(traded), b, flat(ask), float(tick),
-                 10.0 ** tick_decimals(tick), rng.random(b.size), out)
-    return out
 
 
 def round_to_tick(price: float, tick: float) -> float:
