@@ -96,3 +96,14 @@ def test_liquidity_peaks_near_the_money_and_on_round_strikes():
     assert np.argmax(w) == 20
     # 24500 (a multiple of 10 steps) trades more than its plain neighbour 24550.
     assert w[30] > w[31]
+
+
+def test_quotes_with_a_given_grid_scale_are_the_same():
+    rng = np.random.default_rng(5)
+    mid = rng.uniform(0, 300, 2000)
+    tick = np.where(rng.random(2000) < 0.5, 0.05, 2.5)
+    plain = quotes.two_sided(mid, tick, 0.01)
+    scaled = quotes.two_sided(mid, tick, 0.01, quotes.grid_scale(tick))
+    assert np.array_equal(plain[0], scaled[0]) and np.array_equal(plain[1], scaled[1])
+    assert np.array_equal(quotes.grid_scale(tick), np.where(tick == 0.05, 100.0, 10.0))
+    assert quotes.grid_scale(0.01) == 100.0

@@ -155,3 +155,15 @@ def test_first_order_only_matches_the_full_kernel(grid):
     for field in ("price", "delta", "gamma", "theta", "vega", "rho"):
         assert np.array_equal(getattr(full, field), getattr(first, field))
     assert np.all(np.isnan(first.vanna)) and np.all(np.isnan(first.charm))
+
+
+def test_call_and_put_prices_at_once_are_the_single_prices(grid):
+    S, K, T, r, q, sig, _ = grid.args()
+    both = bsm.call_put_prices(S, K, T, r, q, sig)
+    assert both.shape == (2, len(grid))
+    assert np.array_equal(both[0], bsm.price(S, K, T, r, q, sig, True), equal_nan=True)
+    assert np.array_equal(both[1], bsm.price(S, K, T, r, q, sig, False), equal_nan=True)
+    edge = bsm.call_put_prices(100.0, 90.0, np.array([0.0, 0.5, 0.5]), 0.05, 0.0,
+                               np.array([0.2, 0.0, np.nan]))
+    assert np.array_equal(edge[:, :2], [[10.0, 100.0 - 90.0 * np.exp(-0.025)], [0.0, 0.0]])
+    assert np.isnan(edge[:, 2]).all()

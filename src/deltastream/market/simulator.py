@@ -171,6 +171,8 @@ class QuoteBatch:
     mid: np.ndarray
     bid: np.ndarray
     ask: np.ndarray
+    tick: np.ndarray    # per product
+    scale: np.ndarray   # per product: 10 ** decimals of the tick
 
 
 def quote_batch(pending: list[PendingQuotes]) -> QuoteBatch:
@@ -190,6 +192,9 @@ def quote_batch(pending: list[PendingQuotes]) -> QuoteBatch:
     def per_contract(value: Callable[[PendingQuotes], float]) -> np.ndarray:
         return _per_contract(pending, value, n_product)
 
+    def per_product(value: Callable[[PendingQuotes], float]) -> np.ndarray:
+        return np.array([value(p) for p in pending], dtype=np.float64)
+
     s_e = per_expiry(lambda p: p.market.state.spot)
     r_e = per_expiry(lambda p: p.market.spec.rate)
     q_e = per_expiry(lambda p: p.market.spec.dividend_yield)
@@ -200,22 +205,26 @@ def quote_batch(pending: list[PendingQuotes]) -> QuoteBatch:
         per_expiry(lambda p: p.market.spec.spot_model.diffusive_variance),
         per_expiry(lambda p: p.market.spec.spot_model.mean_reversion),
         per_expiry(lambda p: p.market.spec.surface_model.premium))
-    s, r, q, forward, theta_c = (np.repeat(a, expiry_sizes)
-                                 for a in (s_e, r_e, q_e, forward_e, theta))
+    phi = surface.ssvi_phi(theta, per_expiry(lambda p: p.market.spec.surface_model.curvature),
+                           per_expiry(lambda p: p.market.spec.surface_model.decay))
+    s, r, q, forward, theta_c, phi_c = (np.repeat(a, expiry_sizes)
+                                        for a in (s_e, r_e, q_e, forward_e, theta, phi))
     k = np.log(strikes / forward)
-    vol = np.sqrt(surface.total_variance_of(
-        k, theta_c, per_contract(lambda p: p.market.spec.surface_model.skew),
-        per_contract(lambda p: p.market.spec.surface_model.curvature),
-        per_contract(lambda p: p.market.spec.surface_model.decay)) / t)
+    vol = np.sqrt(surface.ssvi_total_variance(
+        k, theta_c, per_contract(lambda p: p.market.spec.surface_model.skew), phi_c) / t)
 
-    pricer = american.price if pending[0].market.spec.american else bsm.price
-    mid = pricer(s, strikes, t, r, q, vol, SIDES)          # (2, n): calls, puts
+    if pending[0].market.spec.american:
+        mid = american.price(s, strikes, t, r, q, vol, SIDES)   # (2, n): calls, puts
+    else:
+        mid = bsm.call_put_prices(s, strikes, t, r, q, vol)
     liq = flow.liquidity(k, np.sqrt(theta_c), strikes,
                          per_contract(lambda p: p.market.spec.strike_step), t)
     rel_spread = np.minimum(per_contract(lambda p: p.market.spec.relative_spread)
                             / np.sqrt(liq), MAX_RELATIVE_SPREAD)
-    bid, ask = quotes.two_sided(mid, per_contract(lambda p: p.market.spec.tick_size),
-                                rel_spread)
+    tick = per_product(lambda p: p.market.spec.tick_size)
+    scale = quotes.grid_scale(tick)
+    bid, ask = quotes.two_sided(mid, np.repeat(tick, n_product), rel_spread,
+                                np.repeat(scale, n_product))
     lo_c = lo_e = 0
     for p, n, ne in zip(pending, n_product.tolist(), n_expiry.tolist(), strict=True):
         cols = slice(lo_c, lo_c + n)
@@ -226,7 +235,8 @@ def quote_batch(pending: list[PendingQuotes]) -> QuoteBatch:
         p.mid, p.bid, p.ask = mid[:, cols], bid[:, cols], ask[:, cols]
         lo_c += n
         lo_e += ne
-    return QuoteBatch(np.concatenate([[0], np.cumsum(n_product)]), liq, mid, bid, ask)
+    return QuoteBatch(np.concatenate([[0], np.cumsum(n_product)]), liq, mid, bid, ask, tick,
+                      scale)
 
 
 def trade_batch(pending: list[PendingQuotes], quoted: QuoteBatch) -> list[ProductQuotes]:
@@ -243,11 +253,9 @@ def trade_batch(pending: list[PendingQuotes], quoted: QuoteBatch) -> list[Produc
     specs = [p.market.spec for p in pending]
     rate = np.repeat([s.peak_trade_rate * p.elapsed for s, p in zip(specs, pending, strict=True)],
                      np.diff(cols)) * quoted.liquidity
-    ticks = np.array([s.tick_size for s in specs])
-    scales = np.array([10.0 ** quotes.tick_decimals(t) for t in ticks.tolist()])
     traded, oi, last = flow.FlowBatch(cols).run(
         np.broadcast_to(rate, oi.shape), oi, [p.market.rng for p in pending],
-        (quoted.bid, quoted.ask, last, ticks, scales))
+        (quoted.bid, quoted.ask, last, quoted.tick, quoted.scale))
     out = []
     for i, p in enumerate(pending):
         market, book, lo, hi = p.market, books[i], cols[i], cols[i + 1]

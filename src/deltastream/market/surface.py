@@ -64,12 +64,23 @@ def total_variance_of(log_moneyness: ArrayLike, theta: ArrayLike, skew: ArrayLik
                       curvature: ArrayLike, decay: ArrayLike) -> np.ndarray:
     """w(k, theta) with the SSVI parameters (rho, eta, gamma) given per point, so that many
     products' surfaces evaluate in one pass."""
+    return ssvi_total_variance(log_moneyness, theta, skew, ssvi_phi(theta, curvature, decay))
+
+
+def ssvi_phi(theta: ArrayLike, curvature: ArrayLike, decay: ArrayLike) -> np.ndarray:
+    """phi(theta) = eta / (theta^gamma (1 + theta)^(1 - gamma)): one per expiry."""
+    th = np.asarray(theta, dtype=np.float64)
+    gamma = np.asarray(decay, dtype=np.float64)
+    return np.asarray(curvature) / (th**gamma * (1.0 + th) ** (1.0 - gamma))
+
+
+def ssvi_total_variance(log_moneyness: ArrayLike, theta: ArrayLike, skew: ArrayLike,
+                        phi: ArrayLike) -> np.ndarray:
+    """w(k, theta) given phi(theta) (see :func:`ssvi_phi`)."""
     k = np.asarray(log_moneyness, dtype=np.float64)
     th = np.asarray(theta, dtype=np.float64)
     rho = np.asarray(skew, dtype=np.float64)
-    gamma = np.asarray(decay, dtype=np.float64)
-    phi = np.asarray(curvature) / (th**gamma * (1.0 + th) ** (1.0 - gamma))
-    pk = phi * k
+    pk = np.asarray(phi) * k
     return 0.5 * th * (1.0 + rho * pk + np.sqrt((pk + rho) ** 2 + 1.0 - rho * rho))
 
 

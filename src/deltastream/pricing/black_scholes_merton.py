@@ -66,29 +66,44 @@ def parity_price(fwd: float, strike: float, d1: float, d2: float, call: bool) ->
     relative precision and the implied-volatility solver, which subtracts the same intrinsic
     value in the same order, recovers it exactly.
     """
+    call_value, put_value = parity_pair(fwd, strike, d1, d2)
+    return call_value if call else put_value
+
+
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def parity_pair(fwd: float, strike: float, d1: float, d2: float) -> tuple[float, float]:
+    """(call, put) values as :func:`parity_price` gives them, from one pair of normal
+    probabilities."""
     if fwd < strike:
-        otm_call = fwd * norm_cdf(d1) - strike * norm_cdf(d2)
-        return max(otm_call, 0.0) if call else max(otm_call, 0.0) + (strike - fwd)
-    otm_put = strike * norm_cdf(-d2) - fwd * norm_cdf(-d1)
-    return max(otm_put, 0.0) + (fwd - strike) if call else max(otm_put, 0.0)
+        otm_call = max(fwd * norm_cdf(d1) - strike * norm_cdf(d2), 0.0)
+        return otm_call, otm_call + (strike - fwd)
+    otm_put = max(strike * norm_cdf(-d2) - fwd * norm_cdf(-d1), 0.0)
+    return otm_put + (fwd - strike), otm_put
 
 
 @numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def bsm_price_scalar(S: float, K: float, T: float, r: float, q: float, sig: float,
                      call: bool) -> float:
     """Price of one option (compiled scalar kernel shared with the other pricing modules)."""
+    call_value, put_value = bsm_call_put_scalar(S, K, T, r, q, sig)
+    return call_value if call else put_value
+
+
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def bsm_call_put_scalar(S: float, K: float, T: float, r: float, q: float,
+                        sig: float) -> tuple[float, float]:
+    """(call, put) prices of one strike: the work of one price, the numbers of two."""
     if _inputs_invalid(S, K, T, r, q, sig):
-        return math.nan
-    w = 1.0 if call else -1.0
+        return math.nan, math.nan
     if T == 0.0:
-        return max(w * (S - K), 0.0)
+        return max(S - K, 0.0), max(K - S, 0.0)
     dq = math.exp(-q * T)
     dr = math.exp(-r * T)
     s = sig * math.sqrt(T)
     if s == 0.0:
-        return max(w * (S * dq - K * dr), 0.0)
+        return max(S * dq - K * dr, 0.0), max(-(S * dq - K * dr), 0.0)
     d1 = (math.log(S / K) + (r - q) * T) / s + 0.5 * s
-    return parity_price(S * dq, K * dr, d1, d1 - s, call)
+    return parity_pair(S * dq, K * dr, d1, d1 - s)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -101,6 +116,18 @@ def _price_loop(S, K, T, r, q, sig, call, out):
 def _price_loop_parallel(S, K, T, r, q, sig, call, out):
     for i in numba.prange(out.shape[0]):
         out[i] = bsm_price_scalar(S[i], K[i], T[i], r[i], q[i], sig[i], call[i])
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _call_put_loop(S, K, T, r, q, sig, out):
+    for i in range(out.shape[1]):
+        out[0, i], out[1, i] = bsm_call_put_scalar(S[i], K[i], T[i], r[i], q[i], sig[i])
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def _call_put_loop_parallel(S, K, T, r, q, sig, out):
+    for i in numba.prange(out.shape[1]):
+        out[0, i], out[1, i] = bsm_call_put_scalar(S[i], K[i], T[i], r[i], q[i], sig[i])
 
 
 @numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
@@ -196,6 +223,17 @@ def price(spot: ArrayLike, strike: ArrayLike, time: ArrayLike, rate: ArrayLike,
     out = np.empty(S.shape[0])
     run_kernel(_price_loop, _price_loop_parallel, out.shape[0], S, K, T, r, q, sig, call, out)
     return shaped(out, shape)
+
+
+def call_put_prices(spot: ArrayLike, strike: ArrayLike, time: ArrayLike, rate: ArrayLike,
+                    dividend_yield: ArrayLike, vol: ArrayLike) -> np.ndarray:
+    """Call and put values at once, shape ``(2, *shape)``: ``[0]`` calls, ``[1]`` puts, the
+    numbers :func:`price` gives (a chain's two sides for the work of one)."""
+    shape, (S, K, T, r, q, sig) = broadcast_flat(spot, strike, time, rate, dividend_yield, vol,
+                                                 bool_last=False)
+    out = np.empty((2, S.shape[0]))
+    run_kernel(_call_put_loop, _call_put_loop_parallel, out.shape[1], S, K, T, r, q, sig, out)
+    return out.reshape((2, *shape))
 
 
 def greeks(spot: ArrayLike, strike: ArrayLike, time: ArrayLike, rate: ArrayLike,
