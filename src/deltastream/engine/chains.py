@@ -10,7 +10,7 @@ import numpy as np
 
 from ..analytics.segments import max_pain_indices, nearest_indices, segment_sums
 from ..market.book import SIDES, ProductQuotes
-from ..market.quotes import tick_decimals
+from ..market.quotes import grid_scale
 from ..pricing import american
 from ..pricing import black_scholes_merton as bsm
 from ..pricing.implied_vol import implied_vol_and_greeks
@@ -76,36 +76,29 @@ def build_snapshots(items: list[tuple[ContractTerms, ProductQuotes]], sequence: 
         group = [(t, q) for t, q in items if t.exercise_style == style]
         if group:
             solved.update(zip((t.symbol for t, _ in group), _solve_group(group), strict=True))
-    stats = _chain_stats([q for _, q in items])
+    stats = _chain_stats(items)
     out = {}
     first = 0
-    for terms, q in items:
+    for i, (terms, q) in enumerate(items):
         e = slice(first, first + len(q.expiries))
-        base = stats.product_start[e]
+        lo, hi = stats.columns[i], stats.columns[i + 1]
+        quoted = {"last": q.last, "bid": q.bid, "ask": q.ask, "mid": q.mid,
+                  "change": stats.change[:, lo:hi], "open_interest": q.open_interest,
+                  "volume": q.volume, "oi_change": stats.oi_change[:, lo:hi]}
+        sides = solved[terms.symbol]
         out[terms.symbol] = ChainSnapshot(
             product=terms.symbol, sequence=sequence, timestamp=q.timestamp, spot=q.spot,
             session_volume=q.session_volume, tick_volume=q.tick_volume, terms=terms,
             expiry_dates=q.expiries, offsets=_read_only(q.offsets),
             times=_read_only(q.times), forwards=_read_only(q.forwards),
             strikes=_read_only(q.strikes),
-            contracts=ContractArrays(tuple(_side_arrays(terms, q, solved[terms.symbol]))),
+            contracts=ContractArrays(tuple(sides[name] if name in sides
+                                           else _read_only(quoted[name])
+                                           for name in _SIDE_FIELDS)),
             pcr_oi=stats.pcr_oi[e], pcr_volume=stats.pcr_volume[e],
-            atm_index=_read_only(stats.atm[e] - base),
-            max_pain_index=_read_only(np.where(stats.max_pain[e] < 0, -1,
-                                               stats.max_pain[e] - base)))
+            atm_index=stats.atm[e], max_pain_index=stats.max_pain[e])
         first += len(q.expiries)
     return out
-
-
-def _side_arrays(terms: ContractTerms, q: ProductQuotes, solved: dict[str, np.ndarray]
-                 ) -> list[np.ndarray]:
-    decimals = tick_decimals(terms.tick_size)
-    quoted = {"last": q.last, "bid": q.bid, "ask": q.ask, "mid": q.mid,
-              "change": np.round(q.last - q.prev_close_last, decimals),
-              "open_interest": q.open_interest, "volume": q.volume,
-              "oi_change": q.open_interest - q.prev_close_oi}
-    return [solved[name] if name in solved else _read_only(quoted[name])
-            for name in _SIDE_FIELDS]
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
@@ -117,15 +110,19 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _ChainStats:
-    """Per expiry of all products, in product order: flat indices of the ATM and max-pain
-    strikes (into the concatenated strikes; -1 for no max pain), put-call ratios (NaN with
-    nothing on the call side), and the flat index of each expiry's product's first strike."""
+    """Per expiry of all products, in product order: columns of the ATM and max-pain
+    strikes in their product's arrays (-1 for no max pain), and put-call ratios (NaN with
+    nothing on the call side); per contract of all products (product ``i`` in columns
+    ``columns[i]:columns[i + 1]``), the premium and open-interest changes since the previous
+    session's close."""
 
     atm: np.ndarray
     max_pain: np.ndarray
     pcr_oi: np.ndarray
     pcr_volume: np.ndarray
-    product_start: np.ndarray
+    columns: list[int]
+    change: np.ndarray
+    oi_change: np.ndarray
 
 
 def _ratio(puts: np.ndarray, calls: np.ndarray) -> np.ndarray:
@@ -135,18 +132,28 @@ def _ratio(puts: np.ndarray, calls: np.ndarray) -> np.ndarray:
     return _read_only(out)
 
 
-def _chain_stats(quotes: list[ProductQuotes]) -> _ChainStats:
+def _chain_stats(items: list[tuple[ContractTerms, ProductQuotes]]) -> _ChainStats:
+    quotes = [q for _, q in items]
     n = np.array([len(q.strikes) for q in quotes])
-    starts = np.concatenate([[0], np.cumsum(n)])[:-1]
+    columns = np.concatenate([[0], np.cumsum(n)])
+    starts = columns[:-1]
     offsets = np.concatenate([[0]] + [q.offsets[1:] + s for q, s in zip(quotes, starts,
                                                                          strict=True)])
     strikes = np.concatenate([q.strikes for q in quotes])
     forwards = np.concatenate([q.forwards for q in quotes])
     oi = np.concatenate([q.open_interest for q in quotes], axis=1)
     volume = np.concatenate([q.volume for q in quotes], axis=1)
+    # The premium change on each product's tick grid, as np.round to its decimals does it.
+    scale = np.repeat(grid_scale(np.array([t.tick_size for t, _ in items])), n)
+    change = np.concatenate([q.last - q.prev_close_last for q in quotes], axis=1)
+    oi_change = oi - np.concatenate([q.prev_close_oi for q in quotes], axis=1)
+    # Flat indices into the concatenated strikes, made relative to each product's first.
+    product_start = np.repeat(starts, [len(q.expiries) for q in quotes])
+    max_pain = max_pain_indices(strikes, oi[0], oi[1], offsets)
     return _ChainStats(
-        atm=nearest_indices(strikes, forwards, offsets),
-        max_pain=max_pain_indices(strikes, oi[0], oi[1], offsets),
+        atm=_read_only(nearest_indices(strikes, forwards, offsets) - product_start),
+        max_pain=_read_only(np.where(max_pain < 0, -1, max_pain - product_start)),
         pcr_oi=_ratio(segment_sums(oi[1], offsets), segment_sums(oi[0], offsets)),
         pcr_volume=_ratio(segment_sums(volume[1], offsets), segment_sums(volume[0], offsets)),
-        product_start=np.repeat(starts, [len(q.expiries) for q in quotes]))
+        columns=columns.tolist(), change=_read_only(np.rint(change * scale) / scale),
+        oi_change=_read_only(oi_change))
