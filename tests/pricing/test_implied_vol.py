@@ -165,3 +165,28 @@ def test_any_guess_gives_the_answer(guess):
     ok = status == IVStatus.OK
     assert ok.sum() >= 14
     assert np.all(np.abs(iv[ok] - sig) <= 1e-9)
+
+
+@pytest.mark.parametrize("which", ["grid", "stress"])
+def test_a_chains_calls_and_puts_together_give_the_single_results(which, request):
+    # Calls and puts of the same strikes, priced as a chain's two sides: a strike's pair often
+    # reduces to the same out-of-the-money price and is solved once; the numbers must be those
+    # of solving every option on its own, bit for bit.
+    g = request.getfixturevalue(which)
+    S, K, T, r, q, sig, _ = g.args()
+    prices = bsm.call_put_prices(S, K, T, r, q, sig)
+    prices[0, ::97] = np.nan      # a few bad quotes on one side only
+    prices[1, ::89] = 0.0
+    sides = np.array([[True], [False]])
+    for guess in (np.nan, sig):
+        iv, status, greeks = implied_vol.implied_vol_and_greeks(prices, S, K, T, r, q, sides,
+                                                                guess)
+        iv2, status2, greeks2 = implied_vol.chain_implied_vol_and_greeks(prices, S, K, T, r,
+                                                                          q, guess)
+        assert np.array_equal(iv2, iv, equal_nan=True) and np.array_equal(status2, status)
+        for name in bsm.Greeks._fields:
+            assert np.array_equal(getattr(greeks2, name), getattr(greeks, name),
+                                  equal_nan=True)
+    assert np.mean(iv2[0] == iv2[1]) > 0.1   # the shared solve was taken
+    with pytest.raises(ValueError, match="shape"):
+        implied_vol.chain_implied_vol_and_greeks(prices[0], S, K, T, r, q)

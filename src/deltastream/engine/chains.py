@@ -13,24 +13,25 @@ from ..market.book import SIDES, ProductQuotes
 from ..market.quotes import grid_scale
 from ..pricing import american
 from ..pricing import black_scholes_merton as bsm
-from ..pricing.implied_vol import implied_vol_and_greeks
+from ..pricing.implied_vol import chain_implied_vol_and_greeks
 from .snapshot import ChainSnapshot, ContractArrays, ContractTerms, OptionSide
 
 
 def solve_and_price(american_style: bool, spot: np.ndarray, mids: np.ndarray,
                     strikes: np.ndarray, times: np.ndarray, rate: np.ndarray,
-                    dividend_yield: np.ndarray, is_call: np.ndarray, guess: np.ndarray
+                    dividend_yield: np.ndarray, guess: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray, bsm.Greeks]:
     """Implied volatility of each mid under the exercise style's model, and Greeks at that
-    vol (the five first-order Greeks: the chain serves those). Inputs broadcast; ``guess``
-    (the volatility each quote was made from) starts the solver."""
+    vol (the five first-order Greeks: the chain serves those). ``mids`` (2, n) holds calls
+    then puts of n strikes, the other inputs one value per strike; ``guess`` (the volatility
+    each quote was made from) starts the solver."""
     if american_style:
         iv, status = american.implied_vol(mids, spot, strikes, times, rate, dividend_yield,
-                                          is_call, guess)
+                                          SIDES, guess)
         return iv, status, american.greeks(spot, strikes, times, rate, dividend_yield, iv,
-                                           is_call, second_order=False)
-    return implied_vol_and_greeks(mids, spot, strikes, times, rate, dividend_yield, is_call,
-                                  guess)
+                                           SIDES, second_order=False)
+    return chain_implied_vol_and_greeks(mids, spot, strikes, times, rate, dividend_yield,
+                                        guess)
 
 
 # OptionSide fields in order, as two-row (calls, puts) arrays of a whole product.
@@ -53,7 +54,7 @@ def _solve_group(items: list[tuple[ContractTerms, ProductQuotes]]
         np.concatenate([q.strikes for q in quotes]),
         np.concatenate([q.contract_times for q in quotes]),
         per_contract([t.rate for t, _ in items]),
-        per_contract([t.dividend_yield for t, _ in items]), SIDES,
+        per_contract([t.dividend_yield for t, _ in items]),
         np.concatenate([q.surface_vol for q in quotes]))
     solved = {"iv": iv, "iv_status": status, "delta": greeks.delta, "gamma": greeks.gamma,
               "theta": greeks.theta, "vega": greeks.vega, "rho": greeks.rho}

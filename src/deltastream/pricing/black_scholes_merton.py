@@ -164,15 +164,32 @@ def bsm_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig: flo
             if rows > N_FIRST_ORDER:
                 out[8, i] = w * q * dq / DAYS_PER_YEAR
         return
-    d1 = (math.log(S / K) + (r - q) * T) / s + 0.5 * s
-    d2 = d1 - s
     sdq = S * dq
     kdr = K * dr
-    # Normal probabilities of the out-of-the-money side only (two erfc calls); the
-    # in-the-money option is that one plus intrinsic value, as in parity_price.
     z = 1.0 if sdq < kdr else -1.0
-    a = norm_cdf(z * d1)
-    b = norm_cdf(z * d2)
+    d1, d2, a, b, pdf1 = _normal_terms(math.log(S / K), T, r, q, s, z)
+    _greeks_of_side(w, S, K, T, r, q, sig, dq, dr, sqrt_t, s, d1, d2, sdq, kdr, z, a, b,
+                    pdf1, out, i)
+
+
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _normal_terms(log_sk: float, T: float, r: float, q: float, s: float,
+                  z: float) -> tuple[float, float, float, float, float]:
+    """d1, d2, N(z d1), N(z d2) and N'(d1) at total volatility ``s``. Normal probabilities
+    of the out-of-the-money side only (z = 1 when S e^-qT < K e^-rT): the in-the-money
+    option is that one plus intrinsic value, as in parity_price."""
+    d1 = (log_sk + (r - q) * T) / s + 0.5 * s
+    d2 = d1 - s
+    return d1, d2, norm_cdf(z * d1), norm_cdf(z * d2), norm_pdf(d1)
+
+
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _greeks_of_side(w: float, S: float, K: float, T: float, r: float, q: float, sig: float,
+                    dq: float, dr: float, sqrt_t: float, s: float, d1: float, d2: float,
+                    sdq: float, kdr: float, z: float, a: float, b: float, pdf1: float,
+                    out: np.ndarray, i: int) -> None:
+    """The call's (``w`` = 1) or the put's (-1) price and Greeks from what both share."""
+    rows = out.shape[0]
     otm = max(z * (sdq * a - kdr * b), 0.0)
     if z == w:
         price = otm
@@ -182,7 +199,6 @@ def bsm_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig: flo
         price = otm + w * (sdq - kdr)
         nd1 = 1.0 - a
         nd2 = 1.0 - b
-    pdf1 = norm_pdf(d1)
     vega = sdq * pdf1 * sqrt_t
     # Reciprocals once: divisions cost several times a multiplication in this loop.
     inv_s = 1.0 / s
@@ -201,6 +217,36 @@ def bsm_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig: flo
     out[7, i] = vega * d1 * d2 * inv_sig * (PERCENT * PERCENT)
     out[8, i] = (w * q * dq * nd1
                  - dq_pdf * (2.0 * (r - q) * T - d2 * s) * 0.5 * inv_s / T) * _INV_DAYS
+
+
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def bsm_greeks_pair_scalar(S: float, K: float, T: float, r: float, q: float, sig_call: float,
+                           sig_put: float, out: np.ndarray, i_call: int, i_put: int) -> None:
+    """:func:`bsm_greeks_scalar` of a strike's call (at ``sig_call``, into column ``i_call``)
+    and put, the same numbers with the shared work done once: the discount factors and
+    ln(S/K) always, the normal probabilities too where the two volatilities are equal."""
+    sqrt_t = math.sqrt(T)
+    if not (T > 0.0 and sig_call * sqrt_t > 0.0 and sig_put * sqrt_t > 0.0
+            and not _inputs_invalid(S, K, T, r, q, sig_call)
+            and not _inputs_invalid(S, K, T, r, q, sig_put)):
+        bsm_greeks_scalar(S, K, T, r, q, sig_call, True, out, i_call)
+        bsm_greeks_scalar(S, K, T, r, q, sig_put, False, out, i_put)
+        return
+    dq = math.exp(-q * T)
+    dr = math.exp(-r * T)
+    log_sk = math.log(S / K)
+    sdq = S * dq
+    kdr = K * dr
+    z = 1.0 if sdq < kdr else -1.0
+    s = sig_call * sqrt_t
+    d1, d2, a, b, pdf1 = _normal_terms(log_sk, T, r, q, s, z)
+    _greeks_of_side(1.0, S, K, T, r, q, sig_call, dq, dr, sqrt_t, s, d1, d2, sdq, kdr, z, a, b,
+                    pdf1, out, i_call)
+    if sig_put != sig_call:
+        s = sig_put * sqrt_t
+        d1, d2, a, b, pdf1 = _normal_terms(log_sk, T, r, q, s, z)
+    _greeks_of_side(-1.0, S, K, T, r, q, sig_put, dq, dr, sqrt_t, s, d1, d2, sdq, kdr, z, a, b,
+                    pdf1, out, i_put)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")

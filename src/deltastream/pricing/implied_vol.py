@@ -25,7 +25,13 @@ from numpy.typing import ArrayLike
 
 from ._arrays import broadcast_flat, run_kernel, shaped
 from ._special import erfcx, norm_cdf, norm_ppf
-from .black_scholes_merton import N_FIRST_ORDER, N_GREEKS, Greeks, bsm_greeks_scalar
+from .black_scholes_merton import (
+    N_FIRST_ORDER,
+    N_GREEKS,
+    Greeks,
+    bsm_greeks_pair_scalar,
+    bsm_greeks_scalar,
+)
 from .status import IVStatus
 
 _SQRT2 = math.sqrt(2.0)
@@ -182,15 +188,44 @@ def iv_scalar_from(P: float, S: float, K: float, T: float, r: float, q: float,
                    call: bool, guess: float, table: np.ndarray) -> tuple[float, int]:
     """Implied volatility of one BSM price, the search starting at ``guess`` (a volatility)
     when it is positive and finite, else at the tabulated starting point: (sigma, status)."""
+    status = _input_status(P, S, K, T, r, q)
+    if status != _OK:
+        return math.nan, status
+    fwd, strike, x, root, cap, sqrt_t = _discounted_terms(S, K, T, r, q)
+    otm, status = _out_of_the_money_price(P, fwd, strike, call)
+    if status != _OK:
+        return math.nan, status
+    return _iv_of_normalised(x, otm / root, cap, sqrt_t, guess, table)
+
+
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _input_status(P: float, S: float, K: float, T: float, r: float, q: float) -> int:
     if not (math.isfinite(P) and math.isfinite(S) and math.isfinite(K) and math.isfinite(r)
             and math.isfinite(q) and S > 0.0 and K > 0.0 and not math.isnan(T)):
-        return math.nan, _INVALID
+        return _INVALID
     if T <= 0.0:
-        return math.nan, _NON_POS_T
+        return _NON_POS_T
     if P <= 0.0:
-        return math.nan, _NON_POS_P
+        return _NON_POS_P
+    return _OK
+
+
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _discounted_terms(S: float, K: float, T: float, r: float,
+                      q: float) -> tuple[float, float, float, float, float, float]:
+    """What a strike's call and put share: the discounted forward and strike, x = -|ln(F/K)|,
+    sqrt(F K) (the price unit), the bound exp(x/2) on the normalised price, and sqrt(T)."""
     fwd = S * math.exp(-q * T)      # discounted forward
     strike = K * math.exp(-r * T)   # discounted strike
+    x = -abs(math.log(fwd / strike))
+    return fwd, strike, x, math.sqrt(fwd * strike), math.exp(0.5 * x), math.sqrt(T)
+
+
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _out_of_the_money_price(P: float, fwd: float, strike: float,
+                            call: bool) -> tuple[float, int]:
+    """The out-of-the-money counterpart of price ``P`` (put-call parity), or a status why
+    none exists."""
     intrinsic = fwd - strike if call else strike - fwd
     upper = fwd if call else strike
     if P >= upper:
@@ -201,13 +236,15 @@ def iv_scalar_from(P: float, S: float, K: float, T: float, r: float, q: float,
         otm = P - intrinsic
         if otm <= 0.0:
             return math.nan, _NO_TV
-    else:
-        otm = P
-    x = -abs(math.log(fwd / strike))
-    beta = otm / math.sqrt(fwd * strike)
-    if beta >= math.exp(0.5 * x):
+        return otm, _OK
+    return P, _OK
+
+
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _iv_of_normalised(x: float, beta: float, cap: float, sqrt_t: float, guess: float,
+                      table: np.ndarray) -> tuple[float, int]:
+    if beta >= cap:
         return math.nan, _ABOVE
-    sqrt_t = math.sqrt(T)
     s = math.nan
     if x > -_MAX_ABS_X and guess > 0.0 and guess * sqrt_t < math.inf:
         # A close start saves evaluations; where it fails (prices with hardly a significant
@@ -248,6 +285,57 @@ def _iv_greeks_loop_parallel(P, S, K, T, r, q, call, guess, table, iv, status, g
         iv[i], st = iv_scalar_from(P[i], S[i], K[i], T[i], r[i], q[i], call[i], guess[i], table)
         status[i] = st
         bsm_greeks_scalar(S[i], K[i], T[i], r[i], q[i], iv[i], call[i], greeks, i)
+
+
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _iv_pair(Pc: float, Pp: float, S: float, K: float, T: float, r: float, q: float,
+             guess: float, table: np.ndarray) -> tuple[float, int, float, int]:
+    """:func:`iv_scalar_from` of a strike's call and put prices: (call sigma, status, put
+    sigma, status). Where both reduce to the same out-of-the-money price, one solve serves
+    both: the same inputs to the same computation."""
+    status_c = _input_status(Pc, S, K, T, r, q)
+    status_p = _input_status(Pp, S, K, T, r, q)
+    if status_c != _OK and status_p != _OK:
+        return math.nan, status_c, math.nan, status_p
+    fwd, strike, x, root, cap, sqrt_t = _discounted_terms(S, K, T, r, q)
+    otm_c = otm_p = math.nan
+    if status_c == _OK:
+        otm_c, status_c = _out_of_the_money_price(Pc, fwd, strike, True)
+    if status_p == _OK:
+        otm_p, status_p = _out_of_the_money_price(Pp, fwd, strike, False)
+    sig_c = sig_p = math.nan
+    if status_c == _OK:
+        sig_c, status_c = _iv_of_normalised(x, otm_c / root, cap, sqrt_t, guess, table)
+    if status_p == _OK:
+        if otm_p / root == otm_c / root:
+            sig_p, status_p = sig_c, status_c
+        else:
+            sig_p, status_p = _iv_of_normalised(x, otm_p / root, cap, sqrt_t, guess, table)
+    return sig_c, status_c, sig_p, status_p
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _iv_greeks_pairs_loop(P, S, K, T, r, q, guess, table, iv, status, greeks):
+    n = S.shape[0]
+    for i in range(n):
+        iv[i], st_c, iv[n + i], st_p = _iv_pair(P[0, i], P[1, i], S[i], K[i], T[i], r[i], q[i],
+                                                guess[i], table)
+        status[i] = st_c
+        status[n + i] = st_p
+        bsm_greeks_pair_scalar(S[i], K[i], T[i], r[i], q[i], iv[i], iv[n + i], greeks, i,
+                               n + i)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def _iv_greeks_pairs_loop_parallel(P, S, K, T, r, q, guess, table, iv, status, greeks):
+    n = S.shape[0]
+    for i in numba.prange(n):
+        iv[i], st_c, iv[n + i], st_p = _iv_pair(P[0, i], P[1, i], S[i], K[i], T[i], r[i], q[i],
+                                                guess[i], table)
+        status[i] = st_c
+        status[n + i] = st_p
+        bsm_greeks_pair_scalar(S[i], K[i], T[i], r[i], q[i], iv[i], iv[n + i], greeks, i,
+                               n + i)
 
 
 GUESS_TABLE = _make_guess_table()
@@ -301,4 +389,28 @@ def implied_vol_and_greeks(price: ArrayLike, spot: ArrayLike, strike: ArrayLike,
     missing = shaped(np.full(n, np.nan), shape)
     return (shaped(iv, shape), shaped(status, shape),
             Greeks(*(shaped(row, shape) for row in out),
+                   *[missing] * (N_GREEKS - N_FIRST_ORDER)))
+
+
+def chain_implied_vol_and_greeks(prices: ArrayLike, spot: ArrayLike, strike: ArrayLike,
+                                 time: ArrayLike, rate: ArrayLike, dividend_yield: ArrayLike,
+                                 guess: ArrayLike = np.nan
+                                 ) -> tuple[np.ndarray, np.ndarray, Greeks]:
+    """:func:`implied_vol_and_greeks` of a chain: ``prices`` of shape (2, n) hold the calls
+    (row 0) and puts (row 1) of n strikes; the other inputs broadcast to (n,). The same
+    numbers, with the work a call and a put of one strike share done once."""
+    P = np.asarray(prices, dtype=np.float64)
+    if P.ndim != 2 or P.shape[0] != 2:
+        raise ValueError(f"prices must have shape (2, n), got {P.shape}")
+    _, (S, K, T, r, q, g) = broadcast_flat(
+        np.broadcast_to(spot, P.shape[1:]), strike, time, rate, dividend_yield, guess,
+        bool_last=False)
+    iv = np.empty(P.size)
+    status = np.empty(P.size, dtype=np.int8)
+    out = np.empty((N_FIRST_ORDER, P.size))
+    run_kernel(_iv_greeks_pairs_loop, _iv_greeks_pairs_loop_parallel, P.size,
+               P, S, K, T, r, q, g, GUESS_TABLE, iv, status, out)
+    missing = np.full(P.shape, np.nan)
+    return (iv.reshape(P.shape), status.reshape(P.shape),
+            Greeks(*(row.reshape(P.shape) for row in out),
                    *[missing] * (N_GREEKS - N_FIRST_ORDER)))
