@@ -83,8 +83,8 @@ def simulate(model: SpotModel, state: SpotState, dt: float, steps: int,
     z = rng.standard_normal((2, steps))
     n_jumps = rng.poisson(model.jump_intensity * dt, steps)
     jumps = np.zeros(steps)
-    hit = np.flatnonzero(n_jumps)
-    if hit.size:
+    if n_jumps.any():
+        hit = np.flatnonzero(n_jumps)
         k = n_jumps[hit]
         jumps[hit] = model.jump_mean * k + model.jump_std * np.sqrt(k) * rng.standard_normal(
             hit.size)
