@@ -314,28 +314,26 @@ def _iv_pair(Pc: float, Pp: float, S: float, K: float, T: float, r: float, q: fl
     return sig_c, status_c, sig_p, status_p
 
 
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _iv_greeks_pair_at(P, S, K, T, r, q, guess, table, iv, status, greeks, i):
+    n = S.shape[0]
+    iv[i], st_c, iv[n + i], st_p = _iv_pair(P[0, i], P[1, i], S[i], K[i], T[i], r[i], q[i],
+                                            guess[i], table)
+    status[i] = st_c
+    status[n + i] = st_p
+    bsm_greeks_pair_scalar(S[i], K[i], T[i], r[i], q[i], iv[i], iv[n + i], greeks, i, n + i)
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _iv_greeks_pairs_loop(P, S, K, T, r, q, guess, table, iv, status, greeks):
-    n = S.shape[0]
-    for i in range(n):
-        iv[i], st_c, iv[n + i], st_p = _iv_pair(P[0, i], P[1, i], S[i], K[i], T[i], r[i], q[i],
-                                                guess[i], table)
-        status[i] = st_c
-        status[n + i] = st_p
-        bsm_greeks_pair_scalar(S[i], K[i], T[i], r[i], q[i], iv[i], iv[n + i], greeks, i,
-                               n + i)
+    for i in range(S.shape[0]):
+        _iv_greeks_pair_at(P, S, K, T, r, q, guess, table, iv, status, greeks, i)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _iv_greeks_pairs_loop_parallel(P, S, K, T, r, q, guess, table, iv, status, greeks):
-    n = S.shape[0]
-    for i in numba.prange(n):
-        iv[i], st_c, iv[n + i], st_p = _iv_pair(P[0, i], P[1, i], S[i], K[i], T[i], r[i], q[i],
-                                                guess[i], table)
-        status[i] = st_c
-        status[n + i] = st_p
-        bsm_greeks_pair_scalar(S[i], K[i], T[i], r[i], q[i], iv[i], iv[n + i], greeks, i,
-                               n + i)
+    for i in numba.prange(S.shape[0]):
+        _iv_greeks_pair_at(P, S, K, T, r, q, guess, table, iv, status, greeks, i)
 
 
 GUESS_TABLE = _make_guess_table()
