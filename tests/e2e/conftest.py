@@ -46,8 +46,9 @@ class Server:
         return self.process.wait(timeout)
 
 
-def start_server(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Server:
-    port = free_port()
+def start_server(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
+                 port: int | None = None) -> Server:
+    port = port or free_port()
     log = tmp_path / f"server-{port}.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "deltastream", "serve", "--port", str(port), *args],

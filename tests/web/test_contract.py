@@ -135,6 +135,14 @@ def test_max_pain_minimises_total_payout(client, engine):
     assert body["max_pain_strike"] == c.strikes[int(np.argmin(payout))]
     assert body["distance_from_spot"] == pytest.approx(
         (body["max_pain_strike"] - body["spot_price"]) / body["spot_price"] * 100)
+    # The payout curve: every listed strike, totals equal to the brute-force sums above, and
+    # its lowest point is the max-pain strike.
+    rows = body["payouts"]
+    assert [r["strike"] for r in rows] == c.strikes.tolist()
+    assert [r["total"] for r in rows] == pytest.approx(payout, rel=1e-12, abs=1e-6)
+    assert all(r["total"] == r["call"] + r["put"] for r in rows)
+    lowest = min(rows, key=lambda r: r["total"])
+    assert lowest["strike"] == body["max_pain_strike"]
 
 
 def test_oi_buildup_from_signs_of_premium_and_oi_change(client, engine):

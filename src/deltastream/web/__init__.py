@@ -12,7 +12,7 @@ from .. import __version__
 from ..catalog import load_catalog
 from ..engine.feed import SnapshotFeed
 from ..settings import Settings
-from . import routes_analytics, routes_data, routes_stream, routes_system
+from . import routes_analytics, routes_dashboard, routes_data, routes_stream, routes_system
 from .errors import register_error_handlers
 from .metrics import Metrics
 from .service import MarketService
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, engine: SnapshotFeed | None = N
     app.register_blueprint(routes_data.bp)
     app.register_blueprint(routes_analytics.bp)
     app.register_blueprint(routes_stream.bp)
+    app.register_blueprint(routes_dashboard.bp)
     init_socketio(app, hub, settings)
     if start_engine:
         engine.start()

@@ -150,6 +150,13 @@ class SurfaceResponse(Model):
     timestamp: str
 
 
+class MaxPainPayout(Model):
+    strike: float = Field(description="settlement price the payout is evaluated at")
+    call: float = Field(description="sum of call OI x (strike - K)+, price units x contracts")
+    put: float = Field(description="sum of put OI x (K - strike)+, price units x contracts")
+    total: float = Field(description="call + put; smallest at the max-pain strike")
+
+
 class MaxPainResponse(Model):
     product: str
     expiry: str
@@ -157,6 +164,8 @@ class MaxPainResponse(Model):
     max_pain_strike: float | None
     distance_from_spot: float | None = Field(description="percent of spot")
     timestamp: str
+    payouts: list[MaxPainPayout] = Field(
+        description="option holders' payout at settlement on each listed strike, ascending")
 
 
 class Buildup(Model):

@@ -8,6 +8,7 @@ from flask import Response, request
 
 from ..analytics.buildup import classify
 from ..analytics.candles import ohlc as build_candles
+from ..analytics.chain_stats import payout_curve
 from . import models
 from .params import ExpiryQuery, ExpiryStrikesQuery, OHLCQuery, PCRQuery, SurfaceQuery, query
 from .routes_data import NOT_FOUND, service
@@ -90,10 +91,15 @@ def max_pain(product: str, query_data: ExpiryQuery) -> Response:
 
     def build() -> dict:
         mp = chain.max_pain_strike
+        call_pay, put_pay = payout_curve(chain.strikes, chain.calls.open_interest,
+                                         chain.puts.open_interest)
+        payouts = [{"strike": k, "call": c, "put": p, "total": c + p}
+                   for k, c, p in zip(chain.strikes.tolist(), call_pay.tolist(),
+                                      put_pay.tolist(), strict=True)]
         return {"product": product, "expiry": chain.expiry.isoformat(),
                 "spot_price": chain.spot, "max_pain_strike": mp,
                 "distance_from_spot": None if mp is None else (mp - chain.spot) / chain.spot * 100,
-                "timestamp": iso(chain.timestamp)}
+                "timestamp": iso(chain.timestamp), "payouts": payouts}
 
     return svc.cache.respond(request, ("max-pain", product, snap.sequence, chain.expiry), build)
 

@@ -1,0 +1,79 @@
+// Display formatting only: thousands separators, fixed decimals, units. No market maths.
+
+const DASH = "—";
+let locale = "en-US";
+const cache = new Map();
+
+// Indian rupee amounts read best with Indian digit grouping (12,34,567).
+export function setCurrency(currency) {
+  locale = currency === "INR" ? "en-IN" : "en-US";
+}
+
+function formatter(decimals, extra = {}) {
+  const key = `${locale}|${decimals}|${JSON.stringify(extra)}`;
+  let f = cache.get(key);
+  if (!f) {
+    f = new Intl.NumberFormat(locale, {
+      minimumFractionDigits: decimals, maximumFractionDigits: decimals, ...extra,
+    });
+    cache.set(key, f);
+  }
+  return f;
+}
+
+const usable = (v) => typeof v === "number" && Number.isFinite(v);
+
+export function num(v, decimals = 2) {
+  return usable(v) ? formatter(decimals).format(v) : DASH;
+}
+
+export function signed(v, decimals = 2) {
+  return usable(v) ? formatter(decimals, { signDisplay: "exceptZero" }).format(v) : DASH;
+}
+
+// A fraction (0.153) as percent with a unit (15.30%).
+export function pct(fraction, decimals = 2) {
+  return usable(fraction) ? `${formatter(decimals).format(fraction * 100)}%` : DASH;
+}
+
+// A number already in percent (1.23 -> +1.23%).
+export function signedPercent(v, decimals = 2) {
+  return usable(v) ? `${signed(v, decimals)}%` : DASH;
+}
+
+export function int(v) {
+  return usable(v) ? formatter(0).format(v) : DASH;
+}
+
+export function signedInt(v) {
+  return signed(v, 0);
+}
+
+// Large counts in compact form for axis labels (1.2M).
+export function compact(v) {
+  return usable(v)
+    ? new Intl.NumberFormat(locale, { notation: "compact", maximumFractionDigits: 1 }).format(v)
+    : DASH;
+}
+
+export function money(v, currency, decimals = 2) {
+  if (!usable(v)) return DASH;
+  const symbol = currency === "INR" ? "₹" : currency === "USD" ? "$" : "";
+  const text = formatter(decimals).format(Math.abs(v));
+  return `${v < 0 ? "−" : ""}${symbol}${text}${symbol ? "" : ` ${currency ?? ""}`.trimEnd()}`;
+}
+
+export function time(iso) {
+  if (!iso) return DASH;
+  return new Date(iso).toLocaleTimeString("en-GB", { hour12: false, timeZone: "UTC" }) + " UTC";
+}
+
+export function signClass(v) {
+  if (!usable(v) || v === 0) return "";
+  return v > 0 ? "up" : "down";
+}
+
+// Decimals that show a strike exactly (24,500 but 102.5).
+export function strikeText(k) {
+  return num(k, Number.isInteger(k) ? 0 : 2);
+}

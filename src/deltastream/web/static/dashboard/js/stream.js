@@ -1,0 +1,50 @@
+// The live stream (Socket.IO over WebSocket): joins `general` on connect, subscribes to the
+// selected product's rooms, and subscribes again after every reconnect (a new connection
+// starts with no rooms).
+
+/* global io */
+
+export class Stream {
+  constructor(handlers) {
+    this.handlers = handlers;
+    this.symbol = null;
+    this.everConnected = false;
+    this.socket = io({
+      path: "/socket.io",
+      transports: ["websocket"],
+      reconnection: true,
+      reconnectionDelay: 500,
+      reconnectionDelayMax: 2000,
+      timeout: 5000,
+    });
+    this.socket.on("connect", () => {
+      this.everConnected = true;
+      if (this.symbol) this.join(this.symbol);
+      handlers.connect?.();
+    });
+    this.socket.on("disconnect", () => handlers.disconnect?.());
+    this.socket.on("connect_error", () => handlers.disconnect?.());
+    this.socket.on("underlying_update", (m) => handlers.underlying?.(m));
+    this.socket.on("chain_summary", (m) => handlers.summary?.(m));
+    this.socket.on("chain_update", (m) => handlers.chain?.(m));
+  }
+
+  get connected() {
+    return this.socket.connected;
+  }
+
+  join(symbol) {
+    this.socket.emit("subscribe", { type: "product", symbol });
+    this.socket.emit("subscribe", { type: "chain", symbol });
+  }
+
+  follow(symbol) {
+    if (this.symbol === symbol) return;
+    if (this.symbol && this.socket.connected) {
+      this.socket.emit("unsubscribe", { type: "product", symbol: this.symbol });
+      this.socket.emit("unsubscribe", { type: "chain", symbol: this.symbol });
+    }
+    this.symbol = symbol;
+    if (this.socket.connected) this.join(symbol);
+  }
+}
