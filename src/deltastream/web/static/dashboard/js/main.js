@@ -243,25 +243,27 @@ async function refreshAnalytics() {
   showCards();
 }
 
-// ATM IV history with IV rank and percentile, as the API states them; "no history yet" when
-// it has none.
+// ATM IV history with IV rank and percentile, as the API states them (with its reason when
+// there is not enough history yet).
 async function refreshIVHistory() {
   const gen = state.generation;
   const empty = $("iv-history-empty");
   try {
     const body = await api.ivHistory(state.product);
     if (gen !== state.generation) return;
-    const points = ivPoints(body);
-    const rank = statText(body.iv_rank ?? body.rank);
-    const pctile = statText(body.iv_percentile ?? body.percentile);
-    setText("iv-stats", `IV rank ${rank} · IV percentile ${pctile}`);
-    if (points.length) {
+    const current = body.current ? `ATM IV ${fmt.pct(body.current.atm_iv, 2)} · ` : "";
+    setText("iv-stats", `${current}IV rank ${statText(body.iv_rank)}`
+      + ` · IV percentile ${statText(body.iv_percentile)}`);
+    $("iv-stats").title = body.lookback
+      ? `lookback ${fmt.num(body.lookback.days, 0)} d, ${fmt.int(body.lookback.observations)}`
+        + " observations" : "";
+    if (body.series.length) {
       empty.hidden = true;
-      charts.ivHistory(points);
+      charts.ivHistory(body.series);
     } else {
       charts.clear("iv-history");
       empty.hidden = false;
-      empty.textContent = body.reason ?? body.iv_rank?.reason ?? "No IV history yet.";
+      empty.textContent = "No IV history stored yet.";
     }
     report("iv-history", null);
   } catch (e) {
@@ -269,23 +271,13 @@ async function refreshIVHistory() {
     charts.clear("iv-history");
     setText("iv-stats", "");
     empty.hidden = false;
-    empty.textContent = e.status === 404 ? "No IV history yet: this server keeps none."
-      : `IV history unavailable: ${e.message}`;
+    empty.textContent = `No IV history: ${e.message}`;
   }
 }
 
-function ivPoints(body) {
-  const rows = body.history ?? body.points ?? body.series ?? [];
-  return rows
-    .map((r) => ({ timestamp: r.timestamp ?? r.date ?? r.day, atm_iv: r.atm_iv ?? r.iv }))
-    .filter((r) => r.timestamp && typeof r.atm_iv === "number");
-}
-
 function statText(stat) {
-  if (typeof stat === "number") return `${fmt.num(stat, 1)}%`;
   if (stat && typeof stat.value === "number") return `${fmt.num(stat.value, 1)}%`;
-  if (stat && stat.reason) return `— (${stat.reason})`;
-  return "—";
+  return stat && stat.reason ? `— (${stat.reason})` : "—";
 }
 
 // ---- selection ----------------------------------------------------------------------------
