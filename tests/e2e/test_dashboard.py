@@ -256,11 +256,12 @@ def test_every_chart_draws_and_agrees_with_the_api(browser, live, tmp_path):
 
         # History: past ticks and stored PCR points never change, so any drawn point must be
         # in the API's series.
+        wait_for(lambda: len(chart_option(page, "history")["series"][0]["data"]) > 2, 20,
+                 "a few spot points")
         opt = chart_option(page, "history")
         _, ticks = live.get("/api/data/underlying/NIFTY?limit=1000")
         by_time = {t["timestamp"]: t["price"] for t in ticks["ticks"]}
         drawn = opt["series"][0]["data"]
-        assert len(drawn) > 2
         assert by_time[drawn[0][0]] == drawn[0][1]
         _, pcr = live.get("/api/analytics/pcr/NIFTY?history=true")
         pcr_by_time = {p["timestamp"]: p["pcr_oi"] for p in pcr["history"]}
@@ -273,13 +274,21 @@ def test_every_chart_draws_and_agrees_with_the_api(browser, live, tmp_path):
         assert opt["series"][0]["data"][0][0] == ohlc["candles"][0]["open"]
         assert opt["xAxis"][0]["data"][0] == ohlc["candles"][0]["timestamp"][11:16]
 
-        # ATM IV history: the API's points, or its honest empty state.
-        status, _ = live.get("/api/analytics/iv-history/NIFTY")
+        # ATM IV history: stored points never change; IV rank and percentile as the API
+        # states them (a number, or why there is none yet).
+        status, iv = live.get("/api/analytics/iv-history/NIFTY")
         assert status == 200
-        opt = chart_option(page, "iv-history")
-        drawn = opt["series"][0]["data"]
+        stored = {p["timestamp"]: p["atm_iv"] for p in iv["series"]}
+        drawn = chart_option(page, "iv-history")["series"][0]["data"]
         assert drawn, "ATM IV history chart drew no points"
-        assert page.inner_text("#iv-stats").startswith("IV rank")
+        assert drawn[0][1] == pytest.approx(stored[drawn[0][0]] * 100)
+        stats = page.inner_text("#iv-stats")
+        for name, label in (("iv_rank", "IV rank"), ("iv_percentile", "IV percentile")):
+            stat = iv[name]
+            if stat["value"] is None:
+                assert f"{label} —" in stats and stat["reason"] in stats
+            else:
+                assert f"{label} {stat['value']:.1f}%" in stats
 
         for width, height in ((1440, 900), (390, 844)):
             page.set_viewport_size({"width": width, "height": height})

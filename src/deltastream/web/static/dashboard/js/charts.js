@@ -19,7 +19,7 @@ const BASE = {
   textStyle: { fontFamily: "system-ui, sans-serif" },
   grid: GRID,
   tooltip: { trigger: "axis", confine: true },
-  legend: { top: 4, textStyle: { color: "#c9d1d9", fontSize: 11 } },
+  legend: { type: "scroll", top: 4, textStyle: { color: "#c9d1d9", fontSize: 11 } },
 };
 
 const percentAxis = (name) => ({
@@ -107,8 +107,10 @@ export class Charts {
           markLine: { symbol: "none", label: { formatter: "spot", color: SPOT },
                       lineStyle: { color: SPOT, type: "dashed" },
                       data: [{ xAxis: chain.spot_price }] } },
+        // European puts and calls of a strike share one IV (put-call parity): dashed puts
+        // keep both lines visible where they coincide.
         { name: "Puts IV", type: "line", showSymbol: true, symbolSize: 4, connectNulls: false,
-          itemStyle: { color: PUT }, data: points(chain.puts) },
+          itemStyle: { color: PUT }, lineStyle: { type: "dashed" }, data: points(chain.puts) },
       ],
     });
   }

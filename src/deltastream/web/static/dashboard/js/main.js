@@ -14,6 +14,7 @@ const IV_HISTORY_EVERY_MS = 15000;
 const CHAIN_MIN_GAP_MS = 700;
 const STALE_AFTER_MIN_MS = 5000;
 const SPOT_HISTORY = 1000;
+const HISTORY_REDRAW_MS = 1000;
 
 const state = {
   product: null,
@@ -32,7 +33,8 @@ const state = {
   chainInFlight: false,
   chainQueued: false,
   chainFetchedAt: 0,
-  streamChainFresh: false,  // the stream's chain of the last tick was the one on screen
+  streamChainFresh: false,
+  historyDrawnAt: 0,  // the stream's chain of the last tick was the one on screen
 };
 
 const table = new ChainTable($("chain"));
@@ -88,11 +90,12 @@ function showSpot() {
   setText("card-spot", fmt.money(last.price, state.currency));
   if (first && state.ticks.length > 1) {
     const change = last.price - first.price;
-    const text = `${fmt.signed(change, 2)} (${fmt.signedPercent(change / first.price * 100)})`;
+    const text = `${fmt.signed(change, 2)} (${fmt.signedPercent(change / first.price * 100, 3)})`;
     setText("spot-change", text);
     setSign("spot-change", change);
     $("spot-change").title = `since ${fmt.time(first.timestamp)}`;
     setText("card-spot-note", `${text} since ${fmt.time(first.timestamp)}`);
+    setSign("card-spot-note", change);
   }
   $("spot").dataset.timestamp = last.timestamp;
 }
@@ -112,7 +115,11 @@ function showChain(chain) {
     state.currency = chain.currency;
     fmt.setCurrency(chain.currency);
   }
+  const fresh = table.rows.length !== chain.strikes.length;
   table.render(chain);
+  // On a narrow screen the table scrolls sideways: bring the strike column to the middle
+  // whenever the rows are made anew.
+  if (fresh) centreStrikeColumn();
   setText("chain-caption", `${chain.product} · ${chain.expiry} · ${chain.strikes.length} strikes`
     + ` · lot ${fmt.int(chain.lot_size)} · ${chain.currency} · ${chain.model}`);
   setText("smile-caption", chain.expiry);
@@ -120,6 +127,13 @@ function showChain(chain) {
   charts.openInterest(chain);
   charts.openInterestChange(chain);
   charts.smile(chain);
+}
+
+function centreStrikeColumn() {
+  const scroller = $("chain").parentElement;
+  const cell = $("chain").tHead.querySelector("th.strike");
+  if (!cell || scroller.scrollWidth <= scroller.clientWidth) return;
+  scroller.scrollLeft = cell.offsetLeft - (scroller.clientWidth - cell.offsetWidth) / 2;
 }
 
 function showCards() {
@@ -252,8 +266,13 @@ async function refreshIVHistory() {
     const body = await api.ivHistory(state.product);
     if (gen !== state.generation) return;
     const current = body.current ? `ATM IV ${fmt.pct(body.current.atm_iv, 2)} · ` : "";
-    setText("iv-stats", `${current}IV rank ${statText(body.iv_rank)}`
-      + ` · IV percentile ${statText(body.iv_percentile)}`);
+    const rank = body.iv_rank;
+    const pctile = body.iv_percentile;
+    const why = rank.value === null && pctile.value === null && rank.reason === pctile.reason
+      ? ` (${rank.reason})` : "";
+    setText("iv-stats", why
+      ? `${current}IV rank — · IV percentile —${why}`
+      : `${current}IV rank ${statText(rank)} · IV percentile ${statText(pctile)}`);
     $("iv-stats").title = body.lookback
       ? `lookback ${fmt.num(body.lookback.days, 0)} d, ${fmt.int(body.lookback.observations)}`
         + " observations" : "";
@@ -345,6 +364,10 @@ const stream = new Stream({
     state.lastTickAt = now;
     addTick({ price: m.price, timestamp: m.timestamp });
     showSpot();
+    if (now - state.historyDrawnAt >= HISTORY_REDRAW_MS) {
+      state.historyDrawnAt = now;
+      charts.history(state.ticks, state.pcrPoints);
+    }
     updateStatus();
     // The table follows the stream's chain when it is the one on screen; otherwise each tick
     // asks the API for the selected expiry (at most one request in flight).
