@@ -22,9 +22,9 @@ const BASE = {
   legend: { type: "scroll", top: 4, textStyle: { color: "#c9d1d9", fontSize: 11 } },
 };
 
-const percentAxis = (name) => ({
+const percentAxis = (name, decimals = 1) => ({
   type: "value", name, scale: true, nameTextStyle: TEXT,
-  axisLabel: { ...TEXT, formatter: (v) => `${num(v, 1)}%` }, splitLine: SPLIT,
+  axisLabel: { ...TEXT, formatter: (v) => `${num(v, decimals)}%` }, splitLine: SPLIT,
 });
 const countAxis = (name) => ({
   type: "value", name, nameTextStyle: TEXT,
@@ -217,7 +217,7 @@ export class Charts {
     this.set("iv-history", {
       legend: { show: false },
       xAxis: timeAxis(),
-      yAxis: percentAxis("ATM IV"),
+      yAxis: percentAxis("ATM IV", 2),
       tooltip: { trigger: "axis", confine: true, valueFormatter: (v) => `${num(v, 2)}%` },
       series: [{ name: "ATM IV", type: "line", showSymbol: points.length < 40,
                  itemStyle: { color: CALL },

@@ -87,6 +87,9 @@ function showSpot() {
   setText("ticker-product", state.product ?? "—");
   if (!last) return;
   setText("spot", fmt.num(last.price, 2));
+  // The last tick's direction colours the price.
+  const prev = state.ticks.at(-2);
+  setSign("spot", prev ? last.price - prev.price : 0);
   setText("card-spot", fmt.money(last.price, state.currency));
   if (first && state.ticks.length > 1) {
     const change = last.price - first.price;
@@ -311,7 +314,7 @@ function fillSelect(select, values, selected, label = (v) => v) {
   }));
 }
 
-async function selectProduct(product) {
+async function selectProduct(product, preferredExpiry = null) {
   state.generation += 1;
   state.product = product;
   state.ticks = [];
@@ -330,7 +333,7 @@ async function selectProduct(product) {
     report("expiries", e);
     return;
   }
-  state.expiry = state.expiries[0];
+  state.expiry = state.expiries.includes(preferredExpiry) ? preferredExpiry : state.expiries[0];
   fillSelect($("expiry"), state.expiries, state.expiry);
   await loadAll();
 }
@@ -343,7 +346,17 @@ async function selectExpiry(expiry) {
   await loadAll();
 }
 
+// The address names the selection, so a reload or a shared link opens the same view.
+function rememberSelection() {
+  const params = new URLSearchParams(location.search);
+  params.set("product", state.product);
+  if (state.expiry) params.set("expiry", state.expiry);
+  params.set("strikes", String(state.strikes));
+  history.replaceState(null, "", `${location.pathname}?${params}`);
+}
+
 async function loadAll() {
+  rememberSelection();
   await Promise.all([refreshChain(), refreshSpotHistory(), refreshAnalytics(),
                      refreshIVHistory()]);
 }
@@ -414,10 +427,16 @@ async function start() {
     setTimeout(start, 2000);
     return;
   }
-  const wanted = new URLSearchParams(location.search).get("product");
+  const params = new URLSearchParams(location.search);
+  const wanted = params.get("product");
   const first = products.includes(wanted) ? wanted : products[0];
+  const strikes = params.get("strikes");
+  if ([...$("strikes").options].some((o) => o.value === strikes)) {
+    $("strikes").value = strikes;
+    state.strikes = Number(strikes);
+  }
   fillSelect($("product"), products, first);
-  await selectProduct(first);
+  await selectProduct(first, params.get("expiry"));
 
   setInterval(updateStatus, 1000);
   setInterval(() => { if (!document.hidden) refreshAnalytics(); }, ANALYTICS_EVERY_MS);
