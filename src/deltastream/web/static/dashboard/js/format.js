@@ -56,11 +56,15 @@ export function compact(v) {
     : DASH;
 }
 
+const SYMBOLS = { INR: "₹", USD: "$" };
+
 export function money(v, currency, decimals = 2) {
   if (!usable(v)) return DASH;
-  const symbol = currency === "INR" ? "₹" : currency === "USD" ? "$" : "";
+  const sign = v < 0 ? "−" : "";
   const text = formatter(decimals).format(Math.abs(v));
-  return `${v < 0 ? "−" : ""}${symbol}${text}${symbol ? "" : ` ${currency ?? ""}`.trimEnd()}`;
+  const symbol = SYMBOLS[currency];
+  if (symbol) return `${sign}${symbol}${text}`;
+  return currency ? `${sign}${text} ${currency}` : `${sign}${text}`;
 }
 
 export function time(iso) {

@@ -117,6 +117,7 @@ function showChain(chain) {
   if (chain.currency && chain.currency !== state.currency) {
     state.currency = chain.currency;
     fmt.setCurrency(chain.currency);
+    showSpot();
   }
   const fresh = table.rows.length !== chain.strikes.length;
   table.render(chain);
@@ -317,6 +318,8 @@ function fillSelect(select, values, selected, label = (v) => v) {
 async function selectProduct(product, preferredExpiry = null) {
   state.generation += 1;
   state.product = product;
+  state.currency = null;     // known again from the product's first chain
+  state.chain = null;
   state.ticks = [];
   state.pcrPoints = [];
   state.maxPain = null;
