@@ -303,6 +303,36 @@ def test_every_chart_draws_and_agrees_with_the_api(browser, live, tmp_path):
         page.close()
 
 
+def test_status_turns_stale_when_updates_stop_on_a_live_connection(browser, live):
+    # The WebSocket is routed through the test: Engine.IO pings still pass, so the connection
+    # stays up, but while muted no Socket.IO event ("42[...]") reaches the page.
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    muted = {"on": False}
+
+    def relay(ws) -> None:
+        server = ws.connect_to_server()
+
+        def to_page(message) -> None:
+            if not (muted["on"] and isinstance(message, str) and message.startswith("42")):
+                ws.send(message)
+
+        server.on_message(to_page)
+        ws.on_message(lambda message: server.send(message))
+
+    try:
+        page.route_web_socket(re.compile(r".*/socket\.io/.*"), relay)
+        page.goto(live.base + "/")
+        state = "document.getElementById('status').dataset.state === '{}'"
+        page.wait_for_function(state.format("live"), timeout=60_000)
+        muted["on"] = True
+        page.wait_for_function(state.format("stale"), timeout=15_000)
+        assert page.get_attribute("#status", "data-state") == "stale"
+        muted["on"] = False
+        page.wait_for_function(state.format("live"), timeout=15_000)
+    finally:
+        page.close()
+
+
 def test_spot_moves_and_the_page_reconnects_after_a_restart(browser, tmp_path):
     server = start_server(tmp_path, "--tick-interval", TICK, "--data-dir", str(tmp_path))
     port = int(server.base.rsplit(":", 1)[1])
