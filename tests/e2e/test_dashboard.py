@@ -167,6 +167,12 @@ def test_loads_cleanly_with_the_nifty_chain_and_atm_marked(browser, live):
         assert re.fullmatch(r"\d{1,2},\d{3}", page.inner_text("#chain tbody tr.atm td.strike"))
         page.wait_for_function(
             "document.getElementById('status').dataset.state === 'live'", timeout=30_000)
+        # Ticks update the cells in place: the rows on screen stay the same elements.
+        page.evaluate("document.querySelectorAll('#chain tbody tr').forEach(r => r.kept = 1)")
+        seq = table_state(page)["sequence"]
+        wait_for(lambda: table_state(page)["sequence"] >= seq + 2, 20, "two more ticks")
+        assert page.evaluate(
+            "[...document.querySelectorAll('#chain tbody tr')].every(r => r.kept === 1)")
         page.wait_for_timeout(3000)   # a few ticks and one round of chart refreshes
         assert page.inner_text("#errors") == ""
         assert problems.items == []
