@@ -9,11 +9,13 @@ const FIELDS = [
   { key: "change", label: "Chg", text: (v) => signed(v, 2), signed: true },
   { key: "bid", label: "Bid", text: (v) => num(v, 2) },
   { key: "ask", label: "Ask", text: (v) => num(v, 2) },
-  { key: "iv", label: "IV %", text: (v) => num(typeof v === "number" ? v * 100 : null, 2) },
+  { key: "iv", label: "IV %", text: (v) => num(typeof v === "number" ? v * 100 : null, 2),
+    // Why no IV could be solved (e.g. below_intrinsic), shown on hover.
+    note: (o) => (o.iv_status && o.iv_status !== "ok" ? `no IV: ${o.iv_status}` : "") },
   { key: "delta", label: "Delta", text: (v) => num(v, 3) },
   { key: "gamma", label: "Gamma", text: (v) => num(v, 5) },
   { key: "theta", label: "Theta", text: (v) => num(v, 2) },
-  { key: "vega", label: "Vega", text: (v) => num(v, 2) },
+  { key: "vega", label: "Vega", text: (v) => num(v, 3) },
   { key: "open_interest", label: "OI", text: int },
   { key: "oi_change", label: "OI Chg", text: signedInt, signed: true },
   { key: "volume", label: "Volume", text: int },
@@ -85,6 +87,10 @@ function fill(cells, fields, option) {
     const f = fields[j];
     const v = option[f.key];
     setText(cells[j], f.text(v));
+    if (f.note) {
+      const note = f.note(option);
+      if (cells[j].title !== note) cells[j].title = note;
+    }
     if (f.signed) {
       const cls = signClass(v);
       if (cells[j].dataset.sign !== cls) {
