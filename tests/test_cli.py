@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
 from click.testing import CliRunner
 
 from deltastream.cli import main
+from deltastream.engine.recorder import start_recording
+from deltastream.store import history
+from deltastream.store.database import default_url, open_database
+
+from .engine.test_recorder import STEP, TICKS, make_engine, settings_for
 
 
 def test_price_demo_prints_a_chain_with_solved_ivs():
@@ -21,3 +32,73 @@ def test_price_demo_rejects_out_of_range_input():
     result = CliRunner().invoke(main, ["price", "--strikes", "0"])
     assert result.exit_code == 2
     assert "--strikes" in result.output
+
+
+@pytest.fixture(scope="module")
+def recorded_dir(tmp_path_factory):
+    """A data directory whose store holds 40 recorded ticks of two products."""
+    tmp = tmp_path_factory.mktemp("export")
+    engine = make_engine()
+    recorder = start_recording(engine, settings_for(tmp))
+    for _ in range(TICKS):
+        engine.tick()
+        engine.clock.advance(STEP)
+    assert recorder.close()
+    return tmp
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_export_writes_the_stored_ticks_with_a_progress_bar(recorded_dir, tmp_path, fmt):
+    out = tmp_path / f"ticks.{fmt}"
+    result = CliRunner().invoke(main, ["export", "--product", "IDX", "--what", "ticks",
+                                       "--from", "2026-11-25T12:00:00Z",
+                                       "--to", "2026-11-25T20:00:00", "--format", fmt,
+                                       "--out", str(out), "--data-dir", str(recorded_dir)])
+    assert result.exit_code == 0, result.output
+    assert "IDX ticks" in result.output                      # the progress bar's label
+    db = open_database(default_url(recorded_dir))
+    try:
+        stored = history.ticks(db, "IDX", datetime(2026, 11, 25, 12, tzinfo=UTC),
+                               datetime(2026, 11, 25, 20, tzinfo=UTC), limit=1000)
+    finally:
+        db.dispose()
+    assert len(stored) == 17
+    assert f"{len(stored)} rows of IDX ticks written" in result.output
+    table = (pq.read_table(out) if fmt == "parquet"
+             else pacsv.read_csv(out, convert_options=pacsv.ConvertOptions(
+                 column_types={"timestamp": pa.timestamp("us", tz="UTC")})))
+    assert table.column("sequence").to_pylist() == [t.sequence for t in stored]
+    assert table.column("price").to_pylist() == [t.price for t in stored]
+    assert table.column("timestamp").to_pylist() == [t.timestamp for t in stored]
+
+
+def test_export_of_archived_chains_and_summaries(recorded_dir, tmp_path):
+    for what in ("summaries", "chains"):
+        out = tmp_path / f"{what}.parquet"
+        result = CliRunner().invoke(main, ["export", "--product", "SML", "--what", what,
+                                           "--format", "parquet", "--out", str(out),
+                                           "--data-dir", str(recorded_dir)])
+        assert result.exit_code == 0, result.output
+        assert pq.read_table(out).num_rows > 0
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--from", "2026-11-26T00:00:00Z", "--to", "2026-11-25T00:00:00Z"], "--from"),
+    (["--from", "noon"], "not an ISO-8601 time"),
+    (["--what", "trades"], "--what"),
+])
+def test_export_rejects_bad_input(recorded_dir, tmp_path, args, message):
+    base = {"--product": "IDX", "--what": "ticks", "--out": str(tmp_path / "x.csv"),
+            "--data-dir": str(recorded_dir)}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        base[flag] = value
+    result = CliRunner().invoke(main, ["export", *[x for kv in base.items() for x in kv]])
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_export_without_a_store_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(main, ["export", "--product", "IDX", "--what", "ticks",
+                                       "--out", str(tmp_path / "x.csv"),
+                                       "--data-dir", str(tmp_path / "empty")])
+    assert result.exit_code == 1 and "no history store" in result.output

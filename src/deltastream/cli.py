@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -13,6 +15,7 @@ from .pricing import black_scholes_merton as bsm
 from .pricing.implied_vol import implied_vol
 from .pricing.status import labels
 from .settings import Settings, SettingsError, from_env
+from .store.database import DB_FILE, StoreUnavailable, open_database
 
 
 @click.group()
@@ -44,6 +47,23 @@ def main() -> None:
               help="all: engine and web (default); web: serve an engine running elsewhere.")
 @click.option("--redis-url", default=None,
               help="Redis bus between engine and web processes (default: local socket).")
+@click.option("--database-url", default=None,
+              help="History store: a SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db "
+                   "(default: SQLite deltastream.db in the data directory).")
+@click.option("--archive-every", type=float, default=None,
+              help="Market seconds between full-chain archives (default 300; 0: every tick).")
+@click.option("--retention-ticks-days", type=float, default=None,
+              help="Days of underlying ticks kept (default 30; 0: forever).")
+@click.option("--retention-summaries-days", type=float, default=None,
+              help="Days of chain summaries kept (default 365; 0: forever).")
+@click.option("--retention-archive-days", type=float, default=None,
+              help="Days of archived full chains kept (default 30; 0: forever).")
+@click.option("--retention-session-close-days", type=float, default=None,
+              help="Days of session closes kept (default 365; 0: forever).")
+@click.option("--history-max-range-days", type=float, default=None,
+              help="Widest from/to range a history request may ask for (default 31 days).")
+@click.option("--engine-mode", type=click.Choice(["process", "thread"]), default=None,
+              help="Run the engine in its own process (default) or in the web process.")
 def serve(**options: object) -> None:
     """Run the API server on the simulated market (settings also from DELTASTREAM_*)."""
     settings = _settings(options)
@@ -62,6 +82,11 @@ def serve(**options: object) -> None:
               help="Directory for everything the engine writes.")
 @click.option("--redis-url", default=None,
               help="Publish to this Redis (several engines: one writes, the others stand by).")
+@click.option("--database-url", default=None,
+              help="History store the engine records into and resumes from (default: SQLite "
+                   "deltastream.db in the data directory).")
+@click.option("--archive-every", type=float, default=None,
+              help="Market seconds between full-chain archives (default 300; 0: every tick).")
 def engine(**options: object) -> None:
     """Run the market engine alone, publishing to web processes (``serve --role web``)."""
     import signal
@@ -84,7 +109,10 @@ def _settings(options: dict[str, object]) -> Settings:
     try:
         settings = from_env().with_overrides(**options)
         load_catalog(settings.catalog)
-    except (SettingsError, CatalogError) as exc:
+        # Reach (and migrate) the history store before anything starts: an unusable
+        # database is a one-line error, not a traceback from a worker.
+        open_database(_store_url(settings)).dispose()
+    except (SettingsError, CatalogError, StoreUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -127,3 +155,72 @@ def price(spot: float, strike_step: float, strikes: int, days: float, vol: float
         click.echo(f"{k:10.2f} {call.price[i]:10.4f} {civ} {call.delta[i]:7.4f} "
                    f"{call.gamma[i]:9.6f} {call.theta[i]:8.4f} {call.vega[i]:7.4f} | "
                    f"{put.price[i]:10.4f} {piv} {put.delta[i]:7.4f}")
+
+
+def _utc_time(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO-8601 time "
+                                 "(e.g. 2026-11-25T09:15:00Z)", param_hint=name) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+@main.command()
+@click.option("--product", required=True, help="Product symbol, e.g. NIFTY.")
+@click.option("--what", type=click.Choice(["ticks", "summaries", "chains"]), required=True,
+              help="Underlying ticks, per-expiry chain summaries, or archived full chains.")
+@click.option("--from", "start", default=None,
+              help="Start (inclusive), ISO-8601; UTC when no offset. Default: the oldest.")
+@click.option("--to", "end", default=None,
+              help="End (inclusive), ISO-8601; UTC when no offset. Default: the newest.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv",
+              show_default=True, help="Output format.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="File to write (it appears only once complete).")
+@click.option("--database-url", default=None,
+              help="History store URL (default: DELTASTREAM_DATABASE_URL, or the SQLite "
+                   "file in the data directory).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Data directory holding the SQLite store.")
+def export(product: str, what: str, start: str | None, end: str | None, fmt: str, out: Path,
+           database_url: str | None, data_dir: Path | None) -> None:
+    """Export stored history of one product to CSV or Parquet."""
+    from .store import history
+    from .store.export import export_rows
+
+    begin, finish = _utc_time(start, "--from"), _utc_time(end, "--to")
+    if begin is not None and finish is not None and begin > finish:
+        raise click.BadParameter(f"{start} is after --to {end}", param_hint="--from")
+    try:
+        settings = from_env().with_overrides(database_url=database_url, data_dir=data_dir)
+        if settings.database_url is None and not (settings.data_dir / DB_FILE).exists():
+            raise click.ClickException(f"no history store in {settings.data_dir.resolve()} "
+                                       "(give --data-dir or --database-url)")
+        store = open_database(_store_url(settings))
+    except (SettingsError, StoreUnavailable) as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        total = history.count_rows(store, what, product, begin, finish)
+        with click.progressbar(length=total, label=f"{product} {what}", file=sys.stderr,
+                               show_pos=True) as bar:
+            done = [0]
+
+            def progress(rows: int) -> None:
+                step = min(rows, total) - done[0]
+                if step > 0:
+                    bar.update(step)
+                    done[0] += step
+
+            written = export_rows(store, what, product, begin, finish, out, fmt, progress)
+    finally:
+        store.dispose()
+    click.echo(f"{written} rows of {product} {what} written to {out}")
+
+
+def _store_url(settings: Settings) -> str:
+    from .store.database import default_url
+
+    return settings.database_url or default_url(settings.data_dir)

@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "DELTASTREAM_"
+# Store table -> the setting holding its retention in days.
+RETENTION_SETTINGS = {"underlying_ticks": "retention_ticks_days",
+                      "chain_summaries": "retention_summaries_days",
+                      "chain_archive": "retention_archive_days",
+                      "session_close": "retention_session_close_days"}
 
 
 class SettingsError(ValueError):
@@ -48,6 +54,17 @@ class Settings:
     stream_replay_ticks: int = 60      # recent ticks kept for Server-Sent Events resume
     stream_heartbeat: float = 15.0     # seconds of silence before an SSE keep-alive comment
     stream_strikes: int = 21           # strikes in a live chain_update (as the REST default)
+    # History store. database_url None: the SQLite file deltastream.db under data_dir.
+    database_url: str | None = None
+    archive_every: float = 300.0        # market seconds between full-chain archives (0: every tick)
+    retention_ticks_days: float = 30.0  # 0 keeps a table's rows forever
+    retention_summaries_days: float = 365.0
+    retention_archive_days: float = 30.0
+    retention_session_close_days: float = 365.0
+    prune_every: float = 3600.0         # seconds between background prunes
+    history_max_range_days: float = 31.0  # widest from/to span a history request may ask for
+    iv_lookback_days: float = 365.0     # default lookback of IV rank and IV percentile
+    store_queue: int = 2000             # snapshots the store writer holds before dropping
 
     def __post_init__(self) -> None:
         checks = [
@@ -76,11 +93,26 @@ class Settings:
             (1 <= self.stream_replay_ticks <= 3600, "stream_replay_ticks", "1-3600"),
             (0.1 <= self.stream_heartbeat <= 300, "stream_heartbeat", "0.1-300 seconds"),
             (1 <= self.stream_strikes <= 201, "stream_strikes", "1-201"),
+            (self.database_url is None or bool(self.database_url.strip()), "database_url",
+             "a SQLAlchemy URL, e.g. postgresql+psycopg://user@host:5432/db"),
+            (0 <= self.archive_every <= 86_400, "archive_every", "0-86,400 seconds"),
+            *((0 <= getattr(self, name) <= 36_500, name, "0-36,500 days (0: keep forever)")
+              for name in RETENTION_SETTINGS.values()),
+            (1 <= self.prune_every <= 86_400, "prune_every", "1-86,400 seconds"),
+            (0 < self.history_max_range_days <= 3660, "history_max_range_days",
+             "(0, 3660] days"),
+            (1 <= self.iv_lookback_days <= 3660, "iv_lookback_days", "1-3660 days"),
+            (10 <= self.store_queue <= 1_000_000, "store_queue", "10-1,000,000"),
         ]
         for ok, name, accepted in checks:
             if not ok:
                 raise SettingsError(
                     f"{name}: {getattr(self, name)!r} is out of range (accepted: {accepted})")
+
+    def retention(self) -> dict[str, timedelta]:
+        """How long each store table keeps its rows (tables kept forever are left out)."""
+        return {table: timedelta(days=getattr(self, name))
+                for table, name in RETENTION_SETTINGS.items() if getattr(self, name) > 0}
 
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with the given (non-None) values replaced."""
@@ -91,6 +123,8 @@ def _convert(name: str, raw: str, default: Any) -> Any:
     kind = type(default) if default is not None else str
     if name == "catalog":
         return Path(raw)
+    if name == "database_url":
+        return raw
     if isinstance(default, Path):
         return Path(raw)
     if isinstance(default, tuple):

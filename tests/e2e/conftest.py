@@ -47,12 +47,15 @@ class Server:
 
 
 def start_server(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
-                 port: int | None = None) -> Server:
+                 port: int | None = None, new_session: bool = False) -> Server:
+    """``new_session``: the server leads a process group of its own (its workers and engine
+    process included), so a test can kill all of it at once."""
     port = port or free_port()
     log = tmp_path / f"server-{port}.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "deltastream", "serve", "--port", str(port), *args],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+        start_new_session=new_session)
     server = Server(proc, f"http://127.0.0.1:{port}", log)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

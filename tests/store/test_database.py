@@ -23,7 +23,7 @@ from deltastream.store.database import (
 def test_migrations_create_the_declared_schema_and_are_idempotent(fresh_url):
     engine = open_database(fresh_url)
     try:
-        assert current_revision(engine) == head_revision() == "0001"
+        assert current_revision(engine) == head_revision() == "0002"
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), schema.metadata)
             assert diff == []
@@ -36,7 +36,7 @@ def test_migrations_create_the_declared_schema_and_are_idempotent(fresh_url):
         engine.dispose()
     again = open_database(fresh_url)     # a second start migrates nothing and keeps the data
     try:
-        assert current_revision(again) == "0001"
+        assert current_revision(again) == "0002"
         with again.connect() as conn:
             assert conn.execute(sa.select(schema.market_state.c.payload)).scalar() == b"x"
             versions = conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar()
@@ -123,7 +123,44 @@ def test_concurrent_start_ups_migrate_once(fresh_url, monkeypatch):
         t.join(30.0)
     try:
         assert errors == [] and len(engines) == 4
-        assert current_revision(engines[0]) == "0001"
+        assert current_revision(engines[0]) == "0002"
     finally:
         for engine in engines:
             engine.dispose()
+
+
+def test_upgrading_a_0001_database_keeps_its_history(fresh_url, idx_snapshots):
+    from alembic import command
+
+    from deltastream.store.rows import summary_rows, tick_row
+
+    engine = database._create_engine(fresh_url)
+    try:
+        with engine.connect() as conn, conn.begin():
+            command.upgrade(database._alembic_config(conn), "0001")
+        assert current_revision(engine) == "0001"
+        ticks = [tick_row(s) for s in idx_snapshots[:10]]
+        summaries = [r for s in idx_snapshots[:10] for r in summary_rows(s)]
+        with engine.begin() as conn:
+            conn.execute(sa.insert(schema.underlying_ticks), ticks)
+            conn.execute(sa.insert(schema.chain_summaries), summaries)
+    finally:
+        engine.dispose()
+    upgraded = open_database(fresh_url)
+    try:
+        assert current_revision(upgraded) == "0002"
+        t, s = schema.underlying_ticks, schema.chain_summaries
+        with upgraded.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), schema.metadata)
+            assert diff == []
+            got = [dict(r._mapping) for r in conn.execute(sa.select(t).order_by(t.c.ts))]
+            assert got == ticks
+            got = conn.execute(sa.select(s).order_by(s.c.ts, s.c.expiry)).all()
+            assert [dict(r._mapping) for r in got] == sorted(
+                summaries, key=lambda r: (r["ts"], r["expiry"]))
+            if upgraded.dialect.name == "sqlite":
+                sql = conn.exec_driver_sql("SELECT sql FROM sqlite_schema WHERE name = "
+                                           "'chain_summaries'").scalar()
+                assert sql.rstrip().endswith("WITHOUT ROWID")
+    finally:
+        upgraded.dispose()

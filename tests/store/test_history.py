@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
 import pytest
 
+from deltastream.analytics.candles import ohlc
 from deltastream.store import history, schema
 from deltastream.store.rows import epoch_us, summary_rows
 from deltastream.store.writer import StoreWriter
@@ -161,3 +163,29 @@ def test_prune_honours_each_tables_retention(filled, snapshots, idx_snapshots):
     with pytest.raises(ValueError, match="market_state"):
         history.prune(filled, {"market_state": timedelta(0)}, now)
 
+
+
+@pytest.mark.parametrize("width", [30, 60, 300])
+def test_candles_equal_the_candles_of_the_written_ticks(filled, idx_snapshots, width):
+    prices = np.array([s.spot for s in idx_snapshots])
+    times = np.array([s.timestamp.timestamp() for s in idx_snapshots])
+    volumes = np.array([s.tick_volume for s in idx_snapshots])
+    assert history.candles(filled, "IDX", width, limit=1000) == ohlc(times, prices, volumes,
+                                                                       width)
+    start, end = idx_snapshots[7].timestamp, idx_snapshots[40].timestamp
+    assert history.candles(filled, "IDX", width, start, end, limit=1000) == ohlc(
+        times[7:41], prices[7:41], volumes[7:41], width)
+    newest = history.candles(filled, "IDX", width, limit=3)
+    assert newest == ohlc(times, prices, volumes, width)[-3:]
+    assert history.candles(filled, "NOPE", width) == []
+
+
+def test_count_rows_counts_what_an_export_writes(filled, idx_snapshots):
+    assert history.count_rows(filled, "ticks", "IDX") == len(idx_snapshots)
+    start, end = idx_snapshots[10].timestamp, idx_snapshots[19].timestamp
+    assert history.count_rows(filled, "ticks", "IDX", start, end) == 10
+    assert history.count_rows(filled, "summaries", "IDX") == sum(
+        len(s.chains) for s in idx_snapshots)
+    assert history.count_rows(filled, "chains", "NOPE") == 0
+    with pytest.raises(ValueError, match="kind"):
+        history.count_rows(filled, "trades", "IDX")

@@ -76,6 +76,7 @@ def _renew_lease(publisher: Publisher, lost: threading.Event, done: threading.Ev
 
 def run_publishing_engine(settings: Settings, stopped: threading.Event) -> None:
     """Tick and publish until ``stopped`` is set; with a lease, as standby until it is ours."""
+    from ..engine.recorder import start_recording
     from ..engine.setup import engine_from_settings
 
     engine_id = f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -90,10 +91,12 @@ def run_publishing_engine(settings: Settings, stopped: threading.Event) -> None:
         while publisher.acquire(stopped):
             engine = engine_from_settings(settings)
             engine.resume_sequence(publisher.last_sequence())
+            recorder = start_recording(engine, settings)
             greeting.engine = engine
             log.info("engine %s is the writer from sequence %d", engine_id,
                      engine.sequence + 1)
             _tick_and_publish(settings, engine, publisher, greeting, engine_id, stopped)
+            recorder.close()
             greeting.engine = None
             publisher.release()
     finally:

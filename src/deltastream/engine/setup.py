@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 from ..calendars import listing_for
 from ..catalog import Catalog, Product, load_catalog
+from ..market.checkpoint import MarketCheckpoint, restore, set_previous_closes
 from ..market.clock import AcceleratedClock, FixedClock, MarketClock, RealClock
 from ..market.simulator import ProductSpec
 from ..market.spot import SpotModel
@@ -38,7 +39,9 @@ def contract_terms(p: Product) -> ContractTerms:
                          lot_size=p.lot_size, strike_step=p.strike_step, tick_size=p.tick_size)
 
 
-def make_clock(settings: Settings) -> MarketClock:
+def make_clock(settings: Settings, not_before: datetime | None = None) -> MarketClock:
+    """The configured clock; an accelerated or fixed one starts no earlier than
+    ``not_before`` (a resumed market never goes back in time)."""
     if settings.clock == "real":
         return RealClock()
     try:
@@ -49,6 +52,8 @@ def make_clock(settings: Settings) -> MarketClock:
                             "time") from exc
     if start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
+    if not_before is not None and start < not_before:
+        start = not_before
     if settings.clock == "fixed":
         return FixedClock(start)
     return AcceleratedClock(start, settings.clock_speed)
@@ -70,3 +75,26 @@ def build_engine(catalog: Catalog, settings: Settings, clock: MarketClock | None
 
 def engine_from_settings(settings: Settings) -> Engine:
     return build_engine(load_catalog(settings.catalog), settings)
+
+
+def resume(engine: Engine, settings: Settings,
+           checkpoints: dict[str, tuple[int, MarketCheckpoint]],
+           closes: dict[str, list[tuple[date, float, str, float, float | None]]]
+           ) -> datetime | None:
+    """Continue ``engine``'s market from stored state, before its first tick: each product
+    with a checkpoint (sequence, state) takes it over, then the stored close of its previous
+    session (``closes``: expiry, strike, right, open interest, last premium), so open
+    interest and premium changes are measured against the stored close. Sequence numbers
+    continue after the newest stored one, and an accelerated or fixed clock starts at the
+    newest stored time. Returns that time, or None when there was nothing to resume."""
+    if not checkpoints:
+        return None
+    for product, (_, checkpoint) in checkpoints.items():
+        market = engine.market.products[product]
+        restore(market, checkpoint)
+        if closes.get(product):
+            set_previous_closes(market, closes[product])
+    newest = max(c.time for _, c in checkpoints.values())
+    engine.resume_sequence(max(seq for seq, _ in checkpoints.values()))
+    engine.clock = make_clock(settings, not_before=newest)
+    return newest

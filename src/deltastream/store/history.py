@@ -14,10 +14,12 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
+from ..analytics.candles import Candle
 from ..engine.snapshot import ChainSnapshot
 from .archive import decode_snapshot
 from .rows import epoch_us, from_epoch_us
 from .schema import (
+    PRODUCT,
     TABLES,
     chain_archive,
     chain_summaries,
@@ -120,10 +122,69 @@ def ticks(engine: sa.Engine, product: str, start: datetime | None = None,
     return [_tick(r) for r in _oldest_first(rows, newest)]
 
 
+class TickColumns(NamedTuple):
+    """Ticks as parallel lists, oldest first: sequence, microseconds since the epoch, price,
+    volume (cheaper than :class:`Tick` objects for serving many)."""
+
+    sequence: list[int]
+    ts: list[int]
+    price: list[float]
+    volume: list[float]
+
+
+def tick_columns(engine: sa.Engine, product: str, start: datetime | None = None,
+                 end: datetime | None = None, limit: int = 1000,
+                 newest: bool = True) -> TickColumns:
+    """What :func:`ticks` returns, as columns."""
+    t = underlying_ticks
+    order = t.c.ts.desc() if newest else t.c.ts.asc()
+    stmt = (sa.select(t.c.sequence, t.c.ts, t.c.price, t.c.volume)
+            .where(t.c.product == product, *_in_range(t.c.ts, start, end))
+            .order_by(order).limit(_check_limit(limit)))
+    with engine.connect() as conn:
+        rows = _oldest_first(conn.execute(stmt).all(), newest)
+    if not rows:
+        return TickColumns([], [], [], [])
+    seq, ts, price, volume = (list(c) for c in zip(*rows, strict=True))
+    return TickColumns(seq, ts, price, volume)
+
+
 def last_tick(engine: sa.Engine, product: str) -> Tick | None:
     """The newest stored tick of ``product``."""
     found = ticks(engine, product, limit=1)
     return found[0] if found else None
+
+
+def candles(engine: sa.Engine, product: str, width_seconds: int,
+            start: datetime | None = None, end: datetime | None = None,
+            limit: int = 1000) -> list[Candle]:
+    """OHLC candles of ``product``'s stored ticks in the range, ``width_seconds`` wide and
+    starting on multiples of the width since the epoch; windows without ticks are left out.
+    The newest ``limit`` candles, oldest first. Aggregated in SQL; open and close are the
+    prices of each window's first and last tick."""
+    if width_seconds < 1:
+        raise ValueError("width_seconds must be >= 1")
+    t = underlying_ticks
+    width = int(width_seconds) * 1_000_000
+    bucket = (t.c.ts // sa.literal(width, sa.BigInteger)).label("bucket")
+    agg = (sa.select(bucket, sa.func.min(t.c.ts).label("first_ts"),
+                     sa.func.max(t.c.ts).label("last_ts"), sa.func.max(t.c.price).label("high"),
+                     sa.func.min(t.c.price).label("low"), sa.func.sum(t.c.volume).label("volume"),
+                     sa.func.count().label("ticks"))
+           .where(t.c.product == product, *_in_range(t.c.ts, start, end))
+           .group_by(bucket).order_by(bucket.desc()).limit(_check_limit(limit))
+           .subquery("candles"))
+    first, last = t.alias("first_tick"), t.alias("last_tick")
+    stmt = (sa.select(agg.c.bucket, agg.c.high, agg.c.low, agg.c.volume, agg.c.ticks,
+                      first.c.price.label("open"), last.c.price.label("close"))
+            .join(first, sa.and_(first.c.product == product, first.c.ts == agg.c.first_ts))
+            .join(last, sa.and_(last.c.product == product, last.c.ts == agg.c.last_ts))
+            .order_by(agg.c.bucket))
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    return [Candle(start=float(int(r.bucket) * int(width_seconds)), open=float(r.open),
+                   high=float(r.high), low=float(r.low), close=float(r.close),
+                   volume=float(r.volume), ticks=int(r.ticks)) for r in rows]
 
 
 def _summary(row: Any) -> Summary:
@@ -146,12 +207,12 @@ def _bucketed(engine: sa.Engine, conditions: list[Any], start: datetime | None,
         stmt = sa.select(s).where(*where).order_by(order).limit(limit)
     else:
         width = max(1, round(interval_seconds * 1_000_000))
-        last = sa.func.max(s.c.ts).label("ts")
+        last = sa.func.max(s.c.ts)
         buckets = (sa.select(last).where(*where)
                    .group_by(s.c.ts // sa.literal(width, sa.BigInteger))
-                   .order_by(last.desc() if newest else last.asc()).limit(limit)
-                   .subquery("buckets"))
-        stmt = (sa.select(s).join(buckets, s.c.ts == buckets.c.ts).where(*conditions)
+                   .order_by(last.desc() if newest else last.asc()).limit(limit))
+        # IN (not a join): each bucket's row is then one index seek.
+        stmt = (sa.select(s).where(*conditions, s.c.ts.in_(buckets))
                 .order_by(s.c.ts.desc() if newest else s.c.ts.asc()))
     with engine.connect() as conn:
         rows = conn.execute(stmt).all()
@@ -160,8 +221,10 @@ def _bucketed(engine: sa.Engine, conditions: list[Any], start: datetime | None,
 
 def _expiry_conditions(product: str, expiry: date | None) -> list[Any]:
     s = chain_summaries
+    # A literal 0 (not a bound parameter), so the planner can use the partial index.
     return [s.c.product == product,
-            s.c.expiry_rank == 0 if expiry is None else s.c.expiry == expiry]
+            s.c.expiry_rank == sa.literal_column("0") if expiry is None
+            else s.c.expiry == expiry]
 
 
 def summaries(engine: sa.Engine, product: str, expiry: date | None = None,
@@ -247,6 +310,25 @@ def load_states(engine: sa.Engine, limit: int = 1000) -> dict[str, SavedState]:
                 for r in conn.execute(stmt)}
 
 
+def count_rows(engine: sa.Engine, kind: str, product: str, start: datetime | None = None,
+               end: datetime | None = None) -> int:
+    """How many rows an export of ``kind`` (ticks | summaries | chains) of ``product`` in the
+    range writes; for chains an estimate: archives in the range times the contracts of the
+    newest of them."""
+    table = {"ticks": underlying_ticks, "summaries": chain_summaries,
+             "chains": chain_archive}.get(kind)
+    if table is None:
+        raise ValueError(f"kind: {kind!r} is not one of ticks, summaries, chains")
+    where = [table.c.product == product, *_in_range(table.c.ts, start, end)]
+    with engine.connect() as conn:
+        n = int(conn.scalar(sa.select(sa.func.count()).select_from(table).where(*where)) or 0)
+        if kind != "chains" or n == 0:
+            return n
+        payload = conn.scalar(sa.select(table.c.payload).where(*where)
+                              .order_by(table.c.ts.desc()).limit(1))
+    return n * 2 * int(decode_snapshot(payload).strikes.size)
+
+
 # Tables that prune() may thin out, and the column that dates their rows.
 PRUNABLE = ("underlying_ticks", "chain_summaries", "chain_archive", "session_close")
 
@@ -263,6 +345,35 @@ def _prune_by_ts(engine: sa.Engine, table: sa.Table, cutoff: int, batch_size: in
         deleted += max(n, 0)
         if bound is None or n <= 0:
             return deleted
+
+
+def _prune_summaries(engine: sa.Engine, cutoff: int, batch_size: int) -> int:
+    """Summaries have no index on time alone: walk the (product, expiry) pairs of the primary
+    key (one index seek each) and delete each pair's old rows as a key range."""
+    s = chain_summaries
+    deleted = 0
+    key: tuple[Any, Any] | None = None
+    while True:
+        stmt = sa.select(s.c.product, s.c.expiry).order_by(s.c.product, s.c.expiry).limit(1)
+        if key is not None:
+            stmt = stmt.where(sa.tuple_(s.c.product, s.c.expiry)
+                              > sa.tuple_(sa.literal(key[0], PRODUCT),
+                                          sa.literal(key[1], sa.Date)))
+        with engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            return deleted
+        key = (row.product, row.expiry)
+        pair = [s.c.product == row.product, s.c.expiry == row.expiry]
+        while True:
+            with engine.begin() as conn:
+                bound = conn.scalar(sa.select(s.c.ts).where(*pair, s.c.ts < cutoff)
+                                    .order_by(s.c.ts).offset(batch_size - 1).limit(1))
+                condition = s.c.ts < cutoff if bound is None else s.c.ts <= bound
+                n = conn.execute(sa.delete(s).where(*pair, condition)).rowcount
+            deleted += max(n, 0)
+            if bound is None or n <= 0:
+                break
 
 
 def _prune_sessions(engine: sa.Engine, cutoff: date) -> int:
@@ -297,6 +408,8 @@ def prune(engine: sa.Engine, retention: dict[str, timedelta], now: datetime,
         cutoff = now - keep
         if name == "session_close":
             counts[name] = _prune_sessions(engine, cutoff.date())
+        elif name == "chain_summaries":
+            counts[name] = _prune_summaries(engine, epoch_us(cutoff), batch_size)
         else:
             counts[name] = _prune_by_ts(engine, TABLES[name], epoch_us(cutoff), batch_size)
     return counts

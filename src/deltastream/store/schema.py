@@ -7,6 +7,9 @@ Units and types, the same on both backends:
 - open interest and volume: contracts (underlying volume: units of the underlying).
 - ``expiry`` and ``session_date``: calendar dates (the exchange's).
 
+On SQLite the two largest tables (ticks and summaries) are clustered on their primary key
+(``WITHOUT ROWID``): no separate key index, about a fifth less space.
+
 Derived numbers that may be undefined (PCR without call interest, an IV that did not
 solve, a straddle without a mid) are NULL, never NaN, so both backends read back the same.
 """
@@ -36,6 +39,7 @@ underlying_ticks = sa.Table(
     sa.Column("volume", sa.Double, nullable=False),
     sa.PrimaryKeyConstraint("product", "ts"),
     sa.Index(None, "ts"),
+    sqlite_with_rowid=False,
 )
 
 chain_summaries = sa.Table(
@@ -57,8 +61,13 @@ chain_summaries = sa.Table(
     sa.Column("call_volume", sa.Double, nullable=False),
     sa.Column("put_volume", sa.Double, nullable=False),
     sa.PrimaryKeyConstraint("product", "expiry", "ts"),
-    sa.Index(None, "product", "expiry_rank", "ts"),
-    sa.Index(None, "ts"),
+    # The nearest expiry's series (IV history) read through a partial index that covers
+    # the ATM IV.
+    sa.Index("ix_chain_summaries_nearest", "product", "ts", "atm_iv",
+             sqlite_where=sa.text("expiry_rank = 0"),
+             postgresql_where=sa.text("expiry_rank = 0")),
+    # No index on ts alone: pruning walks the primary key, expiry by expiry.
+    sqlite_with_rowid=False,
 )
 
 chain_archive = sa.Table(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -35,6 +35,14 @@ _APPEND_ONLY = ("underlying_ticks", "chain_summaries", "chain_archive")
 # The newest row wins.
 _UPSERT_KEYS = {"market_state": ("product",),
                 "session_close": ("product", "session_date", "expiry", "strike", "right")}
+
+
+# A checkpoint's bytes, or a function making them (called on the writer thread).
+Payload = bytes | Callable[[], bytes]
+
+
+def _payload_bytes(payload: Payload) -> bytes:
+    return bytes(payload() if callable(payload) else payload)
 
 
 @dataclass(frozen=True)
@@ -138,16 +146,19 @@ class StoreWriter:
 
     # -- producers (any thread or greenlet; never block on the database) -------------------
 
-    def submit(self, snapshot: ChainSnapshot) -> bool:
+    def submit(self, snapshot: ChainSnapshot, state: Payload | None = None) -> bool:
         """Queue one tick's snapshot; False (and counted in ``dropped``) when the queue is
-        full or the writer closed."""
-        return self._put((_SNAPSHOT, snapshot))
+        full or the writer closed. ``state``: the market's checkpoint of the product at this
+        tick, written in the same transaction as the tick (so the stored state and the last
+        stored tick always agree)."""
+        return self._put((_SNAPSHOT, snapshot, state))
 
-    def save_state(self, product: str, sequence: int, ts: datetime, payload: bytes) -> bool:
-        """Queue the market's checkpoint of ``product`` (opaque ``payload``), stored as the
-        product's one ``market_state`` row once written."""
+    def save_state(self, product: str, sequence: int, ts: datetime, payload: Payload) -> bool:
+        """Queue the market's checkpoint of ``product`` (opaque ``payload``, or a function
+        making it, called on the writer thread), stored as the product's one
+        ``market_state`` row once written."""
         return self._put((_STATE, {"product": product, "sequence": int(sequence),
-                                   "ts": epoch_us(ts), "payload": bytes(payload)}))
+                                   "ts": epoch_us(ts), "payload": payload}))
 
     def save_session_close(self, snapshot: ChainSnapshot, session_date: date) -> bool:
         """Queue every contract's closing OI and premium of ``session_date`` from the
@@ -299,15 +310,23 @@ class StoreWriter:
                 archive = self._archive_row(snap)
                 if archive is not None:
                     tables["chain_archive"].append(archive)
+                if item[2] is None:
+                    continue
+                name = "market_state"
+                rows = [{"product": snap.product, "sequence": int(snap.sequence),
+                         "ts": epoch_us(snap.timestamp), "payload": item[2]}]
             else:
                 name = "market_state" if kind == _STATE else "session_close"
                 rows = [item[1]] if kind == _STATE else session_close_rows(item[1], item[2])
-                keys = _UPSERT_KEYS[name]
-                for row in rows:
-                    # One statement may not update a row twice: the last one per key wins.
-                    latest[name][tuple(row[k] for k in keys)] = row
+            keys = _UPSERT_KEYS[name]
+            for row in rows:
+                # One statement may not update a row twice: the last one per key wins.
+                latest[name][tuple(row[k] for k in keys)] = row
         for name, rows_by_key in latest.items():
             tables[name] = list(rows_by_key.values())
+        # Only the checkpoint that survives is encoded.
+        tables["market_state"] = [{**row, "payload": _payload_bytes(row["payload"])}
+                                  for row in tables["market_state"]]
         return {name: rows for name, rows in tables.items() if rows}
 
     def _archive_row(self, snap: ChainSnapshot) -> Row | None:

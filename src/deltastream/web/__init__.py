@@ -5,13 +5,16 @@ It serves what the engine built and holds no financial logic.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from apiflask import APIFlask
 from flask_cors import CORS
 
 from .. import __version__
 from ..catalog import load_catalog
 from ..engine.feed import SnapshotFeed
+from ..engine.recorder import Recorder, database_url, read_stats, start_recording
 from ..settings import Settings
+from ..store.database import open_database
 from . import routes_analytics, routes_dashboard, routes_data, routes_stream, routes_system
 from .errors import register_error_handlers
 from .metrics import Metrics
@@ -20,22 +23,31 @@ from .socketio import init_socketio
 from .stream import StreamHub
 
 
-def _engine_for(settings: Settings) -> SnapshotFeed:
+def _engine_for(settings: Settings) -> tuple[SnapshotFeed, Recorder | None]:
+    """The engine feed, and (in thread mode) the engine's recorder; an engine elsewhere
+    records itself."""
     if settings.engine_mode == "process" or settings.role == "web":
         # The engine runs elsewhere (a process the server started, or another host).
         from ..bus import bus_feed
 
-        return bus_feed(settings, load_catalog(settings.catalog).symbols)
+        return bus_feed(settings, load_catalog(settings.catalog).symbols), None
     from ..engine.setup import engine_from_settings
 
-    return engine_from_settings(settings)
+    engine = engine_from_settings(settings)
+    return engine, start_recording(engine, settings)
 
 
 def create_app(settings: Settings | None = None, engine: SnapshotFeed | None = None,
-               start_engine: bool = True) -> APIFlask:
+               start_engine: bool = True, store: sa.Engine | None = None) -> APIFlask:
     """Build the app. Without an ``engine`` one is made from ``settings`` (catalogue, seed,
-    clock) and, with ``start_engine``, starts ticking in the background."""
+    clock), resumed from and recorded into the history store, and, with ``start_engine``,
+    starts ticking in the background. With an ``engine``, history is served from ``store``
+    (a database opened with :func:`deltastream.store.database.open_database`) if given."""
     settings = settings or Settings()
+    recorder = None
+    if engine is None:
+        engine, recorder = _engine_for(settings)
+        store = open_database(database_url(settings))
     app = APIFlask("deltastream", title="DeltaStream API", version=__version__,
                    docs_path="/docs", spec_path="/openapi.json")
     app.config.update(
@@ -51,12 +63,14 @@ def create_app(settings: Settings | None = None, engine: SnapshotFeed | None = N
             "currency; iv a decimal; time in years ACT/365; delta per 1 unit of spot, gamma per "
             "unit of spot, theta per calendar day, vega and rho per 1 percentage point."),
     )
-    if engine is None:
-        engine = _engine_for(settings)
-    service = MarketService(engine, settings.stall_after)
+    service = MarketService(engine, settings.stall_after, store=store,
+                            max_range_days=settings.history_max_range_days)
     app.extensions["deltastream"] = service
     app.extensions["deltastream_settings"] = settings
-    metrics = app.extensions["deltastream_metrics"] = Metrics(app, service)
+    app.extensions["deltastream_recorder"] = recorder
+    store_stats = (recorder.stats if recorder is not None
+                   else (lambda: read_stats(settings)) if store is not None else None)
+    metrics = app.extensions["deltastream_metrics"] = Metrics(app, service, store_stats)
     hub = app.extensions["deltastream_stream"] = StreamHub(
         engine, metrics.stream, strikes=settings.stream_strikes,
         client_buffer=settings.stream_client_buffer, replay_ticks=settings.stream_replay_ticks)

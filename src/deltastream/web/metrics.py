@@ -4,9 +4,12 @@ the live stream's delivered, coalesced and dropped messages."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from flask import Flask, g, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from ..bus.feed import BusFeed
 from ..engine.snapshot import ChainSnapshot
@@ -44,9 +47,45 @@ class StreamMetrics(StreamCounters):
     def dropped(self, transport: str, count: int) -> None:
         self._children[self.dropped_total, transport].inc(count)
 
+StoreStats = Callable[[], dict[str, Any] | None]
+
+
+class StoreWriterCollector:
+    """The history store writer's counters: from the recorder itself when it runs in this
+    process, otherwise as last published by the engine process (with their age)."""
+
+    def __init__(self, stats: StoreStats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.stats()
+        if s is None:
+            return
+        yield GaugeMetricFamily("deltastream_store_queue_depth",
+                                "Items waiting in the store writer's queue",
+                                value=s["queue_depth"])
+        yield GaugeMetricFamily("deltastream_store_queue_capacity",
+                                "Items the store writer's queue holds before dropping",
+                                value=s["queue_capacity"])
+        yield CounterMetricFamily("deltastream_store_dropped",
+                                  "Items the store writer dropped (queue full)",
+                                  value=s["dropped"])
+        yield CounterMetricFamily("deltastream_store_failed_batches",
+                                  "Store write transactions given up after retries",
+                                  value=s["failed_batches"])
+        rows = CounterMetricFamily("deltastream_store_rows_written",
+                                   "Rows written to the store", labels=["table"])
+        for table, n in sorted(s["rows_written"].items()):
+            rows.add_metric([table], n)
+        yield rows
+        yield GaugeMetricFamily("deltastream_store_stats_age_seconds",
+                                "Seconds since the store writer's counters were taken",
+                                value=max(0.0, time.time() - s["updated"]))
+
 
 class Metrics:
-    def __init__(self, app: Flask, service: MarketService) -> None:
+    def __init__(self, app: Flask, service: MarketService,
+                 store_stats: StoreStats | None = None) -> None:
         # A registry per app, so several apps (tests, workers) never share collectors.
         self.registry = CollectorRegistry()
         self.latency = Histogram(
@@ -73,6 +112,8 @@ class Metrics:
                                registry=self.registry)
             reconnects.set_function(lambda: float(feed.reconnects))
         self.stream = StreamMetrics(self.registry)
+        if store_stats is not None:
+            self.registry.register(StoreWriterCollector(store_stats))
         self._first_product = service.products[0] if service.products else None
         service.engine.subscribe(self._on_snapshot)
         app.before_request(self._start)

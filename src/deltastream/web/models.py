@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class ErrorResponse(Model):
@@ -198,3 +198,38 @@ class OHLCResponse(Model):
     product: str
     window: int
     candles: list[Candle]
+
+
+class IVPoint(Model):
+    timestamp: str
+    atm_iv: float = Field(description="ATM implied volatility of the nearest expiry, decimal")
+
+
+class IVLookback(Model):
+    days: float
+    sample_seconds: int = Field(description="one observation (the last ATM IV) per sample")
+    # "from" is a Python keyword: the field is named by its alias.
+    from_: str = Field(alias="from")
+    to: str
+    observations: int = Field(description="observations the statistics used")
+
+
+class IVStatistic(Model):
+    value: float | None = Field(description="percent, 0-100; null until enough history")
+    observations: int
+    reason: str | None = Field(description="why value is null")
+
+
+class IVHistoryResponse(Model):
+    product: str
+    expiry_rank: int = Field(description="0: the nearest listed expiry at each tick")
+    from_: str | None = Field(alias="from")
+    to: str
+    interval_seconds: int | None
+    count: int
+    series: list[IVPoint]
+    current: IVPoint | None = Field(description="the newest stored ATM IV up to 'to'")
+    lookback: IVLookback
+    iv_rank: IVStatistic = Field(description="(current - min) / (max - min) of the lookback")
+    iv_percentile: IVStatistic = Field(description="percent of lookback observations below "
+                                                   "the current IV")

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import math
+from datetime import timedelta
+
 import numpy as np
 from apiflask import APIBlueprint
-from flask import Response, request
+from flask import Response, current_app, request
 
 from ..analytics.buildup import classify
 from ..analytics.candles import ohlc as build_candles
 from ..analytics.chain_stats import payout_curve
+from ..analytics.iv_stats import IVStat, iv_percentile, iv_rank
+from ..store import history
 from . import models
-from .params import ExpiryQuery, ExpiryStrikesQuery, OHLCQuery, PCRQuery, SurfaceQuery, query
-from .routes_data import NOT_FOUND, service
+from .errors import bad_parameter
+from .json import json_response
+from .params import (
+    ExpiryQuery,
+    ExpiryStrikesQuery,
+    IVHistoryQuery,
+    OHLCQuery,
+    PCRQuery,
+    SurfaceQuery,
+    query,
+)
+from .routes_data import HISTORY, NOT_FOUND, service
 from .serialize import iso, strike_window
 
 bp = APIBlueprint("analytics", __name__, url_prefix="/api/analytics", tag="Analytics")
@@ -24,7 +39,8 @@ def _finite_or_none(values: np.ndarray) -> list[float | None]:
 @bp.get("/pcr/<product>")
 @query(bp, PCRQuery)
 @bp.output(models.PCRResponse)
-@bp.doc(summary="Put-call ratio by open interest and volume", responses=NOT_FOUND)
+@bp.doc(summary="Put-call ratio by open interest and volume; history=true adds the stored "
+                "series (from/to/interval)", responses=HISTORY)
 def pcr(product: str, query_data: PCRQuery) -> Response:
     svc = service()
     snap = svc.snapshot(product)
@@ -38,13 +54,27 @@ def pcr(product: str, query_data: PCRQuery) -> Response:
                        "pcr_oi": chain.pcr_oi, "pcr_volume": chain.pcr_volume,
                        "spot_price": chain.spot, "timestamp": iso(chain.timestamp)},
         }
-        if query_data.history:
+        if query_data.history and svc.store is not None:
+            body["history"] = [
+                {"pcr_oi": p.pcr_oi, "pcr_volume": p.pcr_volume, "spot_price": p.spot,
+                 "timestamp": iso(p.timestamp)}
+                for p in history.summaries(svc.store, product, chain.expiry, start, end,
+                                           query_data.interval, query_data.limit)]
+        elif query_data.history:
             body["history"] = [
                 {"pcr_oi": p.pcr_oi, "pcr_volume": p.pcr_volume, "spot_price": p.spot,
                  "timestamp": iso(p.epoch_seconds)}
                 for p in svc.summaries.series(product, chain.expiry, query_data.limit)]
         return body
 
+    ranged = (query_data.start is not None or query_data.end is not None
+              or query_data.interval is not None)
+    start, end = None, None
+    if query_data.history and ranged:
+        svc.require_store()
+        start, end = svc.time_range(query_data.start, query_data.end, snap.timestamp,
+                                    None if query_data.interval is None else svc.max_range)
+        return json_response(build())
     key = ("pcr", product, snap.sequence, chain.expiry, query_data.history, query_data.limit)
     return svc.cache.respond(request, key, build)
 
@@ -133,19 +163,79 @@ def oi_buildup(product: str, query_data: ExpiryStrikesQuery) -> Response:
 @bp.get("/ohlc/<product>")
 @query(bp, OHLCQuery)
 @bp.output(models.OHLCResponse)
-@bp.doc(summary="OHLC candles of the underlying from its ticks", responses=NOT_FOUND)
+@bp.doc(summary="OHLC candles of the underlying from its (stored) ticks, of any window "
+                "from/to", responses=HISTORY)
 def ohlc(product: str, query_data: OHLCQuery) -> Response:
     svc = service()
     snap = svc.snapshot(product)
+    width = query_data.window * 60
+    ranged = query_data.start is not None or query_data.end is not None
+    if ranged:
+        svc.require_store()
+    start, end = svc.time_range(query_data.start, query_data.end, snap.timestamp,
+                                timedelta(seconds=width * query_data.limit))
 
     def build() -> dict:
-        ticks = svc.engine.ticks.latest(product)
-        candles = build_candles(ticks.epoch_seconds, ticks.prices, ticks.volumes,
-                                query_data.window * 60)[-query_data.limit:]
+        if svc.store is not None:
+            candles = history.candles(svc.store, product, width, start, end, query_data.limit)
+        else:
+            ticks = svc.engine.ticks.latest(product)
+            candles = build_candles(ticks.epoch_seconds, ticks.prices, ticks.volumes,
+                                    width)[-query_data.limit:]
         return {"product": product, "window": query_data.window,
                 "candles": [{"timestamp": iso(c.start), "open": c.open, "high": c.high,
                              "low": c.low, "close": c.close, "volume": c.volume,
                              "ticks": c.ticks} for c in candles]}
 
+    if ranged:
+        return json_response(build())
     key = ("ohlc", product, snap.sequence, query_data.window, query_data.limit)
     return svc.cache.respond(request, key, build)
+
+
+@bp.get("/iv-history/<product>")
+@query(bp, IVHistoryQuery)
+@bp.output(models.IVHistoryResponse)
+@bp.doc(summary="ATM implied volatility series of the nearest expiry, with IV rank and IV "
+                "percentile over a lookback (null with the reason until enough history)",
+        responses=HISTORY)
+def iv_history(product: str, query_data: IVHistoryQuery) -> Response:
+    svc = service()
+    snap = svc.snapshot(product)
+    store = svc.require_store()
+    start, end = svc.time_range(query_data.start, query_data.end, snap.timestamp,
+                                None if query_data.interval is None else svc.max_range)
+    settings = current_app.extensions["deltastream_settings"]
+    lookback_days = query_data.lookback_days or settings.iv_lookback_days
+    lookback = timedelta(days=lookback_days)
+    samples = lookback.total_seconds() / query_data.sample_seconds
+    if samples > history.MAX_LIMIT:
+        raise bad_parameter("sample_seconds",
+                            f"{lookback_days:g} days in samples of {query_data.sample_seconds} s "
+                            f"are more than {history.MAX_LIMIT} observations",
+                            f"at least {math.ceil(lookback.total_seconds() / history.MAX_LIMIT)}"
+                            " seconds for this lookback")
+    series = history.atm_iv_series(store, product, start, end, query_data.limit,
+                                   query_data.interval)
+    observed = history.atm_iv_series(store, product, end - lookback, end, history.MAX_LIMIT,
+                                     query_data.sample_seconds)
+    current = observed[-1] if observed else None
+    values = [v for _, v in observed]
+    now_iv = current[1] if current else math.nan
+    rank, percentile = iv_rank(values, now_iv), iv_percentile(values, now_iv)
+    body = {
+        "product": product, "expiry_rank": 0,
+        "from": None if start is None else iso(start), "to": iso(end),
+        "interval_seconds": query_data.interval, "count": len(series),
+        "series": [{"timestamp": iso(t), "atm_iv": v} for t, v in series],
+        "current": None if current is None else {"timestamp": iso(current[0]),
+                                                 "atm_iv": current[1]},
+        "lookback": {"days": lookback_days, "sample_seconds": query_data.sample_seconds,
+                     "from": iso(end - lookback), "to": iso(end), "observations": len(values)},
+        "iv_rank": _stat(rank), "iv_percentile": _stat(percentile),
+    }
+    return json_response(body)
+
+
+def _stat(stat: IVStat) -> dict:
+    return {"value": stat.value, "observations": stat.observations, "reason": stat.reason}

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from apiflask import APIBlueprint
 from flask import Response, current_app, request
 
+from ..engine.snapshot import ChainSnapshot
+from ..store import history
+from ..store.rows import from_epoch_us
 from . import models
+from .errors import not_found
+from .json import json_response
 from .params import ChainQuery, UnderlyingQuery, query
-from .serialize import chain_dict, iso
+from .serialize import chain_dict, iso, iso_many
 from .service import MarketService
 
 bp = APIBlueprint("data", __name__, url_prefix="/api/data", tag="Market data")
 
 NOT_FOUND = {404: "unknown product or expiry", 400: "invalid parameter"}
+HISTORY = {**NOT_FOUND, 503: "no history store on this server"}
 
 
 def service() -> MarketService:
@@ -30,38 +38,73 @@ def products() -> Response:
 @bp.get("/chain/<product>")
 @query(bp, ChainQuery)
 @bp.output(models.ChainResponse)
-@bp.doc(summary="Option chains with prices, IV and Greeks", responses=NOT_FOUND)
+@bp.doc(summary="Option chains with prices, IV and Greeks (live, or archived with at=)",
+        responses=HISTORY)
 def chain(product: str, query_data: ChainQuery) -> Response:
     svc = service()
     snap = svc.snapshot(product)
+    if query_data.at is not None:
+        snap = _archived(svc, product, query_data.at)
     chains = svc.select(snap, query_data.expiry, query_data.limit)
 
     def build() -> dict:
         return {"product": product, "count": len(chains),
                 "chains": [chain_dict(c, query_data.strikes) for c in chains]}
 
-    key = ("chain", product, snap.sequence, chains[0].expiry, query_data.limit,
-           query_data.strikes)
+    key = ("chain", product, snap.sequence, query_data.at is not None, chains[0].expiry,
+           query_data.limit, query_data.strikes)
     return svc.cache.respond(request, key, build)
 
 
 @bp.get("/underlying/<product>")
 @query(bp, UnderlyingQuery)
 @bp.output(models.UnderlyingResponse)
-@bp.doc(summary="The underlying's latest consecutive ticks, oldest first", responses=NOT_FOUND)
+@bp.doc(summary="The underlying's ticks, oldest first: the latest ones, or (from/to) "
+                "stored ones; with 'from' the first 'limit' after it, otherwise the last "
+                "'limit' up to 'to'", responses=HISTORY)
 def underlying(product: str, query_data: UnderlyingQuery) -> Response:
     svc = service()
     snap = svc.snapshot(product)
+    limit = query_data.limit
+    if query_data.start is not None or query_data.end is not None:
+        store = svc.require_store()
+        start, end = svc.time_range(query_data.start, query_data.end, snap.timestamp,
+                                    open_end_unbounded=True)
+        # From a start: the first ticks after it; otherwise the last ones up to the end.
+        stored = history.tick_columns(store, product, start, end, limit,
+                                      newest=start is None)
+        rows = [{"id": i, "product": product, "price": p, "timestamp": t}
+                for i, p, t in zip(stored.sequence, stored.price, iso_many(stored.ts),
+                                   strict=True)]
+        return json_response({"product": product, "count": len(rows), "ticks": rows})
 
     def build() -> dict:
-        ticks = svc.engine.ticks.latest(product, query_data.limit)
-        rows = [{"id": i, "product": product, "price": p, "timestamp": iso(t)}
+        ticks = svc.engine.ticks.latest(product, limit)
+        rows = [_tick(product, i, p, t)
                 for i, p, t in zip(ticks.ids.tolist(), ticks.prices.tolist(),
                                    ticks.epoch_seconds.tolist(), strict=True)]
+        if len(rows) < limit and svc.store is not None:
+            # Older ticks (e.g. from before a restart) come from the store.
+            before = (None if not rows else
+                      from_epoch_us(round(ticks.epoch_seconds[0] * 1e6) - 1))
+            older = history.ticks(svc.store, product, end=before, limit=limit - len(rows))
+            rows = [_tick(product, t.sequence, t.price, t.timestamp) for t in older] + rows
         return {"product": product, "count": len(rows), "ticks": rows}
 
-    return svc.cache.respond(request, ("underlying", product, snap.sequence, query_data.limit),
-                             build)
+    return svc.cache.respond(request, ("underlying", product, snap.sequence, limit), build)
+
+
+def _tick(product: str, sequence: int, price: float, when: datetime | float) -> dict:
+    return {"id": sequence, "product": product, "price": price, "timestamp": iso(when)}
+
+
+def _archived(svc: MarketService, product: str, at: datetime) -> ChainSnapshot:
+    store = svc.require_store()
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+    snap = history.archived_snapshot_nearest(store, product, at)
+    if snap is None:
+        raise not_found(f"no archived chain of '{product}'", {"at": iso(at)})
+    return snap
 
 
 @bp.get("/expiries/<product>")

@@ -17,6 +17,15 @@ def iso(ts: datetime | float) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def iso_many(epoch_us: list[int]) -> list[str]:
+    """:func:`iso` of many times given in microseconds since the epoch (vectorized)."""
+    if not epoch_us:
+        return []
+    text = np.datetime_as_string(np.array(epoch_us, dtype="datetime64[us]")
+                                 .astype("datetime64[ms]"), unit="ms")
+    return [t + "Z" for t in text.tolist()]
+
+
 def strike_window(chain: ExpiryChain, count: int) -> slice:
     """``count`` strikes centred on the ATM strike (fewer where the ladder ends)."""
     n = chain.strikes.shape[0]

@@ -25,6 +25,9 @@ def _stop_feed(worker: Any) -> None:
     service = getattr(app, "extensions", {}).get("deltastream") if app is not None else None
     if service is not None:
         service.engine.stop()
+    recorder = getattr(app, "extensions", {}).get("deltastream_recorder") if app else None
+    if recorder is not None:
+        recorder.close()
 
 
 class DeltaStreamServer(BaseApplication):  # type: ignore[misc]

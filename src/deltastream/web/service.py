@@ -8,13 +8,14 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from ..engine.feed import SnapshotFeed
 from ..engine.snapshot import ChainSnapshot, ExpiryChain
 from ..engine.threads import real_lock
 from .cache import ResponseCache
-from .errors import APIError, not_found
+from .errors import APIError, bad_parameter, not_found
 
 
 @dataclass(frozen=True)
@@ -50,14 +51,57 @@ class SummaryHistory:
         return points[-limit:]
 
 
+def _utc(when: datetime | None) -> datetime | None:
+    if when is None:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
 class MarketService:
+    """``store``: the history database (a SQLAlchemy engine) when there is one; history
+    ranges may span at most ``max_range_days``."""
+
     def __init__(self, engine: SnapshotFeed, stall_after: float,
-                 summary_capacity: int = 3600) -> None:
+                 summary_capacity: int = 3600, store: Any = None,
+                 max_range_days: float = 31.0) -> None:
         self.engine = engine
         self.stall_after = stall_after
         self.cache = ResponseCache()
         self.summaries = SummaryHistory(summary_capacity)
+        self.store = store
+        self.max_range = timedelta(days=max_range_days)
         engine.subscribe(self.summaries.record)
+
+    def require_store(self) -> Any:
+        if self.store is None:
+            raise APIError(503, "history store not available on this server", None)
+        return self.store
+
+    def time_range(self, start: datetime | None, end: datetime | None, now: datetime,
+                   default_span: timedelta | None = None, open_end_unbounded: bool = False
+                   ) -> tuple[datetime | None, datetime]:
+        """The validated (start, end) of a history request in UTC: ``end`` defaults to
+        ``now`` (the market's latest time) and ``start`` to ``end - default_span`` (open
+        when None). 400 when start is after end or the span exceeds the maximum (not
+        checked without an explicit end when ``open_end_unbounded``: reads bounded by a row
+        limit)."""
+        start, end = _utc(start), _utc(end)
+        if open_end_unbounded and end is None:
+            return start, now
+        limit_days = f"{self.max_range / timedelta(days=1):g}"
+        if start is not None and end is not None and start > end:
+            raise bad_parameter("from", f"{start.isoformat()} is after 'to' "
+                                        f"({end.isoformat()})",
+                                "a time not after 'to'")
+        end = end or now
+        if start is None and default_span is not None:
+            start = end - min(default_span, self.max_range)
+        if start is not None and end - start > self.max_range:
+            raise bad_parameter("from", f"the range from {start.isoformat()} to "
+                                        f"{end.isoformat()} is longer than {limit_days} days",
+                                f"a range ('from' to 'to', default 'to' now) of at most "
+                                f"{limit_days} days")
+        return start, end
 
     @property
     def products(self) -> list[str]:

@@ -1,0 +1,268 @@
+"""History routes served from the store equal what a recomputation from the stored rows
+gives; bad ranges are 400 JSON naming the parameter and the accepted range."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import orjson
+import pytest
+import sqlalchemy as sa
+from openapi_spec_validator import validate
+
+from deltastream.analytics.candles import ohlc
+from deltastream.engine.recorder import start_recording
+from deltastream.engine.runner import Engine
+from deltastream.market.clock import FixedClock
+from deltastream.settings import Settings
+from deltastream.store.rows import epoch_us, from_epoch_us
+from deltastream.store.schema import chain_summaries, underlying_ticks
+from deltastream.web import create_app, models
+from deltastream.web.json import dumps
+from deltastream.web.serialize import chain_dict, iso
+
+from ..specs import EUROPEAN, START, spec, terms
+
+SECOND = spec("SEC", 595.0, 1.0, 0.01, False, strikes_each_side=30)
+STEP = 600.0          # ten minutes of market time per tick
+TICKS = 120           # 20 hours: crosses midnight
+RING = 30             # ticks the engine keeps in memory (the rest only in the store)
+
+
+def q(when: datetime) -> str:
+    """A query-string time, to the microsecond."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("history")
+    engine = Engine([EUROPEAN, SECOND], {"IDX": terms(EUROPEAN), "SEC": terms(SECOND, "USD", 100)},
+                    seed=3, clock=FixedClock(START), tick_interval=1.0, history=RING)
+    settings = Settings(data_dir=tmp, clock="fixed", clock_start=START.isoformat(),
+                        archive_every=3600.0, history_max_range_days=0.75)
+    recorder = start_recording(engine, settings)
+    published = []
+    for _ in range(TICKS):
+        published.append(engine.tick())
+        engine.clock.advance(STEP)
+    assert recorder.writer.flush(60.0)
+    recorder.publish_stats()
+    app = create_app(settings, engine=engine, start_engine=False, store=recorder.store)
+    yield app.test_client(), recorder.store, published
+    recorder.close()
+
+
+def get(client, url, model=None) -> dict:
+    r = client.get(url)
+    assert r.status_code == 200, (url, r.get_data(as_text=True))
+    body = r.get_json()
+    if model is not None:
+        model.model_validate(body)
+    return body
+
+
+def rows(store, stmt) -> list:
+    with store.connect() as conn:
+        return conn.execute(stmt).all()
+
+
+def test_underlying_range_is_the_stored_ticks(recorded):
+    client, store, published = recorded
+    start, end = published[20]["IDX"].timestamp, published[59]["IDX"].timestamp
+    body = get(client, f"/api/data/underlying/IDX?from={q(start)}&to={q(end)}&limit=1000",
+               models.UnderlyingResponse)
+    t = underlying_ticks
+    stored = rows(store, sa.select(t.c.sequence, t.c.price, t.c.ts).where(
+        t.c.product == "IDX", t.c.ts >= epoch_us(start), t.c.ts <= epoch_us(end))
+        .order_by(t.c.ts))
+    assert body["count"] == 40
+    assert [(x["id"], x["price"], x["timestamp"]) for x in body["ticks"]] == [
+        (r.sequence, r.price, iso(from_epoch_us(r.ts))) for r in stored]
+    # From a start alone: the first `limit` ticks after it.
+    first = get(client, f"/api/data/underlying/IDX?from={q(start)}&limit=3")
+    assert [x["id"] for x in first["ticks"]] == [21, 22, 23]
+    # Up to an end alone: the last `limit` ticks before it.
+    last = get(client, f"/api/data/underlying/IDX?to={q(end)}&limit=3")
+    assert [x["id"] for x in last["ticks"]] == [58, 59, 60]
+
+
+def test_underlying_latest_reaches_past_the_memory_ring_into_the_store(recorded):
+    client, _, published = recorded
+    body = get(client, "/api/data/underlying/IDX?limit=100", models.UnderlyingResponse)
+    assert [x["id"] for x in body["ticks"]] == list(range(TICKS - 99, TICKS + 1))
+    assert [x["price"] for x in body["ticks"]] == [p["IDX"].spot for p in published[-100:]]
+
+
+@pytest.mark.parametrize("interval", [None, 1800, 7200])
+def test_pcr_history_equals_the_stored_summaries(recorded, interval):
+    client, store, published = recorded
+    expiry = published[-1]["IDX"].chains[0].expiry
+    start, end = published[30]["IDX"].timestamp, published[100]["IDX"].timestamp
+    url = (f"/api/analytics/pcr/IDX?history=true&expiry={expiry}&from={q(start)}"
+           f"&to={q(end)}&limit=10000")
+    if interval:
+        url += f"&interval={interval}"
+    body = get(client, url, models.PCRResponse)
+    s = chain_summaries
+    stored = rows(store, sa.select(s.c.ts, s.c.pcr_oi, s.c.pcr_volume, s.c.spot).where(
+        s.c.product == "IDX", s.c.expiry == expiry, s.c.ts >= epoch_us(start),
+        s.c.ts <= epoch_us(end)).order_by(s.c.ts))
+    if interval:   # the last row of each interval-long bucket
+        last = {}
+        for r in stored:
+            last[r.ts // (interval * 1_000_000)] = r
+        stored = [last[k] for k in sorted(last)]
+    assert len(stored) > 3
+    assert body["history"] == [{"pcr_oi": r.pcr_oi, "pcr_volume": r.pcr_volume,
+                                "spot_price": r.spot, "timestamp": iso(from_epoch_us(r.ts))}
+                               for r in stored]
+
+
+@pytest.mark.parametrize("window", [15, 60])
+def test_ohlc_of_a_window_equals_candles_of_the_stored_ticks(recorded, window):
+    client, store, published = recorded
+    start, end = published[5]["SEC"].timestamp, published[90]["SEC"].timestamp
+    body = get(client, f"/api/analytics/ohlc/SEC?window={window}&from={q(start)}"
+                       f"&to={q(end)}&limit=1000", models.OHLCResponse)
+    t = underlying_ticks
+    stored = rows(store, sa.select(t.c.ts, t.c.price, t.c.volume).where(
+        t.c.product == "SEC", t.c.ts >= epoch_us(start), t.c.ts <= epoch_us(end))
+        .order_by(t.c.ts))
+    expected = ohlc(np.array([r.ts / 1e6 for r in stored]), np.array([r.price for r in stored]),
+                    np.array([r.volume for r in stored]), window * 60)
+    assert len(expected) > 10
+    assert body["candles"] == [
+        {"timestamp": iso(datetime.fromtimestamp(c.start, UTC)), "open": c.open,
+         "high": c.high, "low": c.low, "close": c.close, "volume": c.volume, "ticks": c.ticks}
+        for c in expected]
+    # Without a range: the newest `limit` candles, the same numbers.
+    newest = get(client, f"/api/analytics/ohlc/SEC?window={window}&limit=2")["candles"]
+    everything = get(client, f"/api/analytics/ohlc/SEC?window={window}&limit=1000&"
+                             f"from={q(published[-70]['SEC'].timestamp)}")["candles"]
+    assert newest == everything[-2:]
+
+
+def _recomputed_iv_stats(store, end: datetime, lookback: timedelta, sample: int):
+    s = chain_summaries
+    stored = rows(store, sa.select(s.c.ts, s.c.atm_iv).where(
+        s.c.product == "IDX", s.c.expiry_rank == 0, s.c.atm_iv.is_not(None),
+        s.c.ts >= epoch_us(end - lookback), s.c.ts <= epoch_us(end)).order_by(s.c.ts))
+    last = {}
+    for r in stored:
+        last[r.ts // (sample * 1_000_000)] = r
+    obs = [last[k] for k in sorted(last)]
+    values = [r.atm_iv for r in obs]
+    current = values[-1]
+    rank = 100 * (current - min(values)) / (max(values) - min(values))
+    percentile = 100 * sum(v < current for v in values) / len(values)
+    return obs, rank, percentile
+
+
+def test_iv_history_series_rank_and_percentile_equal_the_stored_rows(recorded):
+    client, store, published = recorded
+    end = published[110]["IDX"].timestamp
+    start = published[40]["IDX"].timestamp
+    body = get(client, f"/api/analytics/iv-history/IDX?from={q(start)}&to={q(end)}"
+                       f"&lookback_days=0.5&sample_seconds=1200&limit=10000",
+               models.IVHistoryResponse)
+    s = chain_summaries
+    series = rows(store, sa.select(s.c.ts, s.c.atm_iv).where(
+        s.c.product == "IDX", s.c.expiry_rank == 0, s.c.atm_iv.is_not(None),
+        s.c.ts >= epoch_us(start), s.c.ts <= epoch_us(end)).order_by(s.c.ts))
+    assert body["series"] == [{"timestamp": iso(from_epoch_us(r.ts)), "atm_iv": r.atm_iv}
+                              for r in series]
+    obs, rank, percentile = _recomputed_iv_stats(store, end, timedelta(days=0.5), 1200)
+    assert body["lookback"]["observations"] == len(obs) >= 20
+    assert body["current"] == {"timestamp": iso(from_epoch_us(obs[-1].ts)),
+                               "atm_iv": obs[-1].atm_iv}
+    assert body["iv_rank"] == {"value": pytest.approx(rank, abs=1e-9),
+                               "observations": len(obs), "reason": None}
+    assert body["iv_percentile"] == {"value": pytest.approx(percentile, abs=1e-9),
+                                     "observations": len(obs), "reason": None}
+    assert 0 <= rank <= 100 and not math.isclose(rank, percentile)
+
+
+def test_iv_statistics_are_null_with_the_reason_until_enough_history(recorded):
+    client, _, published = recorded
+    end = published[8]["IDX"].timestamp
+    body = get(client, f"/api/analytics/iv-history/IDX?to={q(end)}&sample_seconds=3600",
+               models.IVHistoryResponse)
+    assert body["iv_rank"]["value"] is None and body["iv_percentile"]["value"] is None
+    assert body["lookback"]["observations"] == body["iv_rank"]["observations"] == 2
+    assert "only 2 observations" in body["iv_rank"]["reason"]
+
+
+def test_chain_at_serves_the_nearest_archive_in_the_live_shape(recorded):
+    client, _, published = recorded
+    # Archives every hour of market time: ticks 0, 6, 12, ... (ten-minute ticks).
+    at = published[13]["IDX"].timestamp + timedelta(seconds=100)
+    body = get(client, f"/api/data/chain/IDX?at={q(at)}&limit=10&strikes=201",
+               models.ChainResponse)
+    expected = [orjson.loads(dumps(chain_dict(c, 201))) for c in published[12]["IDX"].chains]
+    assert body["chains"] == expected
+    assert body["chains"][0]["sequence"] == 13
+    live = get(client, "/api/data/chain/IDX")
+    assert live["chains"][0]["sequence"] == TICKS
+    before_all = get(client, "/api/data/chain/IDX?at=2000-01-01T00:00:00Z")
+    assert before_all["chains"][0]["sequence"] == 1
+
+
+@pytest.mark.parametrize(("url", "parameter", "accepted"), [
+    ("/api/data/underlying/IDX?from=2026-11-25T12:00:00Z&to=2026-11-25T11:00:00Z", "from",
+     "a time not after 'to'"),
+    ("/api/data/underlying/IDX?from=yesterday", "from", None),
+    ("/api/data/underlying/IDX?to=2026-11-32T00:00:00Z", "to", None),
+    ("/api/data/underlying/IDX?from=2026-11-20T00:00:00Z&to=2026-11-25T00:00:00Z", "from",
+     "a range ('from' to 'to', default 'to' now) of at most 0.75 days"),
+    ("/api/analytics/pcr/IDX?history=true&from=2026-11-20T00:00:00Z", "from",
+     "a range ('from' to 'to', default 'to' now) of at most 0.75 days"),
+    ("/api/analytics/pcr/IDX?history=true&interval=0", "interval", "integer from 1 to 86400"),
+    ("/api/analytics/ohlc/IDX?from=2026-11-25T12:00:00Z&to=2026-11-25T11:00:00Z", "from",
+     "a time not after 'to'"),
+    ("/api/analytics/ohlc/IDX?to=noon", "to", None),
+    ("/api/analytics/iv-history/IDX?from=2026-11-26T00:00:00Z&to=2026-11-25T00:00:00Z",
+     "from", "a time not after 'to'"),
+    ("/api/analytics/iv-history/IDX?lookback_days=5000", "lookback_days", None),
+    ("/api/analytics/iv-history/IDX?lookback_days=3000&sample_seconds=60", "sample_seconds",
+     "at least 2592 seconds for this lookback"),
+    ("/api/data/chain/IDX?at=last-tuesday", "at", None),
+])
+def test_bad_ranges_are_400_naming_the_parameter(recorded, url, parameter, accepted):
+    client, _, _ = recorded
+    r = client.get(url)
+    assert r.status_code == 400, r.get_data(as_text=True)
+    body = r.get_json()
+    assert f"'{parameter}'" in body["error"]
+    assert body["detail"]["parameter"] == parameter
+    if accepted is not None:
+        assert body["detail"]["accepted"] == accepted
+
+
+def test_store_writer_metrics_are_exported(recorded):
+    client, _, _ = recorded
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "deltastream_store_queue_depth 0.0" in text
+    assert "deltastream_store_dropped_total 0.0" in text
+    assert f'deltastream_store_rows_written_total{{table="underlying_ticks"}} {2 * TICKS}.0' in text
+
+
+def test_openapi_stays_valid_and_documents_the_history_parameters(recorded):
+    client, _, _ = recorded
+    spec_doc = get(client, "/openapi.json")
+    validate(spec_doc)
+    paths = spec_doc["paths"]
+    assert "/api/analytics/iv-history/{product}" in paths
+    names = {p["name"] for p in paths["/api/data/underlying/{product}"]["get"]["parameters"]}
+    assert {"from", "to", "limit"} <= names
+    names = {p["name"] for p in paths["/api/analytics/pcr/{product}"]["get"]["parameters"]}
+    assert {"from", "to", "interval", "history"} <= names
+    names = {p["name"] for p in paths["/api/data/chain/{product}"]["get"]["parameters"]}
+    assert "at" in names
+
+
+def test_without_a_store_history_ranges_are_503(client):
+    r = client.get("/api/data/underlying/IDX?from=2026-11-25T10:00:00Z")
+    assert r.status_code == 503 and r.mimetype == "application/json"
