@@ -80,6 +80,18 @@ def test_bucketing_keeps_the_last_row_of_each_interval(filled, idx_snapshots, in
     by_bucket = {r["ts"] // width: r for r in ranged}
     got = history.summaries(filled, "IDX", start=start, end=end, interval_seconds=interval)
     assert [_as_tuple(s) for s in got] == [_summary_tuple(r) for r in by_bucket.values()]
+    # A bounded range seeks each bucket's last row; an open one aggregates: the same rows.
+    expected = [_summary_tuple(r) for r in by_bucket.values()]
+    got = history.summaries(filled, "IDX", start=start, end=end, interval_seconds=interval,
+                            limit=3)
+    assert [_as_tuple(s) for s in got] == expected[-3:]
+    got = history.summaries(filled, "IDX", start=start, end=end, interval_seconds=interval,
+                            limit=3, newest=False)
+    assert [_as_tuple(s) for s in got] == expected[:3]
+    got = history.summaries(filled, "IDX", end=end, interval_seconds=interval, limit=3)
+    assert [_as_tuple(s) for s in got] == [
+        _summary_tuple(r) for r in {r["ts"] // width: r for r in rows
+                                    if r["ts"] <= epoch_us(end)}.values()][-3:]
 
 
 def test_atm_iv_series(filled, idx_snapshots):

@@ -29,6 +29,8 @@ from .schema import (
 )
 
 MAX_LIMIT = 100_000
+# Bucketed reads over at most this many buckets seek each bucket's last row.
+MAX_BUCKET_SEEKS = 10_000
 PRUNE_BATCH = 10_000
 
 
@@ -202,6 +204,12 @@ def _bucketed(engine: sa.Engine, conditions: list[Any], start: datetime | None,
     s = chain_summaries
     where = [*conditions, *_in_range(s.c.ts, start, end)]
     _check_limit(limit)
+    if (interval_seconds is not None and interval_seconds > 0 and start is not None
+            and end is not None):
+        width = max(1, round(interval_seconds * 1_000_000))
+        lo, hi = epoch_us(start), epoch_us(end)
+        if lo <= hi and (hi - lo) // width < MAX_BUCKET_SEEKS:
+            return _bucketed_by_seeks(engine, conditions, lo, hi, width, limit, newest)
     if interval_seconds is None or interval_seconds <= 0:
         order = s.c.ts.desc() if newest else s.c.ts.asc()
         stmt = sa.select(s).where(*where).order_by(order).limit(limit)
@@ -217,6 +225,30 @@ def _bucketed(engine: sa.Engine, conditions: list[Any], start: datetime | None,
     with engine.connect() as conn:
         rows = conn.execute(stmt).all()
     return _oldest_first(rows, newest)
+
+
+def _bucketed_by_seeks(engine: sa.Engine, conditions: list[Any], lo: int, hi: int,
+                       width: int, limit: int, newest: bool) -> list[Any]:
+    """:func:`_bucketed` for a bounded range: one index seek for the last row of each bucket
+    (a recursive list of bucket ends) instead of aggregating every row of the range."""
+    s = chain_summaries
+    ends = sa.select(sa.literal((hi // width) * width + width, sa.BigInteger).label("hi")
+                     ).cte("bucket_ends", recursive=True)
+    ends = ends.union_all(sa.select((ends.c.hi - width).label("hi"))
+                          .where(ends.c.hi - width > lo))
+    last = (sa.select(sa.func.max(s.c.ts))
+            .where(*conditions, s.c.ts >= ends.c.hi - width, s.c.ts < ends.c.hi,
+                   s.c.ts >= lo, s.c.ts <= hi)
+            .scalar_subquery())
+    with engine.connect() as conn:
+        marks = sorted(ts for ts in conn.execute(sa.select(last).select_from(ends)).scalars()
+                       if ts is not None)
+        chosen = marks[-limit:] if newest else marks[:limit]
+        if not chosen:
+            return []
+        rows = conn.execute(sa.select(s).where(*conditions, s.c.ts.in_(chosen))
+                            .order_by(s.c.ts.asc())).all()
+    return rows
 
 
 def _expiry_conditions(product: str, expiry: date | None) -> list[Any]:
