@@ -77,7 +77,22 @@ class DeltaStreamServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from . import create_app
 
-        return create_app(self.settings)
+        return take_turns(create_app(self.settings))
+
+
+def take_turns(app: Any) -> Any:
+    """``app`` yielding to the other connections' greenlets before each request.
+
+    gevent's server reads a keep-alive connection's next request without yielding when it has
+    already arrived, so a busy client could be served request after request while the others
+    wait; one yield per request serves the connections in turn (fair tail latency)."""
+    import gevent
+
+    def wsgi(environ: dict, start_response: Any) -> Any:
+        gevent.sleep(0)
+        return app(environ, start_response)
+
+    return wsgi
 
 
 def serve(settings: Settings) -> None:
