@@ -37,7 +37,7 @@ def test_non_finite_or_huge_intensities_are_refused():
     with pytest.raises(ValueError, match="finite"):
         poisson(np.array([1.0, np.nan]), np.random.default_rng(0))
     with pytest.raises(ValueError, match="finite"):
-        poisson(np.array([1e8]), np.random.default_rng(0))
+        poisson(np.array([1e11]), np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("lam", [18.0, 2.5])
@@ -53,3 +53,14 @@ def test_trade_counts_have_the_thinned_poisson_moments(lam):
     assert traded.var() == pytest.approx(lam, rel=0.02)
     assert change.mean() == pytest.approx(lam * (0.45 - 0.35), abs=0.05)
     assert change.var() == pytest.approx(lam * (0.45 + 0.35), rel=0.02)
+
+
+def test_intensities_of_a_whole_day_of_trading_are_drawn():
+    # A tick spanning a day of market time: intensities of tens of millions.
+    from deltastream.market.poisson import poisson
+
+    rng = np.random.default_rng(3)
+    lam = np.full(20_000, 3.0e7)
+    counts = poisson(lam, rng)
+    assert abs(counts.mean() / 3.0e7 - 1) < 1e-5
+    assert abs(counts.std() / np.sqrt(3.0e7) - 1) < 0.03

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -161,3 +162,21 @@ def test_american_chains_are_arbitrage_free_and_within_american_parity_bounds():
                 assert c.model == "american_fixed_point_boundary"
                 checked += 1
     assert checked > 50
+
+
+def test_steps_of_hours_trade_only_within_the_session_and_never_fail():
+    # An accelerated clock (or a restart after hours) moves the market hours per tick: order
+    # flow accrues only since the session open, so volume stays a session's and no tick fails.
+    ticks = list(run(5, 12, 6 * 3600.0))
+    for published in ticks:
+        for snap in published.values():
+            for chain in snap.chains:
+                for side in (chain.calls, chain.puts):
+                    assert np.all(side.open_interest >= 0)
+                    assert np.all(np.isfinite(side.mid))
+    # Each tick lands in a new quarter of the day; volume restarts with each session.
+    sessions = [(s.timestamp.astimezone(ZoneInfo("Asia/Kolkata")).date(), s.session_volume)
+                for published in ticks for s in [published["NIFTY"]]]
+    for (day_a, vol_a), (day_b, vol_b) in pairwise(sessions):
+        if day_a == day_b:
+            assert vol_b >= vol_a

@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 PTRS_MIN_INTENSITY = 10.0
-MAX_INTENSITY = 1e7
+MAX_INTENSITY = 1e10   # PTRS is exact far beyond; counts stay exact in float64
 # A draw never needs more uniforms than this, except PTRS after improbably many rejections;
 # callers keep at least this many in the buffer before starting a draw.
 RESERVE = 64
@@ -89,7 +89,7 @@ def check_intensities(lam: np.ndarray) -> None:
 def poisson(lam: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One Poisson count per intensity in ``lam`` (float64 counts, same shape).
 
-    Intensities must be finite and at most 1e7; zero or negative intensities give 0.
+    Intensities must be finite and at most 1e10; zero or negative intensities give 0.
     Reproducible: the counts are a function of ``lam`` and the generator's state.
     """
     m = np.ascontiguousarray(lam, dtype=np.float64).reshape(-1)

@@ -102,7 +102,13 @@ class ProductMarket:
             self.book.roll_session()
             self.session_volume = 0.0
         self.session_day = day
-        tick_volume = float(self.rng.poisson(self.spec.underlying_volume_rate * elapsed))
+        # Trading accrues within the current session only: a step across a session open
+        # (an accelerated clock, a restart after hours) trades only since that open.
+        local = now.astimezone(self.tz)
+        since_open = (local - local.replace(hour=0, minute=0, second=0, microsecond=0)
+                      ).total_seconds()
+        trading = min(elapsed, since_open)
+        tick_volume = float(self.rng.poisson(self.spec.underlying_volume_rate * trading))
         self.session_volume += tick_volume
         now_us = _epoch_us(now)
         listed = self._listing(now, day, now_us)
@@ -113,7 +119,7 @@ class ProductMarket:
             self.book.relist(listed, self._ladder(centre))
         instants = np.array([self._instants[e] for e in listed], dtype=np.int64)
         times = (instants - now_us) / 1e6 / spot.SECONDS_PER_YEAR
-        return PendingQuotes(self, now, elapsed, tick_volume, times)
+        return PendingQuotes(self, now, trading, tick_volume, times)
 
     def _listing(self, now: datetime, day: date, now_us: int) -> list[date]:
         # The listing changes only when the exchange's day changes or an expiry passes.
@@ -144,11 +150,11 @@ class PendingQuotes:
     contracts to quote, then (filled in by :func:`quote_batch`) their quotes. Per-contract
     arrays cover calls then puts."""
 
-    def __init__(self, market: ProductMarket, now: datetime, elapsed: float,
+    def __init__(self, market: ProductMarket, now: datetime, trading_seconds: float,
                  tick_volume: float, times: np.ndarray) -> None:
         self.market = market
         self.now = now
-        self.elapsed = elapsed
+        self.trading_seconds = trading_seconds   # of this session, since the last tick
         self.tick_volume = tick_volume
         self.times = times
         self.forwards = np.empty(0)
@@ -251,7 +257,8 @@ def trade_batch(pending: list[PendingQuotes], quoted: QuoteBatch) -> list[Produc
         if books[i].has_unknown:
             _fill_unknown(p, oi[:, cols[i]:cols[i + 1]], last[:, cols[i]:cols[i + 1]])
     specs = [p.market.spec for p in pending]
-    rate = np.repeat([s.peak_trade_rate * p.elapsed for s, p in zip(specs, pending, strict=True)],
+    rate = np.repeat([s.peak_trade_rate * p.trading_seconds
+                      for s, p in zip(specs, pending, strict=True)],
                      np.diff(cols)) * quoted.liquidity
     traded, oi, last = flow.FlowBatch(cols).run(
         np.broadcast_to(rate, oi.shape), oi, [p.market.rng for p in pending],
