@@ -42,34 +42,49 @@ class TickMessage:
     snapshots: dict[str, ChainSnapshot]
 
 
+def _pack(magic: bytes, header: dict, parts: list[bytes]) -> bytes:
+    head = orjson.dumps(header)
+    return b"".join([magic, _LEN.pack(len(head)), head, *parts])
+
+
+def _unpack(data: bytes | memoryview, magic: bytes, what: str
+            ) -> tuple[memoryview, dict, list[tuple[str, memoryview]]]:
+    """The header and the per-product payloads of a message made by :func:`_pack` whose
+    header lists ``products`` and their byte ``sizes``."""
+    view = memoryview(data)
+    if bytes(view[:4]) != magic:
+        raise BusMessageError(f"not a DeltaStream {what}")
+    (n,) = _LEN.unpack_from(view, 4)
+    head = orjson.loads(view[8:8 + n])
+    offset = 8 + n
+    parts = []
+    for product, size in zip(head["products"], head["sizes"], strict=True):
+        end = offset + int(size)
+        if end > len(view):
+            raise BusMessageError(f"{what} truncated")
+        parts.append((str(product), view[offset:end]))
+        offset = end
+    return view, head, parts
+
+
 def encode_tick(engine_id: str, sequence: int, snapshots: dict[str, ChainSnapshot],
                 build_seconds: float, error: str | None = None) -> bytes:
     blobs = [encode_snapshot(s, 0) for s in snapshots.values()]
-    header = orjson.dumps({"engine": engine_id, "sequence": sequence,
-                           "build_seconds": build_seconds, "error": error,
-                           "products": list(snapshots), "sizes": [len(b) for b in blobs]})
-    return b"".join([MAGIC, _LEN.pack(len(header)), header, *blobs])
+    return _pack(MAGIC, {"engine": engine_id, "sequence": sequence,
+                         "build_seconds": build_seconds, "error": error,
+                         "products": list(snapshots), "sizes": [len(b) for b in blobs]}, blobs)
 
 
 def decode_tick(data: bytes | memoryview) -> TickMessage:
     """The message encoded by :func:`encode_tick`; :class:`BusMessageError` for anything else."""
-    view = memoryview(data)
-    if bytes(view[:4]) != MAGIC:
-        raise BusMessageError("not a DeltaStream bus message")
     try:
-        (n,) = _LEN.unpack_from(view, 4)
-        head = orjson.loads(view[8:8 + n])
-        offset = 8 + n
+        _, head, parts = _unpack(data, MAGIC, "bus message")
         snapshots = {}
-        for product, size in zip(head["products"], head["sizes"], strict=True):
-            end = offset + int(size)
-            if end > len(view):
-                raise BusMessageError("bus message truncated")
-            snap = decode_snapshot(view[offset:end])
+        for product, payload in parts:
+            snap = decode_snapshot(payload)
             if snap.product != product:
                 raise BusMessageError(f"snapshot of {snap.product!r} filed under {product!r}")
-            snapshots[str(product)] = snap
-            offset = end
+            snapshots[product] = snap
         return TickMessage(str(head["engine"]), int(head["sequence"]),
                            float(head["build_seconds"]),
                            None if head["error"] is None else str(head["error"]), snapshots)
@@ -81,29 +96,20 @@ def decode_tick(data: bytes | memoryview) -> TickMessage:
 
 def encode_ring(ticks: dict[str, UnderlyingTicks]) -> bytes:
     """The underlying's kept ticks per product (what a new reader starts its history from)."""
-    header = orjson.dumps({"products": list(ticks), "counts": [t.ids.size for t in ticks.values()]})
     arrays = [np.stack([t.ids.astype(np.float64), t.prices, t.volumes, t.epoch_seconds])
               .astype("<f8").tobytes() for t in ticks.values()]
-    return b"".join([RING_MAGIC, _LEN.pack(len(header)), header, *arrays])
+    return _pack(RING_MAGIC, {"products": list(ticks), "sizes": [len(a) for a in arrays]},
+                 arrays)
 
 
 def decode_ring(data: bytes | memoryview) -> dict[str, UnderlyingTicks]:
-    view = memoryview(data)
-    if bytes(view[:4]) != RING_MAGIC:
-        raise BusMessageError("not a DeltaStream tick history")
     try:
-        (n,) = _LEN.unpack_from(view, 4)
-        head = orjson.loads(view[8:8 + n])
-        offset = 8 + n
+        _, _, parts = _unpack(data, RING_MAGIC, "tick history")
         out = {}
-        for product, count in zip(head["products"], head["counts"], strict=True):
-            end = offset + 4 * 8 * int(count)
-            if end > len(view):
-                raise BusMessageError("tick history truncated")
-            rows = np.frombuffer(view[offset:end], dtype="<f8").reshape(4, int(count))
-            out[str(product)] = UnderlyingTicks(rows[0].astype(np.int64), rows[1].copy(),
-                                                rows[2].copy(), rows[3].copy())
-            offset = end
+        for product, payload in parts:
+            rows = np.frombuffer(payload, dtype="<f8").reshape(4, -1)
+            out[product] = UnderlyingTicks(rows[0].astype(np.int64), rows[1].copy(),
+                                           rows[2].copy(), rows[3].copy())
         return out
     except BusMessageError:
         raise

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -62,13 +61,6 @@ class BusFeed(SnapshotFeed):
             self._thread.join(timeout)
             self._thread = None
 
-    def wait_for_tick(self, timeout: float) -> bool:
-        """Block until the first tick has arrived (True) or ``timeout`` seconds passed."""
-        deadline = time.monotonic() + timeout
-        while self._tick_count == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return self._tick_count > 0
-
     def _on_connection(self, up: bool) -> None:
         if up and not self.connected:
             log.info("connected to the engine bus (%s)", self.describe)
@@ -81,9 +73,9 @@ class BusFeed(SnapshotFeed):
         try:
             if kind == FRAME_TICK:
                 message = decode_tick(payload)
-                if message.engine_id == self.engine_id and message.sequence <= self.last_sequence:
-                    return
-                if message.sequence <= self.last_sequence and message.engine_id != self.engine_id:
+                if message.sequence <= self.last_sequence:
+                    if message.engine_id == self.engine_id:
+                        return
                     log.warning("engine %s took over at sequence %d (last seen %d)",
                                 message.engine_id, message.sequence, self.last_sequence)
                 self.engine_id = message.engine_id

@@ -149,11 +149,6 @@ class LocalBusServer:
         threading.Thread(target=self._accept, name="deltastream-bus-accept",
                          daemon=True).start()
 
-    @property
-    def subscribers(self) -> int:
-        with self._lock:
-            return len(self._subscribers)
-
     def publish(self, data: bytes) -> None:
         """Queue one framed message for every subscriber."""
         with self._lock:
