@@ -9,6 +9,7 @@ waits as standby and takes over, continuing the sequence, when the first stops r
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -93,6 +94,9 @@ def run_publishing_engine(settings: Settings, stopped: threading.Event) -> None:
             engine.resume_sequence(publisher.last_sequence())
             recorder = start_recording(engine, settings)
             greeting.engine = engine
+            # The engine's long-lived objects are out of the collector's scans from here on
+            # (full collections of them stalled ticks).
+            gc.freeze()
             log.info("engine %s is the writer from sequence %d", engine_id,
                      engine.sequence + 1)
             _tick_and_publish(settings, engine, publisher, greeting, engine_id, stopped)

@@ -18,6 +18,7 @@ from ..store.database import open_database
 from . import routes_analytics, routes_dashboard, routes_data, routes_stream, routes_system
 from .errors import register_error_handlers
 from .metrics import Metrics
+from .replay import ReplayCache
 from .service import MarketService
 from .socketio import init_socketio
 from .stream import StreamHub
@@ -82,6 +83,9 @@ def create_app(settings: Settings | None = None, engine: SnapshotFeed | None = N
     app.register_blueprint(routes_stream.bp)
     app.register_blueprint(routes_dashboard.bp)
     init_socketio(app, hub, settings)
+    # Outermost: repeats of live snapshot responses are answered before routing.
+    app.wsgi_app = ReplayCache(app.wsgi_app, service.is_current,  # type: ignore[method-assign]
+                               metrics.observe)
     if start_engine:
         engine.start()
     return app

@@ -11,18 +11,22 @@ from flask import Request, Response
 
 from ..engine.threads import real_lock
 from .json import dumps
+from .replay import Replayable, mark_replayable
 
 
 class ResponseCache:
     """LRU of (ETag, JSON bytes) keyed by route, product, snapshot version and parameters.
 
     A body is built and serialized once per key; every later request for the same snapshot
-    version gets the same bytes (or a 304 when its If-None-Match matches).
+    version gets the same bytes (or a 304 when its If-None-Match matches). At most
+    ``max_entries`` bodies and ``max_bytes`` of them are kept.
     """
 
-    def __init__(self, max_entries: int = 4096) -> None:
+    def __init__(self, max_entries: int = 4096, max_bytes: int = 64 << 20) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
         self._entries: OrderedDict[Hashable, tuple[str, bytes]] = OrderedDict()
+        self._bytes = 0
         self._lock = real_lock()
 
     def get_or_build(self, key: Hashable, build: Callable[[], Any]) -> tuple[str, bytes]:
@@ -33,16 +37,34 @@ class ResponseCache:
                 return hit
         body = dumps(build())
         etag = hashlib.blake2b(body, digest_size=12).hexdigest()
+        if len(body) > self.max_bytes:
+            return etag, body
         with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old[1])
             self._entries[key] = (etag, body)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            self._bytes += len(body)
+            while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+                _, (_, evicted) = self._entries.popitem(last=False)
+                self._bytes -= len(evicted)
         return etag, body
 
-    def respond(self, request: Request, key: Hashable, build: Callable[[], Any]) -> Response:
+    def respond(self, request: Request, key: Hashable, build: Callable[[], Any],
+                live: tuple[str | None, int] | None = None) -> Response:
+        """The cached response for ``key``. ``live``: the (product, snapshot sequence) the
+        body is of, when it is the product's live snapshot (product None: a body that never
+        changes); such responses are replayed without entering the app until the product's
+        next snapshot (:mod:`.replay`)."""
         etag, body = self.get_or_build(key, build)
+        if live is not None:
+            mark_replayable(request.environ,
+                            Replayable(live[0], live[1], request.endpoint or "unknown", etag))
         headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache"}
         if request.if_none_match.contains_weak(etag):
             return Response(status=304, headers=headers)
         return Response(body, status=200, mimetype="application/json", headers=headers)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes

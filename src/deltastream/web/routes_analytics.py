@@ -76,7 +76,7 @@ def pcr(product: str, query_data: PCRQuery) -> Response:
                                     None if query_data.interval is None else svc.max_range)
         return json_response(build())
     key = ("pcr", product, snap.sequence, chain.expiry, query_data.history, query_data.limit)
-    return svc.cache.respond(request, key, build)
+    return svc.cache.respond(request, key, build, live=(product, snap.sequence))
 
 
 @bp.get("/volatility-surface/<product>")
@@ -106,8 +106,8 @@ def volatility_surface(product: str, query_data: SurfaceQuery) -> Response:
         return {"product": product, "spot_price": snap.spot, "expiries": rows,
                 "timestamp": iso(snap.timestamp)}
 
-    return svc.cache.respond(request, ("surface", product, snap.sequence, query_data.strikes),
-                             build)
+    key = ("surface", product, snap.sequence, query_data.strikes)
+    return svc.cache.respond(request, key, build, live=(product, snap.sequence))
 
 
 @bp.get("/max-pain/<product>")
@@ -131,7 +131,8 @@ def max_pain(product: str, query_data: ExpiryQuery) -> Response:
                 "distance_from_spot": None if mp is None else (mp - chain.spot) / chain.spot * 100,
                 "timestamp": iso(chain.timestamp), "payouts": payouts}
 
-    return svc.cache.respond(request, ("max-pain", product, snap.sequence, chain.expiry), build)
+    key = ("max-pain", product, snap.sequence, chain.expiry)
+    return svc.cache.respond(request, key, build, live=(product, snap.sequence))
 
 
 @bp.get("/oi-buildup/<product>")
@@ -157,7 +158,7 @@ def oi_buildup(product: str, query_data: ExpiryStrikesQuery) -> Response:
                 "spot_price": chain.spot, "buildup": rows, "timestamp": iso(chain.timestamp)}
 
     key = ("buildup", product, snap.sequence, chain.expiry, query_data.strikes)
-    return svc.cache.respond(request, key, build)
+    return svc.cache.respond(request, key, build, live=(product, snap.sequence))
 
 
 @bp.get("/ohlc/<product>")
@@ -190,7 +191,7 @@ def ohlc(product: str, query_data: OHLCQuery) -> Response:
     if ranged:
         return json_response(build())
     key = ("ohlc", product, snap.sequence, query_data.window, query_data.limit)
-    return svc.cache.respond(request, key, build)
+    return svc.cache.respond(request, key, build, live=(product, snap.sequence))
 
 
 @bp.get("/iv-history/<product>")

@@ -32,7 +32,8 @@ def service() -> MarketService:
 @bp.doc(summary="Products in catalogue order", responses={200: "products"})
 def products() -> Response:
     svc = service()
-    return svc.cache.respond(request, ("products",), lambda: {"products": svc.products})
+    return svc.cache.respond(request, ("products",), lambda: {"products": svc.products},
+                             live=(None, 0))
 
 
 @bp.get("/chain/<product>")
@@ -51,9 +52,11 @@ def chain(product: str, query_data: ChainQuery) -> Response:
         return {"product": product, "count": len(chains),
                 "chains": [chain_dict(c, query_data.strikes) for c in chains]}
 
-    key = ("chain", product, snap.sequence, query_data.at is not None, chains[0].expiry,
-           query_data.limit, query_data.strikes)
-    return svc.cache.respond(request, key, build)
+    archived = query_data.at is not None
+    key = ("chain", product, snap.sequence, archived, chains[0].expiry, query_data.limit,
+           query_data.strikes)
+    return svc.cache.respond(request, key, build,
+                             live=None if archived else (product, snap.sequence))
 
 
 @bp.get("/underlying/<product>")
@@ -91,7 +94,8 @@ def underlying(product: str, query_data: UnderlyingQuery) -> Response:
             rows = [_tick(product, t.sequence, t.price, t.timestamp) for t in older] + rows
         return {"product": product, "count": len(rows), "ticks": rows}
 
-    return svc.cache.respond(request, ("underlying", product, snap.sequence, limit), build)
+    return svc.cache.respond(request, ("underlying", product, snap.sequence, limit), build,
+                             live=(product, snap.sequence))
 
 
 def _tick(product: str, sequence: int, price: float, when: datetime | float) -> dict:
@@ -115,4 +119,5 @@ def expiries(product: str) -> Response:
     snap = svc.snapshot(product)
     return svc.cache.respond(
         request, ("expiries", product, snap.sequence),
-        lambda: {"product": product, "expiries": [e.isoformat() for e in snap.expiries()]})
+        lambda: {"product": product, "expiries": [e.isoformat() for e in snap.expiries()]},
+        live=(product, snap.sequence))

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from apiflask import APIBlueprint
-from flask import Response, current_app, send_from_directory
+from flask import Response, current_app, request, send_from_directory
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .. import __version__
 from ..bus.feed import BusFeed
 from ..engine.feed import SnapshotFeed
 from . import models
-from .json import json_response
+from .json import dumps, json_response
+from .replay import Replayable, mark_replayable
 from .routes_data import service
+from .service import MarketService
 
 bp = APIBlueprint("system", __name__, tag="System")
 
@@ -26,6 +29,21 @@ SWAGGER_UI_DIR = Path(__file__).parent / "static" / "swagger-ui"
         responses={503: "engine stalled or not running"})
 def health() -> Response:
     svc = service()
+    code, body = health_body(svc)
+    # Health changes with every request (the tick's age) but its headers do not: repeats are
+    # rendered in front of the app (see .replay).
+    mark_replayable(request.environ, Replayable(None, 0, request.endpoint or "system.health",
+                                                "", render=partial(render_health, svc)))
+    return json_response(body, code)
+
+
+def render_health(svc: MarketService) -> tuple[int, bytes]:
+    code, body = health_body(svc)
+    return code, dumps(body)
+
+
+def health_body(svc: MarketService) -> tuple[int, dict]:
+    """The health report and its status: 200, or 503 when the engine stalled."""
     status = svc.engine.status()
     age = svc.last_tick_age()
     healthy = status.running and age is not None and age <= svc.stall_after
@@ -41,7 +59,7 @@ def health() -> Response:
         "stale": not healthy,
         "bus": _bus_health(svc.engine),
     }
-    return json_response(body, 200 if healthy else 503)
+    return 200 if healthy else 503, body
 
 
 def _bus_health(feed: SnapshotFeed) -> dict | None:

@@ -10,6 +10,7 @@ the process exits 0. ``engine_mode = "thread"`` runs the engine inside a single 
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -77,7 +78,17 @@ class DeltaStreamServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from . import create_app
 
-        return take_turns(create_app(self.settings))
+        return take_turns(frozen(create_app(self.settings)))
+
+
+def frozen(app: Any) -> Any:
+    """``app``, with every object made so far kept out of the garbage collector's scans.
+
+    The modules, app and snapshots of a worker are hundreds of thousands of objects that
+    live as long as it does; each full collection used to walk them all, stalling every
+    connection for up to 160 ms. Frozen, a full collection walks only what came after."""
+    gc.freeze()
+    return app
 
 
 def take_turns(app: Any) -> Any:

@@ -131,6 +131,13 @@ class MarketService:
             start = found[0]
         return chains[start:start + limit]
 
+    def is_current(self, product: str | None, sequence: int) -> bool:
+        """Whether ``sequence`` is ``product``'s latest snapshot (always, for None)."""
+        if product is None:
+            return True
+        snap = self.engine.latest(product)
+        return snap is not None and snap.sequence == sequence
+
     def last_tick_age(self) -> float | None:
         last = self.engine.status().last_tick_monotonic
         return None if last is None else time.monotonic() - last

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from ..settings import from_env
 from . import create_app
+from .server import frozen
 
 _settings = from_env()
 if _settings.engine_mode == "process":
     _settings = _settings.with_overrides(role="web")
-app = create_app(_settings)
+app = frozen(create_app(_settings))
