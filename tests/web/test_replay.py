@@ -149,7 +149,7 @@ class Snapshots:
             start_response("500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain")])
             mark_replayable(environ, Replayable("P", self.sequence, "error", "e"))
             return [b"no"]
-        body = (path.encode() + b"@%d" % self.sequence) * (500 if path == "/big" else 1)
+        body = (path.encode() + b"@%d" % self.sequence) * (2000 if path == "/big" else 1)
         start_response("200 OK", [("Content-Length", str(len(body)))])
         if path != "/unmarked":
             mark_replayable(environ, Replayable("P", self.sequence, "ep", "t"))
@@ -159,9 +159,9 @@ class Snapshots:
         return sequence == self.sequence
 
 
-def _wsgi_get(app, path, method="GET"):
+def _wsgi_get(app, path, method="GET", query=""):
     sent = []
-    body = b"".join(app({"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": ""},
+    body = b"".join(app({"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query},
                         lambda status, headers, exc_info=None: sent.append(status)))
     return sent[0], body
 
@@ -181,14 +181,18 @@ def test_layer_replays_marked_successes_only_while_current():
 
 def test_layer_keeps_within_its_byte_budget():
     snaps = Snapshots()
-    layer = ReplayCache(snaps.app, snaps.current, lambda *a: None, max_bytes=2_000)
+    layer = ReplayCache(snaps.app, snaps.current, lambda *a: None, max_bytes=10_000)
     for i in range(100):
         _wsgi_get(layer, f"/{i}")
-    assert layer.size_bytes <= 2_000 and 0 < len(layer) < 100
+    assert layer.size_bytes <= 10_000 and 0 < len(layer) < 100
     # The newest are kept; a body larger than the budget is served but never kept.
     calls = snaps.calls
     _wsgi_get(layer, "/99")
     assert snaps.calls == calls
-    assert _wsgi_get(layer, "/big")[1] == b"/big@1" * 500
-    assert _wsgi_get(layer, "/big")[1] == b"/big@1" * 500
-    assert snaps.calls == calls + 2 and layer.size_bytes <= 2_000
+    assert _wsgi_get(layer, "/big")[1] == b"/big@1" * 2000
+    assert _wsgi_get(layer, "/big")[1] == b"/big@1" * 2000
+    assert snaps.calls == calls + 2 and layer.size_bytes <= 10_000
+    # Query strings a client makes up count too.
+    for i in range(100):
+        _wsgi_get(layer, "/q", query=f"{i}&pad=" + "x" * 4000)
+    assert layer.size_bytes <= 10_000 and len(layer) <= 2

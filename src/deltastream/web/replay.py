@@ -28,6 +28,7 @@ WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
 IsCurrent = Callable[[str | None, int], bool]
 Observe = Callable[[str, int, float], None]
 Key = tuple[str, str, str | None]
+OVERHEAD = 512     # bytes allowed per recorded response for its headers and objects
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +66,15 @@ class _Recorded:
 @dataclass(slots=True)
 class _Entry:
     mark: Replayable
+    key_size: int
     # By whether the request's If-None-Match matched (the 304) or not (the 200).
     responses: dict[bool, _Recorded] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
-        return sum(len(r.body) + 256 for r in self.responses.values())
+        """Bytes held, counting the key (a client chooses its query string) and an allowance
+        for each response's headers and objects."""
+        return self.key_size + sum(len(r.body) + OVERHEAD for r in self.responses.values())
 
 
 class ReplayCache:
@@ -150,8 +154,8 @@ class ReplayCache:
 
     def _store(self, key: Key, mark: Replayable, not_modified: bool,
                recorded: _Recorded) -> None:
-        size = len(recorded.body) + 256
-        if size > self.max_bytes:
+        key_size = sum(len(part or "") for part in key) + OVERHEAD
+        if key_size + len(recorded.body) + OVERHEAD > self.max_bytes:
             return
         with self._lock:
             entry = self._entries.pop(key, None)
@@ -159,7 +163,7 @@ class ReplayCache:
                 self._bytes -= entry.size
                 if entry.mark != mark:
                     entry = None
-            entry = entry or _Entry(mark)
+            entry = entry or _Entry(mark, key_size)
             entry.responses[not_modified] = recorded
             self._entries[key] = entry
             self._bytes += entry.size
