@@ -92,7 +92,6 @@ class Metrics:
             "deltastream_request_seconds", "HTTP request latency", ["endpoint", "status"],
             registry=self.registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
-        self._latency_children: dict[tuple[str, int], Any] = {}
         self.ticks = Counter("deltastream_engine_ticks", "Engine ticks completed",
                              registry=self.registry)
         self.snapshots = Counter("deltastream_snapshots", "Product snapshots published",
@@ -130,11 +129,7 @@ class Metrics:
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         """Record one request's latency (also for requests answered before the app)."""
-        child = self._latency_children.get((endpoint, status))
-        if child is None:
-            child = self._latency_children.setdefault(
-                (endpoint, status), self.latency.labels(endpoint, str(status)))
-        child.observe(seconds)
+        self.latency.labels(endpoint, str(status)).observe(seconds)
 
     def _observe(self, response):  # type: ignore[no-untyped-def]
         started = g.get("deltastream_started")
