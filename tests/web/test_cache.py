@@ -22,7 +22,7 @@ def test_bounded_in_bytes_oldest_evicted_first():
     cache.get_or_build(0, lambda: rebuilt.append(0) or "y")
     assert rebuilt == [0]
     # A body over the whole budget is served but never kept.
-    etag, body = cache.get_or_build("big", lambda: "z" * 20_000)
+    _, body = cache.get_or_build("big", lambda: "z" * 20_000)
     assert len(body) == 20_002 and cache.size_bytes <= 10_000
     assert cache.get_or_build("big", lambda: "other")[1] == b'"other"'
 
@@ -30,7 +30,7 @@ def test_bounded_in_bytes_oldest_evicted_first():
 def test_bounded_in_entries():
     cache = ResponseCache(max_entries=3)
     for i in range(10):
-        cache.get_or_build(i, lambda: i)
+        cache.get_or_build(i, lambda i=i: i)
     rebuilt = []
     for i in (9, 8, 7, 6):
         cache.get_or_build(i, lambda i=i: rebuilt.append(i))
