@@ -14,8 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -34,8 +32,6 @@ from deltastream.store.schema import market_state, underlying_ticks
 
 from .conftest import Server, start_server
 
-PG_ADMIN_URL = os.environ.get("DELTASTREAM_TEST_POSTGRES",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # Five minutes before midnight in Kolkata: NIFTY's session rolls early in the first run.
 CLOCK_START = "2026-11-25T18:25:00Z"
 SPEED = "120"
@@ -44,30 +40,12 @@ KOLKATA = ZoneInfo("Asia/Kolkata")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, tmp_path) -> Iterator[tuple[str, dict[str, str]]]:
-    """(URL, extra environment) of an empty database for one server's life."""
+def database(request, tmp_path) -> tuple[str, dict[str, str]]:
+    """(URL, extra environment) of an empty database."""
     if request.param == "sqlite":
-        yield default_url(tmp_path / "data"), {}
-        return
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
-                             connect_args={"connect_timeout": 3})
-    try:
-        with admin.connect():
-            pass
-    except sa.exc.OperationalError as error:
-        admin.dispose()
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 unreachable: "
-                    + " ".join(str(error.orig).split()))
-    name = f"deltastream_e2e_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url, {"DELTASTREAM_DATABASE_URL": url}
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+        return default_url(tmp_path / "data"), {}
+    url = request.getfixturevalue("postgres").create()
+    return url, {"DELTASTREAM_DATABASE_URL": url}
 
 
 def serve(tmp_path, env: dict[str, str]) -> Server:

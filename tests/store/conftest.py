@@ -7,8 +7,6 @@ Snapshots come from the real engine on a fixed clock (two small products, 80 tic
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -23,8 +21,6 @@ from deltastream.store.writer import StoreWriter
 
 from ..specs import EUROPEAN, START, spec, terms
 
-PG_ADMIN_URL = os.environ.get("DELTASTREAM_TEST_POSTGRES",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SMALL = spec("SML", 595.0, 1.0, 0.01, False, strikes_each_side=8)
 TICKS = 80
 STEP_SECONDS = 7.25   # not a divisor of a minute: buckets hold varying numbers of ticks
@@ -46,45 +42,6 @@ def snapshots() -> list[dict[str, ChainSnapshot]]:
 @pytest.fixture(scope="session")
 def idx_snapshots(snapshots) -> list[ChainSnapshot]:
     return [s["IDX"] for s in snapshots]
-
-
-class PostgresDatabases:
-    """Creates uniquely named databases on the test server; drops them all at the end."""
-
-    def __init__(self, admin: sa.Engine) -> None:
-        self.admin = admin
-        self.names: list[str] = []
-
-    def create(self) -> str:
-        name = f"deltastream_test_{uuid.uuid4().hex[:12]}"
-        with self.admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        self.names.append(name)
-        return self.admin.url.set(database=name).render_as_string(hide_password=False)
-
-    def drop_all(self) -> None:
-        with self.admin.connect() as conn:
-            for name in self.names:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresDatabases]:
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
-                             connect_args={"connect_timeout": 3})
-    try:
-        with admin.connect():
-            pass
-    except sa.exc.OperationalError as error:
-        admin.dispose()
-        reason = " ".join(str(error.orig).split())
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 unreachable: {reason}")
-    databases = PostgresDatabases(admin)
-    try:
-        yield databases
-    finally:
-        databases.drop_all()
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")
