@@ -286,35 +286,39 @@ def init_socketio(app: Flask, hub: StreamHub, settings: Settings) -> SocketIO:
         if client is not None:
             hub.remove(client)
 
+    def _room(event: str, data: Any) -> tuple[SocketIOClient, str, str, dict] | None:
+        """The client, type, symbol and answer of a valid (un)subscribe request."""
+        client = clients.get(request.sid)
+        parsed = _room_request(event, data, products)
+        if client is None or parsed is None:
+            return None
+        kind, symbol = parsed
+        return client, kind, symbol, {"room": f"{kind}:{symbol}", "type": kind, "symbol": symbol}
+
     @sio.on("subscribe")
     def _subscribe(data: Any = None) -> None:
-        client = clients.get(request.sid)
-        parsed = _room_request("subscribe", data, products)
-        if client is None or parsed is None:
+        found = _room("subscribe", data)
+        if found is None:
             return
-        kind, symbol = parsed
-        room = f"{kind}:{symbol}"
-        join_room(room)
+        client, kind, symbol, answer = found
+        join_room(answer["room"])
         if kind == "chain":
             client.chains.add(symbol)
-        emit("subscribed", {"room": room, "type": kind, "symbol": symbol}, ignore_queue=True)
+        emit("subscribed", answer, ignore_queue=True)
         # The latest state at once, queued behind the answer.
         hub.offer(client, hub.latest([symbol], ROOM_KINDS[kind]))
 
     @sio.on("unsubscribe")
     def _unsubscribe(data: Any = None) -> None:
-        client = clients.get(request.sid)
-        parsed = _room_request("unsubscribe", data, products)
-        if client is None or parsed is None:
+        found = _room("unsubscribe", data)
+        if found is None:
             return
-        kind, symbol = parsed
-        room = f"{kind}:{symbol}"
-        leave_room(room)
+        client, kind, symbol, answer = found
+        leave_room(answer["room"])
         if kind == "chain":
             client.chains.discard(symbol)
             client.buffer.discard((CHAIN, symbol))
-        emit("unsubscribed", {"room": room, "type": kind, "symbol": symbol},
-             ignore_queue=True)
+        emit("unsubscribed", answer, ignore_queue=True)
 
     @sio.on_error_default
     def _handler_error(exc: Exception) -> None:
