@@ -20,11 +20,11 @@ import orjson
 
 from ..engine.snapshot import ChainSnapshot
 from ..engine.ticks import UnderlyingTicks
+from ..framing import frame, read_header
 from ..store.archive import ArchiveError, decode_snapshot, encode_snapshot
 
 MAGIC = b"DSBT"
 RING_MAGIC = b"DSBR"
-_LEN = struct.Struct("<I")
 
 
 class BusMessageError(ValueError):
@@ -43,8 +43,7 @@ class TickMessage:
 
 
 def _pack(magic: bytes, header: dict, parts: list[bytes]) -> bytes:
-    head = orjson.dumps(header)
-    return b"".join([magic, _LEN.pack(len(head)), head, *parts])
+    return magic + frame(orjson.dumps(header), parts)
 
 
 def _unpack(data: bytes | memoryview, magic: bytes, what: str
@@ -54,9 +53,7 @@ def _unpack(data: bytes | memoryview, magic: bytes, what: str
     view = memoryview(data)
     if bytes(view[:4]) != magic:
         raise BusMessageError(f"not a DeltaStream {what}")
-    (n,) = _LEN.unpack_from(view, 4)
-    head = orjson.loads(view[8:8 + n])
-    offset = 8 + n
+    head, offset = read_header(view, len(magic))
     parts = []
     for product, size in zip(head["products"], head["sizes"], strict=True):
         end = offset + int(size)

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..framing import frame, inflate, read_header
 from .simulator import ProductMarket
 from .spot import SpotState
 
@@ -32,7 +33,6 @@ MAX_DECODED_BYTES = 64 * 1024 * 1024
 _BOOK_ARRAYS = ("strikes", "offsets", "oi", "volume", "last", "prev_oi", "prev_last")
 # Stored little-endian whatever the machine.
 _DTYPES = {name: "<f8" for name in _BOOK_ARRAYS} | {"offsets": "<i8"}
-_LEN = struct.Struct("<I")
 
 
 class CheckpointError(ValueError):
@@ -63,9 +63,8 @@ class MarketCheckpoint:
                   "has_unknown": self.has_unknown,
                   "arrays": [[name, list(self.arrays[name].shape)] for name in _BOOK_ARRAYS]}
         head = json.dumps(header).encode()
-        body = b"".join([_LEN.pack(len(head)), head,
-                         *(np.ascontiguousarray(self.arrays[name], dtype=_DTYPES[name])
-                           .tobytes() for name in _BOOK_ARRAYS)])
+        body = frame(head, (np.ascontiguousarray(self.arrays[name], dtype=_DTYPES[name])
+                            .tobytes() for name in _BOOK_ARRAYS))
         # Level 1: a checkpoint is written every tick; speed matters more than size.
         return MAGIC + zlib.compress(body, 1)
 
@@ -91,15 +90,13 @@ def decode(data: bytes) -> MarketCheckpoint:
     if data[:len(MAGIC)] != MAGIC:
         raise CheckpointError("not a market checkpoint")
     try:
-        inflater = zlib.decompressobj()
-        body = inflater.decompress(data[len(MAGIC):], MAX_DECODED_BYTES)
-        if inflater.unconsumed_tail or not inflater.eof:
+        body = inflate(data[len(MAGIC):], MAX_DECODED_BYTES)
+        if body is None:
             raise CheckpointError("market checkpoint truncated or too large")
-        (n,) = _LEN.unpack_from(body, 0)
-        header = json.loads(body[_LEN.size:_LEN.size + n])
+        # json, not orjson: the generator's state holds integers wider than 64 bits.
+        header, offset = read_header(body, loads=json.loads)
         if header.get("version") != VERSION:
             raise CheckpointError(f"unsupported checkpoint version {header.get('version')!r}")
-        offset = _LEN.size + n
         arrays = {}
         for (name, shape), expected in zip(header["arrays"], _BOOK_ARRAYS, strict=True):
             if name != expected:

@@ -31,6 +31,7 @@ import orjson
 
 from ..engine import snapshot as snapshot_module
 from ..engine.snapshot import ChainSnapshot, frozen
+from ..framing import frame, inflate, read_header
 
 MAGIC = b"DSCA"
 VERSION = 1
@@ -43,7 +44,6 @@ _CLASSES: dict[str, type] = {
                            "OptionSide")
     if dataclasses.is_dataclass(cls := getattr(snapshot_module, name, None))
 }
-_LEN = struct.Struct("<I")
 
 
 class ArchiveError(ValueError):
@@ -129,8 +129,7 @@ def encode_snapshot(snap: ChainSnapshot, level: int = 6) -> bytes:
     enc = _Encoder()
     tree = enc.value(snap)
     header = orjson.dumps({"root": tree, "arrays": enc.arrays})
-    body = b"".join([_LEN.pack(len(header)), header, *enc.blobs])
-    return MAGIC + bytes([VERSION]) + zlib.compress(body, level)
+    return MAGIC + bytes([VERSION]) + zlib.compress(frame(header, enc.blobs), level)
 
 
 def _decompress(data: bytes) -> bytes:
@@ -138,12 +137,11 @@ def _decompress(data: bytes) -> bytes:
         raise ArchiveError("not a DeltaStream chain archive")
     if len(data) < 5 or data[4] != VERSION:
         raise ArchiveError(f"unsupported chain archive version {data[4:5]!r}")
-    inflater = zlib.decompressobj()
     try:
-        body = inflater.decompress(data[5:], MAX_DECODED_BYTES)
+        body = inflate(data[5:], MAX_DECODED_BYTES)
     except zlib.error as error:
         raise ArchiveError(f"corrupt chain archive: {error}") from error
-    if inflater.unconsumed_tail or not inflater.eof:
+    if body is None:
         raise ArchiveError("chain archive truncated or larger than the decode limit")
     return body
 
@@ -192,9 +190,7 @@ def decode_snapshot(data: bytes) -> ChainSnapshot:
     anything else (wrong magic or version, corrupt or truncated data, unknown content)."""
     body = memoryview(_decompress(bytes(data)))
     try:
-        (n,) = _LEN.unpack_from(body, 0)
-        head = orjson.loads(body[_LEN.size:_LEN.size + n])
-        offset = _LEN.size + n
+        head, offset = read_header(body)
         arrays = []
         for spec in head["arrays"]:
             dtype = np.dtype(str(spec["dtype"]))
