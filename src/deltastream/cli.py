@@ -17,6 +17,16 @@ from .pricing.status import labels
 from .settings import Settings, SettingsError, from_env
 from .store.database import DB_FILE, StoreUnavailable, open_database
 
+# Options ``serve`` and ``engine`` share.
+_seed = click.option("--seed", type=int, default=None, help="Seed of the simulated market.")
+_catalog = click.option("--catalog", type=click.Path(dir_okay=False, path_type=Path),
+                        default=None, help="TOML file adding or changing products.")
+_tick_interval = click.option("--tick-interval", type=click.FloatRange(0, 3600, min_open=True),
+                              default=None, help="Seconds between engine ticks (default 1).")
+_archive_every = click.option(
+    "--archive-every", type=float, default=None,
+    help="Market seconds between full-chain archives (default 300; 0: every tick).")
+
 
 @click.group()
 @click.version_option(package_name="deltastream")
@@ -28,11 +38,9 @@ def main() -> None:
 @click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), default=None,
               help="Port (default 8001).")
-@click.option("--seed", type=int, default=None, help="Seed of the simulated market.")
-@click.option("--catalog", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="TOML file adding or changing products.")
-@click.option("--tick-interval", type=click.FloatRange(0, 3600, min_open=True), default=None,
-              help="Seconds between engine ticks (default 1).")
+@_seed
+@_catalog
+@_tick_interval
 @click.option("--strikes-each-side", type=click.IntRange(5, 200), default=None,
               help="Strikes listed above and below the money per expiry (default 50).")
 @click.option("--clock", type=click.Choice(["real", "accelerated", "fixed"]), default=None,
@@ -50,8 +58,7 @@ def main() -> None:
 @click.option("--database-url", default=None,
               help="History store: a SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db "
                    "(default: SQLite deltastream.db in the data directory).")
-@click.option("--archive-every", type=float, default=None,
-              help="Market seconds between full-chain archives (default 300; 0: every tick).")
+@_archive_every
 @click.option("--retention-ticks-days", type=float, default=None,
               help="Days of underlying ticks kept (default 30; 0: forever).")
 @click.option("--retention-summaries-days", type=float, default=None,
@@ -73,11 +80,9 @@ def serve(**options: object) -> None:
 
 
 @main.command()
-@click.option("--seed", type=int, default=None, help="Seed of the simulated market.")
-@click.option("--catalog", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="TOML file adding or changing products.")
-@click.option("--tick-interval", type=click.FloatRange(0, 3600, min_open=True), default=None,
-              help="Seconds between engine ticks (default 1).")
+@_seed
+@_catalog
+@_tick_interval
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory for everything the engine writes.")
 @click.option("--redis-url", default=None,
@@ -85,8 +90,7 @@ def serve(**options: object) -> None:
 @click.option("--database-url", default=None,
               help="History store the engine records into and resumes from (default: SQLite "
                    "deltastream.db in the data directory).")
-@click.option("--archive-every", type=float, default=None,
-              help="Market seconds between full-chain archives (default 300; 0: every tick).")
+@_archive_every
 def engine(**options: object) -> None:
     """Run the market engine alone, publishing to web processes (``serve --role web``)."""
     import signal
