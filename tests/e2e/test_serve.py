@@ -24,12 +24,18 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(server):
         assert time.monotonic() < deadline, "no new tick within a minute"
         time.sleep(0.2)
     assert server.stop() == 0
+    log = server.log.read_text()
+    assert "Shutting down: Master" in log
+    assert "Traceback" not in log and "Exception ignored" not in log, log[-3000:]
 
 
 def test_binds_loopback_by_default(server):
     host = server.base.split("//")[1].split(":")[0]
     assert host == "127.0.0.1"
-    assert "Listening at: http://127.0.0.1:" in server.log.read_text()
+    log = server.log.read_text()
+    assert "Listening at: http://127.0.0.1:" in log
+    # Nothing listens beside the port: no runtime-management socket.
+    assert "Control socket" not in log
 
 
 def test_invalid_catalogue_is_a_one_line_error_and_nonzero_exit(tmp_path):

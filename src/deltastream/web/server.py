@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import multiprocessing
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -29,6 +30,16 @@ def _stop_feed(worker: Any) -> None:
     recorder = getattr(app, "extensions", {}).get("deltastream_recorder") if app else None
     if recorder is not None:
         recorder.close()
+
+
+def _forget_engine_process(server: Any, worker: Any) -> None:
+    """In a new worker: drop the engine process from the children multiprocessing tracks.
+
+    Workers are forked from the server process after it started the engine, so they inherit
+    its record of that child; at a worker's exit multiprocessing would then try to join a
+    process that is not its own (an AssertionError traceback on every shutdown). Only the
+    server process waits for the engine."""
+    multiprocessing.process._children.clear()  # type: ignore[attr-defined]
 
 
 class DeltaStreamServer(BaseApplication):  # type: ignore[misc]
@@ -68,6 +79,10 @@ class DeltaStreamServer(BaseApplication):  # type: ignore[misc]
             "errorlog": "-",
             "loglevel": "info",
             "proc_name": "deltastream",
+            # No runtime-management socket beside the port (gunicorn's default puts one in
+            # the user's home, shared by every server the user runs).
+            "control_socket_disable": True,
+            "post_fork": _forget_engine_process,
             "worker_exit": lambda server, worker: _stop_feed(worker),
             "when_ready": self._start_engine,
             "on_exit": self._stop_engine,

@@ -6,7 +6,7 @@ anywhere through Redis), so any number of these processes serve the same market:
 
     DELTASTREAM_REDIS_URL=redis://127.0.0.1:6379/0 \\
         gunicorn -k geventwebsocket.gunicorn.workers.GeventWebSocketWorker \\
-            -w 4 -b 127.0.0.1:8001 deltastream.web.wsgi:app
+            -w 4 -b 127.0.0.1:8001 --no-control-socket deltastream.web.wsgi:app
 """
 
 from __future__ import annotations
