@@ -9,6 +9,8 @@ concurrent start-ups serialize their migrations on an advisory lock.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,23 @@ def _unavailable(url: str, error: BaseException) -> StoreUnavailable:
                             f"{_one_line(error, parsed.password and str(parsed.password))}")
 
 
+def _enable_wal(cursor: Any) -> None:
+    """Put the database in WAL mode (a no-op once it is).
+
+    Switching needs the exclusive lock while this connection holds a shared one; SQLite then
+    answers "database is locked" at once instead of calling the busy handler (waiting could
+    deadlock), so concurrent first start-ups retry here for up to the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _sqlite_events(engine: sa.Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -76,7 +95,7 @@ def _sqlite_events(engine: sa.Engine) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(cursor)
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
