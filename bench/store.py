@@ -27,11 +27,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from deltastream.catalog import load_catalog
-from deltastream.engine.recorder import database_url, start_recording
 from deltastream.engine.setup import build_engine
 from deltastream.market.clock import FixedClock
+from deltastream.runtime.recorder import start_recording
 from deltastream.settings import Settings
-from deltastream.store.database import open_database
+from deltastream.store.database import configured_url, open_database
 from deltastream.web import create_app
 
 OPEN = datetime(2026, 11, 25, 3, 45, tzinfo=UTC)     # 09:15 in Kolkata
@@ -136,8 +136,8 @@ def main() -> None:
         print(f"rows written: {rows} ({rows / elapsed:,.0f} rows/s): "
               + ", ".join(f"{t} {n}" for t, n in stats["rows_written"].items()))
         print(f"dropped: {stats['dropped']}, failed batches: {stats['failed_batches']}")
-        store = open_database(database_url(settings))
-        app = create_app(settings, engine=engine, start_engine=False, store=store)
+        store = open_database(configured_url(settings))
+        app = create_app(settings, feed=engine, start_feed=False, store=store)
         size = disk_bytes(settings, store)
         print(f"bytes on disk: {size:,} ({size / 1e6:.1f} MB)")
         latencies = route_latencies(app, OPEN + timedelta(seconds=seconds), args.requests)

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from deltastream.cli import main
-from deltastream.engine.recorder import start_recording
+from deltastream.runtime.recorder import start_recording
 from deltastream.store import history
-from deltastream.store.database import default_url, open_database
+from deltastream.store.database import open_database, sqlite_url
 
 from .engine.test_recorder import STEP, TICKS, make_engine, settings_for
 
@@ -56,7 +56,7 @@ def test_export_writes_the_stored_ticks_with_a_progress_bar(recorded_dir, tmp_pa
                                        "--out", str(out), "--data-dir", str(recorded_dir)])
     assert result.exit_code == 0, result.output
     assert "IDX ticks" in result.output                      # the progress bar's label
-    db = open_database(default_url(recorded_dir))
+    db = open_database(sqlite_url(recorded_dir))
     try:
         stored = history.ticks(db, "IDX", datetime(2026, 11, 25, 12, tzinfo=UTC),
                                datetime(2026, 11, 25, 20, tzinfo=UTC), limit=1000)

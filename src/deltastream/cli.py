@@ -11,11 +11,11 @@ import click
 import numpy as np
 
 from .catalog import CatalogError, load_catalog
+from .core.types import labels
 from .pricing import black_scholes_merton as bsm
 from .pricing.implied_vol import implied_vol
-from .pricing.status import labels
 from .settings import Settings, SettingsError, from_env
-from .store.database import DB_FILE, StoreUnavailable, open_database
+from .store.database import DB_FILE, StoreUnavailable, configured_url, open_database
 
 # Options ``serve`` and ``engine`` share.
 _seed = click.option("--seed", type=int, default=None, help="Seed of the simulated market.")
@@ -74,7 +74,7 @@ def main() -> None:
 def serve(**options: object) -> None:
     """Run the API server on the simulated market (settings also from DELTASTREAM_*)."""
     settings = _settings(options)
-    from .web.server import serve as run_server
+    from .runtime.server import serve as run_server
 
     run_server(settings)
 
@@ -97,8 +97,8 @@ def engine(**options: object) -> None:
     import threading
 
     settings = _settings(options)
-    from .bus.host import run_publishing_engine
     from .bus.local import EngineLockedError
+    from .runtime.publishing import run_publishing_engine
 
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -115,7 +115,7 @@ def _settings(options: dict[str, object]) -> Settings:
         load_catalog(settings.catalog)
         # Reach (and migrate) the history store before anything starts: an unusable
         # database is a one-line error, not a traceback from a worker.
-        open_database(_store_url(settings)).dispose()
+        open_database(configured_url(settings)).dispose()
     except (SettingsError, CatalogError, StoreUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
     logging.basicConfig(level=logging.INFO,
@@ -203,7 +203,7 @@ def export(product: str, what: str, start: str | None, end: str | None, fmt: str
         if settings.database_url is None and not (settings.data_dir / DB_FILE).exists():
             raise click.ClickException(f"no history store in {settings.data_dir.resolve()} "
                                        "(give --data-dir or --database-url)")
-        store = open_database(_store_url(settings))
+        store = open_database(configured_url(settings))
     except (SettingsError, StoreUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
     try:
@@ -223,8 +223,3 @@ def export(product: str, what: str, start: str | None, end: str | None, fmt: str
         store.dispose()
     click.echo(f"{written} rows of {product} {what} written to {out}")
 
-
-def _store_url(settings: Settings) -> str:
-    from .store.database import default_url
-
-    return settings.database_url or default_url(settings.data_dir)

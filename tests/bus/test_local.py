@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from deltastream.bus import bus_feed
-from deltastream.bus.host import EngineHostProcess, run_publishing_engine
 from deltastream.bus.local import EngineLockedError, LocalPublisher, socket_address
+from deltastream.runtime.engine_process import EngineHostProcess
+from deltastream.runtime.publishing import run_publishing_engine
 from deltastream.settings import Settings
 
 PRODUCTS = ["NIFTY", "BANKNIFTY", "FINNIFTY", "SENSEX", "AAPL", "TSLA", "SPY", "QQQ"]

@@ -14,8 +14,8 @@ import redis
 
 from deltastream.bus import bus_feed
 from deltastream.bus.codec import decode_tick
-from deltastream.bus.host import run_publishing_engine
 from deltastream.bus.redisbus import RedisPublisher, hide_password
+from deltastream.runtime.publishing import run_publishing_engine
 from deltastream.settings import Settings
 
 from .conftest import SHARED_URL

@@ -27,7 +27,7 @@ from deltastream.market.checkpoint import decode, restore
 from deltastream.market.clock import FixedClock
 from deltastream.settings import Settings
 from deltastream.store import history
-from deltastream.store.database import default_url, open_database
+from deltastream.store.database import open_database, sqlite_url
 from deltastream.store.schema import market_state, underlying_ticks
 
 from .conftest import Server, start_server
@@ -43,7 +43,7 @@ KOLKATA = ZoneInfo("Asia/Kolkata")
 def database(request, tmp_path) -> tuple[str, dict[str, str]]:
     """(URL, extra environment) of an empty database."""
     if request.param == "sqlite":
-        return default_url(tmp_path / "data"), {}
+        return sqlite_url(tmp_path / "data"), {}
     url = request.getfixturevalue("postgres").create()
     return url, {"DELTASTREAM_DATABASE_URL": url}
 

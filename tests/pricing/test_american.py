@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import QuantLib as ql
 
+from deltastream.core.types import IVStatus
 from deltastream.pricing import american
 from deltastream.pricing import black_scholes_merton as bsm
-from deltastream.pricing.status import IVStatus
 
 TODAY = ql.Date(25, 11, 2026)
 DC = ql.Actual365Fixed()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from deltastream.core.types import IVStatus, labels
 from deltastream.pricing import black76, implied_vol
 from deltastream.pricing import black_scholes_merton as bsm
-from deltastream.pricing.status import IVStatus, labels
 
 from .quantlib_reference import bsm_reference
 

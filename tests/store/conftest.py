@@ -12,11 +12,11 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from deltastream.core.snapshot import ChainSnapshot
 from deltastream.engine.runner import Engine
-from deltastream.engine.snapshot import ChainSnapshot
 from deltastream.market.clock import FixedClock
 from deltastream.store import schema
-from deltastream.store.database import default_url, open_database
+from deltastream.store.database import open_database, sqlite_url
 from deltastream.store.writer import StoreWriter
 
 from ..specs import EUROPEAN, START, spec, terms
@@ -57,7 +57,7 @@ BACKENDS = ["sqlite", "postgresql"]
 def fresh_url(request, tmp_path) -> str:
     """The URL of a database that has never been opened."""
     if request.param == "sqlite":
-        return default_url(tmp_path / "data")
+        return sqlite_url(tmp_path / "data")
     return request.getfixturevalue("postgres").create()
 
 
@@ -74,7 +74,7 @@ def _empty(engine: sa.Engine) -> None:
 def db(request, tmp_path) -> Iterator[sa.Engine]:
     """A migrated, empty store database."""
     if request.param == "sqlite":
-        engine = open_database(default_url(tmp_path / "data"))
+        engine = open_database(sqlite_url(tmp_path / "data"))
     else:
         engine = open_database(request.getfixturevalue("postgres_url"))
     try:

@@ -14,9 +14,9 @@ from deltastream.store import database, schema
 from deltastream.store.database import (
     StoreUnavailable,
     current_revision,
-    default_url,
     head_revision,
     open_database,
+    sqlite_url,
 )
 
 
@@ -46,10 +46,10 @@ def test_migrations_create_the_declared_schema_and_are_idempotent(fresh_url):
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(tmp_path):
-    url = default_url(tmp_path / "nested" / "data")
-    assert (tmp_path / "nested" / "data").is_dir()
+    url = sqlite_url(tmp_path / "nested" / "data")
     assert url.endswith("/nested/data/deltastream.db")
     engine = open_database(url)
+    assert (tmp_path / "nested" / "data" / "deltastream.db").is_file()
     try:
         with engine.connect() as conn:
             def pragma(name: str):

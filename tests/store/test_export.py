@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from deltastream.pricing.status import labels
+from deltastream.core.types import labels
 from deltastream.store.export import export_rows
 from deltastream.store.history import summaries, ticks
 from deltastream.store.rows import epoch_us

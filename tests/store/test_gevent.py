@@ -15,11 +15,11 @@ SCRIPT = textwrap.dedent("""
     from datetime import UTC, datetime
     from pathlib import Path
 
-    from deltastream.store.database import default_url, open_database
+    from deltastream.store.database import sqlite_url, open_database
     from deltastream.store.history import load_states
     from deltastream.store.writer import StoreWriter
 
-    engine = open_database(default_url(Path(sys.argv[1])))
+    engine = open_database(sqlite_url(Path(sys.argv[1])))
     writer = StoreWriter(engine, linger=0.01)
     now = datetime.now(UTC)
     for i in range(50):

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from deltastream.engine.snapshot import ContractArrays, OptionSide
+from deltastream.core.snapshot import ContractArrays, OptionSide
 from deltastream.store.rows import (
     atm_iv,
     epoch_us,

@@ -23,7 +23,7 @@ def engine() -> Engine:
 
 @pytest.fixture()
 def client(engine):
-    app = create_app(Settings(), engine=engine, start_engine=False)
+    app = create_app(Settings(), feed=engine, start_feed=False)
     for _ in range(5):
         engine.tick()
         engine.clock.advance(1.0)

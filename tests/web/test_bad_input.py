@@ -71,7 +71,7 @@ def test_unknown_parameters_are_ignored(client):
 
 
 def test_unexpected_errors_are_500_json_without_traceback(engine, monkeypatch):
-    app = create_app(engine=engine, start_engine=False)
+    app = create_app(feed=engine, start_feed=False)
     engine.tick()
 
     def explode(*args, **kwargs):
@@ -86,7 +86,7 @@ def test_unexpected_errors_are_500_json_without_traceback(engine, monkeypatch):
 
 
 def test_before_the_first_tick_market_data_is_503_not_500(engine):
-    r = create_app(engine=engine, start_engine=False).test_client().get("/api/data/chain/IDX")
+    r = create_app(feed=engine, start_feed=False).test_client().get("/api/data/chain/IDX")
     assert r.status_code == 503 and "error" in r.get_json()
 
 

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from openapi_spec_validator import validate
 
 from deltastream.analytics.candles import ohlc
-from deltastream.engine.recorder import start_recording
 from deltastream.engine.runner import Engine
 from deltastream.market.clock import FixedClock
+from deltastream.runtime.recorder import start_recording
 from deltastream.settings import Settings
 from deltastream.store.rows import epoch_us, from_epoch_us
 from deltastream.store.schema import chain_summaries, underlying_ticks
@@ -50,7 +50,7 @@ def recorded(tmp_path_factory):
         engine.clock.advance(STEP)
     assert recorder.writer.flush(60.0)
     recorder.publish_stats()
-    app = create_app(settings, engine=engine, start_engine=False, store=recorder.store)
+    app = create_app(settings, feed=engine, start_feed=False, store=recorder.store)
     yield app.test_client(), recorder.store, published
     recorder.close()
 

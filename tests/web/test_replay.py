@@ -9,17 +9,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import generate_latest
 
-from deltastream.engine.feed import EngineStatus
+from deltastream.core.feed import EngineStatus
 from deltastream.settings import Settings
 from deltastream.web import create_app, models
 from deltastream.web.replay import Replayable, ReplayCache, mark_replayable
+from deltastream.web.state import app_state
 
 CHAIN = "/api/data/chain/IDX?strikes=41"
 
 
 @pytest.fixture()
 def app(engine):
-    app = create_app(Settings(), engine=engine, start_engine=False)
+    app = create_app(Settings(), feed=engine, start_feed=False)
     app.entered = []
     app.before_request(lambda: app.entered.append(1) and None)
     engine.tick()
@@ -127,7 +128,7 @@ def test_replayed_requests_are_counted_in_metrics(app):
     client = app.test_client()
     for _ in range(5):
         assert client.get(CHAIN).status_code == 200
-    registry = app.extensions["deltastream_metrics"].registry
+    registry = app_state(app).metrics.registry
     text = generate_latest(registry).decode()
     line = next(s for s in text.splitlines() if s.startswith(
         'deltastream_request_seconds_count{endpoint="data.chain",status="200"}'))

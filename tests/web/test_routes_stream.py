@@ -31,7 +31,7 @@ def frames(chunk: bytes) -> list[dict]:
 
 @pytest.fixture()
 def app(engine):
-    app = create_app(Settings(stream_heartbeat=0.2), engine=engine, start_engine=False)
+    app = create_app(Settings(stream_heartbeat=0.2), feed=engine, start_feed=False)
     tick(engine, 2)
     gevent.sleep(0.05)
     return app

@@ -20,7 +20,7 @@ def tick(engine, times: int = 1) -> None:
 
 @pytest.fixture()
 def app(engine):
-    app = create_app(Settings(), engine=engine, start_engine=False)
+    app = create_app(Settings(), feed=engine, start_feed=False)
     tick(engine, 2)
     return app
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import gevent
 import pytest
 
-from deltastream.engine.threads import real_thread
+from deltastream.core.threads import real_thread
+from deltastream.web.state import app_state
 from deltastream.web.stream import (
     CHAIN,
     KINDS,
@@ -107,7 +108,7 @@ def test_sse_frames_carry_the_sequence_as_id_on_the_last_event_of_each_sequence(
 @pytest.fixture()
 def hub(client):
     settle()   # the fixture's ticks
-    return client.application.extensions["deltastream_stream"]
+    return app_state(client.application).stream
 
 
 def test_events_are_built_from_the_snapshot_and_match_the_rest_chain(client, engine, hub):

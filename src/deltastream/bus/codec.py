@@ -1,6 +1,6 @@
 """The bytes of one bus message: one engine tick (every product's snapshot) and its status.
 
-Snapshots travel in the chain archive's safe form (:mod:`deltastream.store.archive`,
+Snapshots travel in the chain archive's safe form (:mod:`deltastream.core.snapshot_codec`,
 uncompressed): a reader never unpickles, so a bus (a socket, a Redis server) can never make a
 web process run code. Layout::
 
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-from ..engine.snapshot import ChainSnapshot
-from ..engine.ticks import UnderlyingTicks
-from ..framing import frame, read_header
-from ..store.archive import ArchiveError, decode_snapshot, encode_snapshot
+from ..core.framing import frame, read_header
+from ..core.snapshot import ChainSnapshot
+from ..core.snapshot_codec import ArchiveError, decode_snapshot, encode_snapshot
+from ..core.ticks import UnderlyingTicks
 
 MAGIC = b"DSBT"
 RING_MAGIC = b"DSBR"

@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from typing import Protocol
 
-from ..engine.feed import EngineStatus, SnapshotFeed
+from ..core.feed import BusStatus, EngineStatus, LatestSnapshots
+from ..core.protocols import BusClient
 from .codec import BusMessageError, decode_ring, decode_tick
 from .local import FRAME_RING, FRAME_TICK
 
 log = logging.getLogger(__name__)
 
 
-class BusClient(Protocol):
-    """Connects to a bus and hands its frames over until stopped, reconnecting on its own."""
-
-    def run(self, on_frame: Callable[[int, bytes], None],
-            on_connection: Callable[[bool], None]) -> None: ...
-
-    def stop(self) -> None: ...
-
-
-class BusFeed(SnapshotFeed):
+class BusFeed(LatestSnapshots):
     """Latest snapshots, the underlying's ticks and the engine's status, from a bus.
 
     A tick whose sequence is not newer than the last one applied is ignored, so a reconnect
@@ -31,11 +21,11 @@ class BusFeed(SnapshotFeed):
     last snapshots keep being served and :meth:`status` says the feed is stale."""
 
     def __init__(self, symbols: list[str], history: int, tick_interval: float,
-                 client: BusClient, kind: str, describe: str) -> None:
+                 client: BusClient, kind: str, description: str) -> None:
         super().__init__(symbols, history, tick_interval)
         self.client = client
         self.kind = kind            # "local" or "redis"
-        self.describe = describe
+        self._description = description
         self.connected = False
         self.engine_id: str | None = None
         self.last_sequence = 0
@@ -45,6 +35,12 @@ class BusFeed(SnapshotFeed):
     def status(self) -> EngineStatus:
         return self._status(self._thread is not None and self._thread.is_alive()
                             and self.connected)
+
+    def bus_status(self) -> BusStatus:
+        return BusStatus(self.kind, self.connected, self.engine_id, self.reconnects)
+
+    def describe(self) -> str:
+        return self._description
 
     def start(self) -> None:
         if self._thread is not None:
@@ -63,10 +59,10 @@ class BusFeed(SnapshotFeed):
 
     def _on_connection(self, up: bool) -> None:
         if up and not self.connected:
-            log.info("connected to the engine bus (%s)", self.describe)
+            log.info("connected to the engine bus (%s)", self._description)
         elif not up and self.connected:
             self.reconnects += 1
-            log.warning("engine bus (%s) is away; serving the last snapshots", self.describe)
+            log.warning("engine bus (%s) is away; serving the last snapshots", self._description)
         self.connected = up
 
     def _on_frame(self, kind: int, payload: bytes) -> None:

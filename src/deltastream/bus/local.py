@@ -39,7 +39,7 @@ def socket_address(data_dir: Path) -> str:
     return "\0deltastream-" + hashlib.sha256(path.encode()).hexdigest()[:32]
 
 
-def frame(kind: int, payload: bytes) -> bytes:
+def pack_frame(kind: int, payload: bytes) -> bytes:
     return _HEAD.pack(kind, len(payload)) + payload
 
 
@@ -275,7 +275,7 @@ class LocalPublisher:
             return 0
 
     def publish(self, sequence: int, message: bytes) -> bool:
-        self.server.publish(frame(FRAME_TICK, message))
+        self.server.publish(pack_frame(FRAME_TICK, message))
         scratch = self._sequence_file.with_suffix(".tmp")
         scratch.write_text(str(sequence))
         os.replace(scratch, self._sequence_file)

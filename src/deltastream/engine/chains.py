@@ -9,12 +9,12 @@ from itertools import pairwise
 import numpy as np
 
 from ..analytics.segments import max_pain_indices, nearest_indices, segment_sums
+from ..core.snapshot import ChainSnapshot, ContractArrays, ContractTerms, OptionSide
 from ..market.book import SIDES, ProductQuotes
 from ..market.quotes import grid_scale
 from ..pricing import american
 from ..pricing import black_scholes_merton as bsm
 from ..pricing.implied_vol import chain_implied_vol_and_greeks
-from .snapshot import ChainSnapshot, ContractArrays, ContractTerms, OptionSide
 
 
 def solve_and_price(american_style: bool, spot: np.ndarray, mids: np.ndarray,
@@ -90,11 +90,11 @@ def build_snapshots(items: list[tuple[ContractTerms, ProductQuotes]], sequence: 
         out[terms.symbol] = ChainSnapshot(
             product=terms.symbol, sequence=sequence, timestamp=q.timestamp, spot=q.spot,
             session_volume=q.session_volume, tick_volume=q.tick_volume, terms=terms,
-            expiry_dates=q.expiries, offsets=_read_only(q.offsets),
-            times=_read_only(q.times), forwards=_read_only(q.forwards),
-            strikes=_read_only(q.strikes),
+            expiry_dates=q.expiries, offsets=_seal_in_place(q.offsets),
+            times=_seal_in_place(q.times), forwards=_seal_in_place(q.forwards),
+            strikes=_seal_in_place(q.strikes),
             contracts=ContractArrays(tuple(sides[name] if name in sides
-                                           else _read_only(quoted[name])
+                                           else _seal_in_place(quoted[name])
                                            for name in _SIDE_FIELDS)),
             pcr_oi=stats.pcr_oi[e], pcr_volume=stats.pcr_volume[e],
             atm_index=stats.atm[e], max_pain_index=stats.max_pain[e])
@@ -102,7 +102,7 @@ def build_snapshots(items: list[tuple[ContractTerms, ProductQuotes]], sequence: 
     return out
 
 
-def _read_only(a: np.ndarray) -> np.ndarray:
+def _seal_in_place(a: np.ndarray) -> np.ndarray:
     # In place: the market never writes into an array it has handed out (it replaces its
     # state arrays each tick), so the snapshot can own them read-only without a copy.
     a.setflags(write=False)
@@ -130,7 +130,7 @@ def _ratio(puts: np.ndarray, calls: np.ndarray) -> np.ndarray:
     # put_call_ratio's definition, for many expiries at once.
     out = np.full(calls.shape, np.nan)
     np.divide(puts, calls, out=out, where=calls > 0)
-    return _read_only(out)
+    return _seal_in_place(out)
 
 
 def _chain_stats(items: list[tuple[ContractTerms, ProductQuotes]]) -> _ChainStats:
@@ -152,9 +152,9 @@ def _chain_stats(items: list[tuple[ContractTerms, ProductQuotes]]) -> _ChainStat
     product_start = np.repeat(starts, [len(q.expiries) for q in quotes])
     max_pain = max_pain_indices(strikes, oi[0], oi[1], offsets)
     return _ChainStats(
-        atm=_read_only(nearest_indices(strikes, forwards, offsets) - product_start),
-        max_pain=_read_only(np.where(max_pain < 0, -1, max_pain - product_start)),
+        atm=_seal_in_place(nearest_indices(strikes, forwards, offsets) - product_start),
+        max_pain=_seal_in_place(np.where(max_pain < 0, -1, max_pain - product_start)),
         pcr_oi=_ratio(segment_sums(oi[1], offsets), segment_sums(oi[0], offsets)),
         pcr_volume=_ratio(segment_sums(volume[1], offsets), segment_sums(volume[0], offsets)),
-        columns=columns.tolist(), change=_read_only(np.rint(change * scale) / scale),
-        oi_change=_read_only(oi_change))
+        columns=columns.tolist(), change=_seal_in_place(np.rint(change * scale) / scale),
+        oi_change=_seal_in_place(oi_change))

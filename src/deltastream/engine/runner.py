@@ -14,16 +14,16 @@ from typing import Any
 
 import numba
 
+from ..core.feed import BusStatus, EngineStatus, LatestSnapshots
+from ..core.snapshot import ChainSnapshot
+from ..core.threads import real_event, real_thread
 from ..market.clock import MarketClock
 from ..market.simulator import ProductSpec, SimulatedMarket
 from .chains import ContractTerms, build_snapshots
-from .feed import EngineStatus, SnapshotFeed
-from .snapshot import ChainSnapshot
-from .threads import real_event, real_thread
 
 log = logging.getLogger(__name__)
 
-class Engine(SnapshotFeed):
+class Engine(LatestSnapshots):
     """Owns the simulated market and publishes the snapshot of every product each tick."""
 
     def __init__(self, specs: list[ProductSpec], terms: dict[str, ContractTerms], seed: int,
@@ -60,6 +60,12 @@ class Engine(SnapshotFeed):
 
     def status(self) -> EngineStatus:
         return self._status(self._thread is not None and self._thread.is_alive())
+
+    def bus_status(self) -> BusStatus | None:
+        return None
+
+    def describe(self) -> str:
+        return "engine in this process"
 
     def start(self) -> None:
         """Tick in a background thread every ``tick_interval`` seconds."""

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..framing import frame, inflate, read_header
+from ..core.framing import frame, inflate, read_header
 from .simulator import ProductMarket
 from .spot import SpotState
 

@@ -21,6 +21,6 @@ charm     d(delta)/dt per calendar day
 ========  ================================================================
 """
 
-from .status import IVStatus
+from ..core.types import IVStatus
 
 __all__ = ["IVStatus"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -10,23 +9,15 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ..core.threads import real_lock
+
 # Below this many options a thread pool costs more than it saves.
 PARALLEL_MIN_SIZE = 20_000
 
 
-def _os_lock() -> Any:
-    # A lock between real OS threads, also where gevent has patched ``_thread``.
-    try:
-        from gevent import monkey
-    except ImportError:
-        return threading.Lock()
-    if monkey.is_module_patched("_thread"):
-        return monkey.get_original("_thread", "allocate_lock")()
-    return threading.Lock()
-
-
-# Numba's portable thread pool must not be entered by two threads at once.
-_POOL_LOCK = _os_lock()
+# Numba's portable thread pool must not be entered by two threads at once (real OS threads,
+# also where gevent has patched ``_thread``).
+_POOL_LOCK = real_lock()
 
 
 def broadcast_flat(

@@ -34,6 +34,7 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ..core import types as ivs
 from ._arrays import broadcast_flat, run_kernel, shaped
 from ._special import norm_cdf, norm_pdf
 from .black_scholes_merton import (
@@ -363,37 +364,37 @@ def american_iv_scalar(P: float, S: float, K: float, T: float, r: float, q: floa
     """
     if not (math.isfinite(P) and math.isfinite(S) and math.isfinite(K) and math.isfinite(r)
             and math.isfinite(q) and S > 0.0 and K > 0.0 and not math.isnan(T)):
-        return math.nan, 5
+        return math.nan, ivs.INVALID_INPUT
     if T <= 0.0:
-        return math.nan, 3
+        return math.nan, ivs.NON_POSITIVE_TIME
     if P <= 0.0:
-        return math.nan, 4
+        return math.nan, ivs.NON_POSITIVE_PRICE
     if P >= (S if call else K):
-        return math.nan, 2
+        return math.nan, ivs.ABOVE_UPPER_BOUND
     intrinsic = max(S - K, 0.0) if call else max(K - S, 0.0)
     if P < intrinsic:
-        return math.nan, 1
+        return math.nan, ivs.BELOW_INTRINSIC
     if P == intrinsic:
-        return math.nan, 6
+        return math.nan, ivs.NO_TIME_VALUE
     lo, hi = IV_MIN_VOL, IV_MAX_VOL
     if guess > lo and guess < hi and (
             american_price_scalar(S, K, T, r, q, guess, call, yl, wl, yp, wp) == P):
-        return guess, 0
+        return guess, ivs.OK
     f_lo = american_price_scalar(S, K, T, r, q, lo, call, yl, wl, yp, wp) - P
     if f_lo >= 0.0:
         # Even (almost) no volatility is worth more than the price.
-        return math.nan, 6 if f_lo == 0.0 else 1
+        return math.nan, ivs.NO_TIME_VALUE if f_lo == 0.0 else ivs.BELOW_INTRINSIC
     sig = guess
     if not (sig > lo and sig < hi):
-        sig, st = iv_scalar(P, S, K, T, r, q, call, table)
-        if st != 0 or not (sig > lo and sig < hi):
+        sig, status = iv_scalar(P, S, K, T, r, q, call, table)
+        if status != ivs.OK or not (sig > lo and sig < hi):
             sig = 0.3
     prev_sig = math.nan
     prev_f = math.nan
     for _ in range(IV_MAX_ITER):
         f = american_price_scalar(S, K, T, r, q, sig, call, yl, wl, yp, wp) - P
         if f == 0.0:
-            return sig, 0
+            return sig, ivs.OK
         if f < 0.0:
             lo = sig
         else:
@@ -408,12 +409,12 @@ def american_iv_scalar(P: float, S: float, K: float, T: float, r: float, q: floa
         if not (new > lo and new < hi):
             new = 0.5 * (lo + hi)
         if abs(new - sig) <= IV_TOL * max(sig, 1e-3):
-            return new, 0
+            return new, ivs.OK
         prev_sig, prev_f = sig, f
         sig = new
         if hi - lo <= IV_TOL * lo:
-            return 0.5 * (lo + hi), 0
-    return math.nan, 7
+            return 0.5 * (lo + hi), ivs.OK
+    return math.nan, ivs.NOT_CONVERGED
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")

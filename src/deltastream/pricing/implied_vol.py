@@ -11,7 +11,7 @@ The root of ``ln b(x, s) = ln beta`` is found with Halley steps on ``ln b`` (cub
 stalls), kept inside a bracket that every evaluation narrows, so it cannot diverge. It stops when
 the step is below 4 ulps of ``s``: machine precision, typically in two to four iterations.
 
-Every input gets a status (:class:`~deltastream.pricing.status.IVStatus`); where no volatility
+Every input gets a status (:class:`~deltastream.core.types.IVStatus`); where no volatility
 reproduces the price the result is NaN, never 0 or a floor.
 """
 
@@ -23,6 +23,7 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ..core import types as ivs
 from ._arrays import broadcast_flat, run_kernel, shaped
 from ._special import erfcx, norm_cdf, norm_ppf
 from .black_scholes_merton import (
@@ -32,7 +33,6 @@ from .black_scholes_merton import (
     bsm_greeks_pair_scalar,
     bsm_greeks_scalar,
 )
-from .status import IVStatus
 
 _SQRT2 = math.sqrt(2.0)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -51,14 +51,6 @@ _TABLE_N_ETA = 641
 _TABLE_ETA_MIN = -12.0
 _TABLE_ETA_STEP = 20.0 / (_TABLE_N_ETA - 1)
 
-_OK = int(IVStatus.OK)
-_BELOW = int(IVStatus.BELOW_INTRINSIC)
-_ABOVE = int(IVStatus.ABOVE_UPPER_BOUND)
-_NON_POS_T = int(IVStatus.NON_POSITIVE_TIME)
-_NON_POS_P = int(IVStatus.NON_POSITIVE_PRICE)
-_INVALID = int(IVStatus.INVALID_INPUT)
-_NO_TV = int(IVStatus.NO_TIME_VALUE)
-_NOT_CONV = int(IVStatus.NOT_CONVERGED)
 
 
 @numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
@@ -189,11 +181,11 @@ def iv_scalar_from(P: float, S: float, K: float, T: float, r: float, q: float,
     """Implied volatility of one BSM price, the search starting at ``guess`` (a volatility)
     when it is positive and finite, else at the tabulated starting point: (sigma, status)."""
     status = _input_status(P, S, K, T, r, q)
-    if status != _OK:
+    if status != ivs.OK:
         return math.nan, status
     fwd, strike, x, root, cap, sqrt_t = _discounted_terms(S, K, T, r, q)
     otm, status = _out_of_the_money_price(P, fwd, strike, call)
-    if status != _OK:
+    if status != ivs.OK:
         return math.nan, status
     return _iv_of_normalised(x, otm / root, cap, sqrt_t, guess, table)
 
@@ -202,12 +194,12 @@ def iv_scalar_from(P: float, S: float, K: float, T: float, r: float, q: float,
 def _input_status(P: float, S: float, K: float, T: float, r: float, q: float) -> int:
     if not (math.isfinite(P) and math.isfinite(S) and math.isfinite(K) and math.isfinite(r)
             and math.isfinite(q) and S > 0.0 and K > 0.0 and not math.isnan(T)):
-        return _INVALID
+        return ivs.INVALID_INPUT
     if T <= 0.0:
-        return _NON_POS_T
+        return ivs.NON_POSITIVE_TIME
     if P <= 0.0:
-        return _NON_POS_P
-    return _OK
+        return ivs.NON_POSITIVE_PRICE
+    return ivs.OK
 
 
 @numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
@@ -229,22 +221,22 @@ def _out_of_the_money_price(P: float, fwd: float, strike: float,
     intrinsic = fwd - strike if call else strike - fwd
     upper = fwd if call else strike
     if P >= upper:
-        return math.nan, _ABOVE
+        return math.nan, ivs.ABOVE_UPPER_BOUND
     if intrinsic > 0.0:
         if P < intrinsic:
-            return math.nan, _BELOW
+            return math.nan, ivs.BELOW_INTRINSIC
         otm = P - intrinsic
         if otm <= 0.0:
-            return math.nan, _NO_TV
-        return otm, _OK
-    return P, _OK
+            return math.nan, ivs.NO_TIME_VALUE
+        return otm, ivs.OK
+    return P, ivs.OK
 
 
 @numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _iv_of_normalised(x: float, beta: float, cap: float, sqrt_t: float, guess: float,
                       table: np.ndarray) -> tuple[float, int]:
     if beta >= cap:
-        return math.nan, _ABOVE
+        return math.nan, ivs.ABOVE_UPPER_BOUND
     s = math.nan
     if x > -_MAX_ABS_X and guess > 0.0 and guess * sqrt_t < math.inf:
         # A close start saves evaluations; where it fails (prices with hardly a significant
@@ -253,8 +245,8 @@ def _iv_of_normalised(x: float, beta: float, cap: float, sqrt_t: float, guess: f
     if not math.isfinite(s):
         s = normalised_implied_s(x, beta, table)[0]
     if not math.isfinite(s):
-        return math.nan, _NOT_CONV
-    return s / sqrt_t, _OK
+        return math.nan, ivs.NOT_CONVERGED
+    return s / sqrt_t, ivs.OK
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -295,18 +287,18 @@ def _iv_pair(Pc: float, Pp: float, S: float, K: float, T: float, r: float, q: fl
     both: the same inputs to the same computation."""
     status_c = _input_status(Pc, S, K, T, r, q)
     status_p = _input_status(Pp, S, K, T, r, q)
-    if status_c != _OK and status_p != _OK:
+    if status_c != ivs.OK and status_p != ivs.OK:
         return math.nan, status_c, math.nan, status_p
     fwd, strike, x, root, cap, sqrt_t = _discounted_terms(S, K, T, r, q)
     otm_c = otm_p = math.nan
-    if status_c == _OK:
+    if status_c == ivs.OK:
         otm_c, status_c = _out_of_the_money_price(Pc, fwd, strike, True)
-    if status_p == _OK:
+    if status_p == ivs.OK:
         otm_p, status_p = _out_of_the_money_price(Pp, fwd, strike, False)
     sig_c = sig_p = math.nan
-    if status_c == _OK:
+    if status_c == ivs.OK:
         sig_c, status_c = _iv_of_normalised(x, otm_c / root, cap, sqrt_t, guess, table)
-    if status_p == _OK:
+    if status_p == ivs.OK:
         if otm_p / root == otm_c / root:
             sig_p, status_p = sig_c, status_c
         else:

@@ -23,7 +23,8 @@ from alembic.util.exc import CommandError
 from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 
-from ..engine.threads import real_lock
+from ..core.threads import real_lock
+from ..settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 DB_FILE = "deltastream.db"
@@ -40,12 +41,16 @@ class StoreUnavailable(RuntimeError):  # noqa: N818 - the name the callers use
     (password hidden) and the reason."""
 
 
-def default_url(data_dir: Path) -> str:
-    """The SQLite database ``deltastream.db`` in ``data_dir`` (created if missing)."""
-    data_dir = Path(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+def sqlite_url(data_dir: Path) -> str:
+    """The URL of the SQLite database ``deltastream.db`` in ``data_dir``."""
     return sa.URL.create("sqlite+pysqlite",
-                         database=str((data_dir / DB_FILE).resolve())).render_as_string()
+                         database=str((Path(data_dir) / DB_FILE).resolve())).render_as_string()
+
+
+def configured_url(settings: Settings) -> str:
+    """The database ``settings`` configure: ``database_url``, or else the SQLite file in the
+    data directory."""
+    return settings.database_url or sqlite_url(settings.data_dir)
 
 
 def _one_line(error: BaseException, secret: str | None) -> str:
@@ -112,6 +117,9 @@ def _create_engine(url: str, **kwargs: Any) -> sa.Engine:
     try:
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                # Opening creates the file; its directory is made here the same way.
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             engine = sa.create_engine(parsed, connect_args={"check_same_thread": False},
                                       **kwargs)
             _sqlite_events(engine)

@@ -23,9 +23,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from ..engine.snapshot import ChainSnapshot
-from ..pricing.status import labels
-from .archive import decode_snapshot
+from ..core.snapshot import ChainSnapshot
+from ..core.snapshot_codec import decode_snapshot
+from ..core.types import labels
 from .history import _in_range
 from .rows import from_epoch_us
 from .schema import chain_archive, chain_summaries, underlying_ticks

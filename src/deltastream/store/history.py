@@ -15,8 +15,8 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from ..analytics.candles import Candle
-from ..engine.snapshot import ChainSnapshot
-from .archive import decode_snapshot
+from ..core.snapshot import ChainSnapshot
+from ..core.snapshot_codec import decode_snapshot
 from .rows import epoch_us, from_epoch_us
 from .schema import (
     PRODUCT,

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.snapshot import ChainSnapshot, ExpiryChain
+from ..core.snapshot import ChainSnapshot, ExpiryChain
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)

@@ -21,10 +21,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..engine.snapshot import ChainSnapshot
-from ..engine.threads import real_lock, real_thread
+from ..core.snapshot import ChainSnapshot
+from ..core.snapshot_codec import encode_snapshot
+from ..core.threads import real_lock, real_thread
 from . import schema
-from .archive import encode_snapshot
 from .rows import Row, epoch_us, session_close_rows, summary_rows, tick_row
 
 log = logging.getLogger(__name__)

@@ -1,54 +1,41 @@
 """The web layer: Flask app factory, blueprints by area, JSON errors, OpenAPI and docs.
 
-It serves what the engine built and holds no financial logic.
+It serves what a :class:`~deltastream.core.protocols.SnapshotFeed` publishes and holds no
+financial logic; which feed (an engine in this process or a bus from an engine elsewhere) and
+which store it gets is decided by :mod:`deltastream.runtime.app`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 from apiflask import APIFlask
 from flask_cors import CORS
 
 from .. import __version__
-from ..catalog import load_catalog
-from ..engine.feed import SnapshotFeed
-from ..engine.recorder import Recorder, database_url, read_stats, start_recording
+from ..core.protocols import SnapshotFeed
 from ..settings import Settings
-from ..store.database import open_database
 from . import routes_analytics, routes_dashboard, routes_data, routes_stream, routes_system
 from .errors import register_error_handlers
 from .metrics import Metrics
 from .replay import ReplayCache
 from .service import MarketService
 from .socketio import init_socketio
+from .state import EXTENSION_KEY, AppState
 from .stream import StreamHub
 
 
-def _engine_for(settings: Settings) -> tuple[SnapshotFeed, Recorder | None]:
-    """The engine feed, and (in thread mode) the engine's recorder; an engine elsewhere
-    records itself."""
-    if settings.engine_mode == "process" or settings.role == "web":
-        # The engine runs elsewhere (a process the server started, or another host).
-        from ..bus import bus_feed
+def create_app(settings: Settings | None = None, *, feed: SnapshotFeed,
+               start_feed: bool = True, store: sa.Engine | None = None,
+               store_stats: Callable[[], dict[str, Any] | None] | None = None) -> APIFlask:
+    """Build the app serving ``feed``, and start the feed unless ``start_feed`` is False.
 
-        return bus_feed(settings, load_catalog(settings.catalog).symbols), None
-    from ..engine.setup import engine_from_settings
-
-    engine = engine_from_settings(settings)
-    return engine, start_recording(engine, settings)
-
-
-def create_app(settings: Settings | None = None, engine: SnapshotFeed | None = None,
-               start_engine: bool = True, store: sa.Engine | None = None) -> APIFlask:
-    """Build the app. Without an ``engine`` one is made from ``settings`` (catalogue, seed,
-    clock), resumed from and recorded into the history store, and, with ``start_engine``,
-    starts ticking in the background. With an ``engine``, history is served from ``store``
-    (a database opened with :func:`deltastream.store.database.open_database`) if given."""
+    History is served from ``store`` (a database opened with
+    :func:`deltastream.store.database.open_database`) when given; ``store_stats`` returns the
+    store writer's counters for ``/metrics``."""
     settings = settings or Settings()
-    recorder = None
-    if engine is None:
-        engine, recorder = _engine_for(settings)
-        store = open_database(database_url(settings))
     app = APIFlask("deltastream", title="DeltaStream API", version=__version__,
                    docs_path="/docs", spec_path="/openapi.json")
     app.config.update(
@@ -64,17 +51,13 @@ def create_app(settings: Settings | None = None, engine: SnapshotFeed | None = N
             "currency; iv a decimal; time in years ACT/365; delta per 1 unit of spot, gamma per "
             "unit of spot, theta per calendar day, vega and rho per 1 percentage point."),
     )
-    service = MarketService(engine, settings.stall_after, store=store,
+    service = MarketService(feed, settings.stall_after, store=store,
                             max_range_days=settings.history_max_range_days)
-    app.extensions["deltastream"] = service
-    app.extensions["deltastream_settings"] = settings
-    app.extensions["deltastream_recorder"] = recorder
-    store_stats = (recorder.stats if recorder is not None
-                   else (lambda: read_stats(settings)) if store is not None else None)
-    metrics = app.extensions["deltastream_metrics"] = Metrics(app, service, store_stats)
-    hub = app.extensions["deltastream_stream"] = StreamHub(
-        engine, metrics.stream, strikes=settings.stream_strikes,
-        client_buffer=settings.stream_client_buffer, replay_ticks=settings.stream_replay_ticks)
+    metrics = Metrics(app, service, store_stats)
+    hub = StreamHub(feed, metrics.stream, strikes=settings.stream_strikes,
+                    client_buffer=settings.stream_client_buffer,
+                    replay_ticks=settings.stream_replay_ticks)
+    app.extensions[EXTENSION_KEY] = AppState(settings, service, metrics, hub, store_stats)
     CORS(app, resources={r"/api/*": {"origins": list(settings.cors_origins)}})
     register_error_handlers(app)
     app.register_blueprint(routes_system.bp)
@@ -86,6 +69,6 @@ def create_app(settings: Settings | None = None, engine: SnapshotFeed | None = N
     # Outermost: repeats of live snapshot responses are answered before routing.
     app.wsgi_app = ReplayCache(app.wsgi_app, service.is_current,  # type: ignore[method-assign]
                                metrics.observe)
-    if start_engine:
-        engine.start()
+    if start_feed:
+        feed.start()
     return app

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Request, Response
 
-from ..engine.threads import real_lock
+from ..core.threads import real_lock
 from .json import dumps
 from .replay import Replayable, mark_replayable
 

@@ -11,13 +11,13 @@ from flask import Flask, g, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from ..bus.feed import BusFeed
-from ..engine.snapshot import ChainSnapshot
+from ..core.feed import BusStatus
+from ..core.protocols import SnapshotFeed
+from ..core.snapshot import ChainSnapshot
 from .service import MarketService
-from .stream import StreamCounters
 
 
-class StreamMetrics(StreamCounters):
+class StreamMetrics:
     """The live stream's counters, by transport (``socketio`` or ``sse``)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -48,6 +48,12 @@ class StreamMetrics(StreamCounters):
         self._children[self.dropped_total, transport].inc(count)
 
 StoreStats = Callable[[], dict[str, Any] | None]
+
+
+def _bus(feed: SnapshotFeed) -> BusStatus:
+    status = feed.bus_status()
+    assert status is not None  # only asked of feeds that had a bus when the gauges were made
+    return status
 
 
 class StoreWriterCollector:
@@ -101,21 +107,21 @@ class Metrics:
         age.set_function(lambda: service.last_tick_age() or 0.0)
         build = Gauge("deltastream_tick_build_seconds", "Time the last tick took to build",
                       registry=self.registry)
-        build.set_function(lambda: service.engine.status().last_tick_seconds or 0.0)
-        feed = service.engine
-        if isinstance(feed, BusFeed):
+        build.set_function(lambda: service.feed.status().last_tick_seconds or 0.0)
+        feed = service.feed
+        if feed.bus_status() is not None:
             connected = Gauge("deltastream_bus_connected",
                               "1 while the engine's bus is connected", registry=self.registry)
-            connected.set_function(lambda: float(feed.connected))
+            connected.set_function(lambda: float(_bus(feed).connected))
             reconnects = Gauge("deltastream_bus_disconnects",
                                "Times the engine's bus connection was lost",
                                registry=self.registry)
-            reconnects.set_function(lambda: float(feed.reconnects))
+            reconnects.set_function(lambda: float(_bus(feed).reconnects))
         self.stream = StreamMetrics(self.registry)
         if store_stats is not None:
             self.registry.register(StoreWriterCollector(store_stats))
         self._first_product = service.products[0] if service.products else None
-        service.engine.subscribe(self._on_snapshot)
+        service.feed.subscribe(self._on_snapshot)
         app.before_request(self._start)
         app.after_request(self._observe)
 

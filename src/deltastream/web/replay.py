@@ -20,7 +20,7 @@ from typing import Any
 
 from werkzeug.http import HTTP_STATUS_CODES, parse_etags
 
-from ..engine.threads import real_lock
+from ..core.threads import real_lock
 
 ENVIRON_KEY = "deltastream.replayable"
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import numpy as np
 from apiflask import APIBlueprint
-from flask import Response, current_app, request
+from flask import Response, request
 
 from ..analytics.buildup import classify
 from ..analytics.candles import ohlc as build_candles
@@ -28,6 +28,7 @@ from .params import (
 )
 from .routes_data import HISTORY, NOT_FOUND, service
 from .serialize import iso, strike_window
+from .state import app_state
 
 bp = APIBlueprint("analytics", __name__, url_prefix="/api/analytics", tag="Analytics")
 
@@ -180,7 +181,7 @@ def ohlc(product: str, query_data: OHLCQuery) -> Response:
         if svc.store is not None:
             candles = history.candles(svc.store, product, width, start, end, query_data.limit)
         else:
-            ticks = svc.engine.ticks.latest(product)
+            ticks = svc.feed.ticks.latest(product)
             candles = build_candles(ticks.epoch_seconds, ticks.prices, ticks.volumes,
                                     width)[-query_data.limit:]
         return {"product": product, "window": query_data.window,
@@ -206,7 +207,7 @@ def iv_history(product: str, query_data: IVHistoryQuery) -> Response:
     store = svc.require_store()
     start, end = svc.time_range(query_data.start, query_data.end, snap.timestamp,
                                 None if query_data.interval is None else svc.max_range)
-    settings = current_app.extensions["deltastream_settings"]
+    settings = app_state().settings
     lookback_days = query_data.lookback_days or settings.iv_lookback_days
     lookback = timedelta(days=lookback_days)
     samples = lookback.total_seconds() / query_data.sample_seconds

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from apiflask import APIBlueprint
-from flask import Response, current_app, request
+from flask import Response, request
 
-from ..engine.snapshot import ChainSnapshot
+from ..core.snapshot import ChainSnapshot
 from ..store import history
 from ..store.rows import from_epoch_us
 from . import models
@@ -16,6 +16,7 @@ from .json import json_response
 from .params import ChainQuery, UnderlyingQuery, query
 from .serialize import chain_dict, iso, iso_many
 from .service import MarketService
+from .state import app_state
 
 bp = APIBlueprint("data", __name__, url_prefix="/api/data", tag="Market data")
 
@@ -24,7 +25,7 @@ HISTORY = {**NOT_FOUND, 503: "no history store on this server"}
 
 
 def service() -> MarketService:
-    return current_app.extensions["deltastream"]
+    return app_state().service
 
 
 @bp.get("/products")
@@ -82,7 +83,7 @@ def underlying(product: str, query_data: UnderlyingQuery) -> Response:
         return json_response({"product": product, "count": len(rows), "ticks": rows})
 
     def build() -> dict:
-        ticks = svc.engine.ticks.latest(product, limit)
+        ticks = svc.feed.ticks.latest(product, limit)
         rows = [_tick(product, i, p, t)
                 for i, p, t in zip(ticks.ids.tolist(), ticks.prices.tolist(),
                                    ticks.epoch_seconds.tolist(), strict=True)]

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from apiflask import APIBlueprint
-from flask import Response, current_app, request
+from flask import Response, request
 
-from ..settings import Settings
 from .errors import bad_parameter
-from .stream import KINDS, SUMMARY, UNDERLYING, StreamClient, StreamHub, sse_frames
+from .state import app_state
+from .stream import KINDS, SUMMARY, UNDERLYING, StreamClient, sse_frames
 
 bp = APIBlueprint("stream", __name__, url_prefix="/api", tag="Live stream")
 
@@ -53,8 +53,8 @@ def _last_event_id() -> int | None:
             "`last_event_id`) to resume."),
         responses={200: "text/event-stream", 400: "invalid parameter"})
 def stream() -> Response:
-    hub: StreamHub = current_app.extensions["deltastream_stream"]
-    settings: Settings = current_app.extensions["deltastream_settings"]
+    state = app_state()
+    hub, settings = state.stream, state.settings
     products = _list_param("products", hub.feed.symbols, list(hub.feed.symbols))
     kinds = _list_param("events", list(KINDS), list(DEFAULT_KINDS))
     last_id = _last_event_id()

@@ -6,17 +6,17 @@ from functools import partial
 from pathlib import Path
 
 from apiflask import APIBlueprint
-from flask import Response, current_app, request, send_from_directory
+from flask import Response, request, send_from_directory
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .. import __version__
-from ..bus.feed import BusFeed
-from ..engine.feed import SnapshotFeed
+from ..core.protocols import SnapshotFeed
 from . import models
 from .json import dumps, json_response
 from .replay import Replayable, mark_replayable
 from .routes_data import service
 from .service import MarketService
+from .state import app_state
 
 bp = APIBlueprint("system", __name__, tag="System")
 
@@ -44,7 +44,7 @@ def render_health(svc: MarketService) -> tuple[int, bytes]:
 
 def health_body(svc: MarketService) -> tuple[int, dict]:
     """The health report and its status: 200, or 503 when the engine stalled."""
-    status = svc.engine.status()
+    status = svc.feed.status()
     age = svc.last_tick_age()
     healthy = status.running and age is not None and age <= svc.stall_after
     body = {
@@ -57,22 +57,23 @@ def health_body(svc: MarketService) -> tuple[int, dict]:
                    "last_error": status.last_error},
         "products": len(svc.products),
         "stale": not healthy,
-        "bus": _bus_health(svc.engine),
+        "bus": _bus_health(svc.feed),
     }
     return 200 if healthy else 503, body
 
 
 def _bus_health(feed: SnapshotFeed) -> dict | None:
-    if not isinstance(feed, BusFeed):
+    bus = feed.bus_status()
+    if bus is None:
         return None
-    return {"kind": feed.kind, "connected": feed.connected,
-            "engine_id": feed.engine_id, "reconnects": feed.reconnects}
+    return {"kind": bus.kind, "connected": bus.connected,
+            "engine_id": bus.engine_id, "reconnects": bus.reconnects}
 
 
 @bp.get("/metrics")
 @bp.doc(summary="Prometheus metrics", hide=True)
 def metrics() -> Response:
-    registry = current_app.extensions["deltastream_metrics"].registry
+    registry = app_state().metrics.registry
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 

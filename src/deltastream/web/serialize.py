@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from ..engine.snapshot import ExpiryChain, OptionSide
-from ..pricing.status import labels
+from ..core.snapshot import ExpiryChain, OptionSide
+from ..core.types import labels
 
 
 def iso(ts: datetime | float) -> str:

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ..engine.feed import SnapshotFeed
-from ..engine.snapshot import ChainSnapshot, ExpiryChain
-from ..engine.threads import real_lock
+from ..core.protocols import SnapshotFeed
+from ..core.snapshot import ChainSnapshot, ExpiryChain
+from ..core.threads import real_lock
 from .cache import ResponseCache
 from .errors import APIError, bad_parameter, not_found
 
@@ -61,16 +61,16 @@ class MarketService:
     """``store``: the history database (a SQLAlchemy engine) when there is one; history
     ranges may span at most ``max_range_days``."""
 
-    def __init__(self, engine: SnapshotFeed, stall_after: float,
+    def __init__(self, feed: SnapshotFeed, stall_after: float,
                  summary_capacity: int = 3600, store: Any = None,
                  max_range_days: float = 31.0) -> None:
-        self.engine = engine
+        self.feed = feed
         self.stall_after = stall_after
         self.cache = ResponseCache()
         self.summaries = SummaryHistory(summary_capacity)
         self.store = store
         self.max_range = timedelta(days=max_range_days)
-        engine.subscribe(self.summaries.record)
+        feed.subscribe(self.summaries.record)
 
     def require_store(self) -> Any:
         if self.store is None:
@@ -105,12 +105,12 @@ class MarketService:
 
     @property
     def products(self) -> list[str]:
-        return self.engine.symbols
+        return self.feed.symbols
 
     def snapshot(self, product: str) -> ChainSnapshot:
-        if product not in self.engine.symbols:
+        if product not in self.feed.symbols:
             raise not_found(f"unknown product '{product}'", {"valid_products": self.products})
-        snap = self.engine.latest(product)
+        snap = self.feed.latest(product)
         if snap is None:
             raise APIError(503, "market data not available yet", {"retry_after_seconds": 1})
         return snap
@@ -135,9 +135,9 @@ class MarketService:
         """Whether ``sequence`` is ``product``'s latest snapshot (always, for None)."""
         if product is None:
             return True
-        snap = self.engine.latest(product)
+        snap = self.feed.latest(product)
         return snap is not None and snap.sequence == sequence
 
     def last_tick_age(self) -> float | None:
-        last = self.engine.status().last_tick_monotonic
+        last = self.feed.status().last_tick_monotonic
         return None if last is None else time.monotonic() - last

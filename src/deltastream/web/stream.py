@@ -24,13 +24,13 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import gevent
 from gevent.event import Event
 
-from ..engine.feed import SnapshotFeed
-from ..engine.snapshot import ChainSnapshot
+from ..core.protocols import SnapshotFeed
+from ..core.snapshot import ChainSnapshot
 from .json import dumps
 from .serialize import chain_dict, iso
 
@@ -178,12 +178,18 @@ class CoalescingBuffer:
         return events
 
 
-class StreamCounters:
-    """What the hub counts, exported by the metrics module (Prometheus counters or tests)."""
+class StreamCounters(Protocol):
+    """What the hub counts per transport (``socketio`` or ``sse``), exported by
+    :class:`~deltastream.web.metrics.StreamMetrics` as Prometheus counters."""
 
-    def delivered(self, transport: str, count: int) -> None: ...
-    def coalesced(self, transport: str, count: int) -> None: ...
-    def dropped(self, transport: str, count: int) -> None: ...
+    def delivered(self, transport: str, count: int) -> None:
+        """``count`` messages were written to clients."""
+
+    def coalesced(self, transport: str, count: int) -> None:
+        """``count`` buffered messages were replaced by a newer one of the same key."""
+
+    def dropped(self, transport: str, count: int) -> None:
+        """``count`` messages were dropped because a client's buffer was full."""
 
 
 class StreamClient:

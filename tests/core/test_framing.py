@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from deltastream.framing import frame, inflate, read_header
+from deltastream.core.framing import frame, inflate, read_header
 
 
 def test_header_and_parts_round_trip_at_an_offset():

@@ -11,8 +11,8 @@ import zlib
 import numpy as np
 import pytest
 
-from deltastream.engine.snapshot import ChainSnapshot
-from deltastream.store.archive import ArchiveError, decode_snapshot, encode_snapshot
+from deltastream.core.snapshot import ChainSnapshot
+from deltastream.core.snapshot_codec import ArchiveError, decode_snapshot, encode_snapshot
 
 
 def assert_same(a, b, path: str = "snapshot") -> None:

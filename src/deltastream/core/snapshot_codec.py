@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..engine import snapshot as snapshot_module
-from ..engine.snapshot import ChainSnapshot, frozen
-from ..framing import frame, inflate, read_header
+from . import snapshot as snapshot_module
+from .framing import frame, inflate, read_header
+from .snapshot import ChainSnapshot, read_only
 
 MAGIC = b"DSCA"
 VERSION = 1
@@ -68,7 +68,7 @@ def _unshuffled(raw: memoryview, dtype: np.dtype, shape: tuple[int, ...]) -> np.
     else:
         planes = np.frombuffer(raw, dtype=np.uint8).reshape(size, count)
         flat = np.ascontiguousarray(planes.T).view(dtype).reshape(-1)
-    return frozen(flat.astype(dtype.newbyteorder("="), copy=False).reshape(shape))
+    return read_only(flat.astype(dtype.newbyteorder("="), copy=False).reshape(shape))
 
 
 class _Encoder:

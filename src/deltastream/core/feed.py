@@ -1,7 +1,9 @@
 """The reader side of an engine: latest snapshots, the underlying's ticks, listeners, status.
 
-Shared by the in-process engine and the handle of an engine running in its own process, so
-the web layer reads both the same way.
+:class:`LatestSnapshots` is the one implementation of the bookkeeping every
+:class:`~deltastream.core.protocols.SnapshotFeed` shares (the in-process engine and a web
+process's bus feed), so the web layer reads both the same way. Times are monotonic seconds
+(``time.monotonic``) unless a name says otherwise.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ Listener = Callable[[ChainSnapshot], None]
 
 @dataclass(frozen=True)
 class EngineStatus:
+    """The engine as its feed sees it."""
+
     running: bool
     ticks: int
     last_tick_monotonic: float | None
@@ -25,8 +29,19 @@ class EngineStatus:
     last_error: str | None
 
 
-class SnapshotFeed:
-    """Latest snapshot per product, tick history and status, updated by :meth:`publish`."""
+@dataclass(frozen=True)
+class BusStatus:
+    """A feed's connection to an engine elsewhere (over the bus)."""
+
+    kind: str                  # "local" (the data directory's socket) or "redis"
+    connected: bool
+    engine_id: str | None      # the engine whose ticks arrive (changes on a takeover)
+    reconnects: int            # times the connection was lost
+
+
+class LatestSnapshots:
+    """Latest snapshot per product, tick history and tick counters, updated by
+    :meth:`publish`; feeds add how they are started, stopped and described."""
 
     def __init__(self, symbols: list[str], history: int, tick_interval: float) -> None:
         self.symbols = symbols
@@ -62,15 +77,6 @@ class SnapshotFeed:
             self._tick_count += 1
             self._last_tick = time.monotonic()
             self._last_duration = build_seconds
-
-    def status(self) -> EngineStatus:
-        raise NotImplementedError
-
-    def start(self) -> None:
-        raise NotImplementedError
-
-    def stop(self, timeout: float = 10.0) -> None:
-        raise NotImplementedError
 
     def _status(self, running: bool) -> EngineStatus:
         return EngineStatus(running, self._tick_count, self._last_tick, self._last_duration,

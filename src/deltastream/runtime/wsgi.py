@@ -6,16 +6,16 @@ anywhere through Redis), so any number of these processes serve the same market:
 
     DELTASTREAM_REDIS_URL=redis://127.0.0.1:6379/0 \\
         gunicorn -k geventwebsocket.gunicorn.workers.GeventWebSocketWorker \\
-            -w 4 -b 127.0.0.1:8001 --no-control-socket deltastream.web.wsgi:app
+            -w 4 -b 127.0.0.1:8001 --no-control-socket deltastream.runtime.wsgi:app
 """
 
 from __future__ import annotations
 
 from ..settings import from_env
-from . import create_app
-from .server import frozen
+from .app import create_app
+from .server import freeze_startup_objects
 
 _settings = from_env()
 if _settings.engine_mode == "process":
     _settings = _settings.with_overrides(role="web")
-app = frozen(create_app(_settings))
+app = freeze_startup_objects(create_app(_settings))

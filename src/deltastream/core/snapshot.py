@@ -45,7 +45,7 @@ def _cached(obj: object, name: str, make: Callable[[], Any]) -> Any:
     return value
 
 
-def frozen(a: np.ndarray) -> np.ndarray:
+def read_only(a: np.ndarray) -> np.ndarray:
     """A read-only copy-free view of ``a``."""
     view = a.view()
     view.setflags(write=False)

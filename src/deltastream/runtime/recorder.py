@@ -21,26 +21,21 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..core.snapshot import ChainSnapshot
+from ..core.threads import real_event, real_thread
+from ..engine.runner import Engine
+from ..engine.setup import resume
 from ..market.checkpoint import CheckpointError, capture, decode
 from ..settings import Settings
 from ..store import history
-from ..store.database import default_url, open_database
+from ..store.database import configured_url, open_database
 from ..store.writer import StoreWriter
-from .runner import Engine
-from .setup import resume
-from .snapshot import ChainSnapshot
-from .threads import real_event, real_thread
 
 log = logging.getLogger(__name__)
 
 STATS_FILE = "store-writer.json"
 STATS_EVERY_SECONDS = 1.0
 CLOSE_TIMEOUT_SECONDS = 60.0
-
-
-def database_url(settings: Settings) -> str:
-    """The configured database, or the SQLite file under the data directory."""
-    return settings.database_url or default_url(settings.data_dir)
 
 
 def stats_path(settings: Settings) -> Path:
@@ -174,7 +169,7 @@ def start_recording(engine: Engine, settings: Settings) -> Recorder:
     and record everything the engine publishes from now on. Call before the first tick.
     Raises :class:`~deltastream.store.database.StoreUnavailable` when the database cannot be
     used."""
-    store = open_database(database_url(settings))
+    store = open_database(configured_url(settings))
     checkpoints = load_checkpoints(store, list(engine.market.products))
     closes = {}
     for product, (_, checkpoint) in checkpoints.items():

@@ -13,23 +13,24 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn.app.base import BaseApplication
 
 from ..settings import Settings
 
+if TYPE_CHECKING:
+    from ..web.state import AppState
+
 log = logging.getLogger(__name__)
 
 
-def _stop_feed(worker: Any) -> None:
-    app = getattr(worker, "wsgi", None)
-    service = getattr(app, "extensions", {}).get("deltastream") if app is not None else None
-    if service is not None:
-        service.engine.stop()
-    recorder = getattr(app, "extensions", {}).get("deltastream_recorder") if app else None
-    if recorder is not None:
-        recorder.close()
+def _close_app(worker: Any) -> None:
+    # The worker's app (loaded by its copy of the server application): stop its feed and
+    # flush what it records.
+    state = getattr(worker.app, "deltastream_state", None)
+    if state is not None:
+        state.close()
 
 
 def _forget_engine_process(server: Any, worker: Any) -> None:
@@ -46,6 +47,7 @@ class DeltaStreamServer(BaseApplication):  # type: ignore[misc]
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine_host: Any = None
+        self.deltastream_state: AppState | None = None
         super().__init__()
 
     @property
@@ -54,7 +56,7 @@ class DeltaStreamServer(BaseApplication):  # type: ignore[misc]
 
     def _start_engine(self, server: Any) -> None:
         if self.runs_engine_process:
-            from ..bus.host import EngineHostProcess
+            from .engine_process import EngineHostProcess
 
             self.engine_host = EngineHostProcess(self.settings)
             self.engine_host.start()
@@ -83,7 +85,7 @@ class DeltaStreamServer(BaseApplication):  # type: ignore[misc]
             # the user's home, shared by every server the user runs).
             "control_socket_disable": True,
             "post_fork": _forget_engine_process,
-            "worker_exit": lambda server, worker: _stop_feed(worker),
+            "worker_exit": lambda server, worker: _close_app(worker),
             "when_ready": self._start_engine,
             "on_exit": self._stop_engine,
         }
@@ -91,12 +93,16 @@ class DeltaStreamServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from . import create_app
+        from ..web.state import app_state
+        from .app import create_app
 
-        return take_turns(frozen(create_app(self.settings)))
+
+        app = create_app(self.settings)
+        self.deltastream_state = app_state(app)
+        return take_turns(freeze_startup_objects(app))
 
 
-def frozen(app: Any) -> Any:
+def freeze_startup_objects(app: Any) -> Any:
     """``app``, with every object made so far kept out of the garbage collector's scans.
 
     The modules, app and snapshots of a worker are hundreds of thousands of objects that

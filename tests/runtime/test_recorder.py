@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from deltastream.engine.recorder import read_stats, start_recording
 from deltastream.engine.runner import Engine
 from deltastream.market.clock import FixedClock
+from deltastream.runtime.recorder import read_stats, start_recording
 from deltastream.settings import Settings
 from deltastream.store import history, schema
 from deltastream.store.database import StoreUnavailable

@@ -28,6 +28,17 @@ class IVStatus(IntEnum):
         return self.name.lower()
 
 
+# The codes as plain integers, for compiled kernels (numba folds module-level integers into
+# the machine code; it cannot read an enum member there).
+OK = int(IVStatus.OK)
+BELOW_INTRINSIC = int(IVStatus.BELOW_INTRINSIC)
+ABOVE_UPPER_BOUND = int(IVStatus.ABOVE_UPPER_BOUND)
+NON_POSITIVE_TIME = int(IVStatus.NON_POSITIVE_TIME)
+NON_POSITIVE_PRICE = int(IVStatus.NON_POSITIVE_PRICE)
+INVALID_INPUT = int(IVStatus.INVALID_INPUT)
+NO_TIME_VALUE = int(IVStatus.NO_TIME_VALUE)
+NOT_CONVERGED = int(IVStatus.NOT_CONVERGED)
+
 LABELS = np.array([s.label for s in IVStatus], dtype=object)
 
 

@@ -1,0 +1,42 @@
+"""The app with what it serves: an engine in this process (recorded into the store) or the
+bus from an engine elsewhere, and the history store."""
+
+from __future__ import annotations
+
+from apiflask import APIFlask
+
+from ..bus import bus_feed
+from ..catalog import load_catalog
+from ..core.protocols import SnapshotFeed
+from ..settings import Settings
+from ..store.database import configured_url, open_database
+from ..web import create_app as create_web_app
+from ..web.state import app_state
+from .recorder import Recorder, read_stats, start_recording
+
+
+def _feed_for(settings: Settings) -> tuple[SnapshotFeed, Recorder | None]:
+    """The feed, and (in thread mode) the engine's recorder; an engine elsewhere records
+    itself."""
+    if settings.engine_mode == "process" or settings.role == "web":
+        # The engine runs elsewhere (a process the server started, or another host).
+        return bus_feed(settings, load_catalog(settings.catalog).symbols), None
+    from ..engine.setup import engine_from_settings
+
+    engine = engine_from_settings(settings)
+    return engine, start_recording(engine, settings)
+
+
+def create_app(settings: Settings | None = None, start_engine: bool = True) -> APIFlask:
+    """The app of one web worker as ``settings`` configure it: the engine resumed from and
+    recorded into the history store (or the bus of the engine that does so), history served
+    from that store, and the feed started unless ``start_engine`` is False."""
+    settings = settings or Settings()
+    feed, recorder = _feed_for(settings)
+    store = open_database(configured_url(settings))
+    app = create_web_app(settings, feed=feed, start_feed=start_engine, store=store,
+                         store_stats=(recorder.stats if recorder is not None
+                                      else lambda: read_stats(settings)))
+    if recorder is not None:
+        app_state(app).on_close.append(recorder.close)
+    return app
