@@ -8,14 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-import numpy as np
 
-from .catalog import CatalogError, load_catalog
-from .core.types import labels
-from .pricing import black_scholes_merton as bsm
-from .pricing.implied_vol import implied_vol
+from .core.types import ClockKind, EngineMode, ExportFormat, HistoryKind, Role, choices
 from .settings import Settings, SettingsError, from_env
-from .store.database import DB_FILE, StoreUnavailable, configured_url, open_database
+
+# Heavy modules (NumPy, the pricing kernels, SQLAlchemy, the web stack) are imported inside
+# the command that needs them, so ``deltastream --help`` answers at once.
 
 # Options ``serve`` and ``engine`` share.
 _seed = click.option("--seed", type=int, default=None, help="Seed of the simulated market.")
@@ -43,7 +41,7 @@ def main() -> None:
 @_tick_interval
 @click.option("--strikes-each-side", type=click.IntRange(5, 200), default=None,
               help="Strikes listed above and below the money per expiry (default 50).")
-@click.option("--clock", type=click.Choice(["real", "accelerated", "fixed"]), default=None,
+@click.option("--clock", type=click.Choice(choices(ClockKind)), default=None,
               help="Market clock (default real).")
 @click.option("--clock-speed", type=float, default=None,
               help="Market seconds per wall second for --clock accelerated.")
@@ -51,7 +49,7 @@ def main() -> None:
               help="Directory for everything the server writes.")
 @click.option("--workers", "web_workers", type=click.IntRange(1, 64), default=None,
               help="Web server processes (default 1).")
-@click.option("--role", type=click.Choice(["all", "web"]), default=None,
+@click.option("--role", type=click.Choice(choices(Role)), default=None,
               help="all: engine and web (default); web: serve an engine running elsewhere.")
 @click.option("--redis-url", default=None,
               help="Redis bus between engine and web processes (default: local socket).")
@@ -69,7 +67,7 @@ def main() -> None:
               help="Days of session closes kept (default 365; 0: forever).")
 @click.option("--history-max-range-days", type=float, default=None,
               help="Widest from/to range a history request may ask for (default 31 days).")
-@click.option("--engine-mode", type=click.Choice(["process", "thread"]), default=None,
+@click.option("--engine-mode", type=click.Choice(choices(EngineMode)), default=None,
               help="Run the engine in its own process (default) or in the web process.")
 def serve(**options: object) -> None:
     """Run the API server on the simulated market (settings also from DELTASTREAM_*)."""
@@ -110,6 +108,9 @@ def engine(**options: object) -> None:
 
 
 def _settings(options: dict[str, object]) -> Settings:
+    from .catalog import CatalogError, load_catalog
+    from .store.database import StoreUnavailable, configured_url, open_database
+
     try:
         settings = from_env().with_overrides(**options)
         load_catalog(settings.catalog)
@@ -141,6 +142,12 @@ def _settings(options: dict[str, object]) -> Settings:
 def price(spot: float, strike_step: float, strikes: int, days: float, vol: float, rate: float,
           dividend_yield: float) -> None:
     """Price a European chain and solve its implied volatility back from the prices."""
+    import numpy as np
+
+    from .core.types import labels
+    from .pricing import black_scholes_merton as bsm
+    from .pricing.implied_vol import implied_vol
+
     atm = round(spot / strike_step) * strike_step
     ks = atm + strike_step * (np.arange(strikes) - strikes // 2)
     t = days / 365.0
@@ -174,13 +181,13 @@ def _utc_time(value: str | None, name: str) -> datetime | None:
 
 @main.command()
 @click.option("--product", required=True, help="Product symbol, e.g. NIFTY.")
-@click.option("--what", type=click.Choice(["ticks", "summaries", "chains"]), required=True,
+@click.option("--what", type=click.Choice(choices(HistoryKind)), required=True,
               help="Underlying ticks, per-expiry chain summaries, or archived full chains.")
 @click.option("--from", "start", default=None,
               help="Start (inclusive), ISO-8601; UTC when no offset. Default: the oldest.")
 @click.option("--to", "end", default=None,
               help="End (inclusive), ISO-8601; UTC when no offset. Default: the newest.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv",
+@click.option("--format", "fmt", type=click.Choice(choices(ExportFormat)), default="csv",
               show_default=True, help="Output format.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="File to write (it appears only once complete).")
@@ -193,6 +200,7 @@ def export(product: str, what: str, start: str | None, end: str | None, fmt: str
            database_url: str | None, data_dir: Path | None) -> None:
     """Export stored history of one product to CSV or Parquet."""
     from .store import history
+    from .store.database import DB_FILE, StoreUnavailable, configured_url, open_database
     from .store.export import export_rows
 
     begin, finish = _utc_time(start, "--from"), _utc_time(end, "--to")

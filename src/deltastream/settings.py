@@ -12,6 +12,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from .core.types import ClockKind, EngineMode, Role, choices
+
 ENV_PREFIX = "DELTASTREAM_"
 # Store table -> the setting holding its retention in days.
 RETENTION_SETTINGS = {"underlying_ticks": "retention_ticks_days",
@@ -31,7 +33,7 @@ class Settings:
     seed: int = 42
     catalog: Path | None = None
     tick_interval: float = 1.0          # seconds between engine ticks
-    clock: str = "real"                 # real | accelerated | fixed
+    clock: str = ClockKind.REAL         # a ClockKind
     clock_speed: float = 1.0            # market seconds per wall second (accelerated clock)
     clock_start: str | None = None      # ISO-8601 start of an accelerated or fixed clock
     data_dir: Path = Path("data")
@@ -41,8 +43,8 @@ class Settings:
     stall_after: float = 10.0           # seconds without a tick before health reports 503
     max_connections: int = 1000         # concurrent client connections
     engine_threads: int = 1             # cores the engine's numeric kernels may use
-    engine_mode: str = "process"        # process (its own process) | thread (in the web one)
-    role: str = "all"                   # all (engine + web) | web (web only, engine elsewhere)
+    engine_mode: str = EngineMode.PROCESS  # an EngineMode: its own process, or the web one's
+    role: str = Role.ALL                # a Role: engine + web, or web only (engine elsewhere)
     web_workers: int = 1                # web server processes
     redis_url: str | None = None        # bus between engine and web processes (else local),
                                         # also Socket.IO's message queue
@@ -70,8 +72,7 @@ class Settings:
         checks = [
             (1 <= self.port <= 65535, "port", "1-65535"),
             (0 < self.tick_interval <= 3600, "tick_interval", "(0, 3600] seconds"),
-            (self.clock in ("real", "accelerated", "fixed"), "clock",
-             "one of real, accelerated, fixed"),
+            (self.clock in choices(ClockKind), "clock", f"one of {', '.join(choices(ClockKind))}"),
             (0 < self.clock_speed <= 1e6, "clock_speed", "(0, 1e6]"),
             (5 <= self.strikes_each_side <= 200, "strikes_each_side", "5-200"),
             (100 <= self.underlying_history <= 10_000_000, "underlying_history",
@@ -79,8 +80,9 @@ class Settings:
             (self.stall_after > 0, "stall_after", "> 0 seconds"),
             (1 <= self.max_connections <= 100_000, "max_connections", "1-100,000"),
             (1 <= self.engine_threads <= 256, "engine_threads", "1-256"),
-            (self.engine_mode in ("process", "thread"), "engine_mode", "process or thread"),
-            (self.role in ("all", "web"), "role", "all or web"),
+            (self.engine_mode in choices(EngineMode), "engine_mode",
+             " or ".join(choices(EngineMode))),
+            (self.role in choices(Role), "role", " or ".join(choices(Role))),
             (1 <= self.web_workers <= 64, "web_workers", "1-64"),
             (bool(self.redis_prefix) and len(self.redis_prefix) <= 100, "redis_prefix",
              "1-100 characters"),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from deltastream.analytics.candles import ohlc
-from deltastream.store import history, schema
+from deltastream.store import history, retention, schema
 from deltastream.store.rows import epoch_us, summary_rows
 from deltastream.store.writer import StoreWriter
 
@@ -157,7 +157,7 @@ def test_prune_honours_each_tables_retention(filled, snapshots, idx_snapshots):
     old_ticks = 2 * sum(1 for s in idx_snapshots if epoch_us(s.timestamp) < cutoff)
     old_summaries = sum(len(snap.chains) for tick in snapshots for snap in tick.values()
                         if epoch_us(snap.timestamp) < cutoff)
-    counts = history.prune(filled, {"underlying_ticks": keep_ticks,
+    counts = retention.prune(filled, {"underlying_ticks": keep_ticks,
                                     "chain_summaries": keep_ticks,
                                     "session_close": timedelta(days=3)}, now, batch_size=7)
     assert counts["underlying_ticks"] == old_ticks
@@ -170,10 +170,10 @@ def test_prune_honours_each_tables_retention(filled, snapshots, idx_snapshots):
     assert count(filled, schema.chain_archive) > 0           # not named: kept
     assert count(filled, schema.market_state) == 1
     assert history.last_session_date(filled, "IDX") == date(2026, 11, 24)
-    assert history.prune(filled, {"underlying_ticks": keep_ticks}, now) == {
+    assert retention.prune(filled, {"underlying_ticks": keep_ticks}, now) == {
         "underlying_ticks": 0}
     with pytest.raises(ValueError, match="market_state"):
-        history.prune(filled, {"market_state": timedelta(0)}, now)
+        retention.prune(filled, {"market_state": timedelta(0)}, now)
 
 
 

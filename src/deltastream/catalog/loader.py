@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..core.types import ExerciseStyle, choices
 from .defaults import DEFAULT_PRODUCTS
 from .expiry_rules import KINDS, WEEKDAYS, ExpiryRule, ExpirySeries
 from .product import Product
@@ -74,8 +75,8 @@ def _close(v: Any) -> time:
 
 
 def _style(v: Any) -> str:
-    if v not in ("european", "american"):
-        raise ValueError(f"must be 'european' or 'american', got {v!r}")
+    if v not in choices(ExerciseStyle):
+        raise ValueError(f"must be one of {', '.join(choices(ExerciseStyle))}, got {v!r}")
     return v
 
 

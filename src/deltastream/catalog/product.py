@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, time
 
+from ..core.types import ExerciseStyle
 from .expiry_rules import ExpirySeries
 
 
@@ -47,4 +48,4 @@ class Product:
 
     @property
     def american(self) -> bool:
-        return self.exercise_style == "american"
+        return self.exercise_style == ExerciseStyle.AMERICAN

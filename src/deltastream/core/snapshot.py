@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from .types import ExerciseStyle
+
 MODEL_EUROPEAN = "black_scholes_merton"
 MODEL_AMERICAN = "american_fixed_point_boundary"
 
@@ -22,7 +24,7 @@ class ContractTerms:
     """The product terms a chain is priced with."""
 
     symbol: str
-    exercise_style: str   # "european" | "american"
+    exercise_style: str   # an ExerciseStyle value
     rate: float
     dividend_yield: float
     currency: str
@@ -32,7 +34,7 @@ class ContractTerms:
 
     @property
     def model(self) -> str:
-        return MODEL_AMERICAN if self.exercise_style == "american" else MODEL_EUROPEAN
+        return MODEL_AMERICAN if self.exercise_style == ExerciseStyle.AMERICAN else MODEL_EUROPEAN
 
 
 def _cached(obj: object, name: str, make: Callable[[], Any]) -> Any:

@@ -1,14 +1,18 @@
-"""Per-option outcome codes of the implied-volatility solvers.
+"""The named choices every layer shares: the implied-volatility solvers' outcome codes, and the
+modes and kinds that settings, the CLI and the API accept.
 
 A solver never raises and never invents a volatility: where no volatility reproduces the price,
-it returns NaN with one of these codes saying why.
+it returns NaN with an :class:`IVStatus` saying why. The string enums compare equal to their
+values, so ``settings.clock == "real"`` and ``ClockKind.REAL`` mean the same. This module
+imports nothing heavy (NumPy only when :func:`labels` is first called), so the CLI can build its
+choices from it without loading the numeric stack.
 """
 
 from __future__ import annotations
 
-from enum import IntEnum
-
-import numpy as np
+import functools
+from enum import IntEnum, StrEnum
+from typing import Any
 
 
 class IVStatus(IntEnum):
@@ -39,9 +43,67 @@ INVALID_INPUT = int(IVStatus.INVALID_INPUT)
 NO_TIME_VALUE = int(IVStatus.NO_TIME_VALUE)
 NOT_CONVERGED = int(IVStatus.NOT_CONVERGED)
 
-LABELS = np.array([s.label for s in IVStatus], dtype=object)
 
 
-def labels(codes: np.ndarray) -> np.ndarray:
-    """Map an array of status codes to their API strings (``ok``, ``below_intrinsic``, ...)."""
-    return LABELS[np.asarray(codes, dtype=np.int64)]
+@functools.cache
+def _label_array() -> Any:
+    import numpy as np
+
+    return np.array([s.label for s in IVStatus], dtype=object)
+
+
+def labels(codes: Any) -> Any:
+    """Map an array of status codes (or one code) to their API strings (``ok``,
+    ``below_intrinsic``, ...), as a NumPy object array of the same shape."""
+    import numpy as np
+
+    return _label_array()[np.asarray(codes, dtype=np.int64)]
+
+
+class ClockKind(StrEnum):
+    """The market clock: wall time, wall time sped up, or time standing still."""
+
+    REAL = "real"
+    ACCELERATED = "accelerated"
+    FIXED = "fixed"
+
+
+class EngineMode(StrEnum):
+    """Where ``serve`` runs the market engine: its own process, or a thread of the web one."""
+
+    PROCESS = "process"
+    THREAD = "thread"
+
+
+class Role(StrEnum):
+    """What a server runs: engine and web (``all``), or web only beside an engine elsewhere."""
+
+    ALL = "all"
+    WEB = "web"
+
+
+class HistoryKind(StrEnum):
+    """What the history store keeps per product, as ``export --what`` names it."""
+
+    TICKS = "ticks"
+    SUMMARIES = "summaries"
+    CHAINS = "chains"
+
+
+class ExportFormat(StrEnum):
+    """File formats ``export`` writes."""
+
+    CSV = "csv"
+    PARQUET = "parquet"
+
+
+class ExerciseStyle(StrEnum):
+    """When an option may be exercised."""
+
+    EUROPEAN = "european"
+    AMERICAN = "american"
+
+
+def choices(kind: type[StrEnum]) -> list[str]:
+    """The values of a string enum, in definition order (for CLI choices and messages)."""
+    return [member.value for member in kind]

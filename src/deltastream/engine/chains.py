@@ -10,6 +10,7 @@ import numpy as np
 
 from ..analytics.segments import max_pain_indices, nearest_indices, segment_sums
 from ..core.snapshot import ChainSnapshot, ContractArrays, ContractTerms, OptionSide
+from ..core.types import ExerciseStyle
 from ..market.book import SIDES, ProductQuotes
 from ..market.quotes import grid_scale
 from ..pricing import american
@@ -49,7 +50,8 @@ def _solve_group(items: list[tuple[ContractTerms, ProductQuotes]]
 
     quotes = [q for _, q in items]
     iv, status, greeks = solve_and_price(
-        items[0][0].exercise_style == "american", per_contract([q.spot for q in quotes]),
+        items[0][0].exercise_style == ExerciseStyle.AMERICAN,
+        per_contract([q.spot for q in quotes]),
         np.concatenate([q.mid for q in quotes], axis=1),
         np.concatenate([q.strikes for q in quotes]),
         np.concatenate([q.contract_times for q in quotes]),
@@ -73,7 +75,7 @@ def build_snapshots(items: list[tuple[ContractTerms, ProductQuotes]], sequence: 
     Greeks in one batch, and the chain statistics of all expiries are computed in one pass.
     """
     solved: dict[str, dict[str, np.ndarray]] = {}
-    for style in ("european", "american"):
+    for style in ExerciseStyle:
         group = [(t, q) for t, q in items if t.exercise_style == style]
         if group:
             solved.update(zip((t.symbol for t, _ in group), _solve_group(group), strict=True))

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 from ..calendars import listing_for
 from ..catalog import Catalog, Product, load_catalog
+from ..core.types import ClockKind
 from ..market.checkpoint import MarketCheckpoint, restore, set_previous_closes
 from ..market.clock import AcceleratedClock, FixedClock, MarketClock, RealClock
 from ..market.simulator import ProductSpec
@@ -42,7 +43,7 @@ def contract_terms(p: Product) -> ContractTerms:
 def make_clock(settings: Settings, not_before: datetime | None = None) -> MarketClock:
     """The configured clock; an accelerated or fixed one starts no earlier than
     ``not_before`` (a resumed market never goes back in time)."""
-    if settings.clock == "real":
+    if settings.clock == ClockKind.REAL:
         return RealClock()
     try:
         start = (datetime.fromisoformat(settings.clock_start.replace("Z", "+00:00"))
@@ -54,7 +55,7 @@ def make_clock(settings: Settings, not_before: datetime | None = None) -> Market
         start = start.replace(tzinfo=UTC)
     if not_before is not None and start < not_before:
         start = not_before
-    if settings.clock == "fixed":
+    if settings.clock == ClockKind.FIXED:
         return FixedClock(start)
     return AcceleratedClock(start, settings.clock_speed)
 

@@ -205,25 +205,27 @@ def quote_batch(pending: list[PendingQuotes]) -> QuoteBatch:
     r_e = per_expiry(lambda p: p.market.spec.rate)
     q_e = per_expiry(lambda p: p.market.spec.dividend_yield)
     forward_e = s_e * np.exp((r_e - q_e) * times)
-    theta = surface.atm_total_variance(
+    # SSVI's theta(T): the at-the-money total implied variance of each expiry.
+    atm_total_var = surface.atm_total_variance(
         times, per_expiry(lambda p: p.market.state.variance),
         per_expiry(lambda p: p.market.spec.spot_model.vol_level),
         per_expiry(lambda p: p.market.spec.spot_model.diffusive_variance),
         per_expiry(lambda p: p.market.spec.spot_model.mean_reversion),
         per_expiry(lambda p: p.market.spec.surface_model.premium))
-    phi = surface.ssvi_phi(theta, per_expiry(lambda p: p.market.spec.surface_model.curvature),
+    phi = surface.ssvi_phi(atm_total_var,
+                           per_expiry(lambda p: p.market.spec.surface_model.curvature),
                            per_expiry(lambda p: p.market.spec.surface_model.decay))
-    s, r, q, forward, theta_c, phi_c = (np.repeat(a, expiry_sizes)
-                                        for a in (s_e, r_e, q_e, forward_e, theta, phi))
+    s, r, q, forward, atm_total_var_c, phi_c = (
+        np.repeat(a, expiry_sizes) for a in (s_e, r_e, q_e, forward_e, atm_total_var, phi))
     k = np.log(strikes / forward)
     vol = np.sqrt(surface.ssvi_total_variance(
-        k, theta_c, per_contract(lambda p: p.market.spec.surface_model.skew), phi_c) / t)
+        k, atm_total_var_c, per_contract(lambda p: p.market.spec.surface_model.skew), phi_c) / t)
 
     if pending[0].market.spec.american:
         mid = american.price(s, strikes, t, r, q, vol, SIDES)   # (2, n): calls, puts
     else:
         mid = bsm.call_put_prices(s, strikes, t, r, q, vol)
-    liq = flow.liquidity(k, np.sqrt(theta_c), strikes,
+    liq = flow.liquidity(k, np.sqrt(atm_total_var_c), strikes,
                          per_contract(lambda p: p.market.spec.strike_step), t)
     rel_spread = np.minimum(per_contract(lambda p: p.market.spec.relative_spread)
                             / np.sqrt(liq), MAX_RELATIVE_SPREAD)

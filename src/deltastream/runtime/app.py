@@ -8,6 +8,7 @@ from apiflask import APIFlask
 from ..bus import bus_feed
 from ..catalog import load_catalog
 from ..core.protocols import SnapshotFeed
+from ..core.types import EngineMode, Role
 from ..settings import Settings
 from ..store.database import configured_url, open_database
 from ..web import create_app as create_web_app
@@ -18,7 +19,7 @@ from .recorder import Recorder, read_stats, start_recording
 def _feed_for(settings: Settings) -> tuple[SnapshotFeed, Recorder | None]:
     """The feed, and (in thread mode) the engine's recorder; an engine elsewhere records
     itself."""
-    if settings.engine_mode == "process" or settings.role == "web":
+    if settings.engine_mode == EngineMode.PROCESS or settings.role == Role.WEB:
         # The engine runs elsewhere (a process the server started, or another host).
         return bus_feed(settings, load_catalog(settings.catalog).symbols), None
     from ..engine.setup import engine_from_settings

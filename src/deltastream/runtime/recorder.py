@@ -27,7 +27,7 @@ from ..engine.runner import Engine
 from ..engine.setup import resume
 from ..market.checkpoint import CheckpointError, capture, decode
 from ..settings import Settings
-from ..store import history
+from ..store import history, retention
 from ..store.database import configured_url, open_database
 from ..store.writer import StoreWriter
 
@@ -104,11 +104,11 @@ class Recorder:
 
     def prune(self) -> dict[str, int]:
         """Delete rows past each table's retention, measured back from the newest tick."""
-        retention = self.settings.retention()
-        if not retention or self._latest_time is None:
+        keep = self.settings.retention()
+        if not keep or self._latest_time is None:
             return {}
         try:
-            deleted = history.prune(self.store, retention, self._latest_time)
+            deleted = retention.prune(self.store, keep, self._latest_time)
         except sa.exc.SQLAlchemyError as error:
             log.warning("store prune failed: %s", " ".join(str(error).split()))
             return {}

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from gunicorn.app.base import BaseApplication
 
+from ..core.types import EngineMode, Role
 from ..settings import Settings
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class DeltaStreamServer(BaseApplication):  # type: ignore[misc]
 
     @property
     def runs_engine_process(self) -> bool:
-        return self.settings.role == "all" and self.settings.engine_mode == "process"
+        return self.settings.role == Role.ALL and self.settings.engine_mode == EngineMode.PROCESS
 
     def _start_engine(self, server: Any) -> None:
         if self.runs_engine_process:
@@ -70,7 +71,7 @@ class DeltaStreamServer(BaseApplication):  # type: ignore[misc]
         s = self.settings
         options = {
             "bind": f"{s.host}:{s.port}",
-            "workers": s.web_workers if s.engine_mode == "process" else 1,
+            "workers": s.web_workers if s.engine_mode == EngineMode.PROCESS else 1,
             # gevent's pywsgi with gevent-websocket: Socket.IO's WebSocket transport.
             "worker_class": "geventwebsocket.gunicorn.workers.GeventWebSocketWorker",
             "worker_connections": s.max_connections,

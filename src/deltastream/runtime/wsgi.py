@@ -11,11 +11,12 @@ anywhere through Redis), so any number of these processes serve the same market:
 
 from __future__ import annotations
 
+from ..core.types import EngineMode, Role
 from ..settings import from_env
 from .app import create_app
 from .server import freeze_startup_objects
 
 _settings = from_env()
-if _settings.engine_mode == "process":
-    _settings = _settings.with_overrides(role="web")
+if _settings.engine_mode == EngineMode.PROCESS:
+    _settings = _settings.with_overrides(role=Role.WEB)
 app = freeze_startup_objects(create_app(_settings))

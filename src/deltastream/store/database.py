@@ -9,8 +9,10 @@ concurrent start-ups serialize their migrations on an advisory lock.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +93,8 @@ def _enable_wal(cursor: Any) -> None:
             time.sleep(0.01)
 
 
-def _sqlite_events(engine: sa.Engine) -> None:
-    @event.listens_for(engine, "connect")
+def _sqlite_events(db_engine: sa.Engine) -> None:
+    @event.listens_for(db_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's begin event emit BEGIN (pysqlite would otherwise start transactions
         # lazily, outside DDL).
@@ -106,13 +108,13 @@ def _sqlite_events(engine: sa.Engine) -> None:
         finally:
             cursor.close()
 
-    @event.listens_for(engine, "begin")
+    @event.listens_for(db_engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
 
 
 def _create_engine(url: str, **kwargs: Any) -> sa.Engine:
-    """An engine for ``url`` with the store's connection settings, without migrating or
+    """A SQLAlchemy engine for ``url`` with the store's connection settings, without migrating or
     connecting. Raises :class:`StoreUnavailable` for a URL it cannot use."""
     try:
         parsed = make_url(url)
@@ -120,10 +122,10 @@ def _create_engine(url: str, **kwargs: Any) -> sa.Engine:
             if parsed.database and parsed.database != ":memory:":
                 # Opening creates the file; its directory is made here the same way.
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(parsed, connect_args={"check_same_thread": False},
+            db_engine = sa.create_engine(parsed, connect_args={"check_same_thread": False},
                                       **kwargs)
-            _sqlite_events(engine)
-            return engine
+            _sqlite_events(db_engine)
+            return db_engine
         if parsed.get_backend_name() == "postgresql":
             return sa.create_engine(parsed, pool_pre_ping=True,
                                     connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
@@ -147,22 +149,31 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(config).get_current_head()
 
 
-def current_revision(engine: sa.Engine) -> str | None:
+def current_revision(db_engine: sa.Engine) -> str | None:
     """The migration the database is at (None before the first)."""
-    with engine.connect() as conn:
+    with db_engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: sa.Engine) -> None:
+def upgrade(db_engine: sa.Engine) -> None:
     """Apply every migration the database lacks (none when it is up to date), holding a lock
     that makes concurrent start-ups wait for each other."""
-    options = {_BEGIN_OPTION: "BEGIN IMMEDIATE"} if engine.dialect.name == "sqlite" else {}
     # Alembic's migration context is process-global: one upgrade at a time per process too.
-    with _UPGRADE_LOCK, engine.connect().execution_options(**options) as conn, conn.begin():
-        if engine.dialect.name == "postgresql":
+    with _UPGRADE_LOCK, write_transaction(db_engine) as conn:
+        if db_engine.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
                          {"key": _MIGRATION_LOCK})
         command.upgrade(_alembic_config(conn), "head")
+
+
+@contextlib.contextmanager
+def write_transaction(db_engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A transaction that takes the write lock when it begins (SQLite ``BEGIN IMMEDIATE``),
+    for a read followed by a write: a deferred transaction would fail with "database is
+    locked" at its first write if the writer committed after its read began."""
+    options = {_BEGIN_OPTION: "BEGIN IMMEDIATE"} if db_engine.dialect.name == "sqlite" else {}
+    with db_engine.connect().execution_options(**options) as conn, conn.begin():
+        yield conn
 
 
 def open_database(url: str, *, migrate: bool = True, **engine_kwargs: Any) -> sa.Engine:
@@ -171,14 +182,14 @@ def open_database(url: str, *, migrate: bool = True, **engine_kwargs: Any) -> sa
     Raises :class:`StoreUnavailable` (one line, password hidden) when the database cannot be
     reached, opened or migrated.
     """
-    engine = _create_engine(url, **engine_kwargs)
+    db_engine = _create_engine(url, **engine_kwargs)
     try:
         if migrate:
-            upgrade(engine)
+            upgrade(db_engine)
         else:
-            with engine.connect():
+            with db_engine.connect():
                 pass
     except (exc.DBAPIError, OSError, CommandError) as error:
-        engine.dispose()
+        db_engine.dispose()
         raise _unavailable(url, error) from error
-    return engine
+    return db_engine

@@ -25,12 +25,12 @@ import sqlalchemy as sa
 
 from ..core.snapshot import ChainSnapshot
 from ..core.snapshot_codec import decode_snapshot
-from ..core.types import labels
-from .history import _in_range
+from ..core.types import HistoryKind, labels
+from .history import in_range
 from .rows import from_epoch_us
 from .schema import chain_archive, chain_summaries, underlying_ticks
 
-KINDS = ("ticks", "summaries", "chains")
+KINDS = tuple(HistoryKind)
 FORMATS = ("csv", "parquet")
 CHUNK_ROWS = 10_000
 
@@ -70,13 +70,13 @@ def _rows_to_columns(kind: str, rows: list[Any]) -> Columns:
     return cols
 
 
-def _table_chunks(engine: sa.Engine, kind: str, product: str, start: datetime | None,
+def _table_chunks(db_engine: sa.Engine, kind: str, product: str, start: datetime | None,
                   end: datetime | None, chunk_rows: int) -> Iterator[Columns]:
-    table = underlying_ticks if kind == "ticks" else chain_summaries
-    order = [table.c.ts] if kind == "ticks" else [table.c.ts, table.c.expiry]
+    table = underlying_ticks if kind == HistoryKind.TICKS else chain_summaries
+    order = [table.c.ts] if kind == HistoryKind.TICKS else [table.c.ts, table.c.expiry]
     stmt = (sa.select(table).where(table.c.product == product,
-                                   *_in_range(table.c.ts, start, end)).order_by(*order))
-    with engine.connect() as conn:
+                                   *in_range(table.c.ts, start, end)).order_by(*order))
+    with db_engine.connect() as conn:
         result = conn.execution_options(yield_per=chunk_rows).execute(stmt)
         for part in result.partitions():
             yield _rows_to_columns(kind, part)
@@ -115,14 +115,14 @@ def _length(cols: Columns) -> int:
     return len(next(iter(cols.values()))) if cols else 0
 
 
-def _chain_chunks(engine: sa.Engine, product: str, start: datetime | None,
+def _chain_chunks(db_engine: sa.Engine, product: str, start: datetime | None,
                   end: datetime | None, chunk_rows: int) -> Iterator[Columns]:
     a = chain_archive
     stmt = (sa.select(a.c.ts, a.c.payload)
-            .where(a.c.product == product, *_in_range(a.c.ts, start, end)).order_by(a.c.ts))
+            .where(a.c.product == product, *in_range(a.c.ts, start, end)).order_by(a.c.ts))
     pending: list[Columns] = []
     size = 0
-    with engine.connect() as conn:
+    with db_engine.connect() as conn:
         # One archived chain (hundreds of KB decoded) at a time.
         for row in conn.execution_options(yield_per=1).execute(stmt):
             cols = _snapshot_columns(decode_snapshot(row.payload), int(row.ts))
@@ -186,7 +186,7 @@ class _ParquetSink:
             self.writer.close()
 
 
-def export_rows(engine: sa.Engine, kind: str, product: str, start: datetime | None,
+def export_rows(db_engine: sa.Engine, kind: str, product: str, start: datetime | None,
                 end: datetime | None, path: Path, fmt: str = "csv",
                 progress: Callable[[int], None] | None = None,
                 chunk_rows: int = CHUNK_ROWS) -> int:
@@ -204,8 +204,9 @@ def export_rows(engine: sa.Engine, kind: str, product: str, start: datetime | No
     schema = _SCHEMAS[kind]
     sink: _CsvSink | _ParquetSink = (_CsvSink(partial, schema.names) if fmt == "csv"
                                      else _ParquetSink(partial, schema))
-    chunks = (_chain_chunks(engine, product, start, end, chunk_rows) if kind == "chains"
-              else _table_chunks(engine, kind, product, start, end, chunk_rows))
+    chunks = (_chain_chunks(db_engine, product, start, end, chunk_rows)
+              if kind == HistoryKind.CHAINS
+              else _table_chunks(db_engine, kind, product, start, end, chunk_rows))
     total = 0
     try:
         for cols in chunks:

@@ -19,8 +19,6 @@ from ..core.snapshot import ChainSnapshot
 from ..core.snapshot_codec import decode_snapshot
 from .rows import epoch_us, from_epoch_us
 from .schema import (
-    PRODUCT,
-    TABLES,
     chain_archive,
     chain_summaries,
     market_state,
@@ -31,7 +29,6 @@ from .schema import (
 MAX_LIMIT = 100_000
 # Bucketed reads over at most this many buckets seek each bucket's last row.
 MAX_BUCKET_SEEKS = 10_000
-PRUNE_BATCH = 10_000
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,7 @@ def _check_limit(limit: int) -> int:
     return limit
 
 
-def _in_range(column: Any, start: datetime | None, end: datetime | None) -> list[Any]:
+def in_range(column: Any, start: datetime | None, end: datetime | None) -> list[Any]:
     out = []
     if start is not None:
         out.append(column >= epoch_us(start))
@@ -112,14 +109,14 @@ def _tick(row: Any) -> Tick:
                 volume=float(row.volume))
 
 
-def ticks(engine: sa.Engine, product: str, start: datetime | None = None,
+def ticks(db_engine: sa.Engine, product: str, start: datetime | None = None,
           end: datetime | None = None, limit: int = 1000, newest: bool = True) -> list[Tick]:
     """The underlying's ticks of ``product`` in the range, oldest first."""
     t = underlying_ticks
     order = t.c.ts.desc() if newest else t.c.ts.asc()
-    stmt = (sa.select(t).where(t.c.product == product, *_in_range(t.c.ts, start, end))
+    stmt = (sa.select(t).where(t.c.product == product, *in_range(t.c.ts, start, end))
             .order_by(order).limit(_check_limit(limit)))
-    with engine.connect() as conn:
+    with db_engine.connect() as conn:
         rows = conn.execute(stmt).all()
     return [_tick(r) for r in _oldest_first(rows, newest)]
 
@@ -134,16 +131,16 @@ class TickColumns(NamedTuple):
     volume: list[float]
 
 
-def tick_columns(engine: sa.Engine, product: str, start: datetime | None = None,
+def tick_columns(db_engine: sa.Engine, product: str, start: datetime | None = None,
                  end: datetime | None = None, limit: int = 1000,
                  newest: bool = True) -> TickColumns:
     """What :func:`ticks` returns, as columns."""
     t = underlying_ticks
     order = t.c.ts.desc() if newest else t.c.ts.asc()
     stmt = (sa.select(t.c.sequence, t.c.ts, t.c.price, t.c.volume)
-            .where(t.c.product == product, *_in_range(t.c.ts, start, end))
+            .where(t.c.product == product, *in_range(t.c.ts, start, end))
             .order_by(order).limit(_check_limit(limit)))
-    with engine.connect() as conn:
+    with db_engine.connect() as conn:
         rows = _oldest_first(conn.execute(stmt).all(), newest)
     if not rows:
         return TickColumns([], [], [], [])
@@ -151,13 +148,13 @@ def tick_columns(engine: sa.Engine, product: str, start: datetime | None = None,
     return TickColumns(seq, ts, price, volume)
 
 
-def last_tick(engine: sa.Engine, product: str) -> Tick | None:
+def last_tick(db_engine: sa.Engine, product: str) -> Tick | None:
     """The newest stored tick of ``product``."""
-    found = ticks(engine, product, limit=1)
+    found = ticks(db_engine, product, limit=1)
     return found[0] if found else None
 
 
-def candles(engine: sa.Engine, product: str, width_seconds: int,
+def candles(db_engine: sa.Engine, product: str, width_seconds: int,
             start: datetime | None = None, end: datetime | None = None,
             limit: int = 1000) -> list[Candle]:
     """OHLC candles of ``product``'s stored ticks in the range, ``width_seconds`` wide and
@@ -173,7 +170,7 @@ def candles(engine: sa.Engine, product: str, width_seconds: int,
                      sa.func.max(t.c.ts).label("last_ts"), sa.func.max(t.c.price).label("high"),
                      sa.func.min(t.c.price).label("low"), sa.func.sum(t.c.volume).label("volume"),
                      sa.func.count().label("ticks"))
-           .where(t.c.product == product, *_in_range(t.c.ts, start, end))
+           .where(t.c.product == product, *in_range(t.c.ts, start, end))
            .group_by(bucket).order_by(bucket.desc()).limit(_check_limit(limit))
            .subquery("candles"))
     first, last = t.alias("first_tick"), t.alias("last_tick")
@@ -182,7 +179,7 @@ def candles(engine: sa.Engine, product: str, width_seconds: int,
             .join(first, sa.and_(first.c.product == product, first.c.ts == agg.c.first_ts))
             .join(last, sa.and_(last.c.product == product, last.c.ts == agg.c.last_ts))
             .order_by(agg.c.bucket))
-    with engine.connect() as conn:
+    with db_engine.connect() as conn:
         rows = conn.execute(stmt).all()
     return [Candle(start=float(int(r.bucket) * int(width_seconds)), open=float(r.open),
                    high=float(r.high), low=float(r.low), close=float(r.close),
@@ -195,21 +192,21 @@ def _summary(row: Any) -> Summary:
     return Summary(**values)
 
 
-def _bucketed(engine: sa.Engine, conditions: list[Any], start: datetime | None,
+def _bucketed(db_engine: sa.Engine, conditions: list[Any], start: datetime | None,
               end: datetime | None, interval_seconds: float | None, limit: int,
               newest: bool) -> list[Any]:
     """Summary rows matching ``conditions`` in the range; with an interval, only the last
     row of each interval-long bucket (buckets start at multiples of the interval since the
     epoch). Bucketing happens in SQL (integer division of the microsecond time)."""
     s = chain_summaries
-    where = [*conditions, *_in_range(s.c.ts, start, end)]
+    where = [*conditions, *in_range(s.c.ts, start, end)]
     _check_limit(limit)
     if (interval_seconds is not None and interval_seconds > 0 and start is not None
             and end is not None):
         width = max(1, round(interval_seconds * 1_000_000))
         lo, hi = epoch_us(start), epoch_us(end)
         if lo <= hi and (hi - lo) // width < MAX_BUCKET_SEEKS:
-            return _bucketed_by_seeks(engine, conditions, lo, hi, width, limit, newest)
+            return _bucketed_by_seeks(db_engine, conditions, lo, hi, width, limit, newest)
     if interval_seconds is None or interval_seconds <= 0:
         order = s.c.ts.desc() if newest else s.c.ts.asc()
         stmt = sa.select(s).where(*where).order_by(order).limit(limit)
@@ -222,12 +219,12 @@ def _bucketed(engine: sa.Engine, conditions: list[Any], start: datetime | None,
         # IN (not a join): each bucket's row is then one index seek.
         stmt = (sa.select(s).where(*conditions, s.c.ts.in_(buckets))
                 .order_by(s.c.ts.desc() if newest else s.c.ts.asc()))
-    with engine.connect() as conn:
+    with db_engine.connect() as conn:
         rows = conn.execute(stmt).all()
     return _oldest_first(rows, newest)
 
 
-def _bucketed_by_seeks(engine: sa.Engine, conditions: list[Any], lo: int, hi: int,
+def _bucketed_by_seeks(db_engine: sa.Engine, conditions: list[Any], lo: int, hi: int,
                        width: int, limit: int, newest: bool) -> list[Any]:
     """:func:`_bucketed` for a bounded range: one index seek for the last row of each bucket
     (a recursive list of bucket ends) instead of aggregating every row of the range."""
@@ -240,7 +237,7 @@ def _bucketed_by_seeks(engine: sa.Engine, conditions: list[Any], lo: int, hi: in
             .where(*conditions, s.c.ts >= ends.c.hi - width, s.c.ts < ends.c.hi,
                    s.c.ts >= lo, s.c.ts <= hi)
             .scalar_subquery())
-    with engine.connect() as conn:
+    with db_engine.connect() as conn:
         marks = sorted(ts for ts in conn.execute(sa.select(last).select_from(ends)).scalars()
                        if ts is not None)
         chosen = marks[-limit:] if newest else marks[:limit]
@@ -259,18 +256,18 @@ def _expiry_conditions(product: str, expiry: date | None) -> list[Any]:
             else s.c.expiry == expiry]
 
 
-def summaries(engine: sa.Engine, product: str, expiry: date | None = None,
+def summaries(db_engine: sa.Engine, product: str, expiry: date | None = None,
               start: datetime | None = None, end: datetime | None = None,
               interval_seconds: float | None = None, limit: int = 1000,
               newest: bool = True) -> list[Summary]:
     """Chain summaries of ``product`` for ``expiry`` (None: the nearest listed expiry at each
     tick, rank 0), oldest first; with ``interval_seconds``, the last of each interval."""
-    rows = _bucketed(engine, _expiry_conditions(product, expiry), start, end,
+    rows = _bucketed(db_engine, _expiry_conditions(product, expiry), start, end,
                      interval_seconds, limit, newest)
     return [_summary(r) for r in rows]
 
 
-def atm_iv_series(engine: sa.Engine, product: str, start: datetime | None = None,
+def atm_iv_series(db_engine: sa.Engine, product: str, start: datetime | None = None,
                   end: datetime | None = None, limit: int = 1000,
                   interval_seconds: float | None = None, newest: bool = True
                   ) -> list[tuple[datetime, float]]:
@@ -278,11 +275,11 @@ def atm_iv_series(engine: sa.Engine, product: str, start: datetime | None = None
     with ``interval_seconds``, the last solved value of each interval (e.g. 86400: daily)."""
     s = chain_summaries
     conditions = [*_expiry_conditions(product, None), s.c.atm_iv.is_not(None)]
-    rows = _bucketed(engine, conditions, start, end, interval_seconds, limit, newest)
+    rows = _bucketed(db_engine, conditions, start, end, interval_seconds, limit, newest)
     return [(from_epoch_us(r.ts), float(r.atm_iv)) for r in rows]
 
 
-def archived_snapshot_nearest(engine: sa.Engine, product: str, at: datetime,
+def archived_snapshot_nearest(db_engine: sa.Engine, product: str, at: datetime,
                               max_distance: timedelta | None = None
                               ) -> ChainSnapshot | None:
     """The archived full chain of ``product`` nearest in time to ``at`` (the earlier one on
@@ -293,7 +290,7 @@ def archived_snapshot_nearest(engine: sa.Engine, product: str, at: datetime,
               .order_by(a.c.ts.desc()).limit(1))
     after = (sa.select(a.c.ts).where(a.c.product == product, a.c.ts > target)
              .order_by(a.c.ts.asc()).limit(1))
-    with engine.connect() as conn:
+    with db_engine.connect() as conn:
         candidates = [ts for ts in (conn.scalar(before), conn.scalar(after)) if ts is not None]
         if not candidates:
             return None
@@ -306,7 +303,7 @@ def archived_snapshot_nearest(engine: sa.Engine, product: str, at: datetime,
     return decode_snapshot(payload) if payload is not None else None
 
 
-def session_closes(engine: sa.Engine, product: str, session_date: date,
+def session_closes(db_engine: sa.Engine, product: str, session_date: date,
                    limit: int = MAX_LIMIT) -> list[SessionClose]:
     """Every contract's close of ``product`` on ``session_date``, by expiry, strike and
     right (C before P)."""
@@ -314,14 +311,14 @@ def session_closes(engine: sa.Engine, product: str, session_date: date,
     stmt = (sa.select(c.c.expiry, c.c.strike, c.c.right, c.c.close_oi, c.c.close_last)
             .where(c.c.product == product, c.c.session_date == session_date)
             .order_by(c.c.expiry, c.c.strike, c.c.right).limit(_check_limit(limit)))
-    with engine.connect() as conn:
+    with db_engine.connect() as conn:
         return [SessionClose(expiry=r.expiry, strike=float(r.strike), right=r.right,
                              close_oi=float(r.close_oi),
                              close_last=None if r.close_last is None else float(r.close_last))
                 for r in conn.execute(stmt)]
 
 
-def last_session_date(engine: sa.Engine, product: str, before: date | None = None
+def last_session_date(db_engine: sa.Engine, product: str, before: date | None = None
                       ) -> date | None:
     """The newest session of ``product`` with stored closes (strictly before ``before``,
     if given)."""
@@ -329,20 +326,20 @@ def last_session_date(engine: sa.Engine, product: str, before: date | None = Non
     stmt = sa.select(sa.func.max(c.c.session_date)).where(c.c.product == product)
     if before is not None:
         stmt = stmt.where(c.c.session_date < before)
-    with engine.connect() as conn:
+    with db_engine.connect() as conn:
         return conn.scalar(stmt)
 
 
-def load_states(engine: sa.Engine, limit: int = 1000) -> dict[str, SavedState]:
+def load_states(db_engine: sa.Engine, limit: int = 1000) -> dict[str, SavedState]:
     """The market's saved checkpoint per product: ``{product: (sequence, time, payload)}``."""
     m = market_state
     stmt = sa.select(m).order_by(m.c.product).limit(_check_limit(limit))
-    with engine.connect() as conn:
+    with db_engine.connect() as conn:
         return {r.product: SavedState(int(r.sequence), from_epoch_us(r.ts), bytes(r.payload))
                 for r in conn.execute(stmt)}
 
 
-def count_rows(engine: sa.Engine, kind: str, product: str, start: datetime | None = None,
+def count_rows(db_engine: sa.Engine, kind: str, product: str, start: datetime | None = None,
                end: datetime | None = None) -> int:
     """How many rows an export of ``kind`` (ticks | summaries | chains) of ``product`` in the
     range writes; for chains an estimate: archives in the range times the contracts of the
@@ -351,8 +348,8 @@ def count_rows(engine: sa.Engine, kind: str, product: str, start: datetime | Non
              "chains": chain_archive}.get(kind)
     if table is None:
         raise ValueError(f"kind: {kind!r} is not one of ticks, summaries, chains")
-    where = [table.c.product == product, *_in_range(table.c.ts, start, end)]
-    with engine.connect() as conn:
+    where = [table.c.product == product, *in_range(table.c.ts, start, end)]
+    with db_engine.connect() as conn:
         n = int(conn.scalar(sa.select(sa.func.count()).select_from(table).where(*where)) or 0)
         if kind != "chains" or n == 0:
             return n
@@ -362,86 +359,3 @@ def count_rows(engine: sa.Engine, kind: str, product: str, start: datetime | Non
 
 
 # Tables that prune() may thin out, and the column that dates their rows.
-PRUNABLE = ("underlying_ticks", "chain_summaries", "chain_archive", "session_close")
-
-
-def _prune_by_ts(engine: sa.Engine, table: sa.Table, cutoff: int, batch_size: int) -> int:
-    deleted = 0
-    while True:
-        with engine.begin() as conn:
-            # The batch's upper bound: the batch_size-th oldest time before the cutoff.
-            bound = conn.scalar(sa.select(table.c.ts).where(table.c.ts < cutoff)
-                                .order_by(table.c.ts).offset(batch_size - 1).limit(1))
-            condition = table.c.ts < cutoff if bound is None else table.c.ts <= bound
-            n = conn.execute(sa.delete(table).where(condition)).rowcount
-        deleted += max(n, 0)
-        if bound is None or n <= 0:
-            return deleted
-
-
-def _prune_summaries(engine: sa.Engine, cutoff: int, batch_size: int) -> int:
-    """Summaries have no index on time alone: walk the (product, expiry) pairs of the primary
-    key (one index seek each) and delete each pair's old rows as a key range."""
-    s = chain_summaries
-    deleted = 0
-    key: tuple[Any, Any] | None = None
-    while True:
-        stmt = sa.select(s.c.product, s.c.expiry).order_by(s.c.product, s.c.expiry).limit(1)
-        if key is not None:
-            stmt = stmt.where(sa.tuple_(s.c.product, s.c.expiry)
-                              > sa.tuple_(sa.literal(key[0], PRODUCT),
-                                          sa.literal(key[1], sa.Date)))
-        with engine.connect() as conn:
-            row = conn.execute(stmt).first()
-        if row is None:
-            return deleted
-        key = (row.product, row.expiry)
-        pair = [s.c.product == row.product, s.c.expiry == row.expiry]
-        while True:
-            with engine.begin() as conn:
-                bound = conn.scalar(sa.select(s.c.ts).where(*pair, s.c.ts < cutoff)
-                                    .order_by(s.c.ts).offset(batch_size - 1).limit(1))
-                condition = s.c.ts < cutoff if bound is None else s.c.ts <= bound
-                n = conn.execute(sa.delete(s).where(*pair, condition)).rowcount
-            deleted += max(n, 0)
-            if bound is None or n <= 0:
-                break
-
-
-def _prune_sessions(engine: sa.Engine, cutoff: date) -> int:
-    c = session_close
-    deleted = 0
-    while True:
-        with engine.begin() as conn:
-            oldest = conn.scalar(sa.select(sa.func.min(c.c.session_date))
-                                 .where(c.c.session_date < cutoff))
-            if oldest is None:
-                return deleted
-            n = conn.execute(sa.delete(c).where(c.c.session_date == oldest)).rowcount
-        deleted += max(n, 0)
-
-
-def prune(engine: sa.Engine, retention: dict[str, timedelta], now: datetime,
-          batch_size: int = PRUNE_BATCH) -> dict[str, int]:
-    """Delete rows older than each table's retention (``now - retention``; session closes by
-    session date), in transactions of about ``batch_size`` rows. Tables not named are kept.
-    Returns the rows deleted per table named."""
-    unknown = set(retention) - set(PRUNABLE)
-    if unknown:
-        raise ValueError(f"retention: unknown table(s) {sorted(unknown)} "
-                         f"(accepted: {', '.join(PRUNABLE)})")
-    if batch_size < 1:
-        raise ValueError("batch_size must be >= 1")
-    negative = sorted(name for name, keep in retention.items() if keep < timedelta(0))
-    if negative:
-        raise ValueError(f"retention: must not be negative ({', '.join(negative)})")
-    counts = {}
-    for name, keep in retention.items():
-        cutoff = now - keep
-        if name == "session_close":
-            counts[name] = _prune_sessions(engine, cutoff.date())
-        elif name == "chain_summaries":
-            counts[name] = _prune_summaries(engine, epoch_us(cutoff), batch_size)
-        else:
-            counts[name] = _prune_by_ts(engine, TABLES[name], epoch_us(cutoff), batch_size)
-    return counts

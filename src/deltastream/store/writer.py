@@ -29,7 +29,6 @@ from .rows import Row, epoch_us, session_close_rows, summary_rows, tick_row
 
 log = logging.getLogger(__name__)
 
-_SNAPSHOT, _STATE, _CLOSE = "snapshot", "state", "close"
 # Rows already stored (same key) are kept: a replayed tick never fails a batch.
 _APPEND_ONLY = ("underlying_ticks", "chain_summaries", "chain_archive")
 # The newest row wins.
@@ -43,6 +42,28 @@ Payload = bytes | Callable[[], bytes]
 
 def _payload_bytes(payload: Payload) -> bytes:
     return bytes(payload() if callable(payload) else payload)
+
+
+# The queue's items: what a producer asked to be written, in submission order.
+
+@dataclass(frozen=True)
+class _SnapshotItem:
+    snapshot: ChainSnapshot
+    state: Payload | None          # the product's market checkpoint at this tick, if any
+
+
+@dataclass(frozen=True)
+class _StateItem:
+    row: Row                       # a market_state row (its payload maybe still a function)
+
+
+@dataclass(frozen=True)
+class _CloseItem:
+    snapshot: ChainSnapshot        # the session's last snapshot
+    session_date: date
+
+
+_Item = _SnapshotItem | _StateItem | _CloseItem
 
 
 @dataclass(frozen=True)
@@ -76,20 +97,20 @@ class _Wakeup:
         return bool(self._flag.acquire(True, max(timeout, 0.0)))
 
 
-def _insert(engine: sa.Engine, table: sa.Table) -> Any:
-    if engine.dialect.name == "postgresql":
+def _insert(db_engine: sa.Engine, table: sa.Table) -> Any:
+    if db_engine.dialect.name == "postgresql":
         return postgresql.insert(table)
-    if engine.dialect.name == "sqlite":
+    if db_engine.dialect.name == "sqlite":
         return sqlite.insert(table)
-    raise NotImplementedError(f"store backend {engine.dialect.name!r} is not supported")
+    raise NotImplementedError(f"store backend {db_engine.dialect.name!r} is not supported")
 
 
-def _append_statement(engine: sa.Engine, table: sa.Table) -> Any:
-    return _insert(engine, table).on_conflict_do_nothing()
+def _append_statement(db_engine: sa.Engine, table: sa.Table) -> Any:
+    return _insert(db_engine, table).on_conflict_do_nothing()
 
 
-def _upsert_statement(engine: sa.Engine, table: sa.Table, keys: tuple[str, ...]) -> Any:
-    stmt = _insert(engine, table)
+def _upsert_statement(db_engine: sa.Engine, table: sa.Table, keys: tuple[str, ...]) -> Any:
+    stmt = _insert(db_engine, table)
     return stmt.on_conflict_do_update(
         index_elements=list(keys),
         set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys})
@@ -107,13 +128,13 @@ class StoreWriter:
     batch is given up and counted. ``start=False`` leaves the thread to :meth:`start`.
     """
 
-    def __init__(self, engine: sa.Engine, *, capacity: int = 1000,
+    def __init__(self, db_engine: sa.Engine, *, capacity: int = 1000,
                  archive_every: float | None = 60.0, batch_max: int = 500,
                  linger: float = 0.05, retries: int = 3, retry_pause: float = 0.5,
                  start: bool = True) -> None:
         if capacity < 1 or batch_max < 1:
             raise ValueError("capacity and batch_max must be >= 1")
-        self.engine = engine
+        self.db_engine = db_engine
         self.capacity = capacity
         self.archive_every = archive_every
         self.batch_max = batch_max
@@ -124,7 +145,7 @@ class StoreWriter:
         self._wakeup = _Wakeup(self._lock)
         self._pause = real_lock()          # never released: a sleep that works in any thread
         self._pause.acquire()
-        self._items: deque[tuple[Any, ...]] = deque()
+        self._items: deque[_Item] = deque()
         self._accepted = 0
         self._done = 0
         self._waiters: list[tuple[int, Any]] = []
@@ -136,9 +157,9 @@ class StoreWriter:
         self._rows: dict[str, int] = dict.fromkeys(schema.TABLES, 0)
         self._last_error: str | None = None
         self._last_archive: dict[str, int] = {}   # product -> epoch us of its last archive
-        self._append = {name: _append_statement(engine, schema.TABLES[name])
+        self._append = {name: _append_statement(db_engine, schema.TABLES[name])
                         for name in _APPEND_ONLY}
-        self._upsert = {name: _upsert_statement(engine, schema.TABLES[name], keys)
+        self._upsert = {name: _upsert_statement(db_engine, schema.TABLES[name], keys)
                         for name, keys in _UPSERT_KEYS.items()}
         self._thread: Any = None
         if start:
@@ -151,21 +172,21 @@ class StoreWriter:
         full or the writer closed. ``state``: the market's checkpoint of the product at this
         tick, written in the same transaction as the tick (so the stored state and the last
         stored tick always agree)."""
-        return self._put((_SNAPSHOT, snapshot, state))
+        return self._put(_SnapshotItem(snapshot, state))
 
     def save_state(self, product: str, sequence: int, ts: datetime, payload: Payload) -> bool:
         """Queue the market's checkpoint of ``product`` (opaque ``payload``, or a function
         making it, called on the writer thread), stored as the product's one
         ``market_state`` row once written."""
-        return self._put((_STATE, {"product": product, "sequence": int(sequence),
-                                   "ts": epoch_us(ts), "payload": payload}))
+        return self._put(_StateItem({"product": product, "sequence": int(sequence),
+                                     "ts": epoch_us(ts), "payload": payload}))
 
     def save_session_close(self, snapshot: ChainSnapshot, session_date: date) -> bool:
         """Queue every contract's closing OI and premium of ``session_date`` from the
         session's last ``snapshot``."""
-        return self._put((_CLOSE, snapshot, session_date))
+        return self._put(_CloseItem(snapshot, session_date))
 
-    def _put(self, item: tuple[Any, ...]) -> bool:
+    def _put(self, item: _Item) -> bool:
         with self._lock:
             if self._closed or len(self._items) >= self.capacity:
                 self._dropped += 1
@@ -246,7 +267,7 @@ class StoreWriter:
 
     # -- the writer thread --------------------------------------------------------------------
 
-    def _take(self) -> list[tuple[Any, ...]]:
+    def _take(self) -> list[_Item]:
         with self._lock:
             n = min(len(self._items), self.batch_max)
             return [self._items.popleft() for _ in range(n)]
@@ -298,26 +319,27 @@ class StoreWriter:
                     self._pause.acquire(True, self.retry_pause * (attempt + 1))
         return None
 
-    def _rows_of(self, batch: Iterable[tuple[Any, ...]]) -> dict[str, list[Row]]:
+    def _rows_of(self, batch: Iterable[_Item]) -> dict[str, list[Row]]:
         tables: dict[str, list[Row]] = {name: [] for name in schema.TABLES}
         latest: dict[str, dict[tuple[Any, ...], Row]] = {name: {} for name in _UPSERT_KEYS}
         for item in batch:
-            kind = item[0]
-            if kind == _SNAPSHOT:
-                snap: ChainSnapshot = item[1]
+            if isinstance(item, _SnapshotItem):
+                snap = item.snapshot
                 tables["underlying_ticks"].append(tick_row(snap))
                 tables["chain_summaries"].extend(summary_rows(snap))
                 archive = self._archive_row(snap)
                 if archive is not None:
                     tables["chain_archive"].append(archive)
-                if item[2] is None:
+                if item.state is None:
                     continue
                 name = "market_state"
                 rows = [{"product": snap.product, "sequence": int(snap.sequence),
-                         "ts": epoch_us(snap.timestamp), "payload": item[2]}]
+                         "ts": epoch_us(snap.timestamp), "payload": item.state}]
+            elif isinstance(item, _StateItem):
+                name, rows = "market_state", [item.row]
             else:
-                name = "market_state" if kind == _STATE else "session_close"
-                rows = [item[1]] if kind == _STATE else session_close_rows(item[1], item[2])
+                name = "session_close"
+                rows = session_close_rows(item.snapshot, item.session_date)
             keys = _UPSERT_KEYS[name]
             for row in rows:
                 # One statement may not update a row twice: the last one per key wins.
@@ -341,7 +363,7 @@ class StoreWriter:
                 "payload": encode_snapshot(snap)}
 
     def _write(self, tables: dict[str, list[Row]]) -> None:
-        with self.engine.begin() as conn:
+        with self.db_engine.begin() as conn:
             for name, rows in tables.items():
                 stmt = self._append.get(name)
                 conn.execute(stmt if stmt is not None else self._upsert[name], rows)

@@ -1,0 +1,102 @@
+"""Retention: delete stored rows older than each table's retention, in bounded batches.
+
+Each batch is its own short write transaction, so pruning never holds the database's write
+lock for long and never races the writer with a read-then-delete. Times are measured back
+from ``now`` (the newest tick), not the wall clock.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from .database import write_transaction
+from .rows import epoch_us
+from .schema import PRODUCT, TABLES, chain_summaries, session_close
+
+PRUNE_BATCH = 10_000
+PRUNABLE = ("underlying_ticks", "chain_summaries", "chain_archive", "session_close")
+
+
+def _prune_by_ts(db_engine: sa.Engine, table: sa.Table, cutoff: int, batch_size: int) -> int:
+    deleted = 0
+    while True:
+        with write_transaction(db_engine) as conn:
+            # The batch's upper bound: the batch_size-th oldest time before the cutoff.
+            bound = conn.scalar(sa.select(table.c.ts).where(table.c.ts < cutoff)
+                                .order_by(table.c.ts).offset(batch_size - 1).limit(1))
+            condition = table.c.ts < cutoff if bound is None else table.c.ts <= bound
+            n = conn.execute(sa.delete(table).where(condition)).rowcount
+        deleted += max(n, 0)
+        if bound is None or n <= 0:
+            return deleted
+
+
+def _prune_summaries(db_engine: sa.Engine, cutoff: int, batch_size: int) -> int:
+    """Summaries have no index on time alone: walk the (product, expiry) pairs of the primary
+    key (one index seek each) and delete each pair's old rows as a key range."""
+    s = chain_summaries
+    deleted = 0
+    key: tuple[Any, Any] | None = None
+    while True:
+        stmt = sa.select(s.c.product, s.c.expiry).order_by(s.c.product, s.c.expiry).limit(1)
+        if key is not None:
+            stmt = stmt.where(sa.tuple_(s.c.product, s.c.expiry)
+                              > sa.tuple_(sa.literal(key[0], PRODUCT),
+                                          sa.literal(key[1], sa.Date)))
+        with db_engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            return deleted
+        key = (row.product, row.expiry)
+        pair = [s.c.product == row.product, s.c.expiry == row.expiry]
+        while True:
+            with write_transaction(db_engine) as conn:
+                bound = conn.scalar(sa.select(s.c.ts).where(*pair, s.c.ts < cutoff)
+                                    .order_by(s.c.ts).offset(batch_size - 1).limit(1))
+                condition = s.c.ts < cutoff if bound is None else s.c.ts <= bound
+                n = conn.execute(sa.delete(s).where(*pair, condition)).rowcount
+            deleted += max(n, 0)
+            if bound is None or n <= 0:
+                break
+
+
+def _prune_sessions(db_engine: sa.Engine, cutoff: date) -> int:
+    c = session_close
+    deleted = 0
+    while True:
+        with write_transaction(db_engine) as conn:
+            oldest = conn.scalar(sa.select(sa.func.min(c.c.session_date))
+                                 .where(c.c.session_date < cutoff))
+            if oldest is None:
+                return deleted
+            n = conn.execute(sa.delete(c).where(c.c.session_date == oldest)).rowcount
+        deleted += max(n, 0)
+
+
+def prune(db_engine: sa.Engine, retention: dict[str, timedelta], now: datetime,
+          batch_size: int = PRUNE_BATCH) -> dict[str, int]:
+    """Delete rows older than each table's retention (``now - retention``; session closes by
+    session date), in transactions of about ``batch_size`` rows. Tables not named are kept.
+    Returns the rows deleted per table named."""
+    unknown = set(retention) - set(PRUNABLE)
+    if unknown:
+        raise ValueError(f"retention: unknown table(s) {sorted(unknown)} "
+                         f"(accepted: {', '.join(PRUNABLE)})")
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    negative = sorted(name for name, keep in retention.items() if keep < timedelta(0))
+    if negative:
+        raise ValueError(f"retention: must not be negative ({', '.join(negative)})")
+    counts = {}
+    for name, keep in retention.items():
+        cutoff = now - keep
+        if name == "session_close":
+            counts[name] = _prune_sessions(db_engine, cutoff.date())
+        elif name == "chain_summaries":
+            counts[name] = _prune_summaries(db_engine, epoch_us(cutoff), batch_size)
+        else:
+            counts[name] = _prune_by_ts(db_engine, TABLES[name], epoch_us(cutoff), batch_size)
+    return counts
