@@ -109,14 +109,14 @@ def engine(**options: object) -> None:
 
 def _settings(options: dict[str, object]) -> Settings:
     from .catalog import CatalogError, load_catalog
-    from .store.database import StoreUnavailable, configured_url, open_database
+    from .store.database import StoreUnavailable, open_configured
 
     try:
         settings = from_env().with_overrides(**options)
         load_catalog(settings.catalog)
         # Reach (and migrate) the history store before anything starts: an unusable
         # database is a one-line error, not a traceback from a worker.
-        open_database(configured_url(settings)).dispose()
+        open_configured(settings).dispose()
     except (SettingsError, CatalogError, StoreUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
     logging.basicConfig(level=logging.INFO,

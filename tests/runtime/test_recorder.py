@@ -10,10 +10,11 @@ import sqlalchemy as sa
 
 from deltastream.engine.runner import Engine
 from deltastream.market.clock import FixedClock
-from deltastream.runtime.recorder import read_stats, start_recording
+from deltastream.runtime.recorder import start_recording
 from deltastream.settings import Settings
 from deltastream.store import history, schema
 from deltastream.store.database import StoreUnavailable
+from deltastream.store.writer_stats import read_stats
 from deltastream.web.json import dumps
 from deltastream.web.serialize import chain_dict
 
@@ -152,7 +153,7 @@ def test_prune_keeps_each_tables_retention_back_from_the_newest_tick(recorded):
 
 def test_writer_counters_are_published_for_the_web_process(recorded):
     tmp_path, _ = recorded
-    stats = read_stats(settings_for(tmp_path))
+    stats = read_stats(settings_for(tmp_path).data_dir)
     assert stats is not None
     assert stats["queue_depth"] == 0 and stats["dropped"] == 0
     assert stats["rows_written"]["underlying_ticks"] == 2 * TICKS

@@ -57,7 +57,7 @@ BACKENDS = ["sqlite", "postgresql"]
 def fresh_url(request, tmp_path) -> str:
     """The URL of a database that has never been opened."""
     if request.param == "sqlite":
-        return sqlite_url(tmp_path / "data")
+        return sqlite_url(tmp_path)
     return request.getfixturevalue("postgres").create()
 
 
@@ -74,7 +74,7 @@ def _empty(engine: sa.Engine) -> None:
 def db(request, tmp_path) -> Iterator[sa.Engine]:
     """A migrated, empty store database."""
     if request.param == "sqlite":
-        engine = open_database(sqlite_url(tmp_path / "data"))
+        engine = open_database(sqlite_url(tmp_path))
     else:
         engine = open_database(request.getfixturevalue("postgres_url"))
     try:

@@ -10,11 +10,13 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from deltastream.settings import Settings
 from deltastream.store import database, schema
 from deltastream.store.database import (
     StoreUnavailable,
     current_revision,
     head_revision,
+    open_configured,
     open_database,
     sqlite_url,
 )
@@ -46,9 +48,9 @@ def test_migrations_create_the_declared_schema_and_are_idempotent(fresh_url):
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(tmp_path):
-    url = sqlite_url(tmp_path / "nested" / "data")
-    assert url.endswith("/nested/data/deltastream.db")
-    engine = open_database(url)
+    assert sqlite_url(tmp_path / "nested" / "data").endswith("/nested/data/deltastream.db")
+    # The data directory is made for the default SQLite file.
+    engine = open_configured(Settings(data_dir=tmp_path / "nested" / "data"))
     assert (tmp_path / "nested" / "data" / "deltastream.db").is_file()
     try:
         with engine.connect() as conn:

@@ -10,10 +10,10 @@ from ..catalog import load_catalog
 from ..core.protocols import SnapshotFeed
 from ..core.types import EngineMode, Role
 from ..settings import Settings
-from ..store.database import configured_url, open_database
+from ..store.database import open_configured
 from ..web import create_app as create_web_app
 from ..web.state import app_state
-from .recorder import Recorder, read_stats, start_recording
+from .recorder import Recorder, start_recording
 
 
 def _feed_for(settings: Settings) -> tuple[SnapshotFeed, Recorder | None]:
@@ -34,10 +34,9 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> A
     from that store, and the feed started unless ``start_engine`` is False."""
     settings = settings or Settings()
     feed, recorder = _feed_for(settings)
-    store = open_database(configured_url(settings))
+    store = open_configured(settings)
     app = create_web_app(settings, feed=feed, start_feed=start_engine, store=store,
-                         store_stats=(recorder.stats if recorder is not None
-                                      else lambda: read_stats(settings)))
+                         store_stats=recorder.stats if recorder is not None else None)
     if recorder is not None:
         app_state(app).on_close.append(recorder.close)
     return app

@@ -11,12 +11,9 @@ depth, drops) for the metrics of the web process. :meth:`Recorder.close` flushes
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,27 +25,14 @@ from ..engine.setup import resume
 from ..market.checkpoint import CheckpointError, capture, decode
 from ..settings import Settings
 from ..store import history, retention
-from ..store.database import configured_url, open_database
+from ..store.database import open_configured
 from ..store.writer import StoreWriter
+from ..store.writer_stats import write_stats
 
 log = logging.getLogger(__name__)
 
-STATS_FILE = "store-writer.json"
 STATS_EVERY_SECONDS = 1.0
 CLOSE_TIMEOUT_SECONDS = 60.0
-
-
-def stats_path(settings: Settings) -> Path:
-    """Where the recorder publishes the store writer's counters (read by /metrics)."""
-    return Path(settings.data_dir) / STATS_FILE
-
-
-def read_stats(settings: Settings) -> dict[str, Any] | None:
-    """The counters the recorder last published, or None when there are none."""
-    try:
-        return json.loads(stats_path(settings).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 class Recorder:
@@ -128,13 +112,7 @@ class Recorder:
 
     def publish_stats(self) -> None:
         """Write the counters where the web process reads them (atomically replaced)."""
-        path = stats_path(self.settings)
-        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-        try:
-            partial.write_text(json.dumps(self.stats()), encoding="utf-8")
-            os.replace(partial, path)
-        except OSError as error:
-            log.warning("cannot publish store writer counters to %s: %s", path, error)
+        write_stats(self.settings.data_dir, self.stats())
 
     def close(self, timeout: float = CLOSE_TIMEOUT_SECONDS) -> bool:
         """Stop recording and write everything queued; True when all of it was written."""
@@ -169,7 +147,7 @@ def start_recording(engine: Engine, settings: Settings) -> Recorder:
     and record everything the engine publishes from now on. Call before the first tick.
     Raises :class:`~deltastream.store.database.StoreUnavailable` when the database cannot be
     used."""
-    store = open_database(configured_url(settings))
+    store = open_configured(settings)
     checkpoints = load_checkpoints(store, list(engine.market.products))
     closes = {}
     for product, (_, checkpoint) in checkpoints.items():

@@ -55,6 +55,17 @@ def configured_url(settings: Settings) -> str:
     return settings.database_url or sqlite_url(settings.data_dir)
 
 
+def open_configured(settings: Settings, **engine_kwargs: Any) -> sa.Engine:
+    """:func:`open_database` on the database ``settings`` configure, creating the data
+    directory first when the database is the SQLite file in it."""
+    if settings.database_url is None:
+        try:
+            Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise _unavailable(configured_url(settings), error) from error
+    return open_database(configured_url(settings), **engine_kwargs)
+
+
 def _one_line(error: BaseException, secret: str | None) -> str:
     cause = getattr(error, "orig", None) or error
     text = " ".join(str(cause).split()) or type(cause).__name__
@@ -119,9 +130,6 @@ def _create_engine(url: str, **kwargs: Any) -> sa.Engine:
     try:
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
-                # Opening creates the file; its directory is made here the same way.
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             db_engine = sa.create_engine(parsed, connect_args={"check_same_thread": False},
                                       **kwargs)
             _sqlite_events(db_engine)

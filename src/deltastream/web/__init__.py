@@ -8,6 +8,7 @@ which store it gets is decided by :mod:`deltastream.runtime.app`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from flask_cors import CORS
 from .. import __version__
 from ..core.protocols import SnapshotFeed
 from ..settings import Settings
+from ..store.writer_stats import read_stats
 from . import routes_analytics, routes_dashboard, routes_data, routes_stream, routes_system
 from .errors import register_error_handlers
 from .metrics import Metrics
@@ -34,8 +36,12 @@ def create_app(settings: Settings | None = None, *, feed: SnapshotFeed,
 
     History is served from ``store`` (a database opened with
     :func:`deltastream.store.database.open_database`) when given; ``store_stats`` returns the
-    store writer's counters for ``/metrics``."""
+    store writer's counters for ``/metrics`` (by default, with a store, those its recorder
+    publishes in the data directory)."""
     settings = settings or Settings()
+    if store_stats is None and store is not None:
+        data_dir = settings.data_dir
+        store_stats = partial(read_stats, data_dir)
     app = APIFlask("deltastream", title="DeltaStream API", version=__version__,
                    docs_path="/docs", spec_path="/openapi.json")
     app.config.update(
