@@ -45,6 +45,15 @@ return 0
 """
 
 
+def _text(value: bytes | str | None) -> str | None:
+    # The client answers bytes (no decode_responses); typed as either.
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
 def hide_password(url: str) -> str:
     """``url`` with any password replaced by ``***`` (for messages and logs)."""
     parts = urlsplit(url)
@@ -93,7 +102,7 @@ class RedisPublisher:
                 self.redis.set(self.keys.standby + self.engine_id, 1, px=self.lease_ms)
                 if not waiting_logged:
                     holder = self.redis.get(self.keys.lease)
-                    log.info("standby: engine %s holds the lease", holder and holder.decode())
+                    log.info("standby: engine %s holds the lease", _text(holder))
                     waiting_logged = True
             except redis.RedisError as exc:
                 log.warning("cannot reach %s: %s", self.describe(), exc)
@@ -151,7 +160,7 @@ class RedisBusClient:
                 on_connection(True)
                 delay = 0.1
                 if latest:
-                    on_frame(FRAME_TICK, latest)
+                    on_frame(FRAME_TICK, _bytes(latest))
                 while not self._stopped.is_set():
                     message = pubsub.get_message(timeout=1.0)
                     if message is not None and message["type"] == "message":

@@ -5,13 +5,14 @@ from __future__ import annotations
 import warnings
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 CALENDAR_START = "2015-01-01"
 CALENDAR_END = "2035-12-31"
 
 
 @lru_cache(maxsize=8)
-def _exchange_calendar(code: str):  # type: ignore[no-untyped-def]
+def _exchange_calendar(code: str) -> Any:
     import exchange_calendars as xcals
 
     # A fixed span, so the result does not depend on today's date; calendars whose holidays

@@ -42,7 +42,8 @@ _ALLOWED_KINDS = frozenset("biuf")
 _CLASSES: dict[str, type] = {
     name: cls for name in ("ChainSnapshot", "ExpiryChain", "ContractArrays", "ContractTerms",
                            "OptionSide")
-    if dataclasses.is_dataclass(cls := getattr(snapshot_module, name, None))
+    if isinstance(cls := getattr(snapshot_module, name, None), type)
+    and dataclasses.is_dataclass(cls)
 }
 
 
@@ -185,7 +186,7 @@ class _Decoder:
         raise ArchiveError("unexpected object in chain archive")
 
 
-def decode_snapshot(data: bytes) -> ChainSnapshot:
+def decode_snapshot(data: bytes | memoryview) -> ChainSnapshot:
     """The snapshot encoded by :func:`encode_snapshot`; raises :class:`ArchiveError` for
     anything else (wrong magic or version, corrupt or truncated data, unknown content)."""
     body = memoryview(_decompress(bytes(data)))

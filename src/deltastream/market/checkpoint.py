@@ -79,7 +79,7 @@ def capture(market: ProductMarket) -> MarketCheckpoint:
         spot=float(market.state.spot), variance=float(market.state.variance),
         session_volume=float(market.session_volume),
         # A fresh dict of plain ints: the generator's 128-bit state round-trips exactly.
-        rng_state=market.rng.bit_generator.state, expiries=tuple(book.expiries),
+        rng_state=dict(market.rng.bit_generator.state), expiries=tuple(book.expiries),
         has_unknown=bool(book.has_unknown),
         arrays={name: np.array(getattr(book, name), copy=True) for name in _BOOK_ARRAYS})
 

@@ -74,10 +74,10 @@ def _split(n: float, p: float, cdf: np.ndarray, u: float) -> float:  # pragma: n
         return n
     if n <= SPLIT_TABLE_MAX:
         row = int(n)
-        k = 0
-        while k < row and u > cdf[row, k]:
-            k += 1
-        return float(k)
+        j = 0
+        while j < row and u > cdf[row, j]:
+            j += 1
+        return float(j)
     q = 1.0 - p
     pk = math.exp(n * math.log1p(-p))
     acc = pk

@@ -50,9 +50,11 @@ def atm_total_variance(time: ArrayLike, variance: ArrayLike, vol_level: ArrayLik
     """theta(T): at-the-money total implied variance for expiries ``time`` (years); the
     parameters are scalars or arrays broadcasting with ``time``."""
     t = np.asarray(time, dtype=np.float64)
+    v, v_d, vol, prem = (np.asarray(a, dtype=np.float64)
+                         for a in (variance, diffusive_variance, vol_level, premium))
     kappa = np.maximum(mean_reversion, 1e-12)
-    reverting = (variance - diffusive_variance) * -np.expm1(-kappa * t) / kappa
-    return premium**2 * (vol_level**2 * t + reverting)
+    reverting = (v - v_d) * -np.expm1(-kappa * t) / kappa
+    return np.asarray(prem**2 * (vol**2 * t + reverting))
 
 
 def total_variance(log_moneyness: ArrayLike, theta: ArrayLike, model: SurfaceModel) -> np.ndarray:

@@ -44,7 +44,7 @@ def _forget_engine_process(server: Any, worker: Any) -> None:
     multiprocessing.process._children.clear()  # type: ignore[attr-defined]
 
 
-class DeltaStreamServer(BaseApplication):  # type: ignore[misc]
+class DeltaStreamServer(BaseApplication):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine_host: Any = None

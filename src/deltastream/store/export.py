@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,7 @@ _SIDE_COLUMNS = ("last", "bid", "ask", "mid", "change", "iv", "delta", "gamma", 
                  "vega", "rho", "open_interest", "volume", "oi_change")
 
 
-def _rows_to_columns(kind: str, rows: list[Any]) -> Columns:
+def _rows_to_columns(kind: str, rows: Sequence[Any]) -> Columns:
     names = _SCHEMAS[kind].names
     cols: Columns = {name: [] for name in names}
     for row in rows:

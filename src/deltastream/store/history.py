@@ -8,6 +8,7 @@ When a range holds more rows than ``limit``, ``newest=True`` (the default) retur
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -99,8 +100,8 @@ def in_range(column: Any, start: datetime | None, end: datetime | None) -> list[
     return out
 
 
-def _oldest_first(rows: list[Any], newest: bool) -> list[Any]:
-    return rows[::-1] if newest else rows
+def _oldest_first(rows: Sequence[Any], newest: bool) -> list[Any]:
+    return list(rows[::-1] if newest else rows)
 
 
 def _tick(row: Any) -> Tick:
@@ -245,7 +246,7 @@ def _bucketed_by_seeks(db_engine: sa.Engine, conditions: list[Any], lo: int, hi:
             return []
         rows = conn.execute(sa.select(s).where(*conditions, s.c.ts.in_(chosen))
                             .order_by(s.c.ts.asc())).all()
-    return rows
+    return list(rows)
 
 
 def _expiry_conditions(product: str, expiry: date | None) -> list[Any]:
@@ -355,6 +356,8 @@ def count_rows(db_engine: sa.Engine, kind: str, product: str, start: datetime | 
             return n
         payload = conn.scalar(sa.select(table.c.payload).where(*where)
                               .order_by(table.c.ts.desc()).limit(1))
+    if payload is None:     # pruned meanwhile
+        return n
     return n * 2 * int(decode_snapshot(payload).strikes.size)
 
 

@@ -304,7 +304,7 @@ class StoreWriter:
             for _, gate in ready:
                 gate.release()
 
-    def _write_with_retries(self, batch: list[tuple[Any, ...]]) -> dict[str, int] | None:
+    def _write_with_retries(self, batch: list[_Item]) -> dict[str, int] | None:
         tables = self._rows_of(batch)
         for attempt in range(self.retries + 1):
             try:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, Response, g, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -137,7 +137,7 @@ class Metrics:
         """Record one request's latency (also for requests answered before the app)."""
         self.latency.labels(endpoint, str(status)).observe(seconds)
 
-    def _observe(self, response):  # type: ignore[no-untyped-def]
+    def _observe(self, response: Response) -> Response:
         started = g.get("deltastream_started")
         if started is not None:
             self.observe(request.endpoint or "unknown", response.status_code,

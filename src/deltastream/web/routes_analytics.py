@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 from apiflask import APIBlueprint
@@ -48,7 +49,7 @@ def pcr(product: str, query_data: PCRQuery) -> Response:
     chain = svc.select(snap, query_data.expiry)[0]
 
     def build() -> dict:
-        body = {
+        body: dict[str, Any] = {
             "product": product,
             "expiry": chain.expiry.isoformat(),
             "latest": {"product": product, "expiry": chain.expiry.isoformat(),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from apiflask import APIBlueprint
 from flask import Response, request, send_from_directory
+from werkzeug.wrappers import Response as BaseResponse
 
 from .. import __version__
 
@@ -26,16 +27,16 @@ REVALIDATE = "no-cache"
 VENDOR_MAX_AGE = 86400
 
 
-def _revalidated(response: Response) -> Response:
+def _revalidated(response: BaseResponse) -> BaseResponse:
     response.cache_control.no_cache = True
     response.cache_control.max_age = None
-    response.cache_control.public = None
+    response.cache_control.public = False
     return response
 
 
 @bp.get("/")
 @bp.doc(hide=True)
-def index() -> Response:
+def index() -> BaseResponse:
     html = (DASHBOARD_DIR / "index.html").read_text(encoding="utf-8")
     response = Response(html.replace("{{version}}", __version__), mimetype="text/html")
     response.add_etag()
@@ -44,7 +45,7 @@ def index() -> Response:
 
 @bp.get("/dashboard/<path:filename>")
 @bp.doc(hide=True)
-def asset(filename: str) -> Response:
+def asset(filename: str) -> BaseResponse:
     return _revalidated(send_from_directory(DASHBOARD_DIR, filename, max_age=0))
 
 

@@ -50,6 +50,13 @@ WRITER = "deltastream_writer"     # attribute of an Engine.IO socket: its Locked
 ROOM_KINDS = {"product": (UNDERLYING, SUMMARY), "chain": (CHAIN,)}
 
 
+def _sid() -> str:
+    """The Socket.IO session of the event being handled (Flask-SocketIO sets it on the
+    request, outside Flask's types)."""
+    sid: str = request.sid  # type: ignore[attr-defined]
+    return sid
+
+
 class _OrjsonCodec:
     """The ``json`` interface Socket.IO packets use, on orjson (NaN becomes null)."""
 
@@ -222,9 +229,9 @@ class SocketIOClient(StreamClient):
         events = self.take()
         if not events:
             return
-        writer = self._writer(socket)
-        if writer is not None:
-            writer.write(b"".join([e.encoded("frame", websocket_frame) for e in events]))
+        locked = self._writer(socket)
+        if locked is not None:
+            locked.write(b"".join([e.encoded("frame", websocket_frame) for e in events]))
         else:       # long-polling transport (or a test client): Engine.IO queues them
             for event in events:
                 self.server._send_eio_packet(
@@ -275,20 +282,20 @@ def init_socketio(app: Flask, hub: StreamHub, settings: Settings) -> SocketIO:
     @sio.on("connect")
     def _connect(auth: Any = None) -> None:
         join_room(GENERAL)
-        eio_sid = sio.server.manager.eio_sid_from_sid(request.sid, "/")
+        eio_sid = sio.server.manager.eio_sid_from_sid(_sid(), "/")
         client = SocketIOClient(hub, sio.server, eio_sid, settings.stream_client_buffer)
-        clients[request.sid] = client
+        clients[_sid()] = client
         hub.add(client)
 
     @sio.on("disconnect")
     def _disconnect(reason: Any = None) -> None:
-        client = clients.pop(request.sid, None)
+        client = clients.pop(_sid(), None)
         if client is not None:
             hub.remove(client)
 
     def _room(event: str, data: Any) -> tuple[SocketIOClient, str, str, dict] | None:
         """The client, type, symbol and answer of a valid (un)subscribe request."""
-        client = clients.get(request.sid)
+        client = clients.get(_sid())
         parsed = _room_request(event, data, products)
         if client is None or parsed is None:
             return None
