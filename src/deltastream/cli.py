@@ -26,7 +26,30 @@ _archive_every = click.option(
     help="Market seconds between full-chain archives (default 300; 0: every tick).")
 
 
-@click.group()
+# The optional extras (pyproject.toml) by the top-level modules they install: a command that
+# needs a missing one ends with one line naming the extra.
+_EXTRA_OF_MODULE = {
+    **dict.fromkeys(("flask", "apiflask", "flask_cors", "flask_socketio", "socketio",
+                     "engineio", "simple_websocket", "geventwebsocket", "gunicorn", "gevent",
+                     "sqlalchemy", "alembic", "prometheus_client"), "server"),
+    "psycopg": "postgres", "redis": "redis", "pyarrow": "parquet",
+}
+
+
+class _Commands(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ModuleNotFoundError as exc:
+            extra = _EXTRA_OF_MODULE.get((exc.name or "").partition(".")[0])
+            if extra is None:
+                raise
+            raise click.ClickException(
+                f"{ctx.invoked_subcommand} needs the {extra} extra (no module {exc.name!r}): "
+                f"pip install 'deltastream[{extra}]'") from None
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="deltastream")
 def main() -> None:
     """DeltaStream: option chains with prices, implied volatility, Greeks and analytics."""
@@ -201,7 +224,7 @@ def export(product: str, what: str, start: str | None, end: str | None, fmt: str
     """Export stored history of one product to CSV or Parquet."""
     from .store import history
     from .store.database import DB_FILE, StoreUnavailable, configured_url, open_database
-    from .store.export import export_rows
+    from .store.export import export_rows, stored_products
 
     begin, finish = _utc_time(start, "--from"), _utc_time(end, "--to")
     if begin is not None and finish is not None and begin > finish:
@@ -216,6 +239,10 @@ def export(product: str, what: str, start: str | None, end: str | None, fmt: str
         raise click.ClickException(str(exc)) from None
     try:
         total = history.count_rows(store, what, product, begin, finish)
+        if total == 0 and product not in (stored := stored_products(store)):
+            raise click.ClickException(
+                f"--product: no history of {product!r} in the store; it has "
+                f"{', '.join(stored) if stored else 'no products yet'}")
         with click.progressbar(length=total, label=f"{product} {what}", file=sys.stderr,
                                show_pos=True) as bar:
             done = [0]

@@ -6,6 +6,8 @@ archived full chains, one row per contract and archive time). Times are UTC: ISO
 trailing ``Z`` in CSV, ``timestamp[us, UTC]`` in Parquet; prices in the product's currency,
 IV as a decimal, theta per calendar day, vega and rho per percentage point. Undefined
 numbers are empty (CSV) or null (Parquet). The file appears under ``path`` only once complete.
+CSV is written with the standard library; pyarrow (the ``parquet`` extra) is imported only
+when Parquet is written.
 """
 
 from __future__ import annotations
@@ -16,11 +18,9 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from ..core.snapshot import ChainSnapshot
@@ -30,37 +30,41 @@ from .history import in_range
 from .rows import from_epoch_us
 from .schema import chain_archive, chain_summaries, underlying_ticks
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 KINDS = tuple(HistoryKind)
 FORMATS = ("csv", "parquet")
 CHUNK_ROWS = 10_000
 
 Columns = dict[str, Any]   # column name -> list or 1-D array, all of one length
 
-_TS = pa.timestamp("us", tz="UTC")
-_F = pa.float64()
-_SCHEMAS = {
-    "ticks": pa.schema([("product", pa.string()), ("sequence", pa.int64()),
-                        ("timestamp", _TS), ("price", _F), ("volume", _F)]),
-    "summaries": pa.schema([
-        ("product", pa.string()), ("expiry", pa.date32()), ("expiry_rank", pa.int16()),
-        ("sequence", pa.int64()), ("timestamp", _TS), ("spot", _F), ("pcr_oi", _F),
-        ("pcr_volume", _F), ("max_pain_strike", _F), ("atm_strike", _F), ("atm_iv", _F),
-        ("atm_straddle", _F), ("call_oi", _F), ("put_oi", _F), ("call_volume", _F),
-        ("put_volume", _F)]),
-    "chains": pa.schema([
-        ("product", pa.string()), ("sequence", pa.int64()), ("timestamp", _TS),
-        ("expiry", pa.date32()), ("time_to_expiry", _F), ("spot", _F), ("forward", _F),
-        ("strike", _F), ("right", pa.string()), ("last", _F), ("bid", _F), ("ask", _F),
-        ("mid", _F), ("change", _F), ("iv", _F), ("iv_status", pa.string()), ("delta", _F),
-        ("gamma", _F), ("theta", _F), ("vega", _F), ("rho", _F), ("open_interest", _F),
-        ("volume", _F), ("oi_change", _F)]),
+# The columns of each kind and their types: str, i16, i64, f64, date (a day), ts (UTC
+# microseconds). Parquet stores them with these types; CSV writes them as text.
+_F = "f64"
+_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "ticks": (("product", "str"), ("sequence", "i64"), ("timestamp", "ts"), ("price", _F),
+              ("volume", _F)),
+    "summaries": (
+        ("product", "str"), ("expiry", "date"), ("expiry_rank", "i16"), ("sequence", "i64"),
+        ("timestamp", "ts"), ("spot", _F), ("pcr_oi", _F), ("pcr_volume", _F),
+        ("max_pain_strike", _F), ("atm_strike", _F), ("atm_iv", _F), ("atm_straddle", _F),
+        ("call_oi", _F), ("put_oi", _F), ("call_volume", _F), ("put_volume", _F)),
+    "chains": (
+        ("product", "str"), ("sequence", "i64"), ("timestamp", "ts"), ("expiry", "date"),
+        ("time_to_expiry", _F), ("spot", _F), ("forward", _F), ("strike", _F),
+        ("right", "str"), ("last", _F), ("bid", _F), ("ask", _F), ("mid", _F),
+        ("change", _F), ("iv", _F), ("iv_status", "str"), ("delta", _F), ("gamma", _F),
+        ("theta", _F), ("vega", _F), ("rho", _F), ("open_interest", _F), ("volume", _F),
+        ("oi_change", _F)),
 }
+_NAMES = {kind: [name for name, _ in columns] for kind, columns in _COLUMNS.items()}
 _SIDE_COLUMNS = ("last", "bid", "ask", "mid", "change", "iv", "delta", "gamma", "theta",
                  "vega", "rho", "open_interest", "volume", "oi_change")
 
 
 def _rows_to_columns(kind: str, rows: Sequence[Any]) -> Columns:
-    names = _SCHEMAS[kind].names
+    names = _NAMES[kind]
     cols: Columns = {name: [] for name in names}
     for row in rows:
         values = row._asdict()
@@ -102,7 +106,7 @@ def _snapshot_columns(snap: ChainSnapshot, ts: int) -> Columns:
 
 def _concat(parts: list[Columns]) -> Columns:
     out: Columns = {}
-    for name in _SCHEMAS["chains"].names:
+    for name in _NAMES["chains"]:
         values = [p[name] for p in parts]
         if values and isinstance(values[0], np.ndarray):
             out[name] = np.concatenate(values)
@@ -168,22 +172,53 @@ class _CsvSink:
             self.file.close()
 
 
+def _arrow() -> Any:
+    """pyarrow, which only Parquet export needs (the ``parquet`` extra)."""
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError("Parquet export needs pyarrow: pip install "
+                                  "'deltastream[parquet]'", name=exc.name) from None
+    return pyarrow
+
+
+def _arrow_schema(kind: str) -> pa.Schema:
+    arrow = _arrow()
+    types = {"str": arrow.string(), "i16": arrow.int16(), "i64": arrow.int64(),
+             "f64": arrow.float64(), "date": arrow.date32(),
+             "ts": arrow.timestamp("us", tz="UTC")}
+    return arrow.schema([(name, types[tag]) for name, tag in _COLUMNS[kind]])
+
+
 class _ParquetSink:
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
-        self.schema = schema
-        self.writer = pq.ParquetWriter(str(path), schema)
+    def __init__(self, path: Path, kind: str) -> None:
+        self.arrow = _arrow()
+        self.schema = _arrow_schema(kind)
+        self.writer = self.arrow.parquet.ParquetWriter(str(path), self.schema)
         self.closed = False
 
     def write(self, cols: Columns) -> None:
         # NaN (undefined) is stored as null, like NULL in the database.
-        arrays = [pa.array(cols[f.name], type=f.type, from_pandas=pa.types.is_floating(f.type))
+        arrow = self.arrow
+        arrays = [arrow.array(cols[f.name], type=f.type,
+                              from_pandas=arrow.types.is_floating(f.type))
                   for f in self.schema]
-        self.writer.write_batch(pa.record_batch(arrays, schema=self.schema))
+        self.writer.write_batch(arrow.record_batch(arrays, schema=self.schema))
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
             self.writer.close()
+
+
+def stored_products(db_engine: sa.Engine) -> list[str]:
+    """The products that have any stored history (ticks, summaries or archived chains),
+    sorted."""
+    stmt = sa.union(*(sa.select(t.c.product).distinct()
+                      for t in (underlying_ticks, chain_summaries, chain_archive)))
+    with db_engine.connect() as conn:
+        return sorted(str(p) for p in conn.scalars(stmt))
 
 
 def export_rows(db_engine: sa.Engine, kind: str, product: str, start: datetime | None,
@@ -201,9 +236,8 @@ def export_rows(db_engine: sa.Engine, kind: str, product: str, start: datetime |
         raise ValueError("chunk_rows must be >= 1")
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
-    schema = _SCHEMAS[kind]
-    sink: _CsvSink | _ParquetSink = (_CsvSink(partial, schema.names) if fmt == "csv"
-                                     else _ParquetSink(partial, schema))
+    sink: _CsvSink | _ParquetSink = (_CsvSink(partial, _NAMES[kind]) if fmt == "csv"
+                                     else _ParquetSink(partial, kind))
     chunks = (_chain_chunks(db_engine, product, start, end, chunk_rows)
               if kind == HistoryKind.CHAINS
               else _table_chunks(db_engine, kind, product, start, end, chunk_rows))
