@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import csv
 import math
+import sys
 from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner
 
+from deltastream.cli import main
 from deltastream.core.types import labels
-from deltastream.store.export import export_rows
+from deltastream.store.export import export_rows, stored_products
 from deltastream.store.history import summaries, ticks
 from deltastream.store.rows import epoch_us
 
@@ -109,3 +112,39 @@ def test_bad_arguments_and_empty_ranges(filled, tmp_path):
     assert export_rows(filled, "chains", "NOPE", None, None, tmp_path / "e.parquet",
                        "parquet") == 0
     assert pq.read_table(tmp_path / "e.parquet").num_rows == 0
+
+
+def test_stored_products_lists_every_product_with_history(filled):
+    assert stored_products(filled) == ["IDX", "SML"]
+
+
+def test_stored_products_of_an_empty_store(db):
+    assert stored_products(db) == []
+
+
+def test_csv_needs_no_pyarrow_and_parquet_names_its_extra(filled, tmp_path, monkeypatch):
+    for name in [m for m in sys.modules if m == "pyarrow" or m.startswith("pyarrow.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)       # `import pyarrow` now fails
+    n = export_rows(filled, "ticks", "IDX", None, None, tmp_path / "t.csv", "csv")
+    assert n == len(_read_csv(tmp_path / "t.csv")) > 0
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'deltastream\[parquet\]'"):
+        export_rows(filled, "ticks", "IDX", None, None, tmp_path / "t.parquet", "parquet")
+    assert not list(tmp_path.glob("t.parquet*"))
+
+
+def test_cli_export_of_an_unknown_product_lists_the_stored_ones(filled, tmp_path):
+    out = tmp_path / "x.csv"
+    url = filled.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(main, ["export", "--product", "NOPE", "--what", "ticks",
+                                       "--out", str(out), "--database-url", url])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "Error: --product: no history of 'NOPE' in the store; it has IDX, SML")
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+    # A known product with nothing in the range is not an error: an empty file.
+    result = CliRunner().invoke(main, ["export", "--product", "IDX", "--what", "ticks",
+                                       "--from", "2000-01-01T00:00:00Z",
+                                       "--to", "2000-01-02T00:00:00Z",
+                                       "--out", str(out), "--database-url", url])
+    assert result.exit_code == 0 and "0 rows of IDX ticks written" in result.output
