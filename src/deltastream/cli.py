@@ -191,6 +191,16 @@ def price(spot: float, strike_step: float, strikes: int, days: float, vol: float
                    f"{put.price[i]:10.4f} {piv} {put.delta[i]:7.4f}")
 
 
+@main.command("catalog-schema")
+def catalog_schema() -> None:
+    """Print the JSON Schema of a catalogue file (--catalog; docs/catalog.md)."""
+    import json
+
+    from .catalog import catalog_json_schema
+
+    click.echo(json.dumps(catalog_json_schema(), indent=2))
+
+
 def _utc_time(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal, get_args
 
-WEEKDAYS = {"MON": 0, "TUE": 1, "WED": 2, "THU": 3, "FRI": 4}
-KINDS = ("daily", "weekly", "monthly_last", "monthly_third")
+Weekday = Literal["MON", "TUE", "WED", "THU", "FRI"]
+Kind = Literal["daily", "weekly", "monthly_last", "monthly_third"]
+WEEKDAYS: dict[str, int] = {name: i for i, name in enumerate(get_args(Weekday))}
+KINDS: tuple[str, ...] = get_args(Kind)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,208 @@
+"""The catalogue file's format as pydantic models, and its JSON Schema (docs/catalog.md).
+
+A catalogue file is TOML with one table, ``products``, keyed by product symbol. A symbol of the
+default catalogue takes any subset of the fields (each changes that field); any other symbol
+adds a product and needs every field but ``extra_holidays`` and ``strikes_each_side``.
+
+Units: prices in the product's currency; rates, yields and volatilities annualised,
+continuously compounded decimals (0.055 = 5.5 %); rates of trading per second of market time;
+open interest and trade sizes in lots; dates ``YYYY-MM-DD``; ``close`` is ``HH:MM`` on the
+exchange's clock. Numbers must be finite; whole numbers must be written without a fraction.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+
+from ..core.types import ExerciseStyle
+from .expiry_rules import Kind, Weekday
+
+SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
+CLOSE_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+# The no-butterfly-arbitrage bound of the SSVI smile: curvature * (1 + |skew|) <= this.
+MAX_WING = 2.0
+
+
+def _number(description: str, *, gt: float | None = None, ge: float | None = None,
+            le: float | None = None) -> Any:
+    return Field(description=description, gt=gt, ge=ge, le=le, strict=True,
+                 allow_inf_nan=False)
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (an IANA name, e.g. "
+                         "Asia/Kolkata)") from None
+    return value
+
+
+def _calendar(value: str) -> str:
+    import exchange_calendars
+
+    if value not in exchange_calendars.get_calendar_names():
+        raise ValueError(f"unknown exchange calendar {value!r} (e.g. XBOM, XNYS)")
+    return value
+
+
+Text = Annotated[str, Field(min_length=1, strict=True)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExpiryRuleModel(_Strict):
+    """Expiry dates of one kind, for nominal dates in [from, until)."""
+
+    model_config = ConfigDict(title="ExpiryRule")
+
+    kind: Kind = Field(description="daily: every trading day; weekly: every week on "
+                                   "`weekday`; monthly_last / monthly_third: the last / "
+                                   "third `weekday` of each month.")
+    weekday: Weekday = Field("FRI", description="Expiry weekday (ignored for daily).")
+    effective_from: date | None = Field(None, alias="from",
+                                        description="First nominal date the rule lists.")
+    until: date | None = Field(None, description="Nominal dates from this day on are not "
+                                                 "listed by the rule.")
+
+
+class ExpirySeriesModel(_Strict):
+    """A family of expiries (weeklies, monthlies, dailies) and how many are listed at once."""
+
+    model_config = ConfigDict(title="ExpirySeries")
+
+    name: Text | None = Field(None, description="Series name (default series<N>).")
+    count: int = Field(description="Expiries of the series listed at once.", ge=1, le=60,
+                       strict=True)
+    rules: list[ExpiryRuleModel] = Field(min_length=1, description=(
+        "Rules whose union gives the expiry dates; effective dates let a rule change."))
+
+
+class ProductModel(_Strict):
+    """One product: contract terms, market conventions and the simulated market's
+    parameters."""
+
+    model_config = ConfigDict(title="Product")
+
+    name: Text = Field(description="Display name.")
+    exchange: Text = Field(description="Exchange that lists the options.")
+    calendar_code: Annotated[Text, AfterValidator(_calendar)] = Field(
+        description="exchange_calendars code for trading days and holidays (XBOM, XNYS).")
+    timezone: Annotated[Text, AfterValidator(_timezone)] = Field(
+        description="IANA time zone of the exchange.")
+    close: str = Field(pattern=CLOSE_PATTERN, strict=True,
+                       description="Expiry instant on expiry day, HH:MM exchange time.")
+    currency: Text = Field(description="Currency of prices and strikes.")
+    tick_size: float = _number("Option premium tick.", gt=0)
+    strike_step: float = _number("Distance between listed strikes.", gt=0)
+    lot_size: int = Field(ge=1, strict=True, description="Units of the underlying per lot.")
+    exercise_style: ExerciseStyle = Field(description="european or american.")
+    rate: float = _number("Risk-free rate.", ge=-0.1, le=0.5)
+    dividend_yield: float = _number("Dividend yield of the underlying.", ge=0, le=0.5)
+    spot: float = _number("Starting spot of the simulated market.", gt=0)
+    vol_level: float = _number("Long-run level of the spot volatility.", ge=0.01, le=3.0)
+    mean_reversion: float = _number("Speed at which variance returns to its level, per year.",
+                                    ge=0.1, le=100.0)
+    vol_of_vol: float = _number("Volatility of variance.", ge=0, le=5.0)
+    spot_vol_correlation: float = _number("Correlation of spot and variance moves.",
+                                          ge=-0.99, le=0.99)
+    jump_intensity: float = _number("Expected spot jumps per year.", ge=0, le=100.0)
+    jump_mean: float = _number("Mean log size of a jump.", ge=-0.5, le=0.5)
+    jump_std: float = _number("Standard deviation of a jump's log size.", ge=0, le=0.5)
+    skew: float = _number("SSVI rho: slope of the smile.", ge=-0.99, le=0.99)
+    curvature: float = _number(
+        f"SSVI eta: curvature of the smile; curvature * (1 + |skew|) <= {MAX_WING:g} (no "
+        "butterfly arbitrage).", gt=0, le=2.0)
+    iv_premium: float = _number("Implied over realised volatility.", ge=0.5, le=2.0)
+    expiries: list[ExpirySeriesModel] = Field(min_length=1,
+                                              description="The listed expiry series.")
+    peak_trade_rate: float = _number("Lots traded per second at the money.", ge=0, le=10_000.0)
+    peak_open_interest: float = _number("Open interest (lots) at the money of a fresh expiry.",
+                                        ge=0, le=1e9)
+    relative_spread: float = _number("Quoted width over premium at the money.", gt=0, le=0.5)
+    underlying_volume_rate: float = _number("Units of the underlying traded per second.",
+                                            ge=0, le=1e9)
+    extra_holidays: list[date] = Field(
+        default_factory=list, description="Closed days beyond the exchange calendar's.")
+    strikes_each_side: int | None = Field(
+        None, ge=5, le=200, strict=True, description=(
+            "Strikes listed above and below the money per expiry (default: the server's "
+            "--strikes-each-side)."))
+
+    @field_validator("curvature")
+    @classmethod
+    def _no_butterfly_arbitrage(cls, curvature: float, info: ValidationInfo) -> float:
+        skew = info.data.get("skew")
+        if skew is not None and curvature * (1 + abs(skew)) > MAX_WING:
+            raise ValueError(f"curvature * (1 + |skew|) must be <= {MAX_WING:g} (no butterfly "
+                             f"arbitrage), got {curvature!r} with skew {skew!r}")
+        return curvature
+
+
+def _for_toml(node: Any, names: dict[str, str]) -> Any:
+    """``node`` with its ``$ref``s to ``#/$defs/<old>`` pointing at ``#/$defs/<new>``, and
+    without null (TOML has none: an optional field is one left out)."""
+    if isinstance(node, list):
+        return [_for_toml(v, names) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: (f"#/$defs/{names[v.rpartition('/')[2]]}" if k == "$ref"
+               else _for_toml(v, names)) for k, v in node.items()}
+    options = out.get("anyOf")
+    if isinstance(options, list) and {"type": "null"} in options:
+        rest = [o for o in options if o != {"type": "null"}]
+        del out["anyOf"]
+        if len(rest) == 1:
+            out.update(rest[0])
+        else:
+            out["anyOf"] = rest
+        if out.get("default", 0) is None:
+            del out["default"]
+    return out
+
+
+def json_schema(default_symbols: list[str]) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a catalogue file whose default products are
+    ``default_symbols``: those take any subset of the fields, other symbols every required
+    one."""
+    product = ProductModel.model_json_schema(ref_template="#/$defs/{model}")
+    defs: dict[str, Any] = {"ProductModel": product, **product.pop("$defs")}
+    # Definitions named as the documentation names them (their titles: Product, ...).
+    names = {key: value.get("title", key) for key, value in defs.items()}
+    defs = {names[key]: _for_toml(value, names) for key, value in defs.items()}
+    change = copy.deepcopy(defs["Product"])
+    change.pop("required", None)
+    change["title"] = "ProductChange"
+    change["description"] = ("Changes to a default product: any subset of the fields of a "
+                             "product.")
+    defs["ProductChange"] = change
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "DeltaStream catalogue",
+        "description": ("Products added to or changed in the default catalogue "
+                        "(docs/catalog.md)."),
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"products": {
+            "type": "object",
+            "description": "Products by symbol.",
+            "propertyNames": {"pattern": SYMBOL_PATTERN},
+            "properties": {s: {"$ref": "#/$defs/ProductChange"} for s in default_symbols},
+            "additionalProperties": {"$ref": "#/$defs/Product"},
+        }},
+        "$defs": dict(sorted(defs.items())),
+    }
