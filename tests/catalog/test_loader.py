@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, time
+
 import pytest
 
 from deltastream.catalog import CatalogError, load_catalog
@@ -70,15 +72,36 @@ expiries = [{ name = "monthly", count = 3, rules = [{ kind = "monthly_last", wee
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ("[products.NIFTY]\nstrike_step = -5\n", "products.NIFTY.strike_step: must be > 0"),
-        ("[products.NIFTY]\nlot_size = 'many'\n", "products.NIFTY.lot_size: must be a number"),
-        ("[products.NIFTY]\ntimezone = 'Mars/Olympus'\n", "products.NIFTY.timezone"),
-        ("[products.NIFTY]\nexercise_style = 'bermudan'\n", "products.NIFTY.exercise_style"),
+        ("[products.NIFTY]\nstrike_step = -5\n", "products.NIFTY.strike_step: must be > 0, got -5"),
+        ("[products.NIFTY]\nlot_size = 'many'\n",
+         "products.NIFTY.lot_size: must be a number, got 'many'"),
+        ("[products.NIFTY]\nlot_size = 6.5\n",
+         "products.NIFTY.lot_size: must be a whole number, got 6.5"),
+        ("[products.NIFTY]\nrate = nan\n", "products.NIFTY.rate: must be finite"),
+        ("[products.NIFTY]\nrate = true\n", "products.NIFTY.rate: must be a number, got True"),
+        ("[products.NIFTY]\ntimezone = 'Mars/Olympus'\n",
+         "products.NIFTY.timezone: unknown time zone 'Mars/Olympus'"),
+        ("[products.NIFTY]\ncalendar_code = 'XMARS'\n",
+         "products.NIFTY.calendar_code: unknown exchange calendar 'XMARS'"),
+        ("[products.NIFTY]\nclose = '25:00'\n", "products.NIFTY.close: must be HH:MM"),
+        ("[products.NIFTY]\nexercise_style = 'bermudan'\n",
+         "products.NIFTY.exercise_style: must be 'european' or 'american', got 'bermudan'"),
         ("[products.NIFTY]\nstrikes = 5\n", "products.NIFTY.strikes: unknown field"),
-        ("[products.NEW]\nname = 'x'\n", "products.NEW.exchange: required"),
+        ("[products.NIFTY]\nextra_holidays = ['2027-02-30']\n",
+         "products.NIFTY.extra_holidays[0]: must be a date YYYY-MM-DD"),
+        ("[products.NEW]\nname = 'x'\n",
+         "products.NEW: a new product needs every field; missing exchange, calendar_code, "),
         ("[products.NIFTY]\nexpiries = [{ name = 'w', count = 2, rules = "
-         "[{ kind = 'fortnightly' }] }]\n", "products.NIFTY.expiries: [0].rules[0].kind"),
-        ("[products.NIFTY]\nskew = -0.9\ncurvature = 1.5\n", "products.NIFTY.curvature"),
+         "[{ kind = 'fortnightly' }] }]\n", "products.NIFTY.expiries[0].rules[0].kind: must be "
+         "'daily', 'weekly', 'monthly_last' or 'monthly_third', got 'fortnightly'"),
+        ("[products.NIFTY]\nexpiries = [{ count = 2, rules = [] }]\n",
+         "products.NIFTY.expiries[0].rules: must not be empty"),
+        ("[products.NIFTY]\nskew = -0.9\ncurvature = 1.5\n",
+         "products.NIFTY.curvature: curvature * (1 + |skew|) must be <= 2"),
+        ("[products.'a b']\nrate = 0.1\n", "products.a b: not a valid symbol"),
+        ("[products]\nNIFTY = 3\n", "products.NIFTY: must be a table, got 3"),
+        ("products = 3\n", "products: must be a table of products"),
+        ("[prodcts.NIFTY]\nrate = 0.1\n", "prodcts: unknown section (expected products)"),
         ("[products.NIFTY\nrate = 1\n", "invalid TOML"),
     ],
 )
@@ -88,7 +111,52 @@ def test_invalid_files_name_the_field(tmp_path, toml, message):
     with pytest.raises(CatalogError) as err:
         load_catalog(f)
     assert message in str(err.value)
-    assert "\n" not in str(err.value)
+    assert "\n" not in str(err.value) and err.value.errors == [str(err.value)]
+
+
+def test_every_error_of_a_file_at_once_one_line_each(tmp_path):
+    f = tmp_path / "catalog.toml"
+    f.write_text("""
+bogus = 1
+[products.NIFTY]
+strike_step = -5
+rate = "high"
+[products.SPY]
+expiries = [{ count = 0, rules = [{ kind = "weekly", weekday = "SUN" }] }]
+[products.NEW]
+name = "x"
+""")
+    with pytest.raises(CatalogError) as err:
+        load_catalog(f)
+    assert err.value.errors == [
+        "bogus: unknown section (expected products)",
+        "products.NIFTY.strike_step: must be > 0, got -5",
+        "products.NIFTY.rate: must be a number, got 'high'",
+        "products.SPY.expiries[0].count: must be >= 1, got 0",
+        "products.SPY.expiries[0].rules[0].weekday: must be 'MON', 'TUE', 'WED', 'THU' or "
+        "'FRI', got 'SUN'",
+        "products.NEW: a new product needs every field; missing exchange, calendar_code, "
+        "timezone, close, currency, tick_size, strike_step, lot_size, exercise_style, rate, "
+        "dividend_yield, spot, vol_level, mean_reversion, vol_of_vol, spot_vol_correlation, "
+        "jump_intensity, jump_mean, jump_std, skew, curvature, iv_premium, expiries, "
+        "peak_trade_rate, peak_open_interest, relative_spread, underlying_volume_rate",
+    ]
+    assert str(err.value).splitlines() == [f"{f}: 6 errors in the catalogue",
+                                           *(f"  {e}" for e in err.value.errors)]
+
+
+def test_the_documented_example_loads(tmp_path, documented_example):
+    f = tmp_path / "catalog.toml"
+    f.write_text(documented_example)
+    cat = load_catalog(f)
+    assert cat["NIFTY"].rate == 0.06 and date(2027, 6, 8) in cat["NIFTY"].extra_holidays
+    p = cat["RELIANCE"]
+    assert (p.symbol, p.close, p.strikes_each_side, p.american) == (
+        "RELIANCE", time(15, 30), 20, False)
+    (series,) = p.expiries
+    assert (series.name, series.count) == ("monthly", 3)
+    assert [(r.kind, r.weekday, r.effective_from, r.effective_until) for r in series.rules] == [
+        ("monthly_last", 3, None, date(2025, 9, 1)), ("monthly_last", 1, date(2025, 9, 1), None)]
 
 
 def test_missing_file_is_a_clear_error(tmp_path):

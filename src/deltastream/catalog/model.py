@@ -114,14 +114,15 @@ class ProductModel(_Strict):
     rate: float = _number("Risk-free rate.", ge=-0.1, le=0.5)
     dividend_yield: float = _number("Dividend yield of the underlying.", ge=0, le=0.5)
     spot: float = _number("Starting spot of the simulated market.", gt=0)
-    vol_level: float = _number("Long-run level of the spot volatility.", ge=0.01, le=3.0)
-    mean_reversion: float = _number("Speed at which variance returns to its level, per year.",
-                                    ge=0.1, le=100.0)
-    vol_of_vol: float = _number("Volatility of variance.", ge=0, le=5.0)
-    spot_vol_correlation: float = _number("Correlation of spot and variance moves.",
+    vol_level: float = _number("Long-run total volatility of the spot (diffusion and jumps).",
+                                ge=0.01, le=3.0)
+    mean_reversion: float = _number("kappa: speed at which variance returns to its level, "
+                                    "per year.", ge=0.1, le=100.0)
+    vol_of_vol: float = _number("xi: volatility of the variance.", ge=0, le=5.0)
+    spot_vol_correlation: float = _number("rho of the spot and variance moves.",
                                           ge=-0.99, le=0.99)
     jump_intensity: float = _number("Expected spot jumps per year.", ge=0, le=100.0)
-    jump_mean: float = _number("Mean log size of a jump.", ge=-0.5, le=0.5)
+    jump_mean: float = _number("Mean of a jump's log size.", ge=-0.5, le=0.5)
     jump_std: float = _number("Standard deviation of a jump's log size.", ge=0, le=0.5)
     skew: float = _number("SSVI rho: slope of the smile.", ge=-0.99, le=0.99)
     curvature: float = _number(
