@@ -234,8 +234,9 @@ def export(product: str, what: str, start: str | None, end: str | None, fmt: str
     """Export stored history of one product to CSV or Parquet."""
     from .store import history
     from .store.database import DB_FILE, StoreUnavailable, configured_url, open_database
-    from .store.export import export_rows, stored_products
+    from .store.export import check_format, export_rows, stored_products
 
+    check_format(fmt)
     begin, finish = _utc_time(start, "--from"), _utc_time(end, "--to")
     if begin is not None and finish is not None and begin > finish:
         raise click.BadParameter(f"{start} is after --to {end}", param_hint="--from")
@@ -250,8 +251,12 @@ def export(product: str, what: str, start: str | None, end: str | None, fmt: str
     try:
         total = history.count_rows(store, what, product, begin, finish)
         if total == 0 and product not in (stored := stored_products(store)):
+            import difflib
+
+            close = difflib.get_close_matches(product, stored, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
             raise click.ClickException(
-                f"--product: no history of {product!r} in the store; it has "
+                f"--product: no history of {product!r} in the store{hint}; it has "
                 f"{', '.join(stored) if stored else 'no products yet'}")
         with click.progressbar(length=total, label=f"{product} {what}", file=sys.stderr,
                                show_pos=True) as bar:

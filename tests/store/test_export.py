@@ -142,9 +142,29 @@ def test_cli_export_of_an_unknown_product_lists_the_stored_ones(filled, tmp_path
     assert result.output.strip() == (
         "Error: --product: no history of 'NOPE' in the store; it has IDX, SML")
     assert not out.exists() and not list(tmp_path.glob("*.partial"))
+    result = CliRunner().invoke(main, ["export", "--product", "IDXX", "--what", "ticks",
+                                       "--out", str(out), "--database-url", url])
+    assert result.exit_code == 1
+    assert "no history of 'IDXX' in the store (did you mean IDX?); it has" in result.output
     # A known product with nothing in the range is not an error: an empty file.
     result = CliRunner().invoke(main, ["export", "--product", "IDX", "--what", "ticks",
                                        "--from", "2000-01-01T00:00:00Z",
                                        "--to", "2000-01-02T00:00:00Z",
                                        "--out", str(out), "--database-url", url])
     assert result.exit_code == 0 and "0 rows of IDX ticks written" in result.output
+
+
+def test_cli_parquet_without_pyarrow_names_the_extra_before_any_work(filled, tmp_path,
+                                                                     monkeypatch):
+    for name in [m for m in sys.modules if m == "pyarrow" or m.startswith("pyarrow.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    out = tmp_path / "x.parquet"
+    result = CliRunner().invoke(main, [
+        "export", "--product", "IDX", "--what", "ticks", "--format", "parquet", "--out",
+        str(out), "--database-url", filled.url.render_as_string(hide_password=False)])
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "Error: export needs the parquet extra (no module 'pyarrow'): "
+        "pip install 'deltastream[parquet]'"]
+    assert not list(tmp_path.glob("x.parquet*"))

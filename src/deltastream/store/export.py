@@ -183,6 +183,15 @@ def _arrow() -> Any:
     return pyarrow
 
 
+def check_format(fmt: str) -> None:
+    """Raise before any work if ``fmt`` cannot be written here: ValueError for an unknown
+    format, ModuleNotFoundError naming the extra for Parquet without pyarrow."""
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt: {fmt!r} is not one of {', '.join(FORMATS)}")
+    if fmt == "parquet":
+        _arrow()
+
+
 def _arrow_schema(kind: str) -> pa.Schema:
     arrow = _arrow()
     types = {"str": arrow.string(), "i16": arrow.int16(), "i64": arrow.int64(),
@@ -230,8 +239,7 @@ def export_rows(db_engine: sa.Engine, kind: str, product: str, start: datetime |
     the running row count after each chunk. Returns the number of rows written."""
     if kind not in KINDS:
         raise ValueError(f"kind: {kind!r} is not one of {', '.join(KINDS)}")
-    if fmt not in FORMATS:
-        raise ValueError(f"fmt: {fmt!r} is not one of {', '.join(FORMATS)}")
+    check_format(fmt)
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be >= 1")
     path = Path(path)
