@@ -18,6 +18,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+from deltastream.cli import main
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_ONLY = ("flask", "apiflask", "flask_socketio", "gevent", "gunicorn", "sqlalchemy",
                "alembic", "psycopg", "redis", "pyarrow")
@@ -101,3 +106,20 @@ def test_a_fresh_light_install_prices_a_chain_without_the_server_stack(
     size = _du_mb(site)
     record_property("light_install_mb", round(size))
     assert size < 700, f"the light install grew to {size:.0f} MB"
+
+
+@pytest.mark.parametrize(("missing", "args", "start"), [
+    ("redis", ["serve", "--redis-url", "redis://127.0.0.1:6379"],
+     "Error: serve needs the redis extra (no module 'redis'): "),
+    ("psycopg", ["engine", "--database-url", "postgresql+psycopg://deltastream@127.0.0.1/test"],
+     "Error: database postgresql+psycopg://deltastream@127.0.0.1/test unavailable: "),
+])
+def test_a_missing_extra_is_one_line_naming_it(tmp_path, monkeypatch, missing, args, start):
+    for name in [m for m in sys.modules if m == missing or m.startswith(f"{missing}.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, missing, None)         # `import <missing>` now fails
+    result = CliRunner().invoke(main, [*args, "--data-dir", str(tmp_path / "data")])
+    extra = {"redis": "redis", "psycopg": "postgres"}[missing]
+    assert result.exit_code == 1
+    (line,) = result.output.splitlines()
+    assert line.startswith(start) and line.endswith(f"pip install 'deltastream[{extra}]'")

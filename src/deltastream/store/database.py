@@ -140,7 +140,10 @@ def _create_engine(url: str, **kwargs: Any) -> sa.Engine:
                                     **kwargs)
         return sa.create_engine(parsed, **kwargs)
     except (exc.ArgumentError, exc.NoSuchModuleError, ImportError, ValueError) as error:
-        raise _unavailable(url, error) from error
+        unavailable = _unavailable(url, error)
+        if isinstance(error, ModuleNotFoundError) and error.name == "psycopg":
+            unavailable = StoreUnavailable(f"{unavailable}: pip install 'deltastream[postgres]'")
+        raise unavailable from error
 
 
 def _alembic_config(connection: sa.Connection) -> Config:
