@@ -123,3 +123,4 @@ def test_a_missing_extra_is_one_line_naming_it(tmp_path, monkeypatch, missing, a
     assert result.exit_code == 1
     (line,) = result.output.splitlines()
     assert line.startswith(start) and line.endswith(f"pip install 'deltastream[{extra}]'")
+    assert not (tmp_path / "data").exists()

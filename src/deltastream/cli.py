@@ -137,11 +137,11 @@ def _settings(options: dict[str, object]) -> Settings:
     try:
         settings = from_env().with_overrides(**options)
         load_catalog(settings.catalog)
+        if settings.redis_url:
+            import redis  # noqa: F401  (the redis extra: missing, it is one line, not a worker's)
         # Reach (and migrate) the history store before anything starts: an unusable
         # database is a one-line error, not a traceback from a worker.
         open_configured(settings).dispose()
-        if settings.redis_url:
-            import redis  # noqa: F401  (the redis extra: missing, it is one line, not a worker's)
     except (SettingsError, CatalogError, StoreUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
     logging.basicConfig(level=logging.INFO,
