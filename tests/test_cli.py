@@ -14,8 +14,7 @@ from deltastream.cli import main
 from deltastream.runtime.recorder import start_recording
 from deltastream.store import history
 from deltastream.store.database import open_database, sqlite_url
-
-from .engine.test_recorder import STEP, TICKS, make_engine, settings_for
+from tests.support.recording import STEP, TICKS, make_engine, settings_for
 
 
 def test_price_demo_prints_a_chain_with_solved_ivs():

@@ -13,34 +13,7 @@ import pytest
 
 from deltastream.core.snapshot import ChainSnapshot
 from deltastream.core.snapshot_codec import ArchiveError, decode_snapshot, encode_snapshot
-
-
-def assert_same(a, b, path: str = "snapshot") -> None:
-    """Field-by-field equality: arrays by dtype, shape and bits (NaN equal to NaN)."""
-    assert type(a) is type(b), path
-    if isinstance(a, np.ndarray):
-        assert a.dtype == b.dtype and a.shape == b.shape, path
-        assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), path
-        assert not b.flags.writeable, f"{path} is writeable"
-    elif dataclasses.is_dataclass(a):
-        for f in dataclasses.fields(a):
-            assert_same(getattr(a, f.name), getattr(b, f.name), f"{path}.{f.name}")
-    elif isinstance(a, tuple | list):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_same(x, y, f"{path}[{i}]")
-    elif isinstance(a, float) and math.isnan(a):
-        assert math.isnan(b), path
-    else:
-        assert a == b, path
-
-
-def assert_same_chains(a: ChainSnapshot, b: ChainSnapshot) -> None:
-    assert len(a.chains) == len(b.chains)
-    for x, y in zip(a.chains, b.chains, strict=True):
-        assert_same(x, y, f"chain {x.expiry}")
-        assert_same(x.calls, y.calls, f"calls {x.expiry}")
-        assert_same(x.puts, y.puts, f"puts {x.expiry}")
+from tests.support.snapshots import assert_same, assert_same_chains
 
 
 def test_round_trip_is_exact_for_every_field(idx_snapshots):

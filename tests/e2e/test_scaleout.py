@@ -12,9 +12,12 @@ import uuid
 import pytest
 import redis
 
-from ..bus.conftest import PrivateRedis, free_port
+from tests.support.ports import free_port
+from tests.support.redis_servers import PrivateRedis
+from tests.support.stream_clients import Recorder
+from tests.support.waiting import PRODUCTS
+
 from .conftest import start_server
-from .test_stream import PRODUCTS, Recorder
 
 FAST = ("--tick-interval", "0.25")
 REDIS_URL = "redis://127.0.0.1:6379/0"

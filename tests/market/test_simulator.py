@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
@@ -14,10 +13,8 @@ from deltastream.catalog.loader import Catalog
 from deltastream.engine.setup import build_engine
 from deltastream.market.clock import FixedClock
 from deltastream.settings import Settings
-from deltastream.web.json import dumps
-from deltastream.web.serialize import chain_dict
-
-START = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+from tests.support.market import START
+from tests.support.snapshots import serialized
 
 
 def european_catalog() -> Catalog:
@@ -33,14 +30,10 @@ def run(seed: int, ticks: int, step_seconds: float, catalog: Catalog | None = No
         clock.advance(step_seconds)
 
 
-def serialized(snaps) -> bytes:
-    return b"".join(dumps(chain_dict(c, 41)) for s in snaps.values() for c in s.chains)
-
-
 def test_same_seed_and_clock_give_byte_identical_chains():
-    a = [serialized(s) for s in run(7, 30, 1.0)]
-    b = [serialized(s) for s in run(7, 30, 1.0)]
-    c = [serialized(s) for s in run(8, 30, 1.0)]
+    a = [serialized(s, 41) for s in run(7, 30, 1.0)]
+    b = [serialized(s, 41) for s in run(7, 30, 1.0)]
+    c = [serialized(s, 41) for s in run(8, 30, 1.0)]
     assert a == b
     assert a[-1] != c[-1]
 

@@ -8,35 +8,13 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from deltastream.engine.runner import Engine
-from deltastream.market.clock import FixedClock
 from deltastream.runtime.recorder import start_recording
-from deltastream.settings import Settings
 from deltastream.store import history, schema
 from deltastream.store.database import StoreUnavailable
 from deltastream.store.writer_stats import read_stats
-from deltastream.web.json import dumps
-from deltastream.web.serialize import chain_dict
-
-from ..specs import EUROPEAN, START, spec, terms
-
-SMALL = spec("SML", 595.0, 1.0, 0.01, False, strikes_each_side=8)
-STEP = 1800.0     # 30 minutes: 40 ticks cross midnight (UTC products)
-TICKS = 40
-
-
-def make_engine() -> Engine:
-    return Engine([EUROPEAN, SMALL], {"IDX": terms(EUROPEAN), "SML": terms(SMALL, "USD", 100)},
-                  seed=7, clock=FixedClock(START), tick_interval=1.0, history=500)
-
-
-def settings_for(tmp_path, **overrides) -> Settings:
-    return Settings(data_dir=tmp_path, clock="fixed", clock_start=START.isoformat(),
-                    archive_every=3600.0, **overrides)
-
-
-def serialized(snaps) -> bytes:
-    return b"".join(dumps(chain_dict(c, 17)) for s in snaps.values() for c in s.chains)
+from tests.support.recording import STEP, TICKS, make_engine, settings_for
+from tests.support.snapshots import serialized
+from tests.support.specs import START
 
 
 @pytest.fixture()
@@ -88,7 +66,7 @@ def test_resumed_engine_continues_exactly_like_one_that_never_stopped(recorded):
             resumed.clock.advance(STEP)
             a, b = straight.tick(), resumed.tick()
             first = first or b
-            assert serialized(a) == serialized(b)
+            assert serialized(a, 17) == serialized(b, 17)
             assert a["IDX"].sequence == b["IDX"].sequence
             straight.clock.advance(STEP)
     finally:
@@ -96,7 +74,7 @@ def test_resumed_engine_continues_exactly_like_one_that_never_stopped(recorded):
     # Not resuming (base prices, fresh book) gives another market: the check above can fail.
     fresh = make_engine()
     fresh.clock.set(first["IDX"].timestamp)
-    assert serialized(fresh.tick()) != serialized(first)
+    assert serialized(fresh.tick(), 17) != serialized(first, 17)
 
 
 def test_session_close_is_stored_and_changes_are_measured_against_it(recorded):

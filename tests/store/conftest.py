@@ -13,35 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from deltastream.core.snapshot import ChainSnapshot
-from deltastream.engine.runner import Engine
-from deltastream.market.clock import FixedClock
 from deltastream.store import schema
 from deltastream.store.database import open_database, sqlite_url
 from deltastream.store.writer import StoreWriter
-
-from ..specs import EUROPEAN, START, spec, terms
-
-SMALL = spec("SML", 595.0, 1.0, 0.01, False, strikes_each_side=8)
-TICKS = 80
-STEP_SECONDS = 7.25   # not a divisor of a minute: buckets hold varying numbers of ticks
-
-
-@pytest.fixture(scope="session")
-def snapshots() -> list[dict[str, ChainSnapshot]]:
-    """Each tick's snapshots by product, oldest first."""
-    clock = FixedClock(START)
-    engine = Engine([EUROPEAN, SMALL], {"IDX": terms(EUROPEAN), "SML": terms(SMALL, "USD", 100)},
-                    seed=7, clock=clock, tick_interval=1.0, history=500)
-    out = []
-    for _ in range(TICKS):
-        out.append(engine.tick())
-        clock.advance(STEP_SECONDS)
-    return out
-
-
-@pytest.fixture(scope="session")
-def idx_snapshots(snapshots) -> list[ChainSnapshot]:
-    return [s["IDX"] for s in snapshots]
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,7 @@ from deltastream.core.types import labels
 from deltastream.store.export import export_rows, stored_products
 from deltastream.store.history import summaries, ticks
 from deltastream.store.rows import epoch_us
-
-from .test_writer import expected_archive_times
+from tests.support.store import expected_archive_times
 
 
 def _iso(t: datetime) -> str:

@@ -10,24 +10,10 @@ import sqlalchemy as sa
 
 from deltastream.store import schema
 from deltastream.store.history import load_states, session_closes
-from deltastream.store.rows import epoch_us
 from deltastream.store.writer import StoreWriter
+from tests.support.store import count, expected_archive_times
 
 from .conftest import write_all
-
-
-def count(db: sa.Engine, table: sa.Table) -> int:
-    with db.connect() as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-
-
-def expected_archive_times(snaps, every: float) -> list[int]:
-    out: list[int] = []
-    for s in snaps:
-        ts = epoch_us(s.timestamp)
-        if not out or ts >= out[-1] + every * 1e6:
-            out.append(ts)
-    return out
 
 
 def test_writes_every_tick_and_summary_and_an_archive_per_interval(db, snapshots):

@@ -8,8 +8,7 @@ from deltastream.engine.runner import Engine
 from deltastream.market.clock import FixedClock
 from deltastream.settings import Settings
 from deltastream.web import create_app
-
-from ..specs import EUROPEAN, START, spec, terms
+from tests.support.specs import EUROPEAN, START, spec, terms
 
 SECOND = spec("SEC", 595.0, 1.0, 0.01, False, strikes_each_side=60)
 

@@ -22,8 +22,7 @@ from deltastream.store.schema import chain_summaries, underlying_ticks
 from deltastream.web import create_app, models
 from deltastream.web.json import dumps
 from deltastream.web.serialize import chain_dict, iso
-
-from ..specs import EUROPEAN, START, spec, terms
+from tests.support.specs import EUROPEAN, START, spec, terms
 
 SECOND = spec("SEC", 595.0, 1.0, 0.01, False, strikes_each_side=30)
 STEP = 600.0          # ten minutes of market time per tick
