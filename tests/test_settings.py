@@ -44,3 +44,11 @@ def test_out_of_range_store_settings_name_the_setting_and_range(values, name):
 def test_unreadable_environment_value_names_the_variable():
     with pytest.raises(SettingsError, match="DELTASTREAM_ARCHIVE_EVERY"):
         from_env({"DELTASTREAM_ARCHIVE_EVERY": "often"})
+
+
+def test_archive_tolerance_defaults_to_the_archive_interval_and_reads_from_the_environment():
+    assert Settings().archive_tolerance_seconds() == 300.0
+    assert Settings(archive_every=0.0, tick_interval=2.0).archive_tolerance_seconds() == 2.0
+    assert from_env({"DELTASTREAM_ARCHIVE_TOLERANCE": "90"}).archive_tolerance_seconds() == 90.0
+    with pytest.raises(SettingsError, match="archive_tolerance"):
+        Settings(archive_tolerance=-1.0)

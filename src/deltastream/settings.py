@@ -59,6 +59,8 @@ class Settings:
     # History store. database_url None: the SQLite file deltastream.db under data_dir.
     database_url: str | None = None
     archive_every: float = 300.0        # market seconds between full-chain archives (0: every tick)
+    archive_tolerance: float | None = None  # seconds chain?at= may be from an archive
+                                            # (default: the archive interval)
     retention_ticks_days: float = 30.0  # 0 keeps a table's rows forever
     retention_summaries_days: float = 365.0
     retention_archive_days: float = 30.0
@@ -98,6 +100,8 @@ class Settings:
             (self.database_url is None or bool(self.database_url.strip()), "database_url",
              "a SQLAlchemy URL, e.g. postgresql+psycopg://user@host:5432/db"),
             (0 <= self.archive_every <= 86_400, "archive_every", "0-86,400 seconds"),
+            (self.archive_tolerance is None or 0 <= self.archive_tolerance <= 31_536_000,
+             "archive_tolerance", "0-31,536,000 seconds"),
             *((0 <= getattr(self, name) <= 36_500, name, "0-36,500 days (0: keep forever)")
               for name in RETENTION_SETTINGS.values()),
             (1 <= self.prune_every <= 86_400, "prune_every", "1-86,400 seconds"),
@@ -111,6 +115,12 @@ class Settings:
                 raise SettingsError(
                     f"{name}: {getattr(self, name)!r} is out of range (accepted: {accepted})")
 
+    def archive_tolerance_seconds(self) -> float:
+        """How far (seconds) ``chain?at=`` may lie from the archive it is answered with."""
+        if self.archive_tolerance is not None:
+            return self.archive_tolerance
+        return max(self.archive_every, self.tick_interval)
+
     def retention(self) -> dict[str, timedelta]:
         """How long each store table keeps its rows (tables kept forever are left out)."""
         return {table: timedelta(days=getattr(self, name))
@@ -121,8 +131,12 @@ class Settings:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
 
+# Settings whose default is None, and the type a value of theirs has.
+_OPTIONAL_KINDS: dict[str, type] = {"archive_tolerance": float}
+
+
 def _convert(name: str, raw: str, default: Any) -> Any:
-    kind = type(default) if default is not None else str
+    kind = type(default) if default is not None else _OPTIONAL_KINDS.get(name, str)
     if name == "catalog":
         return Path(raw)
     if name == "database_url":

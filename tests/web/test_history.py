@@ -21,6 +21,7 @@ from deltastream.store.rows import epoch_us, from_epoch_us
 from deltastream.store.schema import chain_summaries, underlying_ticks
 from deltastream.web import create_app, models
 from deltastream.web.json import dumps
+from deltastream.web.params import INSTANT_ACCEPTED
 from deltastream.web.serialize import chain_dict, iso
 from tests.support.specs import EUROPEAN, START, spec, terms
 
@@ -205,8 +206,21 @@ def test_chain_at_serves_the_nearest_archive_in_the_live_shape(recorded):
     assert body["chains"][0]["sequence"] == 13
     live = get(client, "/api/data/chain/IDX")
     assert live["chains"][0]["sequence"] == TICKS
-    before_all = get(client, "/api/data/chain/IDX?at=2000-01-01T00:00:00Z")
-    assert before_all["chains"][0]["sequence"] == 1
+    # Within the tolerance (the archive interval, an hour here) of the first archive.
+    first = published[0]["IDX"].timestamp
+    near = get(client, f"/api/data/chain/IDX?at={q(first - timedelta(minutes=30))}")
+    assert near["chains"][0]["sequence"] == 1
+
+
+def test_at_far_from_every_archive_is_404_naming_the_nearest(recorded):
+    client, _, published = recorded
+    first = published[0]["IDX"].timestamp
+    r = client.get("/api/data/chain/IDX?at=2000-01-01T00:00:00Z")
+    assert r.status_code == 404
+    body = r.get_json()
+    assert "within 3600 s" in body["error"]
+    assert body["detail"]["tolerance_seconds"] == 3600.0
+    assert body["detail"]["nearest"] == [iso(first)]
 
 
 @pytest.mark.parametrize(("url", "parameter", "accepted"), [
@@ -228,6 +242,19 @@ def test_chain_at_serves_the_nearest_archive_in_the_live_shape(recorded):
     ("/api/analytics/iv-history/IDX?lookback_days=3000&sample_seconds=60", "sample_seconds",
      "at least 2592 seconds for this lookback"),
     ("/api/data/chain/IDX?at=last-tuesday", "at", None),
+    # Numbers are not times, and times at the edges of datetime's range are refused
+    # (they used to overflow into a 500).
+    ("/api/data/chain/IDX?at=0.5", "at", INSTANT_ACCEPTED),
+    ("/api/analytics/ohlc/IDX?to=0001-01-01T00:00:00Z", "to", INSTANT_ACCEPTED),
+    ("/api/data/underlying/IDX?from=9999-12-31T23:59:59-23:59", "from", INSTANT_ACCEPTED),
+    ("/api/analytics/iv-history/IDX?from=0001-01-01T00:00:00%2B23:59", "from",
+     INSTANT_ACCEPTED),
+    ("/api/analytics/pcr/IDX?history=true&to=0001-01-01T00:00:00%2B23:59", "to",
+     INSTANT_ACCEPTED),
+    # 'from' after the default 'to' (the market's latest time) is the same 400 as after an
+    # explicit one.
+    ("/api/data/underlying/IDX?from=2030-01-01T00:00:00Z", "from", "a time not after 'to'"),
+    ("/api/analytics/ohlc/IDX?from=2030-01-01T00:00:00Z", "from", "a time not after 'to'"),
 ])
 def test_bad_ranges_are_400_naming_the_parameter(recorded, url, parameter, accepted):
     client, _, _ = recorded

@@ -280,6 +280,23 @@ def atm_iv_series(db_engine: sa.Engine, product: str, start: datetime | None = N
     return [(from_epoch_us(r.ts), float(r.atm_iv)) for r in rows]
 
 
+def _archive_times_around(conn: sa.Connection, product: str, target: int) -> list[int]:
+    # The archive times (epoch microseconds) nearest before-or-at and after ``target``.
+    a = chain_archive
+    before = (sa.select(a.c.ts).where(a.c.product == product, a.c.ts <= target)
+              .order_by(a.c.ts.desc()).limit(1))
+    after = (sa.select(a.c.ts).where(a.c.product == product, a.c.ts > target)
+             .order_by(a.c.ts.asc()).limit(1))
+    return [ts for ts in (conn.scalar(before), conn.scalar(after)) if ts is not None]
+
+
+def archive_times_around(db_engine: sa.Engine, product: str, at: datetime) -> list[datetime]:
+    """The instants of the archived chains of ``product`` nearest ``at``: the last at or
+    before it and the first after it (either may be missing)."""
+    with db_engine.connect() as conn:
+        return [from_epoch_us(ts) for ts in _archive_times_around(conn, product, epoch_us(at))]
+
+
 def archived_snapshot_nearest(db_engine: sa.Engine, product: str, at: datetime,
                               max_distance: timedelta | None = None
                               ) -> ChainSnapshot | None:
@@ -287,12 +304,8 @@ def archived_snapshot_nearest(db_engine: sa.Engine, product: str, at: datetime,
     a tie), or None when there is none (within ``max_distance``, if given)."""
     a = chain_archive
     target = epoch_us(at)
-    before = (sa.select(a.c.ts).where(a.c.product == product, a.c.ts <= target)
-              .order_by(a.c.ts.desc()).limit(1))
-    after = (sa.select(a.c.ts).where(a.c.product == product, a.c.ts > target)
-             .order_by(a.c.ts.asc()).limit(1))
     with db_engine.connect() as conn:
-        candidates = [ts for ts in (conn.scalar(before), conn.scalar(after)) if ts is not None]
+        candidates = _archive_times_around(conn, product, target)
         if not candidates:
             return None
         best = min(candidates, key=lambda ts: (abs(ts - target), ts))

@@ -14,6 +14,7 @@ from flask import Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from .json import json_response
+from .params import INSTANT_ACCEPTED
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ def _accepted(schema: dict[str, Any]) -> str:
             return f"{kind} from {lo} to {hi}"
         if opt.get("format") == "date":
             return "date YYYY-MM-DD"
+        if opt.get("format") == "date-time":
+            return INSTANT_ACCEPTED
         if "pattern" in opt:
             return f"{kind} matching {opt['pattern']}"
         if "enum" in opt:

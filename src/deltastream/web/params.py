@@ -3,13 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
 
 from apiflask import APIBlueprint
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Times a request may name: wide enough for any market history, narrow enough that no
+# arithmetic on them (ranges, lookbacks of up to ten years) leaves datetime's range.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+INSTANT_ACCEPTED = ("an ISO-8601 time (UTC when no offset) from 1970-01-01T00:00:00Z to "
+                    "8999-12-31T23:59:59Z")
+
+
+def _iso_8601(value: Any) -> Any:
+    # Only ISO-8601 text: pydantic alone would also read a number ("0.5") as a Unix time.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO-8601 time")
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value[:64]!r} is not an ISO-8601 time") from None
+
+
+def _utc_in_range(value: datetime) -> datetime:
+    try:
+        when = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value.isoformat()} is outside the accepted times") from None
+    if not EARLIEST <= when < LATEST:
+        raise ValueError(f"{when.isoformat()} is outside the accepted times")
+    return when
+
+
+# An instant in UTC, validated at the edge so routes never see one they cannot compute with.
+Instant = Annotated[datetime, BeforeValidator(_iso_8601), AfterValidator(_utc_in_range)]
 
 ExpiryParam = Annotated[
     date | None,
@@ -21,12 +54,12 @@ StrikesParam = Annotated[
 
 
 FromParam = Annotated[
-    datetime | None,
+    Instant | None,
     Field(default=None, alias="from",
           description="start of the range, ISO-8601 (UTC when no offset), inclusive"),
 ]
 ToParam = Annotated[
-    datetime | None,
+    Instant | None,
     Field(default=None, alias="to",
           description="end of the range, ISO-8601 (UTC when no offset), inclusive; "
                       "default now"),
@@ -55,7 +88,7 @@ class ChainQuery(QueryModel):
     limit: Annotated[int, Field(ge=1, le=10, description="number of expiries")] = 1
     strikes: StrikesParam = 21
     at: Annotated[
-        datetime | None,
+        Instant | None,
         Field(default=None, description="ISO-8601 time: serve the archived chain nearest "
                                         "that instant instead of the live one")] = None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apiflask import APIBlueprint
 from flask import Response, request
@@ -106,9 +106,13 @@ def _tick(product: str, sequence: int, price: float, when: datetime | float) -> 
 def _archived(svc: MarketService, product: str, at: datetime) -> ChainSnapshot:
     store = svc.require_store()
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
-    snap = history.archived_snapshot_nearest(store, product, at)
+    tolerance = app_state().settings.archive_tolerance_seconds()
+    snap = history.archived_snapshot_nearest(store, product, at, timedelta(seconds=tolerance))
     if snap is None:
-        raise not_found(f"no archived chain of '{product}'", {"at": iso(at)})
+        nearest = history.archive_times_around(store, product, at)
+        raise not_found(f"no archived chain of '{product}' within {tolerance:g} s of "
+                        f"{iso(at)}", {"at": iso(at), "tolerance_seconds": tolerance,
+                                       "nearest": [iso(t) for t in nearest]})
     return snap
 
 

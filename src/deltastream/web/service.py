@@ -86,13 +86,14 @@ class MarketService:
         checked without an explicit end when ``open_end_unbounded``: reads bounded by a row
         limit)."""
         start, end = _utc(start), _utc(end)
+        # 'to' defaults to now: a 'from' after it is the same mistake as after an explicit 'to'.
+        if start is not None and start > (end or now):
+            raise bad_parameter("from", f"{start.isoformat()} is after 'to' "
+                                        f"({(end or now).isoformat()})",
+                                "a time not after 'to'")
         if open_end_unbounded and end is None:
             return start, now
         limit_days = f"{self.max_range / timedelta(days=1):g}"
-        if start is not None and end is not None and start > end:
-            raise bad_parameter("from", f"{start.isoformat()} is after 'to' "
-                                        f"({end.isoformat()})",
-                                "a time not after 'to'")
         end = end or now
         if start is None and default_span is not None:
             start = end - min(default_span, self.max_range)
