@@ -30,6 +30,7 @@ class SettingsError(ValueError):
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8001
+    public_url: str | None = None       # the server's URL as clients reach it (OpenAPI servers)
     seed: int = 42
     catalog: Path | None = None
     tick_interval: float = 1.0          # seconds between engine ticks
@@ -97,6 +98,8 @@ class Settings:
             (1 <= self.stream_replay_ticks <= 3600, "stream_replay_ticks", "1-3600"),
             (0.1 <= self.stream_heartbeat <= 300, "stream_heartbeat", "0.1-300 seconds"),
             (1 <= self.stream_strikes <= 201, "stream_strikes", "1-201"),
+            (self.public_url is None or self.public_url.startswith(("http://", "https://")),
+             "public_url", "an http:// or https:// URL"),
             (self.database_url is None or bool(self.database_url.strip()), "database_url",
              "a SQLAlchemy URL, e.g. postgresql+psycopg://user@host:5432/db"),
             (0 <= self.archive_every <= 86_400, "archive_every", "0-86,400 seconds"),
@@ -114,6 +117,16 @@ class Settings:
             if not ok:
                 raise SettingsError(
                     f"{name}: {getattr(self, name)!r} is out of range (accepted: {accepted})")
+
+    def public_base_url(self) -> str:
+        """The URL clients reach the server at: ``public_url``, or the bound address (the
+        loopback address when bound to every interface)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
     def archive_tolerance_seconds(self) -> float:
         """How far (seconds) ``chain?at=`` may lie from the archive it is answered with."""

@@ -20,7 +20,8 @@ from ..core.protocols import SnapshotFeed
 from ..settings import Settings
 from ..store.writer_stats import read_stats
 from . import routes_analytics, routes_dashboard, routes_data, routes_stream, routes_system
-from .errors import register_error_handlers
+from .errors import ERROR_SCHEMA, READ_METHODS, register_error_handlers
+from .headers import install_security_headers
 from .metrics import Metrics
 from .replay import ReplayCache
 from .service import MarketService
@@ -51,6 +52,12 @@ def create_app(settings: Settings | None = None, *, feed: SnapshotFeed,
         SWAGGER_UI_BUNDLE_JS="/docs/assets/swagger-ui-bundle.js",
         SWAGGER_UI_STANDALONE_PRESET_JS="/docs/assets/swagger-ui-standalone-preset.js",
         DOCS_FAVICON="/docs/assets/favicon-32x32.png",
+        # The spec names operations and the error body as sent, and its server from the
+        # configuration (never from a request's Host header).
+        AUTO_OPERATION_ID=True,
+        HTTP_ERROR_SCHEMA=ERROR_SCHEMA,
+        VALIDATION_ERROR_SCHEMA=ERROR_SCHEMA,
+        SERVERS=[{"url": settings.public_base_url(), "description": "this server"}],
         DESCRIPTION=(
             "Option chains with prices, implied volatility and Greeks, and chain analytics, "
             "from DeltaStream's live market snapshots. Units: prices in the product's "
@@ -64,8 +71,11 @@ def create_app(settings: Settings | None = None, *, feed: SnapshotFeed,
                     client_buffer=settings.stream_client_buffer,
                     replay_ticks=settings.stream_replay_ticks)
     app.extensions[EXTENSION_KEY] = AppState(settings, service, metrics, hub, store_stats)
-    CORS(app, resources={r"/api/*": {"origins": list(settings.cors_origins)}})
+    # Every /api route only reads: a preflight allows those methods and no others.
+    CORS(app, resources={r"/api/*": {"origins": list(settings.cors_origins),
+                                     "methods": list(READ_METHODS)}})
     register_error_handlers(app)
+    install_security_headers(app)
     app.register_blueprint(routes_system.bp)
     app.register_blueprint(routes_data.bp)
     app.register_blueprint(routes_analytics.bp)

@@ -18,6 +18,20 @@ from .params import INSTANT_ACCEPTED
 
 log = logging.getLogger(__name__)
 
+# The methods of every API route (all of them read).
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
+
+# Every error body, as sent (documented in the OpenAPI spec for each 4xx/5xx).
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error", "detail"],
+    "properties": {
+        "error": {"type": "string", "description": "one line saying what is wrong"},
+        "detail": {"description": "structured detail: the parameter and its accepted range, "
+                                  "the valid values, or null"},
+    },
+}
+
 
 class APIError(Exception):
     """An error with a status, a one-line message and optional structured detail."""
@@ -89,8 +103,13 @@ def register_error_handlers(app: APIFlask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:
-        return json_response({"error": error.name.lower(), "detail": error.description},
-                             error.code or 500)
+        response = json_response({"error": error.name.lower(), "detail": error.description},
+                                 error.code or 500)
+        # A 405 says which methods the route has.
+        for name, value in error.get_headers():
+            if name.lower() == "allow":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -10,6 +10,7 @@ idle connection open through proxies.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from apiflask import APIBlueprint
 from flask import Response, request
@@ -43,6 +44,15 @@ def _last_event_id() -> int | None:
         return None
 
 
+# Documented by hand: the body is an event stream, not JSON (the 400 is the JSON error).
+STREAM_RESPONSES: Any = {
+    200: {"description": "a stream of Server-Sent Events",
+          "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+    400: {"description": "invalid parameter",
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}}},
+}
+
+
 @bp.get("/stream")
 @bp.doc(summary="Live market data as Server-Sent Events",
         description=(
@@ -51,7 +61,7 @@ def _last_event_id() -> int | None:
             "`event: underlying_update | chain_summary | chain_update`, `data:` the same JSON "
             "as the Socket.IO events, `id:` the snapshot sequence. Send `Last-Event-ID` (or "
             "`last_event_id`) to resume."),
-        responses={200: "text/event-stream", 400: "invalid parameter"})
+        responses=STREAM_RESPONSES)
 def stream() -> Response:
     state = app_state()
     hub, settings = state.stream, state.settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from apiflask import APIBlueprint
 from flask import Response, request, send_from_directory
@@ -23,10 +24,18 @@ bp = APIBlueprint("system", __name__, tag="System")
 SWAGGER_UI_DIR = Path(__file__).parent / "static" / "swagger-ui"
 
 
+# The 503 carries the same health body as the 200 (not the error body).
+HEALTH_RESPONSES: Any = {
+    503: {"description": "engine stalled or not running",
+          "content": {"application/json": {
+              "schema": {"$ref": "#/components/schemas/HealthResponse"}}}},
+}
+
+
 @bp.get("/api/health")
 @bp.output(models.HealthResponse)
 @bp.doc(summary="Service and engine health; 503 when the engine has stalled",
-        responses={503: "engine stalled or not running"})
+        responses=HEALTH_RESPONSES)
 def health() -> Response:
     svc = service()
     code, body = health_body(svc)
@@ -74,7 +83,7 @@ def _bus_health(feed: SnapshotFeed) -> dict | None:
 @bp.doc(summary="Prometheus metrics", hide=True)
 def metrics() -> Response:
     registry = app_state().metrics.registry
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/docs/assets/<path:filename>")
