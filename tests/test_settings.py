@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from deltastream.settings import Settings, SettingsError, from_env
+from deltastream.settings import Settings, SettingsError, from_env, unknown_variables
 
 
 def test_store_defaults_and_retention_per_table():
@@ -52,3 +52,12 @@ def test_archive_tolerance_defaults_to_the_archive_interval_and_reads_from_the_e
     assert from_env({"DELTASTREAM_ARCHIVE_TOLERANCE": "90"}).archive_tolerance_seconds() == 90.0
     with pytest.raises(SettingsError, match="archive_tolerance"):
         Settings(archive_tolerance=-1.0)
+
+
+def test_unknown_variables_are_named_with_the_closest_setting():
+    warnings = unknown_variables({"DELTASTREAM_PORTT": "9", "DELTASTREAM_PORT": "8002",
+                                  "DELTASTREAM_ZZZ": "1", "HOME": "/root"})
+    assert warnings == [
+        "DELTASTREAM_PORTT is not a DeltaStream setting (ignored); did you mean "
+        "DELTASTREAM_PORT?",
+        "DELTASTREAM_ZZZ is not a DeltaStream setting (ignored)"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ from pathlib import Path
 import click
 
 from .core.types import ClockKind, EngineMode, ExportFormat, HistoryKind, Role, choices
-from .settings import Settings, SettingsError, from_env
+from .settings import Settings, SettingsError, from_env, unknown_variables
 
 # Heavy modules (NumPy, the pricing kernels, SQLAlchemy, the web stack) are imported inside
 # the command that needs them, so ``deltastream --help`` answers at once.
@@ -94,7 +95,7 @@ def main() -> None:
               help="Run the engine in its own process (default) or in the web process.")
 def serve(**options: object) -> None:
     """Run the API server on the simulated market (settings also from DELTASTREAM_*)."""
-    settings = _settings(options)
+    settings = _settings(options, bind=True)
     from .runtime.server import serve as run_server
 
     run_server(settings)
@@ -130,7 +131,7 @@ def engine(**options: object) -> None:
         raise click.ClickException(str(exc)) from None
 
 
-def _settings(options: dict[str, object]) -> Settings:
+def _settings(options: dict[str, object], bind: bool = False) -> Settings:
     from .catalog import CatalogError, load_catalog
     from .store.database import StoreUnavailable, open_configured
 
@@ -141,12 +142,46 @@ def _settings(options: dict[str, object]) -> Settings:
             import redis  # noqa: F401  (the redis extra: missing, it is one line, not a worker's)
         # Reach (and migrate) the history store before anything starts: an unusable
         # database is a one-line error, not a traceback from a worker.
+        if bind:
+            _check_port(settings.host, settings.port)
         open_configured(settings).dispose()
     except (SettingsError, CatalogError, StoreUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for warning in startup_warnings(settings, bind):
+        logging.getLogger("deltastream").warning(warning)
     return settings
+
+
+def startup_warnings(settings: Settings, bind: bool) -> list[str]:
+    """What a start-up should warn about: ``DELTASTREAM_*`` variables that name no setting,
+    and (for a server) an address beyond loopback."""
+    warnings = unknown_variables()
+    if bind and settings.host not in LOOPBACK_HOSTS:
+        warnings.append(f"binding {settings.host}: the server is reachable from other machines "
+                        "(it has no authentication; put it behind a proxy you trust)")
+    return warnings
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail in one line, before anything is created, when the address cannot be bound."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As gunicorn binds: an address in TIME_WAIT is free, one being listened on is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            reason = "is in use" if error.errno == errno.EADDRINUSE else f"({error.strerror})"
+            raise click.ClickException(f"cannot listen on {host}:{port}: the address "
+                                       f"{reason}; choose another --port or stop the server "
+                                       "using it") from None
 
 
 @main.command()

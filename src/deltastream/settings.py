@@ -6,6 +6,7 @@ and the defaults below. Safe defaults: bind 127.0.0.1, debug off, port 8001.
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
@@ -15,6 +16,8 @@ from typing import Any
 from .core.types import ClockKind, EngineMode, Role, choices
 
 ENV_PREFIX = "DELTASTREAM_"
+# Variables with the prefix that are read elsewhere, not settings.
+_NOT_SETTINGS = frozenset({"DELTASTREAM_TEST_POSTGRES"})
 # Store table -> the setting holding its retention in days.
 RETENTION_SETTINGS = {"underlying_ticks": "retention_ticks_days",
                       "chain_summaries": "retention_summaries_days",
@@ -165,6 +168,23 @@ def _convert(name: str, raw: str, default: Any) -> Any:
     except ValueError as exc:
         raise SettingsError(f"{ENV_PREFIX}{name.upper()}: cannot read {raw!r} as "
                             f"{kind.__name__}") from exc
+
+
+def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
+    """One warning per ``DELTASTREAM_*`` variable that names no setting (a typo would
+    otherwise be ignored silently), with the closest valid name."""
+    env = os.environ if environ is None else environ
+    valid = [ENV_PREFIX + f.name.upper() for f in fields(Settings)]
+    out = []
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or name in valid or name in _NOT_SETTINGS:
+            continue
+        # Compared without the prefix, which every name shares.
+        close = difflib.get_close_matches(name.removeprefix(ENV_PREFIX),
+                                          [v.removeprefix(ENV_PREFIX) for v in valid], n=1)
+        hint = f"; did you mean {ENV_PREFIX}{close[0]}?" if close else ""
+        out.append(f"{name} is not a DeltaStream setting (ignored){hint}")
+    return out
 
 
 def from_env(environ: dict[str, str] | None = None) -> Settings:

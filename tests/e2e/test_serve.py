@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -48,3 +49,31 @@ def test_invalid_catalogue_is_a_one_line_error_and_nonzero_exit(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+
+
+def test_a_port_in_use_is_one_line_before_anything_is_created(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "deltastream", "serve", "--port",
+                               str(port), "--data-dir", str(tmp_path / "data")],
+                              capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [f"Error: cannot listen on 127.0.0.1:{port}: the address is in use; "
+                     "choose another --port or stop the server using it"]
+    assert not (tmp_path / "data").exists()
+
+
+def test_start_up_warns_of_unknown_variables_and_of_binding_beyond_loopback(monkeypatch):
+    from deltastream.cli import startup_warnings
+    from deltastream.settings import Settings
+
+    monkeypatch.setenv("DELTASTREAM_PORTT", "9")
+    warnings = startup_warnings(Settings(host="0.0.0.0"), bind=True)
+    assert warnings[0].startswith("DELTASTREAM_PORTT is not a DeltaStream setting")
+    assert "did you mean DELTASTREAM_PORT?" in warnings[0]
+    assert warnings[1].startswith("binding 0.0.0.0: the server is reachable")
+    monkeypatch.delenv("DELTASTREAM_PORTT")
+    assert startup_warnings(Settings(), bind=True) == []

@@ -4,6 +4,7 @@ an unreachable database gives a one-line error without the password."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 
 import sqlalchemy as sa
@@ -166,3 +167,16 @@ def test_upgrading_a_0001_database_keeps_its_history(fresh_url, idx_snapshots):
                 assert sql.rstrip().endswith("WITHOUT ROWID")
     finally:
         upgraded.dispose()
+
+
+def test_migrating_logs_one_line_and_no_alembic_chatter(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    engine = open_database(sqlite_url(tmp_path))
+    engine.dispose()
+    again = open_database(sqlite_url(tmp_path))
+    again.dispose()
+    alembic = [r for r in caplog.records
+               if r.name.startswith("alembic") and r.levelno >= logging.INFO]
+    assert alembic == []
+    migrated = [r.getMessage() for r in caplog.records if "store schema migrated" in r.getMessage()]
+    assert migrated == [f"store schema migrated from empty to {head_revision()}"]

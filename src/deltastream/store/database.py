@@ -10,6 +10,7 @@ concurrent start-ups serialize their migrations on an advisory lock.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -36,6 +37,10 @@ CONNECT_TIMEOUT_SECONDS = 5
 _MIGRATION_LOCK = 0x44_53_4D_49_47  # "DSMIG"
 _BEGIN_OPTION = "deltastream_sqlite_begin"
 _UPGRADE_LOCK = real_lock()
+
+log = logging.getLogger(__name__)
+# Alembic reports every step at INFO (twice per start-up); the store says what changed.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 class StoreUnavailable(RuntimeError):  # noqa: N818 - the name the callers use
@@ -174,7 +179,11 @@ def upgrade(db_engine: sa.Engine) -> None:
         if db_engine.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
                          {"key": _MIGRATION_LOCK})
+        before = MigrationContext.configure(conn).get_current_revision()
         command.upgrade(_alembic_config(conn), "head")
+        after = MigrationContext.configure(conn).get_current_revision()
+    if after != before:
+        log.info("store schema migrated from %s to %s", before or "empty", after)
 
 
 @contextlib.contextmanager
