@@ -51,3 +51,15 @@ def test_servers_come_from_the_configuration_not_the_host_header(client, engine)
                      start_feed=False)
     spec = spec_of(app.test_client(), Host="attacker.example")
     assert [s["url"] for s in spec["servers"]] == ["https://options.example"]
+
+
+def test_product_parameters_list_the_servers_products(client):
+    spec = spec_of(client)
+    seen = 0
+    for path, item in spec["paths"].items():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] == "product" and parameter["in"] == "path":
+                    assert parameter["schema"]["enum"] == ["IDX", "SEC"], path
+                    seen += 1
+    assert seen >= 9

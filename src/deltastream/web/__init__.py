@@ -76,6 +76,21 @@ def create_app(settings: Settings | None = None, *, feed: SnapshotFeed,
                                      "methods": list(READ_METHODS)}})
     register_error_handlers(app)
     install_security_headers(app)
+    products = list(feed.symbols)
+
+    @app.spec_processor
+    def _name_products(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
+        # Every {product} takes one of this server's products (clients and fuzzers can
+        # find a valid one in the spec).
+        if isinstance(spec, str):
+            return spec
+        for item in spec.get("paths", {}).values():
+            for operation in item.values():
+                for parameter in operation.get("parameters", []):
+                    if parameter.get("in") == "path" and parameter.get("name") == "product":
+                        parameter["schema"] = {"type": "string", "enum": products}
+        return spec
+
     app.register_blueprint(routes_system.bp)
     app.register_blueprint(routes_data.bp)
     app.register_blueprint(routes_analytics.bp)
