@@ -1,4 +1,5 @@
-"""Serialized responses cached per snapshot version, with ETags."""
+"""Serialized responses cached per snapshot version, with ETags, in each negotiated
+encoding (see :mod:`.compression`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from flask import Request, Response
 
 from ..core.threads import real_lock
+from .compression import IDENTITY, MIN_BYTES, compress, encoded_etag, negotiate
 from .json import dumps
 from .replay import Replayable, mark_replayable
 
@@ -30,37 +32,63 @@ class ResponseCache:
         self._lock = real_lock()
 
     def get_or_build(self, key: Hashable, build: Callable[[], Any]) -> tuple[str, bytes]:
+        hit = self._get(key)
+        if hit is not None:
+            return hit
+        body = dumps(build())
+        etag = hashlib.blake2b(body, digest_size=12).hexdigest()
+        self._put(key, (etag, body))
+        return etag, body
+
+    def encoded(self, key: Hashable, encoding: str, build: Callable[[], Any]
+                ) -> tuple[str, bytes, str]:
+        """The (ETag, body, encoding sent) of ``key`` for a client accepting ``encoding``:
+        the identity body compressed once per key and encoding (bodies under the
+        compression threshold stay identity)."""
+        etag, body = self.get_or_build(key, build)
+        if encoding == IDENTITY or len(body) < MIN_BYTES:
+            return etag, body, IDENTITY
+        variant = self._get((key, encoding))
+        if variant is None:
+            variant = (encoded_etag(etag, encoding), compress(body, encoding))
+            self._put((key, encoding), variant)
+        return (*variant, encoding)
+
+    def _get(self, key: Hashable) -> tuple[str, bytes] | None:
         with self._lock:
             hit = self._entries.get(key)
             if hit is not None:
                 self._entries.move_to_end(key)
-                return hit
-        body = dumps(build())
-        etag = hashlib.blake2b(body, digest_size=12).hexdigest()
-        if len(body) > self.max_bytes:
-            return etag, body
+            return hit
+
+    def _put(self, key: Hashable, value: tuple[str, bytes]) -> None:
+        if len(value[1]) > self.max_bytes:
+            return
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
                 self._bytes -= len(old[1])
-            self._entries[key] = (etag, body)
-            self._bytes += len(body)
+            self._entries[key] = value
+            self._bytes += len(value[1])
             while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
                 _, (_, evicted) = self._entries.popitem(last=False)
                 self._bytes -= len(evicted)
-        return etag, body
 
     def respond(self, request: Request, key: Hashable, build: Callable[[], Any],
                 live: tuple[str | None, int] | None = None) -> Response:
-        """The cached response for ``key``. ``live``: the (product, snapshot sequence) the
-        body is of, when it is the product's live snapshot (product None: a body that never
-        changes); such responses are replayed without entering the app until the product's
-        next snapshot (:mod:`.replay`)."""
-        etag, body = self.get_or_build(key, build)
+        """The cached response for ``key``, in the encoding the request accepts. ``live``:
+        the (product, snapshot sequence) the body is of, when it is the product's live
+        snapshot (product None: a body that never changes); such responses are replayed
+        without entering the app until the product's next snapshot (:mod:`.replay`)."""
+        encoding = negotiate(request.headers.get("Accept-Encoding"))
+        etag, body, sent = self.encoded(key, encoding, build)
         if live is not None:
             mark_replayable(request.environ,
                             Replayable(live[0], live[1], request.endpoint or "unknown", etag))
-        headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache"}
+        headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache",
+                   "Vary": "Accept-Encoding"}
+        if sent != IDENTITY:
+            headers["Content-Encoding"] = sent
         if request.if_none_match.contains_weak(etag):
             return Response(status=304, headers=headers)
         return Response(body, status=200, mimetype="application/json", headers=headers)

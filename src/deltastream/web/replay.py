@@ -4,10 +4,11 @@ Every response built from a live snapshot is the same bytes for as long as that 
 the product's latest, yet routing, query validation, CORS and the hooks cost a few hundred
 microseconds of CPU per request. A route marks such a response as replayable
 (:func:`mark_replayable`); this layer records it, with the exact status and headers the app
-sent, keyed by path, query string and ``Origin`` (the only request header the app's
-responses depend on besides ``If-None-Match``), and serves repeats directly while the
-product's snapshot sequence is unchanged. ``If-None-Match`` is matched as the app matches it
-(weak comparison), and the app's own ``304`` is replayed. Memory is bounded by a byte budget.
+sent, keyed by path, query string, ``Origin`` and the negotiated content encoding (the
+request headers the app's responses depend on besides ``If-None-Match``), and serves
+repeats directly while the product's snapshot sequence is unchanged. ``If-None-Match`` is
+matched as the app matches it (weak comparison), and the app's own ``304`` is replayed.
+Memory is bounded by a byte budget.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from typing import Any
 from werkzeug.http import HTTP_STATUS_CODES, parse_etags
 
 from ..core.threads import real_lock
+from .compression import negotiate
 
 ENVIRON_KEY = "deltastream.replayable"
 
 WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
 IsCurrent = Callable[[str | None, int], bool]
 Observe = Callable[[str, int, float], None]
-Key = tuple[str, str, str | None]
+Key = tuple[str, str, str | None, str]
 OVERHEAD = 512     # bytes allowed per recorded response for its headers and objects
 
 
@@ -101,7 +103,7 @@ class ReplayCache:
             return self.app(environ, start_response)
         started = time.perf_counter()
         key = (environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""),
-               environ.get("HTTP_ORIGIN"))
+               environ.get("HTTP_ORIGIN"), negotiate(environ.get("HTTP_ACCEPT_ENCODING")))
         entry = self._entries.get(key)
         if entry is not None and self.is_current(entry.mark.product, entry.mark.sequence):
             mark = entry.mark

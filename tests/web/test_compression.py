@@ -1,0 +1,96 @@
+"""JSON responses compressed in the encoding the client accepts: each encoding its own ETag
+and 304s, Vary on every negotiated response, the same bytes from the app and from the replay
+layer, and a 201-strike, 10-expiry chain gzipped to under a third of its size (the served
+numbers keep full double precision, whose digits do not compress further)."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+
+import pytest
+import zstandard
+
+from deltastream.engine.runner import Engine
+from deltastream.market.clock import FixedClock
+from deltastream.settings import Settings
+from deltastream.web import create_app
+from deltastream.web.compression import IDENTITY, negotiate
+from tests.support.specs import START, fridays, spec, terms
+
+# 201 strikes on each of ten weekly expiries, as a real index chain.
+WIDE = dataclasses.replace(spec("WIDE", 24500.0, 50.0, 0.05, False, strikes_each_side=100),
+                           listed_expiries=lambda now: fridays(now, 10))
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    (None, IDENTITY), ("", IDENTITY), ("identity", IDENTITY), ("gzip", "gzip"),
+    ("gzip, deflate, br, zstd", "zstd"), ("zstd;q=0.5, gzip", "gzip"),
+    ("gzip;q=0, zstd;q=0", IDENTITY), ("*", "zstd"), ("br", IDENTITY),
+])
+def test_negotiation_honours_q_values(header, expected):
+    assert negotiate(header) == expected
+
+
+@pytest.fixture(scope="module")
+def wide():
+    engine = Engine([WIDE], {"WIDE": terms(WIDE)}, seed=3, clock=FixedClock(START),
+                    tick_interval=1.0, history=100)
+    app = create_app(Settings(), feed=engine, start_feed=False)
+    for _ in range(3):
+        engine.tick()
+        engine.clock.advance(60.0)
+    return app.test_client()
+
+
+URL = "/api/data/chain/WIDE?strikes=201&limit=10"
+
+
+def test_a_201_strike_10_expiry_chain_is_sent_compressed(wide):
+    raw = wide.get(URL)
+    assert len(raw.get_json()["chains"]) == 10
+    assert len(raw.get_json()["chains"][0]["strikes"]) == 201
+    assert "Content-Encoding" not in raw.headers
+    zipped = wide.get(URL, headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(zipped.get_data()) == raw.get_data()
+    assert len(zipped.get_data()) <= 0.33 * len(raw.get_data()), (
+        len(zipped.get_data()), len(raw.get_data()))
+    unzstd = zstandard.ZstdDecompressor().decompressobj()
+    zst = wide.get(URL, headers={"Accept-Encoding": "zstd, gzip"})
+    assert zst.headers["Content-Encoding"] == "zstd"
+    assert unzstd.decompress(zst.get_data()) == raw.get_data()
+    assert len(zst.get_data()) < len(zipped.get_data())
+
+
+def test_each_encoding_has_its_own_etag_and_304(wide):
+    etags = {}
+    for encoding in ("identity", "gzip", "zstd"):
+        r = wide.get(URL, headers={"Accept-Encoding": encoding})
+        assert r.headers["Vary"] == "Accept-Encoding"
+        etags[encoding] = r.headers["ETag"]
+        again = wide.get(URL, headers={"Accept-Encoding": encoding,
+                                       "If-None-Match": r.headers["ETag"]})
+        assert again.status_code == 304
+        assert again.get_data() == b""
+    assert len(set(etags.values())) == 3
+    # A gzip client presenting the identity ETag gets the gzip body, not a 304.
+    other = wide.get(URL, headers={"Accept-Encoding": "gzip", "If-None-Match": etags["identity"]})
+    assert other.status_code == 200 and other.headers["Content-Encoding"] == "gzip"
+
+
+def test_the_replay_layer_answers_each_encoding_with_the_apps_bytes(wide):
+    first = {e: wide.get(URL, headers={"Accept-Encoding": e}) for e in ("gzip", "identity")}
+    for encoding, response in first.items():
+        repeat = wide.get(URL, headers={"Accept-Encoding": encoding})
+        assert repeat.get_data() == response.get_data()
+        assert repeat.headers.get("Content-Encoding") == response.headers.get(
+            "Content-Encoding")
+        assert repeat.headers["ETag"] == response.headers["ETag"]
+
+
+def test_small_bodies_are_not_compressed(wide):
+    r = wide.get("/api/data/expiries/WIDE", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200
+    assert "Content-Encoding" not in r.headers
+    assert r.get_json()["product"] == "WIDE"
