@@ -7,9 +7,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from ..settings import Settings
@@ -43,13 +46,40 @@ def _engine_process_main(settings: Settings, control: Any) -> None:
     run_publishing_engine(settings, stopped)
 
 
+def _exited(process: Any) -> bool:
+    """Whether the child has exited. Its sentinel (a pipe the child holds) becomes readable
+    when it does, even where another handler reaped it first: gunicorn's SIGCHLD handler
+    waits for every child, after which ``is_alive()`` can no longer tell."""
+    return bool(multiprocessing.connection.wait([process.sentinel], timeout=0))
+
+
+def _exit_cause(process: Any) -> str:
+    code = process.exitcode
+    if code is None:
+        return "exited (status collected by the server process)"
+    if code < 0:
+        return f"was killed by signal {signal.Signals(-code).name}"
+    return f"exited with code {code}"
+
+
+# More crashes than this within the window stop the server rather than loop.
+MAX_CRASHES = 5
+CRASH_WINDOW_SECONDS = 300.0
+
+
 class EngineHostProcess:
     """The server process's handle of the engine child process, which it restarts (resuming
     from the stored state) should it ever exit without being told to."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings,
+                 on_give_up: Callable[[], None] = lambda: os.kill(os.getpid(), signal.SIGTERM)
+                 ) -> None:
+        """``on_give_up``: called when the engine keeps crashing (by default the server
+        process stops itself, as on SIGTERM)."""
         self.settings = settings
+        self.on_give_up = on_give_up
         self.restarts = 0
+        self.last_exit: str | None = None    # why the engine process last exited
         self._process: Any = None
         self._control: Any = None
         self._stopping = threading.Event()
@@ -71,24 +101,32 @@ class EngineHostProcess:
         child_control.close()
 
     def _supervise(self) -> None:
-        delay = 1.0
+        crashes: list[float] = []
         while not self._stopping.wait(0.5):
             with self._lock:
                 process = self._process
-                if process is None or process.is_alive() or self._stopping.is_set():
+                if process is None or not _exited(process) or self._stopping.is_set():
                     continue
-                log.error("the engine process exited (code %s); restarting it in %.0f s",
-                          process.exitcode, delay)
+                self.last_exit = _exit_cause(process)
+            now = time.monotonic()
+            crashes = [t for t in crashes if now - t < CRASH_WINDOW_SECONDS] + [now]
+            if len(crashes) > MAX_CRASHES:
+                log.error("the engine process %s, %d times in %.0f s; stopping the server",
+                          self.last_exit, len(crashes), CRASH_WINDOW_SECONDS)
+                self.on_give_up()
+                return
+            # Back-off doubles with each crash of the window: 1 s, 2 s, 4 s, ...
+            delay = min(2.0 ** (len(crashes) - 1), 30.0)
+            log.error("the engine process %s; restarting it in %.0f s", self.last_exit, delay)
             if self._stopping.wait(delay):
                 return
             with self._lock:
                 if not self._stopping.is_set():
                     self._spawn()
                     self.restarts += 1
-            delay = min(delay * 2, 30.0)
 
     def is_alive(self) -> bool:
-        return self._process is not None and self._process.is_alive()
+        return self._process is not None and not _exited(self._process)
 
     def stop(self, timeout: float = 20.0) -> None:
         self._stopping.set()
@@ -98,7 +136,8 @@ class EngineHostProcess:
             return
         with contextlib.suppress(BrokenPipeError, OSError):
             self._control.send("stop")
-        process.join(timeout)
-        if process.is_alive():
+        # Waited for on its sentinel: the server process may have collected its status.
+        multiprocessing.connection.wait([process.sentinel], timeout)
+        if not _exited(process):
             process.terminate()
-            process.join(timeout)
+            multiprocessing.connection.wait([process.sentinel], timeout)
