@@ -56,6 +56,20 @@ def _bus(feed: SnapshotFeed) -> BusStatus:
     return status
 
 
+# (metric, help, field of the writer's counters)
+_STORE_GAUGES = (
+    ("deltastream_store_queue_depth", "Items waiting in the store writer's queue",
+     "queue_depth"),
+    ("deltastream_store_queue_capacity", "Items the store writer's queue holds before dropping",
+     "queue_capacity"),
+)
+_STORE_COUNTERS = (
+    ("deltastream_store_dropped", "Items the store writer dropped (queue full)", "dropped"),
+    ("deltastream_store_failed_batches", "Store write transactions given up after retries",
+     "failed_batches"),
+)
+
+
 class StoreWriterCollector:
     """The history store writer's counters: from the recorder itself when it runs in this
     process, otherwise as last published by the engine process (with their age)."""
@@ -67,18 +81,10 @@ class StoreWriterCollector:
         s = self.stats()
         if s is None:
             return
-        yield GaugeMetricFamily("deltastream_store_queue_depth",
-                                "Items waiting in the store writer's queue",
-                                value=s["queue_depth"])
-        yield GaugeMetricFamily("deltastream_store_queue_capacity",
-                                "Items the store writer's queue holds before dropping",
-                                value=s["queue_capacity"])
-        yield CounterMetricFamily("deltastream_store_dropped",
-                                  "Items the store writer dropped (queue full)",
-                                  value=s["dropped"])
-        yield CounterMetricFamily("deltastream_store_failed_batches",
-                                  "Store write transactions given up after retries",
-                                  value=s["failed_batches"])
+        for name, doc, field in _STORE_GAUGES:
+            yield GaugeMetricFamily(name, doc, value=s[field])
+        for name, doc, field in _STORE_COUNTERS:
+            yield CounterMetricFamily(name, doc, value=s[field])
         rows = CounterMetricFamily("deltastream_store_rows_written",
                                    "Rows written to the store", labels=["table"])
         for table, n in sorted(s["rows_written"].items()):

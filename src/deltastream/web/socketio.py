@@ -302,30 +302,29 @@ def init_socketio(app: Flask, hub: StreamHub, settings: Settings) -> SocketIO:
         kind, symbol = parsed
         return client, kind, symbol, {"room": f"{kind}:{symbol}", "type": kind, "symbol": symbol}
 
-    @sio.on("subscribe")
-    def _subscribe(data: Any = None) -> None:
-        found = _room("subscribe", data)
+    def _change_room(event: str, data: Any, joining: bool) -> None:
+        found = _room(event, data)
         if found is None:
             return
         client, kind, symbol, answer = found
-        join_room(answer["room"])
-        if kind == "chain":
+        (join_room if joining else leave_room)(answer["room"])
+        if kind == "chain" and joining:
             client.chains.add(symbol)
-        emit("subscribed", answer, ignore_queue=True)
-        # The latest state at once, queued behind the answer.
-        hub.offer(client, hub.latest([symbol], ROOM_KINDS[kind]))
+        elif kind == "chain":
+            client.chains.discard(symbol)
+            client.buffer.discard((CHAIN, symbol))
+        emit(f"{event}d", answer, ignore_queue=True)      # subscribed, unsubscribed
+        if joining:
+            # The latest state at once, queued behind the answer.
+            hub.offer(client, hub.latest([symbol], ROOM_KINDS[kind]))
+
+    @sio.on("subscribe")
+    def _subscribe(data: Any = None) -> None:
+        _change_room("subscribe", data, joining=True)
 
     @sio.on("unsubscribe")
     def _unsubscribe(data: Any = None) -> None:
-        found = _room("unsubscribe", data)
-        if found is None:
-            return
-        client, kind, symbol, answer = found
-        leave_room(answer["room"])
-        if kind == "chain":
-            client.chains.discard(symbol)
-            client.buffer.discard((CHAIN, symbol))
-        emit("unsubscribed", answer, ignore_queue=True)
+        _change_room("unsubscribe", data, joining=False)
 
     @sio.on_error_default
     def _handler_error(exc: Exception) -> None:
