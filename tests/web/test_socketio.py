@@ -100,3 +100,15 @@ def test_bad_requests_get_an_error_event_and_the_connection_stays_up(engine, sio
     assert sio.is_connected()
     tick(engine)
     assert ("underlying_update", "IDX") in names(received(sio))
+
+
+def test_an_error_answer_never_echoes_a_large_payload(engine, sio):
+    huge = "X" * 900_000
+    sio.emit("subscribe", {"type": "chain", "symbol": huge})
+    got = received(sio)
+    assert [r["name"] for r in got] == ["error"]
+    answer = got[0]["args"][0]
+    assert "unknown product 'XXXX" in answer["error"]
+    assert "(900002 chars)" in answer["error"]
+    assert len(str(answer)) < 2_000
+    assert sio.is_connected()

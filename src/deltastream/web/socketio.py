@@ -243,6 +243,15 @@ def _request_error(event: str, message: str, **detail: Any) -> None:
     emit("error", {"error": message, "detail": {"event": event, **detail}}, ignore_queue=True)
 
 
+# What an error answer quotes of a client's value at most: never the whole payload back.
+SHOWN_CHARS = 64
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}… ({len(text)} chars)"
+
+
 def _room_request(event: str, data: Any, products: list[str]) -> tuple[str, str] | None:
     """``(type, symbol)`` of a valid subscribe/unsubscribe payload; otherwise answer an
     ``error`` event naming what is wrong and return None."""
@@ -253,11 +262,11 @@ def _room_request(event: str, data: Any, products: list[str]) -> tuple[str, str]
         return None
     kind, symbol = data.get("type"), data.get("symbol")
     if kind not in ROOM_KINDS:
-        _request_error(event, f"invalid type {kind!r}: expected 'product' or 'chain'",
+        _request_error(event, f"invalid type {_shown(kind)}: expected 'product' or 'chain'",
                        parameter="type", accepted=accepted["type"])
         return None
     if not isinstance(symbol, str) or symbol not in products:
-        _request_error(event, f"unknown product {symbol!r}", parameter="symbol",
+        _request_error(event, f"unknown product {_shown(symbol)}", parameter="symbol",
                        valid_products=products)
         return None
     return kind, symbol
