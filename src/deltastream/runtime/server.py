@@ -13,6 +13,9 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
+import os
+import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gunicorn.app.base import BaseApplication
@@ -87,6 +90,7 @@ class DeltaStreamServer(BaseApplication):
             "control_socket_disable": True,
             "post_fork": _forget_engine_process,
             "worker_exit": lambda server, worker: _close_app(worker),
+            "child_exit": _worker_metrics_done,
             "when_ready": self._start_engine,
             "on_exit": self._stop_engine,
         }
@@ -96,7 +100,6 @@ class DeltaStreamServer(BaseApplication):
     def load(self) -> Any:
         from ..web.state import app_state
         from .app import create_app
-
 
         app = create_app(self.settings)
         self.deltastream_state = app_state(app)
@@ -128,6 +131,26 @@ def take_turns(app: Any) -> Any:
     return wsgi
 
 
+METRICS_DIR = "metrics"
+
+
+def _share_metrics(settings: Settings) -> None:
+    """Let the workers keep their counters where any of them can sum them for ``/metrics``:
+    a directory under the data directory, emptied at each start (before a worker exists)."""
+    directory = Path(settings.data_dir) / METRICS_DIR
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
+def _worker_metrics_done(server: Any, worker: Any) -> None:
+    # A dead worker's gauges no longer count; its counters do (they stay in the directory).
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
 def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT."""
+    _share_metrics(settings)
     DeltaStreamServer(settings).run()

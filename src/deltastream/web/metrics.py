@@ -1,20 +1,38 @@
-"""Prometheus metrics of one app: request latency, ticks, snapshot age, tick build time, and
-the live stream's delivered, coalesced and dropped messages."""
+"""Prometheus metrics of one app: request latency, ticks, snapshot age, tick build time, the
+live stream's delivered, coalesced and dropped messages, the store writer's counters and the
+process's own (CPU, memory, file descriptors).
+
+Under several web workers (``PROMETHEUS_MULTIPROC_DIR`` set by the server before they start)
+every worker's request and stream counters are kept in that directory and ``/metrics``
+reports their sums, whichever worker answers. What every worker sees alike (the engine's
+ticks and snapshots, read from the bus) is reported from the answering worker's feed.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Flask, Response, g, request
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
-from ..core.feed import BusStatus
-from ..core.protocols import SnapshotFeed
-from ..core.snapshot import ChainSnapshot
 from .service import MarketService
+
+# The *_created companions of every counter only add noise to a scrape.
+disable_created_metrics()
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class StreamMetrics:
@@ -50,10 +68,41 @@ class StreamMetrics:
 StoreStats = Callable[[], dict[str, Any] | None]
 
 
-def _bus(feed: SnapshotFeed) -> BusStatus:
-    status = feed.bus_status()
-    assert status is not None  # only asked of feeds that had a bus when the gauges were made
-    return status
+class FeedCollector:
+    """The engine as this process's feed sees it: ticks, snapshots per product (the
+    snapshot sequence, which continues across engine restarts), the age and build time of
+    the last tick, and the bus connection."""
+
+    def __init__(self, service: MarketService) -> None:
+        self.service = service
+
+    def collect(self) -> Iterator[Metric]:
+        feed = self.service.feed
+        status = feed.status()
+        yield CounterMetricFamily("deltastream_engine_ticks",
+                                  "Engine ticks this process received", value=status.ticks)
+        snapshots = CounterMetricFamily("deltastream_snapshots",
+                                        "Product snapshots published (the snapshot sequence)",
+                                        labels=["product"])
+        for product in self.service.products:
+            snap = feed.latest(product)
+            if snap is not None:
+                snapshots.add_metric([product], snap.sequence)
+        yield snapshots
+        yield GaugeMetricFamily("deltastream_snapshot_age_seconds",
+                                "Seconds since the last engine tick",
+                                value=self.service.last_tick_age() or 0.0)
+        yield GaugeMetricFamily("deltastream_tick_build_seconds",
+                                "Time the last tick took to build",
+                                value=status.last_tick_seconds or 0.0)
+        bus = feed.bus_status()
+        if bus is not None:
+            yield GaugeMetricFamily("deltastream_bus_connected",
+                                    "1 while the engine's bus is connected",
+                                    value=float(bus.connected))
+            yield CounterMetricFamily("deltastream_bus_disconnects",
+                                      "Times the engine's bus connection was lost",
+                                      value=bus.reconnects)
 
 
 # (metric, help, field of the writer's counters)
@@ -104,37 +153,26 @@ class Metrics:
             "deltastream_request_seconds", "HTTP request latency", ["endpoint", "status"],
             registry=self.registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
-        self.ticks = Counter("deltastream_engine_ticks", "Engine ticks completed",
-                             registry=self.registry)
-        self.snapshots = Counter("deltastream_snapshots", "Product snapshots published",
-                                 ["product"], registry=self.registry)
-        age = Gauge("deltastream_snapshot_age_seconds", "Seconds since the last engine tick",
-                    registry=self.registry)
-        age.set_function(lambda: service.last_tick_age() or 0.0)
-        build = Gauge("deltastream_tick_build_seconds", "Time the last tick took to build",
-                      registry=self.registry)
-        build.set_function(lambda: service.feed.status().last_tick_seconds or 0.0)
-        feed = service.feed
-        if feed.bus_status() is not None:
-            connected = Gauge("deltastream_bus_connected",
-                              "1 while the engine's bus is connected", registry=self.registry)
-            connected.set_function(lambda: float(_bus(feed).connected))
-            reconnects = Gauge("deltastream_bus_disconnects",
-                               "Times the engine's bus connection was lost",
-                               registry=self.registry)
-            reconnects.set_function(lambda: float(_bus(feed).reconnects))
         self.stream = StreamMetrics(self.registry)
+        # Read at each scrape from what this process holds (alike in every worker).
+        self.collectors: list[Collector] = [FeedCollector(service), ProcessCollector(registry=None)]
         if store_stats is not None:
-            self.registry.register(StoreWriterCollector(store_stats))
-        self._first_product = service.products[0] if service.products else None
-        service.feed.subscribe(self._on_snapshot)
+            self.collectors.append(StoreWriterCollector(store_stats))
+        for collector in self.collectors:
+            self.registry.register(collector)
         app.before_request(self._start)
         app.after_request(self._observe)
 
-    def _on_snapshot(self, snap: ChainSnapshot) -> None:
-        self.snapshots.labels(snap.product).inc()
-        if snap.product == self._first_product:
-            self.ticks.inc()
+    def exposition(self) -> bytes:
+        """The text a scrape gets: with several workers, every worker's counters summed."""
+        directory = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+        if not directory:
+            return bytes(generate_latest(self.registry))
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=directory)
+        for collector in self.collectors:
+            registry.register(collector)
+        return bytes(generate_latest(registry))
 
     def _start(self) -> None:
         g.deltastream_started = time.perf_counter()

@@ -8,7 +8,7 @@ from typing import Any
 
 from apiflask import APIBlueprint
 from flask import Response, request, send_from_directory
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from .. import __version__
 from ..core.protocols import SnapshotFeed
@@ -82,8 +82,7 @@ def _bus_health(feed: SnapshotFeed) -> dict | None:
 @bp.get("/metrics")
 @bp.doc(summary="Prometheus metrics", hide=True)
 def metrics() -> Response:
-    registry = app_state().metrics.registry
-    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    return Response(app_state().metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/docs/assets/<path:filename>")
