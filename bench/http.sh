@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # HTTP throughput and latency of `deltastream serve`, measured with wrk (64 connections).
 #
-#   bash bench/http.sh [seconds-per-route]     (SERVE_ARGS="..." passes options to serve)
+#   bash bench/http.sh [seconds-per-route]     (SERVE_ARGS="..." passes options to serve;
+#                                              ACCEPT_ENCODING=gzip asks for compressed bodies)
 #
 # Starts a server on a free loopback port, waits for /api/health, then prints req/s and
 # p50/p99 latency for /api/health and /api/data/chain/NIFTY?strikes=41 in the same run.
@@ -25,7 +26,8 @@ curl -fs "http://127.0.0.1:$PORT/api/health" >/dev/null || { cat "$DATA/server.l
 
 printf '%-40s %10s %9s %9s\n' route 'req/s' 'p50 ms' 'p99 ms'
 for route in /api/health '/api/data/chain/NIFTY?strikes=41'; do
-    out="$(wrk -t2 -c64 -d"${DURATION}s" --latency "http://127.0.0.1:$PORT$route")"
+    out="$(wrk -t2 -c64 -d"${DURATION}s" --latency ${ACCEPT_ENCODING:+-H "Accept-Encoding: $ACCEPT_ENCODING"} \
+        "http://127.0.0.1:$PORT$route")"
     rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
     p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
     p99="$(awk '$1=="99%" {print $2}' <<<"$out")"

@@ -83,6 +83,9 @@ def live(tmp_path_factory) -> Iterator[Server]:
 
 
 def open_dashboard(browser, server: Server, width: int = 1440, height: int = 900):
+    # The page runs under its Content-Security-Policy (no eval): waits are given as
+    # functions, which the browser does not evaluate from text, and any violation the page
+    # itself commits is a console error that fails the test.
     page = browser.new_page(viewport={"width": width, "height": height})
     problems = Problems(page)
     page.goto(server.base + "/")
@@ -166,7 +169,7 @@ def test_loads_cleanly_with_the_nifty_chain_and_atm_marked(browser, live):
         # Numbers read as numbers: thousands separators on strikes and OI.
         assert re.fullmatch(r"\d{1,2},\d{3}", page.inner_text("#chain tbody tr.atm td.strike"))
         page.wait_for_function(
-            "document.getElementById('status').dataset.state === 'live'", timeout=30_000)
+            "() => document.getElementById('status').dataset.state === 'live'", timeout=30_000)
         # Ticks update the cells in place: the rows on screen stay the same elements.
         page.evaluate("document.querySelectorAll('#chain tbody tr').forEach(r => r.kept = 1)")
         seq = table_state(page)["sequence"]
@@ -184,7 +187,7 @@ def test_switching_product_and_expiry_changes_the_rows(browser, live):
     page, problems = open_dashboard(browser, live)
     try:
         page.select_option("#product", "SPY")
-        page.wait_for_function("document.getElementById('chain').dataset.product === 'SPY'")
+        page.wait_for_function("() => document.getElementById('chain').dataset.product === 'SPY'")
         state, chain = at_same_tick(page, live, "SPY")
         assert state["strikes"] == chain["strikes"] and state["atm"] == [chain["atm_strike"]]
         assert page.inner_text("#ticker-product") == "SPY"
@@ -195,7 +198,7 @@ def test_switching_product_and_expiry_changes_the_rows(browser, live):
         nearest_atm_last = float(state["atmCallLast"][0].replace(",", ""))
         page.select_option("#expiry", later)
         page.wait_for_function(
-            f"document.getElementById('chain').dataset.expiry === '{later}'")
+            f"() => document.getElementById('chain').dataset.expiry === '{later}'")
         state, chain = at_same_tick(page, live, "SPY", later)
         assert chain["expiry"] == later
         assert state["strikes"] == chain["strikes"]
@@ -328,7 +331,7 @@ def test_status_turns_stale_when_updates_stop_on_a_live_connection(browser, live
     try:
         page.route_web_socket(re.compile(r".*/socket\.io/.*"), relay)
         page.goto(live.base + "/")
-        state = "document.getElementById('status').dataset.state === '{}'"
+        state = "() => document.getElementById('status').dataset.state === '{}'"
         page.wait_for_function(state.format("live"), timeout=60_000)
         muted["on"] = True
         page.wait_for_function(state.format("stale"), timeout=15_000)
@@ -346,7 +349,7 @@ def test_spot_moves_and_the_page_reconnects_after_a_restart(browser, tmp_path):
     try:
         page, _ = open_dashboard(browser, server)
         page.wait_for_function(
-            "document.getElementById('status').dataset.state === 'live'", timeout=30_000)
+            "() => document.getElementById('status').dataset.state === 'live'", timeout=30_000)
 
         def spot_stamp() -> str:
             return page.get_attribute("#spot", "data-timestamp") or ""
@@ -356,13 +359,13 @@ def test_spot_moves_and_the_page_reconnects_after_a_restart(browser, tmp_path):
 
         assert server.stop() == 0
         page.wait_for_function(
-            "document.getElementById('status').dataset.state === 'reconnecting'",
+            "() => document.getElementById('status').dataset.state === 'reconnecting'",
             timeout=15_000)
         before = spot_stamp()
         server = start_server(tmp_path, "--tick-interval", TICK, "--data-dir", str(tmp_path),
                               port=port)
         page.wait_for_function(
-            "document.getElementById('status').dataset.state === 'live'", timeout=60_000)
+            "() => document.getElementById('status').dataset.state === 'live'", timeout=60_000)
         wait_for(lambda: spot_stamp() > before, 20, "the spot to update after the restart")
         seq = table_state(page)["sequence"]
         wait_for(lambda: table_state(page)["sequence"] != seq, 20, "the table to update")
