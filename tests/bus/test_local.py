@@ -11,7 +11,8 @@ from deltastream.bus import bus_feed
 from deltastream.bus.local import EngineLockedError, LocalPublisher, socket_address
 from deltastream.runtime.publishing import run_publishing_engine
 from deltastream.settings import Settings
-from tests.support.waiting import PRODUCTS, wait_until
+from tests.support.products import PRODUCTS
+from tests.support.waiting import wait_until
 
 
 def test_one_engine_per_data_directory(tmp_path):

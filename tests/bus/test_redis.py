@@ -11,8 +11,9 @@ from deltastream.bus import bus_feed
 from deltastream.bus.redisbus import RedisPublisher, hide_password
 from deltastream.runtime.publishing import run_publishing_engine
 from deltastream.settings import Settings
+from tests.support.products import PRODUCTS
 from tests.support.redis_servers import SHARED_URL
-from tests.support.waiting import PRODUCTS, wait_until
+from tests.support.waiting import wait_until
 
 
 def test_hide_password():

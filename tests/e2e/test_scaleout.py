@@ -13,9 +13,9 @@ import pytest
 import redis
 
 from tests.support.ports import free_port
+from tests.support.products import PRODUCTS
 from tests.support.redis_servers import PrivateRedis
 from tests.support.stream_clients import Recorder
-from tests.support.waiting import PRODUCTS
 
 from .conftest import start_server
 

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import pytest
 import websocket
 
+from tests.support.products import PRODUCTS
 from tests.support.stream_clients import Recorder
-from tests.support.waiting import PRODUCTS
 
 from .conftest import Server, start_server
 

@@ -1,6 +1,7 @@
 """Chain snapshots built from market quotes: each solved volatility reprices its quote under the
-product's model, the Greeks are the pricing module's at that volatility, and PCR, the ATM strike
-and max pain equal a recomputation from the snapshot's own arrays."""
+product's model, the Greeks are the pricing module's at that volatility (European) or the
+price's finite differences (American), and PCR, the ATM strike and max pain equal a
+recomputation from the snapshot's own arrays."""
 
 from __future__ import annotations
 
@@ -63,6 +64,28 @@ def test_european_greeks_are_the_analytical_greeks_at_the_solved_volatility(snap
             for name in ("delta", "gamma", "theta", "vega", "rho"):
                 np.testing.assert_allclose(getattr(side, name)[ok], getattr(g, name),
                                            rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_american_greeks_are_finite_differences_of_the_price_at_the_solved_volatility(
+        snapshots):
+    # The reference: central differences of the American price with steps of our own (a
+    # tenth of the pricer's spot step), so the pricer's bump scheme is checked, not copied.
+    snap = snapshots["AMR"]
+    for chain in snap.chains:
+        s, t, r, q = chain.spot, chain.time_to_expiry, chain.rate, chain.dividend_yield
+        for is_call, side in ((True, chain.calls), (False, chain.puts)):
+            ok = _solved(side)
+            k, vol = chain.strikes[ok], side.iv[ok]
+            h, dv, dr = 1e-4 * s, 1e-4, 1e-5
+            delta = (american.price(s + h, k, t, r, q, vol, is_call)
+                     - american.price(s - h, k, t, r, q, vol, is_call)) / (2 * h)
+            vega = (american.price(s, k, t, r, q, vol + dv, is_call)
+                    - american.price(s, k, t, r, q, vol - dv, is_call)) / (2 * dv) * 0.01
+            rho = (american.price(s, k, t, r + dr, q, vol, is_call)
+                   - american.price(s, k, t, r - dr, q, vol, is_call)) / (2 * dr) * 0.01
+            np.testing.assert_allclose(side.delta[ok], delta, rtol=0, atol=1e-3)
+            np.testing.assert_allclose(side.vega[ok], vega, rtol=1e-3, atol=1e-5)
+            np.testing.assert_allclose(side.rho[ok], rho, rtol=0, atol=1e-6)
 
 
 def test_put_call_ratios_are_sums_of_the_chains_own_arrays(snapshots):

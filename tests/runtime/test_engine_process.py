@@ -12,7 +12,8 @@ import pytest
 from deltastream.bus import bus_feed
 from deltastream.runtime.engine_process import EngineHostProcess
 from deltastream.settings import Settings
-from tests.support.waiting import PRODUCTS, wait_until
+from tests.support.products import PRODUCTS
+from tests.support.waiting import wait_until
 
 
 def test_engine_process_feeds_two_readers_the_same_ticks_in_order(tmp_path):

@@ -1,10 +1,8 @@
-"""Waiting for a condition with a deadline, and the default catalogue's products."""
+"""Waiting for a condition with a deadline."""
 
 from __future__ import annotations
 
 import time
-
-PRODUCTS = ["NIFTY", "BANKNIFTY", "FINNIFTY", "SENSEX", "AAPL", "TSLA", "SPY", "QQQ"]
 
 
 def wait_until(condition, timeout: float = 120.0, what: str = "condition") -> None:
