@@ -38,6 +38,10 @@ class TickRing:
         with self._lock:
             buf = self._buffer(product)
             n = self._count[product]
+            if n and buf[0, (n - 1) % self.capacity] >= row[0]:
+                # Already held: a reader's starting history may end with the very tick that
+                # then arrives on its own (ids increase by one per tick, never repeat).
+                return
             buf[:, n % self.capacity] = row
             self._count[product] = n + 1
 
