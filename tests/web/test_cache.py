@@ -35,3 +35,26 @@ def test_bounded_in_entries():
     for i in (9, 8, 7, 6):
         cache.get_or_build(i, lambda i=i: rebuilt.append(i))
     assert rebuilt == [6]
+
+
+def test_each_encoding_is_compressed_once_per_key_with_its_own_etag(monkeypatch):
+    from deltastream.web import cache as module
+
+    compressions = []
+    real_encode = module.encode
+    monkeypatch.setattr(module, "encode", lambda body, encoding: compressions.append(
+        encoding) or real_encode(body, encoding))
+    cache = ResponseCache()
+    values = {"values": [i / 7 for i in range(500)]}
+    etag, raw, sent = cache.encoded("k", "identity", lambda: values)
+    assert sent == "identity" and compressions == []
+    for _ in range(3):
+        for encoding in ("gzip", "zstd"):
+            zetag, body, sent = cache.encoded("k", encoding, lambda: values)
+            assert (zetag, sent) == (f"{etag}-{encoding}", encoding)
+            assert len(body) < len(raw)
+    assert compressions == ["gzip", "zstd"]
+    assert cache.size_bytes == len(raw) + sum(
+        len(cache.encoded("k", e, lambda: values)[1]) for e in ("gzip", "zstd"))
+    # Under the threshold a body stays identity whatever the client accepts.
+    assert cache.encoded("s", "gzip", lambda: {"a": 1})[2] == "identity"

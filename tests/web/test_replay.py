@@ -3,9 +3,11 @@ sends, never a stale snapshot, and bounded memory."""
 
 from __future__ import annotations
 
+import gzip
 import time
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 from prometheus_client import generate_latest
 
@@ -122,6 +124,26 @@ def test_health_is_rendered_afresh_for_every_request(app, engine, monkeypatch):
     stalled = client.get("/api/health", headers={"Origin": "https://desk.example"})
     assert len(app.entered) == entered
     assert stalled.status == "503 SERVICE UNAVAILABLE" and stalled.get_json()["stale"] is True
+
+
+def test_a_large_health_body_is_encoded_alike_by_the_app_and_the_replay(app, engine,
+                                                                      monkeypatch):
+    client = app.test_client()
+    monkeypatch.setattr(engine, "status", lambda: EngineStatus(
+        True, 7, time.monotonic(), 0.25, "an error " * 200))
+    gz = {"Accept-Encoding": "gzip"}
+    first = client.get("/api/health", headers=gz)
+    entered = len(app.entered)
+    replayed = [client.get("/api/health", headers=gz) for _ in range(2)]
+    plain = client.get("/api/health")
+    assert len(app.entered) == entered + 1     # the identity client's first request only
+    for r in (first, *replayed):
+        assert r.headers["Content-Encoding"] == "gzip" and r.headers["Vary"] == "Accept-Encoding"
+        assert int(r.headers["Content-Length"]) == len(r.data)
+        assert orjson.loads(gzip.decompress(r.data))["engine"]["last_error"] == "an error " * 200
+    assert "Content-Encoding" not in plain.headers
+    again = client.get("/api/health")
+    assert "Content-Encoding" not in again.headers and again.get_json()["engine"]["ticks"] == 7
 
 
 def test_replayed_requests_are_counted_in_metrics(app):

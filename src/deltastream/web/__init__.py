@@ -20,6 +20,7 @@ from ..core.protocols import SnapshotFeed
 from ..settings import Settings
 from ..store.writer_stats import read_stats
 from . import routes_analytics, routes_dashboard, routes_data, routes_stream, routes_system
+from .compression import compress_response
 from .errors import ERROR_SCHEMA, READ_METHODS, register_error_handlers
 from .headers import install_security_headers
 from .metrics import Metrics
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, feed: SnapshotFeed,
                                      "methods": list(READ_METHODS)}})
     register_error_handlers(app)
     install_security_headers(app)
+    app.after_request(compress_response)
     products = list(feed.symbols)
 
     @app.spec_processor

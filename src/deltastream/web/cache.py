@@ -11,7 +11,7 @@ from typing import Any
 from flask import Request, Response
 
 from ..core.threads import real_lock
-from .compression import IDENTITY, MIN_BYTES, compress, encoded_etag, negotiate
+from .compression import IDENTITY, MIN_BYTES, encode, encoded_etag, negotiate
 from .json import dumps
 from .replay import Replayable, mark_replayable
 
@@ -50,7 +50,7 @@ class ResponseCache:
             return etag, body, IDENTITY
         variant = self._get((key, encoding))
         if variant is None:
-            variant = (encoded_etag(etag, encoding), compress(body, encoding))
+            variant = (encoded_etag(etag, encoding), encode(body, encoding)[0])
             self._put((key, encoding), variant)
         return (*variant, encoding)
 

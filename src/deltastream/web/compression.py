@@ -1,11 +1,13 @@
 """Content negotiation and compression of JSON responses.
 
-A response body of at least :data:`MIN_BYTES` is sent compressed in the best encoding the
-client accepts (``Accept-Encoding`` with q-values; zstd, then gzip), compressed once per
-snapshot version and encoding by the response cache, never per request. Each encoding is its
-own representation: its own ETag (the identity ETag with the encoding appended), and every
-negotiated response says ``Vary: Accept-Encoding``. Bodies are deterministic (gzip without a
-timestamp), so a replayed or rebuilt body is the same bytes.
+A JSON body of at least :data:`MIN_BYTES` is sent compressed in the best encoding the
+client accepts (``Accept-Encoding`` with q-values; zstd, then gzip). Snapshot responses are
+compressed once per snapshot version and encoding by the response cache, never per request;
+every other JSON response (history ranges, the OpenAPI document, errors) is compressed as it
+leaves the app (:func:`compress_response`). Each encoding is its own representation: its own
+ETag (the identity ETag with the encoding appended), and every JSON response says
+``Vary: Accept-Encoding``. Streams (SSE), 204s, 304s and files are never compressed. Bodies
+are deterministic (gzip without a timestamp), so a replayed or rebuilt body is the same bytes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import gzip
 from functools import lru_cache
 
 import zstandard
+from flask import Response, request
 from werkzeug.http import parse_accept_header
 
 IDENTITY = "identity"
@@ -41,6 +44,32 @@ def compress(body: bytes, encoding: str) -> bytes:
     if encoding == "zstd":
         return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(body)
     raise ValueError(f"unknown encoding {encoding!r} (one of {', '.join(ENCODINGS)})")
+
+
+def encode(body: bytes, encoding: str) -> tuple[bytes, str]:
+    """(bytes sent, encoding sent) of ``body`` for a client that negotiated ``encoding``:
+    bodies under :data:`MIN_BYTES` stay identity."""
+    if encoding == IDENTITY or len(body) < MIN_BYTES:
+        return body, IDENTITY
+    return compress(body, encoding), encoding
+
+
+def compress_response(response: Response) -> Response:
+    """An ``after_request`` hook: a JSON response the response cache did not already encode,
+    in the encoding the request negotiated (its ETag, if any, that encoding's)."""
+    if (response.mimetype != "application/json" or response.direct_passthrough
+            or response.is_streamed or response.status_code in (204, 304)
+            or "Content-Encoding" in response.headers):
+        return response
+    response.vary.add("Accept-Encoding")
+    body, sent = encode(response.get_data(), negotiate(request.headers.get("Accept-Encoding")))
+    if sent != IDENTITY:
+        response.set_data(body)
+        response.headers["Content-Encoding"] = sent
+        etag, weak = response.get_etag()
+        if etag is not None:
+            response.set_etag(encoded_etag(etag, sent), bool(weak))
+    return response
 
 
 def encoded_etag(etag: str, encoding: str) -> str:

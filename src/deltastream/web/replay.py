@@ -22,7 +22,7 @@ from typing import Any
 from werkzeug.http import HTTP_STATUS_CODES, parse_etags
 
 from ..core.threads import real_lock
-from .compression import negotiate
+from .compression import IDENTITY, encode, negotiate
 
 ENVIRON_KEY = "deltastream.replayable"
 
@@ -39,8 +39,8 @@ class Replayable:
     ``sequence`` (``product`` None: valid for the life of the process).
 
     With ``render``, only the headers are replayed: ``render()`` gives each request's own
-    status and body (a response that changes every time, such as health, whose headers do
-    not), and ``etag`` is unused.
+    status and identity body (a response that changes every time, such as health, whose
+    headers do not), encoded here as the app encodes it, and ``etag`` is unused.
     """
 
     product: str | None
@@ -109,7 +109,11 @@ class ReplayCache:
             mark = entry.mark
             if mark.render is not None:
                 code, body = mark.render()
+                # Encoded as the app would encode it (the encoding is part of the key).
+                body, sent = encode(body, key[3])
                 headers = [*entry.responses[False].headers, ("Content-Length", str(len(body)))]
+                if sent != IDENTITY:
+                    headers.append(("Content-Encoding", sent))
                 start_response(f"{code} {HTTP_STATUS_CODES[code].upper()}", headers)
                 self.observe(mark.endpoint, code, time.perf_counter() - started)
                 return [body]
@@ -138,8 +142,10 @@ class ReplayCache:
         mark = marks[0]
         status, headers = sent
         if mark.render is not None:
-            # Only the headers are kept; a status of its own comes with each render.
-            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+            # Only the headers are kept; a status, body and encoding of its own come with
+            # each render.
+            headers = [(k, v) for k, v in headers
+                       if k.lower() not in ("content-length", "content-encoding")]
             self._store(key, mark, False, _Recorded(status, int(status[:3]), headers, b""))
             return app_iter
         if status[:3] not in ("200", "304"):
