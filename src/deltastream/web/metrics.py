@@ -4,21 +4,25 @@ process's own (CPU, memory, file descriptors).
 
 Under several web workers (``PROMETHEUS_MULTIPROC_DIR`` set by the server before they start)
 every worker's request and stream counters are kept in that directory and ``/metrics``
-reports their sums, whichever worker answers. What every worker sees alike (the engine's
-ticks and snapshots, read from the bus) is reported from the answering worker's feed.
+reports their sums, whichever worker answers. The counters every worker's feed keeps alike
+(engine ticks, the snapshot sequence, bus disconnects) are reported as the most any worker
+has seen (recorded in the directory by each worker as it answers a scrape), so they never go
+backwards when the next scrape is answered by a worker a tick behind. Gauges of the engine
+and ``process_*`` are the answering worker's.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from flask import Flask, Response, g, request
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     ProcessCollector,
     disable_created_metrics,
@@ -68,41 +72,108 @@ class StreamMetrics:
 StoreStats = Callable[[], dict[str, Any] | None]
 
 
+# The feed's counters: name (without _total) and help.
+FEED_COUNTERS = {
+    "deltastream_engine_ticks": "Engine ticks received (by the worker that received most)",
+    "deltastream_snapshots": "Product snapshots published (the snapshot sequence)",
+    "deltastream_bus_disconnects": "Times the engine's bus connection was lost (by the worker "
+                                   "that lost it most)",
+}
+
+
+def feed_counts(service: MarketService) -> tuple[int, dict[str, int], int | None]:
+    """(ticks, snapshot sequence per product, bus disconnects or None without a bus) as this
+    process's feed has them."""
+    feed = service.feed
+    sequences = {}
+    for product in service.products:
+        snap = feed.latest(product)
+        if snap is not None:
+            sequences[product] = snap.sequence
+    bus = feed.bus_status()
+    return feed.status().ticks, sequences, None if bus is None else bus.reconnects
+
+
 class FeedCollector:
     """The engine as this process's feed sees it: ticks, snapshots per product (the
     snapshot sequence, which continues across engine restarts), the age and build time of
-    the last tick, and the bus connection."""
+    the last tick, and the bus connection. Without ``counters`` only the gauges (the
+    counters come from :class:`SharedFeedCounters`)."""
 
-    def __init__(self, service: MarketService) -> None:
+    def __init__(self, service: MarketService, counters: bool = True) -> None:
         self.service = service
+        self.counters = counters
 
     def collect(self) -> Iterator[Metric]:
         feed = self.service.feed
-        status = feed.status()
-        yield CounterMetricFamily("deltastream_engine_ticks",
-                                  "Engine ticks this process received", value=status.ticks)
-        snapshots = CounterMetricFamily("deltastream_snapshots",
-                                        "Product snapshots published (the snapshot sequence)",
-                                        labels=["product"])
-        for product in self.service.products:
-            snap = feed.latest(product)
-            if snap is not None:
-                snapshots.add_metric([product], snap.sequence)
-        yield snapshots
+        if self.counters:
+            ticks, sequences, disconnects = feed_counts(self.service)
+            name = "deltastream_engine_ticks"
+            yield CounterMetricFamily(name, FEED_COUNTERS[name], value=ticks)
+            name = "deltastream_snapshots"
+            snapshots = CounterMetricFamily(name, FEED_COUNTERS[name], labels=["product"])
+            for product, sequence in sequences.items():
+                snapshots.add_metric([product], sequence)
+            yield snapshots
+            if disconnects is not None:
+                name = "deltastream_bus_disconnects"
+                yield CounterMetricFamily(name, FEED_COUNTERS[name], value=disconnects)
         yield GaugeMetricFamily("deltastream_snapshot_age_seconds",
                                 "Seconds since the last engine tick",
                                 value=self.service.last_tick_age() or 0.0)
         yield GaugeMetricFamily("deltastream_tick_build_seconds",
                                 "Time the last tick took to build",
-                                value=status.last_tick_seconds or 0.0)
+                                value=feed.status().last_tick_seconds or 0.0)
         bus = feed.bus_status()
         if bus is not None:
             yield GaugeMetricFamily("deltastream_bus_connected",
                                     "1 while the engine's bus is connected",
                                     value=float(bus.connected))
-            yield CounterMetricFamily("deltastream_bus_disconnects",
-                                      "Times the engine's bus connection was lost",
-                                      value=bus.reconnects)
+
+
+class SharedFeedCounters:
+    """Under several workers: the feed's counters kept in the shared directory as gauges
+    merged by their maximum over the workers (dead ones included, so a total never drops
+    when a worker is replaced); :class:`MergedCollector` reports them as counters."""
+
+    def __init__(self, service: MarketService) -> None:
+        self.service = service
+        # In no registry: the directory holds them, and MergedCollector reads it.
+        self.ticks = Gauge("deltastream_engine_ticks", "", multiprocess_mode="max",
+                           registry=None)
+        self.snapshots = Gauge("deltastream_snapshots", "", ["product"],
+                               multiprocess_mode="max", registry=None)
+        self.disconnects = Gauge("deltastream_bus_disconnects", "", multiprocess_mode="max",
+                                 registry=None)
+
+    def record(self) -> None:
+        """Record what this worker's feed has now (at each scrape it answers)."""
+        ticks, sequences, disconnects = feed_counts(self.service)
+        self.ticks.set(ticks)
+        for product, sequence in sequences.items():
+            self.snapshots.labels(product).set(sequence)
+        if disconnects is not None:
+            self.disconnects.set(disconnects)
+
+
+class MergedCollector:
+    """Every worker's metrics from the shared directory, merged (counters and histograms
+    summed), with the gauges named in ``counters`` (name: help) reported as counters."""
+
+    def __init__(self, directory: str, counters: Mapping[str, str]) -> None:
+        self.collector = multiprocess.MultiProcessCollector(None, path=directory)
+        self.counters = counters
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self.collector.collect():
+            doc = self.counters.get(metric.name)
+            if doc is None:
+                yield metric
+                continue
+            counter = CounterMetricFamily(metric.name, doc)
+            for sample in metric.samples:
+                counter.add_sample(f"{metric.name}_total", sample.labels, sample.value)
+            yield counter
 
 
 # (metric, help, field of the writer's counters)
@@ -154,8 +225,12 @@ class Metrics:
             registry=self.registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
         self.stream = StreamMetrics(self.registry)
-        # Read at each scrape from what this process holds (alike in every worker).
-        self.collectors: list[Collector] = [FeedCollector(service), ProcessCollector(registry=None)]
+        self.directory = os.environ.get(MULTIPROCESS_DIR_VARIABLE) or None
+        self.shared = None if self.directory is None else SharedFeedCounters(service)
+        # Read at each scrape from what this process holds.
+        self.collectors: list[Collector] = [
+            FeedCollector(service, counters=self.shared is None),
+            ProcessCollector(registry=None)]
         if store_stats is not None:
             self.collectors.append(StoreWriterCollector(store_stats))
         for collector in self.collectors:
@@ -165,11 +240,11 @@ class Metrics:
 
     def exposition(self) -> bytes:
         """The text a scrape gets: with several workers, every worker's counters summed."""
-        directory = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
-        if not directory:
+        if self.directory is None or self.shared is None:
             return bytes(generate_latest(self.registry))
+        self.shared.record()
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=directory)
+        registry.register(MergedCollector(self.directory, FEED_COUNTERS))
         for collector in self.collectors:
             registry.register(collector)
         return bytes(generate_latest(registry))
