@@ -1,14 +1,19 @@
 """/metrics of `deltastream serve --workers 2` reports one total across the workers, whichever
-of them answers the scrape."""
+of them answers the scrape: requests summed, and the engine's counters never going back when
+the next scrape is answered by the other worker."""
 
 from __future__ import annotations
 
 import re
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from deltastream.runtime.server import _share_metrics
+from deltastream.settings import Settings
 
 from .conftest import start_server
 
@@ -17,7 +22,15 @@ REQUESTS = 60
 
 def scrape(base: str) -> str:
     with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+        assert r.headers.get_all("Content-Type") == [
+            "text/plain; version=1.0.0; charset=utf-8"]
         return r.read().decode()
+
+
+def counter(text: str, sample: str) -> float:
+    found = re.findall(rf"^{re.escape(sample)} (\S+)$", text, re.M)
+    assert len(found) == 1, sample
+    return float(found[0])
 
 
 def expiries_requests(text: str) -> float:
@@ -41,7 +54,7 @@ def expiries_requests_of(path: Path) -> float:
                and sample.labels.get("endpoint") == "data.expiries")
 
 
-def test_two_workers_report_one_total(tmp_path):
+def test_two_workers_report_one_total(tmp_path, monkeypatch):
     server = start_server(tmp_path, "--workers", "2", "--data-dir", str(tmp_path),
                           "--strikes-each-side", "5", "--clock", "fixed",
                           env={"DELTASTREAM_CLOCK_START": "2026-11-25T05:00:00Z"})
@@ -51,13 +64,28 @@ def test_two_workers_report_one_total(tmp_path):
             statuses = list(pool.map(get_expiries, [server.base] * REQUESTS))
         assert statuses == [200] * REQUESTS
         per_worker = [expiries_requests_of(f) for f in (tmp_path / "metrics").glob(
-            "histogram_*.db")]
+            "*/histogram_*.db")]
         assert len([n for n in per_worker if n > 0]) == 2, per_worker
-        for _ in range(10):     # whichever worker answers the scrape
+        seen: list[tuple[float, float]] = []
+        for _ in range(20):     # whichever worker answers the scrape
             text = scrape(server.base)
             assert expiries_requests(text) == REQUESTS
+            seen.append((counter(text, 'deltastream_snapshots_total{product="NIFTY"}'),
+                         counter(text, "deltastream_engine_ticks_total")))
+            time.sleep(0.05)
+        for column in zip(*seen, strict=True):
+            assert list(column) == sorted(column) and column[0] > 0, seen
+        assert re.search(r"^process_cpu_seconds_total \S+$", text, re.M)
         assert "_created" not in text
         assert text.count("# TYPE deltastream_request_seconds histogram") == 1
+        # Another start on the same data directory removes what a dead server left and
+        # leaves the running server's counters alone.
+        stale = tmp_path / "metrics" / "999999999"
+        stale.mkdir()
+        monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
+        _share_metrics(Settings(data_dir=tmp_path))
+        assert not stale.exists()
+        assert expiries_requests(scrape(server.base)) == REQUESTS
     finally:
         assert server.stop() == 0
     assert "Traceback" not in server.log.read_text()

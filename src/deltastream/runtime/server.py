@@ -136,11 +136,29 @@ METRICS_DIR = "metrics"
 
 def _share_metrics(settings: Settings) -> None:
     """Let the workers keep their counters where any of them can sum them for ``/metrics``:
-    a directory under the data directory, emptied at each start (before a worker exists)."""
-    directory = Path(settings.data_dir) / METRICS_DIR
+    ``metrics/<server pid>`` under the data directory, new at each start (before a worker
+    exists). Those of servers no longer running are removed; another running server's are
+    left alone."""
+    parent = Path(settings.data_dir) / METRICS_DIR
+    for stale in parent.glob("*") if parent.is_dir() else ():
+        if stale.is_file():
+            stale.unlink()
+        elif not (stale.name.isdigit() and _running(int(stale.name))):
+            shutil.rmtree(stale, ignore_errors=True)
+    directory = parent / str(os.getpid())
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)     # no signal sent: only whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass                # it exists, as another user's
+    return True
 
 
 def _worker_metrics_done(server: Any, worker: Any) -> None:
