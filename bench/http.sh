@@ -4,8 +4,9 @@
 #   bash bench/http.sh [seconds-per-route]     (SERVE_ARGS="..." passes options to serve;
 #                                              ACCEPT_ENCODING=gzip asks for compressed bodies)
 #
-# Starts a server on a free loopback port, waits for /api/health, then prints req/s and
-# p50/p99 latency for /api/health and /api/data/chain/NIFTY?strikes=41 in the same run.
+# Starts a server on a free loopback port, waits for /api/health, then prints req/s, p50/p99
+# latency and the bytes of one response body as sent (compressed when ACCEPT_ENCODING asks)
+# for /api/health and /api/data/chain/NIFTY?strikes=41 in the same run.
 # wrk comes from Debian's packages (apt-get install wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,7 @@ for _ in $(seq 1 240); do
 done
 curl -fs "http://127.0.0.1:$PORT/api/health" >/dev/null || { cat "$DATA/server.log"; exit 1; }
 
-printf '%-40s %10s %9s %9s\n' route 'req/s' 'p50 ms' 'p99 ms'
+printf '%-40s %10s %9s %9s %9s\n' route 'req/s' 'p50 ms' 'p99 ms' 'bytes'
 for route in /api/health '/api/data/chain/NIFTY?strikes=41'; do
     out="$(wrk -t2 -c64 -d"${DURATION}s" --latency ${ACCEPT_ENCODING:+-H "Accept-Encoding: $ACCEPT_ENCODING"} \
         "http://127.0.0.1:$PORT$route")"
@@ -33,5 +34,8 @@ for route in /api/health '/api/data/chain/NIFTY?strikes=41'; do
     p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
     errors="$(awk '/Non-2xx|Socket errors/' <<<"$out")"
     to_ms() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.2f", n }'; }
-    printf '%-40s %10s %9s %9s %s\n' "$route" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" "$errors"
+    size="$(curl -s -o /dev/null -w '%{size_download}' \
+        ${ACCEPT_ENCODING:+-H "Accept-Encoding: $ACCEPT_ENCODING"} "http://127.0.0.1:$PORT$route")"
+    printf '%-40s %10s %9s %9s %9s %s\n' "$route" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" \
+        "$size" "$errors"
 done
