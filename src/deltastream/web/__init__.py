@@ -19,7 +19,7 @@ from .. import __version__
 from ..core.protocols import SnapshotFeed
 from ..settings import Settings
 from ..store.writer_stats import read_stats
-from . import routes_analytics, routes_dashboard, routes_data, routes_stream, routes_system
+from . import openapi, routes_analytics, routes_dashboard, routes_data, routes_stream, routes_system
 from .compression import compress_response
 from .errors import ERROR_SCHEMA, READ_METHODS, register_error_handlers
 from .headers import install_security_headers
@@ -81,17 +81,8 @@ def create_app(settings: Settings | None = None, *, feed: SnapshotFeed,
     products = list(feed.symbols)
 
     @app.spec_processor
-    def _name_products(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
-        # Every {product} takes one of this server's products (clients and fuzzers can
-        # find a valid one in the spec).
-        if isinstance(spec, str):
-            return spec
-        for item in spec.get("paths", {}).values():
-            for operation in item.values():
-                for parameter in operation.get("parameters", []):
-                    if parameter.get("in") == "path" and parameter.get("name") == "product":
-                        parameter["schema"] = {"type": "string", "enum": products}
-        return spec
+    def _as_served(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
+        return spec if isinstance(spec, str) else openapi.tidy(spec, products)
 
     app.register_blueprint(routes_system.bp)
     app.register_blueprint(routes_data.bp)

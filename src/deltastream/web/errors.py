@@ -59,9 +59,13 @@ def _accepted(schema: dict[str, Any]) -> str:
         if opt.get("type") == "null":
             continue
         kind = opt.get("type", "value")
+        if kind == "boolean":
+            return "true or false"
         lo, hi = opt.get("minimum"), opt.get("maximum")
         if lo is not None and hi is not None:
             return f"{kind} from {lo} to {hi}"
+        if opt.get("exclusiveMinimum") is not None and hi is not None:
+            return f"{kind} above {opt['exclusiveMinimum']} up to {hi}"
         if opt.get("format") == "date":
             return "date YYYY-MM-DD"
         if opt.get("format") == "date-time":

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
 
 from apiflask import APIBlueprint
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Times a request may name: wide enough for any market history, narrow enough that no
-# arithmetic on them (ranges, lookbacks of up to ten years) leaves datetime's range.
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-INSTANT_ACCEPTED = ("an ISO-8601 time (UTC when no offset) from 1970-01-01T00:00:00Z to "
-                    "8999-12-31T23:59:59Z")
+# Times a request may name: years 1970 to 8999 as written, with any UTC offset. Wide enough
+# for any market history, narrow enough that no arithmetic on them (ranges, lookbacks of up to
+# ten years, offsets of up to a day) leaves datetime's range.
+EARLIEST_YEAR = 1970
+LATEST_YEAR = 8999
+INSTANT_ACCEPTED = (f"an ISO-8601 time of the years {EARLIEST_YEAR} to {LATEST_YEAR} "
+                    "(UTC when no offset)")
+# The same rule for the OpenAPI spec (what JSON Schema can say of the year: its digits).
+INSTANT_PATTERN = r"^(19[7-9][0-9]|[2-8][0-9]{3})-"
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
 def _iso_8601(value: Any) -> Any:
@@ -32,37 +44,64 @@ def _iso_8601(value: Any) -> Any:
 
 
 def _utc_in_range(value: datetime) -> datetime:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"{value.isoformat()} is outside the years {EARLIEST_YEAR} to "
+                         f"{LATEST_YEAR}")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _iso_date(value: Any) -> Any:
+    # Only YYYY-MM-DD: pydantic alone would also read a number ("0") as a Unix time.
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(DATE_PATTERN, value):
+        raise ValueError(f"{str(value)[:64]!r} is not a date YYYY-MM-DD")
     try:
-        when = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError(f"{value.isoformat()} is outside the accepted times") from None
-    if not EARLIEST <= when < LATEST:
-        raise ValueError(f"{when.isoformat()} is outside the accepted times")
-    return when
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date YYYY-MM-DD") from None
+
+
+def _boolean(value: Any) -> Any:
+    # Only the two words JSON and the spec use: pydantic alone also reads 0, 1, yes, off...
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise ValueError(f"{str(value)[:64]!r} is not true or false")
 
 
 # An instant in UTC, validated at the edge so routes never see one they cannot compute with.
-Instant = Annotated[datetime, BeforeValidator(_iso_8601), AfterValidator(_utc_in_range)]
+Instant = Annotated[datetime, BeforeValidator(_iso_8601), AfterValidator(_utc_in_range),
+                    WithJsonSchema({"type": "string", "format": "date-time",
+                                    "pattern": INSTANT_PATTERN})]
+Day = Annotated[date, BeforeValidator(_iso_date),
+                WithJsonSchema({"type": "string", "format": "date", "pattern": DATE_PATTERN})]
+Boolean = Annotated[bool, BeforeValidator(_boolean),
+                    WithJsonSchema({"type": "boolean"})]
 
 ExpiryParam = Annotated[
-    date | None,
+    Day | None,
     Field(default=None, description="expiry date YYYY-MM-DD (default: nearest listed)"),
 ]
 StrikesParam = Annotated[
-    int, Field(ge=1, le=201, description="odd number of strikes centred on the ATM strike")
+    int, Field(ge=1, le=201, description="number of strikes centred on the ATM strike (an "
+                                         "even number has one more below it; fewer where "
+                                         "the listed strikes end)")
 ]
 
 
 FromParam = Annotated[
     Instant | None,
     Field(default=None, alias="from",
-          description="start of the range, ISO-8601 (UTC when no offset), inclusive"),
+          description="start of the range, inclusive: an ISO-8601 time of the years "
+                      "1970-8999 (UTC when no offset)"),
 ]
 ToParam = Annotated[
     Instant | None,
     Field(default=None, alias="to",
-          description="end of the range, ISO-8601 (UTC when no offset), inclusive; "
-                      "default now"),
+          description="end of the range, inclusive: an ISO-8601 time of the years "
+                      "1970-8999 (UTC when no offset); default the market's latest time"),
 ]
 IntervalParam = Annotated[
     int | None,
@@ -108,7 +147,7 @@ class ExpiryStrikesQuery(QueryModel):
 
 class PCRQuery(RangeQuery):
     expiry: ExpiryParam = None
-    history: Annotated[bool, Field(description="include the stored series")] = False
+    history: Annotated[Boolean, Field(description="include the stored series")] = False
     limit: Annotated[int, Field(ge=1, le=10_000, description="history points")] = 500
     interval: IntervalParam = None
 

@@ -18,6 +18,7 @@ from ..store import history
 from . import models
 from .errors import bad_parameter
 from .json import json_response
+from .openapi import UNKNOWN_PRODUCT, UNLISTED_EXPIRY
 from .params import (
     ExpiryQuery,
     ExpiryStrikesQuery,
@@ -27,7 +28,7 @@ from .params import (
     SurfaceQuery,
     query,
 )
-from .routes_data import HISTORY, NOT_FOUND, service
+from .routes_data import BY_EXPIRY, BY_PRODUCT, HISTORY, service
 from .serialize import iso, strike_window
 from .state import app_state
 
@@ -42,7 +43,8 @@ def _finite_or_none(values: np.ndarray) -> list[float | None]:
 @query(bp, PCRQuery)
 @bp.output(models.PCRResponse)
 @bp.doc(summary="Put-call ratio by open interest and volume; history=true adds the stored "
-                "series (from/to/interval)", responses=HISTORY)
+                "series (from/to/interval)",
+        responses={**HISTORY, 404: f"{UNKNOWN_PRODUCT}; {UNLISTED_EXPIRY}"})
 def pcr(product: str, query_data: PCRQuery) -> Response:
     svc = service()
     snap = svc.snapshot(product)
@@ -84,7 +86,7 @@ def pcr(product: str, query_data: PCRQuery) -> Response:
 @bp.get("/volatility-surface/<product>")
 @query(bp, SurfaceQuery)
 @bp.output(models.SurfaceResponse)
-@bp.doc(summary="Implied volatility by strike and expiry", responses=NOT_FOUND)
+@bp.doc(summary="Implied volatility by strike and expiry", responses=BY_PRODUCT)
 def volatility_surface(product: str, query_data: SurfaceQuery) -> Response:
     svc = service()
     snap = svc.snapshot(product)
@@ -115,7 +117,7 @@ def volatility_surface(product: str, query_data: SurfaceQuery) -> Response:
 @bp.get("/max-pain/<product>")
 @query(bp, ExpiryQuery)
 @bp.output(models.MaxPainResponse)
-@bp.doc(summary="Strike of least total payout to option holders", responses=NOT_FOUND)
+@bp.doc(summary="Strike of least total payout to option holders", responses=BY_EXPIRY)
 def max_pain(product: str, query_data: ExpiryQuery) -> Response:
     svc = service()
     snap = svc.snapshot(product)
@@ -140,7 +142,7 @@ def max_pain(product: str, query_data: ExpiryQuery) -> Response:
 @bp.get("/oi-buildup/<product>")
 @query(bp, ExpiryStrikesQuery)
 @bp.output(models.BuildupResponse)
-@bp.doc(summary="Open-interest build-up per strike", responses=NOT_FOUND)
+@bp.doc(summary="Open-interest build-up per strike", responses=BY_EXPIRY)
 def oi_buildup(product: str, query_data: ExpiryStrikesQuery) -> Response:
     svc = service()
     snap = svc.snapshot(product)
@@ -201,7 +203,9 @@ def ohlc(product: str, query_data: OHLCQuery) -> Response:
 @bp.output(models.IVHistoryResponse)
 @bp.doc(summary="ATM implied volatility series of the nearest expiry, with IV rank and IV "
                 "percentile over a lookback (null with the reason until enough history)",
-        responses=HISTORY)
+        responses={**HISTORY, 400: HISTORY[400] + "; or more than 100,000 observations in "
+                                                  "the lookback (lookback_days x 86,400 / "
+                                                  "sample_seconds)"})
 def iv_history(product: str, query_data: IVHistoryQuery) -> Response:
     svc = service()
     snap = svc.snapshot(product)

@@ -13,6 +13,14 @@ from ..store.rows import from_epoch_us
 from . import models
 from .errors import not_found
 from .json import json_response
+from .openapi import (
+    BAD_PARAMETER,
+    NO_MARKET_DATA,
+    NO_STORE,
+    RANGE_RULES,
+    UNKNOWN_PRODUCT,
+    UNLISTED_EXPIRY,
+)
 from .params import ChainQuery, UnderlyingQuery, query
 from .serialize import chain_dict, iso, iso_many
 from .service import MarketService
@@ -20,8 +28,17 @@ from .state import app_state
 
 bp = APIBlueprint("data", __name__, url_prefix="/api/data", tag="Market data")
 
-NOT_FOUND = {404: "unknown product or expiry", 400: "invalid parameter"}
-HISTORY = {**NOT_FOUND, 503: "no history store on this server"}
+# The error answers of each kind of route (documented in the spec).
+LIVE = {404: UNKNOWN_PRODUCT, 503: NO_MARKET_DATA}
+BY_PRODUCT = {400: BAD_PARAMETER, **LIVE}
+BY_EXPIRY = {**BY_PRODUCT, 404: f"{UNKNOWN_PRODUCT}; {UNLISTED_EXPIRY}"}
+HISTORY = {400: BAD_PARAMETER + RANGE_RULES, 404: UNKNOWN_PRODUCT,
+           503: NO_MARKET_DATA + NO_STORE}
+CHAIN = {400: BAD_PARAMETER,
+         404: f"{UNKNOWN_PRODUCT}; {UNLISTED_EXPIRY}; or, with at=, no archived chain within "
+              "the server's archive_tolerance (default its archive interval) of that time: "
+              "the detail lists the nearest archived times",
+         503: NO_MARKET_DATA + "; or, with at=, no history store on this server"}
 
 
 def service() -> MarketService:
@@ -41,7 +58,7 @@ def products() -> Response:
 @query(bp, ChainQuery)
 @bp.output(models.ChainResponse)
 @bp.doc(summary="Option chains with prices, IV and Greeks (live, or archived with at=)",
-        responses=HISTORY)
+        responses=CHAIN)
 def chain(product: str, query_data: ChainQuery) -> Response:
     svc = service()
     snap = svc.snapshot(product)
@@ -65,7 +82,9 @@ def chain(product: str, query_data: ChainQuery) -> Response:
 @bp.output(models.UnderlyingResponse)
 @bp.doc(summary="The underlying's ticks, oldest first: the latest ones, or (from/to) "
                 "stored ones; with 'from' the first 'limit' after it, otherwise the last "
-                "'limit' up to 'to'", responses=HISTORY)
+                "'limit' up to 'to'",
+        responses={**HISTORY, 400: BAD_PARAMETER + RANGE_RULES + " (only with 'to': "
+                                 "'from' alone reads the first 'limit' ticks after it)"})
 def underlying(product: str, query_data: UnderlyingQuery) -> Response:
     svc = service()
     snap = svc.snapshot(product)
@@ -118,7 +137,7 @@ def _archived(svc: MarketService, product: str, at: datetime) -> ChainSnapshot:
 
 @bp.get("/expiries/<product>")
 @bp.output(models.ExpiriesResponse)
-@bp.doc(summary="Listed expiries, ascending", responses=NOT_FOUND)
+@bp.doc(summary="Listed expiries, ascending", responses=LIVE)
 def expiries(product: str) -> Response:
     svc = service()
     snap = svc.snapshot(product)

@@ -1,0 +1,70 @@
+"""The OpenAPI document as the server behaves: what JSON Schema can say of each parameter, the
+server's products, and the ``Allow`` header of a 405.
+
+Applied to the spec APIFlask generates from the routes and their pydantic query models:
+
+- a query parameter is optional (absent means its default), so its schema has no ``null``
+  alternative; its description moves onto the parameter, where clients show it;
+- every ``{product}`` path parameter lists the products of this server's feed;
+- every operation documents the 405 a wrong method gets, with its ``Allow`` header (the
+  route's methods: GET, HEAD, OPTIONS).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import READ_METHODS
+
+METHOD_NOT_ALLOWED: dict[str, Any] = {
+    "description": "method not allowed; Allow names the route's methods",
+    "headers": {"Allow": {"description": "the methods of this route",
+                          "schema": {"type": "string", "example": ", ".join(READ_METHODS)}}},
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}},
+}
+
+# The error answers of the routes, as each can send them (see tests/web/test_openapi.py).
+BAD_PARAMETER = "invalid parameter: the detail names it and its accepted range"
+UNKNOWN_PRODUCT = "unknown product: the detail lists this server's products"
+UNLISTED_EXPIRY = "or an expiry that is not listed: the detail lists the listed ones"
+NO_MARKET_DATA = "no market data yet (the engine has not ticked): retry shortly"
+RANGE_RULES = ("; or 'from' after 'to' (default 'to': the market's latest time), or a range "
+               "longer than the server's history_max_range_days (default 31 days)")
+NO_STORE = "; or no history store on this server"
+
+
+def _optional(schema: dict[str, Any]) -> dict[str, Any]:
+    options = schema.get("anyOf")
+    if options is None:
+        return schema
+    kept = [o for o in options if o.get("type") != "null"]
+    if len(kept) != 1:
+        return {**schema, "anyOf": kept}
+    return {**{k: v for k, v in schema.items() if k != "anyOf"}, **kept[0]}
+
+
+def _parameter(parameter: dict[str, Any], products: Sequence[str]) -> None:
+    if parameter.get("in") == "path" and parameter.get("name") == "product":
+        parameter["schema"] = {"type": "string", "enum": list(products)}
+        parameter["description"] = "a product of this server (/api/data/products)"
+        return
+    if parameter.get("in") != "query":
+        return
+    schema = _optional(parameter.get("schema", {}))
+    description = schema.pop("description", None)
+    if description and "description" not in parameter:
+        parameter["description"] = description
+    if schema.get("default") is None:
+        schema.pop("default", None)
+    parameter["schema"] = {k: v for k, v in schema.items() if k != "title"}
+
+
+def tidy(spec: dict[Any, Any], products: Sequence[str]) -> dict[Any, Any]:
+    """``spec`` (APIFlask's document) made to say what the server does."""
+    for item in spec.get("paths", {}).values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                _parameter(parameter, products)
+            operation.setdefault("responses", {}).setdefault("405", METHOD_NOT_ALLOWED)
+    return spec
