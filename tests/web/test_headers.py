@@ -4,6 +4,10 @@ which methods a route has."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+
 import pytest
 
 ORIGIN = {"Origin": "https://dashboard.example"}
@@ -58,3 +62,18 @@ def test_metrics_content_type_names_its_charset_once(client):
     content_type = client.get("/metrics").headers["Content-Type"]
     assert content_type.startswith("text/plain")
     assert content_type.count("charset") == 1
+
+
+def test_the_docs_page_may_run_only_its_own_scripts(client):
+    r = client.get("/docs")
+    policy = r.headers["Content-Security-Policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    scripts = directives["script-src"].split()
+    # Its files, and its one inline script by hash: no other inline script, no eval.
+    inline = re.findall(rb"<script>(.*?)</script>", r.get_data(), re.DOTALL)
+    assert len(inline) == 1
+    digest = base64.b64encode(hashlib.sha256(inline[0]).digest()).decode()
+    assert scripts == ["'self'", f"'sha256-{digest}'"]
+    assert directives["default-src"] == "'none'"
+    assert directives["connect-src"] == "'self'"          # the spec, and "try it out"
+    assert directives["frame-ancestors"] == "'none'"
