@@ -292,3 +292,35 @@ def test_openapi_stays_valid_and_documents_the_history_parameters(recorded):
 def test_without_a_store_history_ranges_are_503(client):
     r = client.get("/api/data/underlying/IDX?from=2026-11-25T10:00:00Z")
     assert r.status_code == 503 and r.mimetype == "application/json"
+
+
+# The first and last instants a request may write (years 1970 and 8999), with the widest UTC
+# offsets: they fall outside those years in UTC and still compute (no overflow, no 500).
+FIRST = "1970-01-01T00:00:00%2B23:59"
+LAST = "8999-12-31T23:59:59.999999-23:59"
+
+
+@pytest.mark.parametrize(("url", "model"), [
+    (f"/api/data/underlying/IDX?from={FIRST}&to={FIRST}", models.UnderlyingResponse),
+    (f"/api/data/underlying/IDX?to={LAST}", models.UnderlyingResponse),
+    (f"/api/analytics/ohlc/IDX?to={FIRST}", models.OHLCResponse),
+    (f"/api/analytics/ohlc/IDX?to={LAST}&limit=1000&window=60", models.OHLCResponse),
+    (f"/api/analytics/pcr/IDX?history=true&to={FIRST}&interval=86400", models.PCRResponse),
+    (f"/api/analytics/pcr/IDX?history=true&from={LAST}&to={LAST}", models.PCRResponse),
+    (f"/api/analytics/iv-history/IDX?to={FIRST}&lookback_days=3660&sample_seconds=3200",
+     models.IVHistoryResponse),
+    (f"/api/analytics/iv-history/IDX?to={LAST}&interval=86400&lookback_days=3660"
+     "&sample_seconds=604800", models.IVHistoryResponse),
+])
+def test_times_at_the_edges_of_the_accepted_years_are_answered(recorded, url, model):
+    client, _, _ = recorded
+    get(client, url, model)
+
+
+@pytest.mark.parametrize("at", [FIRST, LAST])
+def test_at_at_the_edges_of_the_accepted_years_is_404_naming_the_nearest(recorded, at):
+    client, _, published = recorded
+    r = client.get(f"/api/data/chain/IDX?at={at}")
+    assert r.status_code == 404
+    archived = published[0 if at == FIRST else (TICKS - 1) // 6 * 6]["IDX"].timestamp
+    assert r.get_json()["detail"]["nearest"] == [iso(archived)]

@@ -1,12 +1,18 @@
 """The OpenAPI spec tells the truth: errors as sent, operation ids, the event stream's media
-type, health's 503 with the health body, and servers from the configuration."""
+type and parameters, health's 503 with the health body, servers from the configuration, each
+route's errors (405 with Allow), and the rules the server applies to parameters as schemas."""
 
 from __future__ import annotations
 
+import re
+from urllib.parse import quote
+
+import pytest
 from openapi_spec_validator import validate
 
 from deltastream.settings import Settings
 from deltastream.web import create_app
+from deltastream.web.params import DATE_PATTERN, INSTANT_PATTERN
 
 
 def spec_of(client, **headers) -> dict:
@@ -63,3 +69,136 @@ def test_product_parameters_list_the_servers_products(client):
                     assert parameter["schema"]["enum"] == ["IDX", "SEC"], path
                     seen += 1
     assert seen >= 9
+
+
+def operations(spec: dict) -> list[tuple[str, dict]]:
+    return [(path, op) for path, item in spec["paths"].items() for op in item.values()]
+
+
+def example_path(path: str) -> str:
+    return path.replace("{product}", "IDX")
+
+
+# What each route can answer besides 200 (a market-data route before the engine's first
+# tick answers 503; history without a store answers 503).
+ERRORS = {
+    "/api/health": {"503"},
+    "/api/stream": {"400"},
+    "/api/data/products": set(),
+    "/api/data/expiries/{product}": {"404", "503"},
+    "/api/data/chain/{product}": {"400", "404", "503"},
+    "/api/data/underlying/{product}": {"400", "404", "503"},
+    "/api/analytics/pcr/{product}": {"400", "404", "503"},
+    "/api/analytics/volatility-surface/{product}": {"400", "404", "503"},
+    "/api/analytics/max-pain/{product}": {"400", "404", "503"},
+    "/api/analytics/oi-buildup/{product}": {"400", "404", "503"},
+    "/api/analytics/ohlc/{product}": {"400", "404", "503"},
+    "/api/analytics/iv-history/{product}": {"400", "404", "503"},
+}
+
+
+def test_every_route_documents_each_error_it_can_send_and_no_other(client):
+    spec = spec_of(client)
+    assert set(spec["paths"]) == set(ERRORS)
+    for path, op in operations(spec):
+        documented = set(op["responses"])
+        assert documented == {"200", "405", *ERRORS[path]}, path
+        for code in documented - {"200"}:
+            assert op["responses"][code]["description"], (path, code)
+
+
+def test_errors_the_routes_send_are_the_documented_ones(client):
+    spec = spec_of(client)
+    for path, op in operations(spec):
+        url = example_path(path)
+        wrong = client.post(url)
+        assert wrong.status_code == 405
+        assert {m.strip() for m in wrong.headers["Allow"].split(",")} == {"GET", "HEAD",
+                                                                          "OPTIONS"}
+        assert "Allow" in op["responses"]["405"]["headers"], path
+        if "{product}" in path:
+            unknown = client.get(path.replace("{product}", "NOPE"))
+            assert unknown.status_code == 404 and "404" in op["responses"], path
+            assert unknown.get_json()["detail"]["valid_products"] == ["IDX", "SEC"]
+        if path == "/api/stream":
+            continue                                  # 200 opens the stream: tested apart
+        for parameter in op.get("parameters", []):
+            if parameter["in"] == "query":
+                bad = client.get(f"{url}?{parameter['name']}=%C3%A9!")
+                assert bad.status_code == 400 and "400" in op["responses"], path
+                assert bad.get_json()["detail"]["parameter"] == parameter["name"]
+
+
+def test_query_parameters_are_optional_with_no_null_alternative(client):
+    for path, op in operations(spec_of(client)):
+        for parameter in op.get("parameters", []):
+            if parameter["in"] == "path":
+                assert parameter["required"] is True
+                continue
+            assert parameter["required"] is False, (path, parameter["name"])
+            schema = parameter["schema"]
+            assert "anyOf" not in schema and "title" not in schema, (path, parameter["name"])
+            assert schema.get("type") != "null" and schema.get("default", 0) is not None
+            assert parameter.get("description"), (path, parameter["name"])
+
+
+def parameter(spec: dict, path: str, name: str) -> dict:
+    found = [p for p in spec["paths"][path]["get"]["parameters"] if p["name"] == name]
+    assert len(found) == 1, (path, name)
+    return found[0]["schema"]
+
+
+def test_range_rules_the_server_enforces_are_in_the_schemas(client):
+    spec = spec_of(client)
+    chain = "/api/data/chain/{product}"
+    assert parameter(spec, chain, "strikes") == {"type": "integer", "minimum": 1,
+                                                 "maximum": 201, "default": 21}
+    assert parameter(spec, chain, "limit")["maximum"] == 10
+    iv = "/api/analytics/iv-history/{product}"
+    lookback = parameter(spec, iv, "lookback_days")
+    assert lookback["exclusiveMinimum"] == 0 and lookback["maximum"] == 3660
+    assert parameter(spec, iv, "sample_seconds")["minimum"] == 60
+    assert parameter(spec, "/api/analytics/pcr/{product}", "history") == {"type": "boolean",
+                                                                          "default": False}
+    expiry = parameter(spec, chain, "expiry")
+    assert expiry["format"] == "date" and expiry["pattern"] == DATE_PATTERN
+    for path, name in [(chain, "at"), (iv, "from"), (iv, "to"),
+                       ("/api/data/underlying/{product}", "from")]:
+        assert parameter(spec, path, name) == {"type": "string", "format": "date-time",
+                                               "pattern": INSTANT_PATTERN}
+    # The rules across parameters (range order and length, observations) are stated in the
+    # 400's description.
+    assert "history_max_range_days" in spec["paths"][iv]["get"]["responses"]["400"][
+        "description"]
+    assert "100,000 observations" in spec["paths"][iv]["get"]["responses"]["400"][
+        "description"]
+
+
+@pytest.mark.parametrize(("when", "accepted"), [
+    ("1970-01-01T00:00:00Z", True),
+    ("1970-01-01T00:00:00+23:59", True),       # 1969-12-31 in UTC: the written year counts
+    ("8999-12-31T23:59:59.999999-23:59", True),
+    ("2026-11-25 10:00", True),
+    ("1969-12-31T23:59:59Z", False),
+    ("9000-01-01T00:00:00Z", False),
+    ("0001-01-01T00:00:00+23:59", False),
+    ("9999-12-31T23:59:59-23:59", False),
+])
+def test_the_time_pattern_in_the_spec_is_the_rule_the_server_applies(engine, when, accepted):
+    # Without a store an accepted at= is a 503 (no archive to read), a refused one a 400.
+    client = create_app(Settings(), feed=engine, start_feed=False).test_client()
+    engine.tick()
+    assert bool(re.search(INSTANT_PATTERN, when)) is accepted
+    r = client.get(f"/api/data/chain/IDX?at={quote(when)}")
+    assert r.status_code == (503 if accepted else 400), r.get_data(as_text=True)
+
+
+def test_the_stream_documents_its_parameters(client):
+    spec = spec_of(client)
+    params = {p["name"]: p for p in spec["paths"]["/api/stream"]["get"]["parameters"]}
+    assert params["products"]["schema"]["items"]["enum"] == ["IDX", "SEC"]
+    assert params["events"]["schema"]["items"]["enum"] == ["underlying", "summary", "chain"]
+    assert params["products"]["explode"] is False
+    assert params["Last-Event-ID"]["in"] == "header"
+    bad = client.get("/api/stream?events=ticks")
+    assert bad.status_code == 400 and bad.get_json()["detail"]["parameter"] == "events"

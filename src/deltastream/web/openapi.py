@@ -7,7 +7,8 @@ Applied to the spec APIFlask generates from the routes and their pydantic query 
   alternative; its description moves onto the parameter, where clients show it;
 - every ``{product}`` path parameter lists the products of this server's feed;
 - every operation documents the 405 a wrong method gets, with its ``Allow`` header (the
-  route's methods: GET, HEAD, OPTIONS).
+  route's methods: GET, HEAD, OPTIONS);
+- the event stream's parameters (read from the query string by hand, not by a model).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import READ_METHODS
+from .stream import KINDS
 
 METHOD_NOT_ALLOWED: dict[str, Any] = {
     "description": "method not allowed; Allow names the route's methods",
@@ -60,8 +62,33 @@ def _parameter(parameter: dict[str, Any], products: Sequence[str]) -> None:
     parameter["schema"] = {k: v for k, v in schema.items() if k != "title"}
 
 
+def _comma_list(name: str, values: Sequence[str], description: str) -> dict[str, Any]:
+    return {"in": "query", "name": name, "required": False, "style": "form",
+            "explode": False, "description": description,
+            "schema": {"type": "array", "items": {"type": "string", "enum": list(values)}}}
+
+
+def stream_parameters(products: Sequence[str]) -> list[dict[str, Any]]:
+    """The parameters of ``GET /api/stream`` (see routes_stream)."""
+    resume = "the id of the last frame received: the stream resumes after it"
+    return [
+        _comma_list("products", products, "comma-separated products (default all)"),
+        _comma_list("events", KINDS, "comma-separated kinds of event "
+                                     "(default underlying,summary)"),
+        {"in": "header", "name": "Last-Event-ID", "required": False,
+         "description": resume + " (what EventSource sends on reconnecting)",
+         "schema": {"type": "integer"}},
+        {"in": "query", "name": "last_event_id", "required": False,
+         "description": resume + " (for clients that cannot send the header)",
+         "schema": {"type": "integer"}},
+    ]
+
+
 def tidy(spec: dict[Any, Any], products: Sequence[str]) -> dict[Any, Any]:
     """``spec`` (APIFlask's document) made to say what the server does."""
+    stream = spec.get("paths", {}).get("/api/stream", {}).get("get")
+    if stream is not None:
+        stream["parameters"] = stream_parameters(products)
     for item in spec.get("paths", {}).values():
         for operation in item.values():
             for parameter in operation.get("parameters", []):

@@ -48,7 +48,8 @@ def _last_event_id() -> int | None:
 STREAM_RESPONSES: Any = {
     200: {"description": "a stream of Server-Sent Events",
           "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-    400: {"description": "invalid parameter",
+    400: {"description": "an unknown product or kind of event: the detail lists the valid "
+                          "ones",
           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}}},
 }
 
@@ -56,11 +57,10 @@ STREAM_RESPONSES: Any = {
 @bp.get("/stream")
 @bp.doc(summary="Live market data as Server-Sent Events",
         description=(
-            "Query: `products` (comma-separated, default all), `events` (comma-separated "
-            "from underlying, summary, chain; default underlying,summary). Frames: "
-            "`event: underlying_update | chain_summary | chain_update`, `data:` the same JSON "
-            "as the Socket.IO events, `id:` the snapshot sequence. Send `Last-Event-ID` (or "
-            "`last_event_id`) to resume."),
+            "Frames: `event: underlying_update | chain_summary | chain_update`, `data:` the "
+            "same JSON as the Socket.IO events, `id:` the snapshot sequence. Send "
+            "`Last-Event-ID` (or `last_event_id`) to resume; a value that is not an integer "
+            "is ignored."),
         responses=STREAM_RESPONSES)
 def stream() -> Response:
     state = app_state()
