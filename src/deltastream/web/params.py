@@ -1,4 +1,9 @@
-"""Query-parameter models shared by the routes (pydantic; documented in the OpenAPI spec)."""
+"""Query-parameter models shared by the routes (pydantic; documented in the OpenAPI spec).
+
+Values are read only as the spec writes them: times ISO-8601 in the years 1970-8999 (UTC when
+no offset), dates YYYY-MM-DD, booleans true or false, numbers as JSON writes them. Anything
+else is a 400 naming the parameter and its accepted range (see .errors).
+"""
 
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ INSTANT_ACCEPTED = (f"an ISO-8601 time of the years {EARLIEST_YEAR} to {LATEST_Y
 # The same rule for the OpenAPI spec (what JSON Schema can say of the year: its digits).
 INSTANT_PATTERN = r"^(19[7-9][0-9]|[2-8][0-9]{3})-"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+NUMBER_PATTERN = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?"
 
 
 def _iso_8601(value: Any) -> Any:
@@ -62,6 +68,13 @@ def _iso_date(value: Any) -> Any:
         raise ValueError(f"{value!r} is not a date YYYY-MM-DD") from None
 
 
+def _json_number(value: Any) -> Any:
+    # A number as JSON writes it: pydantic alone also reads " 5", "+5", "05" and "1_0".
+    if isinstance(value, str) and not re.fullmatch(NUMBER_PATTERN, value):
+        raise ValueError(f"{value[:64]!r} is not a number")
+    return value
+
+
 def _boolean(value: Any) -> Any:
     # Only the two words JSON and the spec use: pydantic alone also reads 0, 1, yes, off...
     if isinstance(value, bool):
@@ -79,6 +92,8 @@ Day = Annotated[date, BeforeValidator(_iso_date),
                 WithJsonSchema({"type": "string", "format": "date", "pattern": DATE_PATTERN})]
 Boolean = Annotated[bool, BeforeValidator(_boolean),
                     WithJsonSchema({"type": "boolean"})]
+# After a number's Field (its range stays in the JSON schema as minimum/maximum).
+JSON_NUMBER = BeforeValidator(_json_number)
 
 ExpiryParam = Annotated[
     Day | None,
@@ -87,7 +102,8 @@ ExpiryParam = Annotated[
 StrikesParam = Annotated[
     int, Field(ge=1, le=201, description="number of strikes centred on the ATM strike (an "
                                          "even number has one more below it; fewer where "
-                                         "the listed strikes end)")
+                                         "the listed strikes end)"),
+    JSON_NUMBER,
 ]
 
 
@@ -107,6 +123,7 @@ IntervalParam = Annotated[
     int | None,
     Field(default=None, ge=1, le=86_400,
           description="seconds; one point (the last) per interval (default: every point)"),
+    JSON_NUMBER,
 ]
 
 
@@ -124,7 +141,7 @@ class RangeQuery(QueryModel):
 
 class ChainQuery(QueryModel):
     expiry: ExpiryParam = None
-    limit: Annotated[int, Field(ge=1, le=10, description="number of expiries")] = 1
+    limit: Annotated[int, Field(ge=1, le=10, description="number of expiries"), JSON_NUMBER] = 1
     strikes: StrikesParam = 21
     at: Annotated[
         Instant | None,
@@ -133,7 +150,7 @@ class ChainQuery(QueryModel):
 
 
 class UnderlyingQuery(RangeQuery):
-    limit: Annotated[int, Field(ge=1, le=1000, description="number of ticks")] = 100
+    limit: Annotated[int, Field(ge=1, le=1000, description="number of ticks"), JSON_NUMBER] = 100
 
 
 class ExpiryQuery(QueryModel):
@@ -148,7 +165,7 @@ class ExpiryStrikesQuery(QueryModel):
 class PCRQuery(RangeQuery):
     expiry: ExpiryParam = None
     history: Annotated[Boolean, Field(description="include the stored series")] = False
-    limit: Annotated[int, Field(ge=1, le=10_000, description="history points")] = 500
+    limit: Annotated[int, Field(ge=1, le=10_000, description="history points"), JSON_NUMBER] = 500
     interval: IntervalParam = None
 
 
@@ -157,22 +174,26 @@ class SurfaceQuery(QueryModel):
 
 
 class OHLCQuery(RangeQuery):
-    window: Annotated[int, Field(ge=1, le=60, description="candle width in minutes")] = 5
-    limit: Annotated[int, Field(ge=1, le=1000, description="number of candles")] = 100
+    window: Annotated[int, Field(ge=1, le=60, description="candle width in minutes"),
+                      JSON_NUMBER] = 5
+    limit: Annotated[int, Field(ge=1, le=1000, description="number of candles"), JSON_NUMBER] = 100
 
 
 class IVHistoryQuery(RangeQuery):
     interval: IntervalParam = None
-    limit: Annotated[int, Field(ge=1, le=10_000, description="series points (newest)")] = 1000
+    limit: Annotated[int, Field(ge=1, le=10_000, description="series points (newest)"),
+                     JSON_NUMBER] = 1000
     lookback_days: Annotated[
         float | None,
         Field(default=None, gt=0, le=3660,
               description="days of history IV rank and percentile compare with "
-                          "(default: the server's iv_lookback_days)")] = None
+                          "(default: the server's iv_lookback_days)"),
+        JSON_NUMBER] = None
     sample_seconds: Annotated[
         int, Field(ge=60, le=604_800,
                    description="one observation (the last ATM IV) per this many seconds "
-                               "of the lookback")] = 86_400
+                               "of the lookback"),
+        JSON_NUMBER] = 86_400
 
 
 def query(bp: APIBlueprint, model: type[QueryModel]) -> Callable[[F], F]:
