@@ -23,6 +23,7 @@ from deltastream.web import create_app, models
 from deltastream.web.json import dumps
 from deltastream.web.params import INSTANT_ACCEPTED
 from deltastream.web.serialize import chain_dict, iso
+from deltastream.web.state import app_state
 from tests.support.specs import EUROPEAN, START, spec, terms
 
 SECOND = spec("SEC", 595.0, 1.0, 0.01, False, strikes_each_side=30)
@@ -324,3 +325,21 @@ def test_at_at_the_edges_of_the_accepted_years_is_404_naming_the_nearest(recorde
     assert r.status_code == 404
     archived = published[0 if at == FIRST else (TICKS - 1) // 6 * 6]["IDX"].timestamp
     assert r.get_json()["detail"]["nearest"] == [iso(archived)]
+
+
+def test_at_tolerance_is_the_configured_one(recorded, tmp_path):
+    client, store, published = recorded
+    feed = app_state(client.application).service.feed
+    strict = create_app(Settings(data_dir=tmp_path, archive_every=3600.0,
+                                 archive_tolerance=60.0),
+                        feed=feed, start_feed=False, store=store).test_client()
+    archived = published[12]["IDX"].timestamp
+    assert strict.get(f"/api/data/chain/IDX?at={q(archived + timedelta(seconds=59))}"
+                      ).status_code == 200
+    far = strict.get(f"/api/data/chain/IDX?at={q(archived + timedelta(seconds=100))}")
+    assert far.status_code == 404
+    assert far.get_json()["detail"]["tolerance_seconds"] == 60.0
+    assert iso(archived) in far.get_json()["detail"]["nearest"]
+    # The default tolerance (the archive interval, an hour) serves the same instant.
+    assert client.get(f"/api/data/chain/IDX?at={q(archived + timedelta(seconds=100))}"
+                      ).status_code == 200
