@@ -1,5 +1,6 @@
 """schemathesis over the live OpenAPI spec of a real `deltastream serve`: every check, the
-product pinned to a valid one and fuzzed, zero failures.
+product pinned to a valid one and fuzzed, zero failures. And times and numbers at the edges
+of their types, over HTTP: a 400 naming the parameter, never a 5xx.
 
 The market clock is fixed (the spec's rules and the answers do not depend on the hour) and the
 run is bounded: a fixed number of examples per operation and a fixed seed. The live stream
@@ -15,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -79,3 +81,52 @@ def test_schemathesis_finds_no_failure(server, tmp_path, config):
     cases = re.search(r"(\d+) generated, (\d+) passed", output)
     assert cases is not None and cases.group(1) == cases.group(2), output
     assert int(cases.group(1)) >= OPERATIONS * 50, output
+
+
+# Times and numbers at the edges of their types (the first four were 500s).
+EDGE_URLS = [
+    "/api/analytics/ohlc/NIFTY?to=0001-01-01T00:00:00Z",
+    "/api/data/underlying/NIFTY?from=9999-12-31T23:59:59-23:59",
+    "/api/analytics/iv-history/NIFTY?from=0001-01-01T00:00:00%2B23:59",
+    "/api/analytics/pcr/NIFTY?history=true&from=0001-01-01T00:00:00%2B23:59",
+]
+EDGE_TIMES = ["0001-01-01T00:00:00Z", "0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59Z",
+              "9999-12-31T23:59:59-23:59", "9999-12-31T23:59:59+23:59", "1969-12-31T23:59:59Z",
+              "1970-01-01T00:00:00+23:59", "8999-12-31T23:59:59.999999-23:59", "0.5", "1e308",
+              "2026-02-30T00:00:00Z", "2026-03-02T23:59:60Z", "+002026-03-02T00:00:00Z"]
+EDGE_NUMBERS = ["0", "-1", "1e308", "-1e308", "nan", "inf", "99999999999999999999999", "1.5",
+                "5e-324", " 5", "0x10"]
+TIME_ROUTES = ["/api/data/underlying/NIFTY", "/api/analytics/ohlc/NIFTY",
+               "/api/analytics/iv-history/NIFTY", "/api/analytics/pcr/NIFTY?history=true"]
+NUMBER_PARAMETERS = {"/api/data/chain/NIFTY": ["strikes", "limit"],
+                     "/api/analytics/ohlc/NIFTY": ["window", "limit"],
+                     "/api/analytics/iv-history/NIFTY": ["interval", "lookback_days",
+                                                         "sample_seconds"]}
+
+
+def edge_urls() -> list[str]:
+    def join(path: str, query: str) -> str:
+        return f"{path}{'&' if '?' in path else '?'}{query}"
+
+    urls = list(EDGE_URLS)
+    urls += [f"/api/data/chain/NIFTY?at={quote(t)}" for t in EDGE_TIMES]
+    for path in TIME_ROUTES:
+        for start in EDGE_TIMES:
+            urls.append(join(path, f"from={quote(start)}"))
+            urls.append(join(path, f"to={quote(start)}"))
+            urls += [join(path, f"from={quote(start)}&to={quote(end)}") for end in EDGE_TIMES]
+    for path, names in NUMBER_PARAMETERS.items():
+        urls += [join(path, f"{name}={quote(n)}") for name in names for n in EDGE_NUMBERS]
+    return urls
+
+
+def test_times_and_numbers_at_the_edges_are_never_a_server_error(server):
+    statuses: dict[int, int] = {}
+    for url in edge_urls():
+        code, body = server.get(url)
+        statuses[code] = statuses.get(code, 0) + 1
+        assert code < 500, (url, body)
+        if code == 400:
+            assert body["detail"]["parameter"] in url, (url, body)
+    print(f"{sum(statuses.values())} edge requests: {statuses}")
+    assert all(server.get(url)[0] == 400 for url in EDGE_URLS)
