@@ -10,7 +10,16 @@ from pathlib import Path
 
 import click
 
-from .core.types import ClockKind, EngineMode, ExportFormat, HistoryKind, Role, choices
+from .core.types import (
+    ClockKind,
+    EngineMode,
+    ExportFormat,
+    HistoryKind,
+    LogFormat,
+    LogLevel,
+    Role,
+    choices,
+)
 from .settings import Settings, SettingsError, from_env, unknown_variables
 
 # Heavy modules (NumPy, the pricing kernels, SQLAlchemy, the web stack) are imported inside
@@ -22,6 +31,11 @@ _catalog = click.option("--catalog", type=click.Path(dir_okay=False, path_type=P
                         default=None, help="TOML file adding or changing products.")
 _tick_interval = click.option("--tick-interval", type=click.FloatRange(0, 3600, min_open=True),
                               default=None, help="Seconds between engine ticks (default 1).")
+_log_format = click.option("--log-format", type=click.Choice(choices(LogFormat)), default=None,
+                           help="Log lines for people (text, default) or one JSON object per "
+                                "line (json).")
+_log_level = click.option("--log-level", type=click.Choice(choices(LogLevel)), default=None,
+                          help="Least severe records logged (default info).")
 _archive_every = click.option(
     "--archive-every", type=float, default=None,
     help="Market seconds between full-chain archives (default 300; 0: every tick).")
@@ -93,6 +107,10 @@ def main() -> None:
               help="Widest from/to range a history request may ask for (default 31 days).")
 @click.option("--engine-mode", type=click.Choice(choices(EngineMode)), default=None,
               help="Run the engine in its own process (default) or in the web process.")
+@_log_format
+@_log_level
+@click.option("--access-log/--no-access-log", default=None,
+              help="One log line per request (default off).")
 def serve(**options: object) -> None:
     """Run the API server on the simulated market (settings also from DELTASTREAM_*)."""
     settings = _settings(options, bind=True)
@@ -113,6 +131,8 @@ def serve(**options: object) -> None:
               help="History store the engine records into and resumes from (default: SQLite "
                    "deltastream.db in the data directory).")
 @_archive_every
+@_log_format
+@_log_level
 def engine(**options: object) -> None:
     """Run the market engine alone, publishing to web processes (``serve --role web``)."""
     import signal

@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .core.types import ClockKind, EngineMode, Role, choices
+from .core.types import ClockKind, EngineMode, LogFormat, LogLevel, Role, choices
 
 ENV_PREFIX = "DELTASTREAM_"
 # Variables with the prefix that are read elsewhere, not settings.
@@ -46,6 +46,11 @@ class Settings:
     underlying_history: int = 100_000   # ticks kept per product in memory
     stall_after: float = 10.0           # seconds without a tick before health reports 503
     max_connections: int = 1000         # concurrent client connections
+    header_timeout: float = 10.0        # seconds a client may take to send a request's headers
+    keepalive_timeout: float = 60.0     # seconds an idle keep-alive connection is kept open
+    log_format: str = LogFormat.TEXT    # a LogFormat
+    log_level: str = LogLevel.INFO      # a LogLevel
+    access_log: bool = False            # one log line per request
     engine_threads: int = 1             # cores the engine's numeric kernels may use
     engine_mode: str = EngineMode.PROCESS  # an EngineMode: its own process, or the web one's
     role: str = Role.ALL                # a Role: engine + web, or web only (engine elsewhere)
@@ -85,6 +90,12 @@ class Settings:
              "100-10,000,000"),
             (self.stall_after > 0, "stall_after", "> 0 seconds"),
             (1 <= self.max_connections <= 100_000, "max_connections", "1-100,000"),
+            (0.5 <= self.header_timeout <= 3600, "header_timeout", "0.5-3600 seconds"),
+            (0.5 <= self.keepalive_timeout <= 3600, "keepalive_timeout", "0.5-3600 seconds"),
+            (self.log_format in choices(LogFormat), "log_format",
+             " or ".join(choices(LogFormat))),
+            (self.log_level in choices(LogLevel), "log_level",
+             f"one of {', '.join(choices(LogLevel))}"),
             (1 <= self.engine_threads <= 256, "engine_threads", "1-256"),
             (self.engine_mode in choices(EngineMode), "engine_mode",
              " or ".join(choices(EngineMode))),

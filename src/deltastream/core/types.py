@@ -104,6 +104,22 @@ class ExerciseStyle(StrEnum):
     AMERICAN = "american"
 
 
+class LogFormat(StrEnum):
+    """How the server writes its log: lines for people, or one JSON object per line."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
+class LogLevel(StrEnum):
+    """The least severe log records written."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
 def choices(kind: type[StrEnum]) -> list[str]:
     """The values of a string enum, in definition order (for CLI choices and messages)."""
     return [member.value for member in kind]
