@@ -42,8 +42,8 @@ def test_each_encoding_is_compressed_once_per_key_with_its_own_etag(monkeypatch)
 
     compressions = []
     real_encode = module.encode
-    monkeypatch.setattr(module, "encode", lambda body, encoding: compressions.append(
-        encoding) or real_encode(body, encoding))
+    monkeypatch.setattr(module, "encode", lambda body, encoding, reused=False: (
+        compressions.append((encoding, reused)) or real_encode(body, encoding, reused)))
     cache = ResponseCache()
     values = {"values": [i / 7 for i in range(500)]}
     etag, raw, sent = cache.encoded("k", "identity", lambda: values)
@@ -53,7 +53,8 @@ def test_each_encoding_is_compressed_once_per_key_with_its_own_etag(monkeypatch)
             zetag, body, sent = cache.encoded("k", encoding, lambda: values)
             assert (zetag, sent) == (f"{etag}-{encoding}", encoding)
             assert len(body) < len(raw)
-    assert compressions == ["gzip", "zstd"]
+    # Once each, and at the level for a body sent many times.
+    assert compressions == [("gzip", True), ("zstd", True)]
     assert cache.size_bytes == len(raw) + sum(
         len(cache.encoded("k", e, lambda: values)[1]) for e in ("gzip", "zstd"))
     # Under the threshold a body stays identity whatever the client accepts.

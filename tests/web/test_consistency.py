@@ -1,5 +1,6 @@
 """Each served option's price and Greeks are reproduced by the pricing engine from the
-chain's own inputs (spot_price, strike, time_to_expiry, rate, dividend_yield, iv)."""
+chain's own inputs (spot_price, strike, time_to_expiry, rate, dividend_yield, iv), to the
+precision they are served with (IV to 6 significant digits, Greeks to 5, prices to 7)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ def test_served_numbers_are_reproduced_from_served_inputs(client, product):
             for field in ("mid", "delta", "gamma", "theta", "vega", "rho"):
                 served = np.array([o[field] for o in opts])
                 ours = g.price if field == "mid" else getattr(g, field)
-                assert np.allclose(served, ours, rtol=1e-9, atol=1e-10 * scale), field
+                # Greeks rounded to 5 digits (5e-5), from an IV rounded to 6: far from the
+                # money a Greek moves ~d² times the IV's relative change.
+                assert np.allclose(served, ours, rtol=1e-4, atol=1e-8 * scale), field
             checked += len(opts)
         # The forward and the ATM straddle follow from the same inputs.
         t = chain["time_to_expiry"]

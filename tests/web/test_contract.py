@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from deltastream.web import models
+from deltastream.web.serialize import IV_DIGITS, significant
 
 
 def get(client, url, model=None):
@@ -122,9 +123,11 @@ def test_volatility_surface_is_the_chains_solved_ivs(client, engine):
     first = body["expiries"][0]
     chain = snap.chains[0]
     idx = np.searchsorted(chain.strikes, first["strikes"])
-    assert first["call_ivs"] == chain.calls.iv[idx].tolist()
+    assert first["call_ivs"] == significant(chain.calls.iv[idx], IV_DIGITS).tolist()
     assert len(first["strikes"]) == len(first["call_ivs"]) == len(first["put_ivs"]) == 5
-    assert first["avg_iv"] == pytest.approx(np.mean(first["call_ivs"] + first["put_ivs"]))
+    # Each served to 6 significant digits.
+    assert first["avg_iv"] == pytest.approx(np.mean(first["call_ivs"] + first["put_ivs"]),
+                                            rel=1e-5)
 
 
 def test_max_pain_minimises_total_payout(client, engine):

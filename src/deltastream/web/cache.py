@@ -50,7 +50,7 @@ class ResponseCache:
             return etag, body, IDENTITY
         variant = self._get((key, encoding))
         if variant is None:
-            variant = (encoded_etag(etag, encoding), encode(body, encoding)[0])
+            variant = (encoded_etag(etag, encoding), encode(body, encoding, reused=True)[0])
             self._put((key, encoding), variant)
         return (*variant, encoding)
 

