@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import threading
 
 import sqlalchemy as sa
@@ -48,7 +49,9 @@ def test_migrations_create_the_declared_schema_and_are_idempotent(fresh_url):
         again.dispose()
 
 
-def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(tmp_path):
+def test_sqlite_maps_no_file_into_memory_and_keeps_foreign_keys_and_a_busy_timeout(tmp_path):
+    # No WAL (its -shm index is a mapped file) and no mmap: a write the file system refuses
+    # is an error, never SIGBUS.
     assert sqlite_url(tmp_path / "nested" / "data").endswith("/nested/data/deltastream.db")
     # The data directory is made for the default SQLite file.
     engine = open_configured(Settings(data_dir=tmp_path / "nested" / "data"))
@@ -58,10 +61,35 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(tmp_path):
             def pragma(name: str):
                 return conn.exec_driver_sql(f"PRAGMA {name}").scalar()
 
-            assert pragma("journal_mode") == "wal"
-            assert pragma("synchronous") == 1          # NORMAL
+            assert pragma("journal_mode") == "truncate"
+            assert pragma("mmap_size") == 0
+            assert pragma("synchronous") == 2          # FULL
             assert pragma("foreign_keys") == 1
             assert pragma("busy_timeout") >= 1000
+    finally:
+        engine.dispose()
+
+
+def test_a_database_left_in_wal_mode_is_switched_back_keeping_its_rows(tmp_path):
+    url = sqlite_url(tmp_path)
+    path = tmp_path / "deltastream.db"
+    engine = open_database(url)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(schema.market_state).values(
+            product="IDX", sequence=1, ts=0, payload=b"x"))
+    engine.dispose()
+    old = sqlite3.connect(path)                # as versions before this one left it
+    assert old.execute("PRAGMA journal_mode = WAL").fetchone() == ("wal",)
+    old.close()
+    assert path.read_bytes()[18:20] == b"\x02\x02"     # the header's WAL format
+    engine = open_database(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "truncate"
+            assert conn.execute(sa.select(sa.func.count())
+                                .select_from(schema.market_state)).scalar() == 1
+        assert path.read_bytes()[18:20] == b"\x01\x01"     # a rollback journal's
+        assert not path.with_name("deltastream.db-shm").exists()
     finally:
         engine.dispose()
 

@@ -6,7 +6,11 @@ expiry and, every ``archive_every`` seconds, the full chain) together with the p
 market checkpoint, written in one transaction by the store's background writer; and, when a
 product's session rolls, the closing open interest and premium of every contract. A
 background thread prunes rows past their retention and publishes the writer's counters (queue
-depth, drops) for the metrics of the web process. :meth:`Recorder.close` flushes everything.
+depth, drops, whether writes are failing) for the metrics and health of the web processes.
+:meth:`Recorder.close` flushes everything.
+
+A failing database never reaches the engine: the writer retries in the background (see
+:mod:`deltastream.store.writer`) and the engine ticks on; pruning waits until writes succeed.
 """
 
 from __future__ import annotations
@@ -89,7 +93,7 @@ class Recorder:
     def prune(self) -> dict[str, int]:
         """Delete rows past each table's retention, measured back from the newest tick."""
         keep = self.settings.retention()
-        if not keep or self._latest_time is None:
+        if not keep or self._latest_time is None or self.writer.failing:
             return {}
         try:
             deleted = retention.prune(self.store, keep, self._latest_time)
@@ -108,7 +112,8 @@ class Recorder:
                 "queue_capacity": self.writer.capacity, "dropped": s.dropped,
                 "batches": s.batches, "failed_batches": s.failed_batches,
                 "rows_written": s.rows_written, "rows_pruned": dict(self._pruned),
-                "last_error": s.last_error}
+                "last_error": s.last_error, "failing_since": s.failing_since,
+                "failures": s.failures}
 
     def publish_stats(self) -> None:
         """Write the counters where the web process reads them (atomically replaced)."""

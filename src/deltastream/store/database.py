@@ -1,8 +1,16 @@
 """Open the store's database (SQLite or PostgreSQL) and bring its schema up to date.
 
-SQLite (the embedded default, one file under the data directory) runs in WAL mode with
-``synchronous=NORMAL``, a busy timeout and foreign keys on; its transactions begin explicitly
-(``BEGIN``), so DDL is transactional and a migration takes the write lock up front.
+SQLite (the embedded default, one file under the data directory) runs with a rollback journal
+(``journal_mode=TRUNCATE``, ``synchronous=FULL``), no memory-mapped I/O (``mmap_size=0``), a
+busy timeout and foreign keys on; its transactions begin explicitly (``BEGIN``), so DDL is
+transactional and a migration takes the write lock up front.
+
+Why not WAL: with several processes WAL keeps its index in the ``-shm`` file, mapped into
+every process that opens the database. When the file system refuses a write to a mapped page
+(the file made immutable, the file system shut down or full) the kernel kills the process with
+SIGBUS, which Python cannot catch: measured, ``chattr +i`` on the files killed the writing
+process at its next transaction. A rollback journal does all its I/O through read and write
+calls, so the same failure is an error the store reports (and recovers from).
 PostgreSQL is reached through psycopg 3 (``postgresql+psycopg://user@host:5432/db``);
 concurrent start-ups serialize their migrations on an advisory lock.
 """
@@ -32,11 +40,18 @@ from ..settings import Settings
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 DB_FILE = "deltastream.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Rollback journal, not WAL (see the module's docstring); truncated rather than deleted after
+# each commit, so committing needs no write to the directory. FULL syncs the journal before
+# the database is written: with a rollback journal NORMAL may corrupt on power loss.
+JOURNAL_MODE = "TRUNCATE"
+SYNCHRONOUS = "FULL"
 CONNECT_TIMEOUT_SECONDS = 5
 # Arbitrary constant naming the PostgreSQL advisory lock held while migrating.
 _MIGRATION_LOCK = 0x44_53_4D_49_47  # "DSMIG"
 _BEGIN_OPTION = "deltastream_sqlite_begin"
 _UPGRADE_LOCK = real_lock()
+# Seconds between two log lines while a failure lasts.
+FAULT_LOG_EVERY = 60.0
 
 log = logging.getLogger(__name__)
 # Alembic reports every step at INFO (twice per start-up); the store says what changed.
@@ -79,6 +94,86 @@ def _one_line(error: BaseException, secret: str | None) -> str:
     return text
 
 
+# Statements the database refuses: retrying them fails the same way.
+_REFUSED = (exc.IntegrityError, exc.DataError, exc.ProgrammingError, exc.NotSupportedError)
+
+
+def is_fault(error: BaseException) -> bool:
+    """Whether ``error`` is the database's environment failing (I/O error, full, read-only or
+    immutable files, locked past the busy timeout, server unreachable or restarting, file
+    gone or not a database), which may pass, rather than a statement the database refuses."""
+    if isinstance(error, exc.TimeoutError):    # no pooled connection in time
+        return True
+    return isinstance(error, exc.DBAPIError) and not isinstance(error, _REFUSED)
+
+
+def describe(error: BaseException) -> str:
+    """``error`` in one line: the driver's message without SQLAlchemy's statement and
+    parameters (which may be large and say nothing of the cause)."""
+    return _one_line(error, None)
+
+
+class FaultWatch:
+    """The current failure of a database as the statements run on it meet it: when it began
+    (``failing_since``, epoch seconds; None while it works), the last error in one line and
+    the failed statements since; the next statement that succeeds ends it. Logged when a
+    failure begins, once a minute while it lasts, and when it ends."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.failing_since: float | None = None
+        self.last_error: str | None = None
+        self.failures = 0
+        self._logged = 0.0
+        self._lock = real_lock()
+
+    def failed(self, error: BaseException) -> None:
+        message = describe(error)
+        now = time.monotonic()
+        with self._lock:
+            first = self.failing_since is None
+            if first:
+                self.failing_since = time.time()
+            self.last_error = message
+            self.failures += 1
+            due = first or now - self._logged >= FAULT_LOG_EVERY
+            if due:
+                self._logged = now
+            failures = self.failures
+        if first:
+            log.warning("%s failing: %s", self.what, message)
+        elif due:
+            log.warning("%s still failing (%d failures): %s", self.what, failures, message)
+
+    def succeeded(self) -> None:
+        with self._lock:
+            since, failures = self.failing_since, self.failures
+            self.failing_since, self.failures = None, 0
+        if since is not None:
+            log.warning("%s working again after %.0f s (%d failures)", self.what,
+                        time.time() - since, failures)
+
+
+def watch_faults(db_engine: sa.Engine, what: str = "store reads") -> FaultWatch:
+    """A :class:`FaultWatch` fed by every statement run on ``db_engine`` (and every failed
+    connection attempt)."""
+    watch = FaultWatch(what)
+
+    @event.listens_for(db_engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        error = context.sqlalchemy_exception or context.original_exception
+        if is_fault(error):
+            watch.failed(error)
+
+    @event.listens_for(db_engine, "after_cursor_execute")
+    def _on_success(*_: Any) -> None:
+        # Read without the lock: a stale None only delays the end by one statement.
+        if watch.failing_since is not None:
+            watch.succeeded()
+
+    return watch
+
+
 def _unavailable(url: str, error: BaseException) -> StoreUnavailable:
     try:
         parsed = make_url(url)
@@ -92,16 +187,17 @@ def _unavailable(url: str, error: BaseException) -> StoreUnavailable:
                             f"{_one_line(error, parsed.password and str(parsed.password))}")
 
 
-def _enable_wal(cursor: Any) -> None:
-    """Put the database in WAL mode (a no-op once it is).
+def _set_journal_mode(cursor: Any) -> None:
+    """Put the database in :data:`JOURNAL_MODE` (a no-op once it is; a database a previous
+    version left in WAL mode is switched back).
 
-    Switching needs the exclusive lock while this connection holds a shared one; SQLite then
+    Leaving WAL needs the exclusive lock while this connection holds a shared one; SQLite then
     answers "database is locked" at once instead of calling the busy handler (waiting could
-    deadlock), so concurrent first start-ups retry here for up to the busy timeout."""
+    deadlock), so concurrent start-ups retry here for up to the busy timeout."""
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
     while True:
         try:
-            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute(f"PRAGMA journal_mode = {JOURNAL_MODE}")
             return
         except sqlite3.OperationalError as error:
             if "locked" not in str(error) or time.monotonic() > deadline:
@@ -118,8 +214,10 @@ def _sqlite_events(db_engine: sa.Engine) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            _enable_wal(cursor)
-            cursor.execute("PRAGMA synchronous = NORMAL")
+            # No mapped pages: a write the file system refuses must be an error, not SIGBUS.
+            cursor.execute("PRAGMA mmap_size = 0")
+            _set_journal_mode(cursor)
+            cursor.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
             cursor.close()

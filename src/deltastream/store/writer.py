@@ -6,6 +6,15 @@ drains the queue and writes each batch in one transaction with executemany: the 
 tick and the chain summaries of every snapshot, a full-chain archive at most every
 ``archive_every`` seconds of market time per product, and, in submission order, session
 closes and the market's checkpoints.
+
+A failing database (I/O error, full or read-only disk, immutable files, server unreachable:
+see :func:`~deltastream.store.database.is_fault`) never stops the writer and loses nothing
+the database already holds: the writer keeps the batch and retries it with exponential
+back-off (``retry_pause`` doubling up to ``max_retry_pause`` seconds) until a write succeeds,
+reporting the failure in :meth:`StoreWriter.stats` (``failing_since``) and in the log (when
+it begins, once a minute while it lasts, when it ends). Meanwhile the queue fills and then
+drops new items (counted). A batch the database refuses (a constraint) is given up after
+``retries`` attempts.
 """
 
 from __future__ import annotations
@@ -23,11 +32,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..core.snapshot import ChainSnapshot
 from ..core.snapshot_codec import encode_snapshot
-from ..core.threads import real_lock, real_thread
+from ..core.threads import real_event, real_lock, real_thread
 from . import schema
+from .database import describe, is_fault
 from .rows import Row, epoch_us, session_close_rows, summary_rows, tick_row
 
 log = logging.getLogger(__name__)
+
+# Seconds between two log lines while writes keep failing.
+FAILING_LOG_EVERY = 60.0
 
 # Rows already stored (same key) are kept: a replayed tick never fails a batch.
 _APPEND_ONLY = ("underlying_ticks", "chain_summaries", "chain_archive")
@@ -71,11 +84,15 @@ class WriterStats:
     """Counters of a :class:`StoreWriter` at one moment."""
 
     queue_depth: int              # items waiting
-    dropped: int                  # items refused because the queue was full (or closed)
+    dropped: int                  # items refused because the queue was full (or closed), or
+                                  # left unwritten at close while the database failed
     batches: int                  # transactions committed
     failed_batches: int           # batches given up after their retries
     rows_written: dict[str, int]  # per table
     last_error: str | None
+    failing_since: float | None = None   # epoch seconds of the first failed write of the
+                                         # current failure; None while writes succeed
+    failures: int = 0             # failed attempts since the last successful write
 
 
 class _Wakeup:
@@ -124,14 +141,16 @@ class StoreWriter:
     seconds of market time between two full-chain archives of a product (0 archives every
     snapshot, None never). ``batch_max``: items per transaction. ``linger``: seconds the
     writer waits after waking for more items to join a small batch. ``retries``: attempts
-    after a failed transaction (with a growing pause of ``retry_pause`` seconds) before the
-    batch is given up and counted. ``start=False`` leaves the thread to :meth:`start`.
+    after a transaction the database refused (with a growing pause of ``retry_pause``
+    seconds) before the batch is given up and counted. A failing database is retried until
+    it recovers, after ``retry_pause`` seconds doubling up to ``max_retry_pause``.
+    ``start=False`` leaves the thread to :meth:`start`.
     """
 
     def __init__(self, db_engine: sa.Engine, *, capacity: int = 1000,
                  archive_every: float | None = 60.0, batch_max: int = 500,
                  linger: float = 0.05, retries: int = 3, retry_pause: float = 0.5,
-                 start: bool = True) -> None:
+                 max_retry_pause: float = 10.0, start: bool = True) -> None:
         if capacity < 1 or batch_max < 1:
             raise ValueError("capacity and batch_max must be >= 1")
         self.db_engine = db_engine
@@ -141,6 +160,7 @@ class StoreWriter:
         self.linger = linger
         self.retries = retries
         self.retry_pause = retry_pause
+        self.max_retry_pause = max(max_retry_pause, retry_pause)
         self._lock = real_lock()
         self._wakeup = _Wakeup(self._lock)
         self._pause = real_lock()          # never released: a sleep that works in any thread
@@ -150,12 +170,16 @@ class StoreWriter:
         self._done = 0
         self._waiters: list[tuple[int, Any]] = []
         self._stopping = False
+        self._stop = real_event()          # ends a back-off at shutdown
         self._closed = False
         self._dropped = 0
         self._batches = 0
         self._failed_batches = 0
         self._rows: dict[str, int] = dict.fromkeys(schema.TABLES, 0)
         self._last_error: str | None = None
+        self._failing_since: float | None = None
+        self._failures = 0
+        self._logged_failing = 0.0         # monotonic time of the last "failing" log line
         self._last_archive: dict[str, int] = {}   # product -> epoch us of its last archive
         self._append = {name: _append_statement(db_engine, schema.TABLES[name])
                         for name in _APPEND_ONLY}
@@ -220,7 +244,13 @@ class StoreWriter:
         with self._lock:
             return WriterStats(queue_depth=len(self._items), dropped=self._dropped,
                                batches=self._batches, failed_batches=self._failed_batches,
-                               rows_written=dict(self._rows), last_error=self._last_error)
+                               rows_written=dict(self._rows), last_error=self._last_error,
+                               failing_since=self._failing_since, failures=self._failures)
+
+    @property
+    def failing(self) -> bool:
+        """Whether the last write failed because the database is failing."""
+        return self._failing_since is not None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -253,17 +283,26 @@ class StoreWriter:
 
     def close(self, timeout: float = 10.0) -> bool:
         """Refuse new items, write everything queued (within ``timeout`` seconds) and stop
-        the thread. True when everything was written."""
+        the thread. True when everything was written. While the database is failing it does
+        not wait for it: what is still queued is counted in ``dropped``."""
         started = time.monotonic()
         with self._lock:
             self._closed = True
-        flushed = self._thread is not None and self.flush(timeout)
+            dropped = self._dropped
+        flushed = False
+        while self._thread is not None and not flushed:
+            left = timeout - (time.monotonic() - started)
+            if left <= 0 or self.failing:
+                break
+            flushed = self.flush(min(left, 0.5))
         with self._lock:
             self._stopping = True
+            self._stop.set()
             self._wakeup.notify_locked()
         if self._thread is not None:
             self._thread.join(max(0.0, timeout - (time.monotonic() - started)))
-        return flushed or not self._items
+        with self._lock:
+            return flushed or (not self._items and self._dropped == dropped)
 
     # -- the writer thread --------------------------------------------------------------------
 
@@ -282,6 +321,9 @@ class StoreWriter:
                     return
                 self._wakeup.wait(1.0)
                 continue
+            if stopping and self.failing:
+                self._abandon()
+                return
             if self.linger > 0 and len(self._items) < self.batch_max and not stopping:
                 self._pause.acquire(True, self.linger)
             batch = self._take()
@@ -293,7 +335,9 @@ class StoreWriter:
                 self._last_error = f"{type(error).__name__}: {error}"
             with self._lock:
                 self._done += len(batch)
-                if written is None:
+                if written is None and self._stop.is_set() and self._failing_since is not None:
+                    self._dropped += len(batch)       # left unwritten at close
+                elif written is None:
                     self._failed_batches += 1
                 else:
                     self._batches += 1
@@ -304,20 +348,74 @@ class StoreWriter:
             for _, gate in ready:
                 gate.release()
 
+    def _abandon(self) -> None:
+        """At shutdown with the database failing: count what is still queued as dropped."""
+        with self._lock:
+            n = len(self._items)
+            self._items.clear()
+            self._dropped += n
+            self._done += n
+            ready, self._waiters = self._waiters, []
+        if n:
+            log.error("store writer: %d queued items not written (the database is failing: "
+                      "%s)", n, self._last_error)
+        for _, gate in ready:
+            gate.release()
+
     def _write_with_retries(self, batch: list[_Item]) -> dict[str, int] | None:
         tables = self._rows_of(batch)
-        for attempt in range(self.retries + 1):
+        refused = 0
+        while True:
             try:
                 self._write(tables)
-                return {name: len(rows) for name, rows in tables.items()}
-            except sa.exc.DBAPIError as error:
-                self._last_error = " ".join(str(getattr(error, "orig", error)).split())
-                log.warning("store writer: write of %d rows failed (attempt %d of %d): %s",
-                            sum(map(len, tables.values())), attempt + 1, self.retries + 1,
-                            self._last_error)
-                if attempt < self.retries:
-                    self._pause.acquire(True, self.retry_pause * (attempt + 1))
-        return None
+            except (sa.exc.DBAPIError, sa.exc.TimeoutError) as error:
+                self._last_error = describe(error)
+                if is_fault(error):
+                    pause = self._failed()
+                else:
+                    refused += 1
+                    log.warning("store writer: write of %d rows refused (attempt %d of %d): %s",
+                                sum(map(len, tables.values())), refused, self.retries + 1,
+                                self._last_error)
+                    if refused > self.retries:
+                        return None
+                    pause = self.retry_pause * refused
+                if self._stop.wait(pause):
+                    return None               # shutting down: the batch stays unwritten
+                continue
+            self._succeeded()
+            return {name: len(rows) for name, rows in tables.items()}
+
+    def _failed(self) -> float:
+        """Record a failed attempt on a failing database; the pause before the next one."""
+        now = time.monotonic()
+        with self._lock:
+            first = self._failing_since is None
+            if first:
+                self._failing_since = time.time()
+            self._failures += 1
+            failures, depth, dropped = self._failures, len(self._items), self._dropped
+        pause = min(self.retry_pause * 2 ** min(failures - 1, 30), self.max_retry_pause)
+        if first:
+            self._logged_failing = now
+            log.error("store writer: the database is failing; writes wait and are retried "
+                      "(every %g s at most) while the live market goes on: %s",
+                      self.max_retry_pause, self._last_error)
+        elif now - self._logged_failing >= FAILING_LOG_EVERY:
+            self._logged_failing = now
+            since = self._failing_since or time.time()
+            log.error("store writer: writes failing for %.0f s (%d attempts; %d items "
+                      "waiting, %d dropped): %s", time.time() - since, failures, depth,
+                      dropped, self._last_error)
+        return pause
+
+    def _succeeded(self) -> None:
+        with self._lock:
+            since, failures = self._failing_since, self._failures
+            self._failing_since, self._failures = None, 0
+        if since is not None:
+            log.warning("store writer: writing again after %.0f s of failures (%d attempts)",
+                        time.time() - since, failures)
 
     def _rows_of(self, batch: Iterable[_Item]) -> dict[str, list[Row]]:
         tables: dict[str, list[Row]] = {name: [] for name in schema.TABLES}
