@@ -116,6 +116,12 @@ def serve(**options: object) -> None:
     settings = _settings(options, bind=True)
     from .runtime.server import serve as run_server
 
+    if settings.role == Role.ALL and settings.engine_mode == EngineMode.THREAD:
+        from .runtime.logs import announce_kernel_compilation
+
+        # The engine ticks in the (forked) web worker, which inherits this.
+        announce_kernel_compilation()
+
     run_server(settings)
 
 
@@ -139,6 +145,10 @@ def engine(**options: object) -> None:
     import threading
 
     settings = _settings(options)
+    from .runtime.logs import announce_kernel_compilation
+
+    # Before the engine's modules load (one compiles a table as it is imported).
+    announce_kernel_compilation()
     from .bus.local import EngineLockedError
     from .runtime.publishing import run_publishing_engine
 
@@ -153,10 +163,13 @@ def engine(**options: object) -> None:
 
 def _settings(options: dict[str, object], bind: bool = False) -> Settings:
     from .catalog import CatalogError, load_catalog
+    from .runtime.logs import configure as configure_logging
     from .store.database import StoreUnavailable, open_configured
 
     try:
         settings = from_env().with_overrides(**options)
+        # The log's format before anything logs (the store's migration line among the first).
+        configure_logging(settings)
         load_catalog(settings.catalog)
         if settings.redis_url:
             import redis  # noqa: F401  (the redis extra: missing, it is one line, not a worker's)
@@ -167,8 +180,6 @@ def _settings(options: dict[str, object], bind: bool = False) -> Settings:
         open_configured(settings).dispose()
     except (SettingsError, CatalogError, StoreUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for warning in startup_warnings(settings, bind):
         logging.getLogger("deltastream").warning(warning)
     return settings

@@ -217,7 +217,8 @@ class LocalBusClient:
                 while (got := read_frame(sock)) is not None:
                     on_frame(*got)
             except (OSError, ConnectionError) as exc:
-                log.warning("engine bus connection lost: %s", exc)
+                if not self._stopped.is_set():     # not when stop() closed it
+                    log.warning("engine bus connection lost: %s", exc)
             finally:
                 self._sock = None
                 sock.close()
