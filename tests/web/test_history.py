@@ -1,9 +1,15 @@
 """History routes served from the store equal what a recomputation from the stored rows
-gives; bad ranges are 400 JSON naming the parameter and the accepted range."""
+gives; bad ranges are 400 JSON naming the parameter and the accepted range; a failing store
+answers 503 with Retry-After on history (live routes unaffected) and health says degraded,
+until it recovers with nothing lost."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -14,17 +20,26 @@ from openapi_spec_validator import validate
 
 from deltastream.analytics.candles import ohlc
 from deltastream.engine.runner import Engine
-from deltastream.market.clock import FixedClock
+from deltastream.market.clock import AcceleratedClock, FixedClock
 from deltastream.runtime.recorder import start_recording
 from deltastream.settings import Settings
+from deltastream.store.database import configured_url, open_database
 from deltastream.store.rows import epoch_us, from_epoch_us
 from deltastream.store.schema import chain_summaries, underlying_ticks
 from deltastream.web import create_app, models
 from deltastream.web.json import dumps
 from deltastream.web.params import INSTANT_ACCEPTED
 from deltastream.web.serialize import chain_dict, iso
+from deltastream.web.service import STORE_STATUS_TTL_SECONDS
 from deltastream.web.state import app_state
+from tests.support.faults import (
+    chattr_supported,
+    directory_gone,
+    immutable,
+    postgres_refusing,
+)
 from tests.support.specs import EUROPEAN, START, spec, terms
+from tests.support.waiting import wait_until
 
 SECOND = spec("SEC", 595.0, 1.0, 0.01, False, strikes_each_side=30)
 STEP = 600.0          # ten minutes of market time per tick
@@ -343,3 +358,153 @@ def test_at_tolerance_is_the_configured_one(recorded, tmp_path):
     # The default tolerance (the archive interval, an hour) serves the same instant.
     assert client.get(f"/api/data/chain/IDX?at={q(archived + timedelta(seconds=100))}"
                       ).status_code == 200
+
+
+# -- a failing store: history answers 503 with Retry-After, the live market goes on ---------
+
+HISTORY_URLS = [
+    "/api/data/underlying/IDX?from={start}",
+    "/api/data/underlying/IDX?from={start}&to={end}",
+    "/api/analytics/pcr/IDX?history=true&from={start}&to={end}",
+    "/api/analytics/pcr/IDX?history=true",
+    "/api/analytics/ohlc/IDX?from={start}&to={end}",
+    "/api/analytics/ohlc/IDX",
+    "/api/analytics/iv-history/IDX?lookback_days=1",
+    "/api/data/chain/IDX?at={start}",
+]
+LIVE_URLS = ["/api/data/chain/IDX", "/api/data/underlying/IDX?limit=5",
+             "/api/data/expiries/IDX", "/api/analytics/max-pain/IDX",
+             "/api/analytics/volatility-surface/IDX", "/api/analytics/oi-buildup/IDX",
+             "/api/analytics/pcr/IDX"]
+
+
+@contextlib.contextmanager
+def _store_fault(kind: str, url: str, data_dir) -> Iterator[None]:
+    if kind == "sqlite-directory-gone":
+        with directory_gone(data_dir):
+            yield
+    else:
+        with postgres_refusing(url):
+            yield
+
+
+@pytest.fixture(params=["sqlite-directory-gone", "postgresql-refusing"])
+def recording(request, tmp_path):
+    """A recorded engine ticking in its thread (a minute of market time every 0.2 s), its
+    app, and a context that makes the store fail for both the recorder and the app."""
+    kind = request.param
+    data_dir = tmp_path / "data"
+    url = None if kind.startswith("sqlite") else request.getfixturevalue("postgres").create()
+    engine = Engine([EUROPEAN, SECOND], {"IDX": terms(EUROPEAN), "SEC": terms(SECOND, "USD", 100)},
+                    seed=3, clock=AcceleratedClock(START, 300.0), tick_interval=0.2,
+                    history=RING)
+    settings = Settings(data_dir=data_dir, database_url=url, archive_every=0.0)
+    recorder = start_recording(engine, settings)
+    recorder.writer.retry_pause, recorder.writer.max_retry_pause = 0.05, 0.2
+    # Without a pool each read opens the file again: a renamed directory then fails it.
+    pool = {"poolclass": sa.pool.NullPool} if url is None else {}
+    store = open_database(configured_url(settings), **pool)
+    app = create_app(settings, feed=engine, store=store, store_stats=recorder.stats)
+    try:
+        wait_for_ticks(engine, 5)
+        assert recorder.writer.flush(30.0)
+        yield (app.test_client(), engine, recorder,
+               functools.partial(_store_fault, kind, configured_url(settings), data_dir))
+    finally:
+        engine.stop()
+        recorder.close()
+        store.dispose()
+
+
+def wait_for_ticks(engine: Engine, n: int) -> int:
+    """Wait until the engine has ticked ``n`` more times; its sequence then."""
+    target = engine.sequence + n
+    wait_until(lambda: engine.sequence >= target, timeout=30, what=f"{n} ticks")
+    return engine.sequence
+
+
+def _health(client) -> tuple[int, dict]:
+    # Health's store state is reused for up to a second.
+    time.sleep(STORE_STATUS_TTL_SECONDS)
+    r = client.get("/api/health")
+    return r.status_code, r.get_json()
+
+
+def _stored_sequences(client) -> list[int]:
+    body = get(client, f"/api/data/underlying/IDX?from={q(START)}&limit=1000")
+    return [t["id"] for t in body["ticks"]]
+
+
+def test_a_failing_store_is_503_on_history_and_degraded_health_while_live_goes_on(
+        recording):
+    client, engine, recorder, fault = recording
+    start, end = q(START), q(START + timedelta(minutes=30))
+    code, body = _health(client)
+    assert code == 200 and body["status"] == "healthy", body
+    assert body["store"]["status"] == "ok" and body["store"]["writing"] is True
+    models.HealthResponse.model_validate(body)
+    with fault():
+        wait_until(lambda: recorder.writer.failing, timeout=30)
+        for url in HISTORY_URLS:
+            r = client.get(url.format(start=start, end=end))
+            assert r.status_code == 503, (url, r.get_data(as_text=True))
+            assert r.headers["Retry-After"] == "5"
+            error = r.get_json()
+            assert error["error"] == "history store unavailable"
+            assert error["detail"]["reason"] and error["detail"]["retry_after_seconds"] == 5
+            models.ErrorResponse.model_validate(error)
+        for url in LIVE_URLS:
+            r = client.get(url)
+            assert r.status_code == 200, (url, r.get_data(as_text=True))
+        sequence = wait_for_ticks(engine, 2)
+        assert get(client, "/api/data/chain/IDX")["chains"][0]["sequence"] >= sequence
+        code, body = _health(client)
+        models.HealthResponse.model_validate(body)
+        assert code == 200 and body["status"] == "degraded" and not body["stale"], body
+        store = body["store"]
+        assert store["status"] == "degraded" and store["writing"] is False
+        assert store["reading"] is False and store["last_error"]
+        assert store["failing_since"].endswith("Z") and store["queue_depth"] >= 1
+    last = wait_for_ticks(engine, 2)
+    assert recorder.writer.flush(30.0)
+    stored = _stored_sequences(client)
+    # Nothing lost: every tick from the first to the last, the outage's included.
+    assert stored == list(range(stored[0], stored[-1] + 1)) and stored[-1] >= last
+    assert recorder.writer.stats().dropped == 0
+    code, body = _health(client)
+    assert code == 200 and body["status"] == "healthy" and body["store"]["status"] == "ok"
+    assert body["store"]["failing_since"] is None
+
+
+def test_reads_that_still_work_are_served_while_writes_fail(tmp_path):
+    # The database's files made immutable: SQLite can still read them (no journal to roll
+    # back), the writer cannot write. History is served as stored; health says writes fail.
+    if not chattr_supported(tmp_path):
+        pytest.skip("chattr +i is not available here (needs root and ext4/xfs/btrfs)")
+    engine = Engine([EUROPEAN], {"IDX": terms(EUROPEAN)}, seed=3,
+                    clock=AcceleratedClock(START, 300.0), tick_interval=0.2, history=RING)
+    settings = Settings(data_dir=tmp_path)
+    recorder = start_recording(engine, settings)
+    recorder.writer.retry_pause, recorder.writer.max_retry_pause = 0.05, 0.2
+    store = open_database(configured_url(settings))
+    app = create_app(settings, feed=engine, store=store, store_stats=recorder.stats)
+    client = app.test_client()
+    path = tmp_path / "deltastream.db"
+    try:
+        wait_for_ticks(engine, 3)
+        assert recorder.writer.flush(30.0)
+        stored = _stored_sequences(client)
+        with immutable(path, path.with_name(path.name + "-journal")):
+            wait_until(lambda: recorder.writer.failing, timeout=30)
+            assert _stored_sequences(client)[:len(stored)] == stored
+            code, health = _health(client)
+            assert code == 200 and health["status"] == "degraded", health
+            assert health["store"]["writing"] is False and health["store"]["reading"] is True
+        last = wait_for_ticks(engine, 2)
+        assert recorder.writer.flush(30.0)
+        after = _stored_sequences(client)
+        assert after == list(range(after[0], after[-1] + 1)) and after[-1] >= last
+    finally:
+        engine.stop()
+        recorder.close()
+        store.dispose()

@@ -117,40 +117,39 @@ class FaultWatch:
     """The current failure of a database as the statements run on it meet it: when it began
     (``failing_since``, epoch seconds; None while it works), the last error in one line and
     the failed statements since; the next statement that succeeds ends it. Logged when a
-    failure begins, once a minute while it lasts, and when it ends."""
+    failure begins and when it ends, at most once a minute each (a database failing on and
+    off is not a line per statement)."""
 
     def __init__(self, what: str) -> None:
         self.what = what
         self.failing_since: float | None = None
         self.last_error: str | None = None
         self.failures = 0
-        self._logged = 0.0
+        self._announced_at = -FAULT_LOG_EVERY   # monotonic time of the last "failing" line
+        self._announced = False                 # this failure's beginning was logged
         self._lock = real_lock()
 
     def failed(self, error: BaseException) -> None:
         message = describe(error)
         now = time.monotonic()
         with self._lock:
-            first = self.failing_since is None
-            if first:
+            if self.failing_since is None:
                 self.failing_since = time.time()
             self.last_error = message
             self.failures += 1
-            due = first or now - self._logged >= FAULT_LOG_EVERY
+            due = now - self._announced_at >= FAULT_LOG_EVERY
             if due:
-                self._logged = now
+                self._announced_at, self._announced = now, True
             failures = self.failures
-        if first:
-            log.warning("%s failing: %s", self.what, message)
-        elif due:
-            log.warning("%s still failing (%d failures): %s", self.what, failures, message)
+        if due:
+            log.warning("%s failing (%d failed statements): %s", self.what, failures, message)
 
     def succeeded(self) -> None:
         with self._lock:
-            since, failures = self.failing_since, self.failures
-            self.failing_since, self.failures = None, 0
-        if since is not None:
-            log.warning("%s working again after %.0f s (%d failures)", self.what,
+            since, failures, announced = self.failing_since, self.failures, self._announced
+            self.failing_since, self.failures, self._announced = None, 0, False
+        if since is not None and announced:
+            log.warning("%s working again after %.0f s (%d failed statements)", self.what,
                         time.time() - since, failures)
 
 

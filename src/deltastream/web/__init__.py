@@ -66,7 +66,8 @@ def create_app(settings: Settings | None = None, *, feed: SnapshotFeed,
             "unit of spot, theta per calendar day, vega and rho per 1 percentage point."),
     )
     service = MarketService(feed, settings.stall_after, store=store,
-                            max_range_days=settings.history_max_range_days)
+                            max_range_days=settings.history_max_range_days,
+                            store_stats=store_stats)
     metrics = Metrics(app, service, store_stats)
     hub = StreamHub(feed, metrics.stream, strikes=settings.stream_strikes,
                     client_buffer=settings.stream_client_buffer,

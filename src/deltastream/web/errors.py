@@ -1,6 +1,8 @@
 """JSON errors for every failure: ``{"error": "...", "detail": ...}`` with the right status.
 
-Never an HTML page and never a traceback in a response.
+Never an HTML page and never a traceback in a response. A history store that fails (I/O
+error, full or read-only disk, database unreachable) answers 503 ``history store unavailable``
+with ``Retry-After``, not 500.
 """
 
 from __future__ import annotations
@@ -8,15 +10,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import sqlalchemy as sa
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
 from flask import Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
+from ..store.database import describe, is_fault
 from .json import json_response
 from .params import INSTANT_ACCEPTED
 
 log = logging.getLogger(__name__)
+
+# Seconds a client is asked to wait before retrying a read of a failing history store.
+STORE_RETRY_AFTER_SECONDS = 5
 
 # The methods of every API route (all of them read).
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -113,6 +120,18 @@ def register_error_handlers(app: APIFlask) -> None:
         for name, value in error.get_headers():
             if name.lower() == "allow":
                 response.headers[name] = value
+        return response
+
+    @app.errorhandler(sa.exc.SQLAlchemyError)
+    def _store_error(error: sa.exc.SQLAlchemyError) -> Response:
+        if not is_fault(error):
+            return _unexpected(error)
+        # Logged by the store's fault watch (once when it begins, then once a minute).
+        response = json_response(
+            {"error": "history store unavailable",
+             "detail": {"reason": describe(error),
+                        "retry_after_seconds": STORE_RETRY_AFTER_SECONDS}}, 503)
+        response.headers["Retry-After"] = str(STORE_RETRY_AFTER_SECONDS)
         return response
 
     @app.errorhandler(Exception)

@@ -33,7 +33,10 @@ UNLISTED_EXPIRY = "or an expiry that is not listed: the detail lists the listed 
 NO_MARKET_DATA = "no market data yet (the engine has not ticked): retry shortly"
 RANGE_RULES = ("; or 'from' after 'to' (default 'to': the market's latest time), or a range "
                "longer than the server's history_max_range_days (default 31 days)")
-NO_STORE = "; or no history store on this server"
+STORE_FAILING = ("the history store is failing (I/O error, full or read-only disk, database "
+                 "unreachable): 'history store unavailable', the reason in the detail, and "
+                 "Retry-After")
+NO_STORE = "; or no history store on this server; or " + STORE_FAILING
 
 
 def _optional(schema: dict[str, Any]) -> dict[str, Any]:

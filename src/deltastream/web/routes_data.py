@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
 from apiflask import APIBlueprint
 from flask import Response, request
 
 from ..core.snapshot import ChainSnapshot
 from ..store import history
+from ..store.database import is_fault
 from ..store.rows import from_epoch_us
 from . import models
 from .errors import not_found
@@ -18,6 +20,7 @@ from .openapi import (
     NO_MARKET_DATA,
     NO_STORE,
     RANGE_RULES,
+    STORE_FAILING,
     UNKNOWN_PRODUCT,
     UNLISTED_EXPIRY,
 )
@@ -38,7 +41,8 @@ CHAIN = {400: BAD_PARAMETER,
          404: f"{UNKNOWN_PRODUCT}; {UNLISTED_EXPIRY}; or, with at=, no archived chain within "
               "the server's archive_tolerance (default its archive interval) of that time: "
               "the detail lists the nearest archived times",
-         503: NO_MARKET_DATA + "; or, with at=, no history store on this server"}
+         503: NO_MARKET_DATA + "; or, with at=, no history store on this server, or "
+              + STORE_FAILING}
 
 
 def service() -> MarketService:
@@ -110,7 +114,13 @@ def underlying(product: str, query_data: UnderlyingQuery) -> Response:
             # Older ticks (e.g. from before a restart) come from the store.
             before = (None if not rows else
                       from_epoch_us(round(ticks.epoch_seconds[0] * 1e6) - 1))
-            older = history.ticks(svc.store, product, end=before, limit=limit - len(rows))
+            try:
+                older = history.ticks(svc.store, product, end=before, limit=limit - len(rows))
+            except sa.exc.SQLAlchemyError as error:
+                if not is_fault(error):
+                    raise
+                # The live ticks stand alone while the store fails (its watch logs it).
+                older = []
             rows = [_tick(product, t.sequence, t.price, t.timestamp) for t in older] + rows
         return {"product": product, "count": len(rows), "ticks": rows}
 

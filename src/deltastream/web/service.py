@@ -1,12 +1,19 @@
-"""What the web layer reads: the engine's latest snapshots, tick history and summaries.
+"""What the web layer reads: the engine's latest snapshots, tick history and summaries, and
+the state of the history store.
 
 The web layer holds no financial logic: it selects from snapshots the engine built.
+
+The store is degraded while its reads fail here (a :class:`~deltastream.store.database.FaultWatch`
+on this process's connections) or its writer reports failing writes (the counters the
+recorder publishes, or stops publishing: counters updated since this server started that are
+older than :data:`STORE_STATS_STALE_SECONDS` mean the recorder cannot write them either).
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -14,6 +21,7 @@ from typing import Any
 from ..core.protocols import SnapshotFeed
 from ..core.snapshot import ChainSnapshot, ExpiryChain
 from ..core.threads import real_lock
+from ..store.database import FaultWatch, watch_faults
 from .cache import ResponseCache
 from .errors import APIError, bad_parameter, not_found
 
@@ -51,6 +59,28 @@ class SummaryHistory:
         return points[-limit:]
 
 
+# The recorder publishes its counters every second: this much older means it cannot.
+STORE_STATS_STALE_SECONDS = 10.0
+# How long the store's state is reused (health may be asked thousands of times a second).
+STORE_STATUS_TTL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    """The history store as this web process sees it. ``writing``: None when no writer's
+    counters are known here (an engine on another host); ``failing_since`` in epoch
+    seconds."""
+
+    backend: str
+    degraded: bool
+    reading: bool
+    writing: bool | None
+    failing_since: float | None
+    last_error: str | None
+    queue_depth: int | None
+    dropped: int | None
+
+
 def _utc(when: datetime | None) -> datetime | None:
     if when is None:
         return None
@@ -59,23 +89,70 @@ def _utc(when: datetime | None) -> datetime | None:
 
 class MarketService:
     """``store``: the history database (a SQLAlchemy engine) when there is one; history
-    ranges may span at most ``max_range_days``."""
+    ranges may span at most ``max_range_days``; ``store_stats``: the store writer's counters
+    (None when unknown)."""
 
     def __init__(self, feed: SnapshotFeed, stall_after: float,
                  summary_capacity: int = 3600, store: Any = None,
-                 max_range_days: float = 31.0) -> None:
+                 max_range_days: float = 31.0,
+                 store_stats: Callable[[], dict[str, Any] | None] | None = None) -> None:
         self.feed = feed
         self.stall_after = stall_after
         self.cache = ResponseCache()
         self.summaries = SummaryHistory(summary_capacity)
         self.store = store
+        self.store_reads: FaultWatch | None = None if store is None else watch_faults(store)
+        self.store_stats = store_stats
         self.max_range = timedelta(days=max_range_days)
+        self._started = time.time()
+        self._store_status: tuple[float, StoreStatus | None] | None = None
         feed.subscribe(self.summaries.record)
 
     def require_store(self) -> Any:
         if self.store is None:
             raise APIError(503, "history store not available on this server", None)
         return self.store
+
+    def store_status(self) -> StoreStatus | None:
+        """The history store's state (None without a store), at most
+        :data:`STORE_STATUS_TTL_SECONDS` old."""
+        now = time.monotonic()
+        cached = self._store_status
+        if cached is not None and now - cached[0] < STORE_STATUS_TTL_SECONDS:
+            return cached[1]
+        status = None if self.store is None else self._read_store_status()
+        self._store_status = (now, status)
+        return status
+
+    def _read_store_status(self) -> StoreStatus:
+        reads = self.store_reads
+        reading = reads is None or reads.failing_since is None
+        errors: list[tuple[float, str | None]] = []
+        if reads is not None and reads.failing_since is not None:
+            errors.append((reads.failing_since, reads.last_error))
+        stats = self.store_stats() if self.store_stats is not None else None
+        # Counters left by a recorder that ran before this server started say nothing now.
+        if stats is not None and stats.get("updated", 0.0) < self._started:
+            stats = None
+        writing: bool | None = None
+        if stats is not None:
+            writing = stats.get("failing_since") is None
+            if not writing:
+                errors.append((stats["failing_since"], stats.get("last_error")))
+            updated = float(stats["updated"])
+            # The recorder runs on this host (the counters are a file in the data directory).
+            silent = time.time() - updated
+            if silent > STORE_STATS_STALE_SECONDS:
+                writing = False
+                errors.append((updated, f"the store writer's counters have not been "
+                                        f"updated for {silent:.0f} s"))
+        errors.sort(key=lambda e: e[0])
+        return StoreStatus(
+            backend=self.store.dialect.name, degraded=bool(errors), reading=reading,
+            writing=writing, failing_since=errors[0][0] if errors else None,
+            last_error=errors[-1][1] if errors else None,
+            queue_depth=None if stats is None else stats.get("queue_depth"),
+            dropped=None if stats is None else stats.get("dropped"))
 
     def time_range(self, start: datetime | None, end: datetime | None, now: datetime,
                    default_span: timedelta | None = None, open_end_unbounded: bool = False
