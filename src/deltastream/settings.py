@@ -60,6 +60,9 @@ class Settings:
     redis_prefix: str = "deltastream"   # key prefix, so deployments can share a Redis
     engine_lease: float = 2.0           # seconds an engine's writer lease lasts unrenewed
     engine_niceness: int = 5            # CPU priority the engine process gives up to requests
+    engine_max_restarts: int = 5        # engine process restarts within engine_restart_window
+    engine_restart_window: float = 300.0  # seconds; one more crash within it stops the server
+    engine_restart_delay: float = 1.0   # seconds before the first restart, doubled per crash
     extra_holidays: tuple[str, ...] = field(default_factory=tuple)
     stream_client_buffer: int = 64     # pending live messages per client before dropping
     stream_replay_ticks: int = 60      # recent ticks kept for Server-Sent Events resume
@@ -105,6 +108,11 @@ class Settings:
              "1-100 characters"),
             (0.5 <= self.engine_lease <= 60, "engine_lease", "0.5-60 seconds"),
             (0 <= self.engine_niceness <= 19, "engine_niceness", "0-19"),
+            (0 <= self.engine_max_restarts <= 1000, "engine_max_restarts", "0-1000"),
+            (1 <= self.engine_restart_window <= 86_400, "engine_restart_window",
+             "1-86,400 seconds"),
+            (0.05 <= self.engine_restart_delay <= 30, "engine_restart_delay",
+             "0.05-30 seconds"),
             (self.redis_url is None or self.redis_url.startswith(("redis://", "rediss://",
                                                                   "unix://")),
              "redis_url", "a redis://, rediss:// or unix:// URL"),

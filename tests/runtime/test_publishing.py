@@ -14,6 +14,7 @@ import redis
 
 from deltastream.bus.codec import decode_tick
 from deltastream.bus.redisbus import RedisPublisher
+from deltastream.core.feed import EngineLife
 from tests.support.redis_servers import SHARED_URL
 from tests.support.waiting import wait_until
 
@@ -35,7 +36,7 @@ def test_standby_takes_over_within_five_seconds_without_duplicate_sequences(redi
     client = redis.Redis.from_url(SHARED_URL)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(f"{redis_prefix}:tick")
-    received: list[tuple[float, str, int, float, float]] = []
+    received: list[tuple[float, str, int, float, float, EngineLife]] = []
     done = threading.Event()
 
     def listen() -> None:
@@ -45,7 +46,7 @@ def test_standby_takes_over_within_five_seconds_without_duplicate_sequences(redi
                 tick = decode_tick(message["data"])
                 nifty = tick.snapshots["NIFTY"]
                 received.append((time.monotonic(), tick.engine_id, tick.sequence,
-                                 nifty.spot, nifty.timestamp.timestamp()))
+                                 nifty.spot, nifty.timestamp.timestamp(), tick.life))
 
     listener = threading.Thread(target=listen, daemon=True)
     listener.start()
@@ -83,4 +84,9 @@ def test_standby_takes_over_within_five_seconds_without_duplicate_sequences(redi
         pubsub.close()
     sequences = [r[2] for r in received]
     assert len(sequences) == len(set(sequences)), "a sequence number was published twice"
+    # Nothing restarts an engine run alone: each says when it started, and no restarts.
+    lives = {r[1]: r[5] for r in received}
+    assert len(lives) == 2
+    assert all(life.restarts == 0 and life.last_exit is None and life.started_at
+               for life in lives.values()), lives
     assert sequences == sorted(sequences), "sequences went backwards"

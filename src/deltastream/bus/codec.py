@@ -7,7 +7,10 @@ web process run code. Layout::
     b"DSBT" | u32 header length | header JSON | snapshot bytes, one after the other
 
 The header holds the engine's identity, the tick's sequence, how long it took to build, the
-last error and the byte length of each product's snapshot.
+last error, the engine's life (when it started, how many times its server process restarted
+it and how the previous one ended: ``{"started_at", "restarts", "last_exit": {"cause", "at"}
+| null}``, times in epoch seconds; absent from an older engine's messages, read as unknown) and
+the byte length of each product's snapshot.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
+from ..core.feed import UNKNOWN_LIFE, EngineExit, EngineLife
 from ..core.framing import frame, read_header
 from ..core.snapshot import ChainSnapshot
 from ..core.snapshot_codec import ArchiveError, decode_snapshot, encode_snapshot
@@ -40,6 +44,7 @@ class TickMessage:
     build_seconds: float
     error: str | None
     snapshots: dict[str, ChainSnapshot]
+    life: EngineLife = UNKNOWN_LIFE
 
 
 def _pack(magic: bytes, header: dict, parts: list[bytes]) -> bytes:
@@ -64,11 +69,33 @@ def _unpack(data: bytes | memoryview, magic: bytes, what: str
     return view, head, parts
 
 
+def _life_header(life: EngineLife) -> dict:
+    last = life.last_exit
+    return {"started_at": life.started_at, "restarts": life.restarts,
+            "last_exit": None if last is None else {"cause": last.cause, "at": last.at}}
+
+
+def _life_of(head: dict) -> EngineLife:
+    raw = head.get("life")
+    if raw is None:
+        return UNKNOWN_LIFE
+    last = raw["last_exit"]
+    started = raw["started_at"]
+    restarts = int(raw["restarts"])
+    if restarts < 0:
+        raise ValueError(f"restarts {restarts} < 0")
+    return EngineLife(None if started is None else float(started), restarts,
+                      None if last is None else EngineExit(str(last["cause"]),
+                                                           float(last["at"])))
+
+
 def encode_tick(engine_id: str, sequence: int, snapshots: dict[str, ChainSnapshot],
-                build_seconds: float, error: str | None = None) -> bytes:
+                build_seconds: float, error: str | None = None,
+                life: EngineLife = UNKNOWN_LIFE) -> bytes:
     blobs = [encode_snapshot(s, 0) for s in snapshots.values()]
     return _pack(MAGIC, {"engine": engine_id, "sequence": sequence,
                          "build_seconds": build_seconds, "error": error,
+                         "life": _life_header(life),
                          "products": list(snapshots), "sizes": [len(b) for b in blobs]}, blobs)
 
 
@@ -84,7 +111,8 @@ def decode_tick(data: bytes | memoryview) -> TickMessage:
             snapshots[product] = snap
         return TickMessage(str(head["engine"]), int(head["sequence"]),
                            float(head["build_seconds"]),
-                           None if head["error"] is None else str(head["error"]), snapshots)
+                           None if head["error"] is None else str(head["error"]), snapshots,
+                           _life_of(head))
     except BusMessageError:
         raise
     except (ArchiveError, KeyError, TypeError, ValueError, struct.error) as exc:

@@ -17,7 +17,8 @@ class BusFeed(LatestSnapshots):
     """Latest snapshots, the underlying's ticks and the engine's status, from a bus.
 
     A tick whose sequence is not newer than the last one applied is ignored, so a reconnect
-    (which starts with the latest tick) never delivers a tick twice. While the bus is away the
+    (which starts with the latest tick) never delivers a tick twice. The engine's life (start,
+    restarts, last exit) is the one its latest applied tick carries. While the bus is away the
     last snapshots keep being served and :meth:`status` says the feed is stale."""
 
     def __init__(self, symbols: list[str], history: int, tick_interval: float,
@@ -31,7 +32,6 @@ class BusFeed(LatestSnapshots):
         self.last_sequence = 0
         self.reconnects = 0
         self._thread: threading.Thread | None = None
-        self._stopping = False      # a disconnect from now on is ours, not news
 
     def status(self) -> EngineStatus:
         return self._status(self._thread is not None and self._thread.is_alive()
@@ -53,7 +53,6 @@ class BusFeed(LatestSnapshots):
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stopping = True
         self.client.stop()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -62,7 +61,7 @@ class BusFeed(LatestSnapshots):
     def _on_connection(self, up: bool) -> None:
         if up and not self.connected:
             log.info("connected to the engine bus (%s)", self._description)
-        elif not up and self.connected and not self._stopping:
+        elif not up and self.connected:
             self.reconnects += 1
             log.warning("engine bus (%s) is away; serving the last snapshots", self._description)
         self.connected = up
@@ -78,6 +77,7 @@ class BusFeed(LatestSnapshots):
                                 message.engine_id, message.sequence, self.last_sequence)
                 self.engine_id = message.engine_id
                 self.last_sequence = message.sequence
+                self.life = message.life
                 self.publish(message.snapshots, message.build_seconds, message.error)
             elif kind == FRAME_RING:
                 for product, ticks in decode_ring(payload).items():

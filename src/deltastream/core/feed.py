@@ -3,7 +3,8 @@
 :class:`LatestSnapshots` is the one implementation of the bookkeeping every
 :class:`~deltastream.core.protocols.SnapshotFeed` shares (the in-process engine and a web
 process's bus feed), so the web layer reads both the same way. Times are monotonic seconds
-(``time.monotonic``) unless a name says otherwise.
+(``time.monotonic``) unless a name says otherwise; wall-clock times (names ending in ``_at``)
+are seconds since the Unix epoch.
 """
 
 from __future__ import annotations
@@ -19,6 +20,29 @@ Listener = Callable[[ChainSnapshot], None]
 
 
 @dataclass(frozen=True)
+class EngineExit:
+    """How an engine process ended, as the server process supervising it saw it."""
+
+    cause: str                 # "killed by signal SIGKILL", "exited with code 1", ...
+    at: float                  # when the server process noticed, epoch seconds
+
+
+@dataclass(frozen=True)
+class EngineLife:
+    """The running engine's life so far: when it started, how many times the server process
+    supervising it has restarted it, and how the previous one ended. An engine nobody
+    supervises (in a web process, or ``deltastream engine``) has 0 restarts and no exit."""
+
+    started_at: float | None = None    # epoch seconds
+    restarts: int = 0
+    last_exit: EngineExit | None = None
+
+
+# Nothing known of an engine's life (no start time, no restarts, no exit).
+UNKNOWN_LIFE = EngineLife()
+
+
+@dataclass(frozen=True)
 class EngineStatus:
     """The engine as its feed sees it."""
 
@@ -27,6 +51,7 @@ class EngineStatus:
     last_tick_monotonic: float | None
     last_tick_seconds: float | None    # how long the last tick took to build
     last_error: str | None
+    life: EngineLife = UNKNOWN_LIFE
 
 
 @dataclass(frozen=True)
@@ -53,6 +78,7 @@ class LatestSnapshots:
         self._last_tick: float | None = None
         self._last_duration: float | None = None
         self._last_error: str | None = None
+        self.life = UNKNOWN_LIFE        # of the engine whose ticks are published here
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener`` with every new snapshot (from the publishing thread)."""
@@ -80,4 +106,4 @@ class LatestSnapshots:
 
     def _status(self, running: bool) -> EngineStatus:
         return EngineStatus(running, self._tick_count, self._last_tick, self._last_duration,
-                            self._last_error)
+                            self._last_error, self.life)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numba
 
-from ..core.feed import BusStatus, EngineStatus, LatestSnapshots
+from ..core.feed import BusStatus, EngineLife, EngineStatus, LatestSnapshots
 from ..core.snapshot import ChainSnapshot
 from ..core.threads import real_event, real_thread
 from ..market.clock import MarketClock
@@ -72,6 +72,7 @@ class Engine(LatestSnapshots):
         if self._thread is not None:
             return
         self._stop.clear()
+        self.life = EngineLife(started_at=time.time())
         self._thread = real_thread(self._run, "deltastream-engine")
         self._thread.start()
 

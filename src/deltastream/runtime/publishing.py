@@ -18,6 +18,7 @@ import uuid
 
 from ..bus.codec import encode_ring, encode_tick
 from ..bus.local import FRAME_RING, FRAME_TICK, LocalPublisher, pack_frame
+from ..core.feed import EngineLife
 from ..core.protocols import Publisher
 from ..engine.runner import Engine
 from ..settings import Settings
@@ -63,8 +64,14 @@ def _renew_lease(publisher: Publisher, lost: threading.Event, done: threading.Ev
             log.warning("cannot renew the engine lease: %s", exc)
 
 
-def run_publishing_engine(settings: Settings, stopped: threading.Event) -> None:
-    """Tick and publish until ``stopped`` is set; with a lease, as standby until it is ours."""
+def run_publishing_engine(settings: Settings, stopped: threading.Event,
+                          life: EngineLife | None = None) -> None:
+    """Tick and publish until ``stopped`` is set; with a lease, as standby until it is ours.
+
+    ``life``: what the server process supervising this engine knows of it (its start, the
+    restarts and the last exit), published with every tick; by default it started now and
+    nobody restarts it."""
+    life = life or EngineLife(started_at=time.time())
     from ..engine.setup import engine_from_settings
     from .recorder import start_recording
 
@@ -87,7 +94,7 @@ def run_publishing_engine(settings: Settings, stopped: threading.Event) -> None:
             gc.freeze()
             log.info("engine %s is the writer from sequence %d", engine_id,
                      engine.sequence + 1)
-            _tick_and_publish(settings, engine, publisher, greeting, engine_id, stopped)
+            _tick_and_publish(settings, engine, publisher, greeting, engine_id, stopped, life)
             recorder.close()
             greeting.engine = None
             publisher.release()
@@ -96,7 +103,8 @@ def run_publishing_engine(settings: Settings, stopped: threading.Event) -> None:
 
 
 def _tick_and_publish(settings: Settings, engine: Engine, publisher: Publisher,
-                      greeting: _Greeting, engine_id: str, stopped: threading.Event) -> None:
+                      greeting: _Greeting, engine_id: str, stopped: threading.Event,
+                      life: EngineLife) -> None:
     lost = threading.Event()
     done = threading.Event()
     renewer = threading.Thread(target=_renew_lease, daemon=True, name="deltastream-lease",
@@ -113,7 +121,7 @@ def _tick_and_publish(settings: Settings, engine: Engine, publisher: Publisher,
                 log.exception("engine tick failed")
                 published, error = {}, f"{type(exc).__name__}: {exc}"
             message = encode_tick(engine_id, engine.sequence, published,
-                                  time.monotonic() - started, error)
+                                  time.monotonic() - started, error, life)
             greeting.latest = message
             try:
                 if not publisher.publish(engine.sequence, message):

@@ -5,7 +5,9 @@ publishes every tick on the bus and each web worker keeps the latest snapshots i
 it. Requests are served by greenlets, so thousands of connections fit in one worker, and no
 request ever waits for a tick. With role ``web`` the engine runs elsewhere (``deltastream
 engine``, over Redis). SIGTERM or SIGINT stops the workers and then the engine gracefully, and
-the process exits 0. ``engine_mode = "thread"`` runs the engine inside a single worker.
+the process exits 0. An engine process that dies is restarted (:mod:`.engine_process`); one
+that keeps dying stops the server with exit status 1. ``engine_mode = "thread"`` runs the
+engine inside a single worker.
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ import logging
 import multiprocessing
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.errors import HaltServer
 
 from ..core.types import EngineMode, Role
 from ..settings import Settings
-from .logs import GunicornLogger, ReadyAnnouncer
 
 if TYPE_CHECKING:
     from ..web.state import AppState
@@ -52,7 +56,6 @@ class DeltaStreamServer(BaseApplication):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine_host: Any = None
-        self.ready_announcer: ReadyAnnouncer | None = None
         self.deltastream_state: AppState | None = None
         super().__init__()
 
@@ -64,26 +67,13 @@ class DeltaStreamServer(BaseApplication):
         if self.runs_engine_process:
             from .engine_process import EngineHostProcess
 
-            self.engine_host = EngineHostProcess(self.settings)
+            self.engine_host = EngineHostProcess(self.settings, on_give_up=server.wakeup)
             self.engine_host.start()
 
     def _stop_engine(self, server: Any) -> None:
         if self.engine_host is not None:
             self.engine_host.stop()
             self.engine_host = None
-
-    def _when_ready(self, server: Any) -> None:
-        self._start_engine(server)
-        # "ready <url>" once the first snapshot is served, from this one server process
-        # whatever the number of workers; gunicorn closes its listeners as it begins to stop.
-        self.ready_announcer = ReadyAnnouncer(self.settings,
-                                              serving=lambda: bool(server.LISTENERS))
-        self.ready_announcer.start()
-
-    def _on_exit(self, server: Any) -> None:
-        if self.ready_announcer is not None:
-            self.ready_announcer.stop()
-        self._stop_engine(server)
 
     def load_config(self) -> None:
         s = self.settings
@@ -96,12 +86,9 @@ class DeltaStreamServer(BaseApplication):
             "timeout": 60,
             "graceful_timeout": 10,
             "keepalive": 5,
-            # gunicorn's lines and the access log in the process's log format (runtime.logs);
-            # accesslog only switches the access log on.
-            "logger_class": GunicornLogger,
-            "accesslog": "-" if s.access_log else None,
+            "accesslog": None,
             "errorlog": "-",
-            "loglevel": s.log_level,
+            "loglevel": "info",
             "proc_name": "deltastream",
             # No runtime-management socket beside the port (gunicorn's default puts one in
             # the user's home, shared by every server the user runs).
@@ -109,11 +96,18 @@ class DeltaStreamServer(BaseApplication):
             "post_fork": _forget_engine_process,
             "worker_exit": lambda server, worker: _close_app(worker),
             "child_exit": _worker_metrics_done,
-            "when_ready": self._when_ready,
-            "on_exit": self._on_exit,
+            "when_ready": self._start_engine,
+            "on_exit": self._stop_engine,
         }
         for key, value in options.items():
             self.cfg.set(key, value)
+
+    def run(self) -> None:
+        """Serve until stopped, in a server process that also supervises the engine's."""
+        try:
+            _Arbiter(self).run()
+        except RuntimeError as exc:     # as gunicorn's own run reports a failed start
+            sys.exit(f"Error: {exc}")
 
     def load(self) -> Any:
         from ..web.state import app_state
@@ -122,6 +116,31 @@ class DeltaStreamServer(BaseApplication):
         app = create_app(self.settings)
         self.deltastream_state = app_state(app)
         return take_turns(freeze_startup_objects(app))
+
+
+# The server's exit status when it stops because the engine process keeps crashing.
+ENGINE_GAVE_UP_EXIT = 1
+
+
+class _Arbiter(Arbiter):
+    """gunicorn's server process, supervising the engine process too: it collects the
+    engine's exit status before its own reaping (a wait for any child, which would take the
+    status from under the supervision; gunicorn does the same for its dirty arbiter), and
+    stops the server, with exit status :data:`ENGINE_GAVE_UP_EXIT`, once the supervision gave
+    up restarting the engine (the reason is logged as it gives up)."""
+
+    app: DeltaStreamServer
+
+    def reap_workers(self) -> None:
+        if self.app.engine_host is not None:
+            self.app.engine_host.collect_exit()
+        super().reap_workers()
+
+    def manage_workers(self) -> None:
+        host = self.app.engine_host
+        if host is not None and host.gave_up is not None:
+            raise HaltServer(None, ENGINE_GAVE_UP_EXIT)
+        super().manage_workers()
 
 
 def freeze_startup_objects(app: Any) -> Any:

@@ -87,12 +87,25 @@ class UnderlyingResponse(Model):
     ticks: list[UnderlyingTick]
 
 
+class EngineExit(Model):
+    cause: str = Field(description="e.g. 'killed by signal SIGKILL', 'exited with code 1'")
+    at: str = Field(description="when the server noticed, ISO-8601 UTC")
+
+
 class EngineHealth(Model):
     running: bool
     ticks: int
     last_tick_age_seconds: float | None
     last_tick_build_seconds: float | None
     last_error: str | None
+    started_at: str | None = Field(description="when the running engine started, ISO-8601 "
+                                   "UTC; null until its first tick arrives")
+    restarts: int = Field(ge=0, description="times the server supervising the engine "
+                          "(deltastream serve) restarted its process after it died; 0 when "
+                          "nothing supervises it (an engine in the web process, or "
+                          "deltastream engine)")
+    last_exit: EngineExit | None = Field(description="how the engine process last died; null "
+                                         "if it never did")
 
 
 class BusHealth(Model):
@@ -102,27 +115,8 @@ class BusHealth(Model):
     reconnects: int
 
 
-class StoreHealth(Model):
-    status: str = Field(description="ok, or degraded while reads or writes of the history "
-                        "store fail (history routes then answer 503; the live market goes on)")
-    backend: str = Field(description="sqlite or postgresql")
-    reading: bool = Field(description="false while this server's history reads fail")
-    writing: bool | None = Field(description="false while the store writer's writes fail (it "
-                                 "retries with back-off; nothing stored is lost); null when "
-                                 "the writer runs on another host")
-    failing_since: str | None = Field(description="when the current failure began, ISO-8601 "
-                                      "UTC; null when ok")
-    last_error: str | None = Field(description="the failure, one line; null when ok")
-    queue_depth: int | None = Field(description="items waiting to be written (null when the "
-                                    "writer runs on another host)")
-    dropped: int | None = Field(description="items the writer dropped because its queue was "
-                                "full (null when the writer runs on another host)")
-
-
 class HealthResponse(Model):
-    status: str = Field(description="healthy; degraded (200: the live market is served but "
-                        "the history store fails); unhealthy (503: the engine stalled or is "
-                        "not running)")
+    status: str
     service: str
     version: str
     engine: EngineHealth
@@ -131,8 +125,6 @@ class HealthResponse(Model):
                         "the engine is unreachable or has not ticked for stall_after seconds")
     bus: BusHealth | None = Field(description="the bus the engine's ticks arrive on (null "
                                   "when the engine runs in this process)")
-    store: StoreHealth | None = Field(description="the history store (null "
-                                      "when this server has none)")
 
 
 class PCRPoint(Model):

@@ -11,13 +11,14 @@ from flask import Response, request, send_from_directory
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .. import __version__
+from ..core.feed import EngineLife
 from ..core.protocols import SnapshotFeed
 from . import models
 from .json import dumps, json_response
 from .replay import Replayable, mark_replayable
 from .routes_data import service
 from .serialize import iso
-from .service import MarketService, StoreStatus
+from .service import MarketService
 from .state import app_state
 
 bp = APIBlueprint("system", __name__, tag="System")
@@ -35,8 +36,7 @@ HEALTH_RESPONSES: Any = {
 
 @bp.get("/api/health")
 @bp.output(models.HealthResponse)
-@bp.doc(summary="Service, engine and history store health; 503 when the engine has "
-                "stalled; 200 with status 'degraded' while only the history store fails",
+@bp.doc(summary="Service and engine health; 503 when the engine has stalled",
         responses=HEALTH_RESPONSES)
 def health() -> Response:
     svc = service()
@@ -54,38 +54,30 @@ def render_health(svc: MarketService) -> tuple[int, bytes]:
 
 
 def health_body(svc: MarketService) -> tuple[int, dict]:
-    """The health report and its status: 200, or 503 when the engine stalled. A failing
-    history store alone is ``degraded`` with 200: the live market is still served, so a load
-    balancer keeps the server in rotation."""
+    """The health report and its status: 200, or 503 when the engine stalled."""
     status = svc.feed.status()
     age = svc.last_tick_age()
     healthy = status.running and age is not None and age <= svc.stall_after
-    store = svc.store_status()
-    degraded = store is not None and store.degraded
     body = {
-        "status": "unhealthy" if not healthy else "degraded" if degraded else "healthy",
+        "status": "healthy" if healthy else "unhealthy",
         "service": "deltastream-flask",
         "version": __version__,
         "engine": {"running": status.running, "ticks": status.ticks,
                    "last_tick_age_seconds": age,
                    "last_tick_build_seconds": status.last_tick_seconds,
-                   "last_error": status.last_error},
+                   "last_error": status.last_error, **_engine_life(status.life)},
         "products": len(svc.products),
         "stale": not healthy,
         "bus": _bus_health(svc.feed),
-        "store": _store_health(store),
     }
     return 200 if healthy else 503, body
 
 
-def _store_health(store: StoreStatus | None) -> dict | None:
-    if store is None:
-        return None
-    return {"status": "degraded" if store.degraded else "ok", "backend": store.backend,
-            "reading": store.reading, "writing": store.writing,
-            "failing_since": None if store.failing_since is None else iso(store.failing_since),
-            "last_error": store.last_error, "queue_depth": store.queue_depth,
-            "dropped": store.dropped}
+def _engine_life(life: EngineLife) -> dict:
+    last = life.last_exit
+    return {"started_at": None if life.started_at is None else iso(life.started_at),
+            "restarts": life.restarts,
+            "last_exit": None if last is None else {"cause": last.cause, "at": iso(last.at)}}
 
 
 def _bus_health(feed: SnapshotFeed) -> dict | None:
