@@ -32,6 +32,7 @@ class BusFeed(LatestSnapshots):
         self.last_sequence = 0
         self.reconnects = 0
         self._thread: threading.Thread | None = None
+        self._stopping = False      # a disconnect from now on is ours, not news
 
     def status(self) -> EngineStatus:
         return self._status(self._thread is not None and self._thread.is_alive()
@@ -53,6 +54,7 @@ class BusFeed(LatestSnapshots):
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        self._stopping = True
         self.client.stop()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -61,7 +63,7 @@ class BusFeed(LatestSnapshots):
     def _on_connection(self, up: bool) -> None:
         if up and not self.connected:
             log.info("connected to the engine bus (%s)", self._description)
-        elif not up and self.connected:
+        elif not up and self.connected and not self._stopping:
             self.reconnects += 1
             log.warning("engine bus (%s) is away; serving the last snapshots", self._description)
         self.connected = up

@@ -32,8 +32,11 @@ def _engine_process_main(settings: Settings, control: Any, life: EngineLife) -> 
     """Child-process entry: run until the parent says stop or goes away."""
     import numba
 
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .logs import announce_kernel_compilation, configure
+
+    # A spawned process starts without the server's logging: the same format and level.
+    configure(settings)
+    announce_kernel_compilation()
     # The parent decides when to stop (SIGTERM/SIGINT reach the whole process group).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -27,6 +27,7 @@ from gunicorn.errors import HaltServer
 
 from ..core.types import EngineMode, Role
 from ..settings import Settings
+from .logs import GunicornLogger, ReadyAnnouncer
 
 if TYPE_CHECKING:
     from ..web.state import AppState
@@ -56,6 +57,7 @@ class DeltaStreamServer(BaseApplication):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine_host: Any = None
+        self.ready_announcer: ReadyAnnouncer | None = None
         self.deltastream_state: AppState | None = None
         super().__init__()
 
@@ -75,6 +77,19 @@ class DeltaStreamServer(BaseApplication):
             self.engine_host.stop()
             self.engine_host = None
 
+    def _when_ready(self, server: Any) -> None:
+        self._start_engine(server)
+        # "ready <url>" once the first snapshot is served, from this one server process
+        # whatever the number of workers; gunicorn closes its listeners as it begins to stop.
+        self.ready_announcer = ReadyAnnouncer(self.settings,
+                                              serving=lambda: bool(server.LISTENERS))
+        self.ready_announcer.start()
+
+    def _on_exit(self, server: Any) -> None:
+        if self.ready_announcer is not None:
+            self.ready_announcer.stop()
+        self._stop_engine(server)
+
     def load_config(self) -> None:
         s = self.settings
         options = {
@@ -86,9 +101,12 @@ class DeltaStreamServer(BaseApplication):
             "timeout": 60,
             "graceful_timeout": 10,
             "keepalive": 5,
-            "accesslog": None,
+            # gunicorn's lines and the access log in the process's log format (runtime.logs);
+            # accesslog only switches the access log on.
+            "logger_class": GunicornLogger,
+            "accesslog": "-" if s.access_log else None,
             "errorlog": "-",
-            "loglevel": "info",
+            "loglevel": s.log_level,
             "proc_name": "deltastream",
             # No runtime-management socket beside the port (gunicorn's default puts one in
             # the user's home, shared by every server the user runs).
@@ -96,8 +114,8 @@ class DeltaStreamServer(BaseApplication):
             "post_fork": _forget_engine_process,
             "worker_exit": lambda server, worker: _close_app(worker),
             "child_exit": _worker_metrics_done,
-            "when_ready": self._start_engine,
-            "on_exit": self._stop_engine,
+            "when_ready": self._when_ready,
+            "on_exit": self._on_exit,
         }
         for key, value in options.items():
             self.cfg.set(key, value)

@@ -115,8 +115,27 @@ class BusHealth(Model):
     reconnects: int
 
 
+class StoreHealth(Model):
+    status: str = Field(description="ok, or degraded while reads or writes of the history "
+                        "store fail (history routes then answer 503; the live market goes on)")
+    backend: str = Field(description="sqlite or postgresql")
+    reading: bool = Field(description="false while this server's history reads fail")
+    writing: bool | None = Field(description="false while the store writer's writes fail (it "
+                                 "retries with back-off; nothing stored is lost); null when "
+                                 "the writer runs on another host")
+    failing_since: str | None = Field(description="when the current failure began, ISO-8601 "
+                                      "UTC; null when ok")
+    last_error: str | None = Field(description="the failure, one line; null when ok")
+    queue_depth: int | None = Field(description="items waiting to be written (null when the "
+                                    "writer runs on another host)")
+    dropped: int | None = Field(description="items the writer dropped because its queue was "
+                                "full (null when the writer runs on another host)")
+
+
 class HealthResponse(Model):
-    status: str
+    status: str = Field(description="healthy; degraded (200: the live market is served but "
+                        "the history store fails); unhealthy (503: the engine stalled or is "
+                        "not running)")
     service: str
     version: str
     engine: EngineHealth
@@ -125,6 +144,8 @@ class HealthResponse(Model):
                         "the engine is unreachable or has not ticked for stall_after seconds")
     bus: BusHealth | None = Field(description="the bus the engine's ticks arrive on (null "
                                   "when the engine runs in this process)")
+    store: StoreHealth | None = Field(description="the history store (null "
+                                      "when this server has none)")
 
 
 class PCRPoint(Model):

@@ -18,7 +18,7 @@ from .json import dumps, json_response
 from .replay import Replayable, mark_replayable
 from .routes_data import service
 from .serialize import iso
-from .service import MarketService
+from .service import MarketService, StoreStatus
 from .state import app_state
 
 bp = APIBlueprint("system", __name__, tag="System")
@@ -36,7 +36,8 @@ HEALTH_RESPONSES: Any = {
 
 @bp.get("/api/health")
 @bp.output(models.HealthResponse)
-@bp.doc(summary="Service and engine health; 503 when the engine has stalled",
+@bp.doc(summary="Service, engine and history store health; 503 when the engine has "
+                "stalled; 200 with status 'degraded' while only the history store fails",
         responses=HEALTH_RESPONSES)
 def health() -> Response:
     svc = service()
@@ -54,12 +55,16 @@ def render_health(svc: MarketService) -> tuple[int, bytes]:
 
 
 def health_body(svc: MarketService) -> tuple[int, dict]:
-    """The health report and its status: 200, or 503 when the engine stalled."""
+    """The health report and its status: 200, or 503 when the engine stalled. A failing
+    history store alone is ``degraded`` with 200: the live market is still served, so a load
+    balancer keeps the server in rotation."""
     status = svc.feed.status()
     age = svc.last_tick_age()
     healthy = status.running and age is not None and age <= svc.stall_after
+    store = svc.store_status()
+    degraded = store is not None and store.degraded
     body = {
-        "status": "healthy" if healthy else "unhealthy",
+        "status": "unhealthy" if not healthy else "degraded" if degraded else "healthy",
         "service": "deltastream-flask",
         "version": __version__,
         "engine": {"running": status.running, "ticks": status.ticks,
@@ -69,8 +74,19 @@ def health_body(svc: MarketService) -> tuple[int, dict]:
         "products": len(svc.products),
         "stale": not healthy,
         "bus": _bus_health(svc.feed),
+        "store": _store_health(store),
     }
     return 200 if healthy else 503, body
+
+
+def _store_health(store: StoreStatus | None) -> dict | None:
+    if store is None:
+        return None
+    return {"status": "degraded" if store.degraded else "ok", "backend": store.backend,
+            "reading": store.reading, "writing": store.writing,
+            "failing_since": None if store.failing_since is None else iso(store.failing_since),
+            "last_error": store.last_error, "queue_depth": store.queue_depth,
+            "dropped": store.dropped}
 
 
 def _engine_life(life: EngineLife) -> dict:
