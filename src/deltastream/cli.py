@@ -45,7 +45,7 @@ _archive_every = click.option(
 # needs a missing one ends with one line naming the extra.
 _EXTRA_OF_MODULE = {
     **dict.fromkeys(("flask", "apiflask", "flask_cors", "flask_socketio", "socketio",
-                     "engineio", "simple_websocket", "geventwebsocket", "gunicorn", "gevent",
+                     "engineio", "simple_websocket", "wsproto", "gunicorn", "gevent",
                      "sqlalchemy", "alembic", "prometheus_client"), "server"),
     "psycopg": "postgres", "redis": "redis", "pyarrow": "parquet",
 }

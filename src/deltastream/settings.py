@@ -45,7 +45,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ("*",)
     underlying_history: int = 100_000   # ticks kept per product in memory
     stall_after: float = 10.0           # seconds without a tick before health reports 503
-    max_connections: int = 1000         # concurrent client connections
+    max_connections: int = 10_000       # concurrent client connections per web worker
     header_timeout: float = 10.0        # seconds a client may take to send a request's headers
     keepalive_timeout: float = 60.0     # seconds an idle keep-alive connection is kept open
     log_format: str = LogFormat.TEXT    # a LogFormat

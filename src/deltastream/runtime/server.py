@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import multiprocessing
 import os
+import resource
 import shutil
 import sys
 from pathlib import Path
@@ -27,6 +29,7 @@ from gunicorn.errors import HaltServer
 
 from ..core.types import EngineMode, Role
 from ..settings import Settings
+from .front_errors import HEADER_FIELD_SIZE_LIMIT, HEADER_FIELDS_LIMIT, REQUEST_LINE_LIMIT
 from .logs import GunicornLogger, ReadyAnnouncer
 
 if TYPE_CHECKING:
@@ -95,12 +98,19 @@ class DeltaStreamServer(BaseApplication):
         options = {
             "bind": f"{s.host}:{s.port}",
             "workers": s.web_workers if s.engine_mode == EngineMode.PROCESS else 1,
-            # gevent's pywsgi with gevent-websocket: Socket.IO's WebSocket transport.
-            "worker_class": "geventwebsocket.gunicorn.workers.GeventWebSocketWorker",
+            # gunicorn's gevent worker with header and idle time limits (runtime.worker);
+            # Socket.IO's WebSocket transport runs on simple-websocket (web.socketio).
+            "worker_class": "deltastream.runtime.worker.DeltaStreamWorker",
             "worker_connections": s.max_connections,
             "timeout": 60,
             "graceful_timeout": 10,
-            "keepalive": 5,
+            # Keep-alive on; the worker applies keepalive_timeout itself, to the second's
+            # fraction (gunicorn's setting is whole seconds).
+            "keepalive": max(1, math.ceil(s.keepalive_timeout)),
+            # Answered in JSON by runtime.front_errors: 414, 431.
+            "limit_request_line": REQUEST_LINE_LIMIT,
+            "limit_request_fields": HEADER_FIELDS_LIMIT,
+            "limit_request_field_size": HEADER_FIELD_SIZE_LIMIT,
             # gunicorn's lines and the access log in the process's log format (runtime.logs);
             # accesslog only switches the access log on.
             "logger_class": GunicornLogger,
@@ -223,7 +233,30 @@ def _worker_metrics_done(server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
+# Descriptors a worker needs beside its connections: its store, bus, log and module files.
+RESERVED_FILES = 1024
+
+
+def raise_open_files_limit(max_connections: int) -> int:
+    """Raise this process's soft limit of open files (inherited by the workers it forks)
+    toward what ``max_connections`` connections need, as far as the hard limit allows, and
+    return the limit in force. Each connection is a file descriptor; past the limit, new
+    connections would be refused while idle ones hold theirs."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max_connections + RESERVED_FILES
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    if wanted > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        soft = wanted
+    if soft < max_connections + RESERVED_FILES:
+        log.info("open files limited to %d (the hard limit): about %d connections per worker",
+                 soft, max(soft - RESERVED_FILES, soft // 2))
+    return soft
+
+
 def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT."""
     _share_metrics(settings)
+    raise_open_files_limit(settings.max_connections)
     DeltaStreamServer(settings).run()

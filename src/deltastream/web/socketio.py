@@ -6,29 +6,34 @@ joins ``product:<P>`` or ``chain:<P>`` (answered by ``subscribed {"room"}``) and
 latest state at once; members of ``chain:<P>`` also get ``chain_update``. Bad requests are
 answered by an ``error`` event; the connection stays up.
 
-Market data does not go through Socket.IO's emit: the stream hub hands each client its
-buffered messages, encoded once per message for all clients, and only when the client's
-Engine.IO queue has been taken by its writer (so a slow client's backlog is coalesced in its
-buffer, never queued without bound). With a message queue (``redis_url``) replies and any
-server-side emit reach clients of every process, while market data stays local to each
-process's own clients and so is delivered once.
+The WebSocket transport runs on simple-websocket (wsproto) over the worker's socket, every
+write of a connection under one lock (:class:`LockedSocket`). Market data does not go through
+Socket.IO's emit: the stream hub hands each client its buffered messages, encoded once per
+message for all clients, and only when the client's Engine.IO queue has been taken by its
+writer (so a slow client's backlog is coalesced in its buffer, never queued without bound).
+With a message queue (``redis_url``) replies and any server-side emit reach clients of every
+process, while market data stays local to each process's own clients and so is delivered once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import struct
 from typing import Any
 
 import engineio.packet
 import gevent
+import gevent.event
+import gevent.selectors
 import orjson
+import simple_websocket
 import socketio
 import socketio.packet
-from engineio.async_drivers import gevent as engineio_gevent
 from flask import Flask, request
 from flask_socketio import SocketIO, emit, join_room, leave_room
 from gevent.lock import Semaphore
-from geventwebsocket.websocket import Header, WebSocket
+from wsproto.utilities import RemoteProtocolError
 
 from ..settings import Settings
 from .json import dumps
@@ -46,7 +51,7 @@ from .stream import (
 log = logging.getLogger(__name__)
 
 GENERAL = "general"
-WRITER = "deltastream_writer"     # attribute of an Engine.IO socket: its LockedWriter
+WRITER = "deltastream_writer"     # attribute of an Engine.IO socket: its LockedSocket
 ROOM_KINDS = {"product": (UNDERLYING, SUMMARY), "chain": (CHAIN,)}
 
 
@@ -79,28 +84,61 @@ def engineio_packet(event: StreamEvent) -> engineio.packet.Packet:
     return engineio.packet.Packet(engineio.packet.MESSAGE, data=pkt.encode())
 
 
-class LockedWriter:
-    """Every write of one gevent-websocket connection (Engine.IO's writer, its pongs and close
-    frames, the stream's batches) under one lock, so frames never interleave when a write to
-    a slow client blocks half-way."""
+class _Thread(gevent.Greenlet):
+    """The ``threading.Thread`` interface simple-websocket starts its reader with, as a
+    greenlet."""
 
-    def __init__(self, ws: Any) -> None:
+    def __init__(self, target: Any) -> None:
+        super().__init__(target)
+
+
+class LockedSocket:
+    """A WebSocket connection's socket with every write under one lock: simple-websocket's
+    (Engine.IO's messages, pongs, close frames) and the stream's batches, so frames never
+    interleave when a write to a slow client blocks half-way. ``send`` writes all it is
+    given (simple-websocket writes whole frames with it)."""
+
+    def __init__(self, sock: Any) -> None:
         self.lock = Semaphore()
-        self._sendall = ws.raw_write
-        self._socket = ws.handler.socket
-        ws.raw_write = self.write
+        self._sock = sock
+        # The WebSocket on this socket; no data frame may follow its close frame.
+        self.websocket: simple_websocket.Server | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.websocket is not None and bool(self.websocket.connected)
+
+    def send(self, data: bytes) -> int:
+        with self.lock:
+            self._sock.sendall(data)
+        return len(data)
+
+    def recv(self, size: int) -> bytes:
+        data: bytes = self._sock.recv(size)
+        return data
+
+    def fileno(self) -> int:
+        fd: int = self._sock.fileno()
+        return fd
+
+    def close(self) -> None:
+        self._sock.close()
 
     def write(self, data: bytes) -> None:
+        """Write ``data`` (complete frames) unless the WebSocket has closed."""
         with self.lock:
-            self._sendall(data)
+            if self.open:
+                self._sock.sendall(data)
 
     def try_write(self, data: bytes) -> int:
         """Write what the kernel takes now, without waiting; the caller checked that the lock
         is free. When not all of ``data`` was taken the lock stays held: the rest must be
-        written with :meth:`finish` before anything else."""
+        written with :meth:`finish` before anything else. ConnectionError once closed."""
         self.lock.acquire(blocking=False)
         try:
-            sent = self._socket.send(data, 0, 0.0)
+            if not self.open:
+                raise ConnectionError("the WebSocket is closed")
+            sent: int = self._sock.send(data, 0, 0.0)
         except BlockingIOError:
             sent = 0
         except BaseException:
@@ -112,29 +150,100 @@ class LockedWriter:
 
     def finish(self, rest: bytes) -> None:
         try:
-            self._sendall(rest)
+            self._sock.sendall(rest)
         finally:
             self.lock.release()
 
 
-class _WebSocketWSGI(engineio_gevent.WebSocketWSGI):
-    """Engine.IO's gevent-websocket wrapper, also leaving a locked raw writer on the
-    Engine.IO socket it serves (its handler's owner): the stream writes a client's batch of
-    pre-framed messages in one system call instead of one per message."""
+class _WebSocketWSGI:
+    """Engine.IO's WebSocket transport on simple-websocket, writing through a
+    :class:`LockedSocket` that it also leaves on the Engine.IO socket it serves, so that the
+    stream can write a client's batch of pre-framed messages in one system call.
+
+    Engine.IO constructs it per upgrade with its socket's handler (a bound method of that
+    socket) and server, calls it as the WSGI app of the upgrade request, and the handler
+    uses ``send``, ``wait`` and ``close`` (the interface of Engine.IO's own drivers). Under
+    gunicorn it ends by raising StopIteration: the connection was the WebSocket's, there is
+    no response left to send."""
+
+    def __init__(self, handler: Any, server: Any) -> None:
+        self.app = handler
+        self.server = server
+        self.ws: simple_websocket.Server | None = None
 
     def __call__(self, environ: dict, start_response: Any) -> Any:
-        ws = environ.get("wsgi.websocket")
+        raw = environ.get("gunicorn.socket")
+        locked = LockedSocket(raw) if raw is not None else None
+        if locked is not None:
+            environ["gunicorn.socket"] = locked
+        try:
+            self.ws = simple_websocket.Server(
+                environ, max_message_size=self.server.max_http_buffer_size,
+                thread_class=_Thread, event_class=gevent.event.Event,
+                selector_class=gevent.selectors.DefaultSelector)
+        except (simple_websocket.ConnectionError, RemoteProtocolError):
+            start_response("400 BAD REQUEST", [("Content-Type", "application/json")])
+            return [dumps({"error": "invalid WebSocket handshake",
+                           "detail": {"accepted": "RFC 6455 opening handshake"}})]
         owner = getattr(self.app, "__self__", None)
-        if ws is not None and owner is not None:
-            setattr(owner, WRITER, LockedWriter(ws))
-        return super().__call__(environ, start_response)
+        if locked is not None:
+            locked.websocket = self.ws
+            if owner is not None:
+                setattr(owner, WRITER, locked)
+        try:
+            self.app(self)
+        except Exception as exc:       # a message Engine.IO cannot decode ends the connection
+            log.debug("WebSocket closed on a malformed message: %s", exc)
+            if owner is not None:
+                owner.close(wait=False, abort=True)
+        self.close()
+        if self.ws.mode == "gunicorn":
+            raise StopIteration
+        return []
+
+    def close(self) -> None:
+        if self.ws is not None and self.ws.connected:
+            with contextlib.suppress(OSError, simple_websocket.ConnectionClosed):
+                self.ws.close()
+
+    def send(self, message: str | bytes) -> None:
+        assert self.ws is not None
+        try:
+            self.ws.send(message)
+        except simple_websocket.ConnectionClosed:
+            raise OSError("the WebSocket is closed") from None
+
+    def wait(self) -> str | bytes | None:
+        assert self.ws is not None
+        try:
+            data: str | bytes | None = self.ws.receive()
+        except simple_websocket.ConnectionClosed:
+            return None
+        return data
+
+
+OPCODE_TEXT = 0x1
+FIN = 0x80
+
+
+def encode_frame(payload: bytes, opcode: int = OPCODE_TEXT) -> bytes:
+    """One complete, unfragmented WebSocket frame as a server sends it (RFC 6455 section 5.2):
+    FIN and the opcode in the first byte; the payload length in 7 bits, or 126 and 16 bits,
+    or 127 and 64 bits (network order); no mask (servers never mask); then the payload."""
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", FIN | opcode, n)
+    elif n < 1 << 16:
+        head = struct.pack("!BBH", FIN | opcode, 126, n)
+    else:
+        head = struct.pack("!BBQ", FIN | opcode, 127, n)
+    return head + payload
 
 
 def websocket_frame(event: StreamEvent) -> bytes:
     """``event`` as a complete WebSocket text frame carrying its Engine.IO message: the same
-    bytes for every client (server frames are not masked)."""
-    data = engineio_packet(event).encode().encode()
-    return Header.encode_header(True, WebSocket.OPCODE_TEXT, b"", len(data), 0) + data
+    bytes for every client."""
+    return encode_frame(engineio_packet(event).encode().encode())
 
 
 class SocketIOClient(StreamClient):
@@ -159,7 +268,7 @@ class SocketIOClient(StreamClient):
         self._busy = False                 # the sender greenlet is at work
         # The tail of a batch the kernel did not take at once, and the writer whose lock is
         # held until it is written.
-        self._rest: tuple[LockedWriter, bytes] | None = None
+        self._rest: tuple[LockedSocket, bytes] | None = None
         self._sender = gevent.spawn(self._run)
 
     def wants(self, event: StreamEvent) -> bool:
@@ -176,7 +285,7 @@ class SocketIOClient(StreamClient):
         return None if socket is None or socket.closed else socket
 
     @staticmethod
-    def _writer(socket: Any) -> LockedWriter | None:
+    def _writer(socket: Any) -> LockedSocket | None:
         writer = getattr(socket, WRITER, None) if socket is not None else None
         return writer if writer is not None and socket.upgraded and not socket.upgrading \
             else None
@@ -281,10 +390,10 @@ def init_socketio(app: Flask, hub: StreamHub, settings: Settings) -> SocketIO:
             settings.redis_url, channel=f"{settings.redis_prefix}:socketio")
     sio = SocketIO(app, async_mode="gevent", cors_allowed_origins=origins,
                    manage_session=False, **options)
-    if engineio_gevent.SimpleWebSocketWSGI is None:
-        # Engine.IO chose gevent-websocket (the server's worker); its WebSocket class is
-        # looked up in this table on every upgrade.
-        sio.server.eio._async["websocket"] = _WebSocketWSGI
+    # Engine.IO looks its WebSocket class up in this table on every upgrade (not a public
+    # interface: python-engineio's range is pinned, and tests/web/test_socketio.py fails
+    # should it change).
+    sio.server.eio._async["websocket"] = _WebSocketWSGI
     clients: dict[str, SocketIOClient] = {}
     products = hub.feed.symbols
 
