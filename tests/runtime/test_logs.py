@@ -162,6 +162,16 @@ def test_gunicorn_lines_go_through_the_format(isolated_logging):
         "INFO gunicorn: Listening at: http://127.0.0.1:8001 (42)"]
 
 
+def test_under_ones_own_gunicorn_the_logger_class_sets_the_log_up_from_the_environment(
+        isolated_logging, monkeypatch, capsys):
+    monkeypatch.setenv("DELTASTREAM_LOG_FORMAT", "json")
+    gunicorn_logger(access_log=False).info("Listening at: %s", "http://127.0.0.1:8001")
+    (line,) = capsys.readouterr().err.splitlines()
+    entry = json.loads(line)
+    assert (entry["logger"], entry["message"]) == ("gunicorn",
+                                                   "Listening at: http://127.0.0.1:8001")
+
+
 def test_access_lines_only_with_the_access_log_and_in_the_format(isolated_logging):
     logs.configure(Settings(log_format="json"), isolated_logging)
     served(gunicorn_logger(access_log=True))

@@ -43,7 +43,7 @@ from typing import Any
 from gunicorn import glogging
 
 from ..core.types import LogFormat
-from ..settings import Settings
+from ..settings import Settings, from_env
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 TEXT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -137,6 +137,13 @@ def _log_warning(message: Warning | str, category: type[Warning], filename: str,
                                              category.__name__, message)
 
 
+def configure_once(settings: Settings) -> None:
+    """:func:`configure`, unless this process already is (under one's own gunicorn command,
+    where neither ``deltastream serve`` nor the engine set the log up)."""
+    if not any(getattr(h, _OURS, False) for h in logging.getLogger().handlers):
+        configure(settings)
+
+
 _show_warning = warnings.showwarning
 _compile_listener: Any = None
 
@@ -173,7 +180,8 @@ def announce_kernel_compilation() -> None:
 
 class GunicornLogger(glogging.Logger):
     """gunicorn's ``logger_class``: its messages and its access log through the process's
-    log (:func:`configure`, done before gunicorn starts) rather than handlers of its own.
+    log (:func:`configure`, done before gunicorn starts, or here from ``DELTASTREAM_*`` under
+    one's own gunicorn command) rather than handlers of its own.
 
     The server's messages go to the logger ``gunicorn``; the access log (``accesslog`` set,
     which the server does when ``Settings.access_log`` is on) to ``deltastream.access``, one
@@ -184,6 +192,8 @@ class GunicornLogger(glogging.Logger):
     log is off. Requests of the start-up's readiness probe are not logged."""
 
     def setup(self, cfg: Any) -> None:
+        # Under one's own gunicorn command (--logger-class), the log as DELTASTREAM_* sets it.
+        configure_once(from_env())
         self.cfg = cfg
         self.error_log = logging.getLogger("gunicorn")
         # gunicorn's own name for it, which its WSGI error stream writes to directly.
