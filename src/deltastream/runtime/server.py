@@ -7,7 +7,8 @@ request ever waits for a tick. With role ``web`` the engine runs elsewhere (``de
 engine``, over Redis). SIGTERM or SIGINT stops the workers and then the engine gracefully, and
 the process exits 0. An engine process that dies is restarted (:mod:`.engine_process`); one
 that keeps dying stops the server with exit status 1. ``engine_mode = "thread"`` runs the
-engine inside a single worker.
+engine inside a single worker. gunicorn logs through the server's log (:mod:`.logs`), and the
+server process says ``ready <url>`` once, when health first answers 200.
 """
 
 from __future__ import annotations
