@@ -8,7 +8,12 @@ import threading
 import pytest
 
 from deltastream.bus import bus_feed
-from deltastream.bus.local import EngineLockedError, LocalPublisher, socket_address
+from deltastream.bus.local import (
+    EngineLockedError,
+    LocalPublisher,
+    engine_lock_holder,
+    socket_address,
+)
 from deltastream.runtime.publishing import run_publishing_engine
 from deltastream.settings import Settings
 from tests.support.products import PRODUCTS
@@ -23,6 +28,31 @@ def test_one_engine_per_data_directory(tmp_path):
     finally:
         first.close()
     LocalPublisher(tmp_path, lambda: []).close()
+
+
+def test_the_engine_holding_a_data_directory_is_known_by_its_own_words(tmp_path):
+    data = tmp_path / "data"
+    assert engine_lock_holder(data) is None
+    assert not data.exists()                      # asking creates nothing
+    first = LocalPublisher(data, lambda: [], owner="deltastream serve on 127.0.0.1:8001, "
+                                                   "pid 1200")
+    try:
+        assert engine_lock_holder(data) == "deltastream serve on 127.0.0.1:8001, pid 1200"
+        with pytest.raises(EngineLockedError) as refused:
+            LocalPublisher(data, lambda: [], owner="second")
+        assert str(refused.value) == (
+            f"another DeltaStream engine is running on data directory {data} "
+            "(deltastream serve on 127.0.0.1:8001, pid 1200)")
+        # Asking does not take the lock from the engine, nor leave one behind.
+        assert engine_lock_holder(data) == "deltastream serve on 127.0.0.1:8001, pid 1200"
+    finally:
+        first.close()
+    # The file outlives its engine; without the lock its words mean nothing.
+    assert (data / "engine.lock").exists()
+    assert engine_lock_holder(data) is None
+    # A new engine replaces the words of the last one.
+    LocalPublisher(data, lambda: [], owner="deltastream engine, pid 7").close()
+    assert (data / "engine.lock").read_text() == "deltastream engine, pid 7\n"
 
 
 def test_a_reader_that_stops_reading_is_dropped_and_others_keep_up(tmp_path):

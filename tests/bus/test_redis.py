@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 import pytest
 
 from deltastream.bus import bus_feed
-from deltastream.bus.redisbus import RedisPublisher, hide_password
+from deltastream.bus.redisbus import RedisBusClient, RedisPublisher, hide_password
+from deltastream.core.retry import Unreachable
 from deltastream.runtime.publishing import run_publishing_engine
 from deltastream.settings import Settings
 from tests.support.products import PRODUCTS
@@ -73,6 +75,59 @@ def test_readers_recover_from_a_redis_restart_on_their_own(private_redis, tmp_pa
         stopped.set()
         engine.join(30)
         feed.stop()
+
+
+def _outage_lines(caplog: pytest.LogCaptureFixture, url: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "deltastream.bus.redisbus" and url in r.getMessage()]
+
+
+def test_an_unreachable_redis_is_one_line_then_one_line_when_it_is_back(private_redis,
+                                                                        caplog):
+    caplog.set_level(logging.INFO)
+    url = private_redis.url
+    private_redis.stop()
+    publisher = RedisPublisher(url, "first", 1.0)
+    client = RedisBusClient(url)
+    stopped = threading.Event()
+    acquired: list[bool] = []
+    frames: list[bytes] = []
+    threads = [threading.Thread(target=lambda: acquired.append(publisher.acquire(stopped))),
+               threading.Thread(target=client.run,
+                                args=(lambda kind, data: frames.append(data), lambda up: None))]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(4)
+        refused = (f"cannot reach {url}: Connection refused; retrying with back-off")
+        # Each side says so once, however many attempts it made (0, 0.5, 1.5, 3.5 s, ...).
+        assert _outage_lines(caplog, url) == [refused, refused]
+        assert publisher.reach.failures >= 3 and client.reach.failures >= 3
+        private_redis.start()
+        wait_until(lambda: acquired == [True], 30, "the lease once Redis is up")
+        wait_until(lambda: not client.reach.down, 30, "the reader once Redis is up")
+        assert publisher.publish(1, b"one")
+        wait_until(lambda: frames == [b"one"], 10, "the tick through Redis")
+        back = [line for line in _outage_lines(caplog, url) if "again after" in line]
+        assert len(back) == 2 and all(line.startswith(f"reached {url} again after ")
+                                      for line in back)
+        # Redis going away while publishing: one attempt per back-off step, not per call.
+        caplog.clear()
+        private_redis.stop()
+        with pytest.raises(Unreachable):
+            publisher.publish(2, b"two")
+        for _ in range(50):
+            with pytest.raises(Unreachable):
+                publisher.renew()
+        assert publisher.reach.failures == 1
+        wait_until(lambda: client.reach.down, 30, "the reader to notice")
+        assert _outage_lines(caplog, url) == [refused, refused]
+    finally:
+        stopped.set()
+        client.stop()
+        for thread in threads:
+            thread.join(30)
+        publisher.close()
 
 
 @pytest.mark.parametrize("url", ["http://x", "redis//nope"])

@@ -7,6 +7,7 @@ market and a standby engine can take over.
 
 from __future__ import annotations
 
+from ..core.types import EngineMode, Role
 from ..settings import Settings
 from .feed import BusFeed
 
@@ -16,9 +17,12 @@ def bus_feed(settings: Settings, symbols: list[str]) -> BusFeed:
     if settings.redis_url:
         from .redisbus import RedisBusClient, hide_password
 
+        # Under a server that runs its engine process, that process reports Redis's outages
+        # (once for the server rather than once per worker).
+        quiet = settings.role == Role.ALL and settings.engine_mode == EngineMode.PROCESS
         return BusFeed(symbols, settings.underlying_history, settings.tick_interval,
-                       RedisBusClient(settings.redis_url, settings.redis_prefix), "redis",
-                       f"redis {hide_password(settings.redis_url)}")
+                       RedisBusClient(settings.redis_url, settings.redis_prefix, quiet),
+                       "redis", f"redis {hide_password(settings.redis_url)}")
     from .local import LocalBusClient, socket_address
 
     return BusFeed(symbols, settings.underlying_history, settings.tick_interval,

@@ -236,22 +236,52 @@ class EngineLockedError(RuntimeError):
     """Another engine already serves this data directory."""
 
 
-class LocalPublisher:
-    """Engine side of the local bus: one engine per data directory (a file lock), its ticks
-    served on :func:`socket_address`."""
+ENGINE_LOCK = "engine.lock"
+_UNKNOWN_HOLDER = "pid unknown"
 
-    def __init__(self, data_dir: Path, greeting: Callable[[], list[bytes]]) -> None:
+
+def engine_lock_holder(data_dir: Path) -> str | None:
+    """Who runs the engine of ``data_dir``: the words its engine wrote into the lock file
+    (e.g. ``deltastream serve on 127.0.0.1:8001, pid 1200``), or None when no engine holds
+    the lock. Creates nothing, so a server can ask before it starts."""
+    import fcntl
+
+    try:
+        fd = os.open(data_dir / ENGINE_LOCK, os.O_RDONLY)
+    except OSError:         # no lock file (or no directory): no engine ever ran there
+        return None
+    with os.fdopen(fd) as lock_file:
+        try:
+            # A shared lock is refused only while an engine holds its exclusive one; the
+            # file outlives an engine that died, so its words alone prove nothing.
+            fcntl.flock(lock_file, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return " ".join(lock_file.read(1000).split()) or _UNKNOWN_HOLDER
+        return None         # closing the file releases the shared lock
+
+
+class LocalPublisher:
+    """Engine side of the local bus: one engine per data directory (a file lock, holding
+    ``owner``'s words for :func:`engine_lock_holder`), its ticks served on
+    :func:`socket_address`."""
+
+    def __init__(self, data_dir: Path, greeting: Callable[[], list[bytes]],
+                 owner: str = "") -> None:
         import fcntl
 
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
-        self._lock_file = (data_dir / "engine.lock").open("a+")
+        self._lock_file = (data_dir / ENGINE_LOCK).open("a+")
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             self._lock_file.close()
-            raise EngineLockedError(
-                f"another DeltaStream engine is running on data directory {data_dir}") from None
+            holder = engine_lock_holder(data_dir) or _UNKNOWN_HOLDER
+            raise EngineLockedError(f"another DeltaStream engine is running on data "
+                                    f"directory {data_dir} ({holder})") from None
+        self._lock_file.truncate(0)
+        self._lock_file.write((owner or f"pid {os.getpid()}") + "\n")
+        self._lock_file.flush()
         self.server = LocalBusServer(socket_address(data_dir), greeting)
 
     def describe(self) -> str:

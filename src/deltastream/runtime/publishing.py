@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import multiprocessing
 import os
 import threading
 import time
@@ -20,6 +21,7 @@ from ..bus.codec import encode_ring, encode_tick
 from ..bus.local import FRAME_RING, FRAME_TICK, LocalPublisher, pack_frame
 from ..core.feed import EngineLife
 from ..core.protocols import Publisher
+from ..core.retry import Unreachable
 from ..engine.runner import Engine
 from ..settings import Settings
 
@@ -48,9 +50,20 @@ def make_publisher(settings: Settings, engine_id: str, greeting: _Greeting) -> P
     if settings.redis_url:
         from ..bus.redisbus import RedisPublisher
 
-        return RedisPublisher(settings.redis_url, engine_id, settings.engine_lease,
-                              settings.redis_prefix)
-    return LocalPublisher(settings.data_dir, greeting)
+        publisher = RedisPublisher(settings.redis_url, engine_id, settings.engine_lease,
+                                   settings.redis_prefix)
+        # Said at once if Redis is unreachable, not after the first ticks' seconds of loading.
+        publisher.reachable()
+        return publisher
+    return LocalPublisher(settings.data_dir, greeting, owner=engine_owner(settings))
+
+
+def engine_owner(settings: Settings) -> str:
+    """Who runs this engine, in the words a second server on its data directory is told."""
+    server = multiprocessing.parent_process()
+    if server is not None:      # the engine process a ``deltastream serve`` started
+        return f"deltastream serve on {settings.host}:{settings.port}, pid {server.pid}"
+    return f"deltastream engine, pid {os.getpid()}"
 
 
 def _renew_lease(publisher: Publisher, lost: threading.Event, done: threading.Event,
@@ -60,7 +73,11 @@ def _renew_lease(publisher: Publisher, lost: threading.Event, done: threading.Ev
             if not publisher.renew():
                 lost.set()
                 return
-        except Exception as exc:  # an unreachable lease store: keep trying until it expires
+        except Unreachable:
+            # Logged by the publisher, once per outage. Keep trying: once the lease store is
+            # back, a lease that lapsed meanwhile answers False (and fencing stops publishing).
+            pass
+        except Exception as exc:
             log.warning("cannot renew the engine lease: %s", exc)
 
 
@@ -126,6 +143,8 @@ def _tick_and_publish(settings: Settings, engine: Engine, publisher: Publisher,
             try:
                 if not publisher.publish(engine.sequence, message):
                     lost.set()
+            except Unreachable:
+                pass    # logged by the publisher, once per outage; the tick is still recorded
             except Exception as exc:
                 log.warning("cannot publish tick %d: %s", engine.sequence, exc)
             next_at += settings.tick_interval

@@ -35,8 +35,10 @@ from flask_socketio import SocketIO, emit, join_room, leave_room
 from gevent.lock import Semaphore
 from wsproto.utilities import RemoteProtocolError
 
+from ..core.types import EngineMode, Role
 from ..settings import Settings
 from .json import dumps
+from .socketio_queue import RedisQueue
 from .stream import (
     CHAIN,
     KINDS,
@@ -385,9 +387,12 @@ def init_socketio(app: Flask, hub: StreamHub, settings: Settings) -> SocketIO:
     origins: Any = "*" if "*" in settings.cors_origins else list(settings.cors_origins)
     options: dict[str, Any] = {}
     if settings.redis_url:
-        # Built here rather than from a URL so that unix:// sockets work too.
-        options["client_manager"] = socketio.RedisManager(
-            settings.redis_url, channel=f"{settings.redis_prefix}:socketio")
+        # Built here rather than from a URL so that unix:// sockets work too. Its outages are
+        # told by the bus reader or the engine process, when there is one.
+        in_process_engine = (settings.role == Role.ALL
+                             and settings.engine_mode == EngineMode.THREAD)
+        options["client_manager"] = RedisQueue(
+            settings.redis_url, f"{settings.redis_prefix}:socketio", quiet=not in_process_engine)
     sio = SocketIO(app, async_mode="gevent", cors_allowed_origins=origins,
                    manage_session=False, **options)
     # Engine.IO looks its WebSocket class up in this table on every upgrade (not a public
