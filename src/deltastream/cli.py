@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,7 +84,7 @@ def main() -> None:
               help="Market clock (default real).")
 @click.option("--clock-speed", type=float, default=None,
               help="Market seconds per wall second for --clock accelerated.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Directory for everything the server writes.")
 @click.option("--workers", "web_workers", type=click.IntRange(1, 64), default=None,
               help="Web server processes (default 1).")
@@ -129,7 +130,7 @@ def serve(**options: object) -> None:
 @_seed
 @_catalog
 @_tick_interval
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Directory for everything the engine writes.")
 @click.option("--redis-url", default=None,
               help="Publish to this Redis (several engines: one writes, the others stand by).")
@@ -173,6 +174,9 @@ def _settings(options: dict[str, object], bind: bool = False) -> Settings:
         load_catalog(settings.catalog)
         if settings.redis_url:
             import redis  # noqa: F401  (the redis extra: missing, it is one line, not a worker's)
+        _check_data_dir(settings.data_dir)
+        if settings.redis_url is None and (not bind or settings.role == Role.ALL):
+            _check_engine_lock(settings.data_dir, serving=bind)
         # Reach (and migrate) the history store before anything starts: an unusable
         # database is a one-line error, not a traceback from a worker.
         if bind:
@@ -196,6 +200,49 @@ def startup_warnings(settings: Settings, bind: bool) -> list[str]:
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _check_data_dir(data_dir: Path) -> None:
+    """Fail in one line, creating nothing, when the data directory cannot be used."""
+    why = unusable_directory(data_dir)
+    if why is not None:
+        raise click.ClickException(f"data directory {data_dir} cannot be used: {why}; "
+                                   "choose another --data-dir")
+
+
+def unusable_directory(path: Path) -> str | None:
+    """Why ``path`` cannot be used as a writable directory (it, or the directories it would
+    be created in), or None when it can. Only looks; creates nothing."""
+    path = path.absolute()
+    name_max = os.pathconf("/", "PC_NAME_MAX")
+    for part in path.parts:
+        if len(os.fsencode(part)) > name_max:
+            return (f"the name {part[:16]}… has {len(os.fsencode(part))} bytes, more than "
+                    f"the {name_max} a file name may have")
+    existing = path
+    while not os.path.lexists(existing):
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "it" if existing == path else str(existing)
+        return f"{where} is a file, not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return ("it is not writable" if existing == path
+                else f"{existing} is not writable, so it cannot be created")
+    return None
+
+
+def _check_engine_lock(data_dir: Path, serving: bool) -> None:
+    """Fail in one line, before anything starts, when an engine already runs on the data
+    directory (a second engine there would fail, and its web processes would serve the
+    first one's ticks unknowingly)."""
+    from .bus.local import engine_lock_holder
+
+    holder = engine_lock_holder(data_dir)
+    if holder is not None:
+        more = " (web processes for it: serve --role web)" if serving else ""
+        raise click.ClickException(f"another DeltaStream engine is running on data directory "
+                                   f"{data_dir.absolute()} ({holder}); stop it or choose "
+                                   f"another --data-dir{more}")
 
 
 def _check_port(host: str, port: int) -> None:
