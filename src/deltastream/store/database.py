@@ -173,6 +173,18 @@ def watch_faults(db_engine: sa.Engine, what: str = "store reads") -> FaultWatch:
     return watch
 
 
+def probe(db_engine: sa.Engine) -> bool:
+    """Read one row of the schema's version table (a read of the database file, not only a
+    connection): True when it works. A :class:`FaultWatch` on ``db_engine`` sees the
+    outcome."""
+    try:
+        with db_engine.connect() as conn:
+            conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+    except (exc.DBAPIError, exc.TimeoutError):
+        return False
+    return True
+
+
 def _unavailable(url: str, error: BaseException) -> StoreUnavailable:
     try:
         parsed = make_url(url)

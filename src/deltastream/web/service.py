@@ -4,7 +4,8 @@ the state of the history store.
 The web layer holds no financial logic: it selects from snapshots the engine built.
 
 The store is degraded while its reads fail here (a :class:`~deltastream.store.database.FaultWatch`
-on this process's connections) or its writer reports failing writes (the counters the
+on this process's connections; while they fail, asking for the store's state tries a read in
+the background, at most once a second) or its writer reports failing writes (the counters the
 recorder publishes, or stops publishing: counters updated since this server started that are
 older than :data:`STORE_STATS_STALE_SECONDS` mean the recorder cannot write them either).
 """
@@ -20,8 +21,8 @@ from typing import Any
 
 from ..core.protocols import SnapshotFeed
 from ..core.snapshot import ChainSnapshot, ExpiryChain
-from ..core.threads import real_lock
-from ..store.database import FaultWatch, watch_faults
+from ..core.threads import real_lock, real_thread
+from ..store.database import FaultWatch, probe, watch_faults
 from .cache import ResponseCache
 from .errors import APIError, bad_parameter, not_found
 
@@ -106,6 +107,7 @@ class MarketService:
         self.max_range = timedelta(days=max_range_days)
         self._started = time.time()
         self._store_status: tuple[float, StoreStatus | None] | None = None
+        self._probing = real_lock()
         feed.subscribe(self.summaries.record)
 
     def require_store(self) -> Any:
@@ -127,6 +129,8 @@ class MarketService:
     def _read_store_status(self) -> StoreStatus:
         reads = self.store_reads
         reading = reads is None or reads.failing_since is None
+        if not reading:
+            self._probe_store()
         errors: list[tuple[float, str | None]] = []
         if reads is not None and reads.failing_since is not None:
             errors.append((reads.failing_since, reads.last_error))
@@ -153,6 +157,20 @@ class MarketService:
             last_error=errors[-1][1] if errors else None,
             queue_depth=None if stats is None else stats.get("queue_depth"),
             dropped=None if stats is None else stats.get("dropped"))
+
+    def _probe_store(self) -> None:
+        """Try a read in the background (one at a time), so reads found failing are found
+        working again without waiting for a history request."""
+        if not self._probing.acquire(False):
+            return
+
+        def run() -> None:
+            try:
+                probe(self.store)
+            finally:
+                self._probing.release()
+
+        real_thread(run, "deltastream-store-probe").start()
 
     def time_range(self, start: datetime | None, end: datetime | None, now: datetime,
                    default_span: timedelta | None = None, open_end_unbounded: bool = False
