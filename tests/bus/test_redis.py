@@ -87,7 +87,8 @@ def test_an_unreachable_redis_is_one_line_then_one_line_when_it_is_back(private_
     caplog.set_level(logging.INFO)
     url = private_redis.url
     private_redis.stop()
-    publisher = RedisPublisher(url, "first", 1.0)
+    # A lease that outlasts the test: nothing renews it here.
+    publisher = RedisPublisher(url, "first", 60.0)
     client = RedisBusClient(url)
     stopped = threading.Event()
     acquired: list[bool] = []
