@@ -101,3 +101,33 @@ def test_export_without_a_store_is_a_clear_error(tmp_path):
                                        "--out", str(tmp_path / "x.csv"),
                                        "--data-dir", str(tmp_path / "empty")])
     assert result.exit_code == 1 and "no history store" in result.output
+
+
+def test_help_shows_each_settings_default_and_no_markup():
+    for command in ("serve", "engine"):
+        text = CliRunner().invoke(main, [command, "--help"]).output
+        assert "``" not in text
+        assert "DELTASTREAM_" in text
+    text = CliRunner().invoke(main, ["serve", "--help"], terminal_width=200).output
+    for shown in ("[default: 127.0.0.1]", "[default: 8001; 1<=x<=65535]", "[default: data]",
+                  "[default: no-access-log]", "[default: text]"):
+        assert shown in text
+
+
+def test_a_flag_overrides_its_variable_and_a_variable_its_default(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"DELTASTREAM_HOST": "192.0.2.1", "DELTASTREAM_PORT": str(port)}
+        # The variables apply where no flag is given...
+        result = CliRunner().invoke(main, ["serve", "--data-dir", str(tmp_path)], env=env)
+        assert result.exit_code != 0
+        assert f"cannot listen on 192.0.2.1:{port}" in result.output
+        # ...and a flag given wins over its variable, even when it names the default.
+        result = CliRunner().invoke(main, ["serve", "--data-dir", str(tmp_path),
+                                           "--host", "127.0.0.1"], env=env)
+        assert f"cannot listen on 127.0.0.1:{port}: the address is in use" in result.output
+    assert not any(tmp_path.iterdir())

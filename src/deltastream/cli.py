@@ -6,10 +6,13 @@ import errno
 import logging
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from .core.types import (
     ClockKind,
@@ -26,20 +29,43 @@ from .settings import Settings, SettingsError, from_env, unknown_variables
 # Heavy modules (NumPy, the pricing kernels, SQLAlchemy, the web stack) are imported inside
 # the command that needs them, so ``deltastream --help`` answers at once.
 
+_DEFAULTS = Settings()
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _setting(*decls: str, shown: str | None = None, **kwargs: Any) -> Callable[[F], F]:
+    """A flag for the setting of its name, defaulting to the setting's default (which help
+    shows, or ``shown`` where that is None). Only a flag given on the command line overrides
+    the setting's ``DELTASTREAM_*`` variable (:func:`_given`)."""
+    name = decls[-1] if not decls[-1].startswith("-") else (
+        decls[0].split("/")[0].removeprefix("--").replace("-", "_"))
+    default = getattr(_DEFAULTS, name)
+    if isinstance(default, str):
+        default = str(default)      # a choice's plain value, not its enum member
+    return click.option(*decls, default=default, show_default=shown or True, **kwargs)
+
+
+def _given(options: dict[str, object]) -> dict[str, object]:
+    """The options given on the command line (the others are the settings' defaults, which
+    the environment may override)."""
+    ctx = click.get_current_context()
+    return {name: value for name, value in options.items()
+            if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT}
+
+
 # Options ``serve`` and ``engine`` share.
-_seed = click.option("--seed", type=int, default=None, help="Seed of the simulated market.")
-_catalog = click.option("--catalog", type=click.Path(dir_okay=False, path_type=Path),
-                        default=None, help="TOML file adding or changing products.")
-_tick_interval = click.option("--tick-interval", type=click.FloatRange(0, 3600, min_open=True),
-                              default=None, help="Seconds between engine ticks (default 1).")
-_log_format = click.option("--log-format", type=click.Choice(choices(LogFormat)), default=None,
-                           help="Log lines for people (text, default) or one JSON object per "
-                                "line (json).")
-_log_level = click.option("--log-level", type=click.Choice(choices(LogLevel)), default=None,
-                          help="Least severe records logged (default info).")
-_archive_every = click.option(
-    "--archive-every", type=float, default=None,
-    help="Market seconds between full-chain archives (default 300; 0: every tick).")
+_seed = _setting("--seed", type=int, help="Seed of the simulated market.")
+_catalog = _setting("--catalog", type=click.Path(dir_okay=False, path_type=Path),
+                    shown="the built-in products", help="TOML file adding or changing products.")
+_tick_interval = _setting("--tick-interval", type=click.FloatRange(0, 3600, min_open=True),
+                          help="Seconds between engine ticks.")
+_log_format = _setting("--log-format", type=click.Choice(choices(LogFormat)),
+                       help="Log lines for people (text) or one JSON object per line (json).")
+_log_level = _setting("--log-level", type=click.Choice(choices(LogLevel)),
+                      help="Least severe records logged.")
+_archive_every = _setting("--archive-every", type=click.FloatRange(0, 86_400),
+                          help="Market seconds between full-chain archives (0: every tick).")
+_sqlite_default = "SQLite deltastream.db in the data directory"
 
 
 # The optional extras (pyproject.toml) by the top-level modules they install: a command that
@@ -72,48 +98,46 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
-@click.option("--port", type=click.IntRange(1, 65535), default=None,
-              help="Port (default 8001).")
+@_setting("--host", help="Address to bind (beyond loopback only behind a proxy you trust).")
+@_setting("--port", type=click.IntRange(1, 65535), help="Port.")
 @_seed
 @_catalog
 @_tick_interval
-@click.option("--strikes-each-side", type=click.IntRange(5, 200), default=None,
-              help="Strikes listed above and below the money per expiry (default 50).")
-@click.option("--clock", type=click.Choice(choices(ClockKind)), default=None,
-              help="Market clock (default real).")
-@click.option("--clock-speed", type=float, default=None,
-              help="Market seconds per wall second for --clock accelerated.")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-              help="Directory for everything the server writes.")
-@click.option("--workers", "web_workers", type=click.IntRange(1, 64), default=None,
-              help="Web server processes (default 1).")
-@click.option("--role", type=click.Choice(choices(Role)), default=None,
-              help="all: engine and web (default); web: serve an engine running elsewhere.")
-@click.option("--redis-url", default=None,
-              help="Redis bus between engine and web processes (default: local socket).")
-@click.option("--database-url", default=None,
-              help="History store: a SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db "
-                   "(default: SQLite deltastream.db in the data directory).")
+@_setting("--strikes-each-side", type=click.IntRange(5, 200),
+          help="Strikes listed above and below the money per expiry.")
+@_setting("--clock", type=click.Choice(choices(ClockKind)), help="Market clock.")
+@_setting("--clock-speed", type=click.FloatRange(0, 1e6, min_open=True),
+          help="Market seconds per wall second for --clock accelerated.")
+@_setting("--data-dir", type=click.Path(path_type=Path),
+          help="Directory for everything the server writes.")
+@_setting("--workers", "web_workers", type=click.IntRange(1, 64), help="Web server processes.")
+@_setting("--role", type=click.Choice(choices(Role)),
+          help="all: engine and web; web: serve an engine running elsewhere.")
+@_setting("--redis-url", shown="the data directory's local socket",
+          help="Redis bus between engine and web processes.")
+@_setting("--database-url", shown=_sqlite_default,
+          help="History store: a SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db.")
 @_archive_every
-@click.option("--retention-ticks-days", type=float, default=None,
-              help="Days of underlying ticks kept (default 30; 0: forever).")
-@click.option("--retention-summaries-days", type=float, default=None,
-              help="Days of chain summaries kept (default 365; 0: forever).")
-@click.option("--retention-archive-days", type=float, default=None,
-              help="Days of archived full chains kept (default 30; 0: forever).")
-@click.option("--retention-session-close-days", type=float, default=None,
-              help="Days of session closes kept (default 365; 0: forever).")
-@click.option("--history-max-range-days", type=float, default=None,
-              help="Widest from/to range a history request may ask for (default 31 days).")
-@click.option("--engine-mode", type=click.Choice(choices(EngineMode)), default=None,
-              help="Run the engine in its own process (default) or in the web process.")
+@_setting("--retention-ticks-days", type=click.FloatRange(0, 36_500),
+          help="Days of underlying ticks kept (0: forever).")
+@_setting("--retention-summaries-days", type=click.FloatRange(0, 36_500),
+          help="Days of chain summaries kept (0: forever).")
+@_setting("--retention-archive-days", type=click.FloatRange(0, 36_500),
+          help="Days of archived full chains kept (0: forever).")
+@_setting("--retention-session-close-days", type=click.FloatRange(0, 36_500),
+          help="Days of session closes kept (0: forever).")
+@_setting("--history-max-range-days", type=click.FloatRange(0, 3660, min_open=True),
+          help="Widest from/to range in days a history request may ask for.")
+@_setting("--engine-mode", type=click.Choice(choices(EngineMode)),
+          help="Run the engine in its own process or in the web process.")
 @_log_format
 @_log_level
-@click.option("--access-log/--no-access-log", default=None,
-              help="One log line per request (default off).")
+@_setting("--access-log/--no-access-log", help="One log line per request.")
 def serve(**options: object) -> None:
-    """Run the API server on the simulated market (settings also from DELTASTREAM_*)."""
+    """Run the API server on the simulated market.
+
+    Every option is also a DELTASTREAM_<NAME> environment variable (e.g. DELTASTREAM_PORT);
+    an option given on the command line wins."""
     settings = _settings(options, bind=True)
     from .runtime.server import serve as run_server
 
@@ -130,18 +154,19 @@ def serve(**options: object) -> None:
 @_seed
 @_catalog
 @_tick_interval
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-              help="Directory for everything the engine writes.")
-@click.option("--redis-url", default=None,
-              help="Publish to this Redis (several engines: one writes, the others stand by).")
-@click.option("--database-url", default=None,
-              help="History store the engine records into and resumes from (default: SQLite "
-                   "deltastream.db in the data directory).")
+@_setting("--data-dir", type=click.Path(path_type=Path),
+          help="Directory for everything the engine writes.")
+@_setting("--redis-url", shown="the data directory's local socket",
+          help="Publish to this Redis (several engines: one writes, the others stand by).")
+@_setting("--database-url", shown=_sqlite_default,
+          help="History store the engine records into and resumes from.")
 @_archive_every
 @_log_format
 @_log_level
 def engine(**options: object) -> None:
-    """Run the market engine alone, publishing to web processes (``serve --role web``)."""
+    """Run the market engine alone, publishing to web processes (serve --role web).
+
+    Every option is also a DELTASTREAM_<NAME> environment variable."""
     import signal
     import threading
 
@@ -168,7 +193,7 @@ def _settings(options: dict[str, object], bind: bool = False) -> Settings:
     from .store.database import StoreUnavailable, open_configured
 
     try:
-        settings = from_env().with_overrides(**options)
+        settings = from_env().with_overrides(**_given(options))
         # The log's format before anything logs (the store's migration line among the first).
         configure_logging(settings)
         load_catalog(settings.catalog)
