@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.ports import free_port
 from tests.support.redis_servers import PrivateRedis
+from tests.support.waiting import wait_until
 
 from .conftest import fetch, start_server
 
@@ -45,6 +46,8 @@ def test_a_second_server_on_a_used_data_directory_refuses_in_one_line(tmp_path):
         running = (f"another DeltaStream engine is running on data directory {data} "
                    f"(deltastream serve on {host}, pid {first.process.pid}); stop it or choose "
                    "another --data-dir")
+        # The running server's own files, its store writer's counters among them.
+        wait_until(lambda: (data / "store-writer.json").exists(), 30, "the writer's counters")
         before = _tree(data)
         port = free_port()
         second = _run("serve", "--port", str(port), "--data-dir", str(data))
