@@ -5,6 +5,7 @@ the next scrape is answered by the other worker."""
 from __future__ import annotations
 
 import re
+import shutil
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -12,8 +13,7 @@ from pathlib import Path
 
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from deltastream.runtime.server import _share_metrics
-from deltastream.settings import Settings
+from deltastream.runtime.server import _share_metrics, metrics_directory, metrics_parent
 
 from .conftest import start_server
 
@@ -63,8 +63,8 @@ def test_two_workers_report_one_total(tmp_path, monkeypatch):
         with ThreadPoolExecutor(8) as pool:
             statuses = list(pool.map(get_expiries, [server.base] * REQUESTS))
         assert statuses == [200] * REQUESTS
-        per_worker = [expiries_requests_of(f) for f in (tmp_path / "metrics").glob(
-            "*/histogram_*.db")]
+        shared = metrics_directory(server.process.pid)
+        per_worker = [expiries_requests_of(f) for f in shared.glob("histogram_*.db")]
         assert len([n for n in per_worker if n > 0]) == 2, per_worker
         seen: list[tuple[float, float]] = []
         for _ in range(20):     # whichever worker answers the scrape
@@ -78,14 +78,20 @@ def test_two_workers_report_one_total(tmp_path, monkeypatch):
         assert re.search(r"^process_cpu_seconds_total \S+$", text, re.M)
         assert "_created" not in text
         assert text.count("# TYPE deltastream_request_seconds histogram") == 1
-        # Another start on the same data directory removes what a dead server left and
-        # leaves the running server's counters alone.
-        stale = tmp_path / "metrics" / "999999999"
+        # Kept in memory, not in the data directory (a mapped file there that cannot grow
+        # would kill its process with SIGBUS).
+        assert shared.parent == metrics_parent() and not (tmp_path / "metrics").exists()
+        # Another server's start removes what a dead server left and leaves the running
+        # server's counters alone.
+        stale = metrics_directory(999_999_999)
         stale.mkdir()
         monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
-        _share_metrics(Settings(data_dir=tmp_path))
+        own = _share_metrics()
+        shutil.rmtree(own)
         assert not stale.exists()
         assert expiries_requests(scrape(server.base)) == REQUESTS
     finally:
         assert server.stop() == 0
     assert "Traceback" not in server.log.read_text()
+    # A server removes its directory as it stops.
+    assert not shared.exists()

@@ -21,6 +21,7 @@ import os
 import resource
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -197,24 +198,39 @@ def take_turns(app: Any) -> Any:
     return wsgi
 
 
-METRICS_DIR = "metrics"
+METRICS_PREFIX = "deltastream-metrics-"
 
 
-def _share_metrics(settings: Settings) -> None:
+def metrics_parent() -> Path:
+    """Where servers keep their workers' shared metrics: memory (``/dev/shm``) where there is
+    one, else the temporary directory; never the data directory. prometheus_client maps these
+    files into memory, and a mapped file that cannot grow (a full or read-only disk, files
+    made immutable) kills the process that writes it with SIGBUS."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
+        return shm
+    return Path(tempfile.gettempdir())
+
+
+def metrics_directory(server_pid: int) -> Path:
+    """The shared metrics directory of the server whose process id is ``server_pid``."""
+    return metrics_parent() / f"{METRICS_PREFIX}{server_pid}"
+
+
+def _share_metrics() -> Path:
     """Let the workers keep their counters where any of them can sum them for ``/metrics``:
-    ``metrics/<server pid>`` under the data directory, new at each start (before a worker
-    exists). Those of servers no longer running are removed; another running server's are
-    left alone."""
-    parent = Path(settings.data_dir) / METRICS_DIR
-    for stale in parent.glob("*") if parent.is_dir() else ():
-        if stale.is_file():
-            stale.unlink()
-        elif not (stale.name.isdigit() and _running(int(stale.name))):
+    :func:`metrics_directory` of this server, new at each start (before a worker exists) and
+    removed at its exit. Those of servers no longer running are removed; another running
+    server's are left alone."""
+    for stale in metrics_parent().glob(f"{METRICS_PREFIX}*"):
+        pid = stale.name.removeprefix(METRICS_PREFIX)
+        if not (pid.isdigit() and _running(int(pid))):
             shutil.rmtree(stale, ignore_errors=True)
-    directory = parent / str(os.getpid())
+    directory = metrics_directory(os.getpid())
     shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
+    directory.mkdir(mode=0o700, parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    return directory
 
 
 def _running(pid: int) -> bool:
@@ -258,6 +274,13 @@ def raise_open_files_limit(max_connections: int) -> int:
 
 def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT."""
-    _share_metrics(settings)
+    metrics = _share_metrics()
+    server_pid = os.getpid()
     raise_open_files_limit(settings.max_connections)
-    DeltaStreamServer(settings).run()
+    try:
+        DeltaStreamServer(settings).run()
+    finally:
+        # Workers are forked inside run() and leave through here too: only the server
+        # process removes the directory, after every worker has gone.
+        if os.getpid() == server_pid:
+            shutil.rmtree(metrics, ignore_errors=True)
