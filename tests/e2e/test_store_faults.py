@@ -73,7 +73,7 @@ def _check_every_route(server: Server, failing: bool) -> dict[str, Any]:
     return health
 
 
-def _run_fault(server: Server, fault: Callable[[], Any]) -> None:
+def _run_fault(server: Server, fault: Callable[[], Any], reads_fail: bool = True) -> None:
     wait_until(lambda: len(_stored_ids(server)) >= 8, timeout=60, what="stored ticks")
     before = _stored_ids(server)
     with fault():
@@ -90,8 +90,9 @@ def _run_fault(server: Server, fault: Callable[[], Any]) -> None:
             assert health["engine"]["running"] and not health["stale"]
             time.sleep(0.5)
         # At least one history route answers 503 (SQLite's rolled-back write leaves a journal
-        # that reads cannot roll back while the file is immutable; PostgreSQL refuses all).
-        assert any(server.get(path)[0] == 503 for path in HISTORY)
+        # that reads cannot roll back while the file is immutable; PostgreSQL refuses all);
+        # where reads still work, every route answers from what is stored.
+        assert any(server.get(path)[0] == 503 for path in HISTORY) == reads_fail
         assert _sequence(server) >= sequence + 3             # the live market kept ticking
         assert server.process.poll() is None
     wait_until(lambda: server.get("/api/health")[1]["status"] == "healthy", timeout=60,
@@ -132,3 +133,15 @@ def test_postgresql_refusing_connections_degrades_and_recovers(tmp_path, postgre
     url = postgres.create()
     with _stopped(_serve(tmp_path, "--database-url", url)) as server:
         _run_fault(server, lambda: postgres_refusing(url))
+
+
+def test_the_whole_data_directory_made_immutable_degrades_and_recovers(tmp_path):
+    # Every file the server keeps there (the database, its journal, the engine's lock and
+    # sequence, the writer's counters) and the directory itself: nothing can be written,
+    # what is stored can still be read.
+    if not chattr_supported(tmp_path):
+        pytest.skip("chattr +i is not available here (needs root and ext4/xfs/btrfs)")
+    data = tmp_path / "data"
+    with _stopped(_serve(tmp_path)) as server:
+        _run_fault(server, lambda: immutable(
+            *sorted(p for p in data.rglob("*") if p.is_file()), data), reads_fail=False)
