@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from deltastream.bus import bus_feed
+from deltastream.bus.local import LocalPublisher
 from deltastream.runtime.engine_process import EngineHostProcess
 from deltastream.settings import Settings
 from tests.support.products import PRODUCTS
@@ -131,3 +132,20 @@ def test_an_engine_that_keeps_dying_is_given_up_on(tmp_path):
         assert host.restarts == 2 and not host.is_alive()
     finally:
         host.stop()
+
+
+def test_an_engine_finding_its_data_directory_taken_stops_the_server_at_once(tmp_path):
+    # Another server's engine got there first (both past the command's check at once).
+    taken = LocalPublisher(tmp_path, lambda: [])
+    gave_up = threading.Event()
+    host = EngineHostProcess(Settings(strikes_each_side=5, data_dir=tmp_path),
+                             on_give_up=gave_up.set)
+    host.start()
+    try:
+        assert gave_up.wait(60)
+        assert host.gave_up == (f"another DeltaStream engine is running on data directory "
+                                f"{tmp_path} (pid {os.getpid()}); stopping the server")
+        assert host.restarts == 0 and not host.is_alive()
+    finally:
+        host.stop()
+        taken.close()

@@ -16,11 +16,13 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from ..bus.local import EngineLockedError, engine_lock_holder
 from ..core.feed import EngineExit, EngineLife
 from ..settings import Settings
 from .publishing import run_publishing_engine
@@ -53,7 +55,16 @@ def _engine_process_main(settings: Settings, control: Any, life: EngineLife) -> 
         stopped.set()
 
     threading.Thread(target=watch_parent, daemon=True, name="deltastream-parent").start()
-    run_publishing_engine(settings, stopped, life)
+    try:
+        run_publishing_engine(settings, stopped, life)
+    except EngineLockedError:
+        # Another server's engine took the data directory first (both started at once, past
+        # the command's check): restarting cannot help, and the server says so.
+        sys.exit(DATA_DIRECTORY_TAKEN)
+
+
+# The engine process's exit code when another engine runs on its data directory.
+DATA_DIRECTORY_TAKEN = 75
 
 
 def _exited(process: Any) -> bool:
@@ -149,6 +160,13 @@ class EngineHostProcess:
                     continue
                 self.last_exit = EngineExit(_exit_cause(self._exit_code(process)), time.time())
             cause = self.last_exit.cause
+            if process.exitcode == DATA_DIRECTORY_TAKEN:
+                holder = engine_lock_holder(s.data_dir) or "gone since"
+                self.gave_up = ("another DeltaStream engine is running on data directory "
+                                f"{s.data_dir} ({holder}); stopping the server")
+                log.error("%s", self.gave_up)
+                self.on_give_up()
+                return
             now = time.monotonic()
             crashes = [t for t in crashes if now - t < s.engine_restart_window] + [now]
             if len(crashes) > s.engine_max_restarts:
