@@ -88,3 +88,20 @@ def _connect(sock: socket.socket, address: str) -> bool:
     except OSError:
         return False
     return True
+
+
+def test_a_sequence_file_that_cannot_be_written_is_said_once_and_ticks_still_go_out(
+        tmp_path, caplog):
+    publisher = LocalPublisher(tmp_path, lambda: [])
+    try:
+        (tmp_path / "engine.tmp").mkdir()       # where each sequence is written first
+        with caplog.at_level("INFO", logger="deltastream.bus.local"):
+            assert all(publisher.publish(n, b"tick") for n in (1, 2, 3))
+            warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+            assert len(warnings) == 1 and "cannot record the engine's sequence" in (
+                warnings[0].getMessage())
+            (tmp_path / "engine.tmp").rmdir()
+            assert publisher.publish(4, b"tick") and publisher.last_sequence() == 4
+            assert caplog.records[-1].getMessage().startswith("recording the engine's sequence")
+    finally:
+        publisher.close()

@@ -145,3 +145,8 @@ def test_the_whole_data_directory_made_immutable_degrades_and_recovers(tmp_path)
     with _stopped(_serve(tmp_path)) as server:
         _run_fault(server, lambda: immutable(
             *sorted(p for p in data.rglob("*") if p.is_file()), data), reads_fail=False)
+        # Said once each, not per tick.
+        text = server.log.read_text()
+        assert "cannot publish tick" not in text, text
+        assert text.count("cannot record the engine's sequence") == 1, text
+        assert text.count("cannot publish store writer counters") == 1, text

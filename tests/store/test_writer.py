@@ -188,7 +188,7 @@ def test_a_failing_database_keeps_what_waits_and_writes_it_when_it_recovers(
     for snap in before:
         writer.submit(snap)
     assert writer.flush(30.0)
-    caplog.set_level(logging.WARNING, logger="deltastream.store")
+    caplog.set_level(logging.INFO, logger="deltastream.store")
     with fault():
         during = idx_snapshots[5:40]
         accepted = [snap for snap in during if writer.submit(snap)]

@@ -283,6 +283,7 @@ class LocalPublisher:
         self._lock_file.write((owner or f"pid {os.getpid()}") + "\n")
         self._lock_file.flush()
         self.server = LocalBusServer(socket_address(data_dir), greeting)
+        self._sequence_unwritable = False
 
     def describe(self) -> str:
         return f"local socket in {self.data_dir}"
@@ -308,8 +309,20 @@ class LocalPublisher:
     def publish(self, sequence: int, message: bytes) -> bool:
         self.server.publish(pack_frame(FRAME_TICK, message))
         scratch = self._sequence_file.with_suffix(".tmp")
-        scratch.write_text(str(sequence))
-        os.replace(scratch, self._sequence_file)
+        try:
+            scratch.write_text(str(sequence))
+            os.replace(scratch, self._sequence_file)
+        except OSError as exc:
+            # A data directory that cannot be written (full, read-only) does not stop the
+            # market: said once, and once when it can be written again.
+            if not self._sequence_unwritable:
+                log.warning("cannot record the engine's sequence in %s: %s (ticks are still "
+                            "published)", self._sequence_file, exc.strerror or exc)
+                self._sequence_unwritable = True
+        else:
+            if self._sequence_unwritable:
+                log.info("recording the engine's sequence in %s again", self._sequence_file)
+                self._sequence_unwritable = False
         return True
 
     def release(self) -> None:

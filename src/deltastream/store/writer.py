@@ -414,7 +414,7 @@ class StoreWriter:
             since, failures = self._failing_since, self._failures
             self._failing_since, self._failures = None, 0
         if since is not None:
-            log.warning("store writer: writing again after %.0f s of failures (%d attempts)",
+            log.info("store writer: writing again after %.0f s of failures (%d attempts)",
                         time.time() - since, failures)
 
     def _rows_of(self, batch: Iterable[_Item]) -> dict[str, list[Row]]:

@@ -31,12 +31,26 @@ def read_stats(data_dir: Path) -> dict[str, Any] | None:
     return stats
 
 
+# Files that could not be written at the last attempt: a data directory that cannot be
+# written (full, read-only) is said once, and once when it can be written again, not every
+# second.
+_unwritable: set[Path] = set()
+
+
 def write_stats(data_dir: Path, stats: dict[str, Any]) -> None:
-    """Publish ``stats`` (atomically replacing the previous ones); a failure is logged."""
+    """Publish ``stats`` (atomically replacing the previous ones); a failure is logged when it
+    begins and when it ends."""
     path = stats_path(data_dir)
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     try:
         partial.write_text(json.dumps(stats), encoding="utf-8")
         os.replace(partial, path)
     except OSError as error:
-        log.warning("cannot publish store writer counters to %s: %s", path, error)
+        if path not in _unwritable:
+            _unwritable.add(path)
+            log.warning("cannot publish store writer counters to %s: %s", path,
+                        error.strerror or error)
+    else:
+        if path in _unwritable:
+            _unwritable.discard(path)
+            log.info("publishing store writer counters to %s again", path)
