@@ -341,6 +341,17 @@ def catalog_schema() -> None:
     click.echo(json.dumps(catalog_json_schema(), indent=2))
 
 
+@main.command("settings-schema")
+def settings_schema() -> None:
+    """Print the JSON Schema of the settings: each one's type, default, range and meaning
+    (as a flag --<name> or a DELTASTREAM_<NAME> environment variable)."""
+    import json
+
+    from .settings import settings_json_schema
+
+    click.echo(json.dumps(settings_json_schema(), indent=2))
+
+
 def _utc_time(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None

@@ -1,23 +1,48 @@
-"""Configuration in one place: one immutable settings object.
+"""Configuration in one place: one immutable, validated settings object.
 
 Values come from (highest first) command-line flags, ``DELTASTREAM_*`` environment variables
 and the defaults below. Safe defaults: bind 127.0.0.1, debug off, port 8001.
+
+:class:`Settings` is a pydantic model: each field declares its type, default, accepted range
+and description, which also give the settings' JSON Schema (``deltastream settings-schema``,
+docs/settings.schema.json). Invalid values raise :class:`SettingsError`, naming every invalid
+setting and what it accepts, one line each. Units are in each field's description (seconds,
+market seconds, days, counts); numbers must be finite.
+
+The environment is read by pydantic-settings: ``DELTASTREAM_<NAME>`` for the setting ``name``
+(names compared case-insensitively), numbers, booleans (1/true/yes/on or 0/false/no/off),
+paths, comma-separated values for the list settings (``cors_origins``, ``extra_holidays``);
+an empty value leaves an optional setting unset.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass, field, fields, replace
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_args
 
-from .core.types import ClockKind, EngineMode, LogFormat, LogLevel, Role, choices
+from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
+from pydantic import AfterValidator, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from .core.types import ClockKind, EngineMode, LogFormat, LogLevel, Role
 
 ENV_PREFIX = "DELTASTREAM_"
 # Variables with the prefix that are read elsewhere, not settings.
-_NOT_SETTINGS = frozenset({"DELTASTREAM_TEST_POSTGRES"})
+_NOT_SETTINGS = frozenset({"DELTASTREAM_TEST_POSTGRES", "DELTASTREAM_TEST_ARTIFACTS"})
 # Store table -> the setting holding its retention in days.
 RETENTION_SETTINGS = {"underlying_ticks": "retention_ticks_days",
                       "chain_summaries": "retention_summaries_days",
@@ -26,119 +51,210 @@ RETENTION_SETTINGS = {"underlying_ticks": "retention_ticks_days",
 
 
 class SettingsError(ValueError):
-    """A configuration value is invalid; the message names it."""
+    """Invalid configuration: ``errors`` has one line per invalid setting, each naming it (or
+    the environment variable it was read from) and what it accepts. The message is that line
+    when there is one, else a count followed by the lines, indented."""
+
+    def __init__(self, errors: str | Sequence[str],
+                 validation_error: ValidationError | None = None) -> None:
+        self.errors = [errors] if isinstance(errors, str) else list(errors)
+        # pydantic's errors, from which from_env words them for the variables it read.
+        self.validation_error = validation_error
+        if len(self.errors) == 1:
+            message = self.errors[0]
+        else:
+            message = "\n  ".join([f"{len(self.errors)} invalid settings:", *self.errors])
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
-class Settings:
-    host: str = "127.0.0.1"
-    port: int = 8001
-    public_url: str | None = None       # the server's URL as clients reach it (OpenAPI servers)
-    seed: int = 42
-    catalog: Path | None = None
-    tick_interval: float = 1.0          # seconds between engine ticks
-    clock: str = ClockKind.REAL         # a ClockKind
-    clock_speed: float = 1.0            # market seconds per wall second (accelerated clock)
-    clock_start: str | None = None      # ISO-8601 start of an accelerated or fixed clock
-    data_dir: Path = Path("data")
-    strikes_each_side: int = 50         # listed strikes above and below the money per expiry
-    cors_origins: tuple[str, ...] = ("*",)
-    underlying_history: int = 100_000   # ticks kept per product in memory
-    stall_after: float = 10.0           # seconds without a tick before health reports 503
-    max_connections: int = 10_000       # concurrent client connections per web worker
-    header_timeout: float = 10.0        # seconds a client may take to send a request's headers
-    keepalive_timeout: float = 60.0     # seconds an idle keep-alive connection is kept open
-    log_format: str = LogFormat.TEXT    # a LogFormat
-    log_level: str = LogLevel.INFO      # a LogLevel
-    access_log: bool = False            # one log line per request
-    engine_threads: int = 1             # cores the engine's numeric kernels may use
-    engine_mode: str = EngineMode.PROCESS  # an EngineMode: its own process, or the web one's
-    role: str = Role.ALL                # a Role: engine + web, or web only (engine elsewhere)
-    web_workers: int = 1                # web server processes
-    redis_url: str | None = None        # bus between engine and web processes (else local),
-                                        # also Socket.IO's message queue
-    redis_prefix: str = "deltastream"   # key prefix, so deployments can share a Redis
-    engine_lease: float = 2.0           # seconds an engine's writer lease lasts unrenewed
-    engine_niceness: int = 5            # CPU priority the engine process gives up to requests
-    engine_max_restarts: int = 5        # engine process restarts within engine_restart_window
-    engine_restart_window: float = 300.0  # seconds; one more crash within it stops the server
-    engine_restart_delay: float = 1.0   # seconds before the first restart, doubled per crash
-    extra_holidays: tuple[str, ...] = field(default_factory=tuple)
-    stream_client_buffer: int = 64     # pending live messages per client before dropping
-    stream_replay_ticks: int = 60      # recent ticks kept for Server-Sent Events resume
-    stream_heartbeat: float = 15.0     # seconds of silence before an SSE keep-alive comment
-    stream_strikes: int = 21           # strikes in a live chain_update (as the REST default)
-    # History store. database_url None: the SQLite file deltastream.db under data_dir.
-    database_url: str | None = None
-    archive_every: float = 300.0        # market seconds between full-chain archives (0: every tick)
-    archive_tolerance: float | None = None  # seconds chain?at= may be from an archive
-                                            # (default: the archive interval)
-    retention_ticks_days: float = 30.0  # 0 keeps a table's rows forever
-    retention_summaries_days: float = 365.0
-    retention_archive_days: float = 30.0
-    retention_session_close_days: float = 365.0
-    prune_every: float = 3600.0         # seconds between background prunes
-    history_max_range_days: float = 31.0  # widest from/to span a history request may ask for
-    iv_lookback_days: float = 365.0     # default lookback of IV rank and IV percentile
-    store_queue: int = 2000             # snapshots the store writer holds before dropping
+class Unit:
+    """Annotation: the unit a numeric setting's accepted range is stated in."""
 
-    def __post_init__(self) -> None:
-        checks = [
-            (1 <= self.port <= 65535, "port", "1-65535"),
-            (0 < self.tick_interval <= 3600, "tick_interval", "(0, 3600] seconds"),
-            (self.clock in choices(ClockKind), "clock", f"one of {', '.join(choices(ClockKind))}"),
-            (0 < self.clock_speed <= 1e6, "clock_speed", "(0, 1e6]"),
-            (5 <= self.strikes_each_side <= 200, "strikes_each_side", "5-200"),
-            (100 <= self.underlying_history <= 10_000_000, "underlying_history",
-             "100-10,000,000"),
-            (self.stall_after > 0, "stall_after", "> 0 seconds"),
-            (1 <= self.max_connections <= 100_000, "max_connections", "1-100,000"),
-            (0.5 <= self.header_timeout <= 3600, "header_timeout", "0.5-3600 seconds"),
-            (0.5 <= self.keepalive_timeout <= 3600, "keepalive_timeout", "0.5-3600 seconds"),
-            (self.log_format in choices(LogFormat), "log_format",
-             " or ".join(choices(LogFormat))),
-            (self.log_level in choices(LogLevel), "log_level",
-             f"one of {', '.join(choices(LogLevel))}"),
-            (1 <= self.engine_threads <= 256, "engine_threads", "1-256"),
-            (self.engine_mode in choices(EngineMode), "engine_mode",
-             " or ".join(choices(EngineMode))),
-            (self.role in choices(Role), "role", " or ".join(choices(Role))),
-            (1 <= self.web_workers <= 64, "web_workers", "1-64"),
-            (bool(self.redis_prefix) and len(self.redis_prefix) <= 100, "redis_prefix",
-             "1-100 characters"),
-            (0.5 <= self.engine_lease <= 60, "engine_lease", "0.5-60 seconds"),
-            (0 <= self.engine_niceness <= 19, "engine_niceness", "0-19"),
-            (0 <= self.engine_max_restarts <= 1000, "engine_max_restarts", "0-1000"),
-            (1 <= self.engine_restart_window <= 86_400, "engine_restart_window",
-             "1-86,400 seconds"),
-            (0.05 <= self.engine_restart_delay <= 30, "engine_restart_delay",
-             "0.05-30 seconds"),
-            (self.redis_url is None or self.redis_url.startswith(("redis://", "rediss://",
-                                                                  "unix://")),
-             "redis_url", "a redis://, rediss:// or unix:// URL"),
-            (4 <= self.stream_client_buffer <= 10_000, "stream_client_buffer", "4-10,000"),
-            (1 <= self.stream_replay_ticks <= 3600, "stream_replay_ticks", "1-3600"),
-            (0.1 <= self.stream_heartbeat <= 300, "stream_heartbeat", "0.1-300 seconds"),
-            (1 <= self.stream_strikes <= 201, "stream_strikes", "1-201"),
-            (self.public_url is None or self.public_url.startswith(("http://", "https://")),
-             "public_url", "an http:// or https:// URL"),
-            (self.database_url is None or bool(self.database_url.strip()), "database_url",
-             "a SQLAlchemy URL, e.g. postgresql+psycopg://user@host:5432/db"),
-            (0 <= self.archive_every <= 86_400, "archive_every", "0-86,400 seconds"),
-            (self.archive_tolerance is None or 0 <= self.archive_tolerance <= 31_536_000,
-             "archive_tolerance", "0-31,536,000 seconds"),
-            *((0 <= getattr(self, name) <= 36_500, name, "0-36,500 days (0: keep forever)")
-              for name in RETENTION_SETTINGS.values()),
-            (1 <= self.prune_every <= 86_400, "prune_every", "1-86,400 seconds"),
-            (0 < self.history_max_range_days <= 3660, "history_max_range_days",
-             "(0, 3660] days"),
-            (1 <= self.iv_lookback_days <= 3660, "iv_lookback_days", "1-3660 days"),
-            (10 <= self.store_queue <= 1_000_000, "store_queue", "10-1,000,000"),
-        ]
-        for ok, name, accepted in checks:
-            if not ok:
-                raise SettingsError(
-                    f"{name}: {getattr(self, name)!r} is out of range (accepted: {accepted})")
+    name: str
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """Annotation: what a setting accepts, in words, where its type and constraints do not
+    say it."""
+
+    text: str
+
+
+def _iso_time(value: str | None) -> str | None:
+    if value is not None:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value
+
+
+def _iso_dates(values: tuple[str, ...]) -> tuple[str, ...]:
+    for value in values:
+        date.fromisoformat(value)
+    return values
+
+
+Seconds = Annotated[float, Unit("seconds")]
+Days = Annotated[float, Unit("days")]
+RetentionDays = Annotated[float, Field(ge=0, le=36_500),
+                          Accepted("0-36,500 days (0: keep forever)")]
+# Lists: comma-separated in the environment (pydantic-settings would read JSON otherwise).
+CommaSeparated = Annotated[tuple[str, ...], NoDecode, Accepted("a comma-separated list")]
+
+
+class Settings(BaseSettings):
+    """Every setting of a DeltaStream process. ``Settings(**values)`` is the defaults with
+    ``values`` replaced (the environment is read by :func:`from_env` only)."""
+
+    model_config = SettingsConfigDict(
+        title="DeltaStream settings", frozen=True, extra="forbid", allow_inf_nan=False,
+        env_prefix=ENV_PREFIX, case_sensitive=False)
+
+    host: str = Field("127.0.0.1", description="Address to bind (beyond loopback only behind "
+                                               "a proxy you trust).")
+    port: Annotated[int, Accepted("1-65535")] = Field(
+        8001, ge=1, le=65535, description="TCP port the server listens on.")
+    public_url: Annotated[str | None, Accepted("an http:// or https:// URL")] = Field(
+        None, pattern=r"^https?://",
+        description="The server's URL as clients reach it (OpenAPI servers); unset: the "
+                    "bound address.")
+    seed: int = Field(42, description="Seed of the simulated market.")
+    catalog: Path | None = Field(None, description="TOML file adding or changing products "
+                                                   "(docs/catalog.md); unset: the built-in "
+                                                   "products.")
+    tick_interval: Seconds = Field(1.0, gt=0, le=3600,
+                                   description="Seconds between engine ticks.")
+    clock: ClockKind = Field(ClockKind.REAL, description="Market clock: wall time, wall time "
+                                                         "sped up, or time standing still.")
+    clock_speed: float = Field(1.0, gt=0, le=1e6, description="Market seconds per wall second "
+                                                              "(accelerated clock).")
+    clock_start: Annotated[str | None, AfterValidator(_iso_time),
+                           Accepted("an ISO-8601 time, e.g. 2026-11-25T09:15:00Z")] = Field(
+        None, description="ISO-8601 start of an accelerated or fixed clock (UTC when it has "
+                          "no offset); unset: now.")
+    data_dir: Path = Field(Path("data"), description="Directory for everything the server "
+                                                     "writes.")
+    strikes_each_side: int = Field(50, ge=5, le=200, description="Listed strikes above and "
+                                                                 "below the money per expiry.")
+    cors_origins: CommaSeparated = Field(("*",), description="Origins allowed to read /api/* "
+                                                             "cross-origin ('*': any).")
+    underlying_history: int = Field(100_000, ge=100, le=10_000_000,
+                                    description="Ticks kept per product in memory.")
+    stall_after: Seconds = Field(10.0, gt=0, description="Seconds without a tick before health "
+                                                         "reports 503.")
+    max_connections: int = Field(10_000, ge=1, le=100_000,
+                                 description="Concurrent client connections per web worker.")
+    header_timeout: Seconds = Field(10.0, ge=0.5, le=3600,
+                                    description="Seconds a client may take to send a "
+                                                "request's headers.")
+    keepalive_timeout: Seconds = Field(60.0, ge=0.5, le=3600,
+                                       description="Seconds an idle keep-alive connection is "
+                                                   "kept open.")
+    log_format: LogFormat = Field(LogFormat.TEXT, description="Log lines for people (text) or "
+                                                              "one JSON object per line (json).")
+    log_level: LogLevel = Field(LogLevel.INFO, description="Least severe records logged.")
+    access_log: bool = Field(False, description="One log line per request.")
+    engine_threads: int = Field(1, ge=1, le=256, description="Cores the engine's numeric "
+                                                             "kernels may use.")
+    engine_mode: EngineMode = Field(EngineMode.PROCESS, description="Run the engine in its own "
+                                                                    "process or in the web "
+                                                                    "one's.")
+    role: Role = Field(Role.ALL, description="all: engine and web; web: serve an engine running "
+                                             "elsewhere.")
+    web_workers: int = Field(1, ge=1, le=64, description="Web server processes.")
+    redis_url: Annotated[str | None, Accepted("a redis://, rediss:// or unix:// URL")] = Field(
+        None, pattern=r"^(redis|rediss|unix)://",
+        description="Redis bus between engine and web processes, also Socket.IO's message "
+                    "queue; unset: the data directory's local socket.")
+    redis_prefix: str = Field("deltastream", min_length=1, max_length=100,
+                              description="Redis key prefix, so deployments can share a "
+                                          "Redis.")
+    engine_lease: Seconds = Field(2.0, ge=0.5, le=60, description="Seconds an engine's writer "
+                                                                  "lease lasts unrenewed.")
+    engine_niceness: int = Field(5, ge=0, le=19, description="CPU priority the engine process "
+                                                             "gives up to requests.")
+    engine_max_restarts: int = Field(5, ge=0, le=1000,
+                                     description="Engine process restarts within "
+                                                 "engine_restart_window; one more crash stops "
+                                                 "the server.")
+    engine_restart_window: Seconds = Field(300.0, ge=1, le=86_400,
+                                           description="Seconds over which the engine "
+                                                       "process's crashes are counted.")
+    engine_restart_delay: Seconds = Field(1.0, ge=0.05, le=30,
+                                          description="Seconds before the first restart, "
+                                                      "doubled per crash.")
+    extra_holidays: Annotated[tuple[Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")], ...],
+                              NoDecode, AfterValidator(_iso_dates),
+                              Accepted("dates YYYY-MM-DD, comma-separated")] = Field(
+        (), description="Market holidays (YYYY-MM-DD) beyond the exchange calendars'.")
+    stream_client_buffer: int = Field(64, ge=4, le=10_000,
+                                      description="Pending live messages per client before "
+                                                  "dropping.")
+    stream_replay_ticks: int = Field(60, ge=1, le=3600, description="Recent ticks kept for "
+                                                                    "Server-Sent Events "
+                                                                    "resume.")
+    stream_heartbeat: Seconds = Field(15.0, ge=0.1, le=300,
+                                      description="Seconds of silence before an SSE "
+                                                  "keep-alive comment.")
+    stream_strikes: int = Field(21, ge=1, le=201, description="Strikes in a live chain_update "
+                                                              "(as the REST default).")
+    database_url: Annotated[str | None, Accepted(
+        "a SQLAlchemy URL, e.g. postgresql+psycopg://user@host:5432/db")] = Field(
+        None, pattern=r"\S",
+        description="History store (a SQLAlchemy URL); unset: the SQLite file deltastream.db "
+                    "in data_dir.")
+    archive_every: Annotated[float, Unit("market seconds")] = Field(
+        300.0, ge=0, le=86_400,
+        description="Market seconds between full-chain archives (0: every tick).")
+    archive_tolerance: Annotated[float | None, Unit("seconds")] = Field(
+        None, ge=0, le=31_536_000,
+        description="Seconds chain?at= may lie from the archive it is answered with; unset: "
+                    "the archive interval.")
+    retention_ticks_days: RetentionDays = Field(30.0, description="Days of underlying ticks "
+                                                                  "kept (0: forever).")
+    retention_summaries_days: RetentionDays = Field(365.0, description="Days of chain "
+                                                                       "summaries kept (0: "
+                                                                       "forever).")
+    retention_archive_days: RetentionDays = Field(30.0, description="Days of archived full "
+                                                                    "chains kept (0: "
+                                                                    "forever).")
+    retention_session_close_days: RetentionDays = Field(365.0, description="Days of session "
+                                                                           "closes kept (0: "
+                                                                           "forever).")
+    prune_every: Seconds = Field(3600.0, ge=1, le=86_400, description="Seconds between "
+                                                                      "background prunes.")
+    history_max_range_days: Days = Field(31.0, gt=0, le=3660,
+                                         description="Widest from/to span in days a history "
+                                                     "request may ask for.")
+    iv_lookback_days: Days = Field(365.0, ge=1, le=3660,
+                                   description="Default lookback in days of IV rank and IV "
+                                               "percentile.")
+    store_queue: int = Field(2000, ge=10, le=1_000_000,
+                             description="Snapshots the store writer holds before dropping.")
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError(_error_lines(exc), exc) from None
+
+    @classmethod
+    def settings_customise_sources(
+            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Keyword arguments only: the flags are merged over the environment by the CLI
+        # (from_env, then with_overrides), so constructing never reads the environment.
+        return (init_settings,)
+
+    @field_validator("cors_origins", "extra_holidays", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     def public_base_url(self) -> str:
         """The URL clients reach the server at: ``public_url``, or the bound address (the
@@ -162,57 +278,158 @@ class Settings:
                 for table, name in RETENTION_SETTINGS.items() if getattr(self, name) > 0}
 
     def with_overrides(self, **values: Any) -> Settings:
-        """A copy with the given (non-None) values replaced."""
-        return replace(self, **{k: v for k, v in values.items() if v is not None})
+        """A copy with the given (non-None) values replaced, validated."""
+        given = {k: v for k, v in values.items() if v is not None}
+        return Settings(**{**dict(self), **given})
 
 
-# Settings whose default is None, and the type a value of theirs has.
-_OPTIONAL_KINDS: dict[str, type] = {"archive_tolerance": float}
+# pydantic's error types for a value that cannot be read as the type expected, and the type.
+_UNREADABLE = {"int_parsing": "an integer", "int_type": "an integer",
+               "int_from_float": "an integer", "float_parsing": "a number",
+               "float_type": "a number", "bool_parsing": "a boolean", "bool_type": "a boolean",
+               "string_type": "text", "path_type": "a path"}
+_TYPES: dict[Any, str] = {str: "text", int: "an integer", float: "a number", Path: "a path"}
+_OUT_OF_RANGE = {"greater_than", "greater_than_equal", "less_than", "less_than_equal",
+                 "finite_number", "string_too_short", "string_too_long"}
 
 
-def _convert(name: str, raw: str, default: Any) -> Any:
-    kind = type(default) if default is not None else _OPTIONAL_KINDS.get(name, str)
-    if name == "catalog":
-        return Path(raw)
-    if name == "database_url":
-        return raw
-    if isinstance(default, Path):
-        return Path(raw)
-    if isinstance(default, tuple):
-        return tuple(v.strip() for v in raw.split(",") if v.strip())
+def _number(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"{value:,}" if abs(value) >= 10_000 else str(value)
+
+
+def accepted(name: str) -> str:
+    """What the setting ``name`` accepts, in words (its range and unit, its choices, ...)."""
+    info: FieldInfo = Settings.model_fields[name]
+    marks = {type(m): m for m in info.metadata}
+    if Accepted in marks:
+        return str(marks[Accepted].text)
+    kind = info.annotation
+    if isinstance(kind, type) and issubclass(kind, StrEnum):
+        values = [member.value for member in kind]
+        return (" or ".join(values) if len(values) == 2
+                else f"one of {', '.join(values)}")
+    if kind is bool:
+        return "1/true/yes/on or 0/false/no/off"
+    if MinLen in marks or MaxLen in marks:
+        low = marks[MinLen].min_length if MinLen in marks else 0
+        return f"{low}-{marks[MaxLen].max_length} characters"
+    unit = f" {marks[Unit].name}" if Unit in marks else ""
+    # (bound, inclusive) at each end, None where unbounded.
+    low = ((marks[Ge].ge, True) if Ge in marks else (marks[Gt].gt, False) if Gt in marks
+           else None)
+    high = ((marks[Le].le, True) if Le in marks else (marks[Lt].lt, False) if Lt in marks
+            else None)
+    if low is None:
+        if high is None:
+            # A plain (or optional) value: its type.
+            types = [t for t in get_args(kind) if t is not type(None)] or [kind]
+            return _TYPES.get(types[0], str(types[0])) + unit
+        return f"{'<=' if high[1] else '<'} {_number(high[0])}{unit}"
+    if high is None:
+        return f"{'>=' if low[1] else '>'} {_number(low[0])}{unit}"
+    if low[1] and high[1]:
+        return f"{_number(low[0])}-{_number(high[0])}{unit}"
+    return (f"{'[' if low[1] else '('}{_number(low[0])}, "
+            f"{_number(high[0])}{']' if high[1] else ')'}{unit}")
+
+
+def _error_line(error: ErrorDetails, variables: Mapping[str, str]) -> str:
+    name = str(error["loc"][0]) if error["loc"] else ""
+    kind, got = error["type"], error.get("input")
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(name, list(Settings.model_fields), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        return f"{name}: not a setting{hint}"
+    allowed = accepted(name) if name in Settings.model_fields else error["msg"]
+    expected = _UNREADABLE.get(kind)
+    if name in variables:
+        if expected is not None:
+            return f"{variables[name]}: cannot read {got!r} as {expected} (accepted: {allowed})"
+        name = variables[name]
+    verb = ("is out of range" if kind in _OUT_OF_RANGE
+            else f"is not {expected}" if expected is not None else "is not valid")
+    return f"{name}: {got!r} {verb} (accepted: {allowed})"
+
+
+def _error_lines(exc: ValidationError, variables: Mapping[str, str] | None = None
+                 ) -> list[str]:
+    """One line per invalid setting (a setting's first error: a list's items may add more)."""
+    lines: dict[str, str] = {}
+    for error in exc.errors(include_url=False):
+        name = str(error["loc"][0]) if error["loc"] else ""
+        lines.setdefault(name, _error_line(error, variables or {}))
+    return list(lines.values())
+
+
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping of variables (the
+    process's environment by default). An empty value leaves an optional setting unset."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(Settings)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # The source reads os.environ; from_env(environ) reads the mapping it is given.
+        if self.case_sensitive:
+            return dict(self._environ)
+        return {name.lower(): value for name, value in self._environ.items()}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        value, key, complex_ = super().get_field_value(field, field_name)
+        if value == "" and field.default is None:
+            value = None
+        return value, key, complex_
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> Settings:
+    """Defaults overridden by ``DELTASTREAM_<NAME>`` environment variables (of ``environ``,
+    default the process's environment). Raises :class:`SettingsError` naming each invalid
+    variable."""
+    env = os.environ if environ is None else environ
+    values = _Environment(env)()
+    spelled = {name.upper(): name for name in env}
+    variables = {name: spelled.get(ENV_PREFIX + name.upper(), ENV_PREFIX + name.upper())
+                 for name in values}
     try:
-        if kind is bool:
-            return raw.strip().lower() in ("1", "true", "yes", "on")
-        return kind(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{ENV_PREFIX}{name.upper()}: cannot read {raw!r} as "
-                            f"{kind.__name__}") from exc
+        return Settings(**values)
+    except SettingsError as exc:
+        if exc.validation_error is None:
+            raise
+        # Each value read from the environment named by its variable.
+        raise SettingsError(_error_lines(exc.validation_error, variables),
+                            exc.validation_error) from None
 
 
-def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
     """One warning per ``DELTASTREAM_*`` variable that names no setting (a typo would
     otherwise be ignored silently), with the closest valid name."""
     env = os.environ if environ is None else environ
-    valid = [ENV_PREFIX + f.name.upper() for f in fields(Settings)]
+    valid = [name.upper() for name in Settings.model_fields]
     out = []
     for name in sorted(env):
-        if not name.startswith(ENV_PREFIX) or name in valid or name in _NOT_SETTINGS:
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in _NOT_SETTINGS:
+            continue
+        setting = upper.removeprefix(ENV_PREFIX)
+        if setting in valid:
             continue
         # Compared without the prefix, which every name shares.
-        close = difflib.get_close_matches(name.removeprefix(ENV_PREFIX),
-                                          [v.removeprefix(ENV_PREFIX) for v in valid], n=1)
+        close = difflib.get_close_matches(setting, valid, n=1)
         hint = f"; did you mean {ENV_PREFIX}{close[0]}?" if close else ""
         out.append(f"{name} is not a DeltaStream setting (ignored){hint}")
     return out
 
 
-def from_env(environ: dict[str, str] | None = None) -> Settings:
-    """Defaults overridden by ``DELTASTREAM_<NAME>`` environment variables."""
-    env = os.environ if environ is None else environ
-    base = Settings()
-    values = {}
-    for f in fields(Settings):
-        raw = env.get(ENV_PREFIX + f.name.upper())
-        if raw is not None:
-            values[f.name] = _convert(f.name, raw, getattr(base, f.name))
-    return base.with_overrides(**values)
+def settings_json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the settings: each setting's type, default,
+    accepted range and description."""
+    schema = Settings.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": schema.pop("title"),
+            "description": ("DeltaStream's settings, each given as a command-line flag "
+                            "(--<name>, where the command has it) or an environment variable "
+                            "DELTASTREAM_<NAME>; list settings are comma-separated there."),
+            **{key: value for key, value in schema.items() if key != "description"}}

@@ -36,7 +36,6 @@ import time
 import urllib.request
 import warnings
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -253,7 +252,8 @@ class ReadyAnnouncer:
         self._thread: threading.Thread | None = None
         # The bound address (not a public URL, which may be a proxy), without any proxy
         # from the environment.
-        self._url = replace(settings, public_url=None).public_base_url() + "/api/health"
+        bound = settings.model_copy(update={"public_url": None})
+        self._url = bound.public_base_url() + "/api/health"
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def start(self) -> None:
