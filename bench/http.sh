@@ -6,7 +6,9 @@
 #
 # Starts a server on a free loopback port, waits for /api/health, then prints req/s, p50/p99
 # latency and the bytes of one response body as sent (compressed when ACCEPT_ENCODING asks)
-# for /api/health and /api/data/chain/NIFTY?strikes=41 in the same run.
+# for /api/health and /api/data/chain/NIFTY?strikes=41 in the same run, each alone, then both
+# at once (32 connections each: how health fares beside busy routes, as a load balancer's
+# probe does).
 # wrk comes from Debian's packages (apt-get install wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,17 +27,36 @@ for _ in $(seq 1 240); do
 done
 curl -fs "http://127.0.0.1:$PORT/api/health" >/dev/null || { cat "$DATA/server.log"; exit 1; }
 
-printf '%-40s %10s %9s %9s %9s\n' route 'req/s' 'p50 ms' 'p99 ms' 'bytes'
-for route in /api/health '/api/data/chain/NIFTY?strikes=41'; do
-    out="$(wrk -t2 -c64 -d"${DURATION}s" --latency ${ACCEPT_ENCODING:+-H "Accept-Encoding: $ACCEPT_ENCODING"} \
-        "http://127.0.0.1:$PORT$route")"
-    rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
-    p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
-    p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
-    errors="$(awk '/Non-2xx|Socket errors/' <<<"$out")"
-    to_ms() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.2f", n }'; }
+ROUTES=(/api/health '/api/data/chain/NIFTY?strikes=41')
+to_ms() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.2f", n }'; }
+load() {  # load <connections> <route>: wrk's report (a thread per 32 connections)
+    wrk -t$(( $1 / 32 )) -c"$1" -d"${DURATION}s" --latency \
+        ${ACCEPT_ENCODING:+-H "Accept-Encoding: $ACCEPT_ENCODING"} "http://127.0.0.1:$PORT$2"
+}
+report() {  # report <label> <route> <wrk report>
+    local rps p50 p99 errors size
+    rps="$(awk '/Requests\/sec/ {print $2}' <<<"$3")"
+    p50="$(awk '$1=="50%" {print $2}' <<<"$3")"
+    p99="$(awk '$1=="99%" {print $2}' <<<"$3")"
+    errors="$(awk '/Non-2xx|Socket errors/' <<<"$3")"
     size="$(curl -s -o /dev/null -w '%{size_download}' \
-        ${ACCEPT_ENCODING:+-H "Accept-Encoding: $ACCEPT_ENCODING"} "http://127.0.0.1:$PORT$route")"
-    printf '%-40s %10s %9s %9s %9s %s\n' "$route" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" \
+        ${ACCEPT_ENCODING:+-H "Accept-Encoding: $ACCEPT_ENCODING"} "http://127.0.0.1:$PORT$2")"
+    printf '%-48s %10s %9s %9s %9s %s\n' "$1" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" \
         "$size" "$errors"
+}
+
+printf '%-48s %10s %9s %9s %9s\n' route 'req/s' 'p50 ms' 'p99 ms' 'bytes'
+for route in "${ROUTES[@]}"; do
+    report "$route" "$route" "$(load 64 "$route")"
 done
+MIXED="$(mktemp -d)"
+LOADS=()
+for i in "${!ROUTES[@]}"; do
+    load 32 "${ROUTES[$i]}" >"$MIXED/$i" &
+    LOADS+=($!)
+done
+wait "${LOADS[@]}"
+for i in "${!ROUTES[@]}"; do
+    report "${ROUTES[$i]} (mixed)" "${ROUTES[$i]}" "$(cat "$MIXED/$i")"
+done
+rm -rf "$MIXED"

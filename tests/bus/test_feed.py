@@ -1,7 +1,12 @@
 """A web process's feed reports the life (start, restarts, last exit) of the engine whose
-ticks it serves, as the latest applied tick tells it."""
+ticks it serves, as the latest applied tick tells it; asking its status never yields."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +55,40 @@ def test_the_feed_reports_the_life_of_the_engine_it_follows(engine, tmp_path):
     finally:
         feed.stop()
         server.close()
+
+
+# Under gevent (as in a web worker): the feed's reader is a greenlet, and asking the feed's
+# status must not yield to the other greenlets (each yield sent a health check to the back of
+# the queue, behind every other connection's request).
+STATUS_UNDER_GEVENT = textwrap.dedent("""
+    from gevent import monkey
+    monkey.patch_all()
+
+    import sys
+
+    import greenlet
+
+    from deltastream.bus.feed import BusFeed
+    from deltastream.bus.local import LocalBusClient, LocalBusServer
+    from tests.support.waiting import wait_until
+
+    server = LocalBusServer(sys.argv[1], lambda: [])
+    feed = BusFeed(["NIFTY"], 1000, 1.0, LocalBusClient(server.address), "local", "test")
+    feed.start()
+    wait_until(lambda: feed.connected, 30, "the connection")
+    switches = []
+    greenlet.settrace(lambda event, args: switches.append(event))
+    statuses = [feed.status() for _ in range(100)]
+    greenlet.settrace(None)
+    print(len(switches), all(s.running for s in statuses))
+    feed.stop()
+    server.close()
+""")
+
+
+def test_the_feeds_status_never_yields_under_gevent(tmp_path):
+    done = subprocess.run([sys.executable, "-c", STATUS_UNDER_GEVENT,
+                           str(tmp_path / "engine.sock")], capture_output=True, text=True,
+                          timeout=60, check=False, cwd=Path(__file__).parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "True"]
