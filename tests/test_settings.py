@@ -219,3 +219,14 @@ def test_the_schema_rejects_what_the_settings_reject(values):
         Settings(**values)
     document = {**Settings().model_dump(mode="json"), **values}
     assert list(Draft202012Validator(settings_json_schema()).iter_errors(document))
+
+
+def test_serve_with_invalid_variables_names_them_all_and_creates_nothing(tmp_path):
+    result = CliRunner().invoke(main, ["serve", "--data-dir", str(tmp_path / "data")],
+                                env={"DELTASTREAM_PORT": "abc", "DELTASTREAM_WEB_WORKERS": "0"})
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "Error: 2 invalid settings:",
+        "  DELTASTREAM_PORT: cannot read 'abc' as an integer (accepted: 1-65535)",
+        "  DELTASTREAM_WEB_WORKERS: '0' is out of range (accepted: 1-64)"]
+    assert not any(tmp_path.iterdir())
