@@ -18,6 +18,7 @@ stays. Run it under one's own gunicorn command with
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from types import TracebackType
 from typing import Any
@@ -32,19 +33,33 @@ from .front_errors import answer_parse_error
 log = logging.getLogger(__name__)
 
 
+# A response's header block is held back to go out with the start of its body, as one write
+# (gunicorn writes the two apart: a second system call and TCP segment for every response);
+# bodies larger than this are written after it rather than copied behind it.
+COALESCE_BYTES = 16_384
+
+
 class TimedSocket:
     """A client socket whose reads wait at most ``idle_limit`` seconds for a first byte while
-    one is set (then :meth:`on_first_byte` is called and the limit cleared); every other
-    operation is the socket's own."""
+    one is set (then :meth:`on_first_byte` is called and the limit cleared), and whose writes
+    send a response's header block together with what follows it. Everything else is the
+    socket's own, after any held bytes are sent."""
 
-    __slots__ = ("_sock", "idle_limit", "on_first_byte")
+    __slots__ = ("_held", "_sock", "idle_limit", "on_first_byte")
 
     def __init__(self, sock: Any) -> None:
         self._sock = sock
+        self._held = b""
         self.idle_limit: float | None = None
         self.on_first_byte: Any = None
 
+    def _flush(self) -> None:
+        held, self._held = self._held, b""
+        self._sock.sendall(held)
+
     def recv(self, size: int) -> bytes:
+        if self._held:
+            self._flush()
         if self.idle_limit is None:
             return self._sock.recv(size)
         limit, self.idle_limit = self.idle_limit, None
@@ -58,9 +73,28 @@ class TimedSocket:
         return data
 
     def sendall(self, data: bytes) -> None:
+        if self._held:
+            if len(data) <= COALESCE_BYTES:
+                data = self._held + data
+                self._held = b""
+            else:
+                self._flush()
+        elif data[:5] == b"HTTP/" and data[-4:] == b"\r\n\r\n":
+            # A header block: its body (if any) is written next, or the connection is read
+            # or closed (each sends it first).
+            self._held = bytes(data)
+            return
         self._sock.sendall(data)
 
+    def close(self) -> None:
+        if self._held:
+            with contextlib.suppress(OSError):      # the client went away; closing anyway
+                self._flush()
+        self._sock.close()
+
     def __getattr__(self, name: str) -> Any:
+        if self._held:
+            self._flush()
         return getattr(self._sock, name)
 
 
