@@ -185,6 +185,15 @@ def test_access_lines_only_with_the_access_log_and_in_the_format(isolated_loggin
     assert entry["duration_ms"] == 2.5
 
 
+def test_a_stream_whose_client_left_is_an_access_line_without_a_status(isolated_logging):
+    # gevent's server leaves words, not a status, on a response whose connection failed.
+    logs.configure(Settings(log_format="json"), isolated_logging)
+    gunicorn_logger(access_log=True).access(GeventResponse("socket error", [], 99), [],
+                                            environ(), timedelta(seconds=3))
+    entry = json.loads(isolated_logging.getvalue())
+    assert entry["status"] is None and entry["message"].endswith('HTTP/1.1" - 99 3000.0 ms')
+
+
 def test_no_logging_call_per_request_with_the_access_log_off(isolated_logging):
     logs.configure(Settings(log_level="debug"), isolated_logging)
     everything = _Records()

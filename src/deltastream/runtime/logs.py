@@ -207,14 +207,17 @@ class GunicornLogger(glogging.Logger):
             return
         status = resp.status
         if isinstance(status, str):
-            status = status.split(None, 1)[0]
+            # "200 OK"; gevent's server puts words there when the connection failed
+            # ("socket error" for a client gone mid-stream): logged as "-".
+            status = status.split(None, 1)[0] if status[:3].isdigit() else "-"
         method = environ.get("REQUEST_METHOD", "-")
         path = environ.get("RAW_URI") or environ.get("PATH_INFO", "-")
         protocol = environ.get("SERVER_PROTOCOL", "-")
         remote = environ.get("REMOTE_ADDR", "-")
         sent = getattr(resp, "sent", None)
         ms = request_time.total_seconds() * 1000.0
-        fields = {"remote": remote, "method": method, "path": path, "status": int(status),
+        fields = {"remote": remote, "method": method, "path": path,
+                  "status": int(status) if status != "-" else None,
                   "bytes": sent, "duration_ms": round(ms, 3)}
         self.access_log.info('%s "%s %s %s" %s %s %.1f ms', remote, method, path, protocol,
                              status, "-" if sent is None else sent, ms,

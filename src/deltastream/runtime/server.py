@@ -31,7 +31,6 @@ from gunicorn.errors import HaltServer
 
 from ..core.types import EngineMode, Role
 from ..settings import Settings
-from .front_errors import HEADER_FIELD_SIZE_LIMIT, HEADER_FIELDS_LIMIT, REQUEST_LINE_LIMIT
 from .logs import GunicornLogger, ReadyAnnouncer
 
 if TYPE_CHECKING:
@@ -100,8 +99,9 @@ class DeltaStreamServer(BaseApplication):
         options = {
             "bind": f"{s.host}:{s.port}",
             "workers": s.web_workers if s.engine_mode == EngineMode.PROCESS else 1,
-            # gunicorn's gevent worker with header and idle time limits (runtime.worker);
-            # Socket.IO's WebSocket transport runs on simple-websocket (web.socketio).
+            # gunicorn's gevent worker on gevent's HTTP server, with header and idle time
+            # limits and JSON answers to what it cannot parse (runtime.worker); Socket.IO's
+            # WebSocket transport runs on simple-websocket (web.socketio).
             "worker_class": "deltastream.runtime.worker.DeltaStreamWorker",
             "worker_connections": s.max_connections,
             "timeout": 60,
@@ -109,10 +109,6 @@ class DeltaStreamServer(BaseApplication):
             # Keep-alive on; the worker applies keepalive_timeout itself, to the second's
             # fraction (gunicorn's setting is whole seconds).
             "keepalive": max(1, math.ceil(s.keepalive_timeout)),
-            # Answered in JSON by runtime.front_errors: 414, 431.
-            "limit_request_line": REQUEST_LINE_LIMIT,
-            "limit_request_fields": HEADER_FIELDS_LIMIT,
-            "limit_request_field_size": HEADER_FIELD_SIZE_LIMIT,
             # gunicorn's lines and the access log in the process's log format (runtime.logs);
             # accesslog only switches the access log on.
             "logger_class": GunicornLogger,

@@ -6,12 +6,11 @@ anywhere through Redis), so any number of these processes serve the same market:
 
     DELTASTREAM_REDIS_URL=redis://127.0.0.1:6379/0 \\
         gunicorn -k deltastream.runtime.worker.DeltaStreamWorker --worker-connections 10000 \\
-            --limit-request-line 8190 -w 4 -b 127.0.0.1:8001 --no-control-socket \\
-            deltastream.runtime.wsgi:app
+            -w 4 -b 127.0.0.1:8001 --no-control-socket deltastream.runtime.wsgi:app
 
-The worker class is gunicorn's gevent worker with the header and idle time limits
-(``DELTASTREAM_HEADER_TIMEOUT``, ``DELTASTREAM_KEEPALIVE_TIMEOUT``) and JSON answers to requests
-it cannot parse (:mod:`.worker`); gunicorn's plain ``-k gevent`` serves too, without them.
+The worker class is gunicorn's gevent worker on gevent's HTTP server with the header and idle
+time limits (``DELTASTREAM_HEADER_TIMEOUT``, ``DELTASTREAM_KEEPALIVE_TIMEOUT``) and JSON
+answers to requests it cannot parse (:mod:`.worker`); gunicorn's plain ``-k gevent`` serves too, without them.
 With ``--logger-class deltastream.runtime.logs.GunicornLogger`` gunicorn's own lines and its
 access log (``--access-logfile -``) have the server's log format too (``DELTASTREAM_LOG_*``).
 """
