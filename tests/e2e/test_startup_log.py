@@ -16,8 +16,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until
@@ -64,6 +67,20 @@ class Run:
         return self.log_path.read_text()
 
 
+# Servers started by the running test, killed after it if it failed before stopping them.
+_STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_server_left() -> Iterator[None]:
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 def start(tmp_path: Path, *flags: str, env: dict[str, str] | None = None) -> Run:
     port = free_port()
     work = tmp_path / f"cwd-{port}"
@@ -72,7 +89,8 @@ def start(tmp_path: Path, *flags: str, env: dict[str, str] | None = None) -> Run
     process = subprocess.Popen(
         [*readme_run_command(), "--port", str(port), "--data-dir", str(work / "data"), *flags],
         cwd=work, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
-        env={**os.environ, **(env or {})})
+        env={**os.environ, **(env or {})}, start_new_session=True)
+    _STARTED.append(process)
     run = Run(process, port, log_path)
     # As a user would: wait for the ready line, then use the server.
     deadline = time.monotonic() + 180
