@@ -10,7 +10,8 @@ anywhere through Redis), so any number of these processes serve the same market:
 
 The worker class is gunicorn's gevent worker on gevent's HTTP server with the header and idle
 time limits (``DELTASTREAM_HEADER_TIMEOUT``, ``DELTASTREAM_KEEPALIVE_TIMEOUT``) and JSON
-answers to requests it cannot parse (:mod:`.worker`); gunicorn's plain ``-k gevent`` serves too, without them.
+answers to requests it cannot parse (:mod:`.worker`); gunicorn's plain ``-k gevent`` serves
+too, without them.
 With ``--logger-class deltastream.runtime.logs.GunicornLogger`` gunicorn's own lines and its
 access log (``--access-logfile -``) have the server's log format too (``DELTASTREAM_LOG_*``).
 """
