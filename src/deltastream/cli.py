@@ -260,14 +260,13 @@ def _check_engine_lock(data_dir: Path, serving: bool) -> None:
     """Fail in one line, before anything starts, when an engine already runs on the data
     directory (a second engine there would fail, and its web processes would serve the
     first one's ticks unknowingly)."""
-    from .bus.local import engine_lock_holder
+    from .bus.local import engine_lock_holder, engine_lock_message
 
     holder = engine_lock_holder(data_dir)
     if holder is not None:
         more = " (web processes for it: serve --role web)" if serving else ""
-        raise click.ClickException(f"another DeltaStream engine is running on data directory "
-                                   f"{data_dir.absolute()} ({holder}); stop it or choose "
-                                   f"another --data-dir{more}")
+        raise click.ClickException(f"{engine_lock_message(data_dir.absolute(), holder)}; stop "
+                                   f"it or choose another --data-dir{more}")
 
 
 def _check_port(host: str, port: int) -> None:

@@ -260,6 +260,12 @@ def engine_lock_holder(data_dir: Path) -> str | None:
         return None         # closing the file releases the shared lock
 
 
+def engine_lock_message(data_dir: Path, holder: str) -> str:
+    """What to say of a data directory ``holder`` (:func:`engine_lock_holder`'s words) runs
+    an engine on."""
+    return f"another DeltaStream engine is running on data directory {data_dir} ({holder})"
+
+
 class LocalPublisher:
     """Engine side of the local bus: one engine per data directory (a file lock, holding
     ``owner``'s words for :func:`engine_lock_holder`), its ticks served on
@@ -277,8 +283,7 @@ class LocalPublisher:
         except OSError:
             self._lock_file.close()
             holder = engine_lock_holder(data_dir) or _UNKNOWN_HOLDER
-            raise EngineLockedError(f"another DeltaStream engine is running on data "
-                                    f"directory {data_dir} ({holder})") from None
+            raise EngineLockedError(engine_lock_message(data_dir, holder)) from None
         self._lock_file.truncate(0)
         self._lock_file.write((owner or f"pid {os.getpid()}") + "\n")
         self._lock_file.flush()

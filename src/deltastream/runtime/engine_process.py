@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..bus.local import EngineLockedError, engine_lock_holder
+from ..bus.local import EngineLockedError, engine_lock_holder, engine_lock_message
 from ..core.feed import EngineExit, EngineLife
 from ..settings import Settings
 from .publishing import run_publishing_engine
@@ -162,8 +162,8 @@ class EngineHostProcess:
             cause = self.last_exit.cause
             if process.exitcode == DATA_DIRECTORY_TAKEN:
                 holder = engine_lock_holder(s.data_dir) or "gone since"
-                self.gave_up = ("another DeltaStream engine is running on data directory "
-                                f"{s.data_dir} ({holder}); stopping the server")
+                self.gave_up = (f"{engine_lock_message(s.data_dir, holder)}; "
+                                "stopping the server")
                 log.error("%s", self.gave_up)
                 self.on_give_up()
                 return

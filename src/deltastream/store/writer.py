@@ -415,7 +415,7 @@ class StoreWriter:
             self._failing_since, self._failures = None, 0
         if since is not None:
             log.info("store writer: writing again after %.0f s of failures (%d attempts)",
-                        time.time() - since, failures)
+                     time.time() - since, failures)
 
     def _rows_of(self, batch: Iterable[_Item]) -> dict[str, list[Row]]:
         tables: dict[str, list[Row]] = {name: [] for name in schema.TABLES}
