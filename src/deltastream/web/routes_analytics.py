@@ -29,15 +29,10 @@ from .params import (
     query,
 )
 from .routes_data import BY_EXPIRY, BY_PRODUCT, HISTORY, service
-from .serialize import IV_DIGITS, iso, significant, strike_window
+from .serialize import IV_DIGITS, iso, nullable, significant, strike_window
 from .state import app_state
 
 bp = APIBlueprint("analytics", __name__, url_prefix="/api/analytics", tag="Analytics")
-
-
-def _ivs(values: np.ndarray) -> list[float | None]:
-    """Implied volatilities as the chain serves them (null where there is none)."""
-    return [None if v != v else v for v in significant(values, IV_DIGITS).tolist()]
 
 
 @bp.get("/pcr/<product>")
@@ -104,8 +99,8 @@ def volatility_surface(product: str, query_data: SurfaceQuery) -> Response:
                 "days_to_expiry": (c.expiry - today).days,
                 "time_to_expiry": c.time_to_expiry,
                 "strikes": c.strikes[sl].tolist(),
-                "call_ivs": _ivs(c.calls.iv[sl]),
-                "put_ivs": _ivs(c.puts.iv[sl]),
+                "call_ivs": nullable(c.calls.iv[sl], IV_DIGITS),
+                "put_ivs": nullable(c.puts.iv[sl], IV_DIGITS),
                 "avg_iv": (float(significant(valid.mean(), IV_DIGITS)) if valid.size
                            else None),
             })

@@ -66,7 +66,8 @@ def significant(a: np.ndarray, digits: int) -> np.ndarray:
     return np.where(np.isfinite(rounded) & (np.abs(magnitude) <= 200), rounded, a)
 
 
-def _nullable(a: np.ndarray, digits: int | None = None) -> list[float | None]:
+def nullable(a: np.ndarray, digits: int | None = None) -> list[float | None]:
+    """``a`` as a list, NaN as None, rounded to ``digits`` significant digits if given."""
     if digits is not None:
         a = significant(a, digits)
     return [None if v != v else v for v in a.tolist()]
@@ -79,14 +80,14 @@ def _options(side: OptionSide, strikes: np.ndarray, sl: slice) -> list[dict]:
         "bid": side.bid[sl].tolist(),
         "ask": side.ask[sl].tolist(),
         "mid": significant(side.mid[sl], PRICE_DIGITS).tolist(),
-        "change": _nullable(side.change[sl]),
-        "iv": _nullable(side.iv[sl], IV_DIGITS),
+        "change": nullable(side.change[sl]),
+        "iv": nullable(side.iv[sl], IV_DIGITS),
         "iv_status": labels(side.iv_status[sl]).tolist(),
-        "delta": _nullable(side.delta[sl], GREEK_DIGITS),
-        "gamma": _nullable(side.gamma[sl], GREEK_DIGITS),
-        "theta": _nullable(side.theta[sl], GREEK_DIGITS),
-        "vega": _nullable(side.vega[sl], GREEK_DIGITS),
-        "rho": _nullable(side.rho[sl], GREEK_DIGITS),
+        "delta": nullable(side.delta[sl], GREEK_DIGITS),
+        "gamma": nullable(side.gamma[sl], GREEK_DIGITS),
+        "theta": nullable(side.theta[sl], GREEK_DIGITS),
+        "vega": nullable(side.vega[sl], GREEK_DIGITS),
+        "rho": nullable(side.rho[sl], GREEK_DIGITS),
         "open_interest": side.open_interest[sl].tolist(),
         "volume": side.volume[sl].tolist(),
         "oi_change": side.oi_change[sl].tolist(),
