@@ -1,5 +1,6 @@
 """The extension points, each one documented Protocol: where snapshots are read from
-(:class:`SnapshotFeed`), how an engine publishes its ticks (:class:`Publisher`), how a web
+(:class:`SnapshotFeed`), where an engine's market comes from (:class:`MarketProvider`), how an
+engine publishes its ticks (:class:`Publisher`), how a web
 process receives them (:class:`BusClient`), and where the recorder stores them
 (:class:`SnapshotStore`).
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from .feed import BusStatus, EngineStatus, Listener
@@ -51,6 +52,27 @@ class SnapshotFeed(Protocol):
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop, waiting up to ``timeout`` seconds for the background work to end."""
+
+
+class MarketProvider(Protocol):
+    """Where an engine's snapshots come from: the simulated market, a replay of stored or
+    imported snapshots, or a live feed. The engine asks once per tick; the provider answers
+    with the snapshot of every product that changed since the last ask (priced: IV, Greeks
+    and chain statistics filled), numbered ``sequence``.
+
+    Implemented by :class:`~deltastream.engine.runner.SimulatorProvider` (the default),
+    :class:`~deltastream.feeds.replay.ReplayProvider` and
+    :class:`~deltastream.feeds.nse_poll.NSEPollingProvider`."""
+
+    source: str              # the name its snapshots are stored and served under
+    symbols: list[str]       # products, in a stable order
+
+    def snapshots(self, now: datetime, sequence: int) -> dict[str, ChainSnapshot]:
+        """The snapshots at market time ``now`` (UTC), each numbered ``sequence``; products
+        with nothing new are left out."""
+
+    def describe(self) -> str:
+        """One line saying where the market comes from (for logs)."""
 
 
 class Publisher(Protocol):

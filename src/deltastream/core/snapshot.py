@@ -8,12 +8,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
 from .types import ExerciseStyle
+
+# The source name of the simulated market's snapshots (imported ones carry their own).
+SIMULATOR_SOURCE = "simulator"
 
 MODEL_EUROPEAN = "black_scholes_merton"
 MODEL_AMERICAN = "american_fixed_point_boundary"
@@ -31,6 +34,7 @@ class ContractTerms:
     lot_size: int
     strike_step: float
     tick_size: float
+    exchange: str = ""    # NSE, BSE, CBOE, ...: the format of its contract symbols
 
     @property
     def model(self) -> str:
@@ -88,6 +92,31 @@ class ContractArrays:
 
 
 @dataclass(frozen=True)
+class ContractQuality:
+    """Where an imported chain's numbers come from, per contract: two-row (calls, puts)
+    arrays over all expiries, aligned with :class:`ContractArrays`.
+
+    ``price_source`` holds :class:`~deltastream.core.types.PriceSource` codes (int8),
+    ``flags`` :class:`~deltastream.core.types.QuoteFlag` bits (int16). The ``vendor_*``
+    arrays are the IV (decimal) and Greeks the file itself carried, in the chain's units
+    (theta per calendar day, vega per volatility point, rho per percentage point), NaN where
+    the file had none; they are reported beside ours and never used in place of them.
+    """
+
+    price_source: np.ndarray
+    flags: np.ndarray
+    vendor_iv: np.ndarray
+    vendor_delta: np.ndarray
+    vendor_gamma: np.ndarray
+    vendor_theta: np.ndarray
+    vendor_vega: np.ndarray
+    vendor_rho: np.ndarray
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return tuple(getattr(self, f) for f in self.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
 class ExpiryChain:
     """The option chain of one product and expiry at one tick."""
 
@@ -114,6 +143,12 @@ class ExpiryChain:
     atm_strike: float
     atm_straddle_price: float
     max_pain_strike: float | None
+    source: str = SIMULATOR_SOURCE
+    exchange: str = ""
+    monthly: bool = False               # the last listed expiry of its month
+    forward_residual: float | None = None  # imported chains: RMS relative residual of the
+                                           # put-call parity fit of ``forward``
+    quality: ContractQuality | None = None  # imported chains: the product's quality arrays
 
     # Sides are views made on first use: most chains of a tick are never read by a client.
     @property
@@ -151,6 +186,10 @@ class ChainSnapshot:
     pcr_volume: np.ndarray
     atm_index: np.ndarray       # per expiry: column of the strike nearest the forward
     max_pain_index: np.ndarray  # per expiry: column of the max-pain strike, -1 without OI
+    source: str = SIMULATOR_SOURCE
+    quality: ContractQuality | None = None   # imported snapshots only
+    forward_residuals: np.ndarray | None = None  # imported: per expiry, RMS relative
+                                                 # residual of the parity fit (NaN: none)
 
     def expiries(self) -> list[date]:
         return list(self.expiry_dates)
@@ -174,6 +213,9 @@ class ChainSnapshot:
         forwards, times = self.forwards.tolist(), self.times.tolist()
         pcr_oi, pcr_volume = self.pcr_oi.tolist(), self.pcr_volume.tolist()
         atm, pain = self.atm_index.tolist(), self.max_pain_index.tolist()
+        monthly = monthly_flags(self.expiry_dates)
+        residuals = ([None] * len(self.expiry_dates) if self.forward_residuals is None else
+                     [None if math.isnan(r) else r for r in self.forward_residuals.tolist()])
         return tuple(ExpiryChain(
             product=self.product, expiry=expiry, timestamp=self.timestamp,
             sequence=self.sequence, spot=self.spot, forward=forwards[j],
@@ -185,16 +227,32 @@ class ChainSnapshot:
             pcr_oi=None if math.isnan(pcr_oi[j]) else pcr_oi[j],
             pcr_volume=None if math.isnan(pcr_volume[j]) else pcr_volume[j],
             atm_strike=strikes[atm[j]], atm_straddle_price=straddle[atm[j]],
-            max_pain_strike=None if pain[j] < 0 else strikes[pain[j]])
+            max_pain_strike=None if pain[j] < 0 else strikes[pain[j]],
+            source=self.source, exchange=t.exchange, monthly=monthly[j],
+            forward_residual=residuals[j], quality=self.quality)
             for j, expiry in enumerate(self.expiry_dates))
 
 
 _MID = tuple(OptionSide.__dataclass_fields__).index("mid")
 
 
+def monthly_flags(expiries: tuple[date, ...]) -> list[bool]:
+    """Per expiry (ascending), whether it is its month's monthly contract (whose exchange
+    symbol names the month only): the last listed expiry of its month, and a week after it
+    falls in the next month (so a lone weekly of a one-expiry file is not taken for one)."""
+    out = []
+    for i, e in enumerate(expiries):
+        last_listed = i + 1 == len(expiries) or (e.year, e.month) != (expiries[i + 1].year,
+                                                                      expiries[i + 1].month)
+        out.append(last_listed and (e + timedelta(days=7)).month != e.month)
+    return out
+
+
 def freeze_snapshot(snap: ChainSnapshot) -> ChainSnapshot:
     """Make every array of ``snap`` read-only again (pickling drops the flag), in place."""
     for a in (snap.offsets, snap.times, snap.forwards, snap.strikes, snap.pcr_oi,
-              snap.pcr_volume, snap.atm_index, snap.max_pain_index, *snap.contracts.fields):
+              snap.pcr_volume, snap.atm_index, snap.max_pain_index, *snap.contracts.fields,
+              *(() if snap.quality is None else snap.quality.arrays()),
+              *(() if snap.forward_residuals is None else (snap.forward_residuals,))):
         a.setflags(write=False)
     return snap

@@ -41,7 +41,7 @@ _ALLOWED_KINDS = frozenset("biuf")
 # The dataclasses an archive may contain (those of the snapshot module that exist).
 _CLASSES: dict[str, type] = {
     name: cls for name in ("ChainSnapshot", "ExpiryChain", "ContractArrays", "ContractTerms",
-                           "OptionSide")
+                           "OptionSide", "ContractQuality")
     if isinstance(cls := getattr(snapshot_module, name, None), type)
     and dataclasses.is_dataclass(cls)
 }

@@ -11,7 +11,7 @@ choices from it without loading the numeric stack.
 from __future__ import annotations
 
 import functools
-from enum import IntEnum, StrEnum
+from enum import IntEnum, IntFlag, StrEnum
 from typing import Any
 
 
@@ -43,6 +43,40 @@ INVALID_INPUT = int(IVStatus.INVALID_INPUT)
 NO_TIME_VALUE = int(IVStatus.NO_TIME_VALUE)
 NOT_CONVERGED = int(IVStatus.NOT_CONVERGED)
 
+
+class PriceSource(IntEnum):
+    """Which price an option's implied volatility was solved from; ``.label`` is the API
+    string. Live simulated chains always solve from the mid."""
+
+    MID = 0            # a two-sided quote's mid
+    SETTLEMENT = 1     # the exchange's settlement price (no two-sided quote)
+    CLOSE = 2          # the session's closing price (no quote, no settlement)
+    LAST = 3           # the last traded price (nothing better)
+    NONE = 4           # no usable price: the IV is NaN
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class QuoteFlag(IntFlag):
+    """What is doubtful about an option's quote (bits, any combination; 0: nothing)."""
+
+    CROSSED = 1           # bid above ask
+    LOCKED = 2            # bid equal to ask
+    ZERO_BID = 4          # no bid (0 or missing) with an ask
+    STALE = 8             # no trade this session and no quote
+    BELOW_INTRINSIC = 16  # the price used is below the option's intrinsic value
+    NO_CONTRACT = 32      # the file lists the strike for the other right only
+
+    @property
+    def label(self) -> str:
+        return (self.name or "").lower()
+
+
+def flag_labels(bits: int) -> list[str]:
+    """The names of the :class:`QuoteFlag` bits set in ``bits``, in bit order."""
+    return [f.label for f in QuoteFlag if bits & f]
 
 
 @functools.cache

@@ -37,7 +37,8 @@ def product_spec(p: Product, strikes_each_side: int,
 def contract_terms(p: Product) -> ContractTerms:
     return ContractTerms(symbol=p.symbol, exercise_style=p.exercise_style, rate=p.rate,
                          dividend_yield=p.dividend_yield, currency=p.currency,
-                         lot_size=p.lot_size, strike_step=p.strike_step, tick_size=p.tick_size)
+                         lot_size=p.lot_size, strike_step=p.strike_step, tick_size=p.tick_size,
+                         exchange=p.exchange)
 
 
 def make_clock(settings: Settings, not_before: datetime | None = None) -> MarketClock:
