@@ -7,7 +7,9 @@ import contextlib
 import logging
 import sqlite3
 import threading
+from datetime import date
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -27,7 +29,7 @@ from deltastream.store.database import (
 def test_migrations_create_the_declared_schema_and_are_idempotent(fresh_url):
     engine = open_database(fresh_url)
     try:
-        assert current_revision(engine) == head_revision() == "0002"
+        assert current_revision(engine) == head_revision() == "0003"
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), schema.metadata)
             assert diff == []
@@ -40,7 +42,7 @@ def test_migrations_create_the_declared_schema_and_are_idempotent(fresh_url):
         engine.dispose()
     again = open_database(fresh_url)     # a second start migrates nothing and keeps the data
     try:
-        assert current_revision(again) == "0002"
+        assert current_revision(again) == "0003"
         with again.connect() as conn:
             assert conn.execute(sa.select(schema.market_state.c.payload)).scalar() == b"x"
             versions = conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar()
@@ -154,47 +156,101 @@ def test_concurrent_start_ups_migrate_once(fresh_url, monkeypatch):
         t.join(30.0)
     try:
         assert errors == [] and len(engines) == 4
-        assert current_revision(engines[0]) == "0002"
+        assert current_revision(engines[0]) == "0003"
     finally:
         for engine in engines:
             engine.dispose()
 
 
-def test_upgrading_a_0001_database_keeps_its_history(fresh_url, idx_snapshots):
+def _history_rows(snaps) -> dict[str, list[dict]]:
+    """Rows of every history table as the live writer makes them, key columns first."""
+    from deltastream.store.rows import archive_row, session_close_rows, summary_rows, tick_row
+
+    return {"underlying_ticks": [tick_row(s) for s in snaps],
+            "chain_summaries": [r for s in snaps for r in summary_rows(s)],
+            "chain_archive": [archive_row(s, level=1) for s in snaps[::4]],
+            "session_close": session_close_rows(snaps[-1], date(2026, 11, 25))}
+
+
+def _stored(conn: sa.Connection, name: str) -> list[dict]:
+    table = schema.TABLES[name]
+    key = [c for c in table.primary_key.columns]
+    return [dict(r._mapping) for r in conn.execute(sa.select(table).order_by(*key))]
+
+
+def _sorted(rows: list[dict], name: str) -> list[dict]:
+    key = [c.name for c in schema.TABLES[name].primary_key.columns]
+    return sorted(rows, key=lambda r: tuple(r[k] for k in key))
+
+
+@pytest.mark.parametrize("revision", ["0001", "0002"])
+def test_upgrading_an_older_database_keeps_its_history_as_the_simulators(
+        fresh_url, idx_snapshots, revision):
     from alembic import command
 
-    from deltastream.store.rows import summary_rows, tick_row
-
+    rows = _history_rows(idx_snapshots[:12])
     engine = database._create_engine(fresh_url)
     try:
         with engine.connect() as conn, conn.begin():
-            command.upgrade(database._alembic_config(conn), "0001")
-        assert current_revision(engine) == "0001"
-        ticks = [tick_row(s) for s in idx_snapshots[:10]]
-        summaries = [r for s in idx_snapshots[:10] for r in summary_rows(s)]
+            command.upgrade(database._alembic_config(conn), revision)
+        assert current_revision(engine) == revision
         with engine.begin() as conn:
-            conn.execute(sa.insert(schema.underlying_ticks), ticks)
-            conn.execute(sa.insert(schema.chain_summaries), summaries)
+            for name, table_rows in rows.items():
+                # As the old schema knew them: no source.
+                old = [{k: v for k, v in r.items() if k != "source"} for r in table_rows]
+                conn.execute(sa.insert(schema.TABLES[name]), old)
+            conn.execute(sa.insert(schema.market_state).values(
+                product="IDX", sequence=7, ts=5, payload=b"state"))
     finally:
         engine.dispose()
     upgraded = open_database(fresh_url)
     try:
-        assert current_revision(upgraded) == "0002"
-        t, s = schema.underlying_ticks, schema.chain_summaries
+        assert current_revision(upgraded) == head_revision()
         with upgraded.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), schema.metadata)
             assert diff == []
-            got = [dict(r._mapping) for r in conn.execute(sa.select(t).order_by(t.c.ts))]
-            assert got == ticks
-            got = conn.execute(sa.select(s).order_by(s.c.ts, s.c.expiry)).all()
-            assert [dict(r._mapping) for r in got] == sorted(
-                summaries, key=lambda r: (r["ts"], r["expiry"]))
+            for name, table_rows in rows.items():
+                assert {r["source"] for r in table_rows} == {"simulator"}
+                assert _stored(conn, name) == _sorted(table_rows, name), name
+            assert conn.execute(sa.select(schema.market_state.c.payload)).scalar() == b"state"
             if upgraded.dialect.name == "sqlite":
-                sql = conn.exec_driver_sql("SELECT sql FROM sqlite_schema WHERE name = "
-                                           "'chain_summaries'").scalar()
-                assert sql.rstrip().endswith("WITHOUT ROWID")
+                for name, rowid in (("underlying_ticks", False), ("chain_summaries", False),
+                                    ("chain_archive", True), ("session_close", True)):
+                    sql = conn.exec_driver_sql("SELECT sql FROM sqlite_schema WHERE name = "
+                                               f"'{name}'").scalar()
+                    assert sql.rstrip().endswith("WITHOUT ROWID") is not rowid, name
+            indexes = {i["name"]: i["column_names"]
+                       for name in rows for i in sa.inspect(conn).get_indexes(name)}
+            assert indexes == {
+                "ix_underlying_ticks_source_ts": ["source", "ts"],
+                "ix_chain_archive_source_ts": ["source", "ts"],
+                "ix_session_close_source_session_date": ["source", "session_date"],
+                "ix_chain_summaries_nearest": ["source", "product", "ts", "atm_iv"]}
+        # The source leads each key: another source's rows at the same product and times fit.
+        nse = {name: [{**r, "source": "nse"} for r in table_rows]
+               for name, table_rows in rows.items()}
+        with upgraded.begin() as conn:
+            for name, table_rows in nse.items():
+                conn.execute(sa.insert(schema.TABLES[name]), table_rows)
+        with pytest.raises(sa.exc.IntegrityError), upgraded.begin() as conn:
+            conn.execute(sa.insert(schema.session_close),
+                         [{**rows["session_close"][0], "source": "bse", "right": "X"}])
     finally:
         upgraded.dispose()
+
+    # Down again: only the simulator's rows fit the old keys, and they are kept.
+    engine = database._create_engine(fresh_url)
+    try:
+        with engine.connect() as conn, conn.begin():
+            command.downgrade(database._alembic_config(conn), "0002")
+        with engine.connect() as conn:
+            ticks = conn.exec_driver_sql("SELECT product, ts, sequence, price, volume "
+                                         "FROM underlying_ticks ORDER BY ts").all()
+        assert [tuple(r) for r in ticks] == [
+            (r["product"], r["ts"], r["sequence"], r["price"], r["volume"])
+            for r in rows["underlying_ticks"]]
+    finally:
+        engine.dispose()
 
 
 def test_migrating_logs_one_line_and_no_alembic_chatter(tmp_path, caplog):

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from deltastream.core.snapshot import ContractArrays, OptionSide
+from deltastream.core.snapshot_codec import decode_snapshot
 from deltastream.store.rows import (
+    archive_row,
     atm_iv,
     epoch_us,
     from_epoch_us,
@@ -31,9 +33,38 @@ def test_epoch_microseconds_are_exact():
 
 def test_tick_row(idx_snapshots):
     snap = idx_snapshots[5]
-    assert tick_row(snap) == {"product": "IDX", "ts": epoch_us(snap.timestamp),
-                              "sequence": snap.sequence, "price": snap.spot,
-                              "volume": snap.tick_volume}
+    assert tick_row(snap) == {"source": "simulator", "product": "IDX",
+                              "ts": epoch_us(snap.timestamp), "sequence": snap.sequence,
+                              "price": snap.spot, "volume": snap.tick_volume}
+
+
+def test_every_row_carries_the_snapshots_source(idx_snapshots):
+    snap = dataclasses.replace(idx_snapshots[5], source="nse")
+    assert tick_row(snap)["source"] == "nse"
+    assert {r["source"] for r in summary_rows(snap)} == {"nse"}
+    assert {r["source"] for r in session_close_rows(snap, date(2026, 11, 25))} == {"nse"}
+    row = archive_row(snap, level=1)
+    assert (row["source"], row["product"], row["ts"], row["sequence"]) == (
+        "nse", "IDX", epoch_us(snap.timestamp), snap.sequence)
+    back = decode_snapshot(row["payload"])
+    assert back.source == "nse" and back.sequence == snap.sequence
+
+
+def test_totals_leave_out_missing_sides(idx_snapshots):
+    # An imported chain has no open interest or volume (NaN) where a strike lacks a side.
+    snap = idx_snapshots[3]
+    fields = list(snap.contracts.fields)
+    names = list(OptionSide.__dataclass_fields__)
+    for name in ("open_interest", "volume"):
+        k = names.index(name)
+        values = fields[k].copy()
+        values[0, 0] = np.nan
+        fields[k] = values
+    gappy = dataclasses.replace(snap, contracts=ContractArrays(tuple(fields)))
+    row = summary_rows(gappy)[0]
+    calls = snap.chains[0].calls
+    assert row["call_oi"] == float(calls.open_interest[1:].sum())
+    assert row["call_volume"] == float(calls.volume[1:].sum())
 
 
 def test_summary_rows_match_the_chains(idx_snapshots):

@@ -2,7 +2,8 @@
 not by the range).
 
 Kinds: ``ticks`` (the underlying), ``summaries`` (per tick and expiry) and ``chains`` (the
-archived full chains, one row per contract and archive time). Times are UTC: ISO-8601 with a
+archived full chains, one row per contract and archive time), of one source (``simulator``,
+the simulated market, unless another is named). Times are UTC: ISO-8601 with a
 trailing ``Z`` in CSV, ``timestamp[us, UTC]`` in Parquet; prices in the product's currency,
 IV as a decimal, theta per calendar day, vega and rho per percentage point. Undefined
 numbers are empty (CSV) or null (Parquet). The file appears under ``path`` only once complete.
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sqlalchemy as sa
 
-from ..core.snapshot import ChainSnapshot
+from ..core.snapshot import SIMULATOR_SOURCE, ChainSnapshot
 from ..core.snapshot_codec import decode_snapshot
 from ..core.types import HistoryKind, labels
 from .history import in_range
@@ -74,11 +75,12 @@ def _rows_to_columns(kind: str, rows: Sequence[Any]) -> Columns:
     return cols
 
 
-def _table_chunks(db_engine: sa.Engine, kind: str, product: str, start: datetime | None,
-                  end: datetime | None, chunk_rows: int) -> Iterator[Columns]:
+def _table_chunks(db_engine: sa.Engine, kind: str, source: str, product: str,
+                  start: datetime | None, end: datetime | None,
+                  chunk_rows: int) -> Iterator[Columns]:
     table = underlying_ticks if kind == HistoryKind.TICKS else chain_summaries
     order = [table.c.ts] if kind == HistoryKind.TICKS else [table.c.ts, table.c.expiry]
-    stmt = (sa.select(table).where(table.c.product == product,
+    stmt = (sa.select(table).where(table.c.source == source, table.c.product == product,
                                    *in_range(table.c.ts, start, end)).order_by(*order))
     with db_engine.connect() as conn:
         result = conn.execution_options(yield_per=chunk_rows).execute(stmt)
@@ -119,11 +121,12 @@ def _length(cols: Columns) -> int:
     return len(next(iter(cols.values()))) if cols else 0
 
 
-def _chain_chunks(db_engine: sa.Engine, product: str, start: datetime | None,
+def _chain_chunks(db_engine: sa.Engine, source: str, product: str, start: datetime | None,
                   end: datetime | None, chunk_rows: int) -> Iterator[Columns]:
     a = chain_archive
     stmt = (sa.select(a.c.ts, a.c.payload)
-            .where(a.c.product == product, *in_range(a.c.ts, start, end)).order_by(a.c.ts))
+            .where(a.c.source == source, a.c.product == product,
+                   *in_range(a.c.ts, start, end)).order_by(a.c.ts))
     pending: list[Columns] = []
     size = 0
     with db_engine.connect() as conn:
@@ -221,10 +224,10 @@ class _ParquetSink:
             self.writer.close()
 
 
-def stored_products(db_engine: sa.Engine) -> list[str]:
-    """The products that have any stored history (ticks, summaries or archived chains),
-    sorted."""
-    stmt = sa.union(*(sa.select(t.c.product).distinct()
+def stored_products(db_engine: sa.Engine, *, source: str = SIMULATOR_SOURCE) -> list[str]:
+    """The products that have any stored history (ticks, summaries or archived chains) from
+    ``source``, sorted."""
+    stmt = sa.union(*(sa.select(t.c.product).where(t.c.source == source).distinct()
                       for t in (underlying_ticks, chain_summaries, chain_archive)))
     with db_engine.connect() as conn:
         return sorted(str(p) for p in conn.scalars(stmt))
@@ -233,10 +236,11 @@ def stored_products(db_engine: sa.Engine) -> list[str]:
 def export_rows(db_engine: sa.Engine, kind: str, product: str, start: datetime | None,
                 end: datetime | None, path: Path, fmt: str = "csv",
                 progress: Callable[[int], None] | None = None,
-                chunk_rows: int = CHUNK_ROWS) -> int:
-    """Write the ``kind`` rows of ``product`` in the (inclusive) range to ``path`` as ``fmt``
-    (``csv`` | ``parquet``), oldest first, ``chunk_rows`` rows at a time; ``progress`` gets
-    the running row count after each chunk. Returns the number of rows written."""
+                chunk_rows: int = CHUNK_ROWS, *, source: str = SIMULATOR_SOURCE) -> int:
+    """Write the ``kind`` rows of ``product`` from ``source`` in the (inclusive) range to
+    ``path`` as ``fmt`` (``csv`` | ``parquet``), oldest first, ``chunk_rows`` rows at a
+    time; ``progress`` gets the running row count after each chunk. Returns the number of
+    rows written."""
     if kind not in KINDS:
         raise ValueError(f"kind: {kind!r} is not one of {', '.join(KINDS)}")
     check_format(fmt)
@@ -246,9 +250,9 @@ def export_rows(db_engine: sa.Engine, kind: str, product: str, start: datetime |
     partial = path.with_name(path.name + ".partial")
     sink: _CsvSink | _ParquetSink = (_CsvSink(partial, _NAMES[kind]) if fmt == "csv"
                                      else _ParquetSink(partial, kind))
-    chunks = (_chain_chunks(db_engine, product, start, end, chunk_rows)
+    chunks = (_chain_chunks(db_engine, source, product, start, end, chunk_rows)
               if kind == HistoryKind.CHAINS
-              else _table_chunks(db_engine, kind, product, start, end, chunk_rows))
+              else _table_chunks(db_engine, kind, source, product, start, end, chunk_rows))
     total = 0
     try:
         for cols in chunks:

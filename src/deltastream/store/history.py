@@ -1,6 +1,10 @@
 """Reads of the stored history. Every read is bounded by a row limit (at most
 :data:`MAX_LIMIT`) and returns rows oldest first.
 
+Every read is of one source (keyword ``source``, default ``simulator``: the simulated
+market): an imported or recorded source is a history of its own, never mixed with another's
+rows of the same product and time. :func:`sources` lists what each source holds.
+
 Time ranges are inclusive at both ends (``start <= t <= end``); None leaves that end open.
 When a range holds more rows than ``limit``, ``newest=True`` (the default) returns the newest
 ``limit`` of them and ``newest=False`` the oldest. Times are timezone-aware UTC datetimes.
@@ -8,7 +12,7 @@ When a range holds more rows than ``limit``, ``newest=True`` (the default) retur
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -16,7 +20,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from ..analytics.candles import Candle
-from ..core.snapshot import ChainSnapshot
+from ..core.snapshot import SIMULATOR_SOURCE, ChainSnapshot
 from ..core.snapshot_codec import decode_snapshot
 from .rows import epoch_us, from_epoch_us
 from .schema import (
@@ -28,6 +32,8 @@ from .schema import (
 )
 
 MAX_LIMIT = 100_000
+# Archived chains fetched per query by archived_snapshots (each a few hundred KB decoded).
+ARCHIVE_PAGE = 16
 # Bucketed reads over at most this many buckets seek each bucket's last row.
 MAX_BUCKET_SEEKS = 10_000
 
@@ -42,6 +48,7 @@ class Tick:
     timestamp: datetime
     price: float
     volume: float
+    source: str = SIMULATOR_SOURCE
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,7 @@ class Summary:
     put_oi: float
     call_volume: float
     put_volume: float
+    source: str = SIMULATOR_SOURCE
 
 
 @dataclass(frozen=True)
@@ -107,15 +115,21 @@ def _oldest_first(rows: Sequence[Any], newest: bool) -> list[Any]:
 def _tick(row: Any) -> Tick:
     return Tick(product=row.product, sequence=int(row.sequence),
                 timestamp=from_epoch_us(row.ts), price=float(row.price),
-                volume=float(row.volume))
+                volume=float(row.volume), source=row.source)
+
+
+def _of(table: sa.FromClause, source: str, product: str) -> list[Any]:
+    # The leading columns of every history table's primary key.
+    return [table.c.source == source, table.c.product == product]
 
 
 def ticks(db_engine: sa.Engine, product: str, start: datetime | None = None,
-          end: datetime | None = None, limit: int = 1000, newest: bool = True) -> list[Tick]:
+          end: datetime | None = None, limit: int = 1000, newest: bool = True, *,
+          source: str = SIMULATOR_SOURCE) -> list[Tick]:
     """The underlying's ticks of ``product`` in the range, oldest first."""
     t = underlying_ticks
     order = t.c.ts.desc() if newest else t.c.ts.asc()
-    stmt = (sa.select(t).where(t.c.product == product, *in_range(t.c.ts, start, end))
+    stmt = (sa.select(t).where(*_of(t, source, product), *in_range(t.c.ts, start, end))
             .order_by(order).limit(_check_limit(limit)))
     with db_engine.connect() as conn:
         rows = conn.execute(stmt).all()
@@ -134,12 +148,12 @@ class TickColumns(NamedTuple):
 
 def tick_columns(db_engine: sa.Engine, product: str, start: datetime | None = None,
                  end: datetime | None = None, limit: int = 1000,
-                 newest: bool = True) -> TickColumns:
+                 newest: bool = True, *, source: str = SIMULATOR_SOURCE) -> TickColumns:
     """What :func:`ticks` returns, as columns."""
     t = underlying_ticks
     order = t.c.ts.desc() if newest else t.c.ts.asc()
     stmt = (sa.select(t.c.sequence, t.c.ts, t.c.price, t.c.volume)
-            .where(t.c.product == product, *in_range(t.c.ts, start, end))
+            .where(*_of(t, source, product), *in_range(t.c.ts, start, end))
             .order_by(order).limit(_check_limit(limit)))
     with db_engine.connect() as conn:
         rows = _oldest_first(conn.execute(stmt).all(), newest)
@@ -149,15 +163,16 @@ def tick_columns(db_engine: sa.Engine, product: str, start: datetime | None = No
     return TickColumns(seq, ts, price, volume)
 
 
-def last_tick(db_engine: sa.Engine, product: str) -> Tick | None:
+def last_tick(db_engine: sa.Engine, product: str, *,
+              source: str = SIMULATOR_SOURCE) -> Tick | None:
     """The newest stored tick of ``product``."""
-    found = ticks(db_engine, product, limit=1)
+    found = ticks(db_engine, product, limit=1, source=source)
     return found[0] if found else None
 
 
 def candles(db_engine: sa.Engine, product: str, width_seconds: int,
             start: datetime | None = None, end: datetime | None = None,
-            limit: int = 1000) -> list[Candle]:
+            limit: int = 1000, *, source: str = SIMULATOR_SOURCE) -> list[Candle]:
     """OHLC candles of ``product``'s stored ticks in the range, ``width_seconds`` wide and
     starting on multiples of the width since the epoch; windows without ticks are left out.
     The newest ``limit`` candles, oldest first. Aggregated in SQL; open and close are the
@@ -171,14 +186,14 @@ def candles(db_engine: sa.Engine, product: str, width_seconds: int,
                      sa.func.max(t.c.ts).label("last_ts"), sa.func.max(t.c.price).label("high"),
                      sa.func.min(t.c.price).label("low"), sa.func.sum(t.c.volume).label("volume"),
                      sa.func.count().label("ticks"))
-           .where(t.c.product == product, *in_range(t.c.ts, start, end))
+           .where(*_of(t, source, product), *in_range(t.c.ts, start, end))
            .group_by(bucket).order_by(bucket.desc()).limit(_check_limit(limit))
            .subquery("candles"))
     first, last = t.alias("first_tick"), t.alias("last_tick")
     stmt = (sa.select(agg.c.bucket, agg.c.high, agg.c.low, agg.c.volume, agg.c.ticks,
                       first.c.price.label("open"), last.c.price.label("close"))
-            .join(first, sa.and_(first.c.product == product, first.c.ts == agg.c.first_ts))
-            .join(last, sa.and_(last.c.product == product, last.c.ts == agg.c.last_ts))
+            .join(first, sa.and_(*_of(first, source, product), first.c.ts == agg.c.first_ts))
+            .join(last, sa.and_(*_of(last, source, product), last.c.ts == agg.c.last_ts))
             .order_by(agg.c.bucket))
     with db_engine.connect() as conn:
         rows = conn.execute(stmt).all()
@@ -249,10 +264,10 @@ def _bucketed_by_seeks(db_engine: sa.Engine, conditions: list[Any], lo: int, hi:
     return list(rows)
 
 
-def _expiry_conditions(product: str, expiry: date | None) -> list[Any]:
+def _expiry_conditions(product: str, expiry: date | None, source: str) -> list[Any]:
     s = chain_summaries
     # A literal 0 (not a bound parameter), so the planner can use the partial index.
-    return [s.c.product == product,
+    return [*_of(s, source, product),
             s.c.expiry_rank == sa.literal_column("0") if expiry is None
             else s.c.expiry == expiry]
 
@@ -260,70 +275,173 @@ def _expiry_conditions(product: str, expiry: date | None) -> list[Any]:
 def summaries(db_engine: sa.Engine, product: str, expiry: date | None = None,
               start: datetime | None = None, end: datetime | None = None,
               interval_seconds: float | None = None, limit: int = 1000,
-              newest: bool = True) -> list[Summary]:
+              newest: bool = True, *, source: str = SIMULATOR_SOURCE) -> list[Summary]:
     """Chain summaries of ``product`` for ``expiry`` (None: the nearest listed expiry at each
     tick, rank 0), oldest first; with ``interval_seconds``, the last of each interval."""
-    rows = _bucketed(db_engine, _expiry_conditions(product, expiry), start, end,
+    rows = _bucketed(db_engine, _expiry_conditions(product, expiry, source), start, end,
                      interval_seconds, limit, newest)
     return [_summary(r) for r in rows]
 
 
 def atm_iv_series(db_engine: sa.Engine, product: str, start: datetime | None = None,
                   end: datetime | None = None, limit: int = 1000,
-                  interval_seconds: float | None = None, newest: bool = True
-                  ) -> list[tuple[datetime, float]]:
+                  interval_seconds: float | None = None, newest: bool = True, *,
+                  source: str = SIMULATOR_SOURCE) -> list[tuple[datetime, float]]:
     """(time, ATM IV as a decimal) of the nearest expiry, where the IV solved, oldest first;
     with ``interval_seconds``, the last solved value of each interval (e.g. 86400: daily)."""
     s = chain_summaries
-    conditions = [*_expiry_conditions(product, None), s.c.atm_iv.is_not(None)]
+    conditions = [*_expiry_conditions(product, None, source), s.c.atm_iv.is_not(None)]
     rows = _bucketed(db_engine, conditions, start, end, interval_seconds, limit, newest)
     return [(from_epoch_us(r.ts), float(r.atm_iv)) for r in rows]
 
 
-def _archive_times_around(conn: sa.Connection, product: str, target: int) -> list[int]:
+def _archive_times_around(conn: sa.Connection, product: str, target: int,
+                          source: str) -> list[int]:
     # The archive times (epoch microseconds) nearest before-or-at and after ``target``.
     a = chain_archive
-    before = (sa.select(a.c.ts).where(a.c.product == product, a.c.ts <= target)
+    before = (sa.select(a.c.ts).where(*_of(a, source, product), a.c.ts <= target)
               .order_by(a.c.ts.desc()).limit(1))
-    after = (sa.select(a.c.ts).where(a.c.product == product, a.c.ts > target)
+    after = (sa.select(a.c.ts).where(*_of(a, source, product), a.c.ts > target)
              .order_by(a.c.ts.asc()).limit(1))
     return [ts for ts in (conn.scalar(before), conn.scalar(after)) if ts is not None]
 
 
-def archive_times_around(db_engine: sa.Engine, product: str, at: datetime) -> list[datetime]:
+def archive_times_around(db_engine: sa.Engine, product: str, at: datetime, *,
+                         source: str = SIMULATOR_SOURCE) -> list[datetime]:
     """The instants of the archived chains of ``product`` nearest ``at``: the last at or
     before it and the first after it (either may be missing)."""
     with db_engine.connect() as conn:
-        return [from_epoch_us(ts) for ts in _archive_times_around(conn, product, epoch_us(at))]
+        return [from_epoch_us(ts)
+                for ts in _archive_times_around(conn, product, epoch_us(at), source)]
 
 
 def archived_snapshot_nearest(db_engine: sa.Engine, product: str, at: datetime,
-                              max_distance: timedelta | None = None
-                              ) -> ChainSnapshot | None:
+                              max_distance: timedelta | None = None, *,
+                              source: str = SIMULATOR_SOURCE) -> ChainSnapshot | None:
     """The archived full chain of ``product`` nearest in time to ``at`` (the earlier one on
     a tie), or None when there is none (within ``max_distance``, if given)."""
     a = chain_archive
     target = epoch_us(at)
     with db_engine.connect() as conn:
-        candidates = _archive_times_around(conn, product, target)
+        candidates = _archive_times_around(conn, product, target, source)
         if not candidates:
             return None
         best = min(candidates, key=lambda ts: (abs(ts - target), ts))
         if max_distance is not None and abs(best - target) > max_distance / timedelta(
                 microseconds=1):
             return None
-        payload = conn.scalar(sa.select(a.c.payload).where(a.c.product == product,
+        payload = conn.scalar(sa.select(a.c.payload).where(*_of(a, source, product),
                                                            a.c.ts == best))
     return decode_snapshot(payload) if payload is not None else None
 
 
+def latest_archived(db_engine: sa.Engine, product: str, source: str,
+                    at_or_before: datetime | None = None) -> ChainSnapshot | None:
+    """The newest archived full chain of ``product`` from ``source`` (at or before
+    ``at_or_before``, if given), or None when there is none. One primary-key seek."""
+    a = chain_archive
+    stmt = sa.select(a.c.payload).where(*_of(a, source, product))
+    if at_or_before is not None:
+        stmt = stmt.where(a.c.ts <= epoch_us(at_or_before))
+    with db_engine.connect() as conn:
+        payload = conn.scalar(stmt.order_by(a.c.ts.desc()).limit(1))
+    return decode_snapshot(payload) if payload is not None else None
+
+
+def archive_range(db_engine: sa.Engine, product: str, source: str
+                  ) -> tuple[datetime, datetime] | None:
+    """The times of the first and the last archived chain of ``product`` from ``source``,
+    or None when it has none."""
+    a = chain_archive
+    # Two scalar subqueries: each is one seek at an end of the key range (min and max in
+    # one select would read the whole range on SQLite).
+    first = sa.select(sa.func.min(a.c.ts)).where(*_of(a, source, product)).scalar_subquery()
+    last = sa.select(sa.func.max(a.c.ts)).where(*_of(a, source, product)).scalar_subquery()
+    with db_engine.connect() as conn:
+        row = conn.execute(sa.select(first, last)).one()
+    if row[0] is None:
+        return None
+    return from_epoch_us(row[0]), from_epoch_us(row[1])
+
+
+@dataclass(frozen=True)
+class SourceProduct:
+    """A product's archived chains in one source: the first and last times (UTC) and how
+    many there are."""
+
+    product: str
+    first: datetime
+    last: datetime
+    snapshots: int
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """A source of stored history and its products (sorted by name)."""
+
+    name: str
+    products: list[SourceProduct]
+
+
+def sources(db_engine: sa.Engine) -> list[SourceInfo]:
+    """Every source with archived chains, sorted by name, with each product's range and
+    count. One grouped scan of the archive's primary-key index (the payloads are not
+    read)."""
+    a = chain_archive
+    stmt = (sa.select(a.c.source, a.c.product, sa.func.min(a.c.ts), sa.func.max(a.c.ts),
+                      sa.func.count())
+            .group_by(a.c.source, a.c.product).order_by(a.c.source, a.c.product))
+    with db_engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    out: list[SourceInfo] = []
+    for source, product, first, last, n in rows:
+        if not out or out[-1].name != source:
+            out.append(SourceInfo(name=source, products=[]))
+        out[-1].products.append(SourceProduct(product=product, first=from_epoch_us(first),
+                                              last=from_epoch_us(last), snapshots=int(n)))
+    return out
+
+
+def archived_snapshots(db_engine: sa.Engine, source: str, start: datetime | None = None,
+                       end: datetime | None = None, products: Sequence[str] | None = None
+                       ) -> Iterator[ChainSnapshot]:
+    """The archived full chains of ``source`` in the (inclusive) range, oldest first (by
+    time, then product), of ``products`` only if given.
+
+    Read :data:`ARCHIVE_PAGE` chains per query, each query its own short read: a slow
+    consumer (a replay at market speed) holds no transaction open between pages, so it never
+    keeps a writer waiting."""
+    a = chain_archive
+    where = [a.c.source == source, *in_range(a.c.ts, start, end)]
+    if products is not None:
+        chosen = sorted(set(products))
+        if not chosen:
+            return
+        where.append(a.c.product.in_(chosen))
+    after: tuple[int, str] | None = None
+    while True:
+        stmt = sa.select(a.c.ts, a.c.product, a.c.payload).where(*where)
+        if after is not None:
+            # Keyset: past the last (time, product) read; ts >= first for the index.
+            stmt = stmt.where(a.c.ts >= after[0],
+                              sa.or_(a.c.ts > after[0], a.c.product > after[1]))
+        with db_engine.connect() as conn:
+            page = conn.execute(stmt.order_by(a.c.ts, a.c.product).limit(ARCHIVE_PAGE)).all()
+        for row in page:
+            yield decode_snapshot(row.payload)
+        if len(page) < ARCHIVE_PAGE:
+            return
+        after = (int(page[-1].ts), str(page[-1].product))
+
+
 def session_closes(db_engine: sa.Engine, product: str, session_date: date,
-                   limit: int = MAX_LIMIT) -> list[SessionClose]:
+                   limit: int = MAX_LIMIT, *,
+                   source: str = SIMULATOR_SOURCE) -> list[SessionClose]:
     """Every contract's close of ``product`` on ``session_date``, by expiry, strike and
     right (C before P)."""
     c = session_close
     stmt = (sa.select(c.c.expiry, c.c.strike, c.c.right, c.c.close_oi, c.c.close_last)
-            .where(c.c.product == product, c.c.session_date == session_date)
+            .where(*_of(c, source, product), c.c.session_date == session_date)
             .order_by(c.c.expiry, c.c.strike, c.c.right).limit(_check_limit(limit)))
     with db_engine.connect() as conn:
         return [SessionClose(expiry=r.expiry, strike=float(r.strike), right=r.right,
@@ -332,12 +450,12 @@ def session_closes(db_engine: sa.Engine, product: str, session_date: date,
                 for r in conn.execute(stmt)]
 
 
-def last_session_date(db_engine: sa.Engine, product: str, before: date | None = None
-                      ) -> date | None:
+def last_session_date(db_engine: sa.Engine, product: str, before: date | None = None, *,
+                      source: str = SIMULATOR_SOURCE) -> date | None:
     """The newest session of ``product`` with stored closes (strictly before ``before``,
     if given)."""
     c = session_close
-    stmt = sa.select(sa.func.max(c.c.session_date)).where(c.c.product == product)
+    stmt = sa.select(sa.func.max(c.c.session_date)).where(*_of(c, source, product))
     if before is not None:
         stmt = stmt.where(c.c.session_date < before)
     with db_engine.connect() as conn:
@@ -345,7 +463,8 @@ def last_session_date(db_engine: sa.Engine, product: str, before: date | None = 
 
 
 def load_states(db_engine: sa.Engine, limit: int = 1000) -> dict[str, SavedState]:
-    """The market's saved checkpoint per product: ``{product: (sequence, time, payload)}``."""
+    """The simulated market's saved checkpoint per product: ``{product: (sequence, time,
+    payload)}`` (checkpoints have no source)."""
     m = market_state
     stmt = sa.select(m).order_by(m.c.product).limit(_check_limit(limit))
     with db_engine.connect() as conn:
@@ -354,7 +473,7 @@ def load_states(db_engine: sa.Engine, limit: int = 1000) -> dict[str, SavedState
 
 
 def count_rows(db_engine: sa.Engine, kind: str, product: str, start: datetime | None = None,
-               end: datetime | None = None) -> int:
+               end: datetime | None = None, *, source: str = SIMULATOR_SOURCE) -> int:
     """How many rows an export of ``kind`` (ticks | summaries | chains) of ``product`` in the
     range writes; for chains an estimate: archives in the range times the contracts of the
     newest of them."""
@@ -362,7 +481,7 @@ def count_rows(db_engine: sa.Engine, kind: str, product: str, start: datetime | 
              "chains": chain_archive}.get(kind)
     if table is None:
         raise ValueError(f"kind: {kind!r} is not one of ticks, summaries, chains")
-    where = [table.c.product == product, *in_range(table.c.ts, start, end)]
+    where = [*_of(table, source, product), *in_range(table.c.ts, start, end)]
     with db_engine.connect() as conn:
         n = int(conn.scalar(sa.select(sa.func.count()).select_from(table).where(*where)) or 0)
         if kind != "chains" or n == 0:
@@ -372,6 +491,3 @@ def count_rows(db_engine: sa.Engine, kind: str, product: str, start: datetime | 
     if payload is None:     # pruned meanwhile
         return n
     return n * 2 * int(decode_snapshot(payload).strikes.size)
-
-
-# Tables that prune() may thin out, and the column that dates their rows.

@@ -1,5 +1,10 @@
 """Retention: delete stored rows older than each table's retention, in bounded batches.
 
+Only the simulated market's rows (source ``simulator``) are pruned: its history grows every
+second and the retention settings bound it. Imported and recorded sources are data the user
+chose to store (a year of bhavcopies, a saved day) and are kept whatever their age; their
+timestamps are in the past by nature and would otherwise be deleted as soon as they arrived.
+
 Each batch is its own short write transaction, so pruning never holds the database's write
 lock for long and never races the writer with a read-then-delete. Times are measured back
 from ``now`` (the newest tick), not the wall clock.
@@ -12,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..core.snapshot import SIMULATOR_SOURCE
 from .database import write_transaction
 from .rows import epoch_us
 from .schema import PRODUCT, TABLES, chain_summaries, session_close
@@ -21,27 +27,31 @@ PRUNABLE = ("underlying_ticks", "chain_summaries", "chain_archive", "session_clo
 
 
 def _prune_by_ts(db_engine: sa.Engine, table: sa.Table, cutoff: int, batch_size: int) -> int:
+    # Walks the (source, ts) index.
+    simulated = table.c.source == SIMULATOR_SOURCE
     deleted = 0
     while True:
         with write_transaction(db_engine) as conn:
             # The batch's upper bound: the batch_size-th oldest time before the cutoff.
-            bound = conn.scalar(sa.select(table.c.ts).where(table.c.ts < cutoff)
+            bound = conn.scalar(sa.select(table.c.ts).where(simulated, table.c.ts < cutoff)
                                 .order_by(table.c.ts).offset(batch_size - 1).limit(1))
             condition = table.c.ts < cutoff if bound is None else table.c.ts <= bound
-            n = conn.execute(sa.delete(table).where(condition)).rowcount
+            n = conn.execute(sa.delete(table).where(simulated, condition)).rowcount
         deleted += max(n, 0)
         if bound is None or n <= 0:
             return deleted
 
 
 def _prune_summaries(db_engine: sa.Engine, cutoff: int, batch_size: int) -> int:
-    """Summaries have no index on time alone: walk the (product, expiry) pairs of the primary
-    key (one index seek each) and delete each pair's old rows as a key range."""
+    """Summaries have no index on time alone: walk the simulator's (product, expiry) pairs of
+    the primary key (one index seek each) and delete each pair's old rows as a key range."""
     s = chain_summaries
+    simulated = s.c.source == SIMULATOR_SOURCE
     deleted = 0
     key: tuple[Any, Any] | None = None
     while True:
-        stmt = sa.select(s.c.product, s.c.expiry).order_by(s.c.product, s.c.expiry).limit(1)
+        stmt = (sa.select(s.c.product, s.c.expiry).where(simulated)
+                .order_by(s.c.product, s.c.expiry).limit(1))
         if key is not None:
             stmt = stmt.where(sa.tuple_(s.c.product, s.c.expiry)
                               > sa.tuple_(sa.literal(key[0], PRODUCT),
@@ -51,7 +61,7 @@ def _prune_summaries(db_engine: sa.Engine, cutoff: int, batch_size: int) -> int:
         if row is None:
             return deleted
         key = (row.product, row.expiry)
-        pair = [s.c.product == row.product, s.c.expiry == row.expiry]
+        pair = [simulated, s.c.product == row.product, s.c.expiry == row.expiry]
         while True:
             with write_transaction(db_engine) as conn:
                 bound = conn.scalar(sa.select(s.c.ts).where(*pair, s.c.ts < cutoff)
@@ -65,22 +75,25 @@ def _prune_summaries(db_engine: sa.Engine, cutoff: int, batch_size: int) -> int:
 
 def _prune_sessions(db_engine: sa.Engine, cutoff: date) -> int:
     c = session_close
+    simulated = c.c.source == SIMULATOR_SOURCE
     deleted = 0
     while True:
         with write_transaction(db_engine) as conn:
             oldest = conn.scalar(sa.select(sa.func.min(c.c.session_date))
-                                 .where(c.c.session_date < cutoff))
+                                 .where(simulated, c.c.session_date < cutoff))
             if oldest is None:
                 return deleted
-            n = conn.execute(sa.delete(c).where(c.c.session_date == oldest)).rowcount
+            n = conn.execute(sa.delete(c).where(simulated,
+                                                c.c.session_date == oldest)).rowcount
         deleted += max(n, 0)
 
 
 def prune(db_engine: sa.Engine, retention: dict[str, timedelta], now: datetime,
           batch_size: int = PRUNE_BATCH) -> dict[str, int]:
-    """Delete rows older than each table's retention (``now - retention``; session closes by
-    session date), in transactions of about ``batch_size`` rows. Tables not named are kept.
-    Returns the rows deleted per table named."""
+    """Delete the simulator's rows older than each table's retention (``now - retention``;
+    session closes by session date), in transactions of about ``batch_size`` rows. Tables
+    not named are kept, and so are other sources' rows. Returns the rows deleted per table
+    named."""
     unknown = set(retention) - set(PRUNABLE)
     if unknown:
         raise ValueError(f"retention: unknown table(s) {sorted(unknown)} "

@@ -2,7 +2,9 @@
 scalars, ready for an executemany).
 
 Times are stored as integer microseconds since the Unix epoch, UTC; undefined numbers (NaN)
-become None (NULL) so SQLite and PostgreSQL read back the same.
+become None (NULL) so SQLite and PostgreSQL read back the same. Every row carries the
+snapshot's ``source`` (``simulator`` for the simulated market), the first column of each
+table's key.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..core.snapshot import ChainSnapshot, ExpiryChain
+from ..core.snapshot_codec import encode_snapshot
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -43,9 +46,16 @@ def _finite(value: float | None) -> float | None:
 def tick_row(snap: ChainSnapshot) -> Row:
     """The underlying's tick: price (spot, in the product's currency) and the volume traded
     since the previous tick."""
-    return {"product": snap.product, "ts": epoch_us(snap.timestamp),
+    return {"source": snap.source, "product": snap.product, "ts": epoch_us(snap.timestamp),
             "sequence": int(snap.sequence), "price": float(snap.spot),
             "volume": float(snap.tick_volume)}
+
+
+def archive_row(snap: ChainSnapshot, level: int = 6) -> Row:
+    """The full chain, encoded by :func:`~deltastream.core.snapshot_codec.encode_snapshot`
+    at zlib compression ``level``."""
+    return {"source": snap.source, "product": snap.product, "ts": epoch_us(snap.timestamp),
+            "sequence": int(snap.sequence), "payload": encode_snapshot(snap, level)}
 
 
 def atm_iv(chain: ExpiryChain) -> float | None:
@@ -68,17 +78,18 @@ def summary_rows(snap: ChainSnapshot) -> list[Row]:
     for chain in snap.chains:
         calls, puts = chain.calls, chain.puts
         rows.append({
-            "product": snap.product, "expiry": chain.expiry, "ts": ts,
+            "source": snap.source, "product": snap.product, "expiry": chain.expiry, "ts": ts,
             "expiry_rank": ranks[chain.expiry], "sequence": int(snap.sequence),
             "spot": float(chain.spot), "pcr_oi": _finite(chain.pcr_oi),
             "pcr_volume": _finite(chain.pcr_volume),
             "max_pain_strike": _finite(chain.max_pain_strike),
             "atm_strike": float(chain.atm_strike), "atm_iv": atm_iv(chain),
             "atm_straddle": _finite(chain.atm_straddle_price),
-            "call_oi": float(np.sum(calls.open_interest)),
-            "put_oi": float(np.sum(puts.open_interest)),
-            "call_volume": float(np.sum(calls.volume)),
-            "put_volume": float(np.sum(puts.volume)),
+            # nansum: an imported chain has no interest or volume where a side is missing.
+            "call_oi": float(np.nansum(calls.open_interest)),
+            "put_oi": float(np.nansum(puts.open_interest)),
+            "call_volume": float(np.nansum(calls.volume)),
+            "put_volume": float(np.nansum(puts.volume)),
         })
     return rows
 
@@ -92,7 +103,8 @@ def session_close_rows(snap: ChainSnapshot, session_date: date) -> list[Row]:
         for right, side in (("C", chain.calls), ("P", chain.puts)):
             for strike, oi, last in zip(strikes, side.open_interest.tolist(),
                                         side.last.tolist(), strict=True):
-                rows.append({"product": snap.product, "session_date": session_date,
+                rows.append({"source": snap.source, "product": snap.product,
+                             "session_date": session_date,
                              "expiry": chain.expiry, "strike": strike, "right": right,
                              "close_oi": float(oi), "close_last": _finite(last)})
     return rows

@@ -6,6 +6,12 @@ Units and types, the same on both backends:
 - prices, strikes and spot: the product's currency; IV as a decimal (0.15).
 - open interest and volume: contracts (underlying volume: units of the underlying).
 - ``expiry`` and ``session_date``: calendar dates (the exchange's).
+- ``source``: where the rows came from: ``simulator`` for the simulated market
+  (:data:`~deltastream.core.snapshot.SIMULATOR_SOURCE`, the default of rows written before
+  sources existed), else the name an import or a live feed gave (``nse``, ``cboe``, ...).
+  It leads every history table's primary key: each source is its own history, and a source
+  and product's rows are one contiguous key range. ``market_state`` (the simulator's
+  checkpoints) has no source.
 
 On SQLite the two largest tables (ticks and summaries) are clustered on their primary key
 (``WITHOUT ROWID``): no separate key index, about a fifth less space.
@@ -18,6 +24,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ..core.snapshot import SIMULATOR_SOURCE
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -29,21 +37,30 @@ NAMING = {
 metadata = sa.MetaData(naming_convention=NAMING)
 
 PRODUCT = sa.String(32)
+SOURCE = sa.String(32)
+DEFAULT_SOURCE = SIMULATOR_SOURCE
+
+
+def _source() -> sa.Column:
+    return sa.Column("source", SOURCE, nullable=False, server_default=DEFAULT_SOURCE)
 
 underlying_ticks = sa.Table(
     "underlying_ticks", metadata,
+    _source(),
     sa.Column("product", PRODUCT, nullable=False),
     sa.Column("ts", sa.BigInteger, nullable=False),
     sa.Column("sequence", sa.BigInteger, nullable=False),
     sa.Column("price", sa.Double, nullable=False),
     sa.Column("volume", sa.Double, nullable=False),
-    sa.PrimaryKeyConstraint("product", "ts"),
-    sa.Index(None, "ts"),
+    sa.PrimaryKeyConstraint("source", "product", "ts"),
+    # Pruning (the simulator's rows only) walks one source's ticks by time.
+    sa.Index(None, "source", "ts"),
     sqlite_with_rowid=False,
 )
 
 chain_summaries = sa.Table(
     "chain_summaries", metadata,
+    _source(),
     sa.Column("product", PRODUCT, nullable=False),
     sa.Column("expiry", sa.Date, nullable=False),
     sa.Column("ts", sa.BigInteger, nullable=False),
@@ -60,10 +77,10 @@ chain_summaries = sa.Table(
     sa.Column("put_oi", sa.Double, nullable=False),
     sa.Column("call_volume", sa.Double, nullable=False),
     sa.Column("put_volume", sa.Double, nullable=False),
-    sa.PrimaryKeyConstraint("product", "expiry", "ts"),
+    sa.PrimaryKeyConstraint("source", "product", "expiry", "ts"),
     # The nearest expiry's series (IV history) read through a partial index that covers
     # the ATM IV.
-    sa.Index("ix_chain_summaries_nearest", "product", "ts", "atm_iv",
+    sa.Index("ix_chain_summaries_nearest", "source", "product", "ts", "atm_iv",
              sqlite_where=sa.text("expiry_rank = 0"),
              postgresql_where=sa.text("expiry_rank = 0")),
     # No index on ts alone: pruning walks the primary key, expiry by expiry.
@@ -72,16 +89,19 @@ chain_summaries = sa.Table(
 
 chain_archive = sa.Table(
     "chain_archive", metadata,
+    _source(),
     sa.Column("product", PRODUCT, nullable=False),
     sa.Column("ts", sa.BigInteger, nullable=False),
     sa.Column("sequence", sa.BigInteger, nullable=False),
     sa.Column("payload", sa.LargeBinary, nullable=False),
-    sa.PrimaryKeyConstraint("product", "ts"),
-    sa.Index(None, "ts"),
+    sa.PrimaryKeyConstraint("source", "product", "ts"),
+    # A source's archives in time order over all its products (replay, pruning).
+    sa.Index(None, "source", "ts"),
 )
 
 session_close = sa.Table(
     "session_close", metadata,
+    _source(),
     sa.Column("product", PRODUCT, nullable=False),
     sa.Column("session_date", sa.Date, nullable=False),
     sa.Column("expiry", sa.Date, nullable=False),
@@ -89,9 +109,9 @@ session_close = sa.Table(
     sa.Column("right", sa.String(1), nullable=False),
     sa.Column("close_oi", sa.Double, nullable=False),
     sa.Column("close_last", sa.Double, nullable=True),
-    sa.PrimaryKeyConstraint("product", "session_date", "expiry", "strike", "right"),
+    sa.PrimaryKeyConstraint("source", "product", "session_date", "expiry", "strike", "right"),
     sa.CheckConstraint("\"right\" IN ('C', 'P')", name="right"),
-    sa.Index(None, "session_date"),
+    sa.Index(None, "source", "session_date"),
 )
 
 market_state = sa.Table(

@@ -4,8 +4,10 @@
 item is dropped and counted). One real OS thread (also under gevent's monkey-patching)
 drains the queue and writes each batch in one transaction with executemany: the underlying's
 tick and the chain summaries of every snapshot, a full-chain archive at most every
-``archive_every`` seconds of market time per product, and, in submission order, session
-closes and the market's checkpoints.
+``archive_every`` seconds of market time per source and product, and, in submission order,
+session closes and the market's checkpoints. Rows carry the snapshot's ``source`` (the
+simulator's, or a replayed or polled feed's); ticks, summaries and archives already stored
+under the same key are kept, so a replayed tick is never written twice.
 
 A failing database (I/O error, full or read-only disk, immutable files, server unreachable:
 see :func:`~deltastream.store.database.is_fault`) never stops the writer and loses nothing
@@ -31,11 +33,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..core.snapshot import ChainSnapshot
-from ..core.snapshot_codec import encode_snapshot
 from ..core.threads import real_event, real_lock, real_thread
 from . import schema
 from .database import describe, is_fault
-from .rows import Row, epoch_us, session_close_rows, summary_rows, tick_row
+from .rows import Row, archive_row, epoch_us, session_close_rows, summary_rows, tick_row
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ FAILING_LOG_EVERY = 60.0
 _APPEND_ONLY = ("underlying_ticks", "chain_summaries", "chain_archive")
 # The newest row wins.
 _UPSERT_KEYS = {"market_state": ("product",),
-                "session_close": ("product", "session_date", "expiry", "strike", "right")}
+                "session_close": ("source", "product", "session_date", "expiry", "strike",
+                                  "right")}
 
 
 # A checkpoint's bytes, or a function making them (called on the writer thread).
@@ -180,7 +182,8 @@ class StoreWriter:
         self._failing_since: float | None = None
         self._failures = 0
         self._logged_failing = 0.0         # monotonic time of the last "failing" log line
-        self._last_archive: dict[str, int] = {}   # product -> epoch us of its last archive
+        # (source, product) -> epoch us of its last archive
+        self._last_archive: dict[tuple[str, str], int] = {}
         self._append = {name: _append_statement(db_engine, schema.TABLES[name])
                         for name in _APPEND_ONLY}
         self._upsert = {name: _upsert_statement(db_engine, schema.TABLES[name], keys)
@@ -453,12 +456,12 @@ class StoreWriter:
         if self.archive_every is None:
             return None
         ts = epoch_us(snap.timestamp)
-        last = self._last_archive.get(snap.product)
+        key = (snap.source, snap.product)
+        last = self._last_archive.get(key)
         if last is not None and last <= ts < last + int(self.archive_every * 1e6):
             return None
-        self._last_archive[snap.product] = ts
-        return {"product": snap.product, "ts": ts, "sequence": int(snap.sequence),
-                "payload": encode_snapshot(snap)}
+        self._last_archive[key] = ts
+        return archive_row(snap)
 
     def _write(self, tables: dict[str, list[Row]]) -> None:
         with self.db_engine.begin() as conn:
