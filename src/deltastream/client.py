@@ -107,7 +107,9 @@ class Client:
             raise ValueError(f"path must start with '/', not {path!r}")
         query = urllib.parse.urlencode(
             {name: _param(value) for name, value in params.items() if value is not None})
-        url = self.base_url + path + (f"?{query}" if query else "")
+        # Characters a path may not hold are escaped; escapes already there are kept.
+        url = (self.base_url + urllib.parse.quote(path, safe="/%")
+               + (f"?{query}" if query else ""))
         request = urllib.request.Request(url, headers={
             "Accept": "application/json", "Accept-Encoding": "gzip",
             "User-Agent": f"deltastream-client/{__version__}"})
