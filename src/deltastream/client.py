@@ -126,15 +126,7 @@ class Client:
 
     def products(self, source: str | None = None) -> list[str]:
         """Products of the live feed in catalogue order, or those stored of ``source``."""
-        if source is None:
-            return list(self.get("/api/data/products")["products"])
-        sources = self.sources()
-        for entry in sources:
-            if entry["name"] == source:
-                return [p["product"] for p in entry.get("products", [])]
-        # The server's own answer to an unknown source on its product routes.
-        names = [entry["name"] for entry in sources]
-        raise DeltaStreamError(404, f"unknown source '{source}'", {"sources": names})
+        return list(self.get("/api/data/products", source=source)["products"])
 
     def sources(self) -> list[dict[str, Any]]:
         """The data sources the server holds: ``[{"name", "live", "products": [{"product",

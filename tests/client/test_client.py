@@ -4,12 +4,20 @@ The server runs the simulated market on a fixed clock (2026-11-25 05:00 UTC: NSE
 closed), so the chain's numbers stay put while its sequence advances; a frame is compared
 with the JSON of the same tick (the sequence checked before and after). The reference is the
 server's JSON read with urllib (tests/e2e/conftest.fetch), never the client itself.
+
+Its store also holds an imported source, ``vendor``: a long-format CSV written here (NIFTY at
+two quote times, two expiries with different strikes, Black-Scholes prices with a smile, a
+crossed quote, a zero bid, vendor IVs with gaps) and imported with ``deltastream import``
+before the server starts.
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
 import math
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -21,16 +29,73 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pandas as pd
 import pytest
 
+from deltastream.catalog.contract_symbols import parse_contract_symbol
 from deltastream.client import CHAIN_COLUMNS, Client, DeltaStreamError
+from deltastream.pricing import black_scholes_merton as bsm
 from tests.e2e.conftest import Server, fetch, start_server
 
 CLOCK_START = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
 GREEKS = ("delta", "gamma", "theta", "vega", "rho")
 
 
+# The imported source: NIFTY quoted at two times, expiries with their own strike ladders.
+IMPORTED = "vendor"
+QUOTE_TIMES = (datetime(2026, 11, 24, 9, 30, tzinfo=UTC), datetime(2026, 11, 24, 10, 0,
+                                                                   tzinfo=UTC))
+SPOTS = (24480.0, 24535.0)
+LADDERS = {date(2026, 12, 1): [24000.0 + 100 * i for i in range(11)],
+           date(2026, 12, 29): [23800.0 + 200 * i for i in range(8)]}
+# NSE closes at 15:30 IST, 10:00 UTC, on expiry day.
+CLOSE_UTC = timedelta(hours=10)
+
+
+def write_long_csv(path: Path) -> dict[tuple[datetime, date, float, str], str]:
+    """The imported file; returns each row's vendor IV cell by (time, expiry, strike, right)."""
+    header = ["underlying", "quote_time", "expiry", "strike", "option_type", "bid", "ask",
+              "last", "volume", "open_interest", "underlying_price", "exchange", "iv"]
+    vendor: dict[tuple[datetime, date, float, str], str] = {}
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(header)
+        for n, (when, spot) in enumerate(zip(QUOTE_TIMES, SPOTS, strict=True)):
+            for expiry, strikes in LADDERS.items():
+                years = (datetime.combine(expiry, datetime.min.time(), UTC) + CLOSE_UTC
+                         - when).total_seconds() / (365 * 86400)
+                for i, strike in enumerate(strikes):
+                    vol = 0.14 + 0.5 * math.log(strike / spot) ** 2 - 0.05 * math.log(strike / spot)
+                    for right in ("C", "P"):
+                        price = float(bsm.price(spot, strike, years, 0.065, 0.012, vol,
+                                                right == "C"))
+                        half = max(0.05, round(price * 0.01 / 0.05) * 0.05)
+                        bid, ask = round(price - half, 2), round(price + half, 2)
+                        if (i, right) == (2, "C"):
+                            bid, ask = ask, bid             # crossed
+                        if bid < 0.05:
+                            bid = 0.0                       # zero bid
+                        iv = "" if (i + n) % 4 == 0 else f"{vol + 0.002:.4f}"
+                        vendor[(when, expiry, strike, "call" if right == "C" else "put")] = iv
+                        writer.writerow([
+                            "NIFTY", when.isoformat().replace("+00:00", "Z"),
+                            expiry.isoformat(), strike, right, bid, ask, round(price, 2),
+                            100 + 10 * i, 5000 + 250 * i, spot, "NSE", iv])
+    return vendor
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def imported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A data directory holding the imported source, and the file's vendor IV cells."""
     data = tmp_path_factory.mktemp("client")
+    vendor = write_long_csv(data / "chains.csv")
+    done = subprocess.run([sys.executable, "-m", "deltastream", "import", str(data / "chains.csv"),
+                           "--source", IMPORTED, "--data-dir", str(data)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return data, vendor
+
+
+@pytest.fixture(scope="module")
+def server(imported: tuple[Path, dict]) -> Iterator[Server]:
+    data, _ = imported
     srv = start_server(data, "--clock", "fixed", "--tick-interval", "1",
                        "--engine-mode", "thread", "--strikes-each-side", "10",
                        "--data-dir", str(data),
@@ -231,6 +296,93 @@ def test_source_is_passed_to_the_server(server, client):
         with pytest.raises(DeltaStreamError) as caught:
             call()
         assert caught.value.status == 404 and "nowhere" in caught.value.error
+
+
+def test_an_imported_source_is_listed_with_its_range(server, client):
+    entry = next(e for e in client.sources() if e["name"] == IMPORTED)
+    assert entry["live"] is False
+    assert [p["product"] for p in entry["products"]] == ["NIFTY"]
+    nifty = entry["products"][0]
+    assert nifty["snapshots"] == len(QUOTE_TIMES)
+    assert [nifty["from"], nifty["to"]] == [
+        t.isoformat(timespec="milliseconds").replace("+00:00", "Z") for t in QUOTE_TIMES]
+    assert client.products(IMPORTED) == ["NIFTY"]
+    assert client.expiries("NIFTY", source=IMPORTED) == list(LADDERS)
+    # A product the source does not have: the server's 404, listing the source's products.
+    status, answer = fetch(server.base + f"/api/data/chain/SPY?source={IMPORTED}")
+    with pytest.raises(DeltaStreamError) as caught:
+        client.chain("SPY", source=IMPORTED)
+    assert (caught.value.status, caught.value.error, caught.value.detail) == (
+        status, answer["error"], answer["detail"])
+    assert status == 404 and "SPY" in answer["error"]
+
+
+def test_an_imported_chain_frame_is_its_json_with_symbols_and_quality(server, client,
+                                                                      imported):
+    _, vendor = imported
+    body, frame = same_tick(server, client, "NIFTY", f"source={IMPORTED}&limit=2&strikes=21",
+                            source=IMPORTED, expiries=2, strikes=21)
+    expected = expected_rows(body)
+    assert len(frame) == len(expected) == 2 * sum(len(k) for k in LADDERS.values())
+    for i, want in enumerate(expected):
+        row = frame.iloc[i]
+        for column, value in want.items():
+            assert same_value(row[column], value), (i, column, row[column], value)
+    # The newest quote time is the source's latest chain.
+    assert (frame["source"] == IMPORTED).all()
+    assert (frame["timestamp"] == pd.Timestamp(QUOTE_TIMES[-1])).all()
+    assert (frame["spot"] == SPOTS[-1]).all()
+    for expiry, strikes in LADDERS.items():
+        assert frame[(frame.expiry == expiry) & (frame.option_type == "put")][
+            "strike"].tolist() == strikes
+    # The file's IVs, beside DeltaStream's: NaN where the file had none.
+    for row in frame.itertuples():
+        cell = vendor[(QUOTE_TIMES[-1], row.expiry, row.strike, row.option_type)]
+        if cell:
+            assert row.vendor_iv == pytest.approx(float(cell))
+        else:
+            assert math.isnan(row.vendor_iv)
+    # Quality: the crossed quote is flagged and priced from elsewhere; two-sided ones from
+    # their mid.
+    crossed = frame[(frame.option_type == "call") & (frame.strike == 24200.0)
+                    & (frame.expiry == date(2026, 12, 1))].iloc[0]
+    assert "crossed" in crossed.quality_flags and crossed.price_source != "mid"
+    assert all(isinstance(f, list) for f in frame["quality_flags"])
+    two_sided = frame[(frame.bid > 0) & (frame.ask > frame.bid)]
+    assert len(two_sided) > 0 and (two_sided.price_source == "mid").all()
+    assert two_sided.mid.tolist() == pytest.approx(((two_sided.bid + two_sided.ask) / 2).tolist(),
+                                                  rel=1e-9)
+    # Each contract symbol reads back as its row's contract.
+    for row in frame.itertuples():
+        symbol = parse_contract_symbol(row.contract_symbol)
+        assert (symbol.underlying, float(symbol.strike), symbol.right) == (
+            "NIFTY", row.strike, row.option_type)
+        if symbol.monthly:
+            assert (symbol.expiry.year, symbol.expiry.month) == (row.expiry.year,
+                                                                 row.expiry.month)
+        else:
+            assert symbol.expiry == row.expiry
+
+
+def test_an_imported_chain_at_a_time_and_its_history(server, client):
+    earlier = client.chain("NIFTY", source=IMPORTED, at=QUOTE_TIMES[0] + timedelta(minutes=10))
+    assert (earlier["timestamp"] == pd.Timestamp(QUOTE_TIMES[0])).all()
+    assert (earlier["spot"] == SPOTS[0]).all()
+    # Outside the source's range: a 404 naming the range.
+    with pytest.raises(DeltaStreamError) as caught:
+        client.chain("NIFTY", source=IMPORTED, at=QUOTE_TIMES[0] - timedelta(days=1))
+    assert caught.value.status == 404
+    assert (caught.value.detail["from"], caught.value.detail["to"]) == tuple(
+        t.isoformat(timespec="milliseconds").replace("+00:00", "Z") for t in QUOTE_TIMES)
+    history = client.iv_history("NIFTY", IMPORTED, start=QUOTE_TIMES[0] - timedelta(hours=1),
+                                end=QUOTE_TIMES[-1])
+    body = raw(server, f"/api/analytics/iv-history/NIFTY?source={IMPORTED}"
+                       "&from=2026-11-24T08:30:00Z&to=2026-11-24T10:00:00Z")
+    assert [t.to_pydatetime() for t in history["timestamp"]] == list(QUOTE_TIMES)
+    assert history["atm_iv"].tolist() == [p["atm_iv"] for p in body["series"]]
+    assert history["atm_iv"].between(0.1, 0.2).all()
+    assert client.max_pain("NIFTY", source=IMPORTED) == raw(
+        server, f"/api/analytics/max-pain/NIFTY?source={IMPORTED}")
 
 
 def test_products_underlying_and_analytics_are_the_servers(server, client):
