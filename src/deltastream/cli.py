@@ -133,13 +133,34 @@ def main() -> None:
 @_log_format
 @_log_level
 @_setting("--access-log/--no-access-log", help="One log line per request.")
+@_setting("--replay", "replay_source", shown="the simulated market",
+          help="Run on the stored or imported snapshots of this source (deltastream "
+               "import), replayed on an accelerated clock.")
+@_setting("--from", "replay_from", shown="the source's first snapshot",
+          help="Market time the replay starts at, ISO-8601; UTC when no offset.")
+@_setting("--to", "replay_to", shown="the source's last snapshot",
+          help="Market time the replay ends at, ISO-8601; UTC when no offset.")
+@_setting("--speed", "replay_speed", type=click.FloatRange(0, 100_000, min_open=True),
+          help="Market seconds per wall second of the replay.")
+@_setting("--feed-url", "feed_urls", multiple=True, shown="none",
+          help="Run on this URL serving NSE option-chain JSON (with symbol=), polled in the "
+               "background; repeat for more symbols or expiries.")
+@_setting("--feed-interval", type=click.FloatRange(0.05, 3600),
+          help="Seconds between two requests of each feed URL.")
 def serve(**options: object) -> None:
-    """Run the API server on the simulated market.
+    """Run the API server on the simulated market, a replay of stored snapshots (--replay)
+    or a polled NSE option-chain feed (--feed-url).
 
     Every option is also a DELTASTREAM_<NAME> environment variable (e.g. DELTASTREAM_PORT);
     an option given on the command line wins."""
     settings = _settings(options, bind=True)
+    from .runtime.market import MarketError, check_market
     from .runtime.server import serve as run_server
+
+    try:
+        check_market(settings)
+    except MarketError as exc:
+        raise click.ClickException(str(exc)) from None
 
     if settings.role == Role.ALL and settings.engine_mode == EngineMode.THREAD:
         from .runtime.logs import announce_kernel_compilation

@@ -11,8 +11,8 @@ market seconds, days, counts); numbers must be finite.
 
 The environment is read by pydantic-settings: ``DELTASTREAM_<NAME>`` for the setting ``name``
 (names compared case-insensitively), numbers, booleans (1/true/yes/on or 0/false/no/off),
-paths, comma-separated values for the list settings (``cors_origins``, ``extra_holidays``);
-an empty value leaves an optional setting unset.
+paths, comma-separated values for the list settings (``cors_origins``, ``extra_holidays``,
+``feed_urls``); an empty value leaves an optional setting unset.
 """
 
 from __future__ import annotations
@@ -100,6 +100,11 @@ RetentionDays = Annotated[float, Field(ge=0, le=36_500),
                           Accepted("0-36,500 days (0: keep forever)")]
 # Lists: comma-separated in the environment (pydantic-settings would read JSON otherwise).
 CommaSeparated = Annotated[tuple[str, ...], NoDecode, Accepted("a comma-separated list")]
+# Names of data sources (the store's source column holds 32 characters).
+SOURCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
+SOURCE_NAMES = "1-32 letters, digits, '-' or '_', starting with a letter or digit"
+BROWSER_USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                      "Chrome/131.0.0.0 Safari/537.36")
 
 
 class Settings(BaseSettings):
@@ -231,6 +236,36 @@ class Settings(BaseSettings):
                                                "percentile.")
     store_queue: int = Field(2000, ge=10, le=1_000_000,
                              description="Snapshots the store writer holds before dropping.")
+    replay_source: Annotated[str | None, Accepted(SOURCE_NAMES)] = Field(
+        None, pattern=SOURCE_PATTERN,
+        description="Run the market on the stored or imported snapshots of this source "
+                    "(replayed on an accelerated clock, neither recorded again nor resumed); "
+                    "unset: the simulated market.")
+    replay_from: Annotated[str | None, AfterValidator(_iso_time),
+                           Accepted("an ISO-8601 time, e.g. 2026-12-04T09:15:00Z")] = Field(
+        None, description="ISO-8601 market time a replay starts at (UTC when it has no "
+                          "offset); unset: the source's first snapshot.")
+    replay_to: Annotated[str | None, AfterValidator(_iso_time),
+                         Accepted("an ISO-8601 time, e.g. 2026-12-04T15:30:00Z")] = Field(
+        None, description="ISO-8601 market time a replay ends at (UTC when it has no "
+                          "offset); unset: the source's last snapshot.")
+    replay_speed: float = Field(60.0, gt=0, le=100_000,
+                                description="Market seconds per wall second of a replay.")
+    feed_urls: Annotated[tuple[Annotated[str, Field(pattern=r"^https?://")], ...], NoDecode,
+                         Accepted("http(s) URLs, comma-separated")] = Field(
+        (), description="Run the market on these URLs serving NSE option-chain JSON (one per "
+                        "symbol or expiry, each naming its symbol=), polled in the "
+                        "background; unset: the simulated market.")
+    feed_interval: Seconds = Field(15.0, ge=0.05, le=3600,
+                                   description="Seconds between two requests of each "
+                                               "feed URL (errors back off up to 5 minutes).")
+    feed_source: Annotated[str, Accepted(SOURCE_NAMES)] = Field(
+        "nse-live", pattern=SOURCE_PATTERN,
+        description="Source name the polled feed's snapshots are served and stored under.")
+    feed_user_agent: str = Field(
+        BROWSER_USER_AGENT, min_length=1, max_length=512,
+        description="User-Agent header of the feed's requests (NSE's site answers browsers "
+                    "only).")
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -249,7 +284,7 @@ class Settings(BaseSettings):
         # (from_env, then with_overrides), so constructing never reads the environment.
         return (init_settings,)
 
-    @field_validator("cors_origins", "extra_holidays", mode="before")
+    @field_validator("cors_origins", "extra_holidays", "feed_urls", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -1,42 +1,150 @@
-"""The tick loop: advances the market, builds each product's snapshot and publishes it.
+"""The tick loop: asks the market provider for what is new, publishes it as one tick.
 
 One writer (the engine thread) and any number of readers: a snapshot is published by
 replacing a reference in a dict, so readers always see either the previous or the next
-complete snapshot, never a half-built one. Sequence numbers increase by one per tick and
-product.
+complete snapshot, never a half-built one. Sequence numbers increase by one per published
+tick (a tick in which no product has anything new publishes nothing and takes no number).
+
+Where the snapshots come from is a :class:`~deltastream.core.protocols.MarketProvider`:
+:class:`SimulatorProvider` (the simulated market, every product each tick) by default, or a
+replay of stored snapshots or a live feed (:mod:`deltastream.feeds`), which answer only with
+what changed. Two optional abilities of a provider, each its own small protocol here:
+
+- :class:`Scheduled`: it knows the market time of its next snapshot, so the loop wakes up
+  then (converted to wall seconds at ``clock_speed``) instead of at the next tick interval,
+  and ticks again at once, back to back, while snapshots are due (every one published as its
+  own tick, in order);
+- :class:`Closable`: it holds resources (a polling thread) released as the engine stops.
+
+A quiet market (a replay between snapshots or past its end, a live feed whose data has not
+changed) is re-announced: after ``republish_after`` wall seconds without a tick, the latest
+snapshot of every product is published again under a new sequence, with the same market
+time and no new underlying volume, so that readers see a running engine (health counts
+ticks) and a reader that joined late receives every product.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
 
 import numba
 
 from ..core.feed import BusStatus, EngineLife, EngineStatus, LatestSnapshots
-from ..core.snapshot import ChainSnapshot
+from ..core.protocols import MarketProvider
+from ..core.snapshot import SIMULATOR_SOURCE, ChainSnapshot
 from ..core.threads import real_event, real_thread
-from ..market.clock import MarketClock
+from ..market.clock import MarketClock, RealClock
 from ..market.simulator import ProductSpec, SimulatedMarket
 from .chains import ContractTerms, build_snapshots
 
 log = logging.getLogger(__name__)
 
-class Engine(LatestSnapshots):
-    """Owns the simulated market and publishes the snapshot of every product each tick."""
 
-    def __init__(self, specs: list[ProductSpec], terms: dict[str, ContractTerms], seed: int,
-                 clock: MarketClock, tick_interval: float, history: int,
-                 compute_threads: int = 1) -> None:
-        super().__init__([s.symbol for s in specs], history, tick_interval)
+@runtime_checkable
+class Scheduled(Protocol):
+    """A provider whose snapshots fall due at known market times."""
+
+    def next_due(self) -> datetime | None:
+        """The market time (UTC) of the next snapshot not yet handed out; None when there
+        is none (the provider is exhausted) or it is not known yet."""
+        ...
+
+
+@runtime_checkable
+class Closable(Protocol):
+    """A provider holding resources (threads, connections) to release."""
+
+    def close(self) -> None:
+        """Release them; the provider is not asked again."""
+        ...
+
+
+class SimulatorProvider:
+    """The simulated market (:class:`~deltastream.market.simulator.SimulatedMarket`), priced
+    by :func:`~deltastream.engine.chains.build_snapshots`: every product at every tick."""
+
+    source = SIMULATOR_SOURCE
+
+    def __init__(self, specs: list[ProductSpec], terms: dict[str, ContractTerms],
+                 seed: int) -> None:
         self.market = SimulatedMarket(specs, seed)
         self.terms = terms
-        self.clock = clock
+        self.symbols = [s.symbol for s in specs]
+
+    def snapshots(self, now: datetime, sequence: int) -> dict[str, ChainSnapshot]:
+        quotes = self.market.advance(now)
+        return build_snapshots([(self.terms[s], q) for s, q in quotes.items()], sequence)
+
+    def describe(self) -> str:
+        return f"the simulated market ({len(self.symbols)} products)"
+
+
+class Engine(LatestSnapshots):
+    """Publishes, tick by tick, the snapshots its market provider makes.
+
+    Built either on the simulated market (``specs``, ``terms`` and ``seed``: what a
+    :class:`SimulatorProvider` takes) or on any ``provider``. ``clock_speed``: market
+    seconds per wall second of ``clock`` (to wait for a :class:`Scheduled` provider);
+    ``republish_after``: wall seconds of quiet before the latest snapshots are published
+    again (None: never; the simulator is never quiet)."""
+
+    def __init__(self, specs: list[ProductSpec] | None = None,
+                 terms: dict[str, ContractTerms] | None = None, seed: int = 0,
+                 clock: MarketClock | None = None, tick_interval: float = 1.0,
+                 history: int = 100_000, compute_threads: int = 1, *,
+                 provider: MarketProvider | None = None, clock_speed: float = 1.0,
+                 republish_after: float | None = None) -> None:
+        if provider is None:
+            if specs is None or terms is None:
+                raise ValueError("an engine needs either a provider or the simulated "
+                                 "market's specs and terms")
+            provider = SimulatorProvider(specs, terms, seed)
+        elif specs is not None or terms is not None:
+            raise ValueError("give an engine a provider or specs and terms, not both")
+        if not clock_speed > 0:
+            raise ValueError(f"clock_speed must be > 0, got {clock_speed}")
+        if republish_after is not None and not republish_after > 0:
+            raise ValueError(f"republish_after must be > 0 seconds, got {republish_after}")
+        super().__init__(list(provider.symbols), history, tick_interval)
+        self.provider = provider
+        self.clock: MarketClock = clock or RealClock()
+        self.clock_speed = clock_speed
+        self.republish_after = republish_after
         self.compute_threads = compute_threads
         self._sequence = 0
+        self._last_published = time.monotonic()
         self._thread: Any = None
         self._stop = real_event()
+
+    @property
+    def source(self) -> str:
+        """The name the provider's snapshots are stored and served under."""
+        return self.provider.source
+
+    @property
+    def simulator(self) -> SimulatorProvider | None:
+        """The simulated market's provider, None when the engine runs on another one."""
+        return self.provider if isinstance(self.provider, SimulatorProvider) else None
+
+    @property
+    def market(self) -> SimulatedMarket:
+        """The simulated market (its checkpoints are stored and resumed)."""
+        if self.simulator is None:
+            raise AttributeError(f"the engine runs on {self.provider.describe()}, not on the "
+                                 "simulated market")
+        return self.simulator.market
+
+    @property
+    def terms(self) -> dict[str, ContractTerms]:
+        """The simulated products' contract terms."""
+        if self.simulator is None:
+            raise AttributeError(f"the engine runs on {self.provider.describe()}, not on the "
+                                 "simulated market")
+        return self.simulator.terms
 
     @property
     def sequence(self) -> int:
@@ -48,15 +156,43 @@ class Engine(LatestSnapshots):
         self._sequence = max(self._sequence, last)
 
     def tick(self) -> dict[str, ChainSnapshot]:
-        """Advance the market to the clock's now and publish one snapshot per product."""
+        """Ask the provider for the market at the clock's now and publish what it made as
+        one tick (or, after ``republish_after`` seconds of quiet, the latest snapshots
+        again); returns what was published (empty: nothing new)."""
         started = time.monotonic()
-        now = self.clock.now()
-        quotes = self.market.advance(now)
-        self._sequence += 1
-        published = build_snapshots([(self.terms[s], q) for s, q in quotes.items()],
-                                    self._sequence)
-        self.publish(published, time.monotonic() - started)
+        sequence = self._sequence + 1
+        published = self.provider.snapshots(self.clock.now(), sequence)
+        if not published and self._quiet(started):
+            published = self._again(sequence)
+        if published:
+            self._sequence = sequence
+            self._last_published = started
+            self.publish(published, time.monotonic() - started)
         return published
+
+    def _quiet(self, now: float) -> bool:
+        return (self.republish_after is not None
+                and now - self._last_published >= self.republish_after)
+
+    def _again(self, sequence: int) -> dict[str, ChainSnapshot]:
+        """The latest snapshots renumbered: the same market, no new underlying volume."""
+        return {product: dataclasses.replace(snap, sequence=sequence, tick_volume=0.0)
+                for product in self.symbols if (snap := self.latest(product)) is not None}
+
+    def due_in(self) -> float | None:
+        """Wall seconds until a :class:`Scheduled` provider's next snapshot falls due (0:
+        due now); None when the provider has no schedule or nothing more to hand out."""
+        if not isinstance(self.provider, Scheduled):
+            return None
+        due = self.provider.next_due()
+        if due is None:
+            return None
+        return max(0.0, (due - self.clock.now()).total_seconds() / self.clock_speed)
+
+    def close_provider(self) -> None:
+        """Release what the provider holds (a :class:`Closable` one; else nothing)."""
+        if isinstance(self.provider, Closable):
+            self.provider.close()
 
     def status(self) -> EngineStatus:
         return self._status(self._thread is not None and self._thread.is_alive())
@@ -65,7 +201,7 @@ class Engine(LatestSnapshots):
         return None
 
     def describe(self) -> str:
-        return "engine in this process"
+        return f"engine in this process on {self.provider.describe()}"
 
     def start(self) -> None:
         """Tick in a background thread every ``tick_interval`` seconds."""
@@ -81,12 +217,13 @@ class Engine(LatestSnapshots):
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        self.close_provider()
 
     def _run(self) -> None:
         # Numeric kernels on this thread use at most ``compute_threads`` cores, leaving the
         # others to the request handlers.
         numba.set_num_threads(max(1, min(self.compute_threads, numba.config.NUMBA_NUM_THREADS)))
-        next_at = time.monotonic()
+        pacer = Pacer(self)
         while not self._stop.is_set():
             try:
                 self.tick()
@@ -94,10 +231,26 @@ class Engine(LatestSnapshots):
             except Exception as exc:  # the loop must survive a bad tick; health reports it
                 log.exception("engine tick failed")
                 self._last_error = f"{type(exc).__name__}: {exc}"
-            next_at += self.tick_interval
-            delay = next_at - time.monotonic()
-            if delay < 0:
-                # Running behind: skip the missed ticks rather than bursting to catch up.
-                next_at = time.monotonic()
-                delay = 0.0
-            self._stop.wait(delay)
+            self._stop.wait(pacer.delay())
+
+
+class Pacer:
+    """When an engine loop ticks next: every ``tick_interval`` seconds (a loop running
+    behind skips the missed ticks rather than bursting to catch up), or sooner when the
+    provider's next snapshot falls due before then (at once while some are due)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.next_at = time.monotonic()
+
+    def delay(self) -> float:
+        """Seconds to wait after a tick, before the next one."""
+        now = time.monotonic()
+        self.next_at += self.engine.tick_interval
+        if self.next_at < now:
+            self.next_at = now
+        due = self.engine.due_in()
+        if due is not None and now + due < self.next_at:
+            # The regular rhythm resumes from this early tick.
+            self.next_at = now + due
+        return self.next_at - now

@@ -1,18 +1,18 @@
-"""The app with what it serves: an engine in this process (recorded into the store) or the
-bus from an engine elsewhere, and the history store."""
+"""The app with what it serves: an engine in this process (recorded into the store, unless
+it replays stored snapshots) or the bus from an engine elsewhere, and the history store."""
 
 from __future__ import annotations
 
 from apiflask import APIFlask
 
 from ..bus import bus_feed
-from ..catalog import load_catalog
 from ..core.protocols import SnapshotFeed
 from ..core.types import EngineMode, Role
 from ..settings import Settings
 from ..store.database import open_configured
 from ..web import create_app as create_web_app
 from ..web.state import app_state
+from .market import engine_for, market_symbols, recorded
 from .recorder import Recorder, start_recording
 
 
@@ -21,11 +21,9 @@ def _feed_for(settings: Settings) -> tuple[SnapshotFeed, Recorder | None]:
     itself."""
     if settings.engine_mode == EngineMode.PROCESS or settings.role == Role.WEB:
         # The engine runs elsewhere (a process the server started, or another host).
-        return bus_feed(settings, load_catalog(settings.catalog).symbols), None
-    from ..engine.setup import engine_from_settings
-
-    engine = engine_from_settings(settings)
-    return engine, start_recording(engine, settings)
+        return bus_feed(settings, market_symbols(settings)), None
+    engine = engine_for(settings)
+    return engine, start_recording(engine, settings) if recorded(settings) else None
 
 
 def create_app(settings: Settings | None = None, start_engine: bool = True) -> APIFlask:

@@ -5,6 +5,12 @@ process starts it in a child process beside the web workers (:mod:`.engine_proce
 Redis configured the engine first takes the writer's lease, so that exactly one engine
 publishes at a time; a second one waits as standby and takes over, continuing the sequence,
 when the first stops renewing.
+
+The engine runs the market the settings choose (:mod:`.market`): a tick with nothing new (a
+replay between snapshots, a feed that has not changed) puts nothing on the bus. A reader
+connecting to the local bus receives the tick history and the latest snapshot of every
+product (the latest tick, or, when it left products out, one made of every product's latest
+snapshot).
 """
 
 from __future__ import annotations
@@ -16,24 +22,28 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 from ..bus.codec import encode_ring, encode_tick
 from ..bus.local import FRAME_RING, FRAME_TICK, LocalPublisher, pack_frame
 from ..core.feed import EngineLife
 from ..core.protocols import Publisher
 from ..core.retry import Unreachable
-from ..engine.runner import Engine
+from ..engine.runner import Engine, Pacer
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 class _Greeting:
-    """What a newly connected local reader receives first: tick history and the latest tick."""
+    """What a newly connected local reader receives first: tick history and the latest tick
+    (or, when that one left products out, a tick that ``compose`` makes of every product's
+    latest snapshot)."""
 
     def __init__(self) -> None:
         self.engine: Engine | None = None
         self.latest: bytes | None = None
+        self.compose: Callable[[], bytes] | None = None
 
     def __call__(self) -> list[bytes]:
         frames = []
@@ -41,8 +51,10 @@ class _Greeting:
         if engine is not None:
             ring = {p: engine.ticks.latest(p) for p in engine.ticks.products}
             frames.append(pack_frame(FRAME_RING, encode_ring(ring)))
-        if self.latest is not None:
-            frames.append(pack_frame(FRAME_TICK, self.latest))
+        compose = self.compose
+        latest = self.latest if compose is None else compose()
+        if latest is not None:
+            frames.append(pack_frame(FRAME_TICK, latest))
         return frames
 
 
@@ -89,31 +101,37 @@ def run_publishing_engine(settings: Settings, stopped: threading.Event,
     restarts and the last exit), published with every tick; by default it started now and
     nobody restarts it."""
     life = life or EngineLife(started_at=time.time())
-    from ..engine.setup import engine_from_settings
+    from .market import engine_for, recorded, simulated
     from .recorder import start_recording
 
     engine_id = f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     greeting = _Greeting()
     publisher = make_publisher(settings, engine_id, greeting)
     log.info("engine %s publishing on %s", engine_id, publisher.describe())
-    if settings.redis_url:
+    if settings.redis_url and simulated(settings):
         # A standby's first tick would be slow (kernels and calendars load): tick once now,
         # so a takeover publishes within a tick interval of getting the lease.
-        engine_from_settings(settings).tick()
+        engine_for(settings).tick()
     try:
         while publisher.acquire(stopped):
-            engine = engine_from_settings(settings)
+            engine = engine_for(settings)
             engine.resume_sequence(publisher.last_sequence())
-            recorder = start_recording(engine, settings)
+            recorder = start_recording(engine, settings) if recorded(settings) else None
             greeting.engine = engine
             # The engine's long-lived objects are out of the collector's scans from here on
             # (full collections of them stalled ticks).
             gc.freeze()
-            log.info("engine %s is the writer from sequence %d", engine_id,
-                     engine.sequence + 1)
-            _tick_and_publish(settings, engine, publisher, greeting, engine_id, stopped, life)
-            recorder.close()
+            log.info("engine %s is the writer from sequence %d, on %s", engine_id,
+                     engine.sequence + 1, engine.provider.describe())
+            try:
+                _tick_and_publish(settings, engine, publisher, greeting, engine_id, stopped,
+                                  life)
+            finally:
+                engine.close_provider()
+            if recorder is not None:
+                recorder.close()
             greeting.engine = None
+            greeting.compose = None
             publisher.release()
     finally:
         publisher.close()
@@ -127,7 +145,7 @@ def _tick_and_publish(settings: Settings, engine: Engine, publisher: Publisher,
     renewer = threading.Thread(target=_renew_lease, daemon=True, name="deltastream-lease",
                                args=(publisher, lost, done, settings.engine_lease / 3))
     renewer.start()
-    next_at = time.monotonic()
+    pacer = Pacer(engine)
     try:
         while not stopped.is_set() and not lost.is_set():
             started = time.monotonic()
@@ -137,24 +155,36 @@ def _tick_and_publish(settings: Settings, engine: Engine, publisher: Publisher,
             except Exception as exc:  # report and keep ticking; health shows the error
                 log.exception("engine tick failed")
                 published, error = {}, f"{type(exc).__name__}: {exc}"
-            message = encode_tick(engine_id, engine.sequence, published,
-                                  time.monotonic() - started, error, life)
-            greeting.latest = message
-            try:
-                if not publisher.publish(engine.sequence, message):
-                    lost.set()
-            except Unreachable:
-                pass    # logged by the publisher, once per outage; the tick is still recorded
-            except Exception as exc:
-                log.warning("cannot publish tick %d: %s", engine.sequence, exc)
-            next_at += settings.tick_interval
-            delay = next_at - time.monotonic()
-            if delay < 0:
-                # Running behind: skip the missed ticks rather than bursting to catch up.
-                next_at = time.monotonic()
-                delay = 0.0
-            stopped.wait(delay)
+                # The failed tick takes a number, so readers apply (and report) it.
+                engine.resume_sequence(engine.sequence + 1)
+            if published or error is not None:
+                _publish(engine, publisher, greeting, engine_id, life, lost, published,
+                         time.monotonic() - started, error)
+            stopped.wait(pacer.delay())
         if lost.is_set():
             log.warning("engine %s lost the writer's lease; back to standby", engine_id)
     finally:
         done.set()
+
+
+def _publish(engine: Engine, publisher: Publisher, greeting: _Greeting, engine_id: str,
+             life: EngineLife, lost: threading.Event, published: dict, build_seconds: float,
+             error: str | None) -> None:
+    """Put one tick on the bus (and keep it for the readers that connect later)."""
+    message = encode_tick(engine_id, engine.sequence, published, build_seconds, error, life)
+    greeting.latest = message
+    if len(published) < len(engine.symbols):
+        def every_product() -> bytes:
+            latest = {p: s for p in engine.symbols if (s := engine.latest(p)) is not None}
+            return encode_tick(engine_id, engine.sequence, latest, 0.0, None, life)
+
+        greeting.compose = every_product
+    else:
+        greeting.compose = None
+    try:
+        if not publisher.publish(engine.sequence, message):
+            lost.set()
+    except Unreachable:
+        pass    # logged by the publisher, once per outage; the tick is still recorded
+    except Exception as exc:
+        log.warning("cannot publish tick %d: %s", engine.sequence, exc)

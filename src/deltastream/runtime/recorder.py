@@ -2,9 +2,12 @@
 
 The recorder is the store's one writer. It listens to the engine's snapshots (on the engine's
 thread) and only queues work: every snapshot (the underlying's tick, a chain summary per
-expiry and, every ``archive_every`` seconds, the full chain) together with the product's
-market checkpoint, written in one transaction by the store's background writer; and, when a
-product's session rolls, the closing open interest and premium of every contract. A
+expiry and, every ``archive_every`` seconds, the full chain, under the snapshot's source)
+together with the product's market checkpoint, written in one transaction by the store's
+background writer; and, when a product's session rolls, the closing open interest and premium
+of every contract. Checkpoints, session closes and resuming are the simulated market's; of a
+live feed the recorder stores the snapshots only, each once (a quiet market's snapshots
+published again, with their market time unchanged, are not stored twice). A
 background thread prunes rows past their retention and publishes the writer's counters (queue
 depth, drops, whether writes are failing) for the metrics and health of the web processes.
 :meth:`Recorder.close` flushes everything.
@@ -49,8 +52,9 @@ class Recorder:
         self.writer = StoreWriter(store, capacity=settings.store_queue,
                                   archive_every=settings.archive_every)
         self._previous: dict[str, ChainSnapshot] = {}
-        self._session: dict[str, date] = {
-            symbol: market.session_day for symbol, market in engine.market.products.items()
+        simulator = engine.simulator
+        self._session: dict[str, date] = {} if simulator is None else {
+            symbol: market.session_day for symbol, market in simulator.market.products.items()
             if market.session_day is not None}
         self._latest_time: Any = None
         self._pruned: dict[str, int] = {}
@@ -61,8 +65,14 @@ class Recorder:
         self._thread.start()
 
     def _on_snapshot(self, snap: ChainSnapshot) -> None:
-        market = self.engine.market.products.get(snap.product)
-        if market is None or self._closed:
+        if self._closed:
+            return
+        simulator = self.engine.simulator
+        if simulator is None:
+            self._on_feed_snapshot(snap)
+            return
+        market = simulator.market.products.get(snap.product)
+        if market is None:
             return
         day = market.session_day
         before = self._session.get(snap.product)
@@ -79,6 +89,14 @@ class Recorder:
         self._latest_time = snap.timestamp
         # Copies now (cheap); compression happens on the writer thread.
         self.writer.submit(snap, state=capture(market).encode)
+
+    def _on_feed_snapshot(self, snap: ChainSnapshot) -> None:
+        last = self._previous.get(snap.product)
+        if last is not None and snap.timestamp <= last.timestamp:
+            return      # the same market published again (a quiet feed), already stored
+        self._previous[snap.product] = snap
+        self._latest_time = snap.timestamp
+        self.writer.submit(snap)
 
     # -- background: pruning and counters -------------------------------------------------------
 
@@ -148,11 +166,14 @@ def load_checkpoints(store: sa.Engine, symbols: list[str]) -> dict[str, Any]:
 
 
 def start_recording(engine: Engine, settings: Settings) -> Recorder:
-    """Open (and migrate) the store, resume ``engine``'s market from its last stored state,
-    and record everything the engine publishes from now on. Call before the first tick.
-    Raises :class:`~deltastream.store.database.StoreUnavailable` when the database cannot be
+    """Open (and migrate) the store, resume ``engine``'s market from its last stored state
+    (the simulated market's; a live feed starts afresh), and record everything the engine
+    publishes from now on. Call before the first tick. Raises
+    :class:`~deltastream.store.database.StoreUnavailable` when the database cannot be
     used."""
     store = open_configured(settings)
+    if engine.simulator is None:
+        return Recorder(engine, store, settings)
     checkpoints = load_checkpoints(store, list(engine.market.products))
     closes = {}
     for product, (_, checkpoint) in checkpoints.items():
