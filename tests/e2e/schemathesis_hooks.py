@@ -9,7 +9,9 @@ the server untouched:
 - 'from' not after 'to' ('to' defaults to the market's latest time: the fixed clock), and a
   range of at most ``MAX_RANGE`` (the server's history_max_range_days) where the route bounds
   it;
-- iv-history: at most 100,000 observations in its lookback (lookback_days / sample_seconds).
+- iv-history: at most 100,000 observations in its lookback (lookback_days / sample_seconds);
+- ``source``: a source the server has (its pattern admits any name; the server under test has
+  only its live one, the simulator: another name is a 404 listing it).
 
 The server under test runs with these settings (the test passes them).
 """
@@ -27,6 +29,7 @@ NOW = datetime.fromisoformat(CLOCK_START.replace("Z", "+00:00"))
 MAX_RANGE = timedelta(days=31)
 IV_LOOKBACK_DAYS = 365.0
 MAX_OBSERVATIONS = 100_000
+LIVE_SOURCE = "simulator"
 
 
 def _instant(text: Any) -> datetime | None:
@@ -78,6 +81,8 @@ def map_case(context: Any, case: Any) -> Any:
     if meta is None or not meta.generation.mode.is_positive or not case.query:
         return case
     path = case.formatted_path
+    if "source" in case.query:
+        case.query["source"] = LIVE_SOURCE
     _repair_range(path, case.query)
     if path.startswith("/api/analytics/iv-history/"):
         _repair_lookback(case.query)

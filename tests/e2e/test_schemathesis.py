@@ -27,7 +27,7 @@ EXAMPLES = 100
 SEED = 20261205
 PINNED_PRODUCT = "NIFTY"
 # Every spec operation but the stream.
-OPERATIONS = 11
+OPERATIONS = 12
 
 
 @pytest.fixture(scope="module")

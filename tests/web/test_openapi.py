@@ -80,12 +80,14 @@ def example_path(path: str) -> str:
 
 
 # What each route can answer besides 200 (a market-data route before the engine's first
-# tick answers 503; history without a store answers 503).
+# tick answers 503; history without a store answers 503, and so does any route asked for a
+# source other than the live one; an unknown source is a 404).
 ERRORS = {
     "/api/health": {"503"},
     "/api/stream": {"400"},
-    "/api/data/products": set(),
-    "/api/data/expiries/{product}": {"404", "503"},
+    "/api/data/sources": {"503"},
+    "/api/data/products": {"400", "404", "503"},
+    "/api/data/expiries/{product}": {"400", "404", "503"},
     "/api/data/chain/{product}": {"400", "404", "503"},
     "/api/data/underlying/{product}": {"400", "404", "503"},
     "/api/analytics/pcr/{product}": {"400", "404", "503"},

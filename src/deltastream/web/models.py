@@ -15,8 +15,22 @@ class ErrorResponse(Model):
     detail: object | None = None
 
 
+class VendorGreeks(Model):
+    """The Greeks an imported file carried, in the chain's units (null: not in the file)."""
+
+    delta: float | None = Field(description="per 1 unit of spot")
+    gamma: float | None = Field(description="per unit of spot")
+    theta: float | None = Field(description="per calendar day")
+    vega: float | None = Field(description="per 1 volatility point")
+    rho: float | None = Field(description="per 1 percentage point of rate")
+
+
 class Option(Model):
     strike: float
+    contract_symbol: str | None = Field(
+        description="the contract in its exchange's format: NSE/BSE trading symbol (monthly "
+                    "NIFTY26DEC24500CE, weekly NIFTY26D0824500CE) or OCC (AAPL  261211P00212500) "
+                    "for the rest; null for a contract the format cannot write")
     last: float = Field(description="last traded premium")
     bid: float
     ask: float
@@ -32,6 +46,21 @@ class Option(Model):
     open_interest: float = Field(description="contracts")
     volume: float = Field(description="contracts traded this session")
     oi_change: float = Field(description="open interest - previous session's closing OI")
+    price_source: str = Field(
+        description="the price iv was solved from: mid (a two-sided quote; always for the "
+                    "live market), settlement, close, last, or none (no usable price: iv null)")
+    quality_flags: list[str] = Field(
+        description="what is doubtful about the quote, empty when nothing: crossed, locked, "
+                    "zero_bid, stale (no trade and no quote), below_intrinsic (the price used "
+                    "is below intrinsic value), no_contract (the file lists the strike for "
+                    "the other right only)")
+    vendor_iv: float | None = Field(
+        description="the implied volatility the imported file carried, decimal, beside ours "
+                    "and never used in its place; null for the live market or when the file "
+                    "had none")
+    vendor_greeks: VendorGreeks | None = Field(
+        description="the Greeks the imported file carried, in the chain's units; null for "
+                    "the live market or when the file had none")
 
 
 class Chain(Model):
@@ -50,13 +79,19 @@ class Chain(Model):
     time_to_expiry: float = Field(description="years, ACT/365, to the exact expiry instant")
     rate: float = Field(description="continuous risk-free rate, decimal")
     dividend_yield: float = Field(description="continuous dividend yield, decimal")
-    forward: float
+    forward: float = Field(description="the forward the chain is priced with (imported "
+                                       "chains: implied by put-call parity)")
+    forward_residual: float | None = Field(
+        description="imported chains: RMS relative residual of the put-call parity fit of "
+                    "the forward; null for the live market or without a fit")
     exercise_style: str
     lot_size: int
     currency: str
     strike_step: float
     sequence: int = Field(description="snapshot version, +1 per tick")
     model: str = Field(description="pricing model of iv and the Greeks")
+    source: str = Field(description="where the chain's quotes come from: the live feed's "
+                                    "source (simulator) or an imported one (/api/data/sources)")
 
 
 class ChainResponse(Model):
@@ -67,6 +102,28 @@ class ChainResponse(Model):
 
 class ProductsResponse(Model):
     products: list[str]
+
+
+class SourceProduct(Model):
+    product: str
+    # "from" is a Python keyword: the field is named by its alias.
+    from_: str | None = Field(alias="from", description="the first stored snapshot, ISO-8601 "
+                                                        "UTC; null when none is stored")
+    to: str | None = Field(description="the last stored snapshot, ISO-8601 UTC; null when "
+                                       "none is stored")
+    snapshots: int = Field(ge=0, description="stored snapshots (full chains)")
+
+
+class Source(Model):
+    name: str
+    live: bool = Field(description="true for the source the server serves live (the "
+                                   "default of every route's source parameter)")
+    products: list[SourceProduct]
+
+
+class SourcesResponse(Model):
+    sources: list[Source] = Field(description="the live source first, then the stored "
+                                              "ones by name")
 
 
 class ExpiriesResponse(Model):

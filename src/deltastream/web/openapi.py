@@ -5,7 +5,9 @@ Applied to the spec APIFlask generates from the routes and their pydantic query 
 
 - a query parameter is optional (absent means its default), so its schema has no ``null``
   alternative; its description moves onto the parameter, where clients show it;
-- every ``{product}`` path parameter lists the products of this server's feed;
+- every ``{product}`` path parameter lists the products of this server's live feed (another
+  source's products are listed at run time by ``/api/data/products?source=NAME``: imports
+  add them while the server runs);
 - every operation documents the 405 a wrong method gets, with its ``Allow`` header (the
   route's methods: GET, HEAD, OPTIONS);
 - the event stream's parameters (read from the query string by hand, not by a model).
@@ -28,7 +30,9 @@ METHOD_NOT_ALLOWED: dict[str, Any] = {
 
 # The error answers of the routes, as each can send them (see tests/web/test_openapi.py).
 BAD_PARAMETER = "invalid parameter: the detail names it and its accepted range"
-UNKNOWN_PRODUCT = "unknown product: the detail lists this server's products"
+UNKNOWN_PRODUCT = ("unknown product: the detail lists the source's products (valid_products) "
+                   "and names the source")
+UNKNOWN_SOURCE = "or an unknown source: the detail lists the sources"
 UNLISTED_EXPIRY = "or an expiry that is not listed: the detail lists the listed ones"
 NO_MARKET_DATA = "no market data yet (the engine has not ticked): retry shortly"
 RANGE_RULES = ("; or 'from' after 'to' (default 'to': the market's latest time), or a range "
@@ -37,6 +41,8 @@ STORE_FAILING = ("the history store is failing (I/O error, full or read-only dis
                  "unreachable): 'history store unavailable', the reason in the detail, and "
                  "Retry-After")
 NO_STORE = "; or no history store on this server; or " + STORE_FAILING
+OTHER_SOURCE_NO_STORE = ("; or, with a source other than the live one, no history store on "
+                         "this server, or " + STORE_FAILING)
 
 
 def _optional(schema: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +58,9 @@ def _optional(schema: dict[str, Any]) -> dict[str, Any]:
 def _parameter(parameter: dict[str, Any], products: Sequence[str]) -> None:
     if parameter.get("in") == "path" and parameter.get("name") == "product":
         parameter["schema"] = {"type": "string", "enum": list(products)}
-        parameter["description"] = "a product of this server (/api/data/products)"
+        parameter["description"] = ("a product of the live source (/api/data/products); with "
+                                     "another source, one of that source's "
+                                     "(/api/data/products?source=NAME)")
         return
     if parameter.get("in") != "query":
         return

@@ -107,6 +107,16 @@ StrikesParam = Annotated[
 ]
 
 
+# A source's name as the store keeps it (at most 32 characters).
+SOURCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
+SourceParam = Annotated[
+    str | None,
+    Field(default=None, pattern=SOURCE_PATTERN,
+          description="where the data comes from: a source of /api/data/sources (default: "
+                      "the live feed's, e.g. simulator); another source serves its newest "
+                      "stored snapshot and its stored history"),
+]
+
 FromParam = Annotated[
     Instant | None,
     Field(default=None, alias="from",
@@ -132,32 +142,40 @@ class QueryModel(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
 
-class RangeQuery(QueryModel):
+class SourceQuery(QueryModel):
+    """The source a product is read from (None: the live feed's)."""
+
+    source: SourceParam = None
+
+
+class RangeQuery(SourceQuery):
     """A time range: ``from`` and ``to`` (see the route for what an open end means)."""
 
     start: FromParam = None
     end: ToParam = None
 
 
-class ChainQuery(QueryModel):
+class ChainQuery(SourceQuery):
     expiry: ExpiryParam = None
     limit: Annotated[int, Field(ge=1, le=10, description="number of expiries"), JSON_NUMBER] = 1
     strikes: StrikesParam = 21
     at: Annotated[
         Instant | None,
-        Field(default=None, description="ISO-8601 time: serve the archived chain nearest "
-                                        "that instant instead of the live one")] = None
+        Field(default=None, description="ISO-8601 time: serve an archived chain instead of "
+                                        "the latest: for the live source the one nearest "
+                                        "that instant, for another the newest at or before "
+                                        "it")] = None
 
 
 class UnderlyingQuery(RangeQuery):
     limit: Annotated[int, Field(ge=1, le=1000, description="number of ticks"), JSON_NUMBER] = 100
 
 
-class ExpiryQuery(QueryModel):
+class ExpiryQuery(SourceQuery):
     expiry: ExpiryParam = None
 
 
-class ExpiryStrikesQuery(QueryModel):
+class ExpiryStrikesQuery(SourceQuery):
     expiry: ExpiryParam = None
     strikes: StrikesParam = 21
 
@@ -169,7 +187,7 @@ class PCRQuery(RangeQuery):
     interval: IntervalParam = None
 
 
-class SurfaceQuery(QueryModel):
+class SurfaceQuery(SourceQuery):
     strikes: StrikesParam = 21
 
 

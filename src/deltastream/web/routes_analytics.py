@@ -1,4 +1,5 @@
-"""Analytics over the live snapshots: PCR, volatility surface, max pain, OI build-up, OHLC."""
+"""Analytics over a source's snapshots and history: PCR, volatility surface, max pain, OI
+build-up, OHLC, IV history. ``source`` defaults to the live feed's (see routes_data)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import numpy as np
 from apiflask import APIBlueprint
-from flask import Response, request
+from flask import Response
 
 from ..analytics.buildup import classify
 from ..analytics.candles import ohlc as build_candles
@@ -18,7 +19,7 @@ from ..store import history
 from . import models
 from .errors import bad_parameter
 from .json import json_response
-from .openapi import UNKNOWN_PRODUCT, UNLISTED_EXPIRY
+from .openapi import UNKNOWN_PRODUCT, UNKNOWN_SOURCE, UNLISTED_EXPIRY
 from .params import (
     ExpiryQuery,
     ExpiryStrikesQuery,
@@ -28,7 +29,7 @@ from .params import (
     SurfaceQuery,
     query,
 )
-from .routes_data import BY_EXPIRY, BY_PRODUCT, HISTORY, service
+from .routes_data import BY_EXPIRY, BY_PRODUCT, HISTORY, respond, service
 from .serialize import IV_DIGITS, iso, nullable, significant, strike_window
 from .state import app_state
 
@@ -40,10 +41,11 @@ bp = APIBlueprint("analytics", __name__, url_prefix="/api/analytics", tag="Analy
 @bp.output(models.PCRResponse)
 @bp.doc(summary="Put-call ratio by open interest and volume; history=true adds the stored "
                 "series (from/to/interval)",
-        responses={**HISTORY, 404: f"{UNKNOWN_PRODUCT}; {UNLISTED_EXPIRY}"})
+        responses={**HISTORY, 404: f"{UNKNOWN_PRODUCT}; {UNKNOWN_SOURCE}; {UNLISTED_EXPIRY}"})
 def pcr(product: str, query_data: PCRQuery) -> Response:
     svc = service()
-    snap = svc.snapshot(product)
+    served = svc.served(product, query_data.source)
+    snap = served.snap
     chain = svc.select(snap, query_data.expiry)[0]
 
     def build() -> dict:
@@ -59,7 +61,8 @@ def pcr(product: str, query_data: PCRQuery) -> Response:
                 {"pcr_oi": p.pcr_oi, "pcr_volume": p.pcr_volume, "spot_price": p.spot,
                  "timestamp": iso(p.timestamp)}
                 for p in history.summaries(svc.store, product, chain.expiry, start, end,
-                                           query_data.interval, query_data.limit)]
+                                           query_data.interval, query_data.limit,
+                                           source=served.source)]
         elif query_data.history:
             body["history"] = [
                 {"pcr_oi": p.pcr_oi, "pcr_volume": p.pcr_volume, "spot_price": p.spot,
@@ -75,8 +78,11 @@ def pcr(product: str, query_data: PCRQuery) -> Response:
         start, end = svc.time_range(query_data.start, query_data.end, snap.timestamp,
                                     None if query_data.interval is None else svc.max_range)
         return json_response(build())
-    key = ("pcr", product, snap.sequence, chain.expiry, query_data.history, query_data.limit)
-    return svc.cache.respond(request, key, build, live=(product, snap.sequence))
+    if query_data.history and not served.live:
+        # Another source's history grows by imports, not with its newest snapshot.
+        return json_response(build())
+    return respond(svc, product, served,
+                   ("pcr", chain.expiry, query_data.history, query_data.limit), build)
 
 
 @bp.get("/volatility-surface/<product>")
@@ -85,7 +91,8 @@ def pcr(product: str, query_data: PCRQuery) -> Response:
 @bp.doc(summary="Implied volatility by strike and expiry", responses=BY_PRODUCT)
 def volatility_surface(product: str, query_data: SurfaceQuery) -> Response:
     svc = service()
-    snap = svc.snapshot(product)
+    served = svc.served(product, query_data.source)
+    snap = served.snap
 
     def build() -> dict:
         today = snap.timestamp.date()
@@ -107,8 +114,7 @@ def volatility_surface(product: str, query_data: SurfaceQuery) -> Response:
         return {"product": product, "spot_price": snap.spot, "expiries": rows,
                 "timestamp": iso(snap.timestamp)}
 
-    key = ("surface", product, snap.sequence, query_data.strikes)
-    return svc.cache.respond(request, key, build, live=(product, snap.sequence))
+    return respond(svc, product, served, ("surface", query_data.strikes), build)
 
 
 @bp.get("/max-pain/<product>")
@@ -117,8 +123,8 @@ def volatility_surface(product: str, query_data: SurfaceQuery) -> Response:
 @bp.doc(summary="Strike of least total payout to option holders", responses=BY_EXPIRY)
 def max_pain(product: str, query_data: ExpiryQuery) -> Response:
     svc = service()
-    snap = svc.snapshot(product)
-    chain = svc.select(snap, query_data.expiry)[0]
+    served = svc.served(product, query_data.source)
+    chain = svc.select(served.snap, query_data.expiry)[0]
 
     def build() -> dict:
         mp = chain.max_pain_strike
@@ -132,8 +138,7 @@ def max_pain(product: str, query_data: ExpiryQuery) -> Response:
                 "distance_from_spot": None if mp is None else (mp - chain.spot) / chain.spot * 100,
                 "timestamp": iso(chain.timestamp), "payouts": payouts}
 
-    key = ("max-pain", product, snap.sequence, chain.expiry)
-    return svc.cache.respond(request, key, build, live=(product, snap.sequence))
+    return respond(svc, product, served, ("max-pain", chain.expiry), build)
 
 
 @bp.get("/oi-buildup/<product>")
@@ -142,8 +147,8 @@ def max_pain(product: str, query_data: ExpiryQuery) -> Response:
 @bp.doc(summary="Open-interest build-up per strike", responses=BY_EXPIRY)
 def oi_buildup(product: str, query_data: ExpiryStrikesQuery) -> Response:
     svc = service()
-    snap = svc.snapshot(product)
-    chain = svc.select(snap, query_data.expiry)[0]
+    served = svc.served(product, query_data.source)
+    chain = svc.select(served.snap, query_data.expiry)[0]
 
     def build() -> dict:
         sl = strike_window(chain, query_data.strikes)
@@ -158,8 +163,7 @@ def oi_buildup(product: str, query_data: ExpiryStrikesQuery) -> Response:
         return {"product": product, "expiry": chain.expiry.isoformat(),
                 "spot_price": chain.spot, "buildup": rows, "timestamp": iso(chain.timestamp)}
 
-    key = ("buildup", product, snap.sequence, chain.expiry, query_data.strikes)
-    return svc.cache.respond(request, key, build, live=(product, snap.sequence))
+    return respond(svc, product, served, ("buildup", chain.expiry, query_data.strikes), build)
 
 
 @bp.get("/ohlc/<product>")
@@ -169,7 +173,8 @@ def oi_buildup(product: str, query_data: ExpiryStrikesQuery) -> Response:
                 "from/to", responses=HISTORY)
 def ohlc(product: str, query_data: OHLCQuery) -> Response:
     svc = service()
-    snap = svc.snapshot(product)
+    served = svc.served(product, query_data.source)
+    snap = served.snap
     width = query_data.window * 60
     ranged = query_data.start is not None or query_data.end is not None
     if ranged:
@@ -179,7 +184,8 @@ def ohlc(product: str, query_data: OHLCQuery) -> Response:
 
     def build() -> dict:
         if svc.store is not None:
-            candles = history.candles(svc.store, product, width, start, end, query_data.limit)
+            candles = history.candles(svc.store, product, width, start, end, query_data.limit,
+                                      source=served.source)
         else:
             ticks = svc.feed.ticks.latest(product)
             candles = build_candles(ticks.epoch_seconds, ticks.prices, ticks.volumes,
@@ -189,10 +195,9 @@ def ohlc(product: str, query_data: OHLCQuery) -> Response:
                              "low": c.low, "close": c.close, "volume": c.volume,
                              "ticks": c.ticks} for c in candles]}
 
-    if ranged:
+    if ranged or not served.live:
         return json_response(build())
-    key = ("ohlc", product, snap.sequence, query_data.window, query_data.limit)
-    return svc.cache.respond(request, key, build, live=(product, snap.sequence))
+    return respond(svc, product, served, ("ohlc", query_data.window, query_data.limit), build)
 
 
 @bp.get("/iv-history/<product>")
@@ -205,7 +210,8 @@ def ohlc(product: str, query_data: OHLCQuery) -> Response:
                                                   "sample_seconds)"})
 def iv_history(product: str, query_data: IVHistoryQuery) -> Response:
     svc = service()
-    snap = svc.snapshot(product)
+    served = svc.served(product, query_data.source)
+    snap = served.snap
     store = svc.require_store()
     start, end = svc.time_range(query_data.start, query_data.end, snap.timestamp,
                                 None if query_data.interval is None else svc.max_range)
@@ -220,9 +226,9 @@ def iv_history(product: str, query_data: IVHistoryQuery) -> Response:
                             f"at least {math.ceil(lookback.total_seconds() / history.MAX_LIMIT)}"
                             " seconds for this lookback")
     series = history.atm_iv_series(store, product, start, end, query_data.limit,
-                                   query_data.interval)
+                                   query_data.interval, source=served.source)
     observed = history.atm_iv_series(store, product, end - lookback, end, history.MAX_LIMIT,
-                                     query_data.sample_seconds)
+                                     query_data.sample_seconds, source=served.source)
     current = observed[-1] if observed else None
     values = [v for _, v in observed]
     now_iv = current[1] if current else math.nan

@@ -5,17 +5,28 @@ the digits a number is worth, so that responses are not mostly noise (and compre
 of their size). Implied volatilities have :data:`IV_DIGITS` significant digits (a relative
 5e-7: 0.140943 is 14.0943 %), Greeks :data:`GREEK_DIGITS` (delta 0.51201, gamma 0.0014357),
 model prices (``mid``) :data:`PRICE_DIGITS`. Quoted prices (bid, ask, last, change), strikes,
-spot and the per-chain figures are served as computed.
+spot and the per-chain figures are served as computed. The IV and Greeks a vendor's file
+carried (imported chains) are served to :data:`VENDOR_DIGITS` significant digits: every digit
+a file writes, without the binary noise of converting a percentage to a decimal.
+
+Every option carries its ``contract_symbol`` in its exchange's format (made once per
+strike ladder and kept, see :func:`contract_symbols`; null for a contract the format cannot
+write) and what its IV was solved from: ``price_source`` (``mid`` for the live market),
+``quality_flags`` (labels of :class:`~deltastream.core.types.QuoteFlag`, ``[]`` when none)
+and, for imported chains, ``vendor_iv`` and ``vendor_greeks`` (null for the live market, and
+where the file carried none).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import functools
+from datetime import UTC, date, datetime
 
 import numpy as np
 
-from ..core.snapshot import ExpiryChain, OptionSide
-from ..core.types import labels
+from ..catalog.contract_symbols import ContractSymbolError, contract_symbol
+from ..core.snapshot import ContractQuality, ExpiryChain, OptionSide
+from ..core.types import PriceSource, QuoteFlag, flag_labels, labels
 
 
 def iso(ts: datetime | float) -> str:
@@ -46,6 +57,7 @@ def strike_window(chain: ExpiryChain, count: int) -> slice:
 IV_DIGITS = 6
 GREEK_DIGITS = 5
 PRICE_DIGITS = 7
+VENDOR_DIGITS = 10
 
 
 def significant(a: np.ndarray, digits: int) -> np.ndarray:
@@ -73,9 +85,49 @@ def nullable(a: np.ndarray, digits: int | None = None) -> list[float | None]:
     return [None if v != v else v for v in a.tolist()]
 
 
-def _options(side: OptionSide, strikes: np.ndarray, sl: slice) -> list[dict]:
+# Labels of every PriceSource code, and of every combination of QuoteFlag bits.
+_PRICE_SOURCES = np.array([s.label for s in PriceSource], dtype=object)
+_FLAG_LABELS = [flag_labels(bits) for bits in range(1 << len(QuoteFlag))]
+VENDOR_GREEKS = ("delta", "gamma", "theta", "vega", "rho")
+
+
+@functools.lru_cache(maxsize=1024)
+def contract_symbols(exchange: str, product: str, expiry: date, monthly: bool,
+                     strikes: tuple[float, ...]) -> tuple[list[str | None], list[str | None]]:
+    """The (call, put) contract symbols of a strike ladder (see
+    :func:`~deltastream.catalog.contract_symbols.contract_symbol`), None for a contract its
+    exchange's format cannot write (such as a strike beyond the OCC format's eight digits).
+    Kept per ladder: a live chain keeps its ladder from tick to tick."""
+
+    def symbol(strike: float, right: str) -> str | None:
+        try:
+            return contract_symbol(exchange, product, expiry, strike, right, monthly)
+        except ContractSymbolError:
+            return None
+
+    return ([symbol(k, "call") for k in strikes], [symbol(k, "put") for k in strikes])
+
+
+def _flag_labels(bits: np.ndarray) -> list[list[str]]:
+    # A list of its own per option (a payload may be changed by whoever it is handed to).
+    table, n = _FLAG_LABELS, len(_FLAG_LABELS)
+    return [list(table[c]) if 0 <= c < n else flag_labels(c) for c in bits.tolist()]
+
+
+def _vendor_greeks(quality: ContractQuality, row: int, cols: slice) -> list[dict | None]:
+    columns = [nullable(getattr(quality, f"vendor_{g}")[row, cols], VENDOR_DIGITS)
+               for g in VENDOR_GREEKS]
+    return [None if all(v is None for v in values) else dict(zip(VENDOR_GREEKS, values,
+                                                                 strict=True))
+            for values in zip(*columns, strict=True)]
+
+
+def _options(chain: ExpiryChain, row: int, sl: slice, symbols: list[str | None]) -> list[dict]:
+    side: OptionSide = chain.calls if row == 0 else chain.puts
+    n = len(symbols)
     cols = {
-        "strike": strikes[sl].tolist(),
+        "strike": chain.strikes[sl].tolist(),
+        "contract_symbol": symbols,
         "last": side.last[sl].tolist(),
         "bid": side.bid[sl].tolist(),
         "ask": side.ask[sl].tolist(),
@@ -92,19 +144,36 @@ def _options(side: OptionSide, strikes: np.ndarray, sl: slice) -> list[dict]:
         "volume": side.volume[sl].tolist(),
         "oi_change": side.oi_change[sl].tolist(),
     }
+    quality = chain.quality
+    if quality is None:
+        # The live market: every IV from a two-sided quote's mid, nothing from a vendor.
+        cols["price_source"] = [PriceSource.MID.label] * n
+        cols["quality_flags"] = [[] for _ in range(n)]
+        cols["vendor_iv"] = [None] * n
+        cols["vendor_greeks"] = [None] * n
+    else:
+        # The quality arrays are the product's: this chain's window is offset by its columns.
+        lo = chain.columns[0]
+        span = slice(lo + sl.start, lo + sl.stop)
+        cols["price_source"] = _PRICE_SOURCES[quality.price_source[row, span]].tolist()
+        cols["quality_flags"] = _flag_labels(quality.flags[row, span])
+        cols["vendor_iv"] = nullable(quality.vendor_iv[row, span], VENDOR_DIGITS)
+        cols["vendor_greeks"] = _vendor_greeks(quality, row, span)
     names = list(cols)
-    return [dict(zip(names, row, strict=True)) for row in zip(*cols.values(), strict=True)]
+    return [dict(zip(names, values, strict=True)) for values in zip(*cols.values(), strict=True)]
 
 
 def chain_dict(chain: ExpiryChain, strikes: int) -> dict:
     sl = strike_window(chain, strikes)
+    calls, puts = contract_symbols(chain.exchange, chain.product, chain.expiry, chain.monthly,
+                                   tuple(chain.strikes.tolist()))
     return {
         "product": chain.product,
         "expiry": chain.expiry.isoformat(),
         "spot_price": chain.spot,
         "strikes": chain.strikes[sl].tolist(),
-        "calls": _options(chain.calls, chain.strikes, sl),
-        "puts": _options(chain.puts, chain.strikes, sl),
+        "calls": _options(chain, 0, sl, calls[sl]),
+        "puts": _options(chain, 1, sl, puts[sl]),
         "pcr_oi": chain.pcr_oi,
         "pcr_volume": chain.pcr_volume,
         "atm_strike": chain.atm_strike,
@@ -115,10 +184,12 @@ def chain_dict(chain: ExpiryChain, strikes: int) -> dict:
         "rate": chain.rate,
         "dividend_yield": chain.dividend_yield,
         "forward": chain.forward,
+        "forward_residual": chain.forward_residual,
         "exercise_style": chain.exercise_style,
         "lot_size": chain.lot_size,
         "currency": chain.currency,
         "strike_step": chain.strike_step,
         "sequence": chain.sequence,
         "model": chain.model,
+        "source": chain.source,
     }

@@ -3,6 +3,13 @@ the state of the history store.
 
 The web layer holds no financial logic: it selects from snapshots the engine built.
 
+Sources: the live feed's snapshots carry its source's name (``simulator``, or the source a
+replay plays); the store also holds the snapshots of other sources (imported files). A route
+asked for another source serves that source's newest stored snapshot of the product
+(:meth:`MarketService.served`), kept per (source, product) and read again when the source's
+stored range changes, which is checked at most once every
+:data:`SOURCE_REFRESH_SECONDS`; at most :data:`STORED_SNAPSHOTS` such snapshots are kept.
+
 The store is degraded while its reads fail here (a :class:`~deltastream.store.database.FaultWatch`
 on this process's connections; while they fail, asking for the store's state tries a read in
 the background, at most once a second) or its writer reports failing writes (the counters the
@@ -13,15 +20,16 @@ older than :data:`STORE_STATS_STALE_SECONDS` mean the recorder cannot write them
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ..core.protocols import SnapshotFeed
-from ..core.snapshot import ChainSnapshot, ExpiryChain
+from ..core.snapshot import SIMULATOR_SOURCE, ChainSnapshot, ExpiryChain
 from ..core.threads import real_lock, real_thread
+from ..store import history
 from ..store.database import FaultWatch, probe, watch_faults
 from .cache import ResponseCache
 from .errors import APIError, bad_parameter, not_found
@@ -58,6 +66,30 @@ class SummaryHistory:
         with self._lock:
             points = list(self._series.get((product, expiry), ()))
         return points[-limit:]
+
+
+# How often a stored source's range is checked for new snapshots, and how long the list of
+# stored sources is reused (seconds).
+SOURCE_REFRESH_SECONDS = 1.0
+# Stored sources' newest snapshots kept decoded (least recently served dropped first).
+STORED_SNAPSHOTS = 64
+
+
+@dataclass(frozen=True)
+class Served:
+    """A product's snapshot as a route serves it: the live feed's (``live``) or the newest
+    stored one of another ``source``."""
+
+    source: str
+    live: bool
+    snap: ChainSnapshot
+
+
+@dataclass(frozen=True)
+class _Stored:
+    checked: float                         # time.monotonic() of the last range check
+    span: tuple[datetime, datetime]        # the stored snapshots' first and last time
+    snap: ChainSnapshot                    # the newest of them
 
 
 # The recorder publishes its counters every second: this much older means it cannot.
@@ -108,6 +140,9 @@ class MarketService:
         self._started = time.time()
         self._store_status: tuple[float, StoreStatus | None] | None = None
         self._probing = real_lock()
+        self._stored: OrderedDict[tuple[str, str], _Stored] = OrderedDict()
+        self._stored_lock = real_lock()
+        self._sources: tuple[float, list[history.SourceInfo]] | None = None
         feed.subscribe(self.summaries.record)
 
     def require_store(self) -> Any:
@@ -204,12 +239,102 @@ class MarketService:
         return self.feed.symbols
 
     def snapshot(self, product: str) -> ChainSnapshot:
+        """The live feed's latest snapshot of ``product``."""
         if product not in self.feed.symbols:
-            raise not_found(f"unknown product '{product}'", {"valid_products": self.products})
+            raise not_found(f"unknown product '{product}'", {"valid_products": self.products,
+                                                             "source": self.live_source()})
         snap = self.feed.latest(product)
         if snap is None:
             raise APIError(503, "market data not available yet", {"retry_after_seconds": 1})
         return snap
+
+    def live_source(self) -> str:
+        """The source of the live feed's snapshots (before the first: the feed's own
+        ``source`` if it has one, else the simulator's)."""
+        for product in self.feed.symbols:
+            snap = self.feed.latest(product)
+            if snap is not None:
+                return snap.source
+        return str(getattr(self.feed, "source", SIMULATOR_SOURCE))
+
+    def served(self, product: str, source: str | None) -> Served:
+        """``product``'s snapshot from ``source`` (None: the live feed's source): the live
+        one, or another source's newest stored one. 404 for an unknown source (the detail
+        lists the sources) or a product the source does not have (the detail lists its
+        products); 503 without a store when the source is not the live one."""
+        live = self.live_source()
+        if source is None or source == live:
+            return Served(live, True, self.snapshot(product))
+        return Served(source, False, self._stored_entry(product, source).snap)
+
+    def stored_span(self, product: str, source: str) -> tuple[datetime, datetime]:
+        """The first and last time of the stored snapshots of ``product`` from ``source``
+        (checked at most once every :data:`SOURCE_REFRESH_SECONDS`); errors as
+        :meth:`served`."""
+        return self._stored_entry(product, source).span
+
+    def _stored_entry(self, product: str, source: str) -> _Stored:
+        store = self.require_store()
+        key = (source, product)
+        now = time.monotonic()
+        with self._stored_lock:
+            entry = self._stored.get(key)
+            if entry is not None:
+                self._stored.move_to_end(key)
+        if entry is not None and now - entry.checked < SOURCE_REFRESH_SECONDS:
+            return entry
+        span = history.archive_range(store, product, source)
+        snap = None
+        if span is not None:
+            # Decoded again only when the source's stored range changed (a new import).
+            snap = (entry.snap if entry is not None and entry.span == span
+                    else history.latest_archived(store, product, source))
+        if span is None or snap is None:
+            with self._stored_lock:
+                self._stored.pop(key, None)
+            raise self._not_stored(product, source)
+        entry = _Stored(now, span, snap)
+        with self._stored_lock:
+            self._stored[key] = entry
+            while len(self._stored) > STORED_SNAPSHOTS:
+                self._stored.popitem(last=False)
+        return entry
+
+    def stored_sources(self) -> list[history.SourceInfo]:
+        """The store's sources with their products (reused for
+        :data:`SOURCE_REFRESH_SECONDS`); [] without a store."""
+        if self.store is None:
+            return []
+        now = time.monotonic()
+        cached = self._sources
+        if cached is not None and now - cached[0] < SOURCE_REFRESH_SECONDS:
+            return cached[1]
+        infos = history.sources(self.store)
+        self._sources = (now, infos)
+        return infos
+
+    def source_names(self) -> list[str]:
+        """Every source this server serves: the live one first, then the stored ones."""
+        live = self.live_source()
+        return [live, *(i.name for i in self.stored_sources() if i.name != live)]
+
+    def source_products(self, source: str | None) -> list[str]:
+        """The products of ``source`` (None: the live feed's); errors as :meth:`served`."""
+        if source is None or source == self.live_source():
+            return self.products
+        self.require_store()
+        for info in self.stored_sources():
+            if info.name == source:
+                return [p.product for p in info.products]
+        raise self._unknown_source(source)
+
+    def _unknown_source(self, source: str) -> APIError:
+        return not_found(f"unknown source '{source}'", {"sources": self.source_names()})
+
+    def _not_stored(self, product: str, source: str) -> APIError:
+        products = self.source_products(source)
+        return not_found(f"unknown product '{product}' in source '{source}'",
+                         {"source": source, "valid_products": products})
 
     def select(self, snap: ChainSnapshot, expiry: date | None, limit: int = 1
                ) -> list[ExpiryChain]:
