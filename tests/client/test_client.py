@@ -30,7 +30,7 @@ import pandas as pd
 import pytest
 
 from deltastream.catalog.contract_symbols import parse_contract_symbol
-from deltastream.client import CHAIN_COLUMNS, Client, DeltaStreamError
+from deltastream.client import CHAIN_COLUMNS, Client, DeltaStreamError, chain_frame
 from deltastream.pricing import black_scholes_merton as bsm
 from tests.e2e.conftest import Server, fetch, start_server
 
@@ -525,3 +525,9 @@ def test_an_unreachable_server_is_a_connection_error(tmp_path: Path):
 def test_a_bad_address_or_timeout_is_refused_naming_it(base_url, timeout, named):
     with pytest.raises(ValueError, match=named):
         Client(base_url, timeout=timeout)
+
+
+def test_without_pandas_a_frame_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pandas", None)     # `import pandas` fails
+    with pytest.raises(ImportError, match=r"pip install 'deltastream\[client\]'"):
+        chain_frame({"product": "NIFTY", "count": 0, "chains": []})
