@@ -111,6 +111,7 @@ def snapshot_time(day: date) -> datetime:
     early = trading_days("XNYS", frozenset()).early_close(day)
     if early is None:
         return regular
+    early = early.astimezone(UTC)
     return early - timedelta(minutes=15) if day >= EARLY_CLOSE_SNAPSHOT_FROM else early
 
 
