@@ -79,6 +79,17 @@ def build_snapshots(items: list[tuple[ContractTerms, ProductQuotes]], sequence: 
         group = [(t, q) for t, q in items if t.exercise_style == style]
         if group:
             solved.update(zip((t.symbol for t, _ in group), _solve_group(group), strict=True))
+    return assemble_snapshots(items, solved, sequence)
+
+
+def assemble_snapshots(items: list[tuple[ContractTerms, ProductQuotes]],
+                       solved: dict[str, dict[str, np.ndarray]], sequence: int
+                       ) -> dict[str, ChainSnapshot]:
+    """Every product's snapshot from its quotes and its solved arrays: ``solved[symbol]``
+    maps ``iv``, ``iv_status`` and the five first-order Greeks to read-only two-row (calls,
+    puts) arrays over the product's contracts. The quoted fields come from the quotes (made
+    read-only in place) and the chain statistics of all expiries are computed in one pass.
+    Imported chains, solved with inputs of their own, are assembled here too."""
     stats = _chain_stats(items)
     out = {}
     first = 0
