@@ -371,3 +371,17 @@ def test_numbers_and_dates_helpers() -> None:
                                                      "2027-02-30"], dtype=object))
     assert dates[0] == np.datetime64("2027-03-25") and np.all(np.isnat(dates[1:]))
     assert wrong.tolist() == [False, False, True, True, True]
+
+
+def test_the_readme_example_imports() -> None:
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    section = readme.split("### The long format", 1)[1]
+    example = section.split("```csv\n", 1)[1].split("```", 1)[0]
+    assert len(example.splitlines()) == 4
+    result = long_format.read(example.encode(), "README.md", "imported")
+    assert result.rejects == []
+    assert [(c.product, len(c), c.lot_size) for c in result.chains] == [("NIFTY", 2, 65),
+                                                                         ("SPY", 1, 100)]
+    # The README lists every column the format reads.
+    for column in (*long_format.REQUIRED, *long_format.OPTIONAL):
+        assert f"`{column}`" in section, column
