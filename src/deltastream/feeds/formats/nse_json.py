@@ -58,7 +58,7 @@ MONTHS = {m: i for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", 
 _DATE = re.compile(r"(\d{1,2})-([A-Za-z]{3})-(\d{4})")
 _TIMESTAMP = re.compile(r"(\d{1,2}-[A-Za-z]{3}-\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?")
 
-# (field of ImportedChain, keys in the object: legacy first, then v3)
+# A quote's keys in the legacy shape, then in v3.
 BID = ("bidprice", "buyPrice1")
 BID_SIZE = ("bidQty", "buyQuantity1")
 ASK = ("askPrice", "sellPrice1")
@@ -91,13 +91,13 @@ def read(data: bytes, file: str, source: str) -> ParseResult:
     timestamp = _timestamp(records.get("timestamp"), file)
     session_date = timestamp.astimezone(EXCHANGE_TIMEZONE).date()
     product = _product(items, file)
+    result = ParseResult(file=file, format=FORMAT)
+    if product is None:
+        return result  # a chain without contracts (NSE serves these out of hours)
 
     rows = _Rows()
-    result = ParseResult(file=file, format=FORMAT)
     seen: dict[tuple[date, float, int], int] = {}
     for position, item in enumerate(items, start=1):
-        if not isinstance(item, dict):
-            raise FileFormatError(file, None, f"records.data[{position - 1}] is not an object")
         sides = [(name, right, item[name]) for name, right in SIDES
                  if isinstance(item.get(name), dict)]
         result.rows_read += len(sides)
@@ -112,8 +112,8 @@ def read(data: bytes, file: str, source: str) -> ParseResult:
             try:
                 values = _quote(name, quote)
                 if (first := seen.get((expiry, strike, right))) is not None:
-                    raise _RejectError("strikePrice", f"duplicate of record {first} (same "
-                                                   f"expiry, strike and {name})")
+                    raise _RejectError("strikePrice", f"duplicate of record {first} "
+                                                      f"(same expiry, strike and {name})")
             except _RejectError as e:
                 result.rejects.append(Reject(file, position, e.column, e.reason))
                 continue
@@ -169,16 +169,23 @@ def _timestamp(value: object, file: str) -> datetime:
     return local.astimezone(UTC)
 
 
-def _product(items: list[Any], file: str) -> str:
+def _product(items: list[Any], file: str) -> str | None:
+    """The underlying the CE/PE objects name (None when there is no object)."""
     names: dict[str, int] = {}
+    objects = 0
     for position, item in enumerate(items, start=1):
         if not isinstance(item, dict):
-            continue
+            raise FileFormatError(file, None, f"records.data[{position - 1}] is not an object")
         for side, _ in SIDES:
             quote = item.get(side)
-            name = quote.get("underlying") if isinstance(quote, dict) else None
+            if not isinstance(quote, dict):
+                continue
+            objects += 1
+            name = quote.get("underlying")
             if isinstance(name, str) and name.strip():
                 names.setdefault(name.strip(), position)
+    if objects == 0:
+        return None
     if not names:
         raise FileFormatError(file, None, "no CE/PE object in 'records.data' names its "
                                           "'underlying': the product is unknown")
