@@ -33,7 +33,7 @@ from deltastream.store.rows import from_epoch_us
 from deltastream.store.schema import chain_summaries
 from deltastream.web import create_app, models, service
 from deltastream.web.params import SOURCE_PATTERN
-from deltastream.web.serialize import iso
+from deltastream.web.serialize import contract_symbols, iso
 from tests.support.specs import EUROPEAN, START, spec, terms
 
 SECOND = spec("SEC", 595.0, 1.0, 0.01, True, strikes_each_side=30)
@@ -313,6 +313,25 @@ def test_contract_symbols_read_back_as_the_rows_contract(world, url, product, ex
         assert monthly_seen > 0
     else:
         assert monthly_seen == 0
+
+
+def test_contract_symbols_are_made_once_per_strike_ladder():
+    live = engine()
+    client = create_app(Settings(), feed=live, start_feed=False).test_client()
+    live.tick()
+    contract_symbols.cache_clear()
+    first = get(client, "/api/data/chain/IDX?limit=10&strikes=201")["chains"]
+    made = contract_symbols.cache_info().misses
+    assert made == len(first)
+    live.clock.advance(1.0)
+    live.tick()
+    again = get(client, "/api/data/chain/IDX?limit=10&strikes=201")["chains"]
+    assert again[0]["sequence"] == first[0]["sequence"] + 1
+    # The next tick's chains (the same ladders) reuse them.
+    assert [c["strikes"] for c in again] == [c["strikes"] for c in first]
+    assert contract_symbols.cache_info().misses == made
+    assert [o["contract_symbol"] for o in again[0]["calls"]] == [
+        o["contract_symbol"] for o in first[0]["calls"]]
 
 
 def test_expiries_surface_max_pain_and_buildup_of_another_source(world):

@@ -91,13 +91,15 @@ _FLAG_LABELS = [flag_labels(bits) for bits in range(1 << len(QuoteFlag))]
 VENDOR_GREEKS = ("delta", "gamma", "theta", "vega", "rho")
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)
 def contract_symbols(exchange: str, product: str, expiry: date, monthly: bool,
                      strikes: tuple[float, ...]) -> tuple[list[str | None], list[str | None]]:
     """The (call, put) contract symbols of a strike ladder (see
     :func:`~deltastream.catalog.contract_symbols.contract_symbol`), None for a contract its
     exchange's format cannot write (such as a strike beyond the OCC format's eight digits).
-    Kept per ladder: a live chain keeps its ladder from tick to tick."""
+    Kept per ladder (a live chain keeps its ladder from tick to tick), for the 256 ladders
+    served last: the default market has some 80, and 256 ladders of 200 strikes hold a few
+    megabytes of symbols."""
 
     def symbol(strike: float, right: str) -> str | None:
         try:
