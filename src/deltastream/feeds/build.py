@@ -72,6 +72,7 @@ from ..engine.chains import assemble_snapshots, solve_and_price
 from ..market.book import SIDES, ProductQuotes
 from ..pricing import american
 from ..pricing import black_scholes_merton as bsm
+from ..pricing.implied_vol import implied_vol
 from .forward import NEAREST, ForwardStatus, fit_forwards, nearest_strikes
 from .records import CALL, PUT, ImportedChain
 
@@ -243,20 +244,31 @@ def _american_forwards(layout: _Layout, price: np.ndarray, two_sided: np.ndarray
                        rate: float, spot: float, forwards: np.ndarray, residuals: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Fitted forwards of American options, refitted on the European equivalents of their
-    prices near the money (the European price at each price's American implied volatility
-    under the forward being refitted): parity holds for those, so the early-exercise premium
-    does not bias the forward. The forward is the fixed point of that refit, found by secant
-    steps to :data:`AMERICAN_FORWARD_TOLERANCE` (relative) in at most
-    :data:`AMERICAN_REFITS` refits; its residual is the last refit's. Forwards from a future
+    prices near the money: each price less its early-exercise premium, the American less
+    the European value at a volatility that is, at the fixed point, the price's American
+    implied volatility (each refit takes the European volatility of the last equivalents).
+    Parity holds for those, so the premium does not bias the forward. Secant steps find the
+    fixed point to :data:`AMERICAN_FORWARD_TOLERANCE` (relative) in at most
+    :data:`AMERICAN_REFITS` refits; the residual is the last refit's. Forwards from a future
     or the carried spot stay."""
     fitted = np.isfinite(residuals)
     if not fitted.any():
         return forwards, residuals
     seg = np.repeat(np.arange(len(layout.expiries)), np.diff(layout.offsets))
+    near = np.flatnonzero(nearest_strikes(layout.strikes, layout.offsets, forwards,
+                                          NEAREST + 4) & fitted[seg])
+    k, t, expiry = layout.strikes[near], layout.times[seg[near]], seg[near]
+    market = price[:, near]
+    vol = implied_vol(market, spot, k, t, rate, rate - np.log(forwards[expiry] / spot) / t,
+                      SIDES)[0]
     previous = previous_step = None
     for _ in range(AMERICAN_REFITS):
-        refitted, refit_residuals = _refit(layout, price, two_sided, rate, spot, forwards,
-                                           seg, fitted)
+        q = rate - np.log(forwards[expiry] / spot) / t
+        premium = (american.price(spot, k, t, rate, q, vol, SIDES)
+                   - bsm.price(spot, k, t, rate, q, vol, SIDES))
+        european = np.full(price.shape, np.nan)
+        european[:, near] = market - premium
+        refitted, refit_residuals = _fitted_forwards(layout, european, two_sided, rate)
         ok = fitted & np.isfinite(refitted)
         step = np.where(ok, refitted - forwards, 0.0)
         if np.all(np.abs(step) <= AMERICAN_FORWARD_TOLERANCE * forwards):
@@ -273,21 +285,9 @@ def _american_forwards(layout: _Layout, price: np.ndarray, two_sided: np.ndarray
         previous, previous_step = forwards, step
         forwards = np.where(ok, candidate, forwards)
         residuals = np.where(ok, refit_residuals, residuals)
+        vol = implied_vol(market - premium, spot, k, t, rate,
+                          rate - np.log(forwards[expiry] / spot) / t, SIDES)[0]
     return np.where(ok, refitted, forwards), np.where(ok, refit_residuals, residuals)
-
-
-def _refit(layout: _Layout, price: np.ndarray, two_sided: np.ndarray, rate: float,
-           spot: float, forwards: np.ndarray, seg: np.ndarray, fitted: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """The parity fit of the European equivalents of American ``price`` near ``forwards``."""
-    near = np.flatnonzero(nearest_strikes(layout.strikes, layout.offsets, forwards,
-                                          NEAREST + 4) & fitted[seg])
-    k, t = layout.strikes[near], layout.times[seg[near]]
-    q = rate - np.log(forwards[seg[near]] / spot) / t
-    vol, _ = american.implied_vol(price[:, near], spot, k, t, rate, q, SIDES)
-    european = np.full(price.shape, np.nan)
-    european[:, near] = bsm.price(spot, k, t, rate, q, vol, SIDES)
-    return _fitted_forwards(layout, european, two_sided, rate)
 
 
 def _spot_and_forwards(chain: ImportedChain, layout: _Layout, forwards: np.ndarray,
