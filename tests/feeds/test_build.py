@@ -23,8 +23,9 @@ from scipy.special import ndtr
 
 from deltastream.catalog import load_catalog
 from deltastream.core.snapshot_codec import decode_snapshot, encode_snapshot
-from deltastream.core.types import IVStatus, PriceSource, QuoteFlag
+from deltastream.core.types import IVStatus, PriceSource, QuoteFlag, flag_labels
 from deltastream.feeds.build import UnpriceableChainError, build_snapshot
+from deltastream.feeds.formats import nse_json, udiff
 from deltastream.feeds.products import product_terms
 from deltastream.feeds.records import CALL, PUT, ROW_FIELDS, ImportedChain
 
@@ -346,7 +347,6 @@ def test_quotes_volume_and_changes_are_served_as_filed():
 
 def test_flags_are_read_by_label():
     snap, chain = flag_chain()
-    from deltastream.core.types import flag_labels
     j = chain.columns[0] + int(np.flatnonzero(chain.strikes == 23000.0)[0])
     assert flag_labels(int(snap.quality.flags[CALL, j])) == ["crossed"]
 
@@ -618,8 +618,6 @@ def assert_quantlib_european(chain) -> int:
 
 
 def test_a_bhavcopys_chains_give_the_generating_forwards_and_quantlibs_numbers():
-    from deltastream.feeds.formats import udiff
-
     market = json.loads((FIXTURES / "nse" / "market.json").read_text(encoding="utf-8"))
     chains = parsed("nse/BhavCopy_NSE_FO_0_0_0_20261204_F_0000.csv", udiff)
     assert {c.product for c in chains} == {"NIFTY", "BANKNIFTY", "RELIANCE"}
@@ -639,8 +637,6 @@ def test_a_bhavcopys_chains_give_the_generating_forwards_and_quantlibs_numbers()
 
 
 def test_nse_json_quirks_are_flagged_and_vendor_ivs_agree_with_ours():
-    from deltastream.feeds.formats import nse_json
-
     (imported_chain,) = parsed("nse/option-chain-v3_NIFTY_29-Dec-2026.json", nse_json)
     snap = build(imported_chain)
     (chain,) = snap.chains
