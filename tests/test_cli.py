@@ -131,3 +131,103 @@ def test_a_flag_overrides_its_variable_and_a_variable_its_default(tmp_path):
                                            "--host", "127.0.0.1"], env=env)
         assert f"cannot listen on 127.0.0.1:{port}: the address is in use" in result.output
     assert not any(tmp_path.iterdir())
+
+
+@pytest.fixture()
+def bhavcopy_dir(tmp_path):
+    """Two generated days of NIFTY and RELIANCE, and a third day's file cut short."""
+    from datetime import date
+
+    from tests.support import bhavcopy
+
+    folder = tmp_path / "bhavcopies"
+    folder.mkdir()
+    small = bhavcopy.underlyings(["NIFTY", "RELIANCE"], strikes=11)
+    days = [bhavcopy.bhavcopy(d, underlying=small)
+            for d in (date(2026, 11, 25), date(2026, 11, 26), date(2026, 11, 27))]
+    for g in days[:2]:
+        bhavcopy.write_day(folder, g)
+    lines = days[2].csv.decode().splitlines()
+    lines[5] = lines[5].replace(",", ";")
+    (folder / days[2].file_name).write_text("\n".join(lines))
+    return folder, days
+
+
+def test_import_stores_the_good_files_and_names_the_malformed_one(bhavcopy_dir, tmp_path):
+    folder, days = bhavcopy_dir
+    data, rejects = tmp_path / "data", tmp_path / "rejects.csv"
+    result = CliRunner().invoke(main, ["import", str(folder), "--data-dir", str(data),
+                                       "--rejects", str(rejects)])
+    assert result.exit_code == 1, result.output
+    rows = days[0].option_rows + days[1].option_rows
+    assert (f"3 files, {rows:,} rows read, {rows:,} contracts stored, 4 snapshots stored, "
+            "0 already present, 0 rows rejected in ") in result.stdout
+    bad = folder / days[2].file_name
+    assert result.stderr.splitlines()[-1].startswith(f"error: {bad}, line 6: ")
+    # An explicit report is written even when nothing was rejected: just its header.
+    assert rejects.read_text().splitlines() == ["file,row,column,reason"]
+    store = open_database(sqlite_url(data))
+    try:
+        assert [s.name for s in history.sources(store)] == ["nse"]
+    finally:
+        store.dispose()
+    again = CliRunner().invoke(main, ["import", str(folder / "*_2026112[56]_*"),
+                                      "--data-dir", str(data)])
+    assert again.exit_code == 0, again.output
+    assert "2 files, " in again.stdout
+    assert "0 contracts stored, 0 snapshots stored, 4 already present" in again.stdout
+
+
+def test_import_writes_rejected_rows_to_the_data_directory(bhavcopy_dir, tmp_path):
+    _, days = bhavcopy_dir
+    lines = days[0].csv.decode().splitlines()
+    lines[3] = lines[3].replace(",CE,", ",XX,").replace(",PE,", ",XX,")
+    one = tmp_path / "one.csv"
+    one.write_text("\n".join(lines))
+    data = tmp_path / "data"
+    result = CliRunner().invoke(main, ["import", str(one), "--data-dir", str(data),
+                                       "--format", "udiff", "--source", "nse_eod"])
+    assert result.exit_code == 0, result.output
+    assert "1 rows rejected" in result.stdout
+    (report,) = (data / "imports").glob("rejects-*.csv")
+    assert f"listed in {report}" in result.stdout
+    header, row = report.read_text().splitlines()
+    assert header == "file,row,column,reason"
+    assert row.startswith(f"{one},4,OptnTp,")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--source", "simulator"], "--source"),
+    (["--source", "a b"], "--source"),
+    (["--format", "xls"], "--format"),
+])
+def test_import_refuses_bad_options_as_usage_errors(bhavcopy_dir, tmp_path, args, message):
+    folder, _ = bhavcopy_dir
+    result = CliRunner().invoke(main, ["import", str(folder), "--data-dir",
+                                       str(tmp_path / "data"), *args])
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "data").exists()
+
+
+def test_import_of_a_missing_path_is_a_usage_error(tmp_path):
+    missing = tmp_path / "nowhere.csv"
+    result = CliRunner().invoke(main, ["import", str(missing), "--data-dir",
+                                       str(tmp_path / "data")])
+    assert result.exit_code == 2 and str(missing) in result.output
+    assert not (tmp_path / "data").exists()
+
+
+def test_import_formats_are_the_importers():
+    from deltastream.cli import IMPORT_FORMATS
+    from deltastream.feeds.importer import FORMATS
+
+    assert IMPORT_FORMATS == FORMATS
+
+
+def test_import_of_an_unreadable_archive_names_it(tmp_path):
+    archive = tmp_path / "BhavCopy_NSE_FO_0_0_0_20261125_F_0000.csv.zip"
+    archive.write_bytes(b"PK\x03\x04 not really a zip")
+    result = CliRunner().invoke(main, ["import", str(archive), "--data-dir",
+                                       str(tmp_path / "data")])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {archive}: ")

@@ -444,3 +444,105 @@ def export(product: str, what: str, start: str | None, end: str | None, fmt: str
         store.dispose()
     click.echo(f"{written} rows of {product} {what} written to {out}")
 
+
+# The formats of `deltastream import` (deltastream.feeds.importer.FORMATS, spelled here so
+# that --help loads no importer).
+IMPORT_FORMATS = ("nse-json", "udiff", "cboe-eod", "long")
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("--source", default=None,
+              help="Source name the imported chains are stored under (letters, digits, _ or "
+                   "-). Default: nse or bse for NSE/BSE files, cboe for Cboe, imported for "
+                   "the long format.")
+@click.option("--format", "fmt", type=click.Choice(IMPORT_FORMATS), default=None,
+              help="Read every file in this format. Default: detected per file.")
+@click.option("--rejects", "rejects_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None,
+              help="CSV of the rows left out (file, row, column, reason). Default: "
+                   "imports/rejects-<UTC time>.csv in the data directory, when there are any.")
+@click.option("--catalog", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="TOML file adding or changing products (default: DELTASTREAM_CATALOG, or "
+                   "the built-in products).")
+@click.option("--database-url", default=None,
+              help="History store URL (default: DELTASTREAM_DATABASE_URL, or the SQLite "
+                   "file in the data directory).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Data directory holding the SQLite store.")
+def import_(paths: tuple[str, ...], source: str | None, fmt: str | None,
+            rejects_file: Path | None, catalog: Path | None, database_url: str | None,
+            data_dir: Path | None) -> None:
+    """Import option-chain files (files, globs, folders, zips): NSE option-chain JSON, NSE/BSE
+    UDiFF F&O bhavcopies, Cboe option EOD summaries, or the long format (README).
+
+    Re-importing a file changes nothing. A malformed file is reported (exit status 1) and
+    nothing of it is stored; the other files are still imported."""
+    import time
+
+    from .catalog import CatalogError, load_catalog
+    from .feeds.importer import check_source, import_files
+    from .feeds.paths import expand
+    from .feeds.records import FileFormatError
+    from .store.database import StoreUnavailable, configured_url, open_database
+
+    started = time.perf_counter()
+    if source is not None:
+        try:
+            check_source(source)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--source") from None
+    try:
+        files = expand(list(paths))
+    except FileFormatError as exc:
+        if not os.path.lexists(exc.file):    # a typo, or a pattern matching nothing
+            raise click.BadParameter(str(exc), param_hint="PATH") from None
+        # An archive whose directory cannot be read: nothing can be listed, so nothing runs.
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    try:
+        settings = from_env().with_overrides(database_url=database_url, data_dir=data_dir,
+                                             catalog=catalog)
+        products = load_catalog(settings.catalog)
+        if settings.database_url is None:
+            _check_data_dir(settings.data_dir)
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = open_database(configured_url(settings))
+    except (SettingsError, CatalogError, StoreUnavailable) as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        with click.progressbar(length=len(files), label="importing", file=sys.stderr,
+                               show_pos=True) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.update(done - bar.pos)
+
+            summary = import_files(files, store, products, source, fmt, progress)
+    finally:
+        store.dispose()
+    spent = summary.seconds
+    click.echo(f"{summary.files} files, {summary.rows_read:,} rows read, "
+               f"{summary.contracts_stored:,} contracts stored, {summary.snapshots_stored:,} "
+               f"snapshots stored, {summary.snapshots_present:,} already present, "
+               f"{summary.rows_rejected:,} rows rejected in "
+               f"{time.perf_counter() - started:.1f} s (parse {spent['parse']:.1f} s, price "
+               f"{spent['price']:.1f} s, store {spent['store']:.1f} s)")
+    if summary.rejects or rejects_file is not None:
+        path = rejects_file or (settings.data_dir / "imports" /
+                                f"rejects-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.csv")
+        _write_rejects(path, summary.rejects)
+        click.echo(f"{len(summary.rejects):,} rejected rows listed in {path}")
+    for line in summary.failed:
+        click.echo(f"error: {line}", err=True)
+    if summary.failed:
+        sys.exit(1)
+
+
+def _write_rejects(path: Path, rejects: list[Any]) -> None:
+    """The reject report, CSV with a header: file, row, column, reason."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(("file", "row", "column", "reason"))
+        writer.writerows((r.file, r.row, r.column, r.reason) for r in rejects)
