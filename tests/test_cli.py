@@ -231,3 +231,21 @@ def test_import_of_an_unreadable_archive_names_it(tmp_path):
                                        str(tmp_path / "data")])
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: {archive}: ")
+
+
+def test_import_into_a_store_it_cannot_write_is_one_line(bhavcopy_dir, tmp_path):
+    from tests.support.faults import chattr_supported, immutable
+
+    folder, days = bhavcopy_dir
+    data = tmp_path / "data"
+    if not chattr_supported(tmp_path):
+        pytest.skip("needs root and a file system with immutable files")
+    first = folder / days[0].file_name
+    assert CliRunner().invoke(main, ["import", str(first), "--data-dir", str(data)]
+                              ).exit_code == 0
+    with immutable(*data.glob("deltastream.db*")):
+        result = CliRunner().invoke(main, ["import", str(folder / days[1].file_name),
+                                           "--data-dir", str(data)])
+    assert result.exit_code == 1, result.output
+    assert "cannot write to the history store: " in result.output
+    assert "Traceback" not in result.output

@@ -484,7 +484,13 @@ def import_(paths: tuple[str, ...], source: str | None, fmt: str | None,
     from .feeds.importer import check_source, import_files
     from .feeds.paths import expand
     from .feeds.records import FileFormatError
-    from .store.database import StoreUnavailable, configured_url, open_database
+    from .store.database import (
+        StoreUnavailable,
+        configured_url,
+        describe,
+        is_fault,
+        open_database,
+    )
 
     started = time.perf_counter()
     if source is not None:
@@ -517,6 +523,13 @@ def import_(paths: tuple[str, ...], source: str | None, fmt: str | None,
                 bar.update(done - bar.pos)
 
             summary = import_files(files, store, products, source, fmt, progress)
+    except Exception as exc:
+        if not is_fault(exc):
+            raise
+        # Each file is its own transaction: the files before this one are stored.
+        raise click.ClickException(f"cannot write to the history store: {describe(exc)}; "
+                                   "the files before the failing one were imported, run "
+                                   "the same command again to import the rest") from None
     finally:
         store.dispose()
     spent = summary.seconds
