@@ -72,6 +72,7 @@ from .long_format import (
     first_of_each,
     groups,
     parse_dates,
+    per_value,
     read_csv_table,
 )
 
@@ -115,6 +116,15 @@ def snapshot_time(day: date) -> datetime:
     return early - timedelta(minutes=15) if day >= EARLY_CLOSE_SNAPSHOT_FROM else early
 
 
+def _upper(value: object) -> str:
+    return str(value).strip().upper()
+
+
+def _rank(root: str, product: str) -> int:
+    # Among one series listed under several roots: PM-settled, then the standard root.
+    return 0 if root in PM_SETTLED_ROOTS else 1 if root == product else 2
+
+
 def _adjusted(root: str, symbol: str) -> bool:
     # OCC appends a digit to the root of an adjusted series (AAPL1); some symbols end in one.
     return bool(root) and root[-1].isdigit() and not symbol[-1:].isdigit()
@@ -130,10 +140,12 @@ def read(data: bytes, file: str, source: str) -> ParseResult:
     checks = RowChecks(file, table.rows)
     text = table.text
 
-    symbol = np.array([str(v).strip().upper() for v in text["underlying_symbol"]],
-                      dtype=object)
-    product = np.array([s.removeprefix("^") for s in symbol], dtype=object)
-    root = np.array([str(v).strip().upper() for v in text["root"]], dtype=object)
+    symbol = per_value(text["underlying_symbol"], _upper)
+    product = per_value(symbol, lambda s: s.removeprefix("^"))
+    root = per_value(text["root"], _upper)
+    # Each (root, product) pair once: whether it is adjusted, and its rank among duplicates.
+    pair = np.fromiter(zip(root.tolist(), product.tolist(), strict=True), dtype=object,
+                       count=n)
     checks.missing(symbol, "underlying_symbol")
     quote_date, bad = parse_dates(text["quote_date"])
     checks.missing(text["quote_date"], "quote_date")
@@ -148,16 +160,15 @@ def read(data: bytes, file: str, source: str) -> ParseResult:
     checks.bad_numbers(table, ["strike"])
     checks.fail(np.isnan(strike) & ~table.not_numbers("strike"), "strike", "missing (empty)")
     checks.fail(strike <= 0, "strike", lambda i: f"must be > 0 (got {strike[i]:g})")
-    kinds = np.array([{"C": CALL, "P": PUT}.get(str(v).strip().upper(), -1)
-                      for v in text["option_type"]], dtype=np.int64)
+    kinds = per_value(text["option_type"],
+                      lambda v: {"C": CALL, "P": PUT}.get(str(v).strip().upper(), -1), np.int64)
     checks.fail(kinds < 0, "option_type",
                 lambda i: f"{text['option_type'][i]!r} is not C or P")
     checks.bad_numbers(table, [c for c in NUMBER_COLUMNS if c != "strike"])
     checks.non_negative(table, NON_NEGATIVE)
     checks.fail(expiration < quote_date, "expiration",
                 lambda i: f"{expiration[i]} is before the quote date {quote_date[i]}")
-    checks.fail(np.array([_adjusted(r, p) for r, p in zip(root, product, strict=True)],
-                         dtype=bool), "root",
+    checks.fail(per_value(pair, lambda rp: _adjusted(*rp), bool), "root",
                 lambda i: (f"{root[i]} is an adjusted series (non-standard deliverable); "
                            "not imported"))
 
@@ -165,8 +176,7 @@ def read(data: bytes, file: str, source: str) -> ParseResult:
     ok_rows = np.flatnonzero(checks.ok)
     under_codes, _ = codes_of(product)
     right = kinds.astype(np.int8)
-    preference = np.array([0 if r in PM_SETTLED_ROOTS else 1 if r == p else 2
-                           for r, p in zip(root, product, strict=True)], dtype=np.int64)
+    preference = per_value(pair, lambda rp: _rank(*rp), np.int64)
     day_numbers = quote_date.view(np.int64)
     kept, _ = first_of_each([under_codes[ok_rows], day_numbers[ok_rows],
                              expiration[ok_rows].view(np.int64), strike[ok_rows],

@@ -58,10 +58,12 @@ never held as Python rows.
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import math
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
@@ -147,20 +149,25 @@ def parse_numbers(cells: Iterable[Any]) -> tuple[np.ndarray, dict[int, str]]:
     cells = cells if isinstance(cells, list | tuple) else list(cells)
     bad: dict[int, str] = {}
     try:
-        # numpy parses the whole column at C speed; an empty cell sends it down the slow path.
+        # numpy parses the whole column at C speed.
         values = np.array(cells, dtype=np.float64)
     except ValueError:
-        values = np.empty(len(cells))
-        for i, cell in enumerate(cells):
-            text = cell.strip() if isinstance(cell, str) else cell
-            if text == "" or text is None:
-                values[i] = math.nan
-                continue
-            try:
-                values[i] = float(text)
-            except (TypeError, ValueError):
-                values[i] = math.nan
-                bad[i] = str(cell)
+        try:
+            # Empty cells, the usual cause, read as NaN.
+            values = np.array([c or "nan" for c in cells], dtype=np.float64)
+        except (TypeError, ValueError):
+            # Something else than a number or an empty cell: find it, cell by cell.
+            values = np.empty(len(cells))
+            for i, cell in enumerate(cells):
+                stripped = cell.strip() if isinstance(cell, str) else cell
+                if stripped == "" or stripped is None:
+                    values[i] = math.nan
+                    continue
+                try:
+                    values[i] = float(stripped)
+                except (TypeError, ValueError):
+                    values[i] = math.nan
+                    bad[i] = str(cell)
     infinite = np.flatnonzero(np.isinf(values))
     for k in infinite.tolist():
         bad[k] = str(cells[k])
@@ -171,13 +178,11 @@ def parse_numbers(cells: Iterable[Any]) -> tuple[np.ndarray, dict[int, str]]:
 def parse_dates(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``datetime64[D]`` of ``YYYY-MM-DD`` text cells (NaT for empty or malformed ones), and a
     mask of the malformed ones. Each distinct text is parsed once (a chain has few dates)."""
-    out = np.full(cells.shape[0], np.datetime64("NaT"), dtype="datetime64[D]")
-    bad = np.zeros(cells.shape[0], dtype=bool)
-    distinct, inverse = np.unique(cells.astype(str), return_inverse=True)
-    parsed = np.full(distinct.shape[0], np.datetime64("NaT"), dtype="datetime64[D]")
-    wrong = np.zeros(distinct.shape[0], dtype=bool)
-    for k, text in enumerate(distinct):
-        text = text.strip()
+    codes, distinct = codes_of(cells)
+    parsed = np.full(len(distinct), np.datetime64("NaT"), dtype="datetime64[D]")
+    wrong = np.zeros(len(distinct), dtype=bool)
+    for k, cell in enumerate(distinct):
+        text = str(cell).strip()
         if not text:
             continue
         try:
@@ -186,9 +191,7 @@ def parse_dates(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             parsed[k] = np.datetime64(date.fromisoformat(text), "D")
         except ValueError:
             wrong[k] = True
-    out[:] = parsed[inverse]
-    bad[:] = wrong[inverse]
-    return out, bad
+    return parsed[codes], wrong[codes]
 
 
 def _intern(cells: tuple[str, ...]) -> np.ndarray:
@@ -201,6 +204,19 @@ def _line_of_offset(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    # Reading holds millions of short strings and tuples, none of them in cycles: the cyclic
+    # collector would scan the growing heap again and again (more than half the time).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def read_csv_table(data: bytes, file: str, text_columns: Collection[str],
                    number_columns: Collection[str], required: Collection[str]) -> Table:
     """Read a CSV file with a header row into a :class:`Table` of the named columns.
@@ -209,6 +225,12 @@ def read_csv_table(data: bytes, file: str, text_columns: Collection[str],
     :class:`FileFormatError` for text that is not UTF-8, a file with no header, a missing
     required column (all named), a column named twice, or a row whose number of fields
     differs from the header's (its line)."""
+    with _collector_paused():
+        return _read_csv_table(data, file, text_columns, number_columns, required)
+
+
+def _read_csv_table(data: bytes, file: str, text_columns: Collection[str],
+                    number_columns: Collection[str], required: Collection[str]) -> Table:
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -338,23 +360,24 @@ class RowChecks:
     def __init__(self, file: str, rows: np.ndarray) -> None:
         self.file = file
         self.rows = rows
-        self.column: list[str | None] = [None] * rows.shape[0]
-        self.reason: list[str | None] = [None] * rows.shape[0]
+        self.rejected = np.zeros(rows.shape[0], dtype=bool)
+        self.found: dict[int, tuple[str, str]] = {}
 
     @property
     def ok(self) -> np.ndarray:
-        return np.array([r is None for r in self.reason], dtype=bool)
+        return ~self.rejected
 
     def fail(self, mask: np.ndarray | Iterable[int], column: str,
              reason: str | Callable[[int], str]) -> None:
         """Reject the rows of ``mask`` (a boolean mask or indices) not rejected yet."""
-        indices = np.flatnonzero(mask) if isinstance(mask, np.ndarray) and \
-            mask.dtype == bool else mask
-        for i in indices:
-            i = int(i)
-            if self.reason[i] is None:
-                self.column[i] = column
-                self.reason[i] = reason(i) if callable(reason) else reason
+        if isinstance(mask, np.ndarray) and mask.dtype == bool:
+            indices = np.flatnonzero(mask & ~self.rejected)
+        else:
+            indices = np.asarray(list(mask), dtype=np.int64)
+            indices = indices[~self.rejected[indices]] if indices.size else indices
+        for i in np.unique(indices).tolist():
+            self.found[i] = (column, reason(i) if callable(reason) else reason)
+        self.rejected[indices] = True
 
     def bad_numbers(self, table: Table, columns: Iterable[str]) -> None:
         for name in columns:
@@ -367,12 +390,21 @@ class RowChecks:
             self.fail(values < 0, name, partial(_below_zero, values))
 
     def missing(self, values: np.ndarray, column: str) -> None:
-        self.fail(np.array([not str(v).strip() for v in values], dtype=bool), column,
+        self.fail(per_value(values, lambda v: not str(v).strip(), bool), column,
                   "missing (empty)")
 
     def rejects(self) -> list[Reject]:
-        return [Reject(self.file, int(self.rows[i]), str(self.column[i]), str(reason))
-                for i, reason in enumerate(self.reason) if reason is not None]
+        return [Reject(self.file, int(self.rows[i]), column, reason)
+                for i, (column, reason) in sorted(self.found.items())]
+
+
+def per_value(values: np.ndarray, function: Callable[[Any], Any], dtype: Any = object
+              ) -> np.ndarray:
+    """``function`` of each cell, called once per distinct value (text columns have few)."""
+    codes, distinct = codes_of(values)
+    results = np.empty(len(distinct), dtype=dtype)
+    results[:] = [function(v) for v in distinct]
+    return results[codes]
 
 
 def first_of_each(keys: list[np.ndarray], preference: np.ndarray | None = None
@@ -445,10 +477,10 @@ def read(data: bytes, file: str, source: str) -> ParseResult:
         return result
     text = table.text
 
-    underlying = np.array([str(v).strip() for v in text["underlying"]], dtype=object)
+    underlying = per_value(text["underlying"], _stripped)
     checks.missing(underlying, "underlying")
 
-    times_text = np.array([str(v).strip() for v in text["quote_time"]], dtype=object)
+    times_text = per_value(text["quote_time"], _stripped)
     time_codes, distinct_times = codes_of(times_text)
     written: list[datetime | None] = []
     for t in distinct_times:
@@ -456,7 +488,7 @@ def read(data: bytes, file: str, source: str) -> ParseResult:
             written.append(_quote_time(t))
         except ValueError:
             written.append(None)
-    checks.fail(np.array([written[c] is None for c in time_codes], dtype=bool), "quote_time",
+    checks.fail(np.array([w is None for w in written], dtype=bool)[time_codes], "quote_time",
                 lambda i: (f"not an ISO-8601 date and time: {times_text[i]!r} (e.g. "
                            "2026-11-19T15:30:00+05:30; without an offset it is UTC)"))
 
@@ -470,8 +502,8 @@ def read(data: bytes, file: str, source: str) -> ParseResult:
     checks.fail(np.isnan(strike) & ~table.not_numbers("strike"), "strike", "missing (empty)")
     checks.fail(strike <= 0, "strike", lambda i: f"must be > 0 (got {strike[i]:g})")
 
-    kinds = np.array([OPTION_TYPES.get(str(v).strip().lower(), -1)
-                      for v in text["option_type"]], dtype=np.int64)
+    kinds = per_value(text["option_type"],
+                      lambda v: OPTION_TYPES.get(str(v).strip().lower(), -1), np.int64)
     checks.fail(kinds < 0, "option_type",
                 lambda i: f"{text['option_type'][i]!r} is not one of C, P, call, put, CE, PE")
 
@@ -484,39 +516,44 @@ def read(data: bytes, file: str, source: str) -> ParseResult:
     checks.fail((multiplier <= 0) | fractional, "multiplier",
                 lambda i: f"must be a whole number > 0 (got {multiplier[i]:g})")
 
-    style = np.array([str(v).strip().lower() for v in
-                      text.get("exercise_style", np.full(n, "", dtype=object))], dtype=object)
-    checks.fail(np.array([s not in ("", *EXERCISE_STYLES) for s in style], dtype=bool),
+    empty = np.full(n, "", dtype=object)
+    style = per_value(text.get("exercise_style", empty), lambda v: str(v).strip().lower())
+    checks.fail(per_value(style, lambda v: v not in ("", *EXERCISE_STYLES), bool),
                 "exercise_style",
                 lambda i: f"{style[i]!r} is not one of {', '.join(EXERCISE_STYLES)}")
-    exchange = np.array([str(v).strip().upper() for v in
-                         text.get("exchange", np.full(n, "", dtype=object))], dtype=object)
-    currency = np.array([str(v).strip().upper() for v in
-                         text.get("currency", np.full(n, "", dtype=object))], dtype=object)
+    exchange = per_value(text.get("exchange", empty), lambda v: str(v).strip().upper())
+    currency = per_value(text.get("currency", empty), lambda v: str(v).strip().upper())
 
     # The instant (UTC) and, per row, the session date at its exchange.
     instants = np.array([-1 if w is None else int(w.timestamp() * 1_000_000)
                          for w in written], dtype=np.int64)[time_codes]
-    session = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
-    for i in np.flatnonzero(checks.ok):
-        when = written[time_codes[i]]
-        assert when is not None
-        zone = EXCHANGE_ZONES.get(exchange[i])
-        local = when.astimezone(ZoneInfo(zone)) if zone else when
-        session[i] = np.datetime64(local.date(), "D")
+    exchange_codes, exchanges = codes_of(exchange)
+    pairs, inverse = np.unique(np.stack([time_codes, exchange_codes], axis=1), axis=0,
+                               return_inverse=True)
+    session_of_pair = np.full(pairs.shape[0], np.datetime64("NaT"), dtype="datetime64[D]")
+    for k, (time_code, exchange_code) in enumerate(pairs.tolist()):
+        when = written[time_code]
+        if when is not None:
+            zone = EXCHANGE_ZONES.get(exchanges[exchange_code])
+            local = when.astimezone(ZoneInfo(zone)) if zone else when
+            session_of_pair[k] = np.datetime64(local.date(), "D")
+    session = session_of_pair[inverse.reshape(-1)]
     checks.fail(expiry < session, "expiry",
                 lambda i: f"{expiry[i]} is before the quote date {session[i]}")
 
-    ok = checks.ok
+    # The chain-level columns agree with the chain's first row.
+    ok_rows = np.flatnonzero(checks.ok)
     under_codes, _ = codes_of(underlying)
-    for index in groups(under_codes[ok], instants[ok]):
-        rows = np.flatnonzero(ok)[index]
-        first = rows[0]
-        for name, values in (("multiplier", multiplier), ("exercise_style", style),
-                             ("exchange", exchange), ("currency", currency)):
-            differs = [r for r in rows[1:] if not _same(values[r], values[first])]
-            checks.fail(np.array(differs, dtype=np.int64), name,
-                        partial(_differs, table, values, first))
+    first_of = np.full(n, -1, dtype=np.int64)
+    for index in groups(under_codes[ok_rows], instants[ok_rows]):
+        first_of[ok_rows[index]] = ok_rows[index[0]]
+    for name, values in (("multiplier", multiplier), ("exercise_style", style),
+                         ("exchange", exchange), ("currency", currency)):
+        mine, theirs = values[ok_rows], values[first_of[ok_rows]]
+        same = mine == theirs
+        if values.dtype.kind == "f":
+            same |= np.isnan(mine) & np.isnan(theirs)
+        checks.fail(ok_rows[~same], name, partial(_differs, table, values, first_of))
 
     ok = checks.ok
     right = kinds.astype(np.int8)
@@ -537,8 +574,9 @@ def read(data: bytes, file: str, source: str) -> ParseResult:
             columns[name] = table.number(column)
 
     ok = checks.ok
+    ok_rows = np.flatnonzero(ok)
     for index in groups(under_codes[ok], instants[ok]):
-        rows = np.flatnonzero(ok)[index]
+        rows = ok_rows[index]
         first = int(rows[0])
         when = written[time_codes[first]]
         assert when is not None
@@ -558,19 +596,18 @@ def read(data: bytes, file: str, source: str) -> ParseResult:
     return result
 
 
+def _stripped(value: Any) -> str:
+    return str(value).strip()
+
+
 def _below_zero(values: np.ndarray, i: int) -> str:
     return f"must be >= 0 (got {values[i]:g})"
 
 
-def _differs(table: Table, values: np.ndarray, first: int, i: int) -> str:
+def _differs(table: Table, values: np.ndarray, first_of: np.ndarray, i: int) -> str:
+    first = int(first_of[i])
     return (f"{_shown(values[i])} differs from {_shown(values[first])} on "
             f"{table.where(first)} of the same chain")
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, float) and isinstance(b, float):
-        return a == b or (math.isnan(a) and math.isnan(b))
-    return bool(a == b)
 
 
 def _shown(value: Any) -> str:
