@@ -46,6 +46,10 @@ def _utc(value: str | None) -> datetime | None:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
+def _iso(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
 def _replay_range(settings: Settings) -> ReplayRange:
     assert settings.replay_source is not None
     db = open_configured(settings)
@@ -67,9 +71,8 @@ def check_market(settings: Settings) -> str:
                           "snapshots or a live feed)")
     if settings.replay_source:
         r = _replay_range(settings)
-        line = (f"replaying {r.source!r} ({', '.join(r.products)}) from "
-                f"{r.start.isoformat()} to {r.end.isoformat()} at "
-                f"{settings.replay_speed:g}x")
+        line = (f"replaying {r.source!r} ({', '.join(r.products)}) from {_iso(r.start)} to "
+                f"{_iso(r.end)} at {settings.replay_speed:g}x")
     elif settings.feed_urls:
         from ..feeds.nse_poll import poll_symbols
 
