@@ -46,6 +46,14 @@ def test_nse_json(document: dict[str, object]) -> None:
     assert detect_format("x.json", pretty[:60]) == "nse-json"
 
 
+def test_nse_json_whose_records_come_after_a_long_filtered_object() -> None:
+    document = {"filtered": {"data": [{"strikePrice": 20000 + 50 * i} for i in range(5000)]},
+                "records": NSE_V3["records"]}
+    data = json.dumps(document).encode()
+    assert data.find(b'"records"') > 65536
+    assert detect_format("x.json", _head(data)) == "nse-json"
+
+
 def test_udiff_plain_and_zipped(tmp_path: Path) -> None:
     data = f"{UDIFF_HEADER}\n{UDIFF_ROW}\n".encode()
     assert detect_format("BhavCopy.csv", data) == "udiff"

@@ -1,6 +1,7 @@
 """Which format a file is in, from its first bytes (never its name).
 
-* ``nse-json``: a JSON object with a ``records`` key (the NSE option-chain page, both shapes);
+* ``nse-json``: a JSON object with a ``records`` key (the NSE option-chain page, both shapes;
+  ``filtered`` will do, for a file that saved that object first and a long one);
 * ``udiff``: a CSV header with ``TckrSymb`` and ``FinInstrmTp`` (NSE/BSE UDiFF bhavcopy);
 * ``cboe-eod``: a CSV header with ``underlying_symbol`` and ``quote_date`` (Cboe DataShop);
 * ``long``: a CSV header with ``underlying`` and ``quote_time``, or a Parquet file (``PAR1``).
@@ -28,7 +29,7 @@ DESCRIPTIONS = {
     "cboe-eod": "Cboe Option EOD Summary CSV (underlying_symbol, quote_date columns)",
     "long": "the long format, CSV (underlying, quote_time columns) or Parquet",
 }
-_RECORDS_KEY = re.compile(rb'"records"\s*:')
+_NSE_KEYS = re.compile(rb'"(records|filtered)"\s*:')
 
 
 def _unknown(file: str, what: str) -> FileFormatError:
@@ -49,7 +50,7 @@ def detect_format(file: str, head: bytes) -> str:
         raise _unknown(file, "a gzip-compressed file (decompress it first)")
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if text.startswith(b"{"):
-        if _RECORDS_KEY.search(text):
+        if _NSE_KEYS.search(text):
             return "nse-json"
         raise _unknown(file, "JSON without a 'records' object")
     # The header: the first non-blank line (a partial last line of the head is fine).
