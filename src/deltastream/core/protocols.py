@@ -58,11 +58,15 @@ class MarketProvider(Protocol):
     """Where an engine's snapshots come from: the simulated market, a replay of stored or
     imported snapshots, or a live feed. The engine asks once per tick; the provider answers
     with the snapshot of every product that changed since the last ask (priced: IV, Greeks
-    and chain statistics filled), numbered ``sequence``.
+    and chain statistics filled), numbered ``sequence``; the engine publishes the answer as
+    one tick, and an empty answer as none (``sequence`` is offered again next time). A
+    provider's work that may be slow (network requests) happens off the engine's thread.
 
     Implemented by :class:`~deltastream.engine.runner.SimulatorProvider` (the default),
     :class:`~deltastream.feeds.replay.ReplayProvider` and
-    :class:`~deltastream.feeds.nse_poll.NSEPollingProvider`."""
+    :class:`~deltastream.feeds.nse_poll.NSEPollingProvider`. A provider may also be
+    :class:`~deltastream.engine.runner.Scheduled` (it tells when its next snapshot falls
+    due) and :class:`~deltastream.engine.runner.Closable` (it holds resources to release)."""
 
     source: str              # the name its snapshots are stored and served under
     symbols: list[str]       # products, in a stable order
