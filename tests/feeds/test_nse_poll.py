@@ -300,3 +300,40 @@ def test_the_feed_stops_polling_when_closed(server, catalog):
     time.sleep(4 * INTERVAL)
     assert len(server.times(path)) == count
     assert urlsplit(server.base).hostname == "127.0.0.1"
+
+
+def test_the_feeds_snapshots_are_recorded_once_under_its_source(server, catalog, tmp_path):
+    from deltastream.runtime.recorder import start_recording
+    from deltastream.settings import Settings
+    from deltastream.store import history, schema
+    from deltastream.store.database import open_database, sqlite_url
+    from tests.support.store import count
+
+    path = V3 + "08-Dec-2026"
+    feed = NSEPollingProvider([server.url(path)], INTERVAL, catalog, "nse-test")
+    engine = Engine(provider=feed, clock=RealClock(), history=100, republish_after=0.2)
+    recorder = start_recording(engine, Settings(data_dir=tmp_path, archive_every=0))
+    try:
+        wait_until(lambda: bool(engine.tick()), 20, "the first snapshot")
+        first = engine.latest("NIFTY")
+        time.sleep(0.3)
+        again = engine.tick()           # quiet: the same market published again
+        assert again["NIFTY"].sequence == 2 and again["NIFTY"].timestamp == first.timestamp
+        with server.lock:
+            server.payloads[path] = with_timestamp(server.payloads[path],
+                                                   "04-Dec-2026 15:33:00")
+        wait_until(lambda: bool(engine.tick()), 20, "the updated snapshot")
+    finally:
+        engine.stop()
+        assert recorder.close()
+    db = open_database(sqlite_url(tmp_path))
+    try:
+        [info] = history.sources(db)
+        assert info.name == "nse-test" and [p.snapshots for p in info.products] == [2]
+        assert (info.products[0].first.isoformat(), info.products[0].last.isoformat()) == (
+            "2026-12-04T10:00:00+00:00", "2026-12-04T10:03:00+00:00")
+        assert count(db, schema.TABLES["underlying_ticks"]) == 2
+        # No market checkpoint: a live feed is not resumed.
+        assert count(db, schema.TABLES["market_state"]) == 0
+    finally:
+        db.dispose()
