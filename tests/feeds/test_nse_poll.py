@@ -326,6 +326,8 @@ def test_the_feeds_snapshots_are_recorded_once_under_its_source(server, catalog,
     finally:
         engine.stop()
         assert recorder.close()
+    # Written twice, not three times (the store's keys would hide a second write).
+    assert recorder.stats()["rows_written"]["underlying_ticks"] == 2
     db = open_database(sqlite_url(tmp_path))
     try:
         [info] = history.sources(db)
