@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from datetime import datetime, timedelta
 
 import pytest
@@ -173,4 +174,35 @@ def test_an_engine_on_a_replay_publishes_the_stored_day_with_its_own_numbers(db,
     assert [p["IDX"].sequence for p in published] == list(range(701, 707))
     assert [p["SEC"].timestamp for p in published] == [at(i) for i in range(6)]
     assert engine.source == "tape" and engine.latest("IDX").spot == day[5]["IDX"].spot
+    engine.stop()
+
+
+def test_a_reader_joining_mid_replay_receives_every_products_latest_snapshot(tmp_path, day):
+    # Products quoted at different times make ticks of one product each: a web process
+    # connecting to the engine's bus after them gets both, not only the last tick's.
+    from deltastream.bus.codec import decode_tick
+    from deltastream.bus.local import _HEAD, FRAME_TICK
+    from deltastream.core.feed import EngineLife
+    from deltastream.runtime.publishing import _Greeting, _publish
+
+    class Publisher:
+        def publish(self, sequence: int, message: bytes) -> bool:
+            return True
+
+    db = open_database(sqlite_url(tmp_path))
+    late = timedelta(seconds=90)
+    write_imported(db, [day[0]["IDX"], imported(day[0]["SEC"], "tape", shift=late)])
+    engine = Engine(provider=ReplayProvider(db, "tape"), clock=FixedClock(at(1)), history=100)
+    greeting = _Greeting()
+    greeting.engine = engine
+    for _ in range(2):      # IDX's tick, then SEC's
+        published = engine.tick()
+        _publish(engine, Publisher(), greeting, "e1", EngineLife(), threading.Event(),
+                 published, 0.0, None)
+    assert published.keys() == {"SEC"}
+    frame = greeting()[-1]
+    kind, _ = _HEAD.unpack_from(frame)
+    message = decode_tick(frame[_HEAD.size:])
+    assert kind == FRAME_TICK and message.sequence == 2
+    assert {p: s.sequence for p, s in message.snapshots.items()} == {"IDX": 1, "SEC": 2}
     engine.stop()
