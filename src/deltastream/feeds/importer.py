@@ -118,27 +118,27 @@ def _import_file(item: InputFile, db: sa.Engine, catalog: Catalog, source: str |
     spent = summary.seconds
     started = time.perf_counter()
     data = item.read()
-    parsed_at = time.perf_counter()
-    spent["read"] += parsed_at - started
+    read = time.perf_counter()
+    spent["read"] += read - started
     fmt = format or detect_format(item.name, data[:HEAD_BYTES])
     # The parser is told its format's default source; a BSE bhavcopy is re-tagged below
     # from the exchange it names.
     result = _parser(fmt).read(data, item.name, source or default_source(fmt, ""))
     del data
-    priced_at = time.perf_counter()
-    spent["parse"] += priced_at - parsed_at
+    parsed = time.perf_counter()
+    spent["parse"] += parsed - read
     try:
         snaps = _price(_tagged(result, fmt, source), catalog)
     except ValueError as exc:
         raise FileFormatError(item.name, None, f"cannot be priced: {exc}") from exc
-    stored_at = time.perf_counter()
-    spent["price"] += stored_at - priced_at
+    priced = time.perf_counter()
+    spent["price"] += priced - parsed
     if snaps:
         counts = write_imported(db, snaps)
         summary.snapshots_stored += counts.snapshots_stored
         summary.snapshots_present += counts.snapshots_present
         summary.contracts_stored += counts.contracts_stored
-    spent["store"] += time.perf_counter() - stored_at
+    spent["store"] += time.perf_counter() - priced
     summary.rows_read += result.rows_read
     summary.rejects.extend(result.rejects)
     summary.rows_rejected += len(result.rejects)
@@ -151,7 +151,9 @@ def import_files(files: list[InputFile], db: sa.Engine, catalog: Catalog,
     format's default, :func:`default_source`), ``format`` forces the parser (None: detected
     per file). ``progress(files_done, files_total)`` is called after each file.
 
-    Raises ValueError for an invalid ``source`` or ``format`` (before reading anything)."""
+    Raises ValueError for an invalid ``source`` or ``format`` (before reading anything), and
+    what the store raises when writing fails (the files before the failing one stay
+    stored)."""
     if source is not None:
         check_source(source)
     if format is not None:
