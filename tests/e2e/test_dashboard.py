@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
+
+from tests.support import bhavcopy
 
 from .conftest import Server, start_server
 
@@ -374,3 +379,312 @@ def test_spot_moves_and_the_page_reconnects_after_a_restart(browser, tmp_path):
             page.close()
         if server.process.poll() is None:
             server.stop()
+
+
+# ---- a stored source (imported files) beside the live one --------------------------------
+
+FIXTURES = REPO / "tests" / "fixtures" / "feeds" / "nse"
+# NIFTY and RELIANCE: two generated daily bhavcopies (settlement prices only), then the
+# NSE option-chain JSON of 2026-12-04 (quotes with crossed, locked and zero bids, vendor IVs).
+STORED_DAYS = 2
+STORED_START = "2026-12-01"
+NEWEST = "2026-12-04T10:00:00.000Z"
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("stored")
+    days = tmp / "bhavcopies"
+    bhavcopy.write_series(days, date.fromisoformat(STORED_START), STORED_DAYS,
+                          bhavcopy.underlyings(["NIFTY", "RELIANCE"], strikes=21), seed=3)
+    files = [str(days), str(FIXTURES / "option-chain-v3_NIFTY_08-Dec-2026.json"),
+             str(FIXTURES / "option-chain-equities_RELIANCE.json")]
+    done = subprocess.run([sys.executable, "-m", "deltastream", "import", *files,
+                           "--data-dir", str(tmp)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    srv = start_server(tmp, "--tick-interval", TICK, "--data-dir", str(tmp))
+    yield srv
+    if srv.process.poll() is None:
+        srv.stop()
+
+
+def number(text: str) -> float | None:
+    """A cell's number as the page writes it (Indian or Western grouping, a dash for none)."""
+    return None if text == "—" else float(text.replace(",", "").replace("−", "-"))
+
+
+def cells(page) -> dict:
+    """The table's source, sequence, strikes and per side the cells of the fields below, with
+    each side's tooltip and the IV cell's quality mark."""
+    return page.evaluate("""() => {
+        const t = document.getElementById('chain');
+        const side = (r, s) => {
+          const td = (f) => r.querySelector(`td[data-side=${s}][data-field=${f}]`);
+          const out = {title: td('bid').title, quality: td('iv').dataset.quality ?? ''};
+          for (const f of ['last', 'bid', 'ask', 'iv', 'open_interest']) out[f] = td(f).textContent;
+          return out;
+        };
+        const rows = [...t.tBodies[0].rows];
+        return {source: t.dataset.source, product: t.dataset.product, expiry: t.dataset.expiry,
+                sequence: Number(t.dataset.sequence),
+                strikes: rows.map(r => Number(r.dataset.strike)),
+                strikeTitles: rows.map(r => r.querySelector('td.strike').title),
+                calls: rows.map(r => side(r, 'call')), puts: rows.map(r => side(r, 'put'))};
+    }""")
+
+
+def assert_table_is(page_cells: dict, chain: dict) -> None:
+    """Every row of the table shows the REST chain's numbers, symbols and quality."""
+    assert page_cells["strikes"] == chain["strikes"]
+    assert page_cells["sequence"] == chain["sequence"]
+    for i, strike in enumerate(chain["strikes"]):
+        for name in ("calls", "puts"):
+            shown, option = page_cells[name][i], chain[name][i]
+            for field in ("last", "bid", "ask", "open_interest"):
+                assert number(shown[field]) == pytest.approx(option[field], abs=0.005), (
+                    strike, name, field)
+            iv = option["iv"]
+            assert number(shown["iv"]) == (None if iv is None else pytest.approx(
+                iv * 100, abs=0.005)), (strike, name)
+            assert option["contract_symbol"] in shown["title"]
+            expected = ("flag" if option["quality_flags"] else
+                        "source" if option["price_source"] != "mid" else "")
+            assert shown["quality"] == expected, (strike, name, option["quality_flags"],
+                                                  option["price_source"])
+        assert page_cells["strikeTitles"][i] == (f"{chain['calls'][i]['contract_symbol']} · "
+                                                 f"{chain['puts'][i]['contract_symbol']}")
+
+
+def socket_ios(page) -> list:
+    """The page's Socket.IO WebSockets, as they are opened."""
+    sockets: list = []
+
+    def opened(ws) -> None:
+        if "/socket.io/" in ws.url:
+            sockets.append(ws)
+
+    page.on("websocket", opened)
+    return sockets
+
+
+def draws(page, name: str) -> Callable[[], bool]:
+    """Whether the chart has drawn something (an empty chart draws no pixel)."""
+    return lambda: drawn_pixels(page, name) > 500
+
+
+def wait_closed(page, sockets: list, timeout: float = 10.0) -> None:
+    """Wait until every one of ``sockets`` is closed (Playwright delivers the close while
+    the page is waited on, not while the test sleeps)."""
+    deadline = time.monotonic() + timeout
+    while not all(ws.is_closed() for ws in sockets):
+        if time.monotonic() > deadline:
+            raise AssertionError("the Socket.IO connection stayed open")
+        page.wait_for_timeout(100)
+
+
+def shown(page, selector: str) -> bool:
+    return page.evaluate("(s) => !document.querySelector(s).closest('[hidden]')", selector)
+
+
+def test_the_source_selector_is_hidden_with_only_the_live_source(browser, live):
+    page, problems = open_dashboard(browser, live)
+    try:
+        _, body = live.get("/api/data/sources")
+        assert [s["name"] for s in body["sources"]] == ["simulator"]
+        assert not shown(page, "#source") and not shown(page, "#at")
+        assert not shown(page, "#stored") and shown(page, "#status")
+        assert "source=" not in page.evaluate("location.search")
+        assert problems.items == []
+    finally:
+        page.close()
+
+
+def test_a_stored_source_shows_its_chain_and_charts_without_the_live_stream(browser, stored,
+                                                                           tmp_path):
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    problems = Problems(page)
+    sockets = socket_ios(page)
+    try:
+        page.goto(stored.base + "/")
+        page.wait_for_function(
+            "() => document.getElementById('status').dataset.state === 'live'", timeout=60_000)
+        assert sockets and not sockets[0].is_closed()
+        assert shown(page, "#source")
+        assert page.eval_on_selector_all("#source option", "os => os.map(o => o.textContent)") \
+            == ["simulator (live)", "nse"]
+
+        page.select_option("#source", "nse")
+        page.wait_for_function("() => document.getElementById('chain').dataset.source === 'nse'")
+        # The stream carries the live source only: its connection is closed, and a badge
+        # names the stored time in place of the live status.
+        wait_closed(page, sockets)
+        assert not shown(page, "#status") and shown(page, "#stored")
+        _, products = stored.get("/api/data/products?source=nse")
+        assert page.eval_on_selector_all("#product option", "os => os.map(o => o.value)") \
+            == products["products"] == ["NIFTY", "RELIANCE"]
+        assert "source=nse" in page.evaluate("location.search")
+
+        page.select_option("#product", "NIFTY")
+        page.wait_for_function(
+            "() => document.getElementById('chain').dataset.product === 'NIFTY'")
+        shown_cells = cells(page)
+        status, body = stored.get(f"/api/data/chain/NIFTY?source=nse"
+                                  f"&strikes={len(shown_cells['strikes'])}")
+        assert status == 200
+        chain = body["chains"][0]
+        assert chain["source"] == "nse" and chain["timestamp"] == NEWEST
+        assert shown_cells["source"] == "nse" and shown_cells["expiry"] == chain["expiry"]
+        assert_table_is(shown_cells, chain)
+        assert page.inner_text("#stored") == "stored data as of 2026-12-04 10:00:00 UTC"
+        # The fixture's quirks are marked: a crossed, a locked quote and zero bids.
+        flags = {f for o in chain["calls"] + chain["puts"] for f in o["quality_flags"]}
+        assert {"crossed", "locked", "zero_bid"} <= flags
+        crossed = next(i for i, o in enumerate(chain["calls"]) if "crossed" in o["quality_flags"])
+        assert "crossed quote (bid above ask)" in shown_cells["calls"][crossed]["title"]
+        vendor = chain["calls"][crossed]["vendor_iv"]
+        assert f"vendor IV {vendor * 100:.2f}%" in shown_cells["calls"][crossed]["title"]
+        assert shown(page, "#legend-quality")
+        residual = f"parity residual {chain['forward_residual'] * 100:.4f}%"
+        assert residual in page.inner_text("#chain-caption")
+
+        # Every chart draws the stored source's numbers.
+        for name in CHARTS:
+            wait_for(draws(page, name), 30, f"chart {name} to draw")
+        i = chain["strikes"].index(chain["atm_strike"])
+        oi = [s["data"] for s in chart_option(page, "oi")["series"]]
+        assert oi[0][i] == chain["calls"][i]["open_interest"]
+        assert oi[1][i] == chain["puts"][i]["open_interest"]
+        _, mp = stored.get(f"/api/analytics/max-pain/NIFTY?source=nse&expiry={chain['expiry']}")
+        marked = chart_option(page, "max-pain")["series"][2]["markLine"]["data"][0]["xAxis"]
+        assert number(marked) == mp["max_pain_strike"]
+        _, surface = stored.get("/api/analytics/volatility-surface/NIFTY?source=nse")
+        assert chart_option(page, "surface")["yAxis"][0]["data"] == [
+            f"{e['expiry']} ({e['days_to_expiry']}d)" for e in surface["expiries"]]
+        _, iv = stored.get("/api/analytics/iv-history/NIFTY?source=nse")
+        assert [p["timestamp"] for p in iv["series"]][-1] == NEWEST
+        drawn = chart_option(page, "iv-history")["series"][0]["data"]
+        assert [p[0] for p in drawn] == [p["timestamp"] for p in iv["series"]]
+        assert [p[1] for p in drawn] == pytest.approx([p["atm_iv"] * 100 for p in iv["series"]])
+        _, ticks = stored.get("/api/data/underlying/NIFTY?source=nse&limit=1000")
+        history = chart_option(page, "history")["series"][0]["data"]
+        assert history == [[t["timestamp"], t["price"]] for t in ticks["ticks"]]
+        assert len(history) == STORED_DAYS + 1
+
+        # Stored data stands still: no tick moves the table, no stream is opened again.
+        page.wait_for_timeout(2000)
+        assert cells(page)["sequence"] == chain["sequence"]
+        assert all(ws.is_closed() for ws in sockets) and len(sockets) == 1
+        for d in artifact_dirs(tmp_path):
+            page.screenshot(path=str(d / "dashboard-stored-1440x900.png"), full_page=True)
+        assert page.inner_text("#errors") == ""
+        assert problems.items == []
+    finally:
+        page.close()
+
+
+def test_the_time_picker_loads_the_stored_chain_at_or_before_that_time(browser, stored,
+                                                                        tmp_path):
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    problems = Problems(page)
+    sockets = socket_ios(page)
+    try:
+        # A link names the source: the page opens on it without ever joining the stream.
+        page.goto(stored.base + "/?source=nse&product=RELIANCE")
+        page.wait_for_function("() => document.getElementById('chain').dataset.source === 'nse'"
+                               " && document.getElementById('chain').dataset.product === "
+                               "'RELIANCE'", timeout=60_000)
+        _, listing = stored.get("/api/data/sources")
+        nse = next(s for s in listing["sources"] if s["name"] == "nse")
+        span = next(p for p in nse["products"] if p["product"] == "RELIANCE")
+        assert (span["from"], span["to"]) == (f"{STORED_START}T10:00:00.000Z", NEWEST)
+        # The picker is bounded by the stored range and opens on the newest snapshot.
+        assert page.get_attribute("#at", "min") == span["from"][:19]
+        assert page.get_attribute("#at", "max") == span["to"][:19]
+        assert page.input_value("#at") == "2026-12-04T10:00"
+        assert page.inner_text("#stored") == "stored data as of 2026-12-04 10:00:00 UTC"
+
+        # A time between two stored days: the chain of the day before it.
+        page.fill("#at", "2026-12-03T12:30:00")
+        page.wait_for_function("() => document.getElementById('stored').dataset.timestamp === "
+                               "'2026-12-02T10:00:00.000Z'")
+        page.wait_for_function("() => !document.getElementById('max-pain-empty').hidden")
+        at = "2026-12-03T12:30:00.999Z"
+        shown_cells = cells(page)
+        status, body = stored.get(f"/api/data/chain/RELIANCE?source=nse&at={at}"
+                                  f"&expiry={shown_cells['expiry']}"
+                                  f"&strikes={len(shown_cells['strikes'])}")
+        assert status == 200
+        chain = body["chains"][0]
+        assert chain["timestamp"] == "2026-12-02T10:00:00.000Z"
+        assert_table_is(shown_cells, chain)
+        # The expiries are the ones listed at that time.
+        _, listed = stored.get(f"/api/data/chain/RELIANCE?source=nse&at={at}&limit=10"
+                               "&strikes=1")
+        assert page.eval_on_selector_all("#expiry option", "os => os.map(o => o.value)") == [
+            c["expiry"] for c in listed["chains"]]
+        # Histories end at the time viewed; max pain and the surface are served for the
+        # newest snapshot only and say so instead of showing another time's.
+        page.wait_for_function("() => echarts.getInstanceByDom(document.querySelector("
+                               "'[data-chart=history]')).getOption().series[0].data.length"
+                               " === 2")
+        assert shown(page, "#surface-empty") and not shown(page, "#chart-surface")
+        assert "newest stored snapshot" in page.inner_text("#max-pain-empty")
+        assert f"at={at.replace(':', '%3A')}" in page.evaluate("location.search")
+        for d in artifact_dirs(tmp_path):
+            page.screenshot(path=str(d / "dashboard-stored-past-1440x900.png"), full_page=True)
+
+        # The address reopens that view.
+        page.reload()
+        page.wait_for_function("() => document.getElementById('stored').dataset.timestamp === "
+                               "'2026-12-02T10:00:00.000Z'", timeout=60_000)
+        assert page.input_value("#at") == "2026-12-03T12:30"
+        assert cells(page)["sequence"] == chain["sequence"]
+
+        # Before the range: its first snapshot; "newest" goes back to the newest.
+        page.fill("#at", "2026-11-01T00:00:00")
+        page.wait_for_function("() => document.getElementById('stored').dataset.timestamp === "
+                               "'2026-12-01T10:00:00.000Z'")
+        page.click("#at-newest")
+        page.wait_for_function("() => document.getElementById('stored').dataset.timestamp === "
+                               f"'{NEWEST}'")
+        page.wait_for_function("() => document.getElementById('max-pain-empty').hidden")
+        assert "at=" not in page.evaluate("location.search")
+        assert sockets == []
+        assert page.inner_text("#errors") == ""
+        assert problems.items == []
+    finally:
+        page.close()
+
+
+def test_back_to_the_live_source_the_stream_and_ticks_return(browser, stored):
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    problems = Problems(page)
+    sockets = socket_ios(page)
+    try:
+        page.goto(stored.base + "/?source=nse&product=NIFTY")
+        page.wait_for_function("() => document.getElementById('chain').dataset.source === 'nse'",
+                               timeout=60_000)
+        assert sockets == []
+        page.select_option("#source", "simulator")
+        page.wait_for_function(
+            "() => document.getElementById('status').dataset.state === 'live'", timeout=30_000)
+        assert len(sockets) == 1 and not sockets[0].is_closed()
+        assert shown(page, "#status") and not shown(page, "#stored")
+        assert not shown(page, "#at")
+        assert "source=" not in page.evaluate("location.search")
+        state, chain = at_same_tick(page, stored, "NIFTY")
+        assert chain["source"] == "simulator" and state["strikes"] == chain["strikes"]
+        seq = state["sequence"]
+        wait_for(lambda: table_state(page)["sequence"] >= seq + 2, 20, "two more live ticks")
+
+        # And away again: the connection closes; a link to a source the server does not
+        # hold opens the live source and says so.
+        page.select_option("#source", "nse")
+        wait_closed(page, sockets)
+        page.goto(stored.base + "/?source=nowhere")
+        page.wait_for_function(
+            "() => document.getElementById('status').dataset.state === 'live'", timeout=30_000)
+        assert "source 'nowhere' is not on this server" in page.inner_text("#errors")
+        assert problems.items == []
+    finally:
+        page.close()

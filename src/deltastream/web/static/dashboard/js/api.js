@@ -1,4 +1,8 @@
 // The JSON API, as any client reads it.
+//
+// `scope` names where the data comes from: `source` (omitted for the live feed, the server's
+// default) and, for a stored source viewed at a past time, `to` (ISO-8601 UTC): histories end
+// there, and the chain is the stored one at or before it (`at=`).
 
 export class APIError extends Error {
   constructor(status, message) {
@@ -30,13 +34,24 @@ export async function getJSON(path, params = {}) {
 const enc = encodeURIComponent;
 
 export const api = {
-  products: () => getJSON("/api/data/products"),
-  expiries: (p) => getJSON(`/api/data/expiries/${enc(p)}`),
-  chain: (p, expiry, strikes) => getJSON(`/api/data/chain/${enc(p)}`, { expiry, strikes }),
-  underlying: (p, limit = 1000) => getJSON(`/api/data/underlying/${enc(p)}`, { limit }),
-  pcrHistory: (p, expiry) => getJSON(`/api/analytics/pcr/${enc(p)}`, { expiry, history: "true" }),
-  surface: (p, strikes) => getJSON(`/api/analytics/volatility-surface/${enc(p)}`, { strikes }),
-  maxPain: (p, expiry) => getJSON(`/api/analytics/max-pain/${enc(p)}`, { expiry }),
-  ohlc: (p, window) => getJSON(`/api/analytics/ohlc/${enc(p)}`, { window }),
-  ivHistory: (p) => getJSON(`/api/analytics/iv-history/${enc(p)}`),
+  sources: () => getJSON("/api/data/sources"),
+  products: (scope = {}) => getJSON("/api/data/products", { source: scope.source }),
+  expiries: (p, scope = {}) => getJSON(`/api/data/expiries/${enc(p)}`, { source: scope.source }),
+  chain: (p, expiry, strikes, scope = {}, limit = undefined) =>
+    getJSON(`/api/data/chain/${enc(p)}`,
+            { expiry, strikes, limit, source: scope.source, at: scope.to }),
+  underlying: (p, limit = 1000, scope = {}) =>
+    getJSON(`/api/data/underlying/${enc(p)}`, { limit, source: scope.source, to: scope.to }),
+  pcrHistory: (p, expiry, scope = {}) =>
+    getJSON(`/api/analytics/pcr/${enc(p)}`,
+            { expiry, history: "true", source: scope.source, to: scope.to }),
+  // The surface and max pain are served for a source's newest snapshot only.
+  surface: (p, strikes, scope = {}) =>
+    getJSON(`/api/analytics/volatility-surface/${enc(p)}`, { strikes, source: scope.source }),
+  maxPain: (p, expiry, scope = {}) =>
+    getJSON(`/api/analytics/max-pain/${enc(p)}`, { expiry, source: scope.source }),
+  ohlc: (p, window, scope = {}) =>
+    getJSON(`/api/analytics/ohlc/${enc(p)}`, { window, source: scope.source, to: scope.to }),
+  ivHistory: (p, scope = {}) =>
+    getJSON(`/api/analytics/iv-history/${enc(p)}`, { source: scope.source, to: scope.to }),
 };

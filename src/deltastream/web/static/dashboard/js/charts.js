@@ -34,10 +34,16 @@ const strikeAxis = (strikes) => ({
   type: "category", data: strikes.map(strikeText), name: "strike", nameLocation: "middle",
   nameGap: 26, nameTextStyle: TEXT, axisLabel: TEXT,
 });
-const timeAxis = () => ({
+// Times of day (UTC) when the data lies within one day; with the date when it spans days
+// (a stored source's daily files).
+const spansDays = (times) => times.length > 1
+  && times[0].slice(0, 10) !== times.at(-1).slice(0, 10);
+const timeLabel = (days) => (days
+  ? (v) => new Date(v).toISOString().slice(0, 16).replace("T", " ")
+  : (v) => new Date(v).toISOString().slice(11, 19));
+const timeAxis = (days = false) => ({
   type: "time", splitLine: { show: false },
-  axisLabel: { ...TEXT, hideOverlap: true,
-               formatter: (v) => new Date(v).toISOString().slice(11, 19) },
+  axisLabel: { ...TEXT, hideOverlap: true, formatter: timeLabel(days) },
 });
 // Price axes keep ECharts' own tick labels: it picks the decimals the range needs.
 const priceAxis = (name, extra = {}) => ({
@@ -60,8 +66,14 @@ export class Charts {
     this.instances.get(name).setOption({ ...BASE, ...option }, { notMerge: true, lazyUpdate: true });
   }
 
-  clear(name) {
-    this.instances.get(name).clear();
+  // An empty chart is hidden (its note says why); shown again, it takes its box's size.
+  show(name, visible) {
+    const chart = this.instances.get(name);
+    const el = chart.getDom();
+    if (el.hidden === !visible) return;
+    el.hidden = !visible;
+    if (visible) chart.resize();
+    else chart.clear();
   }
 
   openInterest(chain) {
@@ -150,7 +162,7 @@ export class Charts {
 
   history(ticks, pcrPoints) {
     this.set("history", {
-      xAxis: timeAxis(),
+      xAxis: timeAxis(spansDays(ticks.map((t) => t.timestamp))),
       yAxis: [
         priceAxis("spot"),
         priceAxis("PCR", { splitLine: { show: false } }),
@@ -197,10 +209,12 @@ export class Charts {
 
   ohlc(body) {
     const candles = body.candles;
+    const days = spansDays(candles.map((c) => c.timestamp));
     this.set("ohlc", {
       legend: { show: false },
       xAxis: { type: "category", axisLabel: TEXT,
-               data: candles.map((c) => c.timestamp.slice(11, 16)) },
+               data: candles.map((c) => (days ? `${c.timestamp.slice(0, 10)} ` : "")
+                 + c.timestamp.slice(11, 16)) },
       yAxis: priceAxis(""),
       tooltip: { trigger: "axis", confine: true },
       series: [{
@@ -216,7 +230,7 @@ export class Charts {
   ivHistory(points) {
     this.set("iv-history", {
       legend: { show: false },
-      xAxis: timeAxis(),
+      xAxis: timeAxis(spansDays(points.map((p) => p.timestamp))),
       yAxis: percentAxis("ATM IV", 2),
       tooltip: { trigger: "axis", confine: true, valueFormatter: (v) => `${num(v, 2)}%` },
       series: [{ name: "ATM IV", type: "line", showSymbol: points.length < 40,

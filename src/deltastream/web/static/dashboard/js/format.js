@@ -72,6 +72,13 @@ export function time(iso) {
   return new Date(iso).toLocaleTimeString("en-GB", { hour12: false, timeZone: "UTC" }) + " UTC";
 }
 
+// A date and time in UTC to the second: 2026-12-04 10:00:00 UTC.
+export function dateTime(iso) {
+  if (!iso) return DASH;
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? DASH : `${d.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+}
+
 export function signClass(v) {
   if (!usable(v) || v === 0) return "";
   return v > 0 ? "up" : "down";

@@ -1,5 +1,11 @@
 // The dashboard: selectors, live ticker and status, chain table, metric cards and charts.
 // Every number shown comes from the API or the stream; this file only moves and formats them.
+//
+// Sources: the live source (the one the stream carries) or a stored one (imported files).
+// With a stored source every request names it (`source=`), the stream is closed, a badge says
+// which stored time is on screen, and a picker bounded by the product's stored range chooses
+// the time (`at=` on the chain, `to=` on the histories; none: the newest snapshot). The
+// address keeps `source` and `at`, so a link reopens the same view.
 
 import { api } from "./api.js";
 import { ChainTable } from "./chain_table.js";
@@ -15,8 +21,16 @@ const CHAIN_MIN_GAP_MS = 700;
 const STALE_AFTER_MIN_MS = 5000;
 const SPOT_HISTORY = 1000;
 const HISTORY_REDRAW_MS = 1000;
+const SOURCES_EVERY_MS = 15000;
+const PAST_EXPIRIES = 10;   // expiries listed at a past stored time (the chain's limit)
 
 const state = {
+  sources: [],        // /api/data/sources: the live source first
+  liveSource: null,   // the live source's name
+  source: null,       // the stored source on screen; null: the live source
+  at: null,           // stored source: the time viewed (ISO UTC); null: its newest snapshot
+  range: null,        // stored source: the product's stored range {from, to}
+  newestExpiries: [], // stored source: the expiries of its newest snapshot
   product: null,
   expiry: null,
   expiries: [],
@@ -70,6 +84,7 @@ function setStatus(status) {
 }
 
 function updateStatus() {
+  if (state.source) return;   // a stored source: the badge stands in for the status
   if (!stream.connected) {
     setStatus(stream.everConnected ? "reconnecting" : "connecting");
     return;
@@ -96,8 +111,10 @@ function showSpot() {
     const text = `${fmt.signed(change, 2)} (${fmt.signedPercent(change / first.price * 100, 3)})`;
     setText("spot-change", text);
     setSign("spot-change", change);
-    $("spot-change").title = `since ${fmt.time(first.timestamp)}`;
-    setText("card-spot-note", `${text} since ${fmt.time(first.timestamp)}`);
+    // Stored data may span days: its times carry their dates.
+    const since = state.source ? fmt.dateTime(first.timestamp) : fmt.time(first.timestamp);
+    $("spot-change").title = `since ${since}`;
+    setText("card-spot-note", `${text} since ${since}`);
     setSign("card-spot-note", change);
   }
   $("spot").dataset.timestamp = last.timestamp;
@@ -124,8 +141,16 @@ function showChain(chain) {
   // On a narrow screen the table scrolls sideways: bring the strike column to the middle
   // whenever the rows are made anew.
   if (fresh) centreStrikeColumn();
+  // An imported chain's forward comes from a put-call parity fit: its misfit says how
+  // consistent the quotes were (relative to the forward).
+  const parity = typeof chain.forward_residual === "number"
+    ? ` · forward ${fmt.num(chain.forward, 2)}`
+      + ` (parity residual ${fmt.pct(chain.forward_residual, 4)})`
+    : "";
   setText("chain-caption", `${chain.product} · ${chain.expiry} · ${chain.strikes.length} strikes`
-    + ` · lot ${fmt.int(chain.lot_size)} · ${chain.currency} · ${chain.model}`);
+    + ` · lot ${fmt.int(chain.lot_size)} · ${chain.currency} · ${chain.model}${parity}`);
+  $("legend-quality").hidden = table.marked === 0;
+  if (state.source) showStoredTime(chain.timestamp);
   setText("smile-caption", chain.expiry);
   showCards();
   charts.openInterest(chain);
@@ -170,7 +195,7 @@ async function refreshChain() {
   const gen = state.generation;
   state.chainInFlight = true;
   try {
-    const body = await api.chain(state.product, state.expiry, state.strikes);
+    const body = await api.chain(state.product, state.expiry, state.strikes, scope());
     if (gen === state.generation) {
       state.chainFetchedAt = performance.now();
       showChain(body.chains[0]);
@@ -216,7 +241,7 @@ function windowOf(chain, count) {
 async function refreshSpotHistory() {
   const gen = state.generation;
   try {
-    const body = await api.underlying(state.product, SPOT_HISTORY);
+    const body = await api.underlying(state.product, SPOT_HISTORY, scope());
     if (gen !== state.generation) return;
     const live = state.ticks.filter((t) => t.timestamp > (body.ticks.at(-1)?.timestamp ?? ""));
     state.ticks = [...body.ticks.map((t) => ({ price: t.price, timestamp: t.timestamp })), ...live];
@@ -232,24 +257,35 @@ async function refreshAnalytics() {
   const gen = state.generation;
   const { product, expiry, strikes } = state;
   const window = Number($("ohlc-window").value);
+  const sc = scope();
+  // Max pain and the surface are served for a source's newest snapshot only: at a past
+  // stored time they are not asked for. The PCR history is asked of an expiry the newest
+  // snapshot lists (the route finds the expiry there).
+  const past = Boolean(state.source && state.at);
+  const pcrListed = !state.source || state.newestExpiries.includes(expiry);
+  const skipped = Promise.resolve(null);
   const results = await Promise.allSettled([
-    api.maxPain(product, expiry),
-    api.surface(product, strikes),
-    api.pcrHistory(product, expiry),
-    api.ohlc(product, window),
+    past ? skipped : api.maxPain(product, expiry, sc),
+    past ? skipped : api.surface(product, strikes, sc),
+    pcrListed ? api.pcrHistory(product, expiry, sc) : skipped,
+    api.ohlc(product, window, sc),
   ]);
   if (gen !== state.generation) return;
   const [mp, surface, pcr, ohlc] = results;
-  if (mp.status === "fulfilled") {
+  showNewestOnly(past);
+  if (mp.status === "fulfilled" && mp.value) {
     state.maxPain = mp.value;
     charts.maxPain(mp.value);
     $("chart-max-pain").dataset.maxPainStrike = String(mp.value.max_pain_strike);
   }
-  if (surface.status === "fulfilled") {
+  if (surface.status === "fulfilled" && surface.value) {
     state.surface = surface.value;
     charts.surface(surface.value, $("surface-side").value);
   }
-  if (pcr.status === "fulfilled") {
+  if (pcr.status === "fulfilled" && !pcr.value) {
+    state.pcrPoints = [];
+    charts.history(state.ticks, state.pcrPoints);
+  } else if (pcr.status === "fulfilled") {
     state.pcrPoints = pcr.value.history ?? [pcr.value.latest];
     charts.history(state.ticks, state.pcrPoints);
   }
@@ -261,13 +297,30 @@ async function refreshAnalytics() {
   showCards();
 }
 
+// At a past stored time the max-pain and surface charts are empty, saying why.
+function showNewestOnly(past) {
+  const why = past ? "Served for the newest stored snapshot only"
+    + ` (${fmt.dateTime(state.range?.to)}): choose “newest” to see it.` : "";
+  for (const [chart, note] of [["max-pain", "max-pain-empty"], ["surface", "surface-empty"]]) {
+    charts.show(chart, !past);
+    $(note).hidden = !past;
+    $(note).textContent = why;
+  }
+  if (past) {
+    state.surface = null;
+    state.maxPain = null;
+  }
+  setText("surface-caption", state.source && !past ? "newest stored snapshot" : "");
+  setText("max-pain-caption", state.source && !past ? "newest stored snapshot" : "");
+}
+
 // ATM IV history with IV rank and percentile, as the API states them (with its reason when
 // there is not enough history yet).
 async function refreshIVHistory() {
   const gen = state.generation;
   const empty = $("iv-history-empty");
   try {
-    const body = await api.ivHistory(state.product);
+    const body = await api.ivHistory(state.product, scope());
     if (gen !== state.generation) return;
     const current = body.current ? `ATM IV ${fmt.pct(body.current.atm_iv, 2)} · ` : "";
     const rank = body.iv_rank;
@@ -282,16 +335,17 @@ async function refreshIVHistory() {
         + " observations" : "";
     if (body.series.length) {
       empty.hidden = true;
+      charts.show("iv-history", true);
       charts.ivHistory(body.series);
     } else {
-      charts.clear("iv-history");
+      charts.show("iv-history", false);
       empty.hidden = false;
       empty.textContent = "No IV history stored yet.";
     }
     report("iv-history", null);
   } catch (e) {
     if (gen !== state.generation) return;
-    charts.clear("iv-history");
+    charts.show("iv-history", false);
     setText("iv-stats", "");
     empty.hidden = false;
     empty.textContent = `No IV history: ${e.message}`;
@@ -315,30 +369,190 @@ function fillSelect(select, values, selected, label = (v) => v) {
   }));
 }
 
-async function selectProduct(product, preferredExpiry = null) {
+// What a request names: the stored source and the time viewed (nothing for the live source).
+function scope() {
+  return state.source ? { source: state.source, to: state.at ?? undefined } : {};
+}
+
+function forgetData() {
   state.generation += 1;
-  state.product = product;
-  state.currency = null;     // known again from the product's first chain
   state.chain = null;
   state.ticks = [];
   state.pcrPoints = [];
   state.maxPain = null;
   state.surface = null;
   state.lastTickAt = 0;
-  stream.follow(product);
   setText("spot", "—");
   setText("spot-change", "—");
+}
+
+async function selectProduct(product, preferredExpiry = null) {
+  forgetData();
+  state.product = product;
+  state.currency = null;     // known again from the product's first chain
+  stream.follow(product);
+  if (state.source) {
+    state.range = rangeOf(state.source, product);
+    state.at = clampTime(state.at);
+    showPicker();
+  }
+  if (await loadExpiries(preferredExpiry)) await loadAll();
+}
+
+// The expiries to choose from: the live or newest stored snapshot's, or at a past stored
+// time the nearest ones of the snapshot at that time. False when they could not be read.
+async function loadExpiries(preferred) {
+  const gen = state.generation;
+  const { product } = state;
+  let listed;
   try {
-    const body = await api.expiries(product);
-    state.expiries = body.expiries;
+    if (state.source && state.at) {
+      const [past, newest] = await Promise.all([
+        api.chain(product, undefined, 1, scope(), PAST_EXPIRIES),
+        api.expiries(product, { source: state.source }),
+      ]);
+      listed = past.chains.map((c) => c.expiry);
+      state.newestExpiries = newest.expiries;
+    } else {
+      listed = (await api.expiries(product, scope())).expiries;
+      state.newestExpiries = state.source ? listed : [];
+    }
     report("expiries", null);
   } catch (e) {
     report("expiries", e);
+    return false;
+  }
+  if (gen !== state.generation) return false;
+  state.expiries = listed;
+  state.expiry = listed.includes(preferred) ? preferred : listed[0];
+  fillSelect($("expiry"), listed, state.expiry);
+  return true;
+}
+
+// ---- sources ------------------------------------------------------------------------------
+
+function rangeOf(source, product) {
+  const entry = state.sources.find((s) => s.name === source);
+  const item = entry?.products.find((p) => p.product === product);
+  return item && item.from && item.to ? { from: item.from, to: item.to } : null;
+}
+
+// A time within the stored range, or null for the newest snapshot (also for any time at or
+// after it, and for a time that is not one).
+function clampTime(iso) {
+  if (!iso || !state.range) return null;
+  const t = Date.parse(iso);
+  const from = Date.parse(state.range.from);
+  const to = Date.parse(state.range.to);
+  if (!Number.isFinite(t) || t >= to) return null;
+  return new Date(Math.max(t, from)).toISOString();
+}
+
+// The picker shows times in UTC to the second (datetime-local has no zone: it is labelled).
+const pickerValue = (iso) => (iso ? new Date(iso).toISOString().slice(0, 19) : "");
+
+function showPicker() {
+  const input = $("at");
+  const range = state.range;
+  input.min = range ? pickerValue(range.from) : "";
+  input.max = range ? pickerValue(range.to) : "";
+  input.value = range ? pickerValue(state.at ?? range.to) : "";
+  input.disabled = !range;
+  $("at-newest").disabled = !state.at;
+}
+
+function showStoredTime(timestamp) {
+  setText("stored-text", `stored data as of ${fmt.dateTime(timestamp)}`);
+  $("stored").dataset.timestamp = timestamp;
+}
+
+// The controls of the source on screen: the live status or the stored badge and picker.
+function showMode() {
+  const stored = Boolean(state.source);
+  $("status").hidden = stored;
+  $("stored").hidden = !stored;
+  $("at-control").hidden = !stored;
+  if (stored) {
+    setText("stored-text", "stored data");
+    delete $("stored").dataset.timestamp;
+  }
+  $("source").value = state.source ?? state.liveSource ?? "";
+  let foot = "simulated market";
+  if (stored) foot = `stored source ${state.source}`;
+  else if (state.liveSource && state.liveSource !== "simulator") {
+    foot = `live source ${state.liveSource}`;
+  }
+  setText("foot-source", foot);
+}
+
+function fillSources() {
+  const names = state.sources.map((s) => s.name);
+  const select = $("source");
+  // Made anew only when the list changed (an open list would close under the user).
+  const label = (n) => (n === state.liveSource ? `${n} (live)` : n);
+  if ([...select.options].map((o) => o.textContent).join("\n") !== names.map(label).join("\n")) {
+    fillSelect(select, names, state.source ?? state.liveSource, label);
+  }
+  // One source only (the live one): nothing to choose.
+  $("source-control").hidden = names.length < 2;
+}
+
+async function refreshSources() {
+  try {
+    state.sources = (await api.sources()).sources;
+    report("sources", null);
+  } catch (e) {
+    report("sources", e);
     return;
   }
-  state.expiry = state.expiries.includes(preferredExpiry) ? preferredExpiry : state.expiries[0];
-  fillSelect($("expiry"), state.expiries, state.expiry);
-  await loadAll();
+  const live = state.sources.find((s) => s.live);
+  if (live) state.liveSource = live.name;
+  fillSources();
+  if (!state.source || !state.product) return;
+  // A new import may have widened the range; the newest view follows it.
+  const range = rangeOf(state.source, state.product);
+  if (range && (range.from !== state.range?.from || range.to !== state.range?.to)) {
+    state.range = range;
+    showPicker();
+    if (!state.at) {
+      state.generation += 1;
+      if (await loadExpiries(state.expiry)) await loadAll();
+    }
+  }
+}
+
+// `name`: a stored source, or the live source (also null). `preferred`: the product, expiry
+// and stored time to show when the source has them (a link's).
+async function selectSource(name, preferred = {}) {
+  const stored = name && name !== state.liveSource ? name : null;
+  state.generation += 1;
+  state.at = stored ? preferred.at ?? null : null;
+  state.source = stored;
+  showMode();
+  // The stream carries the live source only: no connection while a stored one is shown.
+  if (stored) stream.close();
+  else stream.open();
+  let products;
+  try {
+    products = (await api.products(scope())).products;
+    report("products", null);
+  } catch (e) {
+    report("products", e);
+    return;
+  }
+  const wanted = preferred.product ?? state.product;
+  const first = products.includes(wanted) ? wanted : products[0];
+  fillSelect($("product"), products, first);
+  await selectProduct(first, preferred.expiry ?? state.expiry);
+}
+
+async function selectTime(value) {
+  // The picker's second, all of it: the newest snapshot at or before its end.
+  const picked = value ? Date.parse(`${value}Z`) : NaN;
+  state.at = Number.isFinite(picked) ? clampTime(new Date(picked + 999).toISOString()) : null;
+  forgetData();
+  showPicker();
+  if (await loadExpiries(state.expiry)) await loadAll();
 }
 
 async function selectExpiry(expiry) {
@@ -352,6 +566,10 @@ async function selectExpiry(expiry) {
 // The address names the selection, so a reload or a shared link opens the same view.
 function rememberSelection() {
   const params = new URLSearchParams(location.search);
+  if (state.source) params.set("source", state.source);
+  else params.delete("source");
+  if (state.source && state.at) params.set("at", state.at);
+  else params.delete("at");
   params.set("product", state.product);
   if (state.expiry) params.set("expiry", state.expiry);
   params.set("strikes", String(state.strikes));
@@ -370,11 +588,11 @@ const stream = new Stream({
   connect() {
     updateStatus();
     // Whatever happened while disconnected: fill the gap from the API.
-    if (state.product) loadAll();
+    if (state.product && !state.source) loadAll();
   },
   disconnect: updateStatus,
   underlying(m) {
-    if (m.product !== state.product) return;
+    if (state.source || m.product !== state.product) return;
     const now = performance.now();
     if (state.lastTickAt) state.tickGapMs = 0.8 * state.tickGapMs + 0.2 * (now - state.lastTickAt);
     state.lastTickAt = now;
@@ -391,14 +609,15 @@ const stream = new Stream({
     state.streamChainFresh = false;
   },
   summary(m) {
-    if (m.product !== state.product || !state.chain || m.expiry !== state.chain.expiry) return;
+    if (state.source || m.product !== state.product || !state.chain
+        || m.expiry !== state.chain.expiry) return;
     state.chain = { ...state.chain, pcr_oi: m.pcr_oi, pcr_volume: m.pcr_volume,
                     atm_straddle_price: m.atm_straddle_price,
                     max_pain_strike: m.max_pain_strike, spot_price: m.spot_price };
     showCards();
   },
   chain(m) {
-    if (m.product !== state.product || m.expiry !== state.expiry) return;
+    if (state.source || m.product !== state.product || m.expiry !== state.expiry) return;
     const view = windowOf(m, state.strikes);
     if (!view) return;
     state.streamChainFresh = true;
@@ -408,7 +627,13 @@ const stream = new Stream({
 
 // ---- start --------------------------------------------------------------------------------
 
-async function start() {
+function start() {
+  $("source").addEventListener("change", (e) => {
+    report("source", null);
+    selectSource(e.target.value);
+  });
+  $("at").addEventListener("change", (e) => selectTime(e.target.value));
+  $("at-newest").addEventListener("click", () => selectTime(""));
   $("product").addEventListener("change", (e) => selectProduct(e.target.value));
   $("expiry").addEventListener("change", (e) => selectExpiry(e.target.value));
   $("strikes").addEventListener("change", (e) => {
@@ -420,30 +645,40 @@ async function start() {
     if (state.surface) charts.surface(state.surface, $("surface-side").value);
   });
   $("ohlc-window").addEventListener("change", () => refreshAnalytics());
+  openView();
+}
 
-  let products;
-  try {
-    products = (await api.products()).products;
-    report("products", null);
-  } catch (e) {
-    report("products", e);
-    setTimeout(start, 2000);
-    return;
-  }
+// The first view: the address's selection, as far as the server has it.
+async function openView() {
   const params = new URLSearchParams(location.search);
-  const wanted = params.get("product");
-  const first = products.includes(wanted) ? wanted : products[0];
   const strikes = params.get("strikes");
   if ([...$("strikes").options].some((o) => o.value === strikes)) {
     $("strikes").value = strikes;
     state.strikes = Number(strikes);
   }
-  fillSelect($("product"), products, first);
-  await selectProduct(first, params.get("expiry"));
-
+  // Without the listing (no store, or one failing) the live source is all there is.
+  await refreshSources();
+  const wanted = params.get("source");
+  const known = !wanted || state.sources.some((s) => s.name === wanted);
+  await selectSource(known ? wanted : null, { product: params.get("product"),
+                                              expiry: params.get("expiry"),
+                                              at: params.get("at") });
+  if (!known) {
+    report("source", new Error(`source '${wanted}' is not on this server: the live source is`
+                               + " shown"));
+  }
+  if (!state.product) {
+    setTimeout(openView, 2000);
+    return;
+  }
   setInterval(updateStatus, 1000);
-  setInterval(() => { if (!document.hidden) refreshAnalytics(); }, ANALYTICS_EVERY_MS);
-  setInterval(() => { if (!document.hidden) refreshIVHistory(); }, IV_HISTORY_EVERY_MS);
+  setInterval(() => {
+    if (!document.hidden && !state.source) refreshAnalytics();
+  }, ANALYTICS_EVERY_MS);
+  setInterval(() => {
+    if (!document.hidden && !state.source) refreshIVHistory();
+  }, IV_HISTORY_EVERY_MS);
+  setInterval(() => { if (!document.hidden) refreshSources(); }, SOURCES_EVERY_MS);
 }
 
 start();

@@ -1,6 +1,7 @@
 // The live stream (Socket.IO over WebSocket): joins `general` on connect, subscribes to the
 // selected product's rooms, and subscribes again after every reconnect (a new connection
-// starts with no rooms).
+// starts with no rooms). The stream carries the live source only: `close()` ends the
+// connection while a stored source is on screen and `open()` makes it again.
 
 /* global io */
 
@@ -9,6 +10,16 @@ export class Stream {
     this.handlers = handlers;
     this.symbol = null;
     this.everConnected = false;
+    this.socket = null;
+  }
+
+  open() {
+    if (this.socket) {
+      // After close(): the same socket connects again (and rejoins on "connect").
+      if (!this.socket.active) this.socket.connect();
+      return;
+    }
+    const handlers = this.handlers;
     this.socket = io({
       path: "/socket.io",
       transports: ["websocket"],
@@ -29,8 +40,14 @@ export class Stream {
     this.socket.on("chain_update", (m) => handlers.chain?.(m));
   }
 
+  // Disconnect and stay disconnected (no reconnection attempts) until open().
+  close() {
+    if (this.socket && this.socket.active) this.socket.disconnect();
+    this.everConnected = false;
+  }
+
   get connected() {
-    return this.socket.connected;
+    return Boolean(this.socket && this.socket.connected);
   }
 
   join(symbol) {
@@ -40,11 +57,11 @@ export class Stream {
 
   follow(symbol) {
     if (this.symbol === symbol) return;
-    if (this.symbol && this.socket.connected) {
+    if (this.symbol && this.connected) {
       this.socket.emit("unsubscribe", { type: "product", symbol: this.symbol });
       this.socket.emit("unsubscribe", { type: "chain", symbol: this.symbol });
     }
     this.symbol = symbol;
-    if (this.socket.connected) this.join(symbol);
+    if (this.connected) this.join(symbol);
   }
 }
