@@ -154,13 +154,8 @@ def serve(**options: object) -> None:
     Every option is also a DELTASTREAM_<NAME> environment variable (e.g. DELTASTREAM_PORT);
     an option given on the command line wins."""
     settings = _settings(options, bind=True)
-    from .runtime.market import MarketError, check_market
+    _check_market(settings)
     from .runtime.server import serve as run_server
-
-    try:
-        check_market(settings)
-    except MarketError as exc:
-        raise click.ClickException(str(exc)) from None
 
     if settings.role == Role.ALL and settings.engine_mode == EngineMode.THREAD:
         from .runtime.logs import announce_kernel_compilation
@@ -187,7 +182,9 @@ def serve(**options: object) -> None:
 def engine(**options: object) -> None:
     """Run the market engine alone, publishing to web processes (serve --role web).
 
-    Every option is also a DELTASTREAM_<NAME> environment variable."""
+    Every option is also a DELTASTREAM_<NAME> environment variable. The market is the
+    simulated one unless DELTASTREAM_REPLAY_SOURCE or DELTASTREAM_FEED_URLS names another
+    (serve's --replay and --feed-url; give the web processes the same)."""
     import signal
     import threading
 
@@ -196,7 +193,9 @@ def engine(**options: object) -> None:
 
     # Before the engine's modules load (one compiles a table as it is imported).
     announce_kernel_compilation()
+    _check_market(settings)
     from .bus.local import EngineLockedError
+    from .runtime.market import MarketError
     from .runtime.publishing import run_publishing_engine
 
     stopped = threading.Event()
@@ -204,7 +203,8 @@ def engine(**options: object) -> None:
         signal.signal(sig, lambda *_: stopped.set())
     try:
         run_publishing_engine(settings, stopped)
-    except EngineLockedError as exc:
+    except (EngineLockedError, MarketError) as exc:
+        # A standby builds its market once it takes over, possibly long after the check.
         raise click.ClickException(str(exc)) from None
 
 
@@ -233,6 +233,19 @@ def _settings(options: dict[str, object], bind: bool = False) -> Settings:
     for warning in startup_warnings(settings, bind):
         logging.getLogger("deltastream").warning(warning)
     return settings
+
+
+def _check_market(settings: Settings) -> None:
+    """Fail in one line, before the engine starts, when the configured market cannot run: a
+    replay together with a feed, a replay of a source the store lacks or of a range without
+    snapshots, a feed URL naming no symbol (:func:`deltastream.runtime.market.check_market`,
+    which also logs what the engine will run on)."""
+    from .runtime.market import MarketError, check_market
+
+    try:
+        check_market(settings)
+    except MarketError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def startup_warnings(settings: Settings, bind: bool) -> list[str]:

@@ -1,6 +1,8 @@
 """Start-up mistakes, with a real `deltastream serve`: a data directory another server's engine
-runs on, an unusable data directory, an unreachable database, an unreachable Redis. Each is
-one line (or, for Redis, a wait told in a few lines), and nothing is created by a refusal."""
+runs on, an unusable data directory, an unreachable database, an unreachable Redis, a market
+that cannot run (a replay of a source or range the store lacks, a replay and a feed at once).
+Each is one line (or, for Redis, a wait told in a few lines), and nothing is created by a
+refusal."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from tests.support.redis_servers import PrivateRedis
 from tests.support.waiting import wait_until
 
 from .conftest import fetch, start_server
+from .test_replay import make_day
 
 FAST = ("--tick-interval", "0.25")
 
@@ -110,6 +113,57 @@ def test_an_unreachable_database_is_one_line_and_creates_nothing(tmp_path):
         'connection to server at "127.0.0.1", port 1 failed: Connection refused Is the server '
         'running on that host and accepting TCP/IP connections?']
     assert not data.exists()
+
+
+@pytest.fixture(scope="module")
+def tape(tmp_path_factory) -> tuple[Path, str]:
+    """A data directory whose store holds the imported source 'tape' (two products, twelve
+    snapshots), and the stored range as the refusals word it."""
+    data = tmp_path_factory.mktemp("tape")
+    day = make_day(data)
+    first, last = (next(iter(step.values())).timestamp for step in (day[0], day[-1]))
+    stored = f"{first:%Y-%m-%dT%H:%M:%S}Z to {last:%Y-%m-%dT%H:%M:%S}Z"
+    return data, stored
+
+
+FEED = "http://127.0.0.1:1/option-chain?symbol=NIFTY"
+
+
+# What serve is given as flags, and the engine command (whose market is configured as its web
+# processes' is, by the environment) as DELTASTREAM_* variables.
+@pytest.mark.parametrize(("market", "message"), [
+    ({"replay": "nse"},
+     "--replay: no stored snapshots of source 'nse'; stored sources: tape"),
+    ({"replay": "tape", "from": "2030-01-01", "to": "2030-01-02"},
+     "--from/--to: source 'tape' has no snapshot from 2030-01-01T00:00:00Z to "
+     "2030-01-02T00:00:00Z (it has {stored})"),
+    ({"replay": "tape", "from": "2030-01-02T00:00:00Z", "to": "2030-01-01T00:00:00Z"},
+     "--from 2030-01-02T00:00:00Z is after --to 2030-01-01T00:00:00Z"),
+    ({"replay": "tape", "feed-url": FEED},
+     "--replay and --feed-url: choose one market (a replay of stored snapshots or a live feed)"),
+    ({"feed-url": "http://127.0.0.1:1/option-chain"},
+     "--feed-url: feed URL http://127.0.0.1:1/option-chain has no symbol= query parameter "
+     "naming the product it serves (e.g. ...?symbol=NIFTY)"),
+], ids=["unknown-source", "empty-range", "reversed-range", "replay-and-feed",
+        "feed-without-symbol"])
+def test_a_market_that_cannot_run_is_one_line_and_creates_nothing(tape, market, message):
+    data, stored = tape
+    expected = [f"Error: {message.format(stored=stored)}"]
+    before = _tree(data)
+    port = free_port()
+    flags = [arg for name, value in market.items() for arg in (f"--{name}", value)]
+    served = _run("serve", "--port", str(port), "--data-dir", str(data), *flags)
+    assert (served.returncode, served.stderr.splitlines()) == (1, expected)
+    assert not _listening(port)
+    variables = {"replay": "DELTASTREAM_REPLAY_SOURCE", "from": "DELTASTREAM_REPLAY_FROM",
+                 "to": "DELTASTREAM_REPLAY_TO", "feed-url": "DELTASTREAM_FEED_URLS"}
+    alone = subprocess.run(
+        [sys.executable, "-m", "deltastream", "engine", "--data-dir", str(data)],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, **{variables[name]: value for name, value in market.items()}})
+    assert (alone.returncode, alone.stderr.splitlines()) == (1, expected)
+    # No engine lock, bus socket, metrics or log files; the store as it was.
+    assert _tree(data) == before
 
 
 def _about_redis(log: Path, url: str) -> list[str]:
