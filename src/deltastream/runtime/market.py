@@ -14,10 +14,11 @@ import logging
 from datetime import UTC, datetime
 
 from ..catalog import load_catalog
+from ..core.protocols import MarketProvider
 from ..engine.runner import Engine
 from ..engine.setup import engine_from_settings
 from ..feeds.replay import ReplayError, ReplayProvider, ReplayRange, replay_range
-from ..market.clock import AcceleratedClock, RealClock
+from ..market.clock import AcceleratedClock, MarketClock, RealClock
 from ..settings import Settings
 from ..store.database import open_configured
 
@@ -102,28 +103,25 @@ def market_symbols(settings: Settings) -> list[str]:
 
 def engine_for(settings: Settings) -> Engine:
     """The engine of the configured market (its clock starts now)."""
+    if simulated(settings):
+        return engine_from_settings(settings)
+    provider: MarketProvider
     if settings.replay_source:
         try:
-            provider = ReplayProvider(open_configured(settings), settings.replay_source,
-                                      _utc(settings.replay_from), _utc(settings.replay_to))
+            replay = ReplayProvider(open_configured(settings), settings.replay_source,
+                                    _utc(settings.replay_from), _utc(settings.replay_to))
         except ReplayError as exc:
             raise MarketError(str(exc)) from None
-        return Engine(provider=provider,
-                      clock=AcceleratedClock(provider.start, settings.replay_speed),
-                      tick_interval=settings.tick_interval,
-                      history=settings.underlying_history,
-                      compute_threads=settings.engine_threads,
-                      clock_speed=settings.replay_speed,
-                      republish_after=settings.stall_after / 2)
-    if settings.feed_urls:
+        provider, speed = replay, settings.replay_speed
+        clock: MarketClock = AcceleratedClock(replay.start, speed)
+    else:
         # The feed's modules (JSON reader, pricing of imported chains) load only for it.
         from ..feeds.nse_poll import NSEPollingProvider
 
-        feed = NSEPollingProvider(settings.feed_urls, settings.feed_interval,
-                                  load_catalog(settings.catalog), settings.feed_source,
-                                  user_agent=settings.feed_user_agent)
-        return Engine(provider=feed, clock=RealClock(), tick_interval=settings.tick_interval,
-                      history=settings.underlying_history,
-                      compute_threads=settings.engine_threads,
-                      republish_after=settings.stall_after / 2)
-    return engine_from_settings(settings)
+        provider = NSEPollingProvider(settings.feed_urls, settings.feed_interval,
+                                      load_catalog(settings.catalog), settings.feed_source,
+                                      user_agent=settings.feed_user_agent)
+        clock, speed = RealClock(), 1.0
+    return Engine(provider=provider, clock=clock, tick_interval=settings.tick_interval,
+                  history=settings.underlying_history, compute_threads=settings.engine_threads,
+                  clock_speed=speed, republish_after=settings.stall_after / 2)
