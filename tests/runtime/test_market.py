@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from deltastream.core.snapshot import ChainSnapshot
-from deltastream.engine.runner import Engine
 from deltastream.feeds.nse_poll import NSEPollingProvider
 from deltastream.feeds.replay import ReplayProvider
-from deltastream.market.clock import FixedClock, RealClock
+from deltastream.market.clock import RealClock
 from deltastream.runtime.market import (
     MarketError,
     check_market,
@@ -24,13 +23,9 @@ from deltastream.runtime.market import (
     simulated,
 )
 from deltastream.settings import Settings
-from deltastream.store.database import open_database, sqlite_url
-from deltastream.store.imports import write_imported
-from tests.support.specs import EUROPEAN, START, spec, terms
-from tests.support.store import imported
+from tests.e2e.test_replay import STEP, make_day
+from tests.support.specs import START
 
-SECOND = spec("SEC", 410.0, 5.0, 0.01, False, strikes_each_side=6)
-STEP = timedelta(minutes=5)
 FEEDS = ("http://127.0.0.1:1/option-chain?symbol=NIFTY",
          "http://127.0.0.1:1/option-chain?symbol=BANKNIFTY",
          "http://127.0.0.1:1/option-chain-v3?symbol=NIFTY&expiry=30-Dec-2026")
@@ -38,20 +33,10 @@ FEEDS = ("http://127.0.0.1:1/option-chain?symbol=NIFTY",
 
 @pytest.fixture(scope="module")
 def tape(tmp_path_factory) -> tuple[Path, list[dict[str, ChainSnapshot]]]:
-    """A data directory whose store holds three steps of two products, five minutes apart,
+    """A data directory whose store holds twelve steps of two products, five minutes apart,
     imported as the source 'tape'; and those snapshots."""
     data = tmp_path_factory.mktemp("tape")
-    clock = FixedClock(START)
-    engine = Engine([EUROPEAN, SECOND], {"IDX": terms(EUROPEAN), "SEC": terms(SECOND)},
-                    seed=8, clock=clock, history=10)
-    day = []
-    for _ in range(3):
-        day.append({p: imported(s, "tape") for p, s in engine.tick().items()})
-        clock.advance(STEP.total_seconds())
-    db = open_database(sqlite_url(data))
-    write_imported(db, [s for step in day for s in step.values()])
-    db.dispose()
-    return data, day
+    return data, make_day(data)
 
 
 def test_a_replay_starts_at_its_from_time_on_an_accelerated_clock(tape):
@@ -61,7 +46,7 @@ def test_a_replay_starts_at_its_from_time_on_an_accelerated_clock(tape):
                         replay_speed=120.0, stall_after=8.0)
     assert START + STEP == day[1]["IDX"].timestamp
     assert check_market(settings) == ("replaying 'tape' (IDX, SEC) from 2026-11-25T10:05:00Z "
-                                      "to 2026-11-25T10:10:00Z at 120x")
+                                      "to 2026-11-25T10:55:00Z at 120x")
     assert market_symbols(settings) == ["IDX", "SEC"]
     assert not simulated(settings) and not recorded(settings)
     engine = engine_for(settings)
@@ -131,7 +116,7 @@ def test_a_replay_the_store_cannot_give_is_refused_by_the_check_and_by_the_engin
          "--replay: no stored snapshots of source 'nse'; stored sources: tape"),
         ({"replay_source": "tape", "replay_to": "2026-11-25T09:00:00Z"},
          "--from/--to: source 'tape' has no snapshot up to 2026-11-25T09:00:00Z (it has "
-         "2026-11-25T10:00:00Z to 2026-11-25T10:10:00Z)"),
+         "2026-11-25T10:00:00Z to 2026-11-25T10:55:00Z)"),
     ]:
         settings = Settings(data_dir=data, **values)
         for step in (check_market, market_symbols, engine_for):
