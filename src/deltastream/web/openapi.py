@@ -43,6 +43,12 @@ STORE_FAILING = ("the history store is failing (I/O error, full or read-only dis
 NO_STORE = "; or no history store on this server; or " + STORE_FAILING
 OTHER_SOURCE_NO_STORE = ("; or, with a source other than the live one, no history store on "
                          "this server, or " + STORE_FAILING)
+# The answers of a route reading one snapshot that is asked for a past time (at=).
+AT_NOT_FOUND = ("or, with at=, for the live source no archived snapshot within the server's "
+                "archive_tolerance (default its archive interval) of that time (the detail "
+                "lists the nearest archived times), for another source a time outside its "
+                "stored range (the detail gives the range, 'from' and 'to')")
+AT_NO_STORE = "; or, with at=, no history store on this server, or " + STORE_FAILING
 
 
 def _optional(schema: dict[str, Any]) -> dict[str, Any]:

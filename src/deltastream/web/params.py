@@ -129,6 +129,11 @@ ToParam = Annotated[
           description="end of the range, inclusive: an ISO-8601 time of the years "
                       "1970-8999 (UTC when no offset); default the market's latest time"),
 ]
+AT_DESCRIPTION = ("ISO-8601 time of the years 1970-8999 (UTC when no offset): read the snapshot "
+                  "of that time instead of the newest: for the live source the archived one "
+                  "nearest it (within the server's archive tolerance), for another source the "
+                  "newest stored at or before it (within its stored range)")
+AtParam = Annotated[Instant | None, Field(default=None, description=AT_DESCRIPTION)]
 IntervalParam = Annotated[
     int | None,
     Field(default=None, ge=1, le=86_400,
@@ -148,6 +153,12 @@ class SourceQuery(QueryModel):
     source: SourceParam = None
 
 
+class AtQuery(SourceQuery):
+    """A source and, with ``at``, its snapshot of that time (None: the newest)."""
+
+    at: AtParam = None
+
+
 class RangeQuery(SourceQuery):
     """A time range: ``from`` and ``to`` (see the route for what an open end means)."""
 
@@ -155,39 +166,37 @@ class RangeQuery(SourceQuery):
     end: ToParam = None
 
 
-class ChainQuery(SourceQuery):
+class ChainQuery(AtQuery):
     expiry: ExpiryParam = None
     limit: Annotated[int, Field(ge=1, le=10, description="number of expiries"), JSON_NUMBER] = 1
     strikes: StrikesParam = 21
-    at: Annotated[
-        Instant | None,
-        Field(default=None, description="ISO-8601 time: serve an archived chain instead of "
-                                        "the latest: for the live source the one nearest "
-                                        "that instant, for another the newest at or before "
-                                        "it")] = None
 
 
 class UnderlyingQuery(RangeQuery):
     limit: Annotated[int, Field(ge=1, le=1000, description="number of ticks"), JSON_NUMBER] = 100
 
 
-class ExpiryQuery(SourceQuery):
+class ExpiryQuery(AtQuery):
     expiry: ExpiryParam = None
 
 
-class ExpiryStrikesQuery(SourceQuery):
+class ExpiryStrikesQuery(AtQuery):
     expiry: ExpiryParam = None
     strikes: StrikesParam = 21
 
 
 class PCRQuery(RangeQuery):
+    at: Annotated[
+        Instant | None,
+        Field(default=None, description=f"{AT_DESCRIPTION}; the history then ends at that "
+                                        "snapshot's time unless 'to' is given")] = None
     expiry: ExpiryParam = None
     history: Annotated[Boolean, Field(description="include the stored series")] = False
     limit: Annotated[int, Field(ge=1, le=10_000, description="history points"), JSON_NUMBER] = 500
     interval: IntervalParam = None
 
 
-class SurfaceQuery(SourceQuery):
+class SurfaceQuery(AtQuery):
     strikes: StrikesParam = 21
 
 

@@ -1,5 +1,7 @@
 """Analytics over a source's snapshots and history: PCR, volatility surface, max pain, OI
-build-up, OHLC, IV history. ``source`` defaults to the live feed's (see routes_data)."""
+build-up, OHLC, IV history. ``source`` defaults to the live feed's; the analytics of one
+snapshot (PCR's figures, surface, max pain, build-up) take ``at`` for a past one (see
+routes_data)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from ..store import history
 from . import models
 from .errors import bad_parameter
 from .json import json_response
-from .openapi import UNKNOWN_PRODUCT, UNKNOWN_SOURCE, UNLISTED_EXPIRY
+from .openapi import AT_NOT_FOUND, UNKNOWN_PRODUCT, UNKNOWN_SOURCE, UNLISTED_EXPIRY
 from .params import (
     ExpiryQuery,
     ExpiryStrikesQuery,
@@ -29,7 +31,7 @@ from .params import (
     SurfaceQuery,
     query,
 )
-from .routes_data import BY_EXPIRY, BY_PRODUCT, HISTORY, respond, service
+from .routes_data import BY_EXPIRY_AT, BY_PRODUCT_AT, HISTORY, respond, served_at, service
 from .serialize import IV_DIGITS, iso, nullable, significant, strike_window
 from .state import app_state
 
@@ -39,12 +41,13 @@ bp = APIBlueprint("analytics", __name__, url_prefix="/api/analytics", tag="Analy
 @bp.get("/pcr/<product>")
 @query(bp, PCRQuery)
 @bp.output(models.PCRResponse)
-@bp.doc(summary="Put-call ratio by open interest and volume; history=true adds the stored "
-                "series (from/to/interval)",
-        responses={**HISTORY, 404: f"{UNKNOWN_PRODUCT}; {UNKNOWN_SOURCE}; {UNLISTED_EXPIRY}"})
+@bp.doc(summary="Put-call ratio by open interest and volume (of the newest snapshot, or at= "
+                "of a past one); history=true adds the stored series (from/to/interval)",
+        responses={**HISTORY, 404: f"{UNKNOWN_PRODUCT}; {UNKNOWN_SOURCE}; {UNLISTED_EXPIRY}; "
+                                   f"{AT_NOT_FOUND}"})
 def pcr(product: str, query_data: PCRQuery) -> Response:
     svc = service()
-    served = svc.served(product, query_data.source)
+    served = served_at(svc, product, query_data.source, query_data.at)
     snap = served.snap
     chain = svc.select(snap, query_data.expiry)[0]
 
@@ -73,7 +76,8 @@ def pcr(product: str, query_data: PCRQuery) -> Response:
     ranged = (query_data.start is not None or query_data.end is not None
               or query_data.interval is not None)
     start, end = None, None
-    if query_data.history and ranged:
+    # At a past time the history ends there too ('to' defaults to the snapshot's time).
+    if query_data.history and (ranged or query_data.at is not None):
         svc.require_store()
         start, end = svc.time_range(query_data.start, query_data.end, snap.timestamp,
                                     None if query_data.interval is None else svc.max_range)
@@ -88,10 +92,11 @@ def pcr(product: str, query_data: PCRQuery) -> Response:
 @bp.get("/volatility-surface/<product>")
 @query(bp, SurfaceQuery)
 @bp.output(models.SurfaceResponse)
-@bp.doc(summary="Implied volatility by strike and expiry", responses=BY_PRODUCT)
+@bp.doc(summary="Implied volatility by strike and expiry (of the newest snapshot, or at= of "
+                "a past one)", responses=BY_PRODUCT_AT)
 def volatility_surface(product: str, query_data: SurfaceQuery) -> Response:
     svc = service()
-    served = svc.served(product, query_data.source)
+    served = served_at(svc, product, query_data.source, query_data.at)
     snap = served.snap
 
     def build() -> dict:
@@ -120,10 +125,11 @@ def volatility_surface(product: str, query_data: SurfaceQuery) -> Response:
 @bp.get("/max-pain/<product>")
 @query(bp, ExpiryQuery)
 @bp.output(models.MaxPainResponse)
-@bp.doc(summary="Strike of least total payout to option holders", responses=BY_EXPIRY)
+@bp.doc(summary="Strike of least total payout to option holders (of the newest snapshot, "
+                "or at= of a past one)", responses=BY_EXPIRY_AT)
 def max_pain(product: str, query_data: ExpiryQuery) -> Response:
     svc = service()
-    served = svc.served(product, query_data.source)
+    served = served_at(svc, product, query_data.source, query_data.at)
     chain = svc.select(served.snap, query_data.expiry)[0]
 
     def build() -> dict:
@@ -144,10 +150,11 @@ def max_pain(product: str, query_data: ExpiryQuery) -> Response:
 @bp.get("/oi-buildup/<product>")
 @query(bp, ExpiryStrikesQuery)
 @bp.output(models.BuildupResponse)
-@bp.doc(summary="Open-interest build-up per strike", responses=BY_EXPIRY)
+@bp.doc(summary="Open-interest build-up per strike (of the newest snapshot, or at= of a "
+                "past one)", responses=BY_EXPIRY_AT)
 def oi_buildup(product: str, query_data: ExpiryStrikesQuery) -> Response:
     svc = service()
-    served = svc.served(product, query_data.source)
+    served = served_at(svc, product, query_data.source, query_data.at)
     chain = svc.select(served.snap, query_data.expiry)[0]
 
     def build() -> dict:

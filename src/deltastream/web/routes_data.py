@@ -2,28 +2,30 @@
 
 Every route that reads a product takes ``source`` (default: the live feed's source): the live
 market, or another source's stored snapshots and history (see
-:meth:`~deltastream.web.service.MarketService.served`). Responses from the live feed are
-cached per snapshot and replayed in front of the app; another source's are cached per
-stored snapshot, and its history is read per request.
+:meth:`~deltastream.web.service.MarketService.served`). Every route that reads one snapshot
+(chain, expiries and the analytics of one snapshot) also takes ``at``: the snapshot of a past
+time instead of the newest (:func:`served_at`). Responses from the live feed are cached per
+snapshot and replayed in front of the app; another source's and past ones are cached per
+stored snapshot, and stored history is read per request.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from apiflask import APIBlueprint
 from flask import Response, request
 
-from ..core.snapshot import ChainSnapshot
 from ..store import history
 from ..store.database import is_fault
 from ..store.rows import from_epoch_us
 from . import models
-from .errors import not_found
 from .json import json_response
 from .openapi import (
+    AT_NO_STORE,
+    AT_NOT_FOUND,
     BAD_PARAMETER,
     NO_MARKET_DATA,
     NO_STORE,
@@ -34,7 +36,7 @@ from .openapi import (
     UNKNOWN_SOURCE,
     UNLISTED_EXPIRY,
 )
-from .params import ChainQuery, SourceQuery, UnderlyingQuery, query
+from .params import AtQuery, ChainQuery, SourceQuery, UnderlyingQuery, query
 from .serialize import chain_dict, iso, iso_many
 from .service import MarketService, Served
 from .state import app_state
@@ -47,18 +49,23 @@ BY_PRODUCT = {400: BAD_PARAMETER, 404: f"{UNKNOWN_PRODUCT}; {UNKNOWN_SOURCE}",
 BY_EXPIRY = {**BY_PRODUCT, 404: f"{UNKNOWN_PRODUCT}; {UNKNOWN_SOURCE}; {UNLISTED_EXPIRY}"}
 HISTORY = {400: BAD_PARAMETER + RANGE_RULES, 404: f"{UNKNOWN_PRODUCT}; {UNKNOWN_SOURCE}",
            503: NO_MARKET_DATA + NO_STORE}
-CHAIN = {400: BAD_PARAMETER,
-         404: f"{UNKNOWN_PRODUCT}; {UNKNOWN_SOURCE}; {UNLISTED_EXPIRY}; or, with at=, for the "
-              "live source no archived chain within the server's archive_tolerance (default "
-              "its archive interval) of that time (the detail lists the nearest archived "
-              "times), for another source a time outside its stored range (the detail "
-              "gives the range, 'from' and 'to')",
-         503: NO_MARKET_DATA + OTHER_SOURCE_NO_STORE + "; or, with at=, no history store on "
-              "this server, or " + STORE_FAILING}
+# ...of a route reading one snapshot, the newest or (at=) a past one.
+BY_PRODUCT_AT = {**BY_PRODUCT, 404: f"{BY_PRODUCT[404]}; {AT_NOT_FOUND}",
+                 503: BY_PRODUCT[503] + AT_NO_STORE}
+BY_EXPIRY_AT = {**BY_PRODUCT_AT, 404: f"{BY_EXPIRY[404]}; {AT_NOT_FOUND}"}
 
 
 def service() -> MarketService:
     return app_state().service
+
+
+def served_at(svc: MarketService, product: str, source: str | None,
+              at: datetime | None) -> Served:
+    """The snapshot a route reads: ``source``'s newest, or with ``at`` its snapshot of that
+    time (see :meth:`~deltastream.web.service.MarketService.served_at`)."""
+    if at is None:
+        return svc.served(product, source)
+    return svc.served_at(product, source, at, app_state().settings.archive_tolerance_seconds())
 
 
 def respond(svc: MarketService, product: str, served: Served, key: tuple[Hashable, ...],
@@ -66,8 +73,10 @@ def respond(svc: MarketService, product: str, served: Served, key: tuple[Hashabl
     """The cached response of ``build`` for ``served``'s snapshot (``key``: the route and its
     parameters); the live feed's are also replayed until the product's next snapshot."""
     snap = served.snap
-    return svc.cache.respond(request, (key[0], served.source, product, snap.sequence, *key[1:]),
-                             build, live=(product, snap.sequence) if served.live else None)
+    # The time as well as the sequence: archived sequences repeat across engine runs.
+    version = (served.source, served.archived, product, snap.sequence, snap.timestamp)
+    return svc.cache.respond(request, (key[0], *version, *key[1:]), build,
+                             live=(product, snap.sequence) if served.live else None)
 
 
 @bp.get("/sources")
@@ -115,21 +124,18 @@ def products(query_data: SourceQuery) -> Response:
 @query(bp, ChainQuery)
 @bp.output(models.ChainResponse)
 @bp.doc(summary="Option chains with prices, IV and Greeks (the latest, or archived with at=)",
-        responses=CHAIN)
+        responses=BY_EXPIRY_AT)
 def chain(product: str, query_data: ChainQuery) -> Response:
     svc = service()
-    served = svc.served(product, query_data.source)
-    archived = query_data.at is not None
-    if query_data.at is not None:
-        served = Served(served.source, False, _archived(svc, product, served, query_data.at))
+    served = served_at(svc, product, query_data.source, query_data.at)
     chains = svc.select(served.snap, query_data.expiry, query_data.limit)
 
     def build() -> dict:
         return {"product": product, "count": len(chains),
                 "chains": [chain_dict(c, query_data.strikes) for c in chains]}
 
-    return respond(svc, product, served, ("chain", archived, chains[0].expiry,
-                                          query_data.limit, query_data.strikes), build)
+    return respond(svc, product, served, ("chain", chains[0].expiry, query_data.limit,
+                                          query_data.strikes), build)
 
 
 @bp.get("/underlying/<product>")
@@ -184,38 +190,14 @@ def _tick(product: str, sequence: int, price: float, when: datetime | float) -> 
     return {"id": sequence, "product": product, "price": price, "timestamp": iso(when)}
 
 
-def _archived(svc: MarketService, product: str, served: Served, at: datetime) -> ChainSnapshot:
-    """The archived snapshot ``at`` names: for the live source the nearest within the
-    archive tolerance, for another the newest at or before it within its stored range."""
-    store = svc.require_store()
-    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
-    if not served.live:
-        first, last = svc.stored_span(product, served.source)
-        snap = (history.latest_archived(store, product, served.source, at_or_before=at)
-                if first <= at <= last else None)
-        if snap is None:
-            raise not_found(f"{iso(at)} is outside the stored range of '{product}' in source "
-                            f"'{served.source}' ({iso(first)} to {iso(last)})",
-                            {"at": iso(at), "from": iso(first), "to": iso(last)})
-        return snap
-    tolerance = app_state().settings.archive_tolerance_seconds()
-    snap = history.archived_snapshot_nearest(store, product, at, timedelta(seconds=tolerance),
-                                             source=served.source)
-    if snap is None:
-        nearest = history.archive_times_around(store, product, at, source=served.source)
-        raise not_found(f"no archived chain of '{product}' within {tolerance:g} s of "
-                        f"{iso(at)}", {"at": iso(at), "tolerance_seconds": tolerance,
-                                       "nearest": [iso(t) for t in nearest]})
-    return snap
-
-
 @bp.get("/expiries/<product>")
-@query(bp, SourceQuery)
+@query(bp, AtQuery)
 @bp.output(models.ExpiriesResponse)
-@bp.doc(summary="Listed expiries, ascending", responses=BY_PRODUCT)
-def expiries(product: str, query_data: SourceQuery) -> Response:
+@bp.doc(summary="Listed expiries, ascending (of the newest snapshot, or at= of a past one)",
+        responses=BY_PRODUCT_AT)
+def expiries(product: str, query_data: AtQuery) -> Response:
     svc = service()
-    served = svc.served(product, query_data.source)
+    served = served_at(svc, product, query_data.source, query_data.at)
     snap = served.snap
     return respond(svc, product, served, ("expiries",),
                    lambda: {"product": product,

@@ -10,6 +10,10 @@ asked for another source serves that source's newest stored snapshot of the prod
 stored range changes, which is checked at most once every
 :data:`SOURCE_REFRESH_SECONDS`; at most :data:`STORED_SNAPSHOTS` such snapshots are kept.
 
+A past time (``at=`` on the routes that read one snapshot): :meth:`MarketService.served_at`
+reads the live source's archived snapshot nearest it within the archive tolerance, or
+another source's newest stored snapshot at or before it within its stored range.
+
 The store is degraded while its reads fail here (a :class:`~deltastream.store.database.FaultWatch`
 on this process's connections; while they fail, asking for the store's state tries a read in
 the background, at most once a second) or its writer reports failing writes (the counters the
@@ -33,6 +37,7 @@ from ..store import history
 from ..store.database import FaultWatch, probe, watch_faults
 from .cache import ResponseCache
 from .errors import APIError, bad_parameter, not_found
+from .serialize import iso
 
 
 @dataclass(frozen=True)
@@ -77,12 +82,15 @@ STORED_SNAPSHOTS = 64
 
 @dataclass(frozen=True)
 class Served:
-    """A product's snapshot as a route serves it: the live feed's (``live``) or the newest
-    stored one of another ``source``."""
+    """A product's snapshot as a route serves it: the live feed's (``live``), another
+    ``source``'s stored one, or (``archived``) one the live source archived. An archived
+    snapshot's sequence may repeat one of the live feed's: an engine started afresh numbers
+    its snapshots from 1 again."""
 
     source: str
     live: bool
     snap: ChainSnapshot
+    archived: bool = False
 
 
 @dataclass(frozen=True)
@@ -266,6 +274,42 @@ class MarketService:
         if source is None or source == live:
             return Served(live, True, self.snapshot(product))
         return Served(source, False, self._stored_entry(product, source).snap)
+
+    def served_at(self, product: str, source: str | None, at: datetime | None,
+                  tolerance_seconds: float) -> Served:
+        """:meth:`served`, or with ``at`` ``product``'s snapshot of that time: for the live
+        source the archived one nearest it within ``tolerance_seconds`` (404 naming the
+        nearest archived times otherwise), for another source the newest stored at or
+        before it (404 naming the stored range when ``at`` is outside it). 503 without a
+        store; other errors as :meth:`served`."""
+        served = self.served(product, source)
+        if at is None:
+            return served
+        store = self.require_store()
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        if not served.live:
+            entry = self._stored_entry(product, served.source)
+            first, last = entry.span
+            if at == last:
+                # The newest snapshot, already decoded.
+                return Served(served.source, False, entry.snap)
+            snap = (history.latest_archived(store, product, served.source, at_or_before=at)
+                    if first <= at <= last else None)
+            if snap is None:
+                raise not_found(f"{iso(at)} is outside the stored range of '{product}' in "
+                                f"source '{served.source}' ({iso(first)} to {iso(last)})",
+                                {"at": iso(at), "from": iso(first), "to": iso(last)})
+            return Served(served.source, False, snap)
+        snap = history.archived_snapshot_nearest(store, product, at,
+                                                 timedelta(seconds=tolerance_seconds),
+                                                 source=served.source)
+        if snap is None:
+            nearest = history.archive_times_around(store, product, at, source=served.source)
+            raise not_found(f"no archived chain of '{product}' within {tolerance_seconds:g} s "
+                            f"of {iso(at)}", {"at": iso(at),
+                                               "tolerance_seconds": tolerance_seconds,
+                                               "nearest": [iso(t) for t in nearest]})
+        return Served(served.source, False, snap, archived=True)
 
     def stored_span(self, product: str, source: str) -> tuple[datetime, datetime]:
         """The first and last time of the stored snapshots of ``product`` from ``source``
