@@ -486,6 +486,70 @@ def shown(page, selector: str) -> bool:
     return page.evaluate("(s) => !document.querySelector(s).closest('[hidden]')", selector)
 
 
+# The API's build-up types as the OI-change tooltip names them.
+BUILDUP_WORDS = {"long_buildup": "long build-up", "short_buildup": "short build-up",
+                 "short_covering": "short covering", "long_unwinding": "long unwinding",
+                 None: "—"}
+
+
+def oi_change_tooltip(page, index: int, strike: float) -> str:
+    """The OI-change chart's tooltip over the ``index``-th strike (``strike``)."""
+    page.evaluate("""(i) => echarts.getInstanceByDom(document.querySelector(
+        '[data-chart="oi-change"]')).dispatchAction({type: 'showTip', seriesIndex: 0,
+                                                     dataIndex: i})""", index)
+    heading = f"strike {strike:,.0f}"
+
+    def tooltip() -> str:
+        text = page.inner_text("[data-chart=oi-change]")
+        return text if heading in text else ""
+
+    return str(wait_for(tooltip, 10, f"the OI-change tooltip over {heading}"))
+
+
+def assert_snapshot_views_are(page, server: Server, product: str, query: str, expiry: str,
+                              strikes: int, timestamp: str) -> None:
+    """Max pain, the surface and the OI build-up on the page are the API's answers for the
+    snapshot ``query`` names (its source and at=), of ``timestamp``, each saying its time."""
+    as_of = f"as of {timestamp[:19].replace('T', ' ')} UTC"
+    for caption in ("max-pain-caption", "surface-caption"):
+        page.wait_for_function("([id, text]) => document.getElementById(id).textContent === "
+                               "text", arg=[caption, as_of])
+    _, mp = server.get(f"/api/analytics/max-pain/{product}?{query}&expiry={expiry}")
+    assert mp["timestamp"] == timestamp
+    opt = chart_option(page, "max-pain")
+    assert number(opt["series"][2]["markLine"]["data"][0]["xAxis"]) == mp["max_pain_strike"]
+    assert [number(k) for k in opt["xAxis"][0]["data"]] == [p["strike"] for p in mp["payouts"]]
+    assert opt["series"][2]["data"] == [p["total"] for p in mp["payouts"]]
+
+    _, surface = server.get(f"/api/analytics/volatility-surface/{product}?{query}"
+                            f"&strikes={strikes}")
+    assert surface["timestamp"] == timestamp
+    opt = chart_option(page, "surface")
+    assert opt["yAxis"][0]["data"] == [f"{e['expiry']} ({e['days_to_expiry']}d)"
+                                       for e in surface["expiries"]]
+    # The heat map's cells: (strike, expiry row) -> call IV in percent, as served.
+    columns = sorted({k for e in surface["expiries"] for k in e["strikes"]})
+    drawn = {(columns[c], r): v for c, r, v in opt["series"][0]["data"]}
+    served = {(k, r): iv * 100 for r, e in enumerate(surface["expiries"])
+              for k, iv in zip(e["strikes"], e["call_ivs"], strict=True) if iv is not None}
+    assert drawn.keys() == served.keys()
+    assert [drawn[k] for k in served] == pytest.approx(list(served.values()))
+
+    _, buildup = server.get(f"/api/analytics/oi-buildup/{product}?{query}&expiry={expiry}"
+                            f"&strikes={strikes}")
+    assert buildup["timestamp"] == timestamp
+    page.wait_for_function("(t) => document.getElementById('chart-oi-change').dataset"
+                           ".buildupTimestamp === t", arg=timestamp)
+    rows = buildup["buildup"]
+    typed = [i for i, b in enumerate(rows) if b["call_buildup_type"] and b["put_buildup_type"]]
+    assert typed, "no strike with a build-up on both sides"
+    for i in (typed[0], typed[-1]):
+        tip = oi_change_tooltip(page, i, rows[i]["strike"])
+        assert (f"build-up: calls {BUILDUP_WORDS[rows[i]['call_buildup_type']]} · puts "
+                f"{BUILDUP_WORDS[rows[i]['put_buildup_type']]}") in tip
+        assert as_of in tip
+
+
 def test_the_source_selector_is_hidden_with_only_the_live_source(browser, live):
     page, problems = open_dashboard(browser, live)
     try:
@@ -557,9 +621,8 @@ def test_a_stored_source_shows_its_chain_and_charts_without_the_live_stream(brow
         _, mp = stored.get(f"/api/analytics/max-pain/NIFTY?source=nse&expiry={chain['expiry']}")
         marked = chart_option(page, "max-pain")["series"][2]["markLine"]["data"][0]["xAxis"]
         assert number(marked) == mp["max_pain_strike"]
-        _, surface = stored.get("/api/analytics/volatility-surface/NIFTY?source=nse")
-        assert chart_option(page, "surface")["yAxis"][0]["data"] == [
-            f"{e['expiry']} ({e['days_to_expiry']}d)" for e in surface["expiries"]]
+        assert_snapshot_views_are(page, stored, "NIFTY", "source=nse", chain["expiry"],
+                                  len(shown_cells["strikes"]), NEWEST)
         _, iv = stored.get("/api/analytics/iv-history/NIFTY?source=nse")
         assert [p["timestamp"] for p in iv["series"]][-1] == NEWEST
         drawn = chart_option(page, "iv-history")["series"][0]["data"]
@@ -607,7 +670,6 @@ def test_the_time_picker_loads_the_stored_chain_at_or_before_that_time(browser, 
         page.fill("#at", "2026-12-03T12:30:00")
         page.wait_for_function("() => document.getElementById('stored').dataset.timestamp === "
                                "'2026-12-02T10:00:00.000Z'")
-        page.wait_for_function("() => !document.getElementById('max-pain-empty').hidden")
         at = "2026-12-03T12:30:00.999Z"
         shown_cells = cells(page)
         status, body = stored.get(f"/api/data/chain/RELIANCE?source=nse&at={at}"
@@ -617,18 +679,29 @@ def test_the_time_picker_loads_the_stored_chain_at_or_before_that_time(browser, 
         chain = body["chains"][0]
         assert chain["timestamp"] == "2026-12-02T10:00:00.000Z"
         assert_table_is(shown_cells, chain)
-        # The expiries are the ones listed at that time.
-        _, listed = stored.get(f"/api/data/chain/RELIANCE?source=nse&at={at}&limit=10"
-                               "&strikes=1")
-        assert page.eval_on_selector_all("#expiry option", "os => os.map(o => o.value)") == [
-            c["expiry"] for c in listed["chains"]]
-        # Histories end at the time viewed; max pain and the surface are served for the
-        # newest snapshot only and say so instead of showing another time's.
+        # The expiries are the ones listed at that time (not the newest snapshot's).
+        _, listed = stored.get(f"/api/data/expiries/RELIANCE?source=nse&at={at}")
+        _, newest = stored.get("/api/data/expiries/RELIANCE?source=nse")
+        assert listed["expiries"] != newest["expiries"]
+        assert page.eval_on_selector_all("#expiry option", "os => os.map(o => o.value)") == \
+            listed["expiries"]
+        # Max pain, the surface and the OI build-up are that day's, not the newest's.
+        past = "2026-12-02T10:00:00.000Z"
+        assert_snapshot_views_are(page, stored, "RELIANCE", f"source=nse&at={at}",
+                                  chain["expiry"], len(shown_cells["strikes"]), past)
+        _, mp_newest = stored.get(f"/api/analytics/max-pain/RELIANCE?source=nse"
+                                  f"&expiry={chain['expiry']}")
+        assert mp_newest["max_pain_strike"] != number(chart_option(page, "max-pain")[
+            "series"][2]["markLine"]["data"][0]["xAxis"])
+        # Histories end at the time viewed: the PCR's at that day's snapshot.
         page.wait_for_function("() => echarts.getInstanceByDom(document.querySelector("
                                "'[data-chart=history]')).getOption().series[0].data.length"
                                " === 2")
-        assert shown(page, "#surface-empty") and not shown(page, "#chart-surface")
-        assert "newest stored snapshot" in page.inner_text("#max-pain-empty")
+        _, pcr = stored.get(f"/api/analytics/pcr/RELIANCE?source=nse&at={at}&history=true"
+                            f"&expiry={chain['expiry']}")
+        drawn = chart_option(page, "history")["series"][1]["data"]
+        assert drawn == [[p["timestamp"], p["pcr_oi"]] for p in pcr["history"]]
+        assert drawn[-1][0] == past
         assert f"at={at.replace(':', '%3A')}" in page.evaluate("location.search")
         for d in artifact_dirs(tmp_path):
             page.screenshot(path=str(d / "dashboard-stored-past-1440x900.png"), full_page=True)
@@ -647,7 +720,9 @@ def test_the_time_picker_loads_the_stored_chain_at_or_before_that_time(browser, 
         page.click("#at-newest")
         page.wait_for_function("() => document.getElementById('stored').dataset.timestamp === "
                                f"'{NEWEST}'")
-        page.wait_for_function("() => document.getElementById('max-pain-empty').hidden")
+        shown_cells = cells(page)
+        assert_snapshot_views_are(page, stored, "RELIANCE", "source=nse", shown_cells["expiry"],
+                                  len(shown_cells["strikes"]), NEWEST)
         assert "at=" not in page.evaluate("location.search")
         assert sockets == []
         assert page.inner_text("#errors") == ""

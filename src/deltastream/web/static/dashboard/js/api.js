@@ -1,8 +1,9 @@
 // The JSON API, as any client reads it.
 //
 // `scope` names where the data comes from: `source` (omitted for the live feed, the server's
-// default) and, for a stored source viewed at a past time, `to` (ISO-8601 UTC): histories end
-// there, and the chain is the stored one at or before it (`at=`).
+// default) and, for a stored source viewed at a past time, `to` (ISO-8601 UTC): every read of
+// one snapshot (chain, expiries, max pain, surface, build-up, PCR) is of the stored one at or
+// before it (`at=`), and histories end there (`to=`; the PCR history at that snapshot).
 
 export class APIError extends Error {
   constructor(status, message) {
@@ -36,7 +37,8 @@ const enc = encodeURIComponent;
 export const api = {
   sources: () => getJSON("/api/data/sources"),
   products: (scope = {}) => getJSON("/api/data/products", { source: scope.source }),
-  expiries: (p, scope = {}) => getJSON(`/api/data/expiries/${enc(p)}`, { source: scope.source }),
+  expiries: (p, scope = {}) =>
+    getJSON(`/api/data/expiries/${enc(p)}`, { source: scope.source, at: scope.to }),
   chain: (p, expiry, strikes, scope = {}, limit = undefined) =>
     getJSON(`/api/data/chain/${enc(p)}`,
             { expiry, strikes, limit, source: scope.source, at: scope.to }),
@@ -44,12 +46,15 @@ export const api = {
     getJSON(`/api/data/underlying/${enc(p)}`, { limit, source: scope.source, to: scope.to }),
   pcrHistory: (p, expiry, scope = {}) =>
     getJSON(`/api/analytics/pcr/${enc(p)}`,
-            { expiry, history: "true", source: scope.source, to: scope.to }),
-  // The surface and max pain are served for a source's newest snapshot only.
+            { expiry, history: "true", source: scope.source, at: scope.to }),
   surface: (p, strikes, scope = {}) =>
-    getJSON(`/api/analytics/volatility-surface/${enc(p)}`, { strikes, source: scope.source }),
+    getJSON(`/api/analytics/volatility-surface/${enc(p)}`,
+            { strikes, source: scope.source, at: scope.to }),
   maxPain: (p, expiry, scope = {}) =>
-    getJSON(`/api/analytics/max-pain/${enc(p)}`, { expiry, source: scope.source }),
+    getJSON(`/api/analytics/max-pain/${enc(p)}`, { expiry, source: scope.source, at: scope.to }),
+  buildup: (p, expiry, strikes, scope = {}) =>
+    getJSON(`/api/analytics/oi-buildup/${enc(p)}`,
+            { expiry, strikes, source: scope.source, at: scope.to }),
   ohlc: (p, window, scope = {}) =>
     getJSON(`/api/analytics/ohlc/${enc(p)}`, { window, source: scope.source, to: scope.to }),
   ivHistory: (p, scope = {}) =>

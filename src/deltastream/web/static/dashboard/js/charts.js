@@ -2,7 +2,7 @@
 // numbers drawn are the API's (IVs shown in percent), nothing is derived here.
 
 /* global echarts */
-import { compact, num, strikeText } from "./format.js";
+import { compact, dateTime, num, strikeText } from "./format.js";
 
 const CALL = "#4ea1ff";
 const PUT = "#ff9a3c";
@@ -51,6 +51,10 @@ const priceAxis = (name, extra = {}) => ({
   ...extra,
 });
 const asPercent = (v) => (typeof v === "number" ? v * 100 : null);
+// The API's build-up types (oi-buildup), as a trader says them; null: a change of zero.
+const BUILDUP = { long_buildup: "long build-up", short_buildup: "short build-up",
+                  short_covering: "short covering", long_unwinding: "long unwinding" };
+const buildupText = (type) => BUILDUP[type] ?? "—";
 
 export class Charts {
   constructor(root) {
@@ -60,6 +64,7 @@ export class Charts {
     }
     const resize = () => this.instances.forEach((c) => c.resize());
     window.addEventListener("resize", resize);
+    this.buildups = null;   // the OI build-up of the chart's expiry, by strike
   }
 
   set(name, option) {
@@ -92,8 +97,31 @@ export class Charts {
     });
   }
 
+  // The API's OI build-up of a snapshot (null: none), named in the OI-change tooltip with
+  // the time of its snapshot (on the live source it is asked for less often than ticks come).
+  buildup(body) {
+    this.buildups = body && {
+      expiry: body.expiry, timestamp: body.timestamp,
+      byStrike: new Map(body.buildup.map((b) => [b.strike, b])),
+    };
+  }
+
   openInterestChange(chain) {
+    const tip = (params) => {
+      const strike = chain.strikes[params[0].dataIndex];
+      const lines = [`strike ${strikeText(strike)}`,
+                     ...params.map((p) => `${p.marker}${p.seriesName}: ${num(p.value, 0)}`)];
+      const b = this.buildups;
+      const row = b && b.expiry === chain.expiry ? b.byStrike.get(strike) : undefined;
+      if (row) {
+        lines.push(`build-up: calls ${buildupText(row.call_buildup_type)}`
+                     + ` · puts ${buildupText(row.put_buildup_type)}`,
+                   `as of ${dateTime(b.timestamp)}`);
+      }
+      return lines.join("<br>");
+    };
     this.set("oi-change", {
+      tooltip: { trigger: "axis", confine: true, formatter: tip },
       xAxis: strikeAxis(chain.strikes),
       yAxis: countAxis("contracts"),
       series: [

@@ -4,8 +4,9 @@
 // Sources: the live source (the one the stream carries) or a stored one (imported files).
 // With a stored source every request names it (`source=`), the stream is closed, a badge says
 // which stored time is on screen, and a picker bounded by the product's stored range chooses
-// the time (`at=` on the chain, `to=` on the histories; none: the newest snapshot). The
-// address keeps `source` and `at`, so a link reopens the same view.
+// the time (`at=` on every read of one snapshot: the chain, the expiries, max pain, the
+// surface, the OI build-up and the PCR; `to=` on the histories; none: the newest snapshot).
+// The address keeps `source` and `at`, so a link reopens the same view.
 
 import { api } from "./api.js";
 import { ChainTable } from "./chain_table.js";
@@ -22,7 +23,6 @@ const STALE_AFTER_MIN_MS = 5000;
 const SPOT_HISTORY = 1000;
 const HISTORY_REDRAW_MS = 1000;
 const SOURCES_EVERY_MS = 15000;
-const PAST_EXPIRIES = 10;   // expiries listed at a past stored time (the chain's limit)
 
 const state = {
   sources: [],        // /api/data/sources: the live source first
@@ -30,7 +30,6 @@ const state = {
   source: null,       // the stored source on screen; null: the live source
   at: null,           // stored source: the time viewed (ISO UTC); null: its newest snapshot
   range: null,        // stored source: the product's stored range {from, to}
-  newestExpiries: [], // stored source: the expiries of its newest snapshot
   product: null,
   expiry: null,
   expiries: [],
@@ -257,35 +256,33 @@ async function refreshAnalytics() {
   const gen = state.generation;
   const { product, expiry, strikes } = state;
   const window = Number($("ohlc-window").value);
+  // At a past stored time each of these is of the snapshot at or before it (scope's `to`).
   const sc = scope();
-  // Max pain and the surface are served for a source's newest snapshot only: at a past
-  // stored time they are not asked for. The PCR history is asked of an expiry the newest
-  // snapshot lists (the route finds the expiry there).
-  const past = Boolean(state.source && state.at);
-  const pcrListed = !state.source || state.newestExpiries.includes(expiry);
-  const skipped = Promise.resolve(null);
   const results = await Promise.allSettled([
-    past ? skipped : api.maxPain(product, expiry, sc),
-    past ? skipped : api.surface(product, strikes, sc),
-    pcrListed ? api.pcrHistory(product, expiry, sc) : skipped,
+    api.maxPain(product, expiry, sc),
+    api.surface(product, strikes, sc),
+    api.buildup(product, expiry, strikes, sc),
+    api.pcrHistory(product, expiry, sc),
     api.ohlc(product, window, sc),
   ]);
   if (gen !== state.generation) return;
-  const [mp, surface, pcr, ohlc] = results;
-  showNewestOnly(past);
-  if (mp.status === "fulfilled" && mp.value) {
+  const [mp, surface, buildup, pcr, ohlc] = results;
+  if (mp.status === "fulfilled") {
     state.maxPain = mp.value;
     charts.maxPain(mp.value);
     $("chart-max-pain").dataset.maxPainStrike = String(mp.value.max_pain_strike);
+    showAsOf("max-pain-caption", mp.value.timestamp);
   }
-  if (surface.status === "fulfilled" && surface.value) {
+  if (surface.status === "fulfilled") {
     state.surface = surface.value;
     charts.surface(surface.value, $("surface-side").value);
+    showAsOf("surface-caption", surface.value.timestamp);
   }
-  if (pcr.status === "fulfilled" && !pcr.value) {
-    state.pcrPoints = [];
-    charts.history(state.ticks, state.pcrPoints);
-  } else if (pcr.status === "fulfilled") {
+  if (buildup.status === "fulfilled") {
+    charts.buildup(buildup.value);
+    $("chart-oi-change").dataset.buildupTimestamp = buildup.value.timestamp;
+  }
+  if (pcr.status === "fulfilled") {
     state.pcrPoints = pcr.value.history ?? [pcr.value.latest];
     charts.history(state.ticks, state.pcrPoints);
   }
@@ -297,21 +294,9 @@ async function refreshAnalytics() {
   showCards();
 }
 
-// At a past stored time the max-pain and surface charts are empty, saying why.
-function showNewestOnly(past) {
-  const why = past ? "Served for the newest stored snapshot only"
-    + ` (${fmt.dateTime(state.range?.to)}): choose “newest” to see it.` : "";
-  for (const [chart, note] of [["max-pain", "max-pain-empty"], ["surface", "surface-empty"]]) {
-    charts.show(chart, !past);
-    $(note).hidden = !past;
-    $(note).textContent = why;
-  }
-  if (past) {
-    state.surface = null;
-    state.maxPain = null;
-  }
-  setText("surface-caption", state.source && !past ? "newest stored snapshot" : "");
-  setText("max-pain-caption", state.source && !past ? "newest stored snapshot" : "");
+// A stored source's charts of one snapshot name its time (the live ones are of the latest).
+function showAsOf(caption, timestamp) {
+  setText(caption, state.source ? `as of ${fmt.dateTime(timestamp)}` : "");
 }
 
 // ATM IV history with IV rank and percentile, as the API states them (with its reason when
@@ -381,6 +366,7 @@ function forgetData() {
   state.pcrPoints = [];
   state.maxPain = null;
   state.surface = null;
+  charts.buildup(null);
   state.lastTickAt = 0;
   setText("spot", "—");
   setText("spot-change", "—");
@@ -400,23 +386,12 @@ async function selectProduct(product, preferredExpiry = null) {
 }
 
 // The expiries to choose from: the live or newest stored snapshot's, or at a past stored
-// time the nearest ones of the snapshot at that time. False when they could not be read.
+// time the ones of the snapshot at that time. False when they could not be read.
 async function loadExpiries(preferred) {
   const gen = state.generation;
-  const { product } = state;
   let listed;
   try {
-    if (state.source && state.at) {
-      const [past, newest] = await Promise.all([
-        api.chain(product, undefined, 1, scope(), PAST_EXPIRIES),
-        api.expiries(product, { source: state.source }),
-      ]);
-      listed = past.chains.map((c) => c.expiry);
-      state.newestExpiries = newest.expiries;
-    } else {
-      listed = (await api.expiries(product, scope())).expiries;
-      state.newestExpiries = state.source ? listed : [];
-    }
+    listed = (await api.expiries(state.product, scope())).expiries;
     report("expiries", null);
   } catch (e) {
     report("expiries", e);
@@ -559,6 +534,7 @@ async function selectExpiry(expiry) {
   state.generation += 1;
   state.expiry = expiry;
   state.maxPain = null;
+  charts.buildup(null);
   state.pcrPoints = [];
   await loadAll();
 }
