@@ -71,7 +71,6 @@ from .long_format import (
     codes_of,
     first_of_each,
     groups,
-    parse_dates,
     per_value,
     read_csv_table,
 )
@@ -80,6 +79,7 @@ FORMAT = "cboe-eod"
 EXCHANGE = "CBOE"
 CURRENCY = "USD"
 MULTIPLIER = 100
+OPTION_TYPES = {"c": CALL, "p": PUT}
 
 REQUIRED = ("underlying_symbol", "quote_date", "root", "expiration", "strike", "option_type",
             "close", "trade_volume", "bid_size_1545", "bid_1545", "ask_size_1545", "ask_1545",
@@ -147,23 +147,11 @@ def read(data: bytes, file: str, source: str) -> ParseResult:
     pair = np.fromiter(zip(root.tolist(), product.tolist(), strict=True), dtype=object,
                        count=n)
     checks.missing(symbol, "underlying_symbol")
-    quote_date, bad = parse_dates(text["quote_date"])
-    checks.missing(text["quote_date"], "quote_date")
-    checks.fail(bad, "quote_date",
-                lambda i: f"not a date YYYY-MM-DD: {text['quote_date'][i]!r}")
+    quote_date = checks.dates(text["quote_date"], "quote_date")
     checks.missing(root, "root")
-    expiration, bad = parse_dates(text["expiration"])
-    checks.missing(text["expiration"], "expiration")
-    checks.fail(bad, "expiration",
-                lambda i: f"not a date YYYY-MM-DD: {text['expiration'][i]!r}")
-    strike = table.numbers["strike"]
-    checks.bad_numbers(table, ["strike"])
-    checks.fail(np.isnan(strike) & ~table.not_numbers("strike"), "strike", "missing (empty)")
-    checks.fail(strike <= 0, "strike", lambda i: f"must be > 0 (got {strike[i]:g})")
-    kinds = per_value(text["option_type"],
-                      lambda v: {"C": CALL, "P": PUT}.get(str(v).strip().upper(), -1), np.int64)
-    checks.fail(kinds < 0, "option_type",
-                lambda i: f"{text['option_type'][i]!r} is not C or P")
+    expiration = checks.dates(text["expiration"], "expiration")
+    strike = checks.strikes(table, "strike")
+    right = checks.rights(text["option_type"], "option_type", OPTION_TYPES, "C or P")
     checks.bad_numbers(table, [c for c in NUMBER_COLUMNS if c != "strike"])
     checks.non_negative(table, NON_NEGATIVE)
     checks.fail(expiration < quote_date, "expiration",
@@ -175,7 +163,6 @@ def read(data: bytes, file: str, source: str) -> ParseResult:
     # One series under two roots: keep the PM-settled one, then the standard root.
     ok_rows = np.flatnonzero(checks.ok)
     under_codes, _ = codes_of(product)
-    right = kinds.astype(np.int8)
     preference = per_value(pair, lambda rp: _rank(*rp), np.int64)
     day_numbers = quote_date.view(np.int64)
     kept, _ = first_of_each([under_codes[ok_rows], day_numbers[ok_rows],

@@ -217,6 +217,14 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _require_columns(file: str, line: int | None, names: Collection[str],
+                     required: Collection[str]) -> None:
+    """Raise :class:`FileFormatError` naming every required column the header lacks."""
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise FileFormatError(file, line, f"missing required column(s): {', '.join(missing)}")
+
+
 def read_csv_table(data: bytes, file: str, text_columns: Collection[str],
                    number_columns: Collection[str], required: Collection[str]) -> Table:
     """Read a CSV file with a header row into a :class:`Table` of the named columns.
@@ -245,10 +253,7 @@ def _read_csv_table(data: bytes, file: str, text_columns: Collection[str],
             raise FileFormatError(file, None, "empty file: no header row")
         header_line = reader.line_num
         names = [h.strip().lower() for h in header]
-        missing = [c for c in required if c not in names]
-        if missing:
-            raise FileFormatError(file, header_line,
-                                  f"missing required column(s): {', '.join(missing)}")
+        _require_columns(file, header_line, names, required)
         wanted = [c for c in (*text_columns, *number_columns) if c in names]
         for name in wanted:
             if names.count(name) > 1:
@@ -312,10 +317,7 @@ def read_parquet_table(data: bytes, file: str, text_columns: Collection[str],
     try:
         parquet = pq.ParquetFile(io.BytesIO(data))
         names = {n.strip().lower(): n for n in parquet.schema_arrow.names}
-        missing = [c for c in required if c not in names]
-        if missing:
-            raise FileFormatError(file, None,
-                                  f"missing required column(s): {', '.join(missing)}")
+        _require_columns(file, None, names, required)
         wanted = [c for c in (*text_columns, *number_columns) if c in names]
         arrow = parquet.read(columns=[names[c] for c in wanted])
     except (pa.ArrowException, OSError) as exc:
@@ -392,6 +394,35 @@ class RowChecks:
     def missing(self, values: np.ndarray, column: str) -> None:
         self.fail(per_value(values, lambda v: not str(v).strip(), bool), column,
                   "missing (empty)")
+
+    def positive(self, values: np.ndarray, column: str) -> None:
+        """Reject the rows whose value is <= 0 (NaN is not checked here)."""
+        self.fail(values <= 0, column, lambda i: f"must be > 0 (got {values[i]:g})")
+
+    def dates(self, cells: np.ndarray, column: str) -> np.ndarray:
+        """``datetime64[D]`` of a ``YYYY-MM-DD`` text column (NaT where it is not one),
+        rejecting an empty cell, then a malformed one."""
+        values, malformed = parse_dates(cells)
+        self.missing(cells, column)
+        self.fail(malformed, column, lambda i: f"not a date YYYY-MM-DD: {cells[i]!r}")
+        return values
+
+    def strikes(self, table: Table, column: str) -> np.ndarray:
+        """The strike column, rejecting a cell that is not a number, an empty one, then a
+        strike <= 0."""
+        strike = table.numbers[column]
+        self.bad_numbers(table, [column])
+        self.fail(np.isnan(strike) & ~table.not_numbers(column), column, "missing (empty)")
+        self.positive(strike, column)
+        return strike
+
+    def rights(self, cells: np.ndarray, column: str, names: Mapping[str, int],
+               accepted: str) -> np.ndarray:
+        """CALL/PUT (int8) of an option-type column, cells matched stripped and lower-cased
+        against ``names``; any other cell is rejected as ``'X' is not <accepted>`` and is -1."""
+        kinds = per_value(cells, lambda v: names.get(str(v).strip().lower(), -1), np.int64)
+        self.fail(kinds < 0, column, lambda i: f"{cells[i]!r} is not {accepted}")
+        return kinds.astype(np.int8)
 
     def rejects(self) -> list[Reject]:
         return [Reject(self.file, int(self.rows[i]), column, reason)
@@ -492,25 +523,15 @@ def read(data: bytes, file: str, source: str) -> ParseResult:
                 lambda i: (f"not an ISO-8601 date and time: {times_text[i]!r} (e.g. "
                            "2026-11-19T15:30:00+05:30; without an offset it is UTC)"))
 
-    expiry, bad_expiry = parse_dates(text["expiry"])
-    checks.missing(text["expiry"], "expiry")
-    checks.fail(bad_expiry, "expiry",
-                lambda i: f"not a date YYYY-MM-DD: {text['expiry'][i]!r}")
-
-    strike = table.numbers["strike"]
-    checks.bad_numbers(table, ["strike"])
-    checks.fail(np.isnan(strike) & ~table.not_numbers("strike"), "strike", "missing (empty)")
-    checks.fail(strike <= 0, "strike", lambda i: f"must be > 0 (got {strike[i]:g})")
-
-    kinds = per_value(text["option_type"],
-                      lambda v: OPTION_TYPES.get(str(v).strip().lower(), -1), np.int64)
-    checks.fail(kinds < 0, "option_type",
-                lambda i: f"{text['option_type'][i]!r} is not one of C, P, call, put, CE, PE")
+    expiry = checks.dates(text["expiry"], "expiry")
+    strike = checks.strikes(table, "strike")
+    right = checks.rights(text["option_type"], "option_type", OPTION_TYPES,
+                          "one of C, P, call, put, CE, PE")
 
     checks.bad_numbers(table, [c for c in NUMBER_COLUMNS if c != "strike"])
     checks.non_negative(table, NON_NEGATIVE)
     spot = table.numbers["underlying_price"]
-    checks.fail(spot <= 0, "underlying_price", lambda i: f"must be > 0 (got {spot[i]:g})")
+    checks.positive(spot, "underlying_price")
     multiplier = table.number("multiplier")
     fractional = ~np.isnan(multiplier) & (multiplier != np.round(multiplier))
     checks.fail((multiplier <= 0) | fractional, "multiplier",
@@ -556,7 +577,6 @@ def read(data: bytes, file: str, source: str) -> ParseResult:
         checks.fail(ok_rows[~same], name, partial(_differs, table, values, first_of))
 
     ok = checks.ok
-    right = kinds.astype(np.int8)
     kept, _ = first_of_each([under_codes[ok], instants[ok], expiry[ok].view(np.int64),
                              strike[ok], right[ok]])
     ok_rows = np.flatnonzero(ok)
