@@ -130,21 +130,23 @@ class Engine(LatestSnapshots):
         """The simulated market's provider, None when the engine runs on another one."""
         return self.provider if isinstance(self.provider, SimulatorProvider) else None
 
-    @property
-    def market(self) -> SimulatedMarket:
-        """The simulated market (its checkpoints are stored and resumed)."""
+    def _simulated(self) -> SimulatorProvider:
+        # AttributeError, as for an attribute the engine lacks: hasattr(engine, "market")
+        # is False on another market.
         if self.simulator is None:
             raise AttributeError(f"the engine runs on {self.provider.describe()}, not on the "
                                  "simulated market")
-        return self.simulator.market
+        return self.simulator
+
+    @property
+    def market(self) -> SimulatedMarket:
+        """The simulated market (its checkpoints are stored and resumed)."""
+        return self._simulated().market
 
     @property
     def terms(self) -> dict[str, ContractTerms]:
         """The simulated products' contract terms."""
-        if self.simulator is None:
-            raise AttributeError(f"the engine runs on {self.provider.describe()}, not on the "
-                                 "simulated market")
-        return self.simulator.terms
+        return self._simulated().terms
 
     @property
     def sequence(self) -> int:
