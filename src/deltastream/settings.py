@@ -38,7 +38,15 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from .core.types import ClockKind, EngineMode, LogFormat, LogLevel, Role
+from .core.types import (
+    SOURCE_NAME_PATTERN,
+    SOURCE_NAMES,
+    ClockKind,
+    EngineMode,
+    LogFormat,
+    LogLevel,
+    Role,
+)
 
 ENV_PREFIX = "DELTASTREAM_"
 # Variables with the prefix that are read elsewhere, not settings.
@@ -100,9 +108,6 @@ RetentionDays = Annotated[float, Field(ge=0, le=36_500),
                           Accepted("0-36,500 days (0: keep forever)")]
 # Lists: comma-separated in the environment (pydantic-settings would read JSON otherwise).
 CommaSeparated = Annotated[tuple[str, ...], NoDecode, Accepted("a comma-separated list")]
-# Names of data sources (the store's source column holds 32 characters).
-SOURCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
-SOURCE_NAMES = "1-32 letters, digits, '-' or '_', starting with a letter or digit"
 BROWSER_USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
                       "Chrome/131.0.0.0 Safari/537.36")
 
@@ -237,7 +242,7 @@ class Settings(BaseSettings):
     store_queue: int = Field(2000, ge=10, le=1_000_000,
                              description="Snapshots the store writer holds before dropping.")
     replay_source: Annotated[str | None, Accepted(SOURCE_NAMES)] = Field(
-        None, pattern=SOURCE_PATTERN,
+        None, pattern=SOURCE_NAME_PATTERN,
         description="Run the market on the stored or imported snapshots of this source "
                     "(replayed on an accelerated clock, neither recorded again nor resumed); "
                     "unset: the simulated market.")
@@ -260,7 +265,7 @@ class Settings(BaseSettings):
                                    description="Seconds between two requests of each "
                                                "feed URL (errors back off up to 5 minutes).")
     feed_source: Annotated[str, Accepted(SOURCE_NAMES)] = Field(
-        "nse-live", pattern=SOURCE_PATTERN,
+        "nse-live", pattern=SOURCE_NAME_PATTERN,
         description="Source name the polled feed's snapshots are served and stored under.")
     feed_user_agent: str = Field(
         BROWSER_USER_AGENT, min_length=1, max_length=512,

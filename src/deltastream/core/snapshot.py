@@ -15,7 +15,8 @@ import numpy as np
 
 from .types import ExerciseStyle
 
-# The source name of the simulated market's snapshots (imported ones carry their own).
+# The source name of the simulated market's snapshots (imported ones carry their own; every
+# source's name matches core.types.SOURCE_NAME_PATTERN).
 SIMULATOR_SOURCE = "simulator"
 
 MODEL_EUROPEAN = "black_scholes_merton"

@@ -154,6 +154,13 @@ class LogLevel(StrEnum):
     ERROR = "error"
 
 
+# A data source's name (the simulator's, an import's, a feed's): what settings, the
+# importer and the API accept, and what the store's source column holds (32 characters).
+# Letters, digits, '_' and '-' only: a name is also a path-like token in URLs and files.
+SOURCE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
+SOURCE_NAMES = "1-32 letters, digits, '-' or '_', starting with a letter or digit"
+
+
 def choices(kind: type[StrEnum]) -> list[str]:
     """The values of a string enum, in definition order (for CLI choices and messages)."""
     return [member.value for member in kind]

@@ -22,6 +22,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from ..core.types import SOURCE_NAME_PATTERN
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Times a request may name: years 1970 to 8999 as written, with any UTC offset. Wide enough
@@ -107,8 +109,8 @@ StrikesParam = Annotated[
 ]
 
 
-# A source's name as the store keeps it (at most 32 characters).
-SOURCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
+# A source's name as the store keeps it (one rule for every source: core.types).
+SOURCE_PATTERN = SOURCE_NAME_PATTERN
 SourceParam = Annotated[
     str | None,
     Field(default=None, pattern=SOURCE_PATTERN,
