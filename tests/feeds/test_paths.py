@@ -107,11 +107,23 @@ def test_an_empty_folder_has_no_files(tmp_path: Path) -> None:
     assert expand([str(tmp_path)]) == []
 
 
-def test_a_corrupt_zip_is_an_error(tmp_path: Path) -> None:
-    bad = _write(tmp_path / "bad.zip", b"PK\x03\x04 not really a zip")
-    with pytest.raises(FileFormatError, match="not a readable zip archive") as caught:
-        expand([str(bad)])
-    assert caught.value.file == str(bad)
+def test_a_corrupt_zip_is_one_file_that_fails_when_read(tmp_path: Path) -> None:
+    # Listing never fails on it: the files around it in a folder are still listed (and
+    # imported); the archive itself is an error naming it when it is read.
+    _write(tmp_path / "a.csv", b"a")
+    bad = _write(tmp_path / "b.zip", b"PK\x03\x04 not really a zip")
+    _zip(tmp_path / "c.zip", {"c.csv": b"c"})
+    truncated = _write(tmp_path / "d.zip", (tmp_path / "c.zip").read_bytes()[:-30])
+    files = expand([str(tmp_path)])
+    assert _names(files, tmp_path) == ["a.csv", "b.zip", "c.zip:c.csv", "d.zip"]
+    assert files[0].read() == b"a" and files[2].read() == b"c"
+    for item, archive in ((files[1], bad), (files[3], truncated)):
+        with pytest.raises(FileFormatError, match="not a readable zip archive") as caught:
+            item.read()
+        assert (caught.value.file, caught.value.line) == (str(archive), None)
+    # Named again, it is listed once.
+    assert [f.name for f in expand([str(bad), str(tmp_path / "*.zip")])] == [
+        str(bad), f"{tmp_path / 'c.zip'}:c.csv", str(truncated)]
 
 
 def test_a_member_over_the_size_limit_is_refused(tmp_path: Path,

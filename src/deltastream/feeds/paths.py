@@ -2,7 +2,10 @@
 expanded to :class:`InputFile` objects whose content is read only when asked for.
 
 * A file is itself; a ``.zip`` file (any case) is its members, each named
-  ``archive.zip:folder/member.csv`` (folders inside the archive are fine).
+  ``archive.zip:folder/member.csv`` (folders inside the archive are fine). A zip whose
+  directory cannot be read (corrupt, truncated, unreadable) is one file, named as the
+  archive, whose reading raises :class:`~deltastream.feeds.records.FileFormatError`: an
+  import reports it as failed and goes on with the rest.
 * A folder is every file under it, recursively, sorted by path; hidden files and folders
   (a name starting with ``.``) are skipped, zips among them expanded.
 * A pattern (``*``, ``?``, ``[``; ``**`` spans folders) is its matches, sorted, each expanded
@@ -77,12 +80,20 @@ def _read_member(archive: str, member: str, name: str) -> Callable[[], bytes]:
 Found = Iterator[tuple[tuple[str, str], InputFile]]
 
 
+def _unlistable(path: str, error: str) -> Callable[[], bytes]:
+    def read() -> bytes:
+        raise FileFormatError(path, None, f"not a readable zip archive: {error}")
+    return read
+
+
 def _members(path: str) -> Found:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
     except (zipfile.BadZipFile, OSError) as exc:
-        raise FileFormatError(path, None, f"not a readable zip archive: {exc}") from None
+        # One file that fails when read: the other paths are still imported.
+        yield (os.path.realpath(path), ""), InputFile(path, _unlistable(path, str(exc)))
+        return
     names = sorted(info.filename for info in infos if not info.is_dir())
     real = os.path.realpath(path)
     for member in names:
