@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -161,7 +162,8 @@ def test_import_stores_the_good_files_and_names_the_malformed_one(bhavcopy_dir, 
     assert result.exit_code == 1, result.output
     rows = days[0].option_rows + days[1].option_rows
     assert (f"3 files, {rows:,} rows read, {rows:,} contracts stored, 4 snapshots stored, "
-            "0 already present, 0 rows rejected in ") in result.stdout
+            "0 already present, 0 rows rejected, 0 stored snapshots merged with new rows "
+            "in ") in result.stdout
     bad = folder / days[2].file_name
     assert result.stderr.splitlines()[-1].startswith(f"error: {bad}, line 6: ")
     # An explicit report is written even when nothing was rejected: just its header.
@@ -175,7 +177,10 @@ def test_import_stores_the_good_files_and_names_the_malformed_one(bhavcopy_dir, 
                                       "--data-dir", str(data)])
     assert again.exit_code == 0, again.output
     assert "2 files, " in again.stdout
-    assert "0 contracts stored, 0 snapshots stored, 4 already present" in again.stdout
+    assert ("0 contracts stored, 0 snapshots stored, 4 already present, 0 rows rejected, "
+            "0 stored snapshots merged") in again.stdout
+    # Not on a terminal: no progress bar, not even its label.
+    assert again.stderr == ""
 
 
 def test_import_writes_rejected_rows_to_the_data_directory(bhavcopy_dir, tmp_path):
@@ -190,7 +195,7 @@ def test_import_writes_rejected_rows_to_the_data_directory(bhavcopy_dir, tmp_pat
     assert result.exit_code == 0, result.output
     assert "1 rows rejected" in result.stdout
     (report,) = (data / "imports").glob("rejects-*.csv")
-    assert f"listed in {report}" in result.stdout
+    assert f"1 rejects listed in {report}" in result.stdout
     header, row = report.read_text().splitlines()
     assert header == "file,row,column,reason"
     assert row.startswith(f"{one},4,OptnTp,")
@@ -249,3 +254,73 @@ def test_import_into_a_store_it_cannot_write_is_one_line(bhavcopy_dir, tmp_path)
     assert result.exit_code == 1, result.output
     assert "cannot write to the history store: " in result.output
     assert "Traceback" not in result.output
+
+
+NSE_FIXTURES = Path(__file__).parent / "fixtures" / "feeds" / "nse"
+
+
+def test_import_merges_files_of_one_moment_given_one_after_the_other(tmp_path):
+    weekly = NSE_FIXTURES / "option-chain-v3_NIFTY_08-Dec-2026.json"
+    monthly = NSE_FIXTURES / "option-chain-v3_NIFTY_29-Dec-2026.json"
+    data = tmp_path / "data"
+
+    def run(*paths: Path) -> str:
+        result = CliRunner().invoke(main, ["import", *map(str, paths), "--data-dir", str(data)])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    assert "1 snapshots stored, 0 already present, 0 rows rejected, 0 stored snapshots " \
+        "merged" in run(weekly)
+    assert "29 contracts stored, 0 snapshots stored, 0 already present, 0 rows rejected, " \
+        "1 stored snapshots merged with new rows" in run(monthly)
+    assert "0 snapshots stored, 2 already present, 0 rows rejected, 0 stored snapshots " \
+        "merged" in run(weekly, monthly)
+    store = open_database(sqlite_url(data))
+    try:
+        snap = history.latest_archived(store, "NIFTY", "nse")
+        assert [d.isoformat() for d in snap.expiry_dates] == ["2026-12-08", "2026-12-29"]
+    finally:
+        store.dispose()
+
+
+def test_import_of_a_folder_with_a_corrupt_zip_imports_the_rest(bhavcopy_dir, tmp_path):
+    folder, days = bhavcopy_dir
+    (folder / days[2].file_name).unlink()
+    bad = folder / "BhavCopy_NSE_FO_0_0_0_20261127_F_0000.csv.zip"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    data = tmp_path / "data"
+    result = CliRunner().invoke(main, ["import", str(folder), "--data-dir", str(data)])
+    assert result.exit_code == 1, result.output
+    assert "3 files, " in result.stdout and ", 4 snapshots stored, " in result.stdout
+    assert result.stderr.splitlines() == [f"error: {bad}: not a readable zip archive: "
+                                          "File is not a zip file"]
+
+
+def test_import_shows_its_progress_on_a_terminal_only(bhavcopy_dir, tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    folder, days = bhavcopy_dir
+    one = folder / days[0].file_name
+    primary, secondary = pty.openpty()
+    try:
+        run = subprocess.run([sys.executable, "-m", "deltastream", "import", str(one),
+                              "--data-dir", str(tmp_path / "data")],
+                             stdout=subprocess.PIPE, stderr=secondary, timeout=120)
+        os.close(secondary)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:         # the terminal's other end is closed: all read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(primary)
+    assert run.returncode == 0, run.stdout
+    assert b"importing" in shown and b"1/1" in shown
+    assert b"1 files, " in run.stdout

@@ -466,9 +466,9 @@ IMPORT_FORMATS = ("nse-json", "udiff", "cboe-eod", "long")
 @main.command("import")
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.option("--source", default=None,
-              help="Source name the imported chains are stored under (letters, digits, _ or "
-                   "-). Default: nse or bse for NSE/BSE files, cboe for Cboe, imported for "
-                   "the long format.")
+              help="Source name the imported chains are stored under (1-32 letters, digits, "
+                   "_ or -). Default: nse or bse for NSE/BSE files, cboe for Cboe, imported "
+                   "for the long format.")
 @click.option("--format", "fmt", type=click.Choice(IMPORT_FORMATS), default=None,
               help="Read every file in this format. Default: detected per file.")
 @click.option("--rejects", "rejects_file", type=click.Path(dir_okay=False, path_type=Path),
@@ -489,8 +489,10 @@ def import_(paths: tuple[str, ...], source: str | None, fmt: str | None,
     """Import option-chain files (files, globs, folders, zips): NSE option-chain JSON, NSE/BSE
     UDiFF F&O bhavcopies, Cboe option EOD summaries, or the long format (README).
 
-    Re-importing a file changes nothing. A malformed file is reported (exit status 1) and
-    nothing of it is stored; the other files are still imported."""
+    Files holding parts of one chain (same source, product and quote time, e.g. NSE's one
+    expiry per file) are merged, also into a chain stored by an earlier import; re-importing
+    a file changes nothing. A malformed file is reported (exit status 1) and nothing of it is
+    stored; the other files are still imported."""
     import time
 
     from .catalog import CatalogError, load_catalog
@@ -513,12 +515,8 @@ def import_(paths: tuple[str, ...], source: str | None, fmt: str | None,
             raise click.BadParameter(str(exc), param_hint="--source") from None
     try:
         files = expand(list(paths))
-    except FileFormatError as exc:
-        if not os.path.lexists(exc.file):    # a typo, or a pattern matching nothing
-            raise click.BadParameter(str(exc), param_hint="PATH") from None
-        # An archive whose directory cannot be read: nothing can be listed, so nothing runs.
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    except FileFormatError as exc:      # a typo, or a pattern matching nothing
+        raise click.BadParameter(str(exc), param_hint="PATH") from None
     try:
         settings = from_env().with_overrides(database_url=database_url, data_dir=data_dir,
                                              catalog=catalog)
@@ -530,12 +528,16 @@ def import_(paths: tuple[str, ...], source: str | None, fmt: str | None,
     except (SettingsError, CatalogError, StoreUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        with click.progressbar(length=len(files), label="importing", file=sys.stderr,
-                               show_pos=True) as bar:
-            def progress(done: int, total: int) -> None:
-                bar.update(done - bar.pos)
+        if sys.stderr.isatty():
+            with click.progressbar(length=len(files), label="importing", file=sys.stderr,
+                                   show_pos=True) as bar:
+                def progress(done: int, total: int) -> None:
+                    bar.update(done - bar.pos)
 
-            summary = import_files(files, store, products, source, fmt, progress)
+                summary = import_files(files, store, products, source, fmt, progress)
+        else:
+            # A log or a pipe gets the summary only (click would still print the label).
+            summary = import_files(files, store, products, source, fmt)
     except Exception as exc:
         if not is_fault(exc):
             raise
@@ -549,14 +551,15 @@ def import_(paths: tuple[str, ...], source: str | None, fmt: str | None,
     click.echo(f"{summary.files} files, {summary.rows_read:,} rows read, "
                f"{summary.contracts_stored:,} contracts stored, {summary.snapshots_stored:,} "
                f"snapshots stored, {summary.snapshots_present:,} already present, "
-               f"{summary.rows_rejected:,} rows rejected in "
+               f"{summary.rows_rejected:,} rows rejected, {summary.snapshots_merged:,} stored "
+               "snapshots merged with new rows in "
                f"{time.perf_counter() - started:.1f} s (parse {spent['parse']:.1f} s, price "
                f"{spent['price']:.1f} s, store {spent['store']:.1f} s)")
     if summary.rejects or rejects_file is not None:
         path = rejects_file or (settings.data_dir / "imports" /
                                 f"rejects-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.csv")
         _write_rejects(path, summary.rejects)
-        click.echo(f"{len(summary.rejects):,} rejected rows listed in {path}")
+        click.echo(f"{len(summary.rejects):,} rejects listed in {path}")
     for line in summary.failed:
         click.echo(f"error: {line}", err=True)
     if summary.failed:

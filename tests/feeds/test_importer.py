@@ -1,13 +1,17 @@
 """The importer: generated bhavcopies read, priced and stored; a re-import changes nothing;
-a malformed file is reported and nothing of it stored; rejected rows reported."""
+a malformed file is reported and nothing of it stored; rejected rows reported; files holding
+parts of one chain (NSE's one expiry per file) merged within an import and into the stored
+snapshot; an unpriceable underlying or a corrupt archive kept to itself; one rule for source
+names."""
 
 from __future__ import annotations
 
 import io
+import json
 import math
 import sqlite3
 import zipfile
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -16,6 +20,9 @@ import pytest
 import QuantLib as ql
 
 from deltastream.catalog import load_catalog
+from deltastream.feeds import importer
+from deltastream.feeds.build import build_snapshot
+from deltastream.feeds.formats import nse_json
 from deltastream.feeds.importer import (
     FORMATS,
     check_source,
@@ -23,9 +30,12 @@ from deltastream.feeds.importer import (
     import_files,
 )
 from deltastream.feeds.paths import InputFile, expand
+from deltastream.feeds.products import product_terms
+from deltastream.feeds.records import PUT
 from deltastream.store import history
 from deltastream.store.database import open_database, sqlite_url
 from tests.support import bhavcopy
+from tests.support.snapshots import assert_same
 
 DAY = date(2026, 11, 25)
 NEXT = date(2026, 11, 26)
@@ -182,7 +192,7 @@ def test_source_given_or_by_exchange(db, catalog):
     assert sorted(p.product for p in by_name["my_vendor-1"].products) == ["NIFTY", "RELIANCE"]
 
 
-@pytest.mark.parametrize("name", ["", "-nse", "a b", "x" * 33, "nse/2", "simulator"])
+@pytest.mark.parametrize("name", ["", "-nse", "a b", "x" * 33, "nse/2", "nse.eod", "simulator"])
 def test_invalid_source_names_are_refused_before_reading(db, catalog, name):
     def unread() -> bytes:
         raise AssertionError("read a file despite an invalid source")
@@ -222,3 +232,220 @@ def test_a_zipped_day_in_a_folder(db, catalog, tmp_path):
     assert [f.name for f in files] == [f"{folder / g.file_name}.zip:{g.file_name}"]
     summary = import_files(files, db, catalog, None, None)
     assert summary.failed == [] and summary.snapshots_stored == 2
+
+
+# --- Parts of one chain in several files -------------------------------------------------------
+
+NSE_FIXTURES = Path(__file__).parent.parent / "fixtures" / "feeds" / "nse"
+WEEKLY = NSE_FIXTURES / "option-chain-v3_NIFTY_08-Dec-2026.json"
+MONTHLY = NSE_FIXTURES / "option-chain-v3_NIFTY_29-Dec-2026.json"
+NSE_TIME = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+
+
+def _path_file(path: Path, data: bytes | None = None) -> InputFile:
+    content = path.read_bytes() if data is None else data
+    return InputFile(str(path), lambda: content)
+
+
+def _own(path: Path, catalog):
+    """The snapshot of one file's chain priced on its own (not through the importer)."""
+    (chain,) = nse_json.read(path.read_bytes(), str(path), "nse").chains
+    terms, instant = product_terms(chain, catalog)
+    return build_snapshot(chain, terms, instant, int(chain.timestamp.timestamp()))
+
+
+def _nifty(engine):
+    snap = history.latest_archived(engine, "NIFTY", "nse")
+    assert snap is not None
+    return snap
+
+
+def _second_store(tmp_path: Path):
+    folder = tmp_path / "second"
+    folder.mkdir()
+    return folder, open_database(sqlite_url(folder))
+
+
+def test_files_of_one_expiry_each_give_one_snapshot_together_or_one_after_the_other(
+        db, catalog, tmp_path):
+    weekly_rows = len(_own(WEEKLY, catalog).chains[0].strikes)
+    together = import_files([_path_file(WEEKLY), _path_file(MONTHLY)], db, catalog, None, None)
+    assert together.failed == [] and together.rejects == []
+    assert (together.files, together.rows_read, together.contracts_stored) == (2, 59, 59)
+    # The first file's snapshot stored, then the second file's rows merged into it.
+    assert (together.snapshots_stored, together.snapshots_merged,
+            together.snapshots_present) == (1, 1, 0)
+    merged = _nifty(db)
+    assert merged.timestamp == NSE_TIME and merged.sequence == int(NSE_TIME.timestamp())
+    assert merged.expiry_dates == (date(2026, 12, 8), date(2026, 12, 29))
+    assert history.archive_range(db, "NIFTY", "nse") == (NSE_TIME, NSE_TIME)
+    # Each expiry as its own file prices it (pricing is per expiry).
+    for path in (WEEKLY, MONTHLY):
+        (own,) = _own(path, catalog).chains
+        chain = merged.chain_for(own.expiry)
+        assert (chain.forward, chain.forward_residual) == (own.forward, own.forward_residual)
+        assert_same(chain.calls, own.calls)
+        assert_same(chain.puts, own.puts)
+    # One summary per expiry and one tick, as for any snapshot.
+    for chain in merged.chains:
+        (summary,) = history.summaries(db, "NIFTY", chain.expiry, limit=10, source="nse")
+        assert (summary.timestamp, summary.atm_strike) == (NSE_TIME, chain.atm_strike)
+    assert [t.price for t in history.ticks(db, "NIFTY", limit=10, source="nse")] == [
+        merged.spot]
+
+    folder, other = _second_store(tmp_path)
+    try:
+        first = import_files([_path_file(WEEKLY)], other, catalog, None, None)
+        # The weekly file lists one right only at its lowest and highest strikes.
+        assert (first.snapshots_stored, first.contracts_stored) == (1, weekly_rows * 2 - 2)
+        second = import_files([_path_file(MONTHLY)], other, catalog, None, None)
+        assert (second.snapshots_stored, second.snapshots_merged, second.snapshots_present,
+                second.contracts_stored) == (0, 1, 0, 59 - first.contracts_stored)
+        assert_same(_nifty(other), merged)
+        assert _table_rows(folder) == _table_rows(tmp_path)
+        # Re-importing either way changes no row.
+        before = _table_rows(folder)
+        for files in ([WEEKLY, MONTHLY], [MONTHLY], [WEEKLY]):
+            again = import_files([_path_file(p) for p in files], other, catalog, None, None)
+            assert (again.snapshots_stored, again.snapshots_merged, again.contracts_stored,
+                    again.snapshots_present, again.rejects) == (0, 0, 0, len(files), [])
+            assert _table_rows(folder) == before
+    finally:
+        other.dispose()
+
+
+def test_a_contract_filed_again_with_other_values_supersedes_the_earlier_row(
+        db, catalog, tmp_path):
+    document = json.loads(WEEKLY.read_text(encoding="utf-8"))
+    record = next(r for r in document["records"]["data"] if r["strikePrice"] == 26100)
+    record["PE"]["buyPrice1"] = round(record["PE"]["buyPrice1"] + 0.05, 2)
+    corrected = tmp_path / "corrected" / WEEKLY.name
+    corrected.parent.mkdir()
+    corrected.write_text(json.dumps(document), encoding="utf-8")
+    (chain,) = nse_json.read(WEEKLY.read_bytes(), str(WEEKLY), "nse").chains
+    (row,) = chain.rows[(chain.strike == 26100.0) & (chain.right == PUT)]
+
+    summary = import_files([_path_file(WEEKLY), _path_file(MONTHLY), _path_file(corrected)],
+                           db, catalog, None, None)
+    assert [(r.file, r.row, r.column, r.reason) for r in summary.rejects] == [
+        (str(WEEKLY), row, "bid", f"superseded by {corrected} line {row}")]
+    assert summary.rows_rejected == 1
+    assert (summary.snapshots_stored, summary.snapshots_merged) == (1, 2)
+    snap = _nifty(db)
+    chain26 = snap.chain_for(date(2026, 12, 8))
+    (k,) = np.flatnonzero(chain26.strikes == 26100.0)
+    assert chain26.puts.bid[k] == record["PE"]["buyPrice1"]
+    assert snap.expiry_dates == (date(2026, 12, 8), date(2026, 12, 29))
+
+    # The same correction in a later import: the stored snapshot takes it, every other
+    # contract as it was; the original file again puts the original price back.
+    _, other = _second_store(tmp_path)
+    try:
+        import_files([_path_file(WEEKLY), _path_file(MONTHLY)], other, catalog, None, None)
+        later = import_files([_path_file(corrected)], other, catalog, None, None)
+        assert (later.snapshots_merged, later.contracts_stored, later.rejects) == (1, 0, [])
+        assert_same(_nifty(other), snap)
+        back = import_files([_path_file(WEEKLY)], other, catalog, None, None)
+        assert back.snapshots_merged == 1
+        assert _nifty(other).chain_for(date(2026, 12, 8)).puts.bid[k] == \
+            chain.bid[(chain.strike == 26100.0) & (chain.right == PUT)][0]
+    finally:
+        other.dispose()
+
+
+def test_a_merge_after_the_kept_rows_are_dropped_merges_with_the_store(
+        db, catalog, tmp_path, monkeypatch):
+    expected = import_files([_path_file(WEEKLY), _path_file(MONTHLY)], db, catalog, None, None)
+    _, other = _second_store(tmp_path)
+    monkeypatch.setattr(importer, "MAX_KEPT_ROWS", 1)
+    try:
+        # RELIANCE's file between the two NIFTY parts pushes NIFTY's rows out.
+        files = [_path_file(WEEKLY), _path_file(NSE_FIXTURES / "option-chain-equities_"
+                                                              "RELIANCE.json"),
+                 _path_file(MONTHLY)]
+        summary = import_files(files, other, catalog, None, None)
+        assert (summary.snapshots_stored, summary.snapshots_merged) == (2, 1)
+        assert summary.contracts_stored - 38 == expected.contracts_stored
+        assert_same(_nifty(other), _nifty(db))
+    finally:
+        other.dispose()
+
+
+def test_a_folder_of_one_expiry_files_merges_them(db, catalog, tmp_path):
+    folder = tmp_path / "chains"
+    folder.mkdir()
+    for path in (WEEKLY, MONTHLY):
+        (folder / path.name).write_bytes(path.read_bytes())
+    summary = import_files(expand([str(folder)]), db, catalog, None, None)
+    assert summary.failed == [] and summary.files == 2
+    assert _nifty(db).expiry_dates == (date(2026, 12, 8), date(2026, 12, 29))
+
+
+# --- One file's trouble stays in it ------------------------------------------------------------
+
+def test_an_unpriceable_underlying_is_one_reject_and_the_others_are_imported(db, catalog):
+    g = _day()
+    lines = g.csv.decode().splitlines()
+    col = {name: i for i, name in enumerate(lines[0].split(","))}
+    kept, reliance = [lines[0]], []
+    first_expiry = None
+    for line in lines[1:]:
+        fields = line.split(",")
+        if fields[col["TckrSymb"]] == "RELIANCE" and fields[col["FinInstrmTp"]] == "STO":
+            first_expiry = first_expiry or fields[col["XpryDt"]]
+            if fields[col["XpryDt"]] != first_expiry:
+                continue
+            # RELIANCE's one expiry on the trade date, at the quote time: nothing to price.
+            fields[col["XpryDt"]] = fields[col["FininstrmActlXpryDt"]] = DAY.isoformat()
+            reliance.append(len(kept) + 1)
+            line = ",".join(fields)
+        kept.append(line)
+    summary = import_files([_file(g, "\n".join(kept).encode())], db, catalog, None, None)
+    assert summary.failed == []
+    (reject,) = summary.rejects
+    assert (reject.file, reject.row, reject.column) == (g.file_name, reliance[0], "")
+    assert "RELIANCE" in reject.reason and "no expiry after the quote time" in reject.reason
+    assert summary.rows_rejected == len(reliance) > 10
+    assert summary.rows_read == len(kept) - 1 - sum(",IDF," in x or ",STF," in x for x in kept)
+    assert summary.snapshots_stored == 1
+    assert history.latest_archived(db, "NIFTY", "nse") is not None
+    assert history.latest_archived(db, "RELIANCE", "nse") is None
+
+
+def test_a_corrupt_zip_in_a_folder_fails_alone(db, catalog, tmp_path):
+    folder = tmp_path / "files"
+    folder.mkdir()
+    g = _day()
+    bhavcopy.write_day(folder, g)
+    bad = folder / "BhavCopy_NSE_FO_0_0_0_20261126_F_0000.csv.zip"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    seen = []
+    summary = import_files(expand([str(folder)]), db, catalog, None, None,
+                           lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 2), (2, 2)]
+    (line,) = summary.failed
+    assert line.startswith(f"{bad}: not a readable zip archive")
+    assert (summary.files, summary.snapshots_stored) == (2, 2)
+
+
+# --- One rule for source names -----------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["nse", "NSE_eod-2", "a", "x" * 32, "nse.eod", "x" * 33,
+                                  "_x", "a b", "nse/2", "é", ""])
+def test_a_source_name_is_valid_alike_for_the_importer_the_api_and_settings(name):
+    from pydantic import TypeAdapter, ValidationError
+
+    from deltastream.settings import Settings
+    from deltastream.web.params import SourceParam
+
+    def accepted(check) -> bool:
+        try:
+            check()
+        except (ValueError, ValidationError):
+            return False
+        return True
+
+    importer_ok = accepted(lambda: check_source(name))
+    assert importer_ok == accepted(lambda: TypeAdapter(SourceParam).validate_python(name))
+    assert importer_ok == accepted(lambda: Settings(feed_source=name))
+    assert importer_ok == (name in {"nse", "NSE_eod-2", "a", "x" * 32})

@@ -1,14 +1,22 @@
 """Storing imported snapshots: everything stored once in one transaction, re-imports change
-no row, counts say what happened."""
+no row, counts say what happened; a merged snapshot replaces the stored one in every table,
+and the same merge again changes nothing."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 import sqlalchemy as sa
 
 from deltastream.core.types import QuoteFlag
 from deltastream.store import history, imports, schema
-from deltastream.store.imports import ImportCounts, write_imported
+from deltastream.store.imports import (
+    ImportCounts,
+    snapshot_key,
+    stored_snapshots,
+    write_imported,
+)
 from deltastream.store.rows import epoch_us, summary_rows
 from tests.support.snapshots import assert_same
 from tests.support.store import count, imported
@@ -101,3 +109,61 @@ def test_a_refused_write_stores_nothing(db, idx_snapshots, monkeypatch):
         assert count(db, schema.TABLES[name]) == 0, name
     monkeypatch.setattr(imports, "summary_rows", real)
     assert write_imported(db, snaps).snapshots_stored == 5
+
+
+def _same_moment(snap, like):
+    """``snap``'s chain as another import of ``like``'s source, product and time."""
+    return imported(snap, like.source, product=like.product,
+                    shift=like.timestamp - snap.timestamp)
+
+
+def test_a_merged_snapshot_replaces_the_stored_one_in_every_table(db, idx_snapshots):
+    snaps = [imported(s, "nse") for s in idx_snapshots[:3]]
+    write_imported(db, snaps)
+    target = snaps[1]
+    merged = _same_moment(idx_snapshots[7], target)
+    merged = dataclasses.replace(merged, spot=target.spot + 2.5)
+    assert stored_snapshots(db, [snapshot_key(target)]).keys() == {snapshot_key(target)}
+    assert_same(target, stored_snapshots(db, [snapshot_key(target)])[snapshot_key(target)])
+
+    counts = write_imported(db, [], [merged])
+    assert counts == ImportCounts(
+        snapshots_stored=0, snapshots_present=0, snapshots_merged=1,
+        contracts_stored=max(0, _contracts([merged]) - _contracts([target])))
+    assert count(db, schema.chain_archive) == 3
+    assert_same(merged, history.latest_archived(db, "IDX", "nse",
+                                                 at_or_before=target.timestamp))
+    ticks = history.ticks(db, "IDX", limit=10, source="nse")
+    assert [(t.timestamp, t.price) for t in ticks] == [
+        (s.timestamp, s.spot) for s in (snaps[0], merged, snaps[2])]
+    by_time = {}
+    for expiry in merged.expiry_dates:
+        for s in history.summaries(db, "IDX", expiry, limit=10, source="nse"):
+            by_time.setdefault(s.timestamp, []).append((s.expiry, s.spot))
+    assert by_time[target.timestamp] == [(e, merged.spot) for e in merged.expiry_dates]
+
+    # The same merge again: nothing changes, it counts as present.
+    before = _dump(db)
+    assert write_imported(db, [], [merged]) == ImportCounts(0, 1, 0, 0)
+    assert _dump(db) == before
+    # A merge of a snapshot not stored yet stores it.
+    fresh = _same_moment(idx_snapshots[8], imported(idx_snapshots[9], "nse"))
+    assert write_imported(db, [], [fresh]) == ImportCounts(1, 0, _contracts([fresh]), 0)
+
+
+def test_a_refused_merge_leaves_the_stored_snapshot(db, idx_snapshots, monkeypatch):
+    target = imported(idx_snapshots[0], "nse")
+    write_imported(db, [target])
+    before = _dump(db)
+    real = imports.summary_rows
+
+    def bad(snap):
+        rows = real(snap)
+        rows[0]["atm_strike"] = None              # NOT NULL
+        return rows
+
+    monkeypatch.setattr(imports, "summary_rows", bad)
+    with pytest.raises(sa.exc.IntegrityError):
+        write_imported(db, [imported(idx_snapshots[1], "nse")],
+                       [_same_moment(idx_snapshots[5], target)])
+    assert _dump(db) == before

@@ -2,17 +2,39 @@
 chain into a snapshot, and store each file's snapshots in one transaction.
 
 A file is all or nothing: a malformed one (:class:`~deltastream.feeds.records.FileFormatError`:
-not its format, truncated, corrupt) or one whose chains cannot be priced is listed in
+not its format, truncated, corrupt, an archive that cannot be listed) is listed in
 :attr:`ImportSummary.failed` with a one-line error, and nothing of it is stored; the other
 files are still imported. Rows a parser leaves out are :class:`Reject` s with their reason;
-the rest of their file is imported.
+the rest of their file is imported. A chain that cannot be priced
+(:class:`~deltastream.feeds.build.UnpriceableChainError`: no expiry after its quote time, or
+nothing to take the underlying's price from) is one reject at its first row (column ``""``,
+the reason naming the underlying and why, :attr:`ImportSummary.rows_rejected` counting all
+its rows); the file's other chains are imported.
 
-Re-importing is idempotent: an imported snapshot's sequence is its quote time in whole epoch
-seconds, so the same file gives the same snapshots, and the store keeps the first copy
-(:attr:`ImportSummary.snapshots_present` counts the ones it already had).
+A chain is identified by its source, product and quote time. Files holding parts of one
+chain (NSE's website saves its option chain one expiry per file) are merged
+(:mod:`deltastream.feeds.merge`):
+
+* within one import, each file's chain is merged with the rows the earlier files gave for
+  it before it is priced; a contract given again with different values is taken from the
+  later file, and the earlier row is reported as a reject "superseded by <file> line N";
+* with the store: when the snapshot of the chain is already stored and the file brings
+  contracts it lacks (or the same contracts with other values), the stored snapshot's rows
+  and the file's are merged and priced again, and the result replaces the stored snapshot
+  (:attr:`ImportSummary.snapshots_merged`). A file whose contracts the stored snapshot
+  already holds, as filed, changes nothing (:attr:`ImportSummary.snapshots_present`).
+
+So importing the files of one moment together or one after the other gives the same
+snapshot, and re-importing changes no row. The rows of the files of this import are kept for
+merging up to :data:`MAX_KEPT_ROWS` rows (the oldest chains dropped first); a chain merged
+after its earlier rows were dropped is merged with the stored snapshot instead, the same
+data, but the earlier file's superseded rows are then not reported by line. An imported
+snapshot's sequence is its quote time in whole epoch seconds.
 
 Counts: ``rows_read`` option rows the files held (accepted or rejected; futures and other
-instruments are not rows), ``contracts_stored`` options in newly stored snapshots. Times in
+instruments are not rows), ``contracts_stored`` options the store did not hold before. Each
+file is stored when it is read, so the parts of one chain in one import count one snapshot
+stored (the first file's) and one merge per later file that added to it. Times in
 :attr:`ImportSummary.seconds` are wall seconds per phase.
 """
 
@@ -22,6 +44,7 @@ import dataclasses
 import importlib
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -30,9 +53,12 @@ import sqlalchemy as sa
 
 from ..catalog import Catalog
 from ..core.snapshot import SIMULATOR_SOURCE, ChainSnapshot
-from ..store.imports import write_imported
-from .build import build_snapshot
+from ..core.types import SOURCE_NAME_PATTERN, SOURCE_NAMES
+from ..store.imports import stored_snapshots, write_imported
+from ..store.rows import epoch_us
+from .build import UnpriceableChainError, build_snapshot
 from .detect import detect_format
+from .merge import Rows, chain_from_snapshot, covers, merge_rows
 from .paths import InputFile
 from .products import product_terms
 from .records import FileFormatError, ImportedChain, ParseResult, Reject
@@ -41,11 +67,15 @@ from .records import FileFormatError, ImportedChain, ParseResult, Reject
 FORMAT_MODULES = {"nse-json": "nse_json", "udiff": "udiff", "cboe-eod": "cboe_eod",
                   "long": "long_format"}
 FORMATS = tuple(FORMAT_MODULES)
-# A source name is stored beside every row (String(32)); the simulator's name is reserved.
-SOURCE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+_SOURCE_NAME = re.compile(SOURCE_NAME_PATTERN)
 # Bytes of a file's start that format detection looks at.
 HEAD_BYTES = 64 * 1024
 PHASES = ("read", "parse", "price", "store")
+# Rows of this import's files kept for merging a later file's part of the same chain
+# (~170 bytes a row: ~85 MB; a full day of NSE options is ~59,000 rows).
+MAX_KEPT_ROWS = 500_000
+
+Key = tuple[str, str, int]   # source, product, quote time in epoch microseconds
 
 
 @dataclass
@@ -57,6 +87,7 @@ class ImportSummary:
     contracts_stored: int = 0
     snapshots_stored: int = 0
     snapshots_present: int = 0     # already in the store (a re-import): left unchanged
+    snapshots_merged: int = 0      # stored snapshots replaced by their merge with new rows
     rows_rejected: int = 0
     rejects: list[Reject] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)   # one line per failed file
@@ -65,9 +96,9 @@ class ImportSummary:
 
 def check_source(name: str) -> str:
     """``name`` when it can name a source, else ValueError saying what a name may be."""
-    if not SOURCE_PATTERN.fullmatch(name):
-        raise ValueError(f"source {name!r}: a name is 1-32 letters, digits, '_' or '-', "
-                         "starting with a letter or digit (e.g. nse, bse, cboe, vendor_eod)")
+    if not _SOURCE_NAME.fullmatch(name):
+        raise ValueError(f"source {name!r}: a name is {SOURCE_NAMES} "
+                         "(e.g. nse, bse, cboe, vendor_eod)")
     if name == SIMULATOR_SOURCE:
         raise ValueError(f"source {name!r} is the simulated market's; choose another name")
     return name
@@ -101,18 +132,113 @@ def _tagged(result: ParseResult, fmt: str, source: str | None) -> list[ImportedC
             else dataclasses.replace(c, source=s) for c in result.chains]
 
 
-def _price(chains: list[ImportedChain], catalog: Catalog) -> list[ChainSnapshot]:
-    snaps = []
-    for chain in chains:
+def _key(chain: ImportedChain) -> Key:
+    return chain.source, chain.product, epoch_us(chain.timestamp)
+
+
+def _price(chain: ImportedChain, catalog: Catalog, file: str) -> ChainSnapshot:
+    """The snapshot of ``chain``; UnpriceableChainError for a chain without anything to
+    price it from, FileFormatError (the file fails) for any other value pricing refuses."""
+    try:
         terms, expiry_instant = product_terms(chain, catalog)
         # The quote time in whole seconds: the same file always gives the same sequence.
-        snaps.append(build_snapshot(chain, terms, expiry_instant,
-                                    int(chain.timestamp.timestamp())))
-    return snaps
+        return build_snapshot(chain, terms, expiry_instant, int(chain.timestamp.timestamp()))
+    except UnpriceableChainError:
+        raise
+    except ValueError as exc:
+        raise FileFormatError(file, None, f"cannot be priced: {exc}") from exc
+
+
+def _unpriceable(chain: ImportedChain, file: str, error: UnpriceableChainError) -> Reject:
+    first = int(chain.rows.min()) if len(chain) else 0
+    return Reject(file, first, "", f"{chain.product} cannot be priced ({len(chain)} rows "
+                                   f"left out): {error}")
+
+
+class _KeptRows:
+    """The rows this import's files gave per chain, for merging later files' parts of the
+    same chain: at most :data:`MAX_KEPT_ROWS` rows, the least recently merged dropped
+    first."""
+
+    def __init__(self) -> None:
+        self._chains: OrderedDict[Key, Rows] = OrderedDict()
+        self._rows = 0
+        self._limit = MAX_KEPT_ROWS
+
+    def get(self, key: Key) -> Rows | None:
+        return self._chains.get(key)
+
+    def put(self, key: Key, rows: Rows) -> None:
+        old = self._chains.pop(key, None)
+        if old is not None:
+            self._rows -= len(old.chain)
+        self._chains[key] = rows
+        self._rows += len(rows.chain)
+        while self._rows > self._limit and len(self._chains) > 1:
+            _, dropped = self._chains.popitem(last=False)
+            self._rows -= len(dropped.chain)
+
+
+@dataclass
+class _FileOutcome:
+    """What importing one file gives, applied to the summary once the file is stored."""
+
+    rejects: list[Reject] = field(default_factory=list)
+    rows_rejected: int = 0
+    present: int = 0
+    new: list[ChainSnapshot] = field(default_factory=list)
+    merged: list[ChainSnapshot] = field(default_factory=list)
+    kept: dict[Key, Rows] = field(default_factory=dict)
+
+
+def _priced_parts(chains: list[ImportedChain], file: str, catalog: Catalog,
+                  kept: _KeptRows, outcome: _FileOutcome) -> dict[Key, tuple[Rows, ChainSnapshot]]:
+    """Each chain of the file merged with this import's earlier rows of it, and priced."""
+    parts: dict[Key, tuple[Rows, ChainSnapshot]] = {}
+    for chain in chains:
+        key = _key(chain)
+        rows = Rows.of_file(chain, file)
+        earlier = parts[key][0] if key in parts else kept.get(key)
+        superseded: list[Reject] = []
+        if earlier is not None:
+            rows, superseded = merge_rows(earlier, rows)
+        try:
+            snap = _price(rows.chain, catalog, file)
+        except UnpriceableChainError as exc:
+            outcome.rejects.append(_unpriceable(chain, file, exc))
+            outcome.rows_rejected += len(chain)
+            continue
+        outcome.rejects.extend(superseded)
+        outcome.rows_rejected += len(superseded)
+        parts[key] = (rows, snap)
+    return parts
+
+
+def _against_store(parts: dict[Key, tuple[Rows, ChainSnapshot]], db: sa.Engine,
+                   catalog: Catalog, file: str, outcome: _FileOutcome) -> None:
+    """Sort the priced chains into new snapshots, ones the store already holds and merges
+    of the stored snapshot with the new rows, priced (the stored rows give the union an
+    underlying price and a live expiry, unless the product's terms changed since)."""
+    stored = stored_snapshots(db, list(parts))
+    for key, (rows, snap) in parts.items():
+        old = stored.get(key)
+        if old is None:
+            outcome.new.append(snap)
+        elif covers(old, snap, rows.chain.underlying_price):
+            outcome.present += 1
+        else:
+            union, _ = merge_rows(Rows.of_store(chain_from_snapshot(old)), rows)
+            try:
+                outcome.merged.append(_price(union.chain, catalog, file))
+            except UnpriceableChainError as exc:
+                outcome.rejects.append(_unpriceable(rows.chain, file, exc))
+                outcome.rows_rejected += len(rows.chain)
+                continue
+        outcome.kept[key] = rows
 
 
 def _import_file(item: InputFile, db: sa.Engine, catalog: Catalog, source: str | None,
-                 format: str | None, summary: ImportSummary) -> None:
+                 format: str | None, kept: _KeptRows, summary: ImportSummary) -> None:
     # Counts are added to the summary only once the file is stored: a failed file adds
     # nothing but its line in ``failed``.
     spent = summary.seconds
@@ -127,21 +253,24 @@ def _import_file(item: InputFile, db: sa.Engine, catalog: Catalog, source: str |
     del data
     parsed = time.perf_counter()
     spent["parse"] += parsed - read
-    try:
-        snaps = _price(_tagged(result, fmt, source), catalog)
-    except ValueError as exc:
-        raise FileFormatError(item.name, None, f"cannot be priced: {exc}") from exc
+    outcome = _FileOutcome(rejects=list(result.rejects), rows_rejected=len(result.rejects))
+    parts = _priced_parts(_tagged(result, fmt, source), item.name, catalog, kept, outcome)
     priced = time.perf_counter()
     spent["price"] += priced - parsed
-    if snaps:
-        counts = write_imported(db, snaps)
+    _against_store(parts, db, catalog, item.name, outcome)
+    if outcome.new or outcome.merged:
+        counts = write_imported(db, outcome.new, outcome.merged)
         summary.snapshots_stored += counts.snapshots_stored
         summary.snapshots_present += counts.snapshots_present
+        summary.snapshots_merged += counts.snapshots_merged
         summary.contracts_stored += counts.contracts_stored
     spent["store"] += time.perf_counter() - priced
+    for key, rows in outcome.kept.items():
+        kept.put(key, rows)
+    summary.snapshots_present += outcome.present
     summary.rows_read += result.rows_read
-    summary.rejects.extend(result.rejects)
-    summary.rows_rejected += len(result.rejects)
+    summary.rejects.extend(outcome.rejects)
+    summary.rows_rejected += outcome.rows_rejected
 
 
 def import_files(files: list[InputFile], db: sa.Engine, catalog: Catalog,
@@ -159,10 +288,11 @@ def import_files(files: list[InputFile], db: sa.Engine, catalog: Catalog,
     if format is not None:
         check_format(format)
     summary = ImportSummary()
+    kept = _KeptRows()
     for done, item in enumerate(files, start=1):
         summary.files += 1
         try:
-            _import_file(item, db, catalog, source, format, summary)
+            _import_file(item, db, catalog, source, format, kept, summary)
         except FileFormatError as exc:
             summary.failed.append(str(exc))
         except OSError as exc:
