@@ -133,9 +133,11 @@ class Client:
         "from", "to", "snapshots"}, ...]}, ...]``, the live feed's first."""
         return list(self.get("/api/data/sources")["sources"])
 
-    def expiries(self, product: str, source: str | None = None) -> list[date]:
-        """Listed expiries of ``product``, ascending."""
-        body = self.get(f"/api/data/expiries/{_segment(product)}", source=source)
+    def expiries(self, product: str, source: str | None = None, *,
+                 at: datetime | str | None = None) -> list[date]:
+        """Listed expiries of ``product``, ascending (``at``: as listed in the stored
+        snapshot of that time)."""
+        body = self.get(f"/api/data/expiries/{_segment(product)}", source=source, at=at)
         return [date.fromisoformat(e) for e in body["expiries"]]
 
     def chain(self, product: str, expiry: date | str | None = None, *,
@@ -201,19 +203,24 @@ class Client:
     def pcr(self, product: str, *, source: str | None = None,
             expiry: date | str | None = None, history: bool = False,
             start: datetime | str | None = None, end: datetime | str | None = None,
-            interval: int | None = None, limit: int | None = None) -> dict[str, Any]:
-        """Put-call ratio by open interest and by volume (``latest``), with the stored
-        series under ``history`` when ``history`` is true."""
+            interval: int | None = None, limit: int | None = None,
+            at: datetime | str | None = None) -> dict[str, Any]:
+        """Put-call ratio by open interest and by volume (``latest``, or of the stored
+        snapshot at ``at``), with the stored series under ``history`` when ``history`` is
+        true."""
         return dict(self.get(f"/api/analytics/pcr/{_segment(product)}", source=source,
-                             expiry=expiry, history=history or None, interval=interval,
+                             expiry=expiry, at=at, history=history or None,
+                             interval=interval,
                              limit=limit, **{"from": start, "to": end}))
 
     def max_pain(self, product: str, *, source: str | None = None,
-                 expiry: date | str | None = None) -> dict[str, Any]:
+                 expiry: date | str | None = None,
+                 at: datetime | str | None = None) -> dict[str, Any]:
         """Max-pain strike of an expiry (default the nearest), its distance from spot in
-        percent and the payout to option holders at each strike."""
+        percent and the payout to option holders at each strike (``at``: of the stored
+        snapshot of that time)."""
         return dict(self.get(f"/api/analytics/max-pain/{_segment(product)}", source=source,
-                             expiry=expiry))
+                             expiry=expiry, at=at))
 
 
 def chain_frame(body: Mapping[str, Any], source: str | None = None) -> pd.DataFrame:
