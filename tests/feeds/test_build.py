@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import QuantLib as ql
-from scipy.special import ndtr
 
 from deltastream.catalog import load_catalog
 from deltastream.core.snapshot_codec import decode_snapshot, encode_snapshot
@@ -28,6 +27,7 @@ from deltastream.feeds.build import UnpriceableChainError, build_snapshot
 from deltastream.feeds.formats import nse_json, udiff
 from deltastream.feeds.products import product_terms
 from deltastream.feeds.records import CALL, PUT, ROW_FIELDS, ImportedChain
+from tests.support.closed_forms import black76
 
 YEAR = 365.0 * 86400.0
 # NSE's close, 15:30 in Kolkata, is 10:00 UTC: quotes at the close are whole days from
@@ -35,16 +35,6 @@ YEAR = 365.0 * 86400.0
 NSE_CLOSE = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
 # 16:00 in New York on 2026-11-25 (EST), the US close.
 US_CLOSE = datetime(2026, 11, 25, 21, 0, tzinfo=UTC)
-
-
-def black76(forward, strikes, time, rate, vol, call):
-    s = vol * math.sqrt(time)
-    d1 = np.log(forward / strikes) / s + 0.5 * s
-    d2 = d1 - s
-    df = math.exp(-rate * time)
-    if call:
-        return df * (forward * ndtr(d1) - strikes * ndtr(d2))
-    return df * (strikes * ndtr(-d2) - forward * ndtr(-d1))
 
 
 def smile(strikes, forward, level=0.14):

@@ -1,5 +1,5 @@
 """The parity forward of an expiry: synthetic chains generated from a known forward (Black-76
-prices in closed form, written here with scipy's normal CDF) give that forward back, exactly
+prices in closed form, tests.support.closed_forms) give that forward back, exactly
 for exact prices and within a provable bound for prices rounded to a tick; outlier quotes,
 missing sides and deep in-the-money strikes do not move it."""
 
@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 import pytest
-from scipy.special import ndtr
 
 from deltastream.feeds.forward import (
     MIN_STRIKES,
@@ -17,19 +16,9 @@ from deltastream.feeds.forward import (
     fit_forward,
     fit_forwards,
 )
+from tests.support.closed_forms import black76
 
 TICK = 0.05
-
-
-def black76(forward: float, strikes: np.ndarray, time: float, rate: float,
-            vol: np.ndarray, call: bool) -> np.ndarray:
-    s = vol * math.sqrt(time)
-    d1 = np.log(forward / strikes) / s + 0.5 * s
-    d2 = d1 - s
-    df = math.exp(-rate * time)
-    if call:
-        return df * (forward * ndtr(d1) - strikes * ndtr(d2))
-    return df * (strikes * ndtr(-d2) - forward * ndtr(-d1))
 
 
 def chain(forward: float, step: float, time: float, rate: float, each_side: int = 20

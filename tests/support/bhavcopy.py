@@ -38,10 +38,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from scipy.special import ndtr
 
 from deltastream.calendars.expiries import trading_days
 from deltastream.catalog.contract_symbols import nse_symbol
+
+from .closed_forms import black76
 
 COLUMNS = ("TradDt", "BizDt", "Sgmt", "Src", "FinInstrmTp", "FinInstrmId", "ISIN", "TckrSymb",
            "SctySrs", "XpryDt", "FininstrmActlXpryDt", "StrkPric", "OptnTp", "FinInstrmNm",
@@ -228,20 +229,6 @@ def smile(strike: np.ndarray, fwd: float, t: float, atm_vol: float) -> np.ndarra
     return atm_vol * (1.0 + SKEW * z + CURVATURE * z * z)
 
 
-def black76(fwd: float, strike: np.ndarray, t: float, vol: np.ndarray, call: bool
-            ) -> np.ndarray:
-    """Discounted Black-76 prices (intrinsic at ``t <= 0``)."""
-    if t <= 0:
-        return np.maximum(fwd - strike, 0.0) if call else np.maximum(strike - fwd, 0.0)
-    sd = vol * math.sqrt(t)
-    d1 = (math.log(fwd) - np.log(strike)) / sd + 0.5 * sd
-    d2 = d1 - sd
-    df = math.exp(-RATE * t)
-    if call:
-        return df * (fwd * ndtr(d1) - strike * ndtr(d2))
-    return df * (strike * ndtr(-d2) - fwd * ndtr(-d1))
-
-
 def _round_tick(price: np.ndarray, tick: float) -> np.ndarray:
     if tick <= 0:
         return price
@@ -314,7 +301,7 @@ def _underlying_rows(day: date, u: Underlying, spot: float, atm_vol: float,
         # far expiries often do not trade at all.
         weight = np.exp(-0.5 * z * z) / (1.0 + rank)
         for right, call in (("CE", True), ("PE", False)):
-            model = black76(fwd, strikes, t, vols, call)
+            model = black76(fwd, strikes, t, RATE, vols, call)
             settle = _round_tick(model, tick)
             oi_lots = np.floor(weight * rng.lognormal(math.log(8_000), 0.6, n)).astype(np.int64)
             prev_lots = np.floor(oi_lots * rng.uniform(0.75, 1.25, n)).astype(np.int64)

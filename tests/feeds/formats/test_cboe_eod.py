@@ -16,6 +16,7 @@ import QuantLib as ql
 
 from deltastream.feeds.formats import cboe_eod
 from deltastream.feeds.records import CALL, PUT, FileFormatError, ImportedChain
+from tests.fixtures.feeds.cboe import generate
 
 FIXTURE = (Path(__file__).parents[2] / "fixtures" / "feeds" / "cboe"
            / "UnderlyingOptionsEODCalcs_2027-03-16.csv")
@@ -363,3 +364,7 @@ def test_a_header_only_file_has_no_chains() -> None:
     header, _ = _fixture_rows()
     result = cboe_eod.read(_rows(header), "x.csv", "cboe")
     assert result.chains == [] and result.rejects == [] and result.rows_read == 0
+
+
+def test_the_fixture_is_the_generators_output() -> None:
+    assert generate.content() == FIXTURE.read_bytes()

@@ -18,6 +18,7 @@ import pytest
 
 from deltastream.feeds.formats import long_format
 from deltastream.feeds.records import CALL, PUT, ROW_FIELDS, FileFormatError, ImportedChain
+from tests.fixtures.feeds.long import generate
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "feeds" / "long" / "chains_long.csv"
 NAME = "chains_long.csv"
@@ -385,3 +386,7 @@ def test_the_readme_example_imports() -> None:
     # The README lists every column the format reads.
     for column in (*long_format.REQUIRED, *long_format.OPTIONAL):
         assert f"`{column}`" in section, column
+
+
+def test_the_fixture_is_the_generators_output() -> None:
+    assert generate.content() == FIXTURE.read_bytes()
