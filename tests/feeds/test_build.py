@@ -99,6 +99,27 @@ def build(chain: ImportedChain, sequence: int = 7):
     return build_snapshot(chain, terms, instant, sequence)
 
 
+def assert_quantlib_european(chain) -> int:
+    """The chain's prices and Greeks from QuantLib's BlackCalculator at the served forward,
+    time, rate and implied volatilities; returns how many options were checked."""
+    s, t, f = chain.spot, chain.time_to_expiry, chain.forward
+    df = math.exp(-chain.rate * t)
+    checked = 0
+    for call, side in ((True, chain.calls), (False, chain.puts)):
+        for i in np.flatnonzero(side.iv_status == IVStatus.OK):
+            payoff = ql.PlainVanillaPayoff(ql.Option.Call if call else ql.Option.Put,
+                                           float(chain.strikes[i]))
+            c = ql.BlackCalculator(payoff, f, float(side.iv[i]) * math.sqrt(t), df)
+            assert side.mid[i] == pytest.approx(c.value(), abs=1e-7 * s)
+            assert side.delta[i] == pytest.approx(c.delta(s), abs=1e-10 * s)
+            assert side.gamma[i] == pytest.approx(c.gamma(s), abs=1e-10 * s)
+            assert side.theta[i] == pytest.approx(c.theta(s, t) / 365.0, abs=1e-10 * s)
+            assert side.vega[i] == pytest.approx(c.vega(t) / 100.0, abs=1e-10 * s)
+            assert side.rho[i] == pytest.approx(c.rho(t) / 100.0, abs=1e-10 * s)
+            checked += 1
+    return checked
+
+
 # --- European: NIFTY, three expiries with different strike lists ------------------------
 
 SPOT = 24500.0
@@ -152,22 +173,7 @@ def test_european_iv_is_the_generating_volatility(european):
 
 def test_european_price_and_greeks_agree_with_quantlib(european):
     snap, _ = european
-    checked = 0
-    for chain in snap.chains:
-        s, t, f = chain.spot, chain.time_to_expiry, chain.forward
-        df = math.exp(-chain.rate * t)
-        for call, side in ((True, chain.calls), (False, chain.puts)):
-            for i, k in enumerate(chain.strikes):
-                payoff = ql.PlainVanillaPayoff(ql.Option.Call if call else ql.Option.Put,
-                                               float(k))
-                c = ql.BlackCalculator(payoff, f, float(side.iv[i]) * math.sqrt(t), df)
-                assert side.mid[i] == pytest.approx(c.value(), abs=1e-7 * s)
-                assert side.delta[i] == pytest.approx(c.delta(s), abs=1e-10 * s)
-                assert side.gamma[i] == pytest.approx(c.gamma(s), abs=1e-10 * s)
-                assert side.theta[i] == pytest.approx(c.theta(s, t) / 365.0, abs=1e-10 * s)
-                assert side.vega[i] == pytest.approx(c.vega(t) / 100.0, abs=1e-10 * s)
-                assert side.rho[i] == pytest.approx(c.rho(t) / 100.0, abs=1e-10 * s)
-                checked += 1
+    checked = sum(assert_quantlib_european(chain) for chain in snap.chains)
     assert checked == 2 * sum(len(k) for _, _, k in NIFTY_EXPIRIES)
 
 
@@ -584,27 +590,6 @@ def parsed(relative: str, reader) -> list[ImportedChain]:
     path = FIXTURES / relative
     result = reader.read(path.read_bytes(), path.name, "nse")
     return result.chains
-
-
-def assert_quantlib_european(chain) -> int:
-    """The chain's prices and Greeks from QuantLib's BlackCalculator at the served forward,
-    time, rate and implied volatilities; returns how many options were checked."""
-    s, t, f = chain.spot, chain.time_to_expiry, chain.forward
-    df = math.exp(-chain.rate * t)
-    checked = 0
-    for call, side in ((True, chain.calls), (False, chain.puts)):
-        for i in np.flatnonzero(side.iv_status == IVStatus.OK):
-            payoff = ql.PlainVanillaPayoff(ql.Option.Call if call else ql.Option.Put,
-                                           float(chain.strikes[i]))
-            c = ql.BlackCalculator(payoff, f, float(side.iv[i]) * math.sqrt(t), df)
-            assert side.mid[i] == pytest.approx(c.value(), abs=1e-7 * s)
-            assert side.delta[i] == pytest.approx(c.delta(s), abs=1e-10 * s)
-            assert side.gamma[i] == pytest.approx(c.gamma(s), abs=1e-10 * s)
-            assert side.theta[i] == pytest.approx(c.theta(s, t) / 365.0, abs=1e-10 * s)
-            assert side.vega[i] == pytest.approx(c.vega(t) / 100.0, abs=1e-10 * s)
-            assert side.rho[i] == pytest.approx(c.rho(t) / 100.0, abs=1e-10 * s)
-            checked += 1
-    return checked
 
 
 def test_a_bhavcopys_chains_give_the_generating_forwards_and_quantlibs_numbers():
