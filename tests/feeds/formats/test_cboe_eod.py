@@ -4,8 +4,6 @@ and against small files built here, one problem each."""
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -15,7 +13,8 @@ import pytest
 import QuantLib as ql
 
 from deltastream.feeds.formats import cboe_eod
-from deltastream.feeds.records import CALL, PUT, FileFormatError, ImportedChain
+from deltastream.feeds.records import CALL, PUT, FileFormatError
+from tests.feeds.formats.helpers import at, chain_of, csv_of, fixture_rows
 from tests.fixtures.feeds.cboe import generate
 
 FIXTURE = (Path(__file__).parents[2] / "fixtures" / "feeds" / "cboe"
@@ -35,34 +34,9 @@ def parsed() -> cboe_eod.ParseResult:
     return cboe_eod.read(FIXTURE.read_bytes(), NAME, "cboe")
 
 
-def _chain(parsed: cboe_eod.ParseResult, product: str) -> ImportedChain:
-    (chain,) = [c for c in parsed.chains if c.product == product]
-    return chain
-
-
-def _at(chain: ImportedChain, expiry: str, strike: float, right: int) -> int:
-    (i,) = np.flatnonzero((chain.expiry == np.datetime64(expiry)) & (chain.strike == strike)
-                          & (chain.right == right))
-    return int(i)
-
-
-def _rows(header: list[str], *rows: dict[str, str]) -> bytes:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue().encode()
-
-
-def _fixture_rows() -> tuple[list[str], list[dict[str, str]]]:
-    with FIXTURE.open(newline="") as f:
-        reader = csv.DictReader(f)
-        return list(reader.fieldnames or []), list(reader)
-
-
 def _template(**changes: str) -> dict[str, str]:
     """The fixture's AAPL 2027-03-25 212.5 call (line 21), changed."""
-    _, rows = _fixture_rows()
+    _, rows = fixture_rows(FIXTURE)
     (row,) = [r for r in rows if r["root"] == "AAPL" and r["expiration"] == "2027-03-25"
               and r["strike"] == "212.500" and r["option_type"] == "C"]
     return {**row, **changes}
@@ -73,7 +47,7 @@ def test_one_chain_per_underlying_with_the_products_terms(parsed: cboe_eod.Parse
     assert parsed.format == "cboe-eod" and parsed.file == NAME
     assert parsed.rows_read == 83
     assert [c.product for c in parsed.chains] == ["AAPL", "SPX"]
-    aapl, spx = _chain(parsed, "AAPL"), _chain(parsed, "SPX")
+    aapl, spx = chain_of(parsed, "AAPL"), chain_of(parsed, "SPX")
     for chain in (aapl, spx):
         assert chain.source == "cboe" and chain.file == NAME
         assert chain.exchange == "CBOE" and chain.currency == "USD" and chain.lot_size == 100
@@ -95,8 +69,8 @@ def test_one_chain_per_underlying_with_the_products_terms(parsed: cboe_eod.Parse
 
 
 def test_every_field_of_a_row(parsed: cboe_eod.ParseResult) -> None:
-    chain = _chain(parsed, "AAPL")
-    i = _at(chain, "2027-03-25", 212.5, CALL)
+    chain = chain_of(parsed, "AAPL")
+    i = at(chain, 212.5, CALL, "2027-03-25")
     assert chain.rows[i] == 21
     assert chain.bid[i] == 3.55 and chain.ask[i] == 3.70
     assert chain.bid_size[i] == 269 and chain.ask_size[i] == 5
@@ -121,36 +95,36 @@ def test_rows_are_ordered_by_expiry_strike_and_right(parsed: cboe_eod.ParseResul
 
 def test_underlying_price_mid_of_the_quote_else_the_active_price(
         parsed: cboe_eod.ParseResult) -> None:
-    assert _chain(parsed, "AAPL").underlying_price == pytest.approx(212.40, abs=1e-9)
+    assert chain_of(parsed, "AAPL").underlying_price == pytest.approx(212.40, abs=1e-9)
     # Cboe files 0 for the bid and ask of an index without a quote licence.
-    assert _chain(parsed, "SPX").underlying_price == 5800.0
+    assert chain_of(parsed, "SPX").underlying_price == 5800.0
 
 
 def test_quotes_as_filed_and_unquoted_sides_missing(parsed: cboe_eod.ParseResult) -> None:
-    aapl, spx = _chain(parsed, "AAPL"), _chain(parsed, "SPX")
-    crossed = _at(aapl, "2027-03-19", 210, CALL)
+    aapl, spx = chain_of(parsed, "AAPL"), chain_of(parsed, "SPX")
+    crossed = at(aapl, 210, CALL, "2027-03-19")
     assert (aapl.bid[crossed], aapl.ask[crossed]) == (3.65, 3.60)
-    zero_bid = _at(aapl, "2027-03-19", 240, CALL)
+    zero_bid = at(aapl, 240, CALL, "2027-03-19")
     assert (aapl.bid[zero_bid], aapl.ask[zero_bid]) == (0.0, 0.02)
     # 240 is listed as a call only.
     assert not np.any((aapl.strike == 240) & (aapl.right == PUT))
-    nothing = _at(spx, "2027-03-25", 6300, CALL)
+    nothing = at(spx, 6300, CALL, "2027-03-25")
     assert math.isnan(spx.bid[nothing]) and math.isnan(spx.ask[nothing])
-    untraded = _at(aapl, "2027-03-19", 205, PUT)
+    untraded = at(aapl, 205, PUT, "2027-03-19")
     assert aapl.volume[untraded] == 0
     assert math.isnan(aapl.last[untraded]) and math.isnan(aapl.close[untraded])
 
 
 def test_an_unsolved_vendor_iv_is_missing_with_its_greeks(parsed: cboe_eod.ParseResult
                                                          ) -> None:
-    spx, aapl = _chain(parsed, "SPX"), _chain(parsed, "AAPL")
-    for chain, i in ((spx, _at(spx, "2027-04-16", 5600, PUT)),       # filed 0.0000
-                     (aapl, _at(aapl, "2027-04-16", 190, CALL)),     # filed empty
-                     (spx, _at(spx, "2027-03-25", 6300, CALL))):     # filed 0
+    spx, aapl = chain_of(parsed, "SPX"), chain_of(parsed, "AAPL")
+    for chain, i in ((spx, at(spx, 5600, PUT, "2027-04-16")),       # filed 0.0000
+                     (aapl, at(aapl, 190, CALL, "2027-04-16")),     # filed empty
+                     (spx, at(spx, 6300, CALL, "2027-03-25"))):     # filed 0
         for name in ("iv", "delta", "gamma", "theta", "vega", "rho"):
             assert math.isnan(getattr(chain, f"vendor_{name}")[i]), name
     # A solved IV keeps Greeks of 0 (a far out-of-the-money option's).
-    far = _at(aapl, "2027-03-19", 240, CALL)
+    far = at(aapl, 240, CALL, "2027-03-19")
     assert aapl.vendor_iv[far] == 0.2606 and aapl.vendor_delta[far] == 0.0
 
 
@@ -198,7 +172,7 @@ def test_rejects_the_am_root_of_a_series_listed_twice_and_adjusted_series(
     assert rejects[(40, "root")] == (
         "the same series as line 60, whose root SPXW is kept (PM-settled: it expires at the "
         "close, as the chain's expiry time assumes)")
-    spx = _chain(parsed, "SPX")
+    spx = chain_of(parsed, "SPX")
     march = spx.expiry == np.datetime64("2027-03-19")
     assert sorted(spx.rows[march]) == list(range(60, 70))
     # The AM-settled April series, listed alone, is kept.
@@ -206,9 +180,9 @@ def test_rejects_the_am_root_of_a_series_listed_twice_and_adjusted_series(
 
 
 def test_the_standard_root_is_kept_over_another(tmp_path: Path) -> None:
-    header, _ = _fixture_rows()
-    data = _rows(header, _template(root="AAPX", underlying_symbol="AAPL"),
-                 _template(root="AAPL"), _template(root="AAPL"))
+    header, _ = fixture_rows(FIXTURE)
+    data = csv_of(header, _template(root="AAPX", underlying_symbol="AAPL"),
+                  _template(root="AAPL"), _template(root="AAPL"))
     result = cboe_eod.read(data, "x.csv", "cboe")
     (chain,) = result.chains
     assert chain.rows.tolist() == [3]
@@ -229,17 +203,17 @@ def test_the_standard_root_is_kept_over_another(tmp_path: Path) -> None:
     (date(2026, 7, 15), datetime(2026, 7, 15, 19, 45, tzinfo=UTC)),
 ])
 def test_quote_time_in_utc(day: date, expected: datetime) -> None:
-    header, _ = _fixture_rows()
-    data = _rows(header, _template(quote_date=day.isoformat(), expiration="2027-03-25"))
+    header, _ = fixture_rows(FIXTURE)
+    data = csv_of(header, _template(quote_date=day.isoformat(), expiration="2027-03-25"))
     (chain,) = cboe_eod.read(data, "x.csv", "cboe").chains
     assert chain.timestamp == expected and chain.timestamp.tzinfo is UTC
     assert chain.session_date == day
 
 
 def test_several_quote_dates_make_several_chains() -> None:
-    header, _ = _fixture_rows()
-    data = _rows(header, _template(quote_date="2027-03-15"), _template(),
-                 _template(quote_date="2027-03-15", option_type="P"))
+    header, _ = fixture_rows(FIXTURE)
+    data = csv_of(header, _template(quote_date="2027-03-15"), _template(),
+                  _template(quote_date="2027-03-15", option_type="P"))
     result = cboe_eod.read(data, "x.csv", "cboe")
     assert [(c.session_date, len(c)) for c in result.chains] == [
         (date(2027, 3, 15), 2), (date(2027, 3, 16), 1)]
@@ -247,38 +221,38 @@ def test_several_quote_dates_make_several_chains() -> None:
 
 
 def test_an_index_by_its_root_is_european_and_a_caret_is_dropped() -> None:
-    header, _ = _fixture_rows()
-    data = _rows(header, _template(underlying_symbol="NDX", root="NDXP"),
-                 _template(underlying_symbol="^RUT", root="RUTW"),
-                 _template(underlying_symbol="TSLA", root="TSLA"))
+    header, _ = fixture_rows(FIXTURE)
+    data = csv_of(header, _template(underlying_symbol="NDX", root="NDXP"),
+                  _template(underlying_symbol="^RUT", root="RUTW"),
+                  _template(underlying_symbol="TSLA", root="TSLA"))
     styles = {c.product: c.exercise_style for c in cboe_eod.read(data, "x", "cboe").chains}
     assert styles == {"NDX": "european", "RUT": "european", "TSLA": "american"}
 
 
 def test_zero_ask_is_no_offer_and_zero_quote_is_no_quote() -> None:
-    header, _ = _fixture_rows()
-    data = _rows(header, _template(bid_1545="0.40", ask_1545="0"),
-                 _template(bid_1545="0", ask_1545="0", option_type="P"))
+    header, _ = fixture_rows(FIXTURE)
+    data = csv_of(header, _template(bid_1545="0.40", ask_1545="0"),
+                  _template(bid_1545="0", ask_1545="0", option_type="P"))
     (chain,) = cboe_eod.read(data, "x", "cboe").chains
     assert chain.bid[0] == 0.40 and math.isnan(chain.ask[0])
     assert math.isnan(chain.bid[1]) and math.isnan(chain.ask[1])
 
 
 def test_rejects_name_the_line_the_column_and_why() -> None:
-    header, _ = _fixture_rows()
-    data = _rows(header,
-                 _template(strike="abc"),                                       # line 2
-                 _template(option_type="X"),                                    # line 3
-                 _template(strike="0"),                                         # line 4
-                 _template(expiration="2027-03-15"),                            # line 5
-                 _template(bid_1545="-0.05"),                                   # line 6
-                 _template(ask_1545="-1"),                                      # line 7
-                 _template(expiration="2027/03/25"),                            # line 8
-                 _template(underlying_symbol=""),                               # line 9
-                 _template(trade_volume="12x"),                                 # line 10
-                 _template(open_interest="-3"),                                 # line 11
-                 _template(implied_volatility_1545="inf"),                      # line 12
-                 _template(strike="215"))                                       # line 13: ok
+    header, _ = fixture_rows(FIXTURE)
+    data = csv_of(header,
+                  _template(strike="abc"),                                       # line 2
+                  _template(option_type="X"),                                    # line 3
+                  _template(strike="0"),                                         # line 4
+                  _template(expiration="2027-03-15"),                            # line 5
+                  _template(bid_1545="-0.05"),                                   # line 6
+                  _template(ask_1545="-1"),                                      # line 7
+                  _template(expiration="2027/03/25"),                            # line 8
+                  _template(underlying_symbol=""),                               # line 9
+                  _template(trade_volume="12x"),                                 # line 10
+                  _template(open_interest="-3"),                                 # line 11
+                  _template(implied_volatility_1545="inf"),                      # line 12
+                  _template(strike="215"))                                       # line 13: ok
     result = cboe_eod.read(data, "x.csv", "cboe")
     assert [(r.file, r.row, r.column, r.reason) for r in result.rejects] == [
         ("x.csv", 2, "strike", "not a number: 'abc'"),
@@ -299,16 +273,16 @@ def test_rejects_name_the_line_the_column_and_why() -> None:
 
 
 def test_an_expiry_on_the_quote_date_is_kept() -> None:
-    header, _ = _fixture_rows()
-    data = _rows(header, _template(expiration="2027-03-16"))
+    header, _ = fixture_rows(FIXTURE)
+    data = csv_of(header, _template(expiration="2027-03-16"))
     result = cboe_eod.read(data, "x", "cboe")
     assert result.rejects == [] and len(result.chains[0]) == 1
 
 
 def test_columns_in_any_order_and_extra_ones_ignored(parsed: cboe_eod.ParseResult) -> None:
-    header, rows = _fixture_rows()
+    header, rows = fixture_rows(FIXTURE)
     shuffled = [*reversed(header), "my_note"]
-    data = _rows(shuffled, *({**r, "my_note": "x"} for r in rows))
+    data = csv_of(shuffled, *({**r, "my_note": "x"} for r in rows))
     again = cboe_eod.read(data, NAME, "cboe")
     assert [r.reason for r in again.rejects] == [r.reason for r in parsed.rejects]
     for a, b in zip(parsed.chains, again.chains, strict=True):
@@ -317,21 +291,21 @@ def test_columns_in_any_order_and_extra_ones_ignored(parsed: cboe_eod.ParseResul
 
 
 def test_a_file_without_the_calcs_columns_imports_without_vendor_values() -> None:
-    header, rows = _fixture_rows()
+    header, rows = fixture_rows(FIXTURE)
     kept = [h for h in header if h not in cboe_eod.CALCS]
-    data = _rows(kept, *({k: r[k] for k in kept} for r in rows))
+    data = csv_of(kept, *({k: r[k] for k in kept} for r in rows))
     result = cboe_eod.read(data, "quotes.csv", "cboe")
-    spx = _chain(result, "SPX")
+    spx = chain_of(result, "SPX")
     assert np.all(np.isnan(spx.vendor_iv)) and np.all(np.isnan(spx.vendor_rho))
     # No underlying quote and no active price: the chain's price is unknown.
     assert math.isnan(spx.underlying_price)
-    assert _chain(result, "AAPL").underlying_price == pytest.approx(212.40)
+    assert chain_of(result, "AAPL").underlying_price == pytest.approx(212.40)
 
 
 def test_missing_required_columns_are_named() -> None:
-    header, rows = _fixture_rows()
+    header, rows = fixture_rows(FIXTURE)
     kept = [h for h in header if h not in ("strike", "bid_1545")]
-    data = _rows(kept, *({k: r[k] for k in kept} for r in rows[:2]))
+    data = csv_of(kept, *({k: r[k] for k in kept} for r in rows[:2]))
     with pytest.raises(FileFormatError) as caught:
         cboe_eod.read(data, "x.csv", "cboe")
     assert caught.value.file == "x.csv" and caught.value.line == 1
@@ -361,8 +335,8 @@ def test_not_a_csv_file(data: bytes, line: int | None, message: str) -> None:
 
 
 def test_a_header_only_file_has_no_chains() -> None:
-    header, _ = _fixture_rows()
-    result = cboe_eod.read(_rows(header), "x.csv", "cboe")
+    header, _ = fixture_rows(FIXTURE)
+    result = cboe_eod.read(csv_of(header), "x.csv", "cboe")
     assert result.chains == [] and result.rejects == [] and result.rows_read == 0
 
 

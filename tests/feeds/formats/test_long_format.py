@@ -4,7 +4,6 @@ built here, one problem each."""
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 from datetime import UTC, date, datetime
@@ -17,7 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from deltastream.feeds.formats import long_format
-from deltastream.feeds.records import CALL, PUT, ROW_FIELDS, FileFormatError, ImportedChain
+from deltastream.feeds.records import CALL, PUT, ROW_FIELDS, FileFormatError
+from tests.feeds.formats.helpers import at, chain_of, csv_of, fixture_rows
 from tests.fixtures.feeds.long import generate
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "feeds" / "long" / "chains_long.csv"
@@ -30,35 +30,9 @@ def parsed() -> long_format.ParseResult:
     return long_format.read(FIXTURE.read_bytes(), NAME, "imported")
 
 
-def _chain(parsed: long_format.ParseResult, product: str) -> ImportedChain:
-    (chain,) = [c for c in parsed.chains if c.product == product]
-    return chain
-
-
-def _at(chain: ImportedChain, expiry: str, strike: float, right: int) -> int:
-    (i,) = np.flatnonzero((chain.expiry == np.datetime64(expiry)) & (chain.strike == strike)
-                          & (chain.right == right))
-    return int(i)
-
-
-def _fixture_rows() -> tuple[list[str], list[dict[str, str]]]:
-    with FIXTURE.open(newline="") as f:
-        reader = csv.DictReader(f)
-        return list(reader.fieldnames or []), list(reader)
-
-
-def _csv(header: list[str] | tuple[str, ...], *rows: dict[str, str]) -> bytes:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(header), lineterminator="\n",
-                            extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue().encode()
-
-
 def _template(**changes: str) -> dict[str, str]:
     """The fixture's NIFTY 2026-11-23 23900 put (line 7), changed."""
-    _, rows = _fixture_rows()
+    _, rows = fixture_rows(FIXTURE)
     (row,) = [r for r in rows if r["underlying"] == "NIFTY" and r["expiry"] == "2026-11-23"
               and r["strike"] == "23900" and r["option_type"] == "P"]
     return {**row, **changes}
@@ -70,7 +44,7 @@ def _rejects(result: long_format.ParseResult) -> list[tuple[int, str, str]]:
 
 def test_one_chain_per_underlying_and_quote_time(parsed: long_format.ParseResult) -> None:
     assert parsed.format == "long" and parsed.rows_read == 73 and parsed.rejects == []
-    nifty, spy = _chain(parsed, "NIFTY"), _chain(parsed, "SPY")
+    nifty, spy = chain_of(parsed, "NIFTY"), chain_of(parsed, "SPY")
     assert [c.product for c in parsed.chains] == ["NIFTY", "SPY"]
     # 15:30 in Kolkata is 10:00 UTC; SPY's time has no offset: UTC as written.
     assert nifty.timestamp == datetime(2026, 11, 19, 10, 0, tzinfo=UTC)
@@ -93,8 +67,8 @@ def test_one_chain_per_underlying_and_quote_time(parsed: long_format.ParseResult
 
 
 def test_every_field_of_a_row(parsed: long_format.ParseResult) -> None:
-    chain = _chain(parsed, "NIFTY")
-    i = _at(chain, "2026-11-23", 23900, PUT)
+    chain = chain_of(parsed, "NIFTY")
+    i = at(chain, 23900, PUT, "2026-11-23")
     assert chain.rows[i] == 7
     expected = {"bid": 101.10, "ask": 103.20, "bid_size": 55, "ask_size": 413, "last": 102.15,
                 "close": 102.15, "settlement": 102.15, "change": 4.30, "volume": 1688,
@@ -106,22 +80,22 @@ def test_every_field_of_a_row(parsed: long_format.ParseResult) -> None:
 
 def test_empty_cells_are_missing_and_quotes_stay_as_filed(parsed: long_format.ParseResult
                                                           ) -> None:
-    nifty, spy = _chain(parsed, "NIFTY"), _chain(parsed, "SPY")
+    nifty, spy = chain_of(parsed, "NIFTY"), chain_of(parsed, "SPY")
     # SPY rows leave settlement, change and OI change empty.
     for name in ("settlement", "change", "oi_change", "close"):
         assert np.all(np.isnan(getattr(spy, name))), name
-    no_bid = _at(spy, "2027-04-16", 630, CALL)
+    no_bid = at(spy, 630, CALL, "2027-04-16")
     assert math.isnan(spy.bid[no_bid]) and spy.ask[no_bid] == 1.83
-    untraded = _at(spy, "2027-03-19", 595, PUT)
+    untraded = at(spy, 595, PUT, "2027-03-19")
     assert spy.volume[untraded] == 0 and math.isnan(spy.last[untraded])
-    no_iv = _at(nifty, "2026-12-29", 23000, PUT)
+    no_iv = at(nifty, 23000, PUT, "2026-12-29")
     for name in ("iv", "delta", "gamma", "theta", "vega", "rho"):
         assert math.isnan(getattr(nifty, f"vendor_{name}")[no_iv])
-    zero_bid = _at(nifty, "2026-11-23", 25000, CALL)
+    zero_bid = at(nifty, 25000, CALL, "2026-11-23")
     assert (nifty.bid[zero_bid], nifty.ask[zero_bid]) == (0.0, 0.10)
     assert not np.any((nifty.strike == 25000) & (nifty.expiry == np.datetime64("2026-11-23"))
                       & (nifty.right == PUT))
-    crossed = _at(spy, "2027-03-19", 600, PUT)
+    crossed = at(spy, 600, PUT, "2027-03-19")
     assert (spy.bid[crossed], spy.ask[crossed]) == (4.50, 4.45)
 
 
@@ -167,25 +141,25 @@ def _same_chains(a: long_format.ParseResult, b: long_format.ParseResult) -> None
 
 
 def test_parquet_with_typed_columns_reads_as_the_csv(parsed: long_format.ParseResult) -> None:
-    _, rows = _fixture_rows()
+    _, rows = fixture_rows(FIXTURE)
     data = _parquet(_typed_table(rows))
     assert data[:4] == b"PAR1"
     result = long_format.read(data, "chains.parquet", "imported")
     _same_chains(parsed, result)
     # Records are numbered from 1 (no header line).
-    spy = _chain(result, "SPY")
-    assert spy.rows[_at(spy, "2027-04-16", 630, CALL)] == 72
+    spy = chain_of(result, "SPY")
+    assert spy.rows[at(spy, 630, CALL, "2027-04-16")] == 72
 
 
 def test_parquet_with_text_columns_reads_as_the_csv(parsed: long_format.ParseResult) -> None:
-    header, rows = _fixture_rows()
+    header, rows = fixture_rows(FIXTURE)
     table = pa.table({name: pa.array([r[name] or None for r in rows], pa.string())
                       for name in header})
     _same_chains(parsed, long_format.read(_parquet(table), "chains.parquet", "imported"))
 
 
 def test_parquet_rejects_name_the_record() -> None:
-    header, rows = _fixture_rows()
+    header, rows = fixture_rows(FIXTURE)
     rows = rows[:3]
     rows[1] = {**rows[1], "strike": "-5"}
     table = pa.table({name: pa.array([r[name] for r in rows], pa.string()) for name in header})
@@ -209,7 +183,7 @@ def test_parquet_missing_columns_and_corrupt_files() -> None:
 
 
 def test_only_the_required_columns() -> None:
-    data = _csv(REQUIRED_ONLY, _template())
+    data = csv_of(REQUIRED_ONLY, _template())
     (chain,) = long_format.read(data, "x.csv", "imported").chains
     assert chain.lot_size is None and chain.exercise_style is None
     assert chain.exchange == "" and chain.currency == ""
@@ -222,8 +196,8 @@ def test_only_the_required_columns() -> None:
 
 
 def test_currency_defaults_to_the_exchanges() -> None:
-    data = _csv((*REQUIRED_ONLY, "exchange"), _template(exchange="bse"),
-                _template(underlying="AAPL", exchange="nasdaq"))
+    data = csv_of((*REQUIRED_ONLY, "exchange"), _template(exchange="bse"),
+                  _template(underlying="AAPL", exchange="nasdaq"))
     chains = long_format.read(data, "x.csv", "x").chains
     assert [(c.exchange, c.currency) for c in chains] == [("BSE", "INR"), ("NASDAQ", "USD")]
 
@@ -232,24 +206,24 @@ def test_currency_defaults_to_the_exchanges() -> None:
                                      "2027-03-16 19:45:00", "2027-03-16T15:45:00-04:00",
                                      "2027-03-17T01:15:00+05:30"])
 def test_quote_times_name_one_instant(written: str) -> None:
-    data = _csv(REQUIRED_ONLY, _template(underlying="SPY", quote_time=written,
-                                         expiry="2027-03-19"))
+    data = csv_of(REQUIRED_ONLY, _template(underlying="SPY", quote_time=written,
+                                           expiry="2027-03-19"))
     (chain,) = long_format.read(data, "x.csv", "x").chains
     assert chain.timestamp == datetime(2027, 3, 16, 19, 45, tzinfo=UTC)
     assert chain.timestamp.tzinfo is UTC
 
 
-def test_rows_of_one_instant_written_differently_make_one_chain() -> None:
-    data = _csv(REQUIRED_ONLY, _template(),
-                _template(quote_time="2026-11-19T10:00:00Z", option_type="C"))
+def test_rows_of_one_instant_written_differently_make_onechain_of() -> None:
+    data = csv_of(REQUIRED_ONLY, _template(),
+                  _template(quote_time="2026-11-19T10:00:00Z", option_type="C"))
     (chain,) = long_format.read(data, "x.csv", "x").chains
     assert len(chain) == 2
 
 
 def test_session_date_is_the_exchanges_date() -> None:
     # 23:30 UTC is already the next day in Kolkata.
-    data = _csv((*REQUIRED_ONLY, "exchange"),
-                _template(quote_time="2026-11-18T23:30:00Z", exchange="NSE"))
+    data = csv_of((*REQUIRED_ONLY, "exchange"),
+                  _template(quote_time="2026-11-18T23:30:00Z", exchange="NSE"))
     (chain,) = long_format.read(data, "x.csv", "x").chains
     assert chain.session_date == date(2026, 11, 19)
 
@@ -258,35 +232,35 @@ def test_session_date_is_the_exchanges_date() -> None:
                                                 ("CE", CALL), ("p", PUT), ("PUT", PUT),
                                                 ("pe", PUT)])
 def test_option_type_spellings(written: str, right: int) -> None:
-    (chain,) = long_format.read(_csv(REQUIRED_ONLY, _template(option_type=written)),
+    (chain,) = long_format.read(csv_of(REQUIRED_ONLY, _template(option_type=written)),
                                 "x.csv", "x").chains
     assert chain.right.tolist() == [right]
 
 
 def test_rejects_name_the_line_the_column_and_why() -> None:
-    header, _ = _fixture_rows()
-    data = _csv(header,
-                _template(strike="x1"),                                      # line 2
-                _template(option_type="straddle"),                           # line 3
-                _template(strike="-100"),                                    # line 4
-                _template(expiry="2026-11-18"),                              # line 5
-                _template(bid="-0.05"),                                      # line 6
-                _template(quote_time="2026-11-19"),                          # line 7
-                _template(quote_time="yesterday"),                           # line 8
-                _template(expiry="23-Nov-2026"),                             # line 9
-                _template(underlying=" "),                                   # line 10
-                _template(multiplier="65.5"),                                # line 11
-                _template(exercise_style="bermudan"),                        # line 12
-                _template(volume="many"),                                    # line 13
-                _template(underlying_price="0"),                             # line 14
-                _template(open_interest="-1"),                               # line 15
-                _template(iv="-0.2"),                                        # line 16
-                _template(strike=""),                                        # line 17
-                _template(expiry=""),                                        # line 18
-                _template(),                                                 # line 19: ok
-                _template(multiplier="50", option_type="C"),                 # line 20
-                _template(exchange="BSE", option_type="C"),                  # line 21
-                _template(bid="99"))                                         # line 22
+    header, _ = fixture_rows(FIXTURE)
+    data = csv_of(header,
+                  _template(strike="x1"),                                      # line 2
+                  _template(option_type="straddle"),                           # line 3
+                  _template(strike="-100"),                                    # line 4
+                  _template(expiry="2026-11-18"),                              # line 5
+                  _template(bid="-0.05"),                                      # line 6
+                  _template(quote_time="2026-11-19"),                          # line 7
+                  _template(quote_time="yesterday"),                           # line 8
+                  _template(expiry="23-Nov-2026"),                             # line 9
+                  _template(underlying=" "),                                   # line 10
+                  _template(multiplier="65.5"),                                # line 11
+                  _template(exercise_style="bermudan"),                        # line 12
+                  _template(volume="many"),                                    # line 13
+                  _template(underlying_price="0"),                             # line 14
+                  _template(open_interest="-1"),                               # line 15
+                  _template(iv="-0.2"),                                        # line 16
+                  _template(strike=""),                                        # line 17
+                  _template(expiry=""),                                        # line 18
+                  _template(),                                                 # line 19: ok
+                  _template(multiplier="50", option_type="C"),                 # line 20
+                  _template(exchange="BSE", option_type="C"),                  # line 21
+                  _template(bid="99"))                                         # line 22
     result = long_format.read(data, "x.csv", "x")
     when = ("(e.g. 2026-11-19T15:30:00+05:30; without an offset it is UTC)")
     assert _rejects(result) == [
@@ -320,7 +294,7 @@ def test_rejects_name_the_line_the_column_and_why() -> None:
 def test_missing_required_columns_are_named() -> None:
     header = [h for h in REQUIRED_ONLY if h not in ("quote_time", "open_interest")]
     with pytest.raises(FileFormatError) as caught:
-        long_format.read(_csv(header, _template()), "x.csv", "x")
+        long_format.read(csv_of(header, _template()), "x.csv", "x")
     assert str(caught.value) == ("x.csv, line 1: missing required column(s): quote_time, "
                                  "open_interest")
 
@@ -328,7 +302,7 @@ def test_missing_required_columns_are_named() -> None:
 def test_header_names_ignore_case_spaces_and_a_byte_order_mark() -> None:
     header = [f" {h.upper()} " for h in REQUIRED_ONLY]
     row = _template()
-    data = _csv(header, {f" {k.upper()} ": v for k, v in row.items()})
+    data = csv_of(header, {f" {k.upper()} ": v for k, v in row.items()})
     (chain,) = long_format.read(b"\xef\xbb\xbf" + data, "x.csv", "x").chains
     assert chain.strike.tolist() == [23900.0]
 
@@ -349,7 +323,7 @@ def test_a_ragged_row_is_a_format_error_naming_its_line() -> None:
 
 
 def test_blank_lines_are_skipped_and_lines_still_counted() -> None:
-    data = _csv(REQUIRED_ONLY, _template())
+    data = csv_of(REQUIRED_ONLY, _template())
     head, row = data.split(b"\n", 1)
     (chain,) = long_format.read(head + b"\n\n\r\n" + row, "x.csv", "x").chains
     assert chain.rows.tolist() == [4]

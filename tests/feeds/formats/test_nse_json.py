@@ -16,6 +16,7 @@ import pytest
 
 from deltastream.feeds.formats import nse_json
 from deltastream.feeds.records import CALL, PUT, FileFormatError, ImportedChain, ParseResult
+from tests.feeds.formats.helpers import at
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "feeds" / "nse"
 WEEKLY = "option-chain-v3_NIFTY_08-Dec-2026.json"
@@ -32,14 +33,6 @@ def only_chain(name: str) -> ImportedChain:
     assert result.rejects == []
     (c,) = result.chains
     return c
-
-
-def at(c: ImportedChain, strike: float, right: int, expiry: str | None = None) -> int:
-    match = (c.strike == strike) & (c.right == right)
-    if expiry is not None:
-        match &= c.expiry == np.datetime64(expiry)
-    (i,) = np.flatnonzero(match)
-    return int(i)
 
 
 def document(name: str = WEEKLY) -> dict[str, Any]:

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from deltastream.feeds.formats import udiff
-from deltastream.feeds.records import CALL, PUT, FileFormatError, ImportedChain, ParseResult
+from deltastream.feeds.records import CALL, PUT, FileFormatError, ParseResult
+from tests.feeds.formats.helpers import at, chain_of
 from tests.fixtures.feeds.nse import make_fixtures
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "feeds" / "nse"
@@ -26,16 +27,6 @@ HEADER = ",".join(make_fixtures.UDIFF_COLUMNS)
 
 def parse(name: str = NSE_FILE, source: str = "nse") -> ParseResult:
     return udiff.read((FIXTURES / name).read_bytes(), name, source)
-
-
-def chain(result: ParseResult, product: str) -> ImportedChain:
-    return next(c for c in result.chains if c.product == product)
-
-
-def at(c: ImportedChain, expiry: str, strike: float, right: int) -> int:
-    (i,) = np.flatnonzero((c.expiry == np.datetime64(expiry)) & (c.strike == strike)
-                          & (c.right == right))
-    return int(i)
 
 
 def row(**cells: str) -> str:
@@ -81,8 +72,8 @@ def test_one_chain_per_underlying_with_the_session_close_as_quote_time() -> None
 def test_a_traded_option_row_field_by_field() -> None:
     # Line 11: NIFTY 2026-12-08 25800 CE, ClsPric 361.60, LastPric 360.50, PrvsClsgPric 369.00,
     # SttlmPric 361.60, OpnIntrst 1629095, ChngInOpnIntrst 4940, TtlTradgVol 36332, lot 65.
-    c = chain(parse(), "NIFTY")
-    i = at(c, "2026-12-08", 25800.0, CALL)
+    c = chain_of(parse(), "NIFTY")
+    i = at(c, 25800.0, CALL, "2026-12-08")
     assert c.rows[i] == 11
     assert (c.close[i], c.last[i], c.settlement[i]) == (361.60, 360.50, 361.60)
     assert c.change[i] == pytest.approx(361.60 - 369.00, abs=1e-9)
@@ -99,8 +90,8 @@ def test_a_traded_option_row_field_by_field() -> None:
 def test_an_untraded_option_keeps_its_stale_close_and_its_settlement() -> None:
     # Line 42: NIFTY 2026-12-29 25500 CE, no trade: last 0.00, close = previous close 823.90,
     # settlement (theoretical) 804.50.
-    c = chain(parse(), "NIFTY")
-    i = at(c, "2026-12-29", 25500.0, CALL)
+    c = chain_of(parse(), "NIFTY")
+    i = at(c, 25500.0, CALL, "2026-12-29")
     assert c.rows[i] == 42
     assert math.isnan(c.last[i])
     assert (c.close[i], c.settlement[i], c.change[i]) == (823.90, 804.50, 0.0)
@@ -116,7 +107,7 @@ def test_expiries_as_listed_including_the_holiday_shifted_one() -> None:
         "BANKNIFTY": [date(2026, 12, 29), date(2027, 1, 25), date(2027, 2, 23)],
         "RELIANCE": [date(2026, 12, 29), date(2027, 1, 25), date(2027, 2, 23)],
     }
-    nifty = chain(result, "NIFTY")
+    nifty = chain_of(result, "NIFTY")
     strikes = {e: sorted(set(nifty.strike[nifty.expiry == np.datetime64(e)]))
                for e in ("2026-12-08", "2026-12-29", "2027-01-25")}
     assert strikes["2026-12-08"] == [25800.0 + 50 * k for k in range(14)]
@@ -130,12 +121,12 @@ def test_expiries_as_listed_including_the_holiday_shifted_one() -> None:
 
 def test_futures_give_their_settlement_price_by_expiry() -> None:
     result = parse()
-    assert chain(result, "NIFTY").futures == {date(2026, 12, 29): 26197.50,
-                                              date(2027, 1, 25): 26280.95,
-                                              date(2027, 2, 23): 26370.90}
-    assert chain(result, "RELIANCE").futures == {date(2026, 12, 29): 1567.75,
-                                                 date(2027, 1, 25): 1573.70,
-                                                 date(2027, 2, 23): 1580.10}
+    assert chain_of(result, "NIFTY").futures == {date(2026, 12, 29): 26197.50,
+                                                 date(2027, 1, 25): 26280.95,
+                                                 date(2027, 2, 23): 26370.90}
+    assert chain_of(result, "RELIANCE").futures == {date(2026, 12, 29): 1567.75,
+                                                    date(2027, 1, 25): 1573.70,
+                                                    date(2027, 2, 23): 1580.10}
 
 
 def test_bad_rows_are_rejected_with_line_column_and_reason() -> None:
@@ -170,7 +161,7 @@ def test_bse_files_volume_in_units() -> None:
     assert (c.product, c.exchange, c.source, c.lot_size) == ("SENSEX", "BSE", "bse", 20)
     # Line 3: SENSEX 2026-12-10 85000 CE, OpnIntrst 365780, ChngInOpnIntrst -160,
     # TtlTradgVol 868100, all in units; lot 20.
-    i = at(c, "2026-12-10", 85000.0, CALL)
+    i = at(c, 85000.0, CALL, "2026-12-10")
     assert c.rows[i] == 3
     assert (c.open_interest[i], c.oi_change[i], c.volume[i]) == (18289.0, -8.0, 43405.0)
     assert c.futures == {date(2026, 12, 31): 85682.35}
@@ -201,8 +192,8 @@ def test_settlement_prices_keep_put_call_parity_on_the_generating_forward() -> N
         for expiry in sorted(set(c.expiry.astype(str))):
             f, d = expiries[expiry]["forward"], expiries[expiry]["discount"]
             for strike in sorted(set(c.strike[c.expiry == np.datetime64(expiry)])):
-                call = c.settlement[at(c, expiry, strike, CALL)]
-                put = c.settlement[at(c, expiry, strike, PUT)]
+                call = c.settlement[at(c, strike, CALL, expiry)]
+                put = c.settlement[at(c, strike, PUT, expiry)]
                 if min(call, put) > 0.05:  # a one-tick price may be rounded up from zero
                     assert call - put == pytest.approx(d * (f - strike), abs=0.05 + 1e-9)
 
