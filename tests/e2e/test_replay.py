@@ -18,46 +18,25 @@ import orjson
 import pytest
 
 from deltastream.core.snapshot import ChainSnapshot
-from deltastream.engine.runner import Engine
-from deltastream.market.clock import FixedClock
 from deltastream.store import schema
 from deltastream.store.database import open_database, sqlite_url
-from deltastream.store.imports import write_imported
 from deltastream.web.json import dumps
 from deltastream.web.serialize import chain_dict, iso
 from tests.support.ports import free_port
-from tests.support.specs import EUROPEAN, START, spec, terms
-from tests.support.store import count, imported
+from tests.support.specs import START
+from tests.support.store import count, tape_day
 from tests.support.stream_clients import Recorder
 from tests.support.waiting import wait_until
 
 from .conftest import Server
 
-SECOND = spec("SEC", 410.0, 5.0, 0.01, False, strikes_each_side=6)
 PRODUCTS = ("IDX", "SEC")
 STEPS = 12
-STEP = timedelta(minutes=5)
 SPEED = 600
 # Market time before the first snapshot: 12 s at 600x, for the server to come up and the
 # client to connect before the first tick.
 LEAD = timedelta(hours=2)
 STREAM_STRIKES = 21
-
-
-def make_day(data_dir: Path) -> list[dict[str, ChainSnapshot]]:
-    """Twelve snapshots of two products five minutes apart, imported as the source 'tape'
-    into the data directory's store."""
-    clock = FixedClock(START)
-    engine = Engine([EUROPEAN, SECOND], {"IDX": terms(EUROPEAN), "SEC": terms(SECOND, "USD")},
-                    seed=21, clock=clock, history=100)
-    day = []
-    for _ in range(STEPS):
-        day.append({p: imported(s, "tape") for p, s in engine.tick().items()})
-        clock.advance(STEP.total_seconds())
-    db = open_database(sqlite_url(data_dir))
-    assert write_imported(db, [s for step in day for s in step.values()]).snapshots_stored == 24
-    db.dispose()
-    return day
 
 
 def stored_rows(data_dir: Path) -> dict[str, int]:
@@ -100,7 +79,7 @@ def expected(snap: ChainSnapshot, strikes: int) -> list[dict]:
 
 @pytest.fixture(params=["process", "thread"])
 def replay(request, tmp_path) -> Iterator[tuple[Server, list[dict[str, ChainSnapshot]], str]]:
-    day = make_day(tmp_path)
+    day = tape_day(STEPS, seed=21, data_dir=tmp_path)
     start = (START - LEAD).isoformat().replace("+00:00", "Z")
     server = launch(tmp_path, "--replay", "tape", "--speed", str(SPEED), "--from", start,
                     "--data-dir", str(tmp_path), "--engine-mode", request.param)
@@ -189,7 +168,7 @@ def test_a_replayed_day_streams_every_tick_in_order_and_serves_the_imported_chai
 
 
 def test_an_unknown_source_is_one_line_listing_the_stored_ones(tmp_path):
-    make_day(tmp_path)
+    tape_day(STEPS, seed=21, data_dir=tmp_path)
     result = subprocess.run([sys.executable, "-m", "deltastream", "serve", "--port",
                              str(free_port()), "--data-dir", str(tmp_path), "--replay", "nse"],
                             capture_output=True, text=True, timeout=60)

@@ -17,10 +17,10 @@ import pytest
 
 from tests.support.ports import free_port
 from tests.support.redis_servers import PrivateRedis
+from tests.support.store import tape_day
 from tests.support.waiting import wait_until
 
 from .conftest import fetch, start_server
-from .test_replay import make_day
 
 FAST = ("--tick-interval", "0.25")
 
@@ -120,7 +120,7 @@ def tape(tmp_path_factory) -> tuple[Path, str]:
     """A data directory whose store holds the imported source 'tape' (two products, twelve
     snapshots), and the stored range as the refusals word it."""
     data = tmp_path_factory.mktemp("tape")
-    day = make_day(data)
+    day = tape_day(12, seed=21, data_dir=data)
     first, last = (next(iter(step.values())).timestamp for step in (day[0], day[-1]))
     stored = f"{first:%Y-%m-%dT%H:%M:%S}Z to {last:%Y-%m-%dT%H:%M:%S}Z"
     return data, stored

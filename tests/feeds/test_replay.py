@@ -20,25 +20,16 @@ from deltastream.store import history
 from deltastream.store.database import open_database, sqlite_url
 from deltastream.store.imports import write_imported
 from tests.support.snapshots import assert_same
-from tests.support.specs import EUROPEAN, START, spec, terms
-from tests.support.store import imported
+from tests.support.specs import START
+from tests.support.store import TAPE_STEP, imported, tape_day
 
-SECOND = spec("SEC", 410.0, 5.0, 0.01, False, strikes_each_side=6)
-STEP = timedelta(minutes=5)
 COUNT = 40          # more than a page of the store's archive reads
 
 
 @pytest.fixture(scope="module")
 def day() -> list[dict[str, ChainSnapshot]]:
     """A two-product market, 5 minutes apart, as the source 'tape' imported it."""
-    clock = FixedClock(START)
-    engine = Engine([EUROPEAN, SECOND], {"IDX": terms(EUROPEAN), "SEC": terms(SECOND)},
-                    seed=4, clock=clock, tick_interval=1.0, history=100)
-    out = []
-    for _ in range(COUNT):
-        out.append({p: imported(s, "tape") for p, s in engine.tick().items()})
-        clock.advance(STEP.total_seconds())
-    return out
+    return tape_day(COUNT, seed=4)
 
 
 @pytest.fixture()
@@ -52,7 +43,7 @@ def db(tmp_path, day) -> sa.Engine:
 
 
 def at(i: int) -> datetime:
-    return START + i * STEP
+    return START + i * TAPE_STEP
 
 
 def as_replayed(snap: ChainSnapshot, sequence: int) -> ChainSnapshot:
@@ -170,7 +161,7 @@ def test_an_engine_on_a_replay_publishes_the_stored_day_with_its_own_numbers(db,
     published = []
     for _ in range(6):
         published.append(engine.tick())
-        clock.advance(STEP.total_seconds())
+        clock.advance(TAPE_STEP.total_seconds())
     assert [p["IDX"].sequence for p in published] == list(range(701, 707))
     assert [p["SEC"].timestamp for p in published] == [at(i) for i in range(6)]
     assert engine.source == "tape" and engine.latest("IDX").spot == day[5]["IDX"].spot

@@ -23,8 +23,8 @@ from deltastream.runtime.market import (
     simulated,
 )
 from deltastream.settings import Settings
-from tests.e2e.test_replay import STEP, make_day
 from tests.support.specs import START
+from tests.support.store import TAPE_STEP, tape_day
 
 FEEDS = ("http://127.0.0.1:1/option-chain?symbol=NIFTY",
          "http://127.0.0.1:1/option-chain?symbol=BANKNIFTY",
@@ -36,7 +36,7 @@ def tape(tmp_path_factory) -> tuple[Path, list[dict[str, ChainSnapshot]]]:
     """A data directory whose store holds twelve steps of two products, five minutes apart,
     imported as the source 'tape'; and those snapshots."""
     data = tmp_path_factory.mktemp("tape")
-    return data, make_day(data)
+    return data, tape_day(12, seed=21, data_dir=data)
 
 
 def test_a_replay_starts_at_its_from_time_on_an_accelerated_clock(tape):
@@ -44,7 +44,7 @@ def test_a_replay_starts_at_its_from_time_on_an_accelerated_clock(tape):
     # Without an offset the time is UTC.
     settings = Settings(data_dir=data, replay_source="tape", replay_from="2026-11-25T10:05:00",
                         replay_speed=120.0, stall_after=8.0)
-    assert START + STEP == day[1]["IDX"].timestamp
+    assert START + TAPE_STEP == day[1]["IDX"].timestamp
     assert check_market(settings) == ("replaying 'tape' (IDX, SEC) from 2026-11-25T10:05:00Z "
                                       "to 2026-11-25T10:55:00Z at 120x")
     assert market_symbols(settings) == ["IDX", "SEC"]
@@ -55,7 +55,7 @@ def test_a_replay_starts_at_its_from_time_on_an_accelerated_clock(tape):
         assert engine.simulator is None
         assert (engine.clock_speed, engine.republish_after) == (120.0, 4.0)
         # The clock runs from the replay's start, 120 market seconds a wall second.
-        assert START + STEP <= engine.clock.now() < START + STEP + timedelta(minutes=2)
+        assert START + TAPE_STEP <= engine.clock.now() < START + TAPE_STEP + timedelta(minutes=2)
         # The first tick is the market as it stood at the start, as stored.
         first = engine.tick()
         assert sorted(first) == ["IDX", "SEC"]

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
 import sqlalchemy as sa
 
+from deltastream.core.snapshot import ChainSnapshot
+from deltastream.engine.runner import Engine
+from deltastream.market.clock import FixedClock
+from deltastream.store.database import open_database, sqlite_url
+from deltastream.store.imports import write_imported
 from deltastream.store.rows import epoch_us
+
+from .specs import EUROPEAN, START, spec, terms
+
+# The second product of a stored day ('IDX' is EUROPEAN), and the time between snapshots.
+TAPE_SECOND = spec("SEC", 410.0, 5.0, 0.01, False, strikes_each_side=6)
+TAPE_STEP = timedelta(minutes=5)
 
 
 def count(db: sa.Engine, table: sa.Table) -> int:
@@ -46,3 +60,26 @@ def imported(snap, source: str, *, product: str | None = None, shift=None, spot_
         snap, source=source, product=product or snap.product, timestamp=when,
         sequence=int(when.timestamp()), spot=snap.spot + spot_offset, quality=quality,
         forward_residuals=np.full(len(snap.expiry_dates), 1e-4))
+
+
+def tape_day(steps: int, *, seed: int, data_dir: Path | None = None
+             ) -> list[dict[str, ChainSnapshot]]:
+    """``steps`` snapshots of two simulated products (IDX in INR, SEC in USD), ``TAPE_STEP``
+    apart from START, each as the source 'tape' imported it (see :func:`imported`); stored in
+    ``data_dir``'s SQLite store when given."""
+    clock = FixedClock(START)
+    engine = Engine([EUROPEAN, TAPE_SECOND],
+                    {"IDX": terms(EUROPEAN), "SEC": terms(TAPE_SECOND, "USD")},
+                    seed=seed, clock=clock, history=100)
+    day = []
+    for _ in range(steps):
+        day.append({p: imported(s, "tape") for p, s in engine.tick().items()})
+        clock.advance(TAPE_STEP.total_seconds())
+    if data_dir is not None:
+        db = open_database(sqlite_url(data_dir))
+        try:
+            counts = write_imported(db, [s for step in day for s in step.values()])
+            assert counts.snapshots_stored == 2 * steps
+        finally:
+            db.dispose()
+    return day
