@@ -168,6 +168,14 @@ def expected_rows(body: dict) -> list[dict[str, Any]]:
     return rows
 
 
+def assert_rows(frame: pd.DataFrame, expected: list[dict[str, Any]]) -> None:
+    """Row ``i`` of ``frame`` holds ``expected[i]``'s values (see :func:`same_value`)."""
+    for i, want in enumerate(expected):
+        row = frame.iloc[i]
+        for column, value in want.items():
+            assert same_value(row[column], value), (i, column, row[column], value)
+
+
 @pytest.mark.parametrize("product", ["NIFTY", "SPY"])
 def test_the_frame_is_the_chain_json_contract_by_contract(server, client, product):
     body, frame = same_tick(server, client, product, "limit=3&strikes=7",
@@ -179,10 +187,7 @@ def test_the_frame_is_the_chain_json_contract_by_contract(server, client, produc
     assert len(frame) == len(expected) == 3 * 2 * 7
     assert frame["expiry"].nunique() == 3
     assert frame.groupby("expiry")["option_type"].value_counts().tolist() == [7] * 6
-    for i, want in enumerate(expected):
-        row = frame.iloc[i]
-        for column, value in want.items():
-            assert same_value(row[column], value), (i, column, row[column], value)
+    assert_rows(frame, expected)
 
 
 def test_columns_have_one_dtype_each(server, client):
@@ -324,10 +329,7 @@ def test_an_imported_chain_frame_is_its_json_with_symbols_and_quality(server, cl
                             source=IMPORTED, expiries=2, strikes=21)
     expected = expected_rows(body)
     assert len(frame) == len(expected) == 2 * sum(len(k) for k in LADDERS.values())
-    for i, want in enumerate(expected):
-        row = frame.iloc[i]
-        for column, value in want.items():
-            assert same_value(row[column], value), (i, column, row[column], value)
+    assert_rows(frame, expected)
     # The newest quote time is the source's latest chain.
     assert (frame["source"] == IMPORTED).all()
     assert (frame["timestamp"] == pd.Timestamp(QUOTE_TIMES[-1])).all()
