@@ -497,7 +497,7 @@ def import_(paths: tuple[str, ...], source: str | None, fmt: str | None,
 
     from .catalog import CatalogError, load_catalog
     from .feeds.importer import check_source, import_files
-    from .feeds.paths import expand
+    from .feeds.paths import DATA_SUFFIXES, expand
     from .feeds.records import FileFormatError
     from .store.database import (
         StoreUnavailable,
@@ -513,8 +513,9 @@ def import_(paths: tuple[str, ...], source: str | None, fmt: str | None,
             check_source(source)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--source") from None
+    skipped: list[str] = []
     try:
-        files = expand(list(paths))
+        files = expand(list(paths), skipped)
     except FileFormatError as exc:      # a typo, or a pattern matching nothing
         raise click.BadParameter(str(exc), param_hint="PATH") from None
     try:
@@ -555,6 +556,10 @@ def import_(paths: tuple[str, ...], source: str | None, fmt: str | None,
                "snapshots merged with new rows in "
                f"{time.perf_counter() - started:.1f} s (parse {spent['parse']:.1f} s, price "
                f"{spent['price']:.1f} s, store {spent['store']:.1f} s)")
+    if skipped:
+        click.echo(f"{len(skipped):,} files in folders or archives skipped, not named "
+                   f"{', '.join(DATA_SUFFIXES)}: {', '.join(skipped[:3])}"
+                   + (", ..." if len(skipped) > 3 else ""))
     if summary.rejects or rejects_file is not None:
         path = rejects_file or (settings.data_dir / "imports" /
                                 f"rejects-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.csv")

@@ -59,6 +59,21 @@ def test_a_folder_is_its_files_recursively_sorted_without_hidden_ones(tmp_path: 
                                          b"a.csv", b"b.csv"]
 
 
+def test_other_files_of_folders_and_archives_are_skipped_and_listed(tmp_path: Path) -> None:
+    root = tmp_path / "downloads"
+    for name in ("chain.JSON", "day.csv", "eod.parquet", "old.pq", "README.md", "notes.txt",
+                 "fetch.py"):
+        _write(root / name, name.encode())
+    _zip(root / "bhav.zip", {"bhav.csv": b"zipped", "readme.txt": b"about"})
+    named = _write(tmp_path / "saved-from-the-website", b"a file named on its own")
+    skipped: list[str] = []
+    files = expand([str(root), str(named)], skipped)
+    assert _names(files, root) == ["bhav.zip:bhav.csv", "chain.JSON", "day.csv",
+                                   "eod.parquet", "old.pq", str(named)]
+    assert _names([InputFile(s, bytes) for s in skipped], root) == [
+        "README.md", "bhav.zip:readme.txt", "fetch.py", "notes.txt"]
+
+
 def test_a_zip_is_its_members(tmp_path: Path) -> None:
     archive = _zip(tmp_path / "Cboe.ZIP",
                    {"UnderlyingOptionsEODCalcs_2027-03-16.csv": b"one",

@@ -6,8 +6,11 @@ expanded to :class:`InputFile` objects whose content is read only when asked for
   directory cannot be read (corrupt, truncated, unreadable) is one file, named as the
   archive, whose reading raises :class:`~deltastream.feeds.records.FileFormatError`: an
   import reports it as failed and goes on with the rest.
-* A folder is every file under it, recursively, sorted by path; hidden files and folders
-  (a name starting with ``.``) are skipped, zips among them expanded.
+* A folder is every data file under it (:data:`DATA_SUFFIXES`: ``.json``, ``.csv``,
+  ``.parquet``, ``.pq``, ``.zip``, any case), recursively, sorted by path; hidden files and
+  folders (a name starting with ``.``) are skipped, zips among them expanded. Inside a
+  folder or an archive other files (a README, a script) are skipped and listed in
+  ``skipped``; a file named on its own, or matched by a pattern, is read whatever its name.
 * A pattern (``*``, ``?``, ``[``; ``**`` spans folders) is its matches, sorted, each expanded
   as above.
 * The order of ``paths`` is kept; a file reached twice is listed once.
@@ -32,6 +35,8 @@ from pathlib import Path
 from .records import FileFormatError
 
 MAX_MEMBER_BYTES = 2 * 1024**3
+# What a file found in a folder or an archive must be called to be imported.
+DATA_SUFFIXES = (".json", ".csv", ".parquet", ".pq", ".zip")
 _GLOB_CHARACTERS = frozenset("*?[")
 
 
@@ -86,7 +91,11 @@ def _unlistable(path: str, error: str) -> Callable[[], bytes]:
     return read
 
 
-def _members(path: str) -> Found:
+def _is_data(name: str) -> bool:
+    return name.lower().endswith(DATA_SUFFIXES)
+
+
+def _members(path: str, skipped: list[str]) -> Found:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
@@ -102,46 +111,54 @@ def _members(path: str) -> Found:
         if any(_hidden(p) for p in parts) or parts[0] == "__MACOSX":
             continue
         name = f"{path}:{member}"
+        if not _is_data(member):
+            skipped.append(name)
+            continue
         yield (real, member), InputFile(name, _read_member(path, member, name))
 
 
-def _file(path: str) -> Found:
+def _file(path: str, skipped: list[str]) -> Found:
     if path.lower().endswith(".zip"):
-        yield from _members(path)
+        yield from _members(path, skipped)
     else:
         yield (os.path.realpath(path), ""), InputFile(path, _read_file(path))
 
 
-def _folder(path: str) -> Found:
+def _folder(path: str, skipped: list[str]) -> Found:
     found: list[str] = []
     for top, folders, files in os.walk(path):
         folders[:] = [f for f in folders if not _hidden(f)]
         found.extend(os.path.join(top, f) for f in files if not _hidden(f))
     for file in sorted(found):
-        yield from _file(file)
+        if _is_data(file):
+            yield from _file(file, skipped)
+        else:
+            skipped.append(file)
 
 
-def _one(path: str) -> Found:
+def _one(path: str, skipped: list[str]) -> Found:
     if os.path.isdir(path):
-        yield from _folder(path)
+        yield from _folder(path, skipped)
     elif os.path.exists(path):
-        yield from _file(path)
+        yield from _file(path, skipped)
     elif _GLOB_CHARACTERS & set(path):
         matches = sorted(glob.glob(path, recursive=True))
         if not matches:
             raise FileFormatError(path, None, "no file matches this pattern")
         for match in matches:
-            yield from _one(match)
+            yield from _one(match, skipped)
     else:
         raise FileFormatError(path, None, "no such file or directory")
 
 
-def expand(paths: list[str]) -> list[InputFile]:
-    """Every file ``paths`` name, in order (see the module docstring); nothing is read."""
+def expand(paths: list[str], skipped: list[str] | None = None) -> list[InputFile]:
+    """Every file ``paths`` name, in order (see the module docstring); nothing is read.
+    Files of folders and archives that are not data files are appended to ``skipped``."""
     seen: set[tuple[str, str]] = set()
     out: list[InputFile] = []
+    passed_over: list[str] = [] if skipped is None else skipped
     for path in paths:
-        for identity, item in _one(path):
+        for identity, item in _one(path, passed_over):
             if identity not in seen:
                 seen.add(identity)
                 out.append(item)
