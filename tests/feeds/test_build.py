@@ -155,9 +155,14 @@ def test_layout_times_and_forwards_of_a_european_chain(european):
         assert chain.forward_residual is not None and chain.forward_residual < 1e-12
         assert chain.exchange == "NSE" and chain.source == "test"
     assert snap.spot == SPOT
-    # The chain's one dividend yield is the nearest expiry's, implied by parity.
+    # The terms' dividend yield is the nearest expiry's, implied by parity; each chain
+    # serves its own expiry's, so spot, rate, yield and time give its forward.
     assert snap.terms.dividend_yield == pytest.approx(Q_TRUE, abs=1e-8)
     assert snap.chains[0].dividend_yield == snap.terms.dividend_yield
+    for chain in snap.chains:
+        assert chain.spot * math.exp((chain.rate - chain.dividend_yield)
+                                     * chain.time_to_expiry) == pytest.approx(chain.forward,
+                                                                              rel=1e-12)
 
 
 def test_european_iv_is_the_generating_volatility(european):
@@ -529,7 +534,11 @@ def test_american_iv_reprices_the_mid_in_quantlib_within_a_cent(american):
     snap, _ = american
     checked = 0
     for chain, (_, days, _) in zip(snap.chains, AAPL_EXPIRIES, strict=True):
-        q = AAPL_RATE - math.log(chain.forward / chain.spot) / chain.time_to_expiry
+        # The served inputs: each chain's own dividend yield, the one its forward implies.
+        q = chain.dividend_yield
+        assert q == pytest.approx(
+            AAPL_RATE - math.log(chain.forward / chain.spot) / chain.time_to_expiry,
+            rel=1e-12)
         for call, side in ((True, chain.calls), (False, chain.puts)):
             for i in np.flatnonzero(side.iv_status == IVStatus.OK):
                 ref = qdfp(chain.spot, chain.strikes[i], days, chain.rate, q, side.iv[i], call)

@@ -191,6 +191,8 @@ class ChainSnapshot:
     quality: ContractQuality | None = None   # imported snapshots only
     forward_residuals: np.ndarray | None = None  # imported: per expiry, RMS relative
                                                  # residual of the parity fit (NaN: none)
+    dividend_yields: np.ndarray | None = None    # imported: per expiry, the yield parity
+                                                 # implies (None: terms.dividend_yield)
 
     def expiries(self) -> list[date]:
         return list(self.expiry_dates)
@@ -217,10 +219,12 @@ class ChainSnapshot:
         monthly = monthly_flags(self.expiry_dates)
         residuals = ([None] * len(self.expiry_dates) if self.forward_residuals is None else
                      [None if math.isnan(r) else r for r in self.forward_residuals.tolist()])
+        yields = ([t.dividend_yield] * len(self.expiry_dates) if self.dividend_yields is None
+                  else self.dividend_yields.tolist())
         return tuple(ExpiryChain(
             product=self.product, expiry=expiry, timestamp=self.timestamp,
             sequence=self.sequence, spot=self.spot, forward=forwards[j],
-            time_to_expiry=times[j], rate=t.rate, dividend_yield=t.dividend_yield,
+            time_to_expiry=times[j], rate=t.rate, dividend_yield=yields[j],
             exercise_style=t.exercise_style, model=t.model, currency=t.currency,
             lot_size=t.lot_size, strike_step=t.strike_step, tick_size=t.tick_size,
             strikes=self.strikes[offsets[j]:offsets[j + 1]],
@@ -254,6 +258,7 @@ def freeze_snapshot(snap: ChainSnapshot) -> ChainSnapshot:
     for a in (snap.offsets, snap.times, snap.forwards, snap.strikes, snap.pcr_oi,
               snap.pcr_volume, snap.atm_index, snap.max_pain_index, *snap.contracts.fields,
               *(() if snap.quality is None else snap.quality.arrays()),
-              *(() if snap.forward_residuals is None else (snap.forward_residuals,))):
+              *(() if snap.forward_residuals is None else (snap.forward_residuals,)),
+              *(() if snap.dividend_yields is None else (snap.dividend_yields,))):
         a.setflags(write=False)
     return snap

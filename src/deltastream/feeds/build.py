@@ -172,7 +172,7 @@ def build_snapshot(chain: ImportedChain, terms: ContractTerms,
         vendor_vega=_sealed(place(chain.vendor_vega)),
         vendor_rho=_sealed(place(chain.vendor_rho)))
     return replace(snap, contracts=contracts, source=chain.source, quality=quality,
-                   forward_residuals=_sealed(residuals))
+                   forward_residuals=_sealed(residuals), dividend_yields=_sealed(implied_q))
 
 
 class _Layout:
