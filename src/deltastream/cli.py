@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,6 +57,10 @@ def _given(options: dict[str, object]) -> dict[str, object]:
 _seed = _setting("--seed", type=int, help="Seed of the simulated market.")
 _catalog = _setting("--catalog", type=click.Path(dir_okay=False, path_type=Path),
                     shown="the built-in products", help="TOML file adding or changing products.")
+_holidays = _setting("--holidays", "holidays_file",
+                     type=click.Path(dir_okay=False, path_type=Path),
+                     shown="the shipped table",
+                     help="TOML holiday table adding exchange holidays to the shipped one.")
 _tick_interval = _setting("--tick-interval", type=click.FloatRange(0, 3600, min_open=True),
                           help="Seconds between engine ticks.")
 _log_format = _setting("--log-format", type=click.Choice(choices(LogFormat)),
@@ -102,6 +106,7 @@ def main() -> None:
 @_setting("--port", type=click.IntRange(1, 65535), help="Port.")
 @_seed
 @_catalog
+@_holidays
 @_tick_interval
 @_setting("--strikes-each-side", type=click.IntRange(5, 200),
           help="Strikes listed above and below the money per expiry.")
@@ -169,6 +174,7 @@ def serve(**options: object) -> None:
 @main.command()
 @_seed
 @_catalog
+@_holidays
 @_tick_interval
 @_setting("--data-dir", type=click.Path(path_type=Path),
           help="Directory for everything the engine writes.")
@@ -209,6 +215,7 @@ def engine(**options: object) -> None:
 
 
 def _settings(options: dict[str, object], bind: bool = False) -> Settings:
+    from .calendars import HolidayFileError, holiday_table
     from .catalog import CatalogError, load_catalog
     from .runtime.logs import configure as configure_logging
     from .store.database import StoreUnavailable, open_configured
@@ -218,6 +225,7 @@ def _settings(options: dict[str, object], bind: bool = False) -> Settings:
         # The log's format before anything logs (the store's migration line among the first).
         configure_logging(settings)
         load_catalog(settings.catalog)
+        holiday_table(settings.holidays_file)
         if settings.redis_url:
             import redis  # noqa: F401  (the redis extra: missing, it is one line, not a worker's)
         _check_data_dir(settings.data_dir)
@@ -228,7 +236,7 @@ def _settings(options: dict[str, object], bind: bool = False) -> Settings:
         if bind:
             _check_port(settings.host, settings.port)
         open_configured(settings).dispose()
-    except (SettingsError, CatalogError, StoreUnavailable) as exc:
+    except (SettingsError, CatalogError, HolidayFileError, StoreUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
     for warning in startup_warnings(settings, bind):
         logging.getLogger("deltastream").warning(warning)
@@ -255,7 +263,24 @@ def startup_warnings(settings: Settings, bind: bool) -> list[str]:
     if bind and settings.host not in LOOPBACK_HOSTS:
         warnings.append(f"binding {settings.host}: the server is reachable from other machines "
                         "(it has no authentication; put it behind a proxy you trust)")
-    return warnings
+    return warnings + calendar_warnings(settings)
+
+
+def calendar_warnings(settings: Settings) -> list[str]:
+    """The simulated market's products whose listed expiries, at the market's start, pass
+    the last date any holiday source covers (exchange_calendars, the shipped table,
+    --holidays)."""
+    if settings.replay_source or settings.feed_urls:
+        return []       # a replay or a feed lists what its data lists
+    from .calendars import holiday_table, horizon_warnings
+    from .catalog import load_catalog
+
+    start = (datetime.fromisoformat(settings.clock_start.replace("Z", "+00:00"))
+             if settings.clock_start and settings.clock != ClockKind.REAL else datetime.now(UTC))
+    holidays = frozenset(date.fromisoformat(d) for d in settings.extra_holidays)
+    return horizon_warnings(load_catalog(settings.catalog),
+                            start if start.tzinfo else start.replace(tzinfo=UTC),
+                            holidays, holiday_table(settings.holidays_file))
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -197,6 +197,10 @@ class Settings(BaseSettings):
                               NoDecode, AfterValidator(_iso_dates),
                               Accepted("dates YYYY-MM-DD, comma-separated")] = Field(
         (), description="Market holidays (YYYY-MM-DD) beyond the exchange calendars'.")
+    holidays_file: Path | None = Field(None, description="TOML holiday table adding to the "
+                                                         "shipped one (docs/catalog.md, "
+                                                         "Holidays); unset: the shipped "
+                                                         "table only.")
     stream_client_buffer: int = Field(64, ge=4, le=10_000,
                                       description="Pending live messages per client before "
                                                   "dropping.")

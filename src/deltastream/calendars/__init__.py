@@ -3,11 +3,24 @@
 from .expiries import (
     ListingCalendar,
     expiry_instant,
+    horizon_warnings,
     listing_for,
     time_to_expiry,
     trading_days,
 )
 from .holidays import TradingDays
+from .table import (
+    Holiday,
+    HolidayFileError,
+    HolidaySource,
+    HolidayTable,
+    holiday_table,
+    load_holiday_file,
+    parse_holidays,
+    shipped_holidays,
+)
 
-__all__ = ["ListingCalendar", "TradingDays", "expiry_instant", "listing_for",
-           "time_to_expiry", "trading_days"]
+__all__ = ["Holiday", "HolidayFileError", "HolidaySource", "HolidayTable", "ListingCalendar",
+           "TradingDays", "expiry_instant", "holiday_table", "horizon_warnings", "listing_for",
+           "load_holiday_file", "parse_holidays", "shipped_holidays", "time_to_expiry",
+           "trading_days"]

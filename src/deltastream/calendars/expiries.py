@@ -11,6 +11,7 @@ expiry day, in the exchange's time zone) has passed.
 from __future__ import annotations
 
 import calendar as _cal
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 from ..catalog.expiry_rules import ExpiryRule, ExpirySeries
 from ..catalog.product import Product
 from .holidays import TradingDays
+from .table import HolidayTable
 
 SECONDS_PER_YEAR = 365.0 * 86400.0
 
@@ -59,11 +61,21 @@ class ListingCalendar:
     timezone: str
     close: time
     extra_holidays: frozenset[date] = frozenset()
+    holidays: HolidayTable | None = None     # None: the shipped table
+
+    def trading_days(self) -> TradingDays:
+        return trading_days(self.calendar_code, self.extra_holidays, self.holidays)
+
+    def uncovered(self, now: datetime) -> list[date]:
+        """Listed expiries at ``now`` after the last date any holiday source covers: their
+        shift for a holiday is unknown (taken as trading days on weekdays)."""
+        end = self.trading_days().covered_until
+        return [e for e in self.expiries_for(now) if e > end]
 
     def expiry_instant(self, expiry: date) -> datetime:
         """The exchange's close on expiry day (earlier on a half day), in UTC."""
         regular = expiry_instant(expiry, self.close, self.timezone)
-        early = trading_days(self.calendar_code, self.extra_holidays).early_close(expiry)
+        early = self.trading_days().early_close(expiry)
         return min(regular, early) if early is not None else regular
 
     def time_to_expiry(self, expiry: date, now: datetime) -> float:
@@ -83,7 +95,7 @@ class ListingCalendar:
 def _upcoming(cal: ListingCalendar, local_day: date) -> tuple[tuple[date, ...], ...]:
     """Per series, its next ``count + 1`` expiries from ``local_day`` on (the spare covers an
     expiry later today whose instant has already passed)."""
-    days = trading_days(cal.calendar_code, cal.extra_holidays)
+    days = cal.trading_days()
     out = []
     for series in cal.series:
         start = local_day - timedelta(days=7)
@@ -95,16 +107,37 @@ def _upcoming(cal: ListingCalendar, local_day: date) -> tuple[tuple[date, ...], 
 
 
 @lru_cache(maxsize=32)
-def trading_days(code: str, extra: frozenset[date] = frozenset()) -> TradingDays:
-    """Trading days of an exchange calendar (built once; building one takes ~0.1 s)."""
-    return TradingDays(code, extra)
+def trading_days(code: str, extra: frozenset[date] = frozenset(),
+                 holidays: HolidayTable | None = None) -> TradingDays:
+    """Trading days of an exchange calendar (built once; building one takes ~0.1 s), with
+    the holiday table ``holidays`` (None: the shipped one)."""
+    return TradingDays(code, extra, holidays)
 
 
-def listing_for(product: Product, extra_holidays: frozenset[date] = frozenset()
-                ) -> ListingCalendar:
-    """The listing calendar of a catalogue product (plus configured extra holidays)."""
+def listing_for(product: Product, extra_holidays: frozenset[date] = frozenset(),
+                holidays: HolidayTable | None = None) -> ListingCalendar:
+    """The listing calendar of a catalogue product (plus configured extra holidays and a
+    holiday table; None: the shipped one)."""
     return ListingCalendar(product.expiries, product.calendar_code, product.timezone,
-                           product.close, product.extra_holidays | extra_holidays)
+                           product.close, product.extra_holidays | extra_holidays, holidays)
+
+
+def horizon_warnings(products: Iterable[Product], now: datetime,
+                     extra_holidays: frozenset[date] = frozenset(),
+                     holidays: HolidayTable | None = None) -> list[str]:
+    """One line per product whose listed expiries at ``now`` pass the last date any holiday
+    source covers (exchange_calendars, the shipped table, a ``--holidays`` file)."""
+    out = []
+    for product in products:
+        listing = listing_for(product, extra_holidays, holidays)
+        late = listing.uncovered(now)
+        if late:
+            end = listing.trading_days().covered_until
+            out.append(f"{product.symbol}: listed expiries up to {late[-1]} pass {end}, the "
+                       f"last date the {product.calendar_code} holidays are known; weekdays "
+                       "after it are taken as trading days (add the exchange's holidays with "
+                       "--holidays FILE)")
+    return out
 
 
 def expiry_instant(expiry: date, close: time, timezone: str) -> datetime:

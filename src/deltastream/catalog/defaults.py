@@ -3,6 +3,9 @@
 Indian index options are European and NSE/BSE list weekly and/or monthly expiries (Tuesday
 since 2025-09-01 on NSE, Thursday before; Thursday on BSE). US equity and ETF options are
 American, with Friday weeklies and third-Friday monthlies; SPY and QQQ list every weekday.
+Since 26 January 2026 the options of AAPL and TSLA (and of NVDA, MSFT, GOOGL, META and AMZN,
+for catalogues that add them: give them ``US_MONDAY`` and ``US_WEDNESDAY`` as well) also
+list Monday and Wednesday weeklies, two of each at a time (``MON_WED_FROM``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ def _nse(weekday_after: str, weekday_before: str, kind: str) -> list[dict[str, A
 NSE_WEEKLY = {"name": "weekly", "count": 4, "rules": _nse("TUE", "THU", "weekly")}
 NSE_MONTHLY = {"name": "monthly", "count": 3, "rules": _nse("TUE", "THU", "monthly_last")}
 US_WEEKLY = {"name": "weekly", "count": 4, "rules": [{"kind": "weekly", "weekday": "FRI"}]}
+MON_WED_FROM = "2026-01-26"
+US_MONDAY = {"name": "monday", "count": 2,
+             "rules": [{"kind": "weekly", "weekday": "MON", "from": MON_WED_FROM}]}
+US_WEDNESDAY = {"name": "wednesday", "count": 2,
+                "rules": [{"kind": "weekly", "weekday": "WED", "from": MON_WED_FROM}]}
 US_MONTHLY = {"name": "monthly", "count": 3,
               "rules": [{"kind": "monthly_third", "weekday": "FRI"}]}
 US_DAILY = {"name": "daily", "count": 10, "rules": [{"kind": "daily"}]}
@@ -68,13 +76,15 @@ DEFAULT_PRODUCTS: dict[str, dict[str, Any]] = {
              "strike_step": 2.5, "dividend_yield": 0.004, "vol_level": 0.27, "vol_of_vol": 0.4,
              "spot_vol_correlation": -0.5, "jump_intensity": 4.0, "jump_mean": -0.01,
              "jump_std": 0.03, "skew": -0.4, "curvature": 1.2,
-             "expiries": [US_WEEKLY, US_MONTHLY], "peak_trade_rate": 8.0,
+             "expiries": [US_WEEKLY, US_MONDAY, US_WEDNESDAY, US_MONTHLY],
+             "peak_trade_rate": 8.0,
              "peak_open_interest": 40_000.0, "underlying_volume_rate": 2_500.0},
     "TSLA": {**US, "name": "Tesla, Inc.", "exchange": "NASDAQ", "spot": 248.0,
              "strike_step": 5.0, "dividend_yield": 0.0, "vol_level": 0.55, "vol_of_vol": 0.8,
              "spot_vol_correlation": -0.3, "jump_intensity": 6.0, "jump_mean": 0.0,
              "jump_std": 0.05, "skew": -0.25, "curvature": 1.2,
-             "expiries": [US_WEEKLY, US_MONTHLY], "peak_trade_rate": 15.0,
+             "expiries": [US_WEEKLY, US_MONDAY, US_WEDNESDAY, US_MONTHLY],
+             "peak_trade_rate": 15.0,
              "peak_open_interest": 60_000.0, "underlying_volume_rate": 4_000.0},
     "SPY": {**US, "name": "SPDR S&P 500 ETF Trust", "exchange": "NYSE Arca", "spot": 592.0,
             "strike_step": 1.0, "dividend_yield": 0.012, "vol_level": 0.16, "vol_of_vol": 0.3,

@@ -36,6 +36,7 @@ class ContractTerms:
     strike_step: float
     tick_size: float
     exchange: str = ""    # NSE, BSE, CBOE, ...: the format of its contract symbols
+    timezone: str = "UTC"  # the exchange's IANA zone: its local date counts days to expiry
 
     @property
     def model(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from ..calendars import listing_for
+from ..calendars import HolidayFileError, HolidayTable, holiday_table, listing_for
 from ..catalog import Catalog, Product, load_catalog
 from ..core.types import ClockKind
 from ..market.checkpoint import MarketCheckpoint, restore, set_previous_closes
@@ -18,8 +18,9 @@ from .runner import Engine
 
 
 def product_spec(p: Product, strikes_each_side: int,
-                 extra_holidays: frozenset[date] = frozenset()) -> ProductSpec:
-    listing = listing_for(p, extra_holidays)
+                 extra_holidays: frozenset[date] = frozenset(),
+                 holidays: HolidayTable | None = None) -> ProductSpec:
+    listing = listing_for(p, extra_holidays, holidays)
     return ProductSpec(
         symbol=p.symbol, timezone=p.timezone, tick_size=p.tick_size, strike_step=p.strike_step,
         american=p.american, rate=p.rate, dividend_yield=p.dividend_yield, start_spot=p.spot,
@@ -38,7 +39,7 @@ def contract_terms(p: Product) -> ContractTerms:
     return ContractTerms(symbol=p.symbol, exercise_style=p.exercise_style, rate=p.rate,
                          dividend_yield=p.dividend_yield, currency=p.currency,
                          lot_size=p.lot_size, strike_step=p.strike_step, tick_size=p.tick_size,
-                         exchange=p.exchange)
+                         exchange=p.exchange, timezone=p.timezone)
 
 
 def make_clock(settings: Settings, not_before: datetime | None = None) -> MarketClock:
@@ -68,7 +69,12 @@ def build_engine(catalog: Catalog, settings: Settings, clock: MarketClock | None
         holidays = frozenset(date.fromisoformat(d) for d in settings.extra_holidays)
     except ValueError as exc:
         raise SettingsError(f"extra_holidays: {exc}") from exc
-    return Engine([product_spec(p, p.strikes_each_side or settings.strikes_each_side, holidays)
+    try:
+        table = holiday_table(settings.holidays_file)
+    except HolidayFileError as exc:
+        raise SettingsError(f"holidays_file: {exc}") from exc
+    return Engine([product_spec(p, p.strikes_each_side or settings.strikes_each_side, holidays,
+                                table)
                    for p in products],
                   {p.symbol: contract_terms(p) for p in products}, settings.seed,
                   clock or make_clock(settings), settings.tick_interval,

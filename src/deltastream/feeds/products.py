@@ -122,7 +122,8 @@ def product_terms(chain: ImportedChain, catalog: Catalog
         rate=_rate(catalog, market, currency), dividend_yield=0.0, currency=currency,
         lot_size=int(lot) if lot is not None else market.lot_size,
         strike_step=strike_step(chain.expiry, chain.strike), tick_size=market.tick_size,
-        exchange=chain.exchange.strip().upper() or market.exchange)
+        exchange=chain.exchange.strip().upper() or market.exchange,
+        timezone=market.timezone)
     if market.calendar_code is None:
         return terms, functools.partial(expiry_instant, close=market.close,
                                         timezone=market.timezone)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from apiflask import APIBlueprint
@@ -100,7 +101,8 @@ def volatility_surface(product: str, query_data: SurfaceQuery) -> Response:
     snap = served.snap
 
     def build() -> dict:
-        today = snap.timestamp.date()
+        # Days count in the exchange's own dates (an NSE evening in UTC is already tomorrow).
+        today = snap.timestamp.astimezone(ZoneInfo(snap.terms.timezone)).date()
         rows = []
         for c in snap.chains:
             sl = strike_window(c, query_data.strikes)
