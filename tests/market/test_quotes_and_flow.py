@@ -21,7 +21,7 @@ def test_bid_mid_ask_on_the_tick_grid(tick):
 def test_last_prints_are_on_the_grid_inside_the_spread():
     rng = np.random.default_rng(1)
     mid = rng.uniform(1, 300, (2, 1000))
-    bid, ask = quotes.two_sided(mid, 0.05, 0.01)
+    bid, ask = quotes.two_sided(mid, 0.05, rng.integers(1, 10, (2, 1000)).astype(float))
     previous = mid * rng.uniform(0.5, 1.5, (2, 1000))
     rate = np.where(rng.random((2, 1000)) < 0.5, 0.0, 3.0)
     batch = flow.FlowBatch(np.array([0, 400, 1000]))

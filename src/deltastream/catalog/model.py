@@ -134,7 +134,14 @@ class ProductModel(_Strict):
     peak_trade_rate: float = _number("Lots traded per second at the money.", ge=0, le=10_000.0)
     peak_open_interest: float = _number("Open interest (lots) at the money of a fresh expiry.",
                                         ge=0, le=1e9)
-    relative_spread: float = _number("Quoted width over premium at the money.", gt=0, le=0.5)
+    relative_spread: float = _number(
+        "Quoted width added deep in the money, as a fraction of the strike's intrinsic value "
+        "(nothing at the money; the full fraction many standard deviations away).", gt=0, le=0.5)
+    spread_ticks: float = Field(
+        1.0, ge=1.0, le=100.0, strict=True, allow_inf_nan=False, description=(
+            "Quoted width in ticks of the most liquid contracts (at the money, a week or less "
+            "to expiry, volatility at its level); wider where less trades, further from the "
+            "money and expiry, and when volatility is high."))
     underlying_volume_rate: float = _number("Units of the underlying traded per second.",
                                             ge=0, le=1e9)
     extra_holidays: list[date] = Field(

@@ -41,10 +41,11 @@ class Product:
     expiries: tuple[ExpirySeries, ...]
     peak_trade_rate: float      # lots per second at the money
     peak_open_interest: float   # lots at the money of a fresh expiry
-    relative_spread: float      # quoted width / premium at the money
+    relative_spread: float      # quoted width deep in the money / intrinsic value
     underlying_volume_rate: float  # units of the underlying traded per second
     extra_holidays: frozenset[date] = frozenset()
     strikes_each_side: int | None = None  # listed strikes above/below the money (None: default)
+    spread_ticks: float = 1.0   # quoted width in ticks of the most liquid contracts
 
     @property
     def american(self) -> bool:

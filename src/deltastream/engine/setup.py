@@ -32,6 +32,7 @@ def product_spec(p: Product, strikes_each_side: int,
         listed_expiries=listing.expiries_for, expiry_instant=listing.expiry_instant,
         strikes_each_side=strikes_each_side, peak_trade_rate=p.peak_trade_rate,
         peak_open_interest=p.peak_open_interest, relative_spread=p.relative_spread,
+        spread_ticks=p.spread_ticks,
         underlying_volume_rate=p.underlying_volume_rate)
 
 

@@ -25,7 +25,6 @@ from .book import SIDES, ProductBook, ProductQuotes
 
 MAX_SUBSTEP_SECONDS = 60.0
 MAX_SUBSTEPS = 20_000
-MAX_RELATIVE_SPREAD = 0.5
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -48,7 +47,8 @@ class ProductSpec:
     strikes_each_side: int = 50
     peak_trade_rate: float = 5.0         # lots per second at the money, near expiry
     peak_open_interest: float = 50_000.0  # lots at the money of a fresh expiry
-    relative_spread: float = 0.004       # quoted width / premium at the money
+    relative_spread: float = 0.004       # width added per unit of intrinsic value, deep ITM
+    spread_ticks: float = 1.0            # width in ticks of the most liquid contracts
     underlying_volume_rate: float = 1_000.0  # units of the underlying per second
 
 
@@ -227,12 +227,19 @@ def quote_batch(pending: list[PendingQuotes]) -> QuoteBatch:
         mid = bsm.call_put_prices(s, strikes, t, r, q, vol)
     liq = flow.liquidity(k, np.sqrt(atm_total_var_c), strikes,
                          per_contract(lambda p: p.market.spec.strike_step), t)
-    rel_spread = np.minimum(per_contract(lambda p: p.market.spec.relative_spread)
-                            / np.sqrt(liq), MAX_RELATIVE_SPREAD)
     tick = per_product(lambda p: p.market.spec.tick_size)
+    tick_c = np.repeat(tick, n_product)
+    # Implied over long-run implied variance of each expiry: spreads widen in a fast market.
+    variance_ratio_e = atm_total_var / times / (
+        per_expiry(lambda p: p.market.spec.surface_model.premium
+                   * p.market.spec.spot_model.vol_level) ** 2)
+    width = quotes.spread_ticks(
+        tick_c, per_contract(lambda p: p.market.spec.spread_ticks), liq,
+        np.repeat(variance_ratio_e, expiry_sizes), k, np.sqrt(atm_total_var_c),
+        np.exp(-r * t) * np.abs(forward - strikes),
+        per_contract(lambda p: p.market.spec.relative_spread))
     scale = quotes.grid_scale(tick)
-    bid, ask = quotes.two_sided(mid, np.repeat(tick, n_product), rel_spread,
-                                np.repeat(scale, n_product))
+    bid, ask = quotes.two_sided(mid, tick_c, width, np.repeat(scale, n_product))
     lo_c = lo_e = 0
     for p, n, ne in zip(pending, n_product.tolist(), n_expiry.tolist(), strict=True):
         cols = slice(lo_c, lo_c + n)
