@@ -56,14 +56,18 @@ def wait_for(condition: Callable[[], object], timeout: float = 20.0, what: str =
 
 
 class Problems:
-    """Console errors, page errors, failed requests and HTTP errors seen by a page."""
+    """Console errors, page errors, failed requests and HTTP errors seen by a page.
+
+    Requests cancelled by the browser itself (``net::ERR_ABORTED``: the page navigated away
+    while they were in flight) are not failures a user sees, and are not counted."""
 
     def __init__(self, page) -> None:
         self.items: list[str] = []
         page.on("console", lambda m: m.type == "error" and self.items.append(f"console: {m.text}"))
         page.on("pageerror", lambda e: self.items.append(f"page error: {e}"))
         page.on("requestfailed",
-                lambda r: self.items.append(f"request failed: {r.url} {r.failure}"))
+                lambda r: "ERR_ABORTED" not in (r.failure or "")
+                and self.items.append(f"request failed: {r.url} {r.failure}"))
         page.on("response",
                 lambda r: r.status >= 400 and self.items.append(f"HTTP {r.status}: {r.url}"))
 
