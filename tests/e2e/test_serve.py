@@ -70,10 +70,12 @@ def test_start_up_warns_of_unknown_variables_and_of_binding_beyond_loopback(monk
     from deltastream.cli import startup_warnings
     from deltastream.settings import Settings
 
+    # A pinned clock: the holiday horizon's warning depends on the date the market starts.
+    pinned = {"clock": "fixed", "clock_start": "2026-12-04T10:00:00Z"}
     monkeypatch.setenv("DELTASTREAM_PORTT", "9")
-    warnings = startup_warnings(Settings(host="0.0.0.0"), bind=True)
+    warnings = startup_warnings(Settings(host="0.0.0.0", **pinned), bind=True)
     assert warnings[0].startswith("DELTASTREAM_PORTT is not a DeltaStream setting")
     assert "did you mean DELTASTREAM_PORT?" in warnings[0]
     assert warnings[1].startswith("binding 0.0.0.0: the server is reachable")
     monkeypatch.delenv("DELTASTREAM_PORTT")
-    assert startup_warnings(Settings(), bind=True) == []
+    assert startup_warnings(Settings(**pinned), bind=True) == []
