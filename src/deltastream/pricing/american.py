@@ -561,10 +561,10 @@ def american_iv_scalar(P: float, S: float, K: float, T: float, r: float, q: floa
     lo, hi = IV_MIN_VOL, IV_MAX_VOL
     if P == intrinsic:
         # Worth exactly exercising: in the exercise region at a low volatility (then at every
-        # volatility up to some level, so none is implied), or no time value at all. (5 %:
+        # volatility up to some level, so none is implied), or no time value at all. (1 %:
         # lower than any traded, and the boundary solve is reliable there, not at IV_MIN_VOL.)
         exercised = intrinsic > 0.0 and (
-            american_price_scalar(S, K, T, r, q, 0.05, call, yl, wl, yp, wp) == intrinsic)
+            american_price_scalar(S, K, T, r, q, 0.01, call, yl, wl, yp, wp) == intrinsic)
         return math.nan, ivs.EARLY_EXERCISE if exercised else ivs.NO_TIME_VALUE
     if guess > lo and guess < hi and (
             american_price_scalar(S, K, T, r, q, guess, call, yl, wl, yp, wp) == P):
