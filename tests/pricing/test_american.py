@@ -96,9 +96,7 @@ def test_implied_vol_round_trip_to_1e6(grid):
     assert posed.mean() > 0.9
     assert np.all(status[posed] == IVStatus.OK)
     assert np.max(np.abs(iv[posed] - a["vol"][posed])) <= 1e-6
-    assert set(np.unique(status[~posed])) <= {IVStatus.OK, IVStatus.NO_TIME_VALUE,
-                                              IVStatus.EARLY_EXERCISE}
-    assert np.any(status == IVStatus.EARLY_EXERCISE)
+    assert set(np.unique(status[~posed])) <= {IVStatus.OK, IVStatus.NO_TIME_VALUE}
     # A guess (the volatility the price came from) gives the same answer.
     iv2, _ = american.implied_vol(prices, a["spot"], a["strike"], a["time"], a["rate"],
                                   a["dividend_yield"], a["is_call"], guess=a["vol"])
@@ -110,7 +108,7 @@ def test_implied_vol_round_trip_to_1e6(grid):
     [(5.0, 90.0, True, IVStatus.BELOW_INTRINSIC),
      (100.0, 90.0, True, IVStatus.ABOVE_UPPER_BOUND),
      (120.0, 120.0, False, IVStatus.ABOVE_UPPER_BOUND),
-     (20.0, 120.0, False, IVStatus.EARLY_EXERCISE),
+     (20.0, 120.0, False, IVStatus.NO_TIME_VALUE),
      (0.0, 100.0, True, IVStatus.NON_POSITIVE_PRICE),
      (np.nan, 100.0, True, IVStatus.INVALID_INPUT)])
 def test_prices_without_an_implied_vol_say_why(price, K, call, expected):

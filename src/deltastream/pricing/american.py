@@ -22,12 +22,8 @@ early-exercise premium
 Calls follow from puts by McDonald-Schroder symmetry, C(S, K, r, q) = P(K, S, q, r). A put with
 r <= 0 (a call with q <= 0) is never exercised early and is priced as European.
 
-Inputs, units and Greeks as in :mod:`deltastream.pricing`; Greeks are finite differences of
-the held value (bumps stated in :func:`greeks`) whose stencils never reach into the exercise
-region, and near the boundary they come from a finer scheme. In the exercise region the value
-is the intrinsic one: delta -1 (put) or +1 (call), every other Greek 0 (theta included: see
-:func:`_exercised_greeks`); the implied-volatility solver reports such a price as
-``EARLY_EXERCISE``.
+Inputs, units and Greeks as in :mod:`deltastream.pricing`; Greeks are central finite
+differences of the price (bumps stated in :func:`greeks`).
 """
 
 from __future__ import annotations
@@ -58,23 +54,12 @@ N_NODES = 5
 N_ITERATIONS = 4
 N_LEGENDRE = 8
 N_PREMIUM = 24
-# The Greeks of an option near its exercise boundary (the log-distance of the spot from it
-# under NEAR_BOUNDARY standard deviations of the log-spot at expiry) come from a finer scheme:
-# there gamma and theta depend on the boundary's exact place, which the coarse scheme knows to
-# a few parts in 10^6 of the strike only. Few options of a chain are that near.
-NEAR_BOUNDARY = 1.0
-N_NODES_FINE = 12
-N_ITERATIONS_FINE = 8
-N_LEGENDRE_FINE = 24
-N_PREMIUM_FINE = 48
 
 # Each American option costs microseconds, so threads pay off on small batches already.
 PARALLEL_MIN_SIZE = 64
 
 _Y, _W = np.polynomial.legendre.leggauss(N_LEGENDRE)
 _YP, _WP = np.polynomial.legendre.leggauss(N_PREMIUM)
-_YF, _WF = np.polynomial.legendre.leggauss(N_LEGENDRE_FINE)
-_YPF, _WPF = np.polynomial.legendre.leggauss(N_PREMIUM_FINE)
 
 
 @numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
@@ -110,15 +95,14 @@ def _boundary_at(coef: np.ndarray, u: float, T: float, X: float) -> float:
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _unit_put_boundary(T: float, r: float, q: float, sig: float, yl: np.ndarray, wl: np.ndarray,
-                       coef: np.ndarray, iterations: int) -> float:
-    """Exercise boundary of a unit-strike put (r > 0) into ``coef`` (one coefficient per
-    Chebyshev node); returns its limit X.
+                       coef: np.ndarray) -> float:
+    """Exercise boundary of a unit-strike put (r > 0) into ``coef``; returns its limit X.
 
     The boundary scales with the strike, so one solve serves every spot and strike with the
     same T, r, q and sigma.
     """
     X = min(1.0, r / q) if q > 0.0 else 1.0
-    n = coef.shape[0] - 1
+    n = N_NODES
     # Nodes in sqrt(tau): tau_i = T ((1 + x_i) / 2)^2 with x_i = cos(i pi / n).
     taus = np.empty(n + 1)
     for i in range(n + 1):
@@ -135,7 +119,7 @@ def _unit_put_boundary(T: float, r: float, q: float, sig: float, yl: np.ndarray,
         h = ((r - q) * t - 2.0 * sig * math.sqrt(t)) * X / (X - b_inf)
         H[i] = math.log((b_inf + (X - b_inf) * math.exp(h)) / X) ** 2
     _chebyshev_coefficients(H, coef)
-    for _ in range(iterations):
+    for _ in range(N_ITERATIONS):
         for i in range(n):  # node n is tau = 0, where B = X
             tau = taus[i]
             b_tau = _boundary_at(coef, tau, T, X)
@@ -169,44 +153,18 @@ def _unit_put_boundary(T: float, r: float, q: float, sig: float, yl: np.ndarray,
 def _unit_put_value(x: float, T: float, r: float, q: float, sig: float, coef: np.ndarray,
                     X: float, yp: np.ndarray, wp: np.ndarray) -> float:
     """American put of unit strike at spot ``x``: European value plus the exercise premium."""
-    b = _boundary_at(coef, T, T, X)
-    if x <= b:
+    if x <= _boundary_at(coef, T, T, X):
         return 1.0 - x
-    euro = bsm_price_scalar(x, 1.0, T, r, q, sig, False)
-    premium = _unit_premium(x, T, r, q, sig, coef, X, yp, wp, _premium_split(x, b, T, sig))
-    return max(euro + max(premium, 0.0), 1.0 - x)
-
-
-@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def _premium_split(x: float, b: float, T: float, sig: float) -> float:
-    # Near the boundary the premium's integrand steps from 0 at T - u of the order of
-    # (ln(x / b) / sigma)^2, a sliver of sqrt(T - u) that the Legendre nodes of the whole
-    # interval miss: a panel of its own, [0, twice that], resolves it.
-    # (A split of 1 or more is the whole interval.)
-    return 2.0 * math.log(x / b) / (sig * math.sqrt(T))
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _unit_premium(x: float, T: float, r: float, q: float, sig: float, coef: np.ndarray,
-                  X: float, yp: np.ndarray, wp: np.ndarray, split: float) -> float:
-    """Early-exercise premium of the unit-strike put at spot ``x`` (the integral above), by
-    Gauss-Legendre in ``s = sqrt((T - u) / T)`` on [0, 1], or, when ``0 < split < 1``, on the
-    panels [0, split], [split, 4 split], [4 split, 16 split], ... up to 1 (graded, so that
-    the step of the integrand is resolved at every spot of a stencil near the boundary)."""
     premium = 0.0
-    a = 0.0
-    c = split if 0.0 < split < 1.0 else 1.0
-    while a < 1.0:
-        for j in range(yp.shape[0]):
-            s = a + (c - a) * 0.5 * (1.0 + yp[j])
-            v = T * s * s   # T - u
-            sv = sig * math.sqrt(v)
-            ep = (math.log(x / _boundary_at(coef, T - v, T, X)) + (r - q) * v) / sv + 0.5 * sv
-            f = (r * math.exp(-r * v) * norm_cdf(sv - ep)
-                 - q * x * math.exp(-q * v) * norm_cdf(-ep))
-            premium += wp[j] * f * T * s * (c - a)   # dv = 2 T s ds, ds = (c - a) / 2 dy
-        a, c = c, min(4.0 * c, 1.0)
-    return premium
+    for j in range(yp.shape[0]):
+        y = yp[j]
+        v = T * 0.25 * (1.0 + y) * (1.0 + y)   # T - u
+        sv = sig * math.sqrt(v)
+        ep = (math.log(x / _boundary_at(coef, T - v, T, X)) + (r - q) * v) / sv + 0.5 * sv
+        f = r * math.exp(-r * v) * norm_cdf(sv - ep) - q * x * math.exp(-q * v) * norm_cdf(-ep)
+        premium += wp[j] * f * 0.5 * T * (1.0 + y)
+    euro = bsm_price_scalar(x, 1.0, T, r, q, sig, False)
+    return max(euro + max(premium, 0.0), 1.0 - x)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -224,7 +182,7 @@ def american_price_scalar(S: float, K: float, T: float, r: float, q: float, sig:
         # more.
         return max(euro, intrinsic)
     coef = np.empty(N_NODES + 1)
-    X = _unit_put_boundary(T, pr, pq, sig, yl, wl, coef, N_ITERATIONS)
+    X = _unit_put_boundary(T, pr, pq, sig, yl, wl, coef)
     if ps / pk <= _boundary_at(coef, T, T, X):
         return intrinsic  # exercise now: exactly the intrinsic value
     return max(pk * _unit_put_value(ps / pk, T, pr, pq, sig, coef, X, yp, wp), intrinsic)
@@ -254,128 +212,53 @@ def price(spot: ArrayLike, strike: ArrayLike, time: ArrayLike, rate: ArrayLike,
 
 
 # Finite-difference steps: relative spot bump (the boundary is reused, so these are cheap),
-# absolute volatility and rate bumps (each re-solves the boundary). A stencil never reaches
-# into the exercise region: where the central one would, it is one-sided, away from it.
+# absolute volatility and rate bumps (each re-solves the boundary).
 SPOT_BUMP = 1e-3
-VOL_BUMP = 1e-4
+VOL_BUMP = 1e-3
 RATE_BUMP = 1e-4
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _unit_put_held(x: float, T: float, r: float, q: float, sig: float, coef: np.ndarray,
-                   X: float, yp: np.ndarray, wp: np.ndarray, split: float) -> float:
-    """Value of holding the unit-strike put at ``x``: European value plus the premium, with
-    no floor at the intrinsic value, so that it is smooth in ``x`` for finite differences."""
-    return (bsm_price_scalar(x, 1.0, T, r, q, sig, False)
-            + _unit_premium(x, T, r, q, sig, coef, X, yp, wp, split))
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _unit_derivatives(x: float, b: float, u0: float, T: float, r: float, q: float, sig: float,
-                      coef: np.ndarray, X: float, yp: np.ndarray, wp: np.ndarray, split: float,
-                      with_speed: bool) -> tuple[float, float, float]:
-    """First three spot derivatives of the held unit-strike put (value ``u0``) at ``x`` above
-    its boundary ``b``; the third is NaN unless ``with_speed``.
-
-    Central differences where the stencil stays above ``b``; otherwise one-sided upwards
-    (second-order accurate as well), so that no point lies in the exercise region, where the
-    value is the intrinsic one and its kink would enter gamma.
-    """
+def _unit_derivatives(x: float, T: float, r: float, q: float, sig: float, coef: np.ndarray,
+                      X: float, yp: np.ndarray, wp: np.ndarray, with_speed: bool
+                      ) -> tuple[float, float, float, float]:
+    """Value and first three spot derivatives of the unit-strike put (central differences;
+    the third is NaN unless ``with_speed``)."""
     h = SPOT_BUMP * x
-    if x - (2.0 if with_speed else 1.0) * h > b:
-        up = _unit_put_held(x + h, T, r, q, sig, coef, X, yp, wp, split)
-        um = _unit_put_held(x - h, T, r, q, sig, coef, X, yp, wp, split)
-        d1 = (up - um) / (2 * h)
-        d2 = (up - 2 * u0 + um) / (h * h)
-        if not with_speed:
-            return d1, d2, math.nan
-        up2 = _unit_put_held(x + 2 * h, T, r, q, sig, coef, X, yp, wp, split)
-        um2 = _unit_put_held(x - 2 * h, T, r, q, sig, coef, X, yp, wp, split)
-        return d1, d2, (up2 - 2 * up + 2 * um - um2) / (2 * h * h * h)
-    # Near the boundary the value bends fast: the one-sided stencil, whose error is some
-    # ten times the central one's, takes a tenth of the step.
-    h = 0.1 * h
-    u1 = _unit_put_held(x + h, T, r, q, sig, coef, X, yp, wp, split)
-    u2 = _unit_put_held(x + 2 * h, T, r, q, sig, coef, X, yp, wp, split)
-    u3 = _unit_put_held(x + 3 * h, T, r, q, sig, coef, X, yp, wp, split)
-    d1 = (-3 * u0 + 4 * u1 - u2) / (2 * h)
-    d2 = (2 * u0 - 5 * u1 + 4 * u2 - u3) / (h * h)
+    u0 = _unit_put_value(x, T, r, q, sig, coef, X, yp, wp)
+    up = _unit_put_value(x + h, T, r, q, sig, coef, X, yp, wp)
+    um = _unit_put_value(x - h, T, r, q, sig, coef, X, yp, wp)
     if not with_speed:
-        return d1, d2, math.nan
-    u4 = _unit_put_held(x + 4 * h, T, r, q, sig, coef, X, yp, wp, split)
-    return d1, d2, (-5 * u0 + 18 * u1 - 24 * u2 + 14 * u3 - 3 * u4) / (2 * h * h * h)
+        return u0, (up - um) / (2 * h), (up - 2 * u0 + um) / (h * h), math.nan
+    up2 = _unit_put_value(x + 2 * h, T, r, q, sig, coef, X, yp, wp)
+    um2 = _unit_put_value(x - 2 * h, T, r, q, sig, coef, X, yp, wp)
+    return (u0, (up - um) / (2 * h), (up - 2 * u0 + um) / (h * h),
+            (up2 - 2 * up + 2 * um - um2) / (2 * h * h * h))
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _spot_greeks(S: float, K: float, T: float, r: float, q: float, sig: float, call: bool,
-                 scheme: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], nodes: int,
-                 iterations: int, order: int, split: float
-                 ) -> tuple[float, float, float, float, bool, float]:
-    """(value, delta, gamma, speed, exercised, split) of an American option whose early
-    exercise matters, by the boundary scheme given (Legendre nodes and weights of the
-    boundary and premium integrals, Chebyshev nodes, iterations).
-
-    ``order`` 0: the value only (the derivatives NaN); 2: with delta and gamma; 3: with speed
-    as well. ``exercised``: the spot is in the exercise region, where the value is the
-    intrinsic one and the derivatives are not computed. ``split`` is the premium panel (see
-    :func:`_unit_premium`); negative, it is chosen for this option and returned, so that the
-    bumped options of one option's Greeks share its quadrature.
-    """
-    yl, wl, yp, wp = scheme
+                 yl: np.ndarray, wl: np.ndarray, yp: np.ndarray, wp: np.ndarray,
+                 with_speed: bool) -> tuple[float, float, float, float]:
+    """(value, delta, gamma, speed) of an American option whose early exercise matters
+    (speed NaN unless ``with_speed``)."""
     ps, pk, pr, pq = (K, S, q, r) if call else (S, K, r, q)
-    coef = np.empty(nodes + 1)
-    X = _unit_put_boundary(T, pr, pq, sig, yl, wl, coef, iterations)
+    coef = np.empty(N_NODES + 1)
+    X = _unit_put_boundary(T, pr, pq, sig, yl, wl, coef)
     x = ps / pk
-    b = _boundary_at(coef, T, T, X)
-    intrinsic = max(S - K, 0.0) if call else max(K - S, 0.0)
-    if x <= b:
-        return intrinsic, math.nan, math.nan, math.nan, True, split
-    if split < 0.0:
-        # From the stencil's lowest spot: the one-sided stencil starts at x.
-        low = x * (1.0 - 2.0 * SPOT_BUMP)
-        split = _premium_split(low if low > b else x, b, T, sig)
-    u0 = _unit_put_held(x, T, pr, pq, sig, coef, X, yp, wp, split)
-    # The held value can fall a rounding error under the intrinsic one just above the
-    # boundary: exercising is then at least as good, as price() decides.
-    if x < 1.0 and u0 <= 1.0 - x:
-        return intrinsic, math.nan, math.nan, math.nan, True, split
-    if order == 0:
-        return pk * u0, math.nan, math.nan, math.nan, False, split
-    u1, u2, u3 = _unit_derivatives(x, b, u0, T, pr, pq, sig, coef, X, yp, wp, split,
-                                   order == 3)
+    u0, u1, u2, u3 = _unit_derivatives(x, T, pr, pq, sig, coef, X, yp, wp, with_speed)
     if not call:
-        return K * u0, u1, u2 / K, u3 / (K * K), False, split
+        return K * u0, u1, u2 / K, u3 / (K * K)
     # C(S) = S u(K/S): differentiate through x = K/S.
-    return (S * u0, u0 - x * u1, x * x * u2 / S, -x * x * (3 * u2 + x * u3) / (S * S), False,
-            split)
-
-
-@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def _first(f0: float, f1: float, f2: float, step: float) -> float:
-    # d/dp from values at p, p + s1, p + s2: central (s1 = step < 0, s2 = -step) or
-    # one-sided (s1 = step > 0, s2 = 2 step), both second-order accurate.
-    if step < 0.0:
-        return (f2 - f1) / (-2.0 * step)
-    return (-3.0 * f0 + 4.0 * f1 - f2) / (2.0 * step)
-
-
-@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def _second(f0: float, f1: float, f2: float, step: float) -> float:
-    # d2/dp2 from the same stencils (the one-sided one first-order accurate).
-    if step < 0.0:
-        return (f1 - 2.0 * f0 + f2) / (step * step)
-    return (f0 - 2.0 * f1 + f2) / (step * step)
+    return (S * u0, u0 - x * u1, x * x * u2 / S, -x * x * (3 * u2 + x * u3) / (S * S))
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def american_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig: float,
                            call: bool, yl: np.ndarray, wl: np.ndarray, yp: np.ndarray,
-                           wp: np.ndarray, fine: tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                       np.ndarray],
-                           out: np.ndarray, i: int) -> None:
+                           wp: np.ndarray, out: np.ndarray, i: int) -> None:
     """Price and Greeks of one American option into ``out[:, i]`` (order of ``Greeks``; the
-    first-order ones only when ``out`` has ``N_FIRST_ORDER`` rows). ``fine`` holds the
-    Legendre nodes and weights of the scheme used near the boundary."""
+    first-order ones only when ``out`` has ``N_FIRST_ORDER`` rows)."""
     bsm_greeks_scalar(S, K, T, r, q, sig, call, out, i)
     second = out.shape[0] > N_FIRST_ORDER
     if not math.isfinite(out[0, i]) or T == 0.0:
@@ -385,94 +268,59 @@ def american_greeks_scalar(S: float, K: float, T: float, r: float, q: float, sig
     if pr <= 0.0 or sig * math.sqrt(T) < 1e-8:
         # European Greeks, unless exercising now is worth more.
         if intrinsic > out[0, i]:
-            _exercised_greeks(intrinsic, call, out, i)
+            for j in range(out.shape[0]):
+                out[j, i] = 0.0
+            out[0, i] = intrinsic
+            out[1, i] = 1.0 if call else -1.0
         return
-    order = 3 if second else 2
-    scheme = (yl, wl, yp, wp)
-    nodes, iterations = N_NODES, N_ITERATIONS
-    value, delta, gamma, speed, exercised, split = _spot_greeks(
-        S, K, T, r, q, sig, call, scheme, nodes, iterations, order, -1.0)
-    coarse_value, coarse_exercised = value, exercised
-    if split < 2.0 * NEAR_BOUNDARY:
-        # Near the boundary (split is twice the distance to it in standard deviations).
-        scheme = fine
-        nodes, iterations = N_NODES_FINE, N_ITERATIONS_FINE
-        value, delta, gamma, speed, exercised, split = _spot_greeks(
-            S, K, T, r, q, sig, call, scheme, nodes, iterations, order, -1.0)
-    if exercised:
-        _exercised_greeks(intrinsic, call, out, i)
-        return
-    # Vega: volatility steps down and up, or, where the lower volatility puts the spot in the
-    # exercise region (its boundary is further from the strike), two steps up (a higher
-    # volatility only moves the boundary away). Vanna and volga need the bumped spot
-    # derivatives too.
-    bumped = 3 if second else 0
-    lo = _spot_greeks(S, K, T, r, q, sig - VOL_BUMP, call, scheme, nodes, iterations, bumped,
-                      split)
-    hi = _spot_greeks(S, K, T, r, q, sig + VOL_BUMP, call, scheme, nodes, iterations, bumped,
-                      split)
-    step = -VOL_BUMP
-    if lo[4]:
-        lo, step = hi, VOL_BUMP
-        hi = _spot_greeks(S, K, T, r, q, sig + 2 * VOL_BUMP, call, scheme, nodes, iterations,
-                          bumped, split)
-    # Rho: the same, away from the side whose rate puts the spot in the exercise region (a
-    # higher rate for a put, a lower one for a call); differences of price() itself (rho has
-    # no finer reference to meet).
-    r_lo = american_price_scalar(S, K, T, r - RATE_BUMP, q, sig, call, yl, wl, yp, wp)
-    r_hi = american_price_scalar(S, K, T, r + RATE_BUMP, q, sig, call, yl, wl, yp, wp)
-    if coarse_exercised:
-        rho = 0.0
-    elif r_hi <= intrinsic < r_lo:
-        r_far = american_price_scalar(S, K, T, r - 2 * RATE_BUMP, q, sig, call, yl, wl, yp, wp)
-        rho = -_first(coarse_value, r_lo, r_far, RATE_BUMP)
-    elif r_lo <= intrinsic < r_hi:
-        r_far = american_price_scalar(S, K, T, r + 2 * RATE_BUMP, q, sig, call, yl, wl, yp, wp)
-        rho = _first(coarse_value, r_hi, r_far, RATE_BUMP)
+    value, delta, gamma, speed = _spot_greeks(S, K, T, r, q, sig, call, yl, wl, yp, wp, second)
+    value = max(value, intrinsic)
+    if second:
+        up = _spot_greeks(S, K, T, r, q, sig + VOL_BUMP, call, yl, wl, yp, wp, True)
+        dn = _spot_greeks(S, K, T, r, q, sig - VOL_BUMP, call, yl, wl, yp, wp, True)
     else:
-        rho = (r_hi - r_lo) / (2 * RATE_BUMP)
+        # Vega needs only the bumped values, not their spot derivatives.
+        up = (american_price_scalar(S, K, T, r, q, sig + VOL_BUMP, call, yl, wl, yp, wp),
+              math.nan, math.nan, math.nan)
+        dn = (american_price_scalar(S, K, T, r, q, sig - VOL_BUMP, call, yl, wl, yp, wp),
+              math.nan, math.nan, math.nan)
+    r_up = american_price_scalar(S, K, T, r + RATE_BUMP, q, sig, call, yl, wl, yp, wp)
+    r_dn = american_price_scalar(S, K, T, r - RATE_BUMP, q, sig, call, yl, wl, yp, wp)
+    exercised = intrinsic > 0.0 and value <= intrinsic
     out[0, i] = value
+    # Exercised: the value is the intrinsic value, whose delta is exactly +-1.
+    if exercised:
+        delta = 1.0 if call else -1.0
     out[1, i] = min(max(delta, 0.0), 1.0) if call else min(max(delta, -1.0), 0.0)
-    out[2, i] = gamma
+    out[2, i] = 0.0 if exercised else gamma
     # Where the option is held, the Black-Scholes equation gives theta and charm from the
-    # spot derivatives.
+    # spot derivatives; where it is exercised its value (the intrinsic value) does not decay.
     v2 = sig * sig
-    out[3, i] = (r * value - (r - q) * S * delta - 0.5 * v2 * S * S * gamma) / DAYS_PER_YEAR
-    out[4, i] = _first(value, lo[0], hi[0], step) * PERCENT
-    out[5, i] = rho * PERCENT
+    out[3, i] = 0.0 if exercised else (
+        r * value - (r - q) * S * delta - 0.5 * v2 * S * S * gamma) / DAYS_PER_YEAR
+    out[4, i] = (up[0] - dn[0]) / (2 * VOL_BUMP) * PERCENT
+    out[5, i] = (r_up - r_dn) / (2 * RATE_BUMP) * PERCENT
     if not second:
         return
-    out[8, i] = (r * delta - (r - q) * (delta + S * gamma) - v2 * S * gamma
-                 - 0.5 * v2 * S * S * speed) / DAYS_PER_YEAR
-    out[6, i] = _first(delta, lo[1], hi[1], step) * PERCENT
-    out[7, i] = _second(value, lo[0], hi[0], step) * PERCENT * PERCENT
+    out[8, i] = 0.0 if exercised else (
+        r * delta - (r - q) * (delta + S * gamma) - v2 * S * gamma
+        - 0.5 * v2 * S * S * speed) / DAYS_PER_YEAR
+    out[6, i] = (up[1] - dn[1]) / (2 * VOL_BUMP) * PERCENT
+    out[7, i] = (up[0] - 2 * value + dn[0]) / (VOL_BUMP * VOL_BUMP) * PERCENT * PERCENT
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _exercised_greeks(intrinsic: float, call: bool, out: np.ndarray, i: int) -> None:
-    """An option in the exercise region is worth its intrinsic value, S - K or K - S, at every
-    nearby volatility, rate and maturity (the region only grows as expiry nears): delta +-1
-    and every other Greek 0. Theta, -dV/dT at a fixed spot, is 0 too, not the carry
-    r K - q S: the carry is what exercising earns over holding, not a change of the value,
-    and the held option's theta tends to 0 at the boundary (smooth pasting in time)."""
-    for j in range(out.shape[0]):
-        out[j, i] = 0.0
-    out[0, i] = intrinsic
-    out[1, i] = 1.0 if call else -1.0
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _greeks_loop(S, K, T, r, q, sig, call, yl, wl, yp, wp, fine, out):
+def _greeks_loop(S, K, T, r, q, sig, call, yl, wl, yp, wp, out):
     for i in range(out.shape[1]):
         american_greeks_scalar(S[i], K[i], T[i], r[i], q[i], sig[i], call[i], yl, wl, yp, wp,
-                               fine, out, i)
+                               out, i)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def _greeks_loop_parallel(S, K, T, r, q, sig, call, yl, wl, yp, wp, fine, out):
+def _greeks_loop_parallel(S, K, T, r, q, sig, call, yl, wl, yp, wp, out):
     for i in numba.prange(out.shape[1]):
         american_greeks_scalar(S[i], K[i], T[i], r[i], q[i], sig[i], call[i], yl, wl, yp, wp,
-                               fine, out, i)
+                               out, i)
 
 
 def greeks(spot: ArrayLike, strike: ArrayLike, time: ArrayLike, rate: ArrayLike,
@@ -481,53 +329,21 @@ def greeks(spot: ArrayLike, strike: ArrayLike, time: ArrayLike, rate: ArrayLike,
     """Price and Greeks of American options, units as in :mod:`deltastream.pricing`.
 
     Delta, gamma and speed are central differences in spot (relative step ``SPOT_BUMP``)
-    on one exercise boundary, one-sided away from it (a tenth of the step) where the central
-    stencil would reach it; theta and charm follow from them through the Black-Scholes
+    on one exercise boundary; theta and charm follow from them through the Black-Scholes
     equation; vega, vanna and volga use volatility steps of ``VOL_BUMP`` and rho a rate step
-    of ``RATE_BUMP``, each with its own boundary, one-sided where a step would exercise. Within
-    ``NEAR_BOUNDARY`` standard deviations of the boundary all but rho come from the finer
-    scheme. In the exercise region: delta -+1, the other Greeks 0. An option that never pays
-    to exercise early gets the analytical European Greeks. With ``second_order=False`` only
-    the price and the five first-order Greeks are computed (less work); vanna, volga and
-    charm are then NaN.
+    of ``RATE_BUMP``, each with its own boundary. An option that never pays to exercise early
+    gets the analytical European Greeks. With ``second_order=False`` only the price and the
+    five first-order Greeks are computed (less work); vanna, volga and charm are then NaN.
     """
     shape, (S, K, T, r, q, sig, call) = broadcast_flat(
         spot, strike, time, rate, dividend_yield, vol, is_call)
     out = np.empty((N_GREEKS if second_order else N_FIRST_ORDER, S.shape[0]))
     run_kernel(_greeks_loop, _greeks_loop_parallel, S.shape[0], S, K, T, r, q, sig, call,
-               _Y, _W, _YP, _WP, (_YF, _WF, _YPF, _WPF), out, min_size=PARALLEL_MIN_SIZE)
+               _Y, _W, _YP, _WP, out, min_size=PARALLEL_MIN_SIZE)
     rows = [shaped(row, shape) for row in out]
     if not second_order:
         rows += [shaped(np.full(S.shape[0], np.nan), shape)] * (N_GREEKS - N_FIRST_ORDER)
     return Greeks(*rows)
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _boundary_loop(K, T, r, q, sig, call, yl, wl, out):
-    coef = np.empty(N_NODES_FINE + 1)
-    for i in range(out.shape[0]):
-        pr, pq = (q[i], r[i]) if call[i] else (r[i], q[i])
-        if not (T[i] > 0.0 and pr > 0.0 and sig[i] > 0.0 and K[i] > 0.0):
-            out[i] = math.nan
-            continue
-        X = _unit_put_boundary(T[i], pr, pq, sig[i], yl, wl, coef, N_ITERATIONS_FINE)
-        b = _boundary_at(coef, T[i], T[i], X)
-        # The call's boundary by symmetry: exercised where K / S <= b.
-        out[i] = K[i] / b if call[i] else K[i] * b
-
-
-def exercise_boundary(strike: ArrayLike, time: ArrayLike, rate: ArrayLike,
-                      dividend_yield: ArrayLike, vol: ArrayLike, is_call: ArrayLike
-                      ) -> np.ndarray:
-    """The spot at which exercising now is optimal (a put at or below it, a call at or above
-    it), in currency units, by the fine scheme the Greeks use near it; NaN for an option never
-    exercised early (a put at a rate <= 0, a call at a yield <= 0) or without time or
-    volatility."""
-    shape, (K, T, r, q, sig, call) = broadcast_flat(
-        strike, time, rate, dividend_yield, vol, is_call)
-    out = np.empty(K.shape[0])
-    _boundary_loop(K, T, r, q, sig, call, _YF, _WF, out)
-    return shaped(out, shape)
 
 
 IV_TOL = 1e-10
@@ -558,14 +374,9 @@ def american_iv_scalar(P: float, S: float, K: float, T: float, r: float, q: floa
     intrinsic = max(S - K, 0.0) if call else max(K - S, 0.0)
     if P < intrinsic:
         return math.nan, ivs.BELOW_INTRINSIC
-    lo, hi = IV_MIN_VOL, IV_MAX_VOL
     if P == intrinsic:
-        # Worth exactly exercising: in the exercise region at a low volatility (then at every
-        # volatility up to some level, so none is implied), or no time value at all. (1 %:
-        # lower than any traded, and the boundary solve is reliable there, not at IV_MIN_VOL.)
-        exercised = intrinsic > 0.0 and (
-            american_price_scalar(S, K, T, r, q, 0.01, call, yl, wl, yp, wp) == intrinsic)
-        return math.nan, ivs.EARLY_EXERCISE if exercised else ivs.NO_TIME_VALUE
+        return math.nan, ivs.NO_TIME_VALUE
+    lo, hi = IV_MIN_VOL, IV_MAX_VOL
     if guess > lo and guess < hi and (
             american_price_scalar(S, K, T, r, q, guess, call, yl, wl, yp, wp) == P):
         return guess, ivs.OK
