@@ -6,6 +6,7 @@ and never downloads a browser of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -399,8 +400,11 @@ NEWEST = "2026-12-04T10:00:00.000Z"
 def stored(tmp_path_factory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("stored")
     days = tmp / "bhavcopies"
-    bhavcopy.write_series(days, date.fromisoformat(STORED_START), STORED_DAYS,
-                          bhavcopy.underlyings(["NIFTY", "RELIANCE"], strikes=21), seed=3)
+    # RELIANCE with four monthlies in the bhavcopies, against the three of the newer NSE JSON
+    # fixture: the expiries listed at a past time differ from the newest snapshot's.
+    listed = [dataclasses.replace(u, monthlies=4) if u.symbol == "RELIANCE" else u
+              for u in bhavcopy.underlyings(["NIFTY", "RELIANCE"], strikes=21)]
+    bhavcopy.write_series(days, date.fromisoformat(STORED_START), STORED_DAYS, listed, seed=3)
     files = [str(days), str(FIXTURES / "option-chain-v3_NIFTY_08-Dec-2026.json"),
              str(FIXTURES / "option-chain-equities_RELIANCE.json")]
     done = subprocess.run([sys.executable, "-m", "deltastream", "import", *files,
