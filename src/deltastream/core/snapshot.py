@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .types import ExerciseStyle
+from .types import ExerciseStyle, MarketStatus
 
 # The source name of the simulated market's snapshots (imported ones carry their own; every
 # source's name matches core.types.SOURCE_NAME_PATTERN).
@@ -194,6 +194,10 @@ class ChainSnapshot:
                                                  # residual of the parity fit (NaN: none)
     dividend_yields: np.ndarray | None = None    # imported: per expiry, the yield parity
                                                  # implies (None: terms.dividend_yield)
+    # Live markets: whether the exchange is in session, and until when (open: this session's
+    # close; closed: the next open). None for stored snapshots, which have no session state.
+    market_status: MarketStatus | None = None
+    market_status_until: datetime | None = None
 
     def expiries(self) -> list[date]:
         return list(self.expiry_dates)

@@ -102,6 +102,21 @@ class ClockKind(StrEnum):
     FIXED = "fixed"
 
 
+class TradingHours(StrEnum):
+    """When the simulated market trades: its exchange's sessions, or around the clock (a demo
+    mode for motion at any hour)."""
+
+    EXCHANGE = "exchange"
+    ALWAYS = "always"
+
+
+class MarketStatus(StrEnum):
+    """Whether a product's exchange is in session at a snapshot's time."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
 class EngineMode(StrEnum):
     """Where ``serve`` runs the market engine: its own process, or a thread of the web one."""
 

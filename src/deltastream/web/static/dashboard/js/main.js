@@ -636,13 +636,14 @@ async function openView() {
   await refreshSources();
   const wanted = params.get("source");
   const known = !wanted || state.sources.some((s) => s.name === wanted);
-  await selectSource(known ? wanted : null, { product: params.get("product"),
-                                              expiry: params.get("expiry"),
-                                              at: params.get("at") });
+  // Said before the live source opens, so the message is there as soon as the stream is.
   if (!known) {
     report("source", new Error(`source '${wanted}' is not on this server: the live source is`
                                + " shown"));
   }
+  await selectSource(known ? wanted : null, { product: params.get("product"),
+                                              expiry: params.get("expiry"),
+                                              at: params.get("at") });
   if (!state.product) {
     setTimeout(openView, 2000);
     return;
