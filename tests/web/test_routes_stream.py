@@ -1,15 +1,18 @@
 """Server-Sent Events through the app: validation, the latest state, live frames,
-heartbeats and Last-Event-ID resume."""
+heartbeats, Last-Event-ID resume, and the market status on every frame."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import gevent
 import pytest
 
+from deltastream.core.types import MarketStatus
 from deltastream.settings import Settings
 from deltastream.web import create_app
+from tests.web.market_sessions import session_engine, sessions
 
 
 def frames(chunk: bytes) -> list[dict]:
@@ -111,4 +114,25 @@ def test_a_last_event_id_the_ring_cannot_serve_gets_the_latest_state(app, engine
     seq = engine.latest("IDX").sequence
     assert [(f["event"], f["data"]["sequence"]) for f in got] == [
         ("underlying_update", seq), ("chain_summary", seq)]
+    r.close()
+
+
+def test_every_frame_carries_the_market_status_and_it_follows_the_session():
+    engine = session_engine(MarketStatus.OPEN, datetime(2026, 11, 25, 21, 0, tzinfo=UTC))
+    app = create_app(Settings(stream_heartbeat=0.2), feed=engine, start_feed=False)
+    tick(engine)
+    gevent.sleep(0.05)
+    r, chunks = open_stream(app, "?products=IDX,SEC&events=underlying,summary,chain")
+    first = frames(next(chunks))[1:]
+    assert len(first) == 6
+    assert {(f["data"]["market_status"], f["data"]["market_status_until"]) for f in first} \
+        == {("open", "2026-11-25T21:00:00.000Z")}
+    sessions(engine).status = MarketStatus.CLOSED
+    sessions(engine).until = datetime(2026, 11, 26, 14, 30, tzinfo=UTC)
+    tick(engine)
+    live = frames(next(chunks))
+    assert sorted(f["event"] for f in live) == sorted(
+        ["underlying_update", "chain_summary", "chain_update"] * 2)
+    assert {(f["data"]["market_status"], f["data"]["market_status_until"]) for f in live} \
+        == {("closed", "2026-11-26T14:30:00.000Z")}
     r.close()

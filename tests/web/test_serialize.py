@@ -1,14 +1,24 @@
 """Vectorized timestamps are exactly the scalar ones; served numbers are rounded to the
-significant digits they are served with."""
+significant digits they are served with; a snapshot's market status as served."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from deltastream.web.serialize import iso, iso_many, significant
+from deltastream.core.types import MarketStatus
+from deltastream.web.serialize import (
+    NO_MARKET_STATUS,
+    iso,
+    iso_many,
+    market_fields,
+    significant,
+)
+from tests.web.market_sessions import session_engine
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -34,3 +44,23 @@ def test_significant_rounds_to_the_decimal_it_prints_as():
     rng = np.random.default_rng(7)
     x = rng.uniform(-1, 1, 10_000) * 10.0 ** rng.integers(-12, 12, 10_000)
     assert np.all(np.abs(significant(x, 6) - x) <= 5e-6 * np.abs(x) * (1 + 1e-12))
+
+
+def test_market_fields_serve_the_status_value_and_its_time_in_utc_with_z():
+    snap = session_engine(MarketStatus.OPEN, None).tick()["IDX"]
+    # 15:30 IST on Friday 4 December 2026 is 10:00 UTC.
+    close = datetime(2026, 12, 4, 15, 30, tzinfo=ZoneInfo("Asia/Kolkata"))
+    assert market_fields(dataclasses.replace(snap, market_status_until=close)) == {
+        "market_status": "open", "market_status_until": "2026-12-04T10:00:00.000Z"}
+    monday = datetime(2026, 12, 7, 3, 45, tzinfo=UTC)
+    assert market_fields(dataclasses.replace(snap, market_status=MarketStatus.CLOSED,
+                                             market_status_until=monday)) == {
+        "market_status": "closed", "market_status_until": "2026-12-07T03:45:00.000Z"}
+    # Through the bus a snapshot's status arrives as its plain string.
+    assert market_fields(dataclasses.replace(snap, market_status="closed",
+                                             market_status_until=monday))["market_status"] \
+        == "closed"
+    # A stored snapshot has no session: both null, as every stored chain serves them.
+    stored = dataclasses.replace(snap, market_status=None, market_status_until=None)
+    assert market_fields(stored) == NO_MARKET_STATUS == {
+        "market_status": None, "market_status_until": None}

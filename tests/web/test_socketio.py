@@ -1,10 +1,12 @@
 """Socket.IO handlers through the app (Flask-SocketIO's test client): rooms, the latest state
-on subscribe, live events, unsubscribe, error events. The WebSocket transport through the
-app's WSGI entry on a real socket pair (frames decoded by wsproto), and its pieces: the frame
-encoder and the locked socket. The wire protocol is tested against a real server in
-tests/e2e/test_stream.py."""
+on subscribe, live events and their market status, unsubscribe, error events. The WebSocket
+transport through the app's WSGI entry on a real socket pair (frames decoded by wsproto), and
+its pieces: the frame encoder and the locked socket. The wire protocol is tested against a
+real server in tests/e2e/test_stream.py."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import gevent
 import gevent.socket
@@ -12,9 +14,14 @@ import pytest
 from werkzeug.test import EnvironBuilder
 from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode
 
+from deltastream.core.types import MarketStatus
 from deltastream.settings import Settings
 from deltastream.web import create_app
 from deltastream.web.socketio import WRITER, LockedSocket, _WebSocketWSGI, encode_frame
+from tests.web.market_sessions import session_engine, sessions
+
+OPEN_UNTIL = datetime(2026, 11, 25, 21, 0, tzinfo=UTC)      # the session's close
+NEXT_OPEN = datetime(2026, 11, 26, 14, 30, tzinfo=UTC)
 
 
 def tick(engine, times: int = 1) -> None:
@@ -228,3 +235,26 @@ def test_a_websocket_upgrade_through_the_app_leaves_a_locked_writer_and_streams_
     served.join(timeout=5)
     # Under gunicorn: the connection was the WebSocket's, no response is left to send.
     assert isinstance(served.exception, StopIteration)
+
+
+def test_every_event_carries_the_market_status_and_it_follows_the_session():
+    engine = session_engine(MarketStatus.OPEN, OPEN_UNTIL)
+    app = create_app(Settings(), feed=engine, start_feed=False)
+    tick(engine)
+    sio = app.extensions["socketio"].test_client(app)
+    try:
+        sio.emit("subscribe", {"type": "chain", "symbol": "IDX"})
+        got = received(sio)
+        assert names(got[1:]) == [("chain_update", "IDX")]
+        assert (got[1]["args"][0]["market_status"],
+                got[1]["args"][0]["market_status_until"]) == ("open", "2026-11-25T21:00:00.000Z")
+        sessions(engine).status, sessions(engine).until = MarketStatus.CLOSED, NEXT_OPEN
+        tick(engine)
+        got = received(sio)
+        assert sorted(names(got)) == sorted(
+            [("underlying_update", p) for p in ("IDX", "SEC")]
+            + [("chain_summary", p) for p in ("IDX", "SEC")] + [("chain_update", "IDX")])
+        assert [(r["args"][0]["market_status"], r["args"][0]["market_status_until"])
+                for r in got] == [("closed", "2026-11-26T14:30:00.000Z")] * len(got)
+    finally:
+        sio.disconnect()

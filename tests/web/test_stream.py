@@ -1,14 +1,17 @@
 """The stream's fan-out: coalescing buffers, events built from snapshots, the thread hand-off,
-resume from the replay ring, and the counters exported in /metrics."""
+resume from the replay ring, the counters exported in /metrics, and the market status on
+every event."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import gevent
 import pytest
 
 from deltastream.core.threads import real_thread
+from deltastream.core.types import MarketStatus
 from deltastream.web.state import app_state
 from deltastream.web.stream import (
     CHAIN,
@@ -18,8 +21,10 @@ from deltastream.web.stream import (
     CoalescingBuffer,
     StreamClient,
     StreamEvent,
+    events_for,
     sse_frames,
 )
+from tests.web.market_sessions import session_engine
 
 
 def event(kind: str, product: str, sequence: int) -> StreamEvent:
@@ -192,3 +197,16 @@ def test_timestamps_of_published_at_are_recent(engine, hub):
     published = datetime.strptime(u["published_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
         tzinfo=UTC)
     assert abs((datetime.now(UTC) - published).total_seconds()) < 60
+
+
+def test_each_event_of_a_snapshot_carries_its_market_status():
+    engine = session_engine(MarketStatus.CLOSED, datetime(2026, 11, 26, 3, 45, tzinfo=UTC))
+    snap = engine.tick()["IDX"]
+    events = events_for(snap, 11, 0.0)
+    assert [e.kind for e in events] == [UNDERLYING, SUMMARY, CHAIN]
+    assert [(e.payload["market_status"], e.payload["market_status_until"]) for e in events] \
+        == [("closed", "2026-11-26T03:45:00.000Z")] * 3
+    # A snapshot without session state (a replayed stored one): null, never absent.
+    bare = dataclasses.replace(snap, market_status=None, market_status_until=None)
+    assert [(e.payload["market_status"], e.payload["market_status_until"])
+            for e in events_for(bare, 11, 0.0)] == [(None, None)] * 3

@@ -3,11 +3,20 @@ to validate real responses. Field descriptions carry the units."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+MARKET_STATUS = ("whether the product's exchange is in session at the snapshot's time: open "
+                 "or closed; null for a stored or imported snapshot (no session state)")
+MARKET_STATUS_UNTIL = ("when the status changes, ISO-8601 UTC: while open the session's "
+                       "close, while closed the next session's open; null with a null status")
+MarketStatusLabel = Literal["open", "closed"]
 
 
 class ErrorResponse(Model):
@@ -92,12 +101,18 @@ class Chain(Model):
     model: str = Field(description="pricing model of iv and the Greeks")
     source: str = Field(description="where the chain's quotes come from: the live feed's "
                                     "source (simulator) or an imported one (/api/data/sources)")
+    market_status: MarketStatusLabel | None = Field(description=MARKET_STATUS)
+    market_status_until: str | None = Field(description=MARKET_STATUS_UNTIL)
 
 
 class ChainResponse(Model):
     product: str
     count: int
     chains: list[Chain]
+    market_status: MarketStatusLabel | None = Field(description=MARKET_STATUS)
+    market_status_until: str | None = Field(description=MARKET_STATUS_UNTIL)
+    timezone: str = Field(description="the exchange's IANA time zone (Asia/Kolkata, "
+                                      "America/New_York): its sessions and local dates")
 
 
 class ProductsResponse(Model):
@@ -189,6 +204,14 @@ class StoreHealth(Model):
                                 "full (null when the writer runs on another host)")
 
 
+class MarketHealth(Model):
+    market_status: MarketStatusLabel | None = Field(
+        description=MARKET_STATUS + "; null before the product's first snapshot")
+    market_status_until: str | None = Field(description=MARKET_STATUS_UNTIL)
+    timezone: str | None = Field(description="the exchange's IANA time zone; null before the "
+                                             "product's first snapshot")
+
+
 class HealthResponse(Model):
     status: str = Field(description="healthy; degraded (200: the live market is served but "
                         "the history store fails); unhealthy (503: the engine stalled or is "
@@ -203,6 +226,9 @@ class HealthResponse(Model):
                                   "when the engine runs in this process)")
     store: StoreHealth | None = Field(description="the history store (null "
                                       "when this server has none)")
+    markets: dict[str, MarketHealth] = Field(
+        description="per product of the live source, in catalogue order: whether its "
+                    "exchange is in session (the live market's last snapshot)")
 
 
 class PCRPoint(Model):

@@ -37,7 +37,7 @@ from .openapi import (
     UNLISTED_EXPIRY,
 )
 from .params import AtQuery, ChainQuery, SourceQuery, UnderlyingQuery, query
-from .serialize import chain_dict, iso, iso_many
+from .serialize import NO_MARKET_STATUS, chain_dict, iso, iso_many, market_fields
 from .service import MarketService, Served
 from .state import app_state
 
@@ -131,8 +131,12 @@ def chain(product: str, query_data: ChainQuery) -> Response:
     chains = svc.select(served.snap, query_data.expiry, query_data.limit)
 
     def build() -> dict:
+        # The session state is the live snapshot's, the same on the response and on each
+        # chain; a stored or archived snapshot is no session's (null), whatever it recorded.
+        market = market_fields(served.snap) if served.live else NO_MARKET_STATUS
         return {"product": product, "count": len(chains),
-                "chains": [chain_dict(c, query_data.strikes) for c in chains]}
+                "chains": [chain_dict(c, query_data.strikes, market) for c in chains],
+                **market, "timezone": served.snap.terms.timezone}
 
     return respond(svc, product, served, ("chain", chains[0].expiry, query_data.limit,
                                           query_data.strikes), build)

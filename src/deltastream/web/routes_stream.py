@@ -58,9 +58,11 @@ STREAM_RESPONSES: Any = {
 @bp.doc(summary="Live market data as Server-Sent Events",
         description=(
             "Frames: `event: underlying_update | chain_summary | chain_update`, `data:` the "
-            "same JSON as the Socket.IO events, `id:` the snapshot sequence. Send "
-            "`Last-Event-ID` (or `last_event_id`) to resume; a value that is not an integer "
-            "is ignored."),
+            "same JSON as the Socket.IO events, `id:` the snapshot sequence. Every event "
+            "carries `market_status` (open, closed; null for a replayed stored snapshot) and "
+            "`market_status_until` (ISO-8601 UTC: the session's close while open, the next "
+            "open while closed). Send `Last-Event-ID` (or `last_event_id`) to resume; a value "
+            "that is not an integer is ignored."),
         responses=STREAM_RESPONSES)
 def stream() -> Response:
     state = app_state()

@@ -17,7 +17,7 @@ from . import models
 from .json import dumps, json_response
 from .replay import Replayable, mark_replayable
 from .routes_data import service
-from .serialize import iso
+from .serialize import NO_MARKET_STATUS, iso, market_fields
 from .service import MarketService, StoreStatus
 from .state import app_state
 
@@ -75,8 +75,20 @@ def health_body(svc: MarketService) -> tuple[int, dict]:
         "stale": not healthy,
         "bus": _bus_health(svc.feed),
         "store": _store_health(store),
+        "markets": _markets(svc.feed),
     }
     return 200 if healthy else 503, body
+
+
+def _markets(feed: SnapshotFeed) -> dict[str, dict]:
+    """Per product: whether its exchange is in session as of its last snapshot, and the
+    exchange's time zone (all null before its first snapshot)."""
+    markets = {}
+    for product in feed.symbols:
+        snap = feed.latest(product)
+        markets[product] = ({**NO_MARKET_STATUS, "timezone": None} if snap is None else
+                            {**market_fields(snap), "timezone": snap.terms.timezone})
+    return markets
 
 
 def _store_health(store: StoreStatus | None) -> dict | None:

@@ -15,6 +15,11 @@ write) and what its IV was solved from: ``price_source`` (``mid`` for the live m
 ``quality_flags`` (labels of :class:`~deltastream.core.types.QuoteFlag`, ``[]`` when none)
 and, for imported chains, ``vendor_iv`` and ``vendor_greeks`` (null for the live market, and
 where the file carried none).
+
+Market status: a live product's chains carry ``market_status`` (``open`` or ``closed``: whether
+its exchange is in session at the snapshot's time) and ``market_status_until`` (ISO-8601 UTC:
+the session's close while open, the next open while closed); both are null for stored and
+imported snapshots, which have no session (see :func:`market_fields`).
 """
 
 from __future__ import annotations
@@ -25,8 +30,8 @@ from datetime import UTC, date, datetime
 import numpy as np
 
 from ..catalog.contract_symbols import ContractSymbolError, contract_symbol
-from ..core.snapshot import ContractQuality, ExpiryChain, OptionSide
-from ..core.types import PriceSource, QuoteFlag, flag_labels, labels
+from ..core.snapshot import ChainSnapshot, ContractQuality, ExpiryChain, OptionSide
+from ..core.types import MarketStatus, PriceSource, QuoteFlag, flag_labels, labels
 
 
 def iso(ts: datetime | float) -> str:
@@ -34,6 +39,21 @@ def iso(ts: datetime | float) -> str:
     if not isinstance(ts, datetime):
         ts = datetime.fromtimestamp(ts, UTC)
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+MarketFields = dict[str, str | None]
+
+# What a snapshot without session state (stored, imported) serves.
+NO_MARKET_STATUS: MarketFields = {"market_status": None, "market_status_until": None}
+
+
+def market_fields(snap: ChainSnapshot) -> MarketFields:
+    """``market_status`` and ``market_status_until`` of ``snap`` as served: the status's value
+    and the time as ISO-8601 UTC, each null when the snapshot has none."""
+    status, until = snap.market_status, snap.market_status_until
+    # MarketStatus(): a snapshot that crossed the bus carries the status as its plain string.
+    return {"market_status": None if status is None else MarketStatus(status).value,
+            "market_status_until": None if until is None else iso(until)}
 
 
 def iso_many(epoch_us: list[int]) -> list[str]:
@@ -165,7 +185,10 @@ def _options(chain: ExpiryChain, row: int, sl: slice, symbols: list[str | None])
     return [dict(zip(names, values, strict=True)) for values in zip(*cols.values(), strict=True)]
 
 
-def chain_dict(chain: ExpiryChain, strikes: int) -> dict:
+def chain_dict(chain: ExpiryChain, strikes: int,
+               market: MarketFields = NO_MARKET_STATUS) -> dict:
+    """One expiry's chain as served: ``strikes`` strikes around the ATM strike, and the
+    market status of the snapshot it belongs to (``market``, from :func:`market_fields`)."""
     sl = strike_window(chain, strikes)
     calls, puts = contract_symbols(chain.exchange, chain.product, chain.expiry, chain.monthly,
                                    tuple(chain.strikes.tolist()))
@@ -194,4 +217,5 @@ def chain_dict(chain: ExpiryChain, strikes: int) -> dict:
         "sequence": chain.sequence,
         "model": chain.model,
         "source": chain.source,
+        **market,
     }

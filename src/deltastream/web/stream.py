@@ -32,7 +32,7 @@ from gevent.event import Event
 from ..core.protocols import SnapshotFeed
 from ..core.snapshot import ChainSnapshot
 from .json import dumps
-from .serialize import chain_dict, iso
+from .serialize import chain_dict, iso, market_fields
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +106,14 @@ class Batch:
 
 def events_for(snap: ChainSnapshot, strikes: int, published: float) -> list[StreamEvent]:
     """The stream's messages of one product snapshot: the underlying's price, the nearest
-    expiry's summary and its full chain (as one element of the REST chain response)."""
+    expiry's summary and its full chain (as one element of the REST chain response). Each
+    carries the snapshot's ``market_status`` and ``market_status_until``."""
     stamp = iso(snap.timestamp)
     sent = precise_iso(published)
+    market = market_fields(snap)
     events = [StreamEvent(UNDERLYING, snap.product, snap.sequence, {
         "product": snap.product, "price": snap.spot, "timestamp": stamp,
-        "sequence": snap.sequence, "published_at": sent})]
+        "sequence": snap.sequence, "published_at": sent, **market})]
     chains = snap.chains
     if chains:
         c = chains[0]
@@ -119,10 +121,10 @@ def events_for(snap: ChainSnapshot, strikes: int, published: float) -> list[Stre
             "product": snap.product, "expiry": c.expiry.isoformat(), "spot_price": c.spot,
             "pcr_oi": c.pcr_oi, "pcr_volume": c.pcr_volume,
             "atm_straddle_price": c.atm_straddle_price, "max_pain_strike": c.max_pain_strike,
-            "timestamp": stamp, "sequence": snap.sequence, "published_at": sent}))
+            "timestamp": stamp, "sequence": snap.sequence, "published_at": sent, **market}))
 
         def chain() -> dict[str, Any]:
-            return {**chain_dict(c, strikes), "published_at": sent}
+            return {**chain_dict(c, strikes, market), "published_at": sent}
 
         events.append(StreamEvent(CHAIN, snap.product, snap.sequence, chain))
     return events

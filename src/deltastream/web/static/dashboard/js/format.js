@@ -88,3 +88,47 @@ export function signClass(v) {
 export function strikeText(k) {
   return num(k, Number.isInteger(k) ? 0 : 2);
 }
+
+// Zone names as the exchange's own market writes them: Asia/Kolkata is IST in Indian English
+// (GMT+5:30 in the others); US zones read EST/EDT in US English.
+const ZONE_LOCALES = { "Asia/Kolkata": "en-IN" };
+
+function zoneParts(d, timeZone) {
+  const parts = new Intl.DateTimeFormat("en-GB", {
+    timeZone, weekday: "short", day: "2-digit", month: "short", hour: "2-digit",
+    minute: "2-digit", hourCycle: "h23",
+  }).formatToParts(d);
+  const name = new Intl.DateTimeFormat(ZONE_LOCALES[timeZone] ?? "en-US", {
+    timeZone, timeZoneName: "short",
+  }).formatToParts(d).find((p) => p.type === "timeZoneName")?.value ?? timeZone;
+  const part = (type) => parts.find((p) => p.type === type)?.value ?? "";
+  return { weekday: part("weekday"), day: part("day"), month: part("month"),
+           clock: `${part("hour")}:${part("minute")}`, zone: name };
+}
+
+// An instant in a zone's local time with the zone's name: "15:30 IST", or with its date
+// "Mon 07 Dec 09:15 IST". An unknown zone (or none) is shown in UTC.
+export function zoneTime(iso, timeZone, withDate = false) {
+  const d = new Date(iso ?? "");
+  if (Number.isNaN(d.getTime())) return DASH;
+  let p;
+  try {
+    p = zoneParts(d, timeZone || "UTC");
+  } catch {
+    p = zoneParts(d, "UTC");
+  }
+  const clock = `${p.clock} ${p.zone}`;
+  return withDate ? `${p.weekday} ${p.day} ${p.month} ${clock}` : clock;
+}
+
+// The market-status badge: "Market open · closes 15:30 IST", "Market closed · opens Mon
+// 07 Dec 09:15 IST"; empty for no status (a stored snapshot has none).
+export function marketStatus(status, until, timeZone) {
+  if (status === "open") {
+    return until ? `Market open · closes ${zoneTime(until, timeZone)}` : "Market open";
+  }
+  if (status === "closed") {
+    return until ? `Market closed · opens ${zoneTime(until, timeZone, true)}` : "Market closed";
+  }
+  return "";
+}

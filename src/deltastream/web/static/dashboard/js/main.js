@@ -7,6 +7,10 @@
 // the time (`at=` on every read of one snapshot: the chain, the expiries, max pain, the
 // surface, the OI build-up and the PCR; `to=` on the histories; none: the newest snapshot).
 // The address keeps `source` and `at`, so a link reopens the same view.
+//
+// Market status: beside the live status, whether the product's exchange is in session and
+// until when, in the exchange's time zone (the chain response's `timezone`), from the chain
+// response and then from every tick; hidden for a stored source (no session).
 
 import { api } from "./api.js";
 import { ChainTable } from "./chain_table.js";
@@ -20,6 +24,9 @@ const ANALYTICS_EVERY_MS = 4000;
 const IV_HISTORY_EVERY_MS = 15000;
 const CHAIN_MIN_GAP_MS = 700;
 const STALE_AFTER_MIN_MS = 5000;
+// While the exchange is closed the engine only re-announces its standing quotes, every half
+// of the server's stall_after (default 10 s): a gap of that length is not staleness.
+const CLOSED_STALE_AFTER_MIN_MS = 15000;
 const SPOT_HISTORY = 1000;
 const HISTORY_REDRAW_MS = 1000;
 const SOURCES_EVERY_MS = 15000;
@@ -36,6 +43,8 @@ const state = {
   strikes: 21,
   chain: null,
   currency: null,
+  market: null,       // {status, until}: the live product's session state (null: none known)
+  timezone: null,     // the product's exchange's IANA zone (chain response)
   maxPain: null,
   surface: null,
   ticks: [],          // underlying ticks, oldest first (REST backfill, then the stream)
@@ -88,9 +97,29 @@ function updateStatus() {
     setStatus(stream.everConnected ? "reconnecting" : "connecting");
     return;
   }
-  const staleAfter = Math.max(STALE_AFTER_MIN_MS, 5 * state.tickGapMs);
+  const floor = state.market?.status === "closed" ? CLOSED_STALE_AFTER_MIN_MS
+    : STALE_AFTER_MIN_MS;
+  const staleAfter = Math.max(floor, 5 * state.tickGapMs);
   setStatus(state.lastTickAt && performance.now() - state.lastTickAt <= staleAfter
     ? "live" : "stale");
+}
+
+// The market-status badge of the live product; hidden for a stored source or no status.
+function showMarket() {
+  const el = $("market");
+  const market = state.source ? null : state.market;
+  const text = market ? fmt.marketStatus(market.status, market.until, state.timezone) : "";
+  el.hidden = !text;
+  el.dataset.status = text ? market.status : "";
+  setText("market-text", text);
+  el.title = text && market.until
+    ? `whether the product's exchange is in session (changes at ${fmt.dateTime(market.until)})`
+    : "whether the product's exchange is in session";
+}
+
+function setMarket(status, until) {
+  state.market = status ? { status, until: until ?? null } : null;
+  showMarket();
 }
 
 // ---- spot ticker --------------------------------------------------------------------------
@@ -197,6 +226,9 @@ async function refreshChain() {
     const body = await api.chain(state.product, state.expiry, state.strikes, scope());
     if (gen === state.generation) {
       state.chainFetchedAt = performance.now();
+      if (body.timezone) state.timezone = body.timezone;
+      // A stored source's chain has no session state (null): the badge hides.
+      setMarket(body.market_status, body.market_status_until);
       showChain(body.chains[0]);
     }
     report("chain", null);
@@ -368,6 +400,8 @@ function forgetData() {
   state.surface = null;
   charts.buildup(null);
   state.lastTickAt = 0;
+  state.timezone = null;
+  setMarket(null);
   setText("spot", "—");
   setText("spot-change", "—");
 }
@@ -447,6 +481,7 @@ function showMode() {
   $("status").hidden = stored;
   $("stored").hidden = !stored;
   $("at-control").hidden = !stored;
+  showMarket();
   if (stored) {
     setText("stored-text", "stored data");
     delete $("stored").dataset.timestamp;
@@ -574,6 +609,7 @@ const stream = new Stream({
     state.lastTickAt = now;
     addTick({ price: m.price, timestamp: m.timestamp });
     showSpot();
+    if ("market_status" in m) setMarket(m.market_status, m.market_status_until);
     if (now - state.historyDrawnAt >= HISTORY_REDRAW_MS) {
       state.historyDrawnAt = now;
       charts.history(state.ticks, state.pcrPoints);
