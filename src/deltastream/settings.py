@@ -12,7 +12,7 @@ market seconds, days, counts); numbers must be finite.
 The environment is read by pydantic-settings: ``DELTASTREAM_<NAME>`` for the setting ``name``
 (names compared case-insensitively), numbers, booleans (1/true/yes/on or 0/false/no/off),
 paths, comma-separated values for the list settings (``cors_origins``, ``extra_holidays``,
-``feed_urls``); an empty value leaves an optional setting unset.
+``feed_urls``, ``auth_cors_origins``); an empty value leaves an optional setting unset.
 """
 
 from __future__ import annotations
@@ -50,7 +50,10 @@ from .core.types import (
 
 ENV_PREFIX = "DELTASTREAM_"
 # Variables with the prefix that are read elsewhere, not settings.
-_NOT_SETTINGS = frozenset({"DELTASTREAM_TEST_POSTGRES", "DELTASTREAM_TEST_ARTIFACTS"})
+# DELTASTREAM_JWT_SECRET is a secret: read by deltastream.accounts, never part of the settings
+# (nor of their schema, logs or the settings shown).
+_NOT_SETTINGS = frozenset({"DELTASTREAM_TEST_POSTGRES", "DELTASTREAM_TEST_ARTIFACTS",
+                           "DELTASTREAM_JWT_SECRET"})
 # Store table -> the setting holding its retention in days.
 RETENTION_SETTINGS = {"underlying_ticks": "retention_ticks_days",
                       "chain_summaries": "retention_summaries_days",
@@ -108,6 +111,11 @@ RetentionDays = Annotated[float, Field(ge=0, le=36_500),
                           Accepted("0-36,500 days (0: keep forever)")]
 # Lists: comma-separated in the environment (pydantic-settings would read JSON otherwise).
 CommaSeparated = Annotated[tuple[str, ...], NoDecode, Accepted("a comma-separated list")]
+# A Flask-Limiter rate: "5 per minute", "20/hour", "100 per 15 minutes".
+RATE_LIMIT_PATTERN = r"^\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?$"
+RateLimit = Annotated[str, Field(pattern=RATE_LIMIT_PATTERN),
+                      Accepted("a rate such as '5 per minute', '20/hour' or "
+                               "'100 per 15 minutes'")]
 BROWSER_USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
                       "Chrome/131.0.0.0 Safari/537.36")
 
@@ -276,6 +284,27 @@ class Settings(BaseSettings):
         description="User-Agent header of the feed's requests (NSE's site answers browsers "
                     "only).")
 
+    access_token_ttl: Seconds = Field(900.0, ge=60, le=86_400,
+                                      description="Seconds an access token (JWT) is valid.")
+    refresh_token_ttl: Days = Field(30.0, gt=0, le=365,
+                                    description="Days a refresh token is valid (each use "
+                                                "rotates it and starts a new period).")
+    auth_cors_origins: Annotated[
+        tuple[Annotated[str, Field(pattern=r"^https?://[^/\s*]+$")], ...], NoDecode,
+        Accepted("origins (scheme://host[:port]), comma-separated; never '*'")] = Field(
+        (), description="Origins allowed to call /api/auth/* and /api/trade/* cross-origin "
+                        "(Authorization header, no cookies); unset: the server's own origin "
+                        "(public_url or the bound address) only.")
+    login_limit_account: RateLimit = Field(
+        "5 per minute", description="Failed logins allowed per account (email) before 429.")
+    login_limit_address: RateLimit = Field(
+        "20 per minute", description="Failed logins allowed per client address before 429.")
+    password_hash_memory_kib: int = Field(
+        65_536, ge=1024, le=4_194_304,
+        description="KiB of memory per argon2id password hash (RFC 9106: 65536).")
+    password_hash_time_cost: int = Field(3, ge=1, le=20,
+                                         description="Passes per argon2id password hash.")
+
     def __init__(self, **values: Any) -> None:
         try:
             super().__init__(**values)
@@ -293,7 +322,8 @@ class Settings(BaseSettings):
         # (from_env, then with_overrides), so constructing never reads the environment.
         return (init_settings,)
 
-    @field_validator("cors_origins", "extra_holidays", "feed_urls", mode="before")
+    @field_validator("cors_origins", "extra_holidays", "feed_urls", "auth_cors_origins",
+                     mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -309,6 +339,11 @@ class Settings(BaseSettings):
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
+
+    def auth_origins(self) -> tuple[str, ...]:
+        """The origins allowed to call the account and trading routes cross-origin:
+        ``auth_cors_origins``, or else the server's own origin."""
+        return self.auth_cors_origins or (self.public_base_url(),)
 
     def archive_tolerance_seconds(self) -> float:
         """How far (seconds) ``chain?at=`` may lie from the archive it is answered with."""

@@ -123,5 +123,51 @@ market_state = sa.Table(
     sa.PrimaryKeyConstraint("product"),
 )
 
+# Accounts (see deltastream.store.accounts): times are BIGINT microseconds since the epoch,
+# UTC; tokens and keys are stored only as their SHA-256 (hex). Emails are stored lower-case,
+# so the unique constraint is case-insensitive.
+users = sa.Table(
+    "users", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.String(254), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("email"),
+)
+
+refresh_tokens = sa.Table(
+    "refresh_tokens", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("family_id", sa.String(32), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Column("rotated_at", sa.BigInteger, nullable=True),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("token_hash"),
+    sa.Index(None, "family_id"),
+    sa.Index(None, "user_id"),
+)
+
+api_keys = sa.Table(
+    "api_keys", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("prefix"),
+    sa.Index(None, "user_id"),
+)
+
+# The account tables, parents first (not history: the writer and retention never see them).
+ACCOUNT_TABLES = {t.name: t for t in (users, refresh_tokens, api_keys)}
+
 TABLES = {t.name: t for t in (underlying_ticks, chain_summaries, chain_archive, session_close,
                               market_state)}

@@ -19,7 +19,15 @@ from .. import __version__
 from ..core.protocols import SnapshotFeed
 from ..settings import Settings
 from ..store.writer_stats import read_stats
-from . import openapi, routes_analytics, routes_dashboard, routes_data, routes_stream, routes_system
+from . import (
+    openapi,
+    routes_analytics,
+    routes_auth,
+    routes_dashboard,
+    routes_data,
+    routes_stream,
+    routes_system,
+)
 from .compression import compress_response
 from .errors import ERROR_SCHEMA, READ_METHODS, register_error_handlers
 from .headers import install_security_headers
@@ -73,9 +81,11 @@ def create_app(settings: Settings | None = None, *, feed: SnapshotFeed,
                     client_buffer=settings.stream_client_buffer,
                     replay_ticks=settings.stream_replay_ticks)
     app.extensions[EXTENSION_KEY] = AppState(settings, service, metrics, hub, store_stats)
-    # Every /api route only reads: a preflight allows those methods and no others.
+    # Every market /api route only reads: a preflight allows those methods and no others.
+    # Account and trading routes follow their own allow-list (more specific paths win).
     CORS(app, resources={r"/api/*": {"origins": list(settings.cors_origins),
-                                     "methods": list(READ_METHODS)}})
+                                     "methods": list(READ_METHODS)},
+                         **routes_auth.cors_resources(settings)})
     register_error_handlers(app)
     install_security_headers(app)
     app.after_request(compress_response)
@@ -90,6 +100,7 @@ def create_app(settings: Settings | None = None, *, feed: SnapshotFeed,
     app.register_blueprint(routes_analytics.bp)
     app.register_blueprint(routes_stream.bp)
     app.register_blueprint(routes_dashboard.bp)
+    routes_auth.init_auth(app, settings, store)
     init_socketio(app, hub, settings)
     # Outermost: repeats of live snapshot responses are answered before routing.
     app.wsgi_app = ReplayCache(app.wsgi_app, service.is_current,  # type: ignore[method-assign]
