@@ -65,5 +65,6 @@ def test_every_field_is_documented():
     doc = (DOCS / "catalog.md").read_text()
     table = set(re.findall(r"^\| `(\w+)` \|", doc, re.M))
     fields = set(ProductModel.model_fields)
-    nested = {"name", "count", "rules", "kind", "weekday", "from", "until"}
+    nested = {"name", "count", "rules", "kind", "weekday", "from", "until",
+              "first", "every_weeks", "move", "timing"}
     assert table == fields | nested

@@ -41,6 +41,14 @@ US_WEDNESDAY = {"name": "wednesday", "count": 2,
 US_MONTHLY = {"name": "monthly", "count": 3,
               "rules": [{"kind": "monthly_third", "weekday": "FRI"}]}
 US_DAILY = {"name": "daily", "count": 10, "rules": [{"kind": "daily"}]}
+# Earnings (single stocks only; simulated dates, real-looking): quarterly after the close,
+# AAPL on late-January/April/July/October Thursdays, TSLA on Wednesdays a week earlier. The
+# moves are one-day log-return standard deviations near what their options usually price
+# for the day (approximate): AAPL 3.5-4.5 %, TSLA 7-10 %.
+AAPL_EARNINGS = {"first": "2026-01-29", "every_weeks": 13, "move": 0.04,
+                 "timing": "after_close"}
+TSLA_EARNINGS = {"first": "2026-01-21", "every_weeks": 13, "move": 0.08,
+                 "timing": "after_close"}
 
 DEFAULT_PRODUCTS: dict[str, dict[str, Any]] = {
     "NIFTY": {**INDIA, "name": "NIFTY 50", "exchange": "NSE", "spot": 24500.0,
@@ -78,14 +86,16 @@ DEFAULT_PRODUCTS: dict[str, dict[str, Any]] = {
              "jump_std": 0.03, "skew": -0.4, "curvature": 1.2,
              "expiries": [US_WEEKLY, US_MONDAY, US_WEDNESDAY, US_MONTHLY],
              "peak_trade_rate": 8.0,
-             "peak_open_interest": 40_000.0, "underlying_volume_rate": 2_500.0},
+             "peak_open_interest": 40_000.0, "underlying_volume_rate": 2_500.0,
+             "earnings": AAPL_EARNINGS},
     "TSLA": {**US, "name": "Tesla, Inc.", "exchange": "NASDAQ", "spot": 248.0,
              "strike_step": 5.0, "dividend_yield": 0.0, "vol_level": 0.55, "vol_of_vol": 0.8,
              "spot_vol_correlation": -0.3, "jump_intensity": 6.0, "jump_mean": 0.0,
              "jump_std": 0.05, "skew": -0.25, "curvature": 1.2,
              "expiries": [US_WEEKLY, US_MONDAY, US_WEDNESDAY, US_MONTHLY],
              "peak_trade_rate": 15.0,
-             "peak_open_interest": 60_000.0, "underlying_volume_rate": 4_000.0},
+             "peak_open_interest": 60_000.0, "underlying_volume_rate": 4_000.0,
+             "earnings": TSLA_EARNINGS},
     "SPY": {**US, "name": "SPDR S&P 500 ETF Trust", "exchange": "NYSE Arca", "spot": 592.0,
             "strike_step": 1.0, "dividend_yield": 0.012, "vol_level": 0.16, "vol_of_vol": 0.3,
             "spot_vol_correlation": -0.75, "jump_intensity": 3.0, "jump_mean": -0.015,

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from .defaults import DEFAULT_PRODUCTS
+from .earnings import Earnings
 from .expiry_rules import WEEKDAYS, ExpiryRule, ExpirySeries
 from .model import CLOSE_PATTERN, SYMBOL_PATTERN, ProductModel, json_schema
 from .product import Product
@@ -135,10 +136,12 @@ def _product(symbol: str, m: ProductModel) -> Product:
                      tuple(ExpiryRule(r.kind, WEEKDAYS[r.weekday], r.effective_from, r.until)
                            for r in s.rules))
         for i, s in enumerate(m.expiries))
-    values = m.model_dump(exclude={"close", "exercise_style", "expiries", "extra_holidays"})
+    values = m.model_dump(exclude={"close", "exercise_style", "expiries", "extra_holidays",
+                                   "earnings"})
     return Product(symbol=symbol, **values, close=time(int(hh), int(mm)),
                    exercise_style=m.exercise_style.value, expiries=series,
-                   extra_holidays=frozenset(m.extra_holidays))
+                   extra_holidays=frozenset(m.extra_holidays),
+                   earnings=None if m.earnings is None else Earnings(**m.earnings.model_dump()))
 
 
 def _file_products(path: str | Path, errors: list[str]) -> dict[str, dict[str, Any]]:

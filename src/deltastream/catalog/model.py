@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from ..core.types import ExerciseStyle
+from .earnings import EarningsTiming
 from .expiry_rules import Kind, Weekday
 
 SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
@@ -92,6 +93,21 @@ class ExpirySeriesModel(_Strict):
         "Rules whose union gives the expiry dates; effective dates let a rule change."))
 
 
+class EarningsModel(_Strict):
+    """A single stock's earnings schedule (simulated dates; catalog/earnings.py)."""
+
+    model_config = ConfigDict(title="Earnings")
+
+    first: date = Field(description="First (simulated) announcement date.")
+    every_weeks: int = Field(13, ge=1, le=104, strict=True, description=(
+        "Weeks between announcements (13: quarterly, on the same weekday)."))
+    move: float = _number("One-day standard deviation of the log return the announcement "
+                          "causes (0.04 = 4 %).", gt=0, le=0.5)
+    timing: EarningsTiming = Field(EarningsTiming.AFTER_CLOSE, description=(
+        "after_close: the next weekday's session moves; before_open: the announcement "
+        "day's."))
+
+
 class ProductModel(_Strict):
     """One product: contract terms, market conventions and the simulated market's
     parameters."""
@@ -150,6 +166,9 @@ class ProductModel(_Strict):
         None, ge=5, le=200, strict=True, description=(
             "Strikes listed above and below the money per expiry (default: the server's "
             "--strikes-each-side)."))
+    earnings: EarningsModel | None = Field(None, description=(
+        "Single stocks: earnings announcements, which add their move's variance to the "
+        "expiries after them and move the spot on the day (none: no events)."))
 
     @field_validator("curvature")
     @classmethod

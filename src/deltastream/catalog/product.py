@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, time
 
 from ..core.types import ExerciseStyle
+from .earnings import Earnings
 from .expiry_rules import ExpirySeries
 
 
@@ -46,6 +47,7 @@ class Product:
     extra_holidays: frozenset[date] = frozenset()
     strikes_each_side: int | None = None  # listed strikes above/below the money (None: default)
     spread_ticks: float = 1.0   # quoted width in ticks of the most liquid contracts
+    earnings: Earnings | None = None  # single stocks' (simulated) earnings schedule
 
     @property
     def american(self) -> bool:

@@ -9,6 +9,7 @@ from ..catalog import Catalog, Product, load_catalog
 from ..core.types import ClockKind
 from ..market.checkpoint import MarketCheckpoint, restore, set_previous_closes
 from ..market.clock import AcceleratedClock, FixedClock, MarketClock, RealClock
+from ..market.events import earnings_schedule
 from ..market.simulator import ProductSpec
 from ..market.spot import SpotModel
 from ..market.surface import SurfaceModel
@@ -32,7 +33,7 @@ def product_spec(p: Product, strikes_each_side: int,
         listed_expiries=listing.expiries_for, expiry_instant=listing.expiry_instant,
         strikes_each_side=strikes_each_side, peak_trade_rate=p.peak_trade_rate,
         peak_open_interest=p.peak_open_interest, relative_spread=p.relative_spread,
-        spread_ticks=p.spread_ticks,
+        spread_ticks=p.spread_ticks, events=earnings_schedule(p.earnings, p.timezone),
         underlying_volume_rate=p.underlying_volume_rate)
 
 

@@ -22,6 +22,7 @@ from ..pricing import american
 from ..pricing import black_scholes_merton as bsm
 from . import flow, quotes, spot, surface
 from .book import SIDES, ProductBook, ProductQuotes
+from .events import NO_EVENTS, EventSchedule, apply_jumps
 
 MAX_SUBSTEP_SECONDS = 60.0
 MAX_SUBSTEPS = 20_000
@@ -50,6 +51,7 @@ class ProductSpec:
     relative_spread: float = 0.004       # width added per unit of intrinsic value, deep ITM
     spread_ticks: float = 1.0            # width in ticks of the most liquid contracts
     underlying_volume_rate: float = 1_000.0  # units of the underlying per second
+    events: EventSchedule = NO_EVENTS    # scheduled spot jumps (earnings), in the surface too
 
 
 def product_rng(seed: int, symbol: str) -> np.random.Generator:
@@ -77,6 +79,7 @@ class ProductMarket:
         self.tz = ZoneInfo(spec.timezone)
         self.state = spot.SpotState(spec.start_spot, spec.spot_model.diffusive_variance)
         self.time: datetime | None = None
+        self._events_seen: datetime | None = None  # market time of the last quote
         self.session_day: date | None = None
         self.session_volume = 0.0
         self.book = ProductBook()
@@ -92,6 +95,8 @@ class ProductMarket:
 
     def begin(self, now: datetime) -> PendingQuotes:
         """Evolve the spot to ``now``, roll the session, list and delist expiries."""
+        if self._events_seen is None:   # a fresh market, or one restored to self.time
+            self._events_seen = self.time
         elapsed = 0.0 if self.time is None else (now - self.time).total_seconds()
         if elapsed > 0.0:
             self._evolve_spot(elapsed)
@@ -110,6 +115,8 @@ class ProductMarket:
         trading = min(elapsed, since_open)
         tick_volume = float(self.rng.poisson(self.spec.underlying_volume_rate * trading))
         self.session_volume += tick_volume
+        self.state = apply_jumps(self.spec.events, self.state, self._events_seen, now, self.rng)
+        self._events_seen = now
         now_us = _epoch_us(now)
         listed = self._listing(now, day, now_us)
         step, each_side = self.spec.strike_step, self.spec.strikes_each_side
@@ -212,6 +219,10 @@ def quote_batch(pending: list[PendingQuotes]) -> QuoteBatch:
         per_expiry(lambda p: p.market.spec.spot_model.diffusive_variance),
         per_expiry(lambda p: p.market.spec.spot_model.mean_reversion),
         per_expiry(lambda p: p.market.spec.surface_model.premium))
+    # Scheduled events (earnings) still ahead add their variance to the expiries after them.
+    if any(p.market.spec.events for p in pending):
+        atm_total_var += np.concatenate([
+            p.market.spec.events.variance_before(_epoch_us(p.now), p.times) for p in pending])
     phi = surface.ssvi_phi(atm_total_var,
                            per_expiry(lambda p: p.market.spec.surface_model.curvature),
                            per_expiry(lambda p: p.market.spec.surface_model.decay))

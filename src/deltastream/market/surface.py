@@ -15,7 +15,10 @@ the instantaneous level and reverts to the long-run level at the mean-reversion 
     theta(T) = premium^2 * (sigma_L^2 T + (v - theta_d)(1 - exp(-kappa T)) / kappa),
 
 the expected integrated variance of the spot process (``theta_d`` its diffusive long-run
-variance), scaled by an implied-over-realised volatility premium.
+variance), scaled by an implied-over-realised volatility premium. Scheduled events (a single
+stock's earnings) add their one-day variance to every expiry after them
+(:func:`event_variance`): ``theta(T) + sum of move_i^2 over events before T``, so the first
+expiry spanning an announcement is bid up and the term structure kinks there.
 """
 
 from __future__ import annotations
@@ -55,6 +58,19 @@ def atm_total_variance(time: ArrayLike, variance: ArrayLike, vol_level: ArrayLik
     kappa = np.maximum(mean_reversion, 1e-12)
     reverting = (v - v_d) * -np.expm1(-kappa * t) / kappa
     return np.asarray(prem**2 * (vol**2 * t + reverting))
+
+
+def event_variance(time: ArrayLike, event_times: ArrayLike, event_variances: ArrayLike
+                   ) -> np.ndarray:
+    """The scheduled events' share of theta(T): the sum of the variances of the events at
+    ``event_times`` (years from now, increasing) strictly between now and each expiry
+    ``time``. A step function non-decreasing in T, so adding it to theta keeps the surface
+    free of calendar arbitrage."""
+    t = np.asarray(time, dtype=np.float64)
+    at = np.asarray(event_times, dtype=np.float64)
+    cumulative = np.concatenate(([0.0], np.cumsum(event_variances, dtype=np.float64)))
+    passed = cumulative[np.searchsorted(at, 0.0, side="right")]
+    return np.maximum(cumulative[np.searchsorted(at, t, side="left")] - passed, 0.0)
 
 
 def total_variance(log_moneyness: ArrayLike, theta: ArrayLike, model: SurfaceModel) -> np.ndarray:
