@@ -27,6 +27,7 @@ from deltastream.catalog import load_catalog
 from deltastream.engine.setup import product_spec
 from deltastream.market import surface
 from deltastream.market.book import ProductQuotes
+from deltastream.market.checkpoint import capture, restore
 from deltastream.market.events import NO_EVENTS
 from deltastream.market.simulator import PendingQuotes, ProductMarket, ProductSpec, quote_batch
 from deltastream.market.spot import SpotState
@@ -168,3 +169,24 @@ def test_index_term_structure_slopes_up_in_calm_and_inverts_after_a_shock(symbol
                                rtol=1e-9)
     # The short end moves with the shock, the long end much less.
     assert ivs["shock"][0] - ivs["calm"][0] > 2 * (ivs["shock"][-1] - ivs["calm"][-1])
+
+
+def test_a_market_restored_before_the_event_jumps_as_the_uninterrupted_one_does():
+    s = spec("AAPL")
+    running = ProductMarket(s, SEED)
+    before, after = datetime(2027, 1, 28, 20, 0, tzinfo=UTC), datetime(2027, 1, 29, 14, 31,
+                                                                       tzinfo=UTC)
+    running.advance(before)
+    checkpoint = capture(running)
+    restored = ProductMarket(s, SEED)
+    restore(restored, checkpoint)
+    a, b = running.advance(after), restored.advance(after)
+    assert a.spot == b.spot
+    np.testing.assert_array_equal(a.mid, b.mid)
+    np.testing.assert_array_equal(a.surface_vol, b.surface_vol)
+    # And that is the jump: the same state without the event, then the event's draw.
+    twin = ProductMarket(dataclasses.replace(s, events=NO_EVENTS), SEED)
+    restore(twin, checkpoint)
+    twin.begin(after)
+    expected = AAPL_MOVE * copy.deepcopy(twin.rng).standard_normal() - 0.5 * AAPL_MOVE**2
+    assert math.log(b.spot / twin.state.spot) == pytest.approx(expected, abs=1e-12)
