@@ -6,14 +6,18 @@ isolation between users, the login rate limit's 429, and CORS for allowed and ot
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
+import gevent.monkey
 import pytest
+import redis
 
 from deltastream.settings import Settings
 from deltastream.store.database import open_database, sqlite_url
 from deltastream.web import create_app
-from deltastream.web.routes_auth import auth_state
+from deltastream.web.routes_auth import auth_state, limiter_storage_uri, off_the_loop
+from tests.support.redis_servers import SHARED_URL as SHARED_REDIS
 
 START = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -30,6 +34,7 @@ class Clock:
 
 
 def make_app(engine, tmp_path, **settings):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     store = open_database(sqlite_url(tmp_path))
     app = create_app(Settings(data_dir=tmp_path, **{**FAST_HASHING, **settings}),
                      feed=engine, start_feed=False, store=store)
@@ -308,3 +313,50 @@ def test_cors_default_is_the_servers_own_origin(engine, tmp_path):
 def test_without_a_store_the_routes_answer_503(client):
     r = client.post("/api/auth/register", json={"email": "a@b.co", "password": PASSWORD})
     assert r.status_code == 503 and set(r.get_json()) == {"error", "detail"}
+
+
+def test_password_hashing_leaves_a_gevent_workers_loop(monkeypatch):
+    # Under gevent (threading patched) the hash runs on a real thread of gevent's pool.
+    caller = threading.get_ident()
+    assert off_the_loop(threading.get_ident) == caller
+    monkeypatch.setattr(gevent.monkey, "is_module_patched", lambda name: name == "threading")
+    assert off_the_loop(threading.get_ident) != caller
+    assert off_the_loop(lambda: 6 * 7) == 42
+
+
+def test_the_spec_names_the_credentials_and_a_wrong_method_is_a_json_405(auth):
+    client, _ = auth
+    spec = client.get("/openapi.json").get_json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["AccessToken"]["scheme"] == "bearer"
+    assert schemes["ApiKey"] == {**schemes["ApiKey"], "in": "header", "name": "X-API-Key"}
+    paths = spec["paths"]
+    assert paths["/api/auth/me"]["get"]["security"] == [{"AccessToken": []}, {"ApiKey": []}]
+    assert paths["/api/auth/api-keys"]["post"]["security"] == [{"AccessToken": []}]
+    assert "security" not in paths["/api/auth/login"]["post"]
+    wrong = client.get("/api/auth/login")
+    assert wrong.status_code == 405 and set(wrong.get_json()) == {"error", "detail"}
+    assert {m.strip() for m in wrong.headers["Allow"].split(",")} == {"POST", "OPTIONS"}
+
+
+def test_with_redis_the_login_counters_are_shared_by_every_worker(engine, tmp_path,
+                                                                   redis_prefix):
+    # Two apps on one Redis stand for two web workers: failures counted by one limit the other.
+    limits = {"redis_url": SHARED_REDIS, "redis_prefix": redis_prefix,
+              "login_limit_account": "2 per minute", "login_limit_address": "100 per minute"}
+    first, _ = make_app(engine, tmp_path / "one", **limits)
+    second, _ = make_app(engine, tmp_path / "two", **limits)
+    wrong = {"email": "ann@example.com", "password": "wrong password"}
+    assert [first.test_client().post("/api/auth/login", json=wrong).status_code
+            for _ in range(2)] == [401, 401]
+    assert second.test_client().post("/api/auth/login", json=wrong).status_code == 429
+    keys = redis.Redis.from_url(SHARED_REDIS).keys(f"{redis_prefix}:limits*")
+    assert keys, "the counters are in Redis under the deployment's prefix"
+
+
+def test_the_limiter_storage_follows_the_redis_setting():
+    assert limiter_storage_uri(Settings()) == "memory://"
+    assert limiter_storage_uri(Settings(redis_url="redis://10.0.0.2:6379/1")) == \
+        "redis://10.0.0.2:6379/1"
+    assert limiter_storage_uri(Settings(redis_url="unix:///run/redis.sock")) == \
+        "redis+unix:///run/redis.sock"

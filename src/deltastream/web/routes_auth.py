@@ -26,6 +26,8 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+import gevent
+import gevent.monkey
 import sqlalchemy as sa
 from apiflask import APIBlueprint, APIFlask
 from flask import Flask, Response, current_app, request
@@ -61,6 +63,15 @@ CORS_HEADERS = ["Authorization", "Content-Type", API_KEY_HEADER, "Idempotency-Ke
 CORS_PATHS = (r"/api/auth/*", r"/api/trade/*")
 
 BEARER = 'Bearer realm="deltastream"'
+# The credentials as OpenAPI names them; each route's doc says which it takes.
+SECURITY_SCHEMES = {
+    "AccessToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                    "description": "an access token from register, login or refresh"},
+    "ApiKey": {"type": "apiKey", "in": "header", "name": API_KEY_HEADER,
+               "description": "an API key (dsk_<prefix>_<secret>) from POST /api/auth/api-keys"},
+}
+TOKEN_ONLY: list[str | dict[str, list[Any]]] = [{"AccessToken": []}]
+TOKEN_OR_KEY: list[str | dict[str, list[Any]]] = [{"AccessToken": []}, {"ApiKey": []}]
 UNAUTHORIZED = "missing, invalid or expired credentials (WWW-Authenticate: Bearer)"
 BAD_FIELD = "a field breaks its rule: the detail names it (parameter) and what it accepts"
 NO_STORE = "accounts need the server's store, which this server does not have"
@@ -91,7 +102,8 @@ class AuthState:
     def _build(self, store: sa.Engine) -> AccountService:
         settings = self.settings
         hashing = PasswordHashing(memory_kib=settings.password_hash_memory_kib,
-                                  time_cost=settings.password_hash_time_cost)
+                                  time_cost=settings.password_hash_time_cost,
+                                  run=off_the_loop)
         return AccountService(SqlAccountStore(store), signing_secret(settings.data_dir),
                               hashing=hashing,
                               access_ttl=timedelta(seconds=settings.access_token_ttl),
@@ -120,15 +132,29 @@ def limiter_storage_uri(settings: Settings) -> str:
     return url
 
 
+def off_the_loop(work: Callable[[], Any]) -> Any:
+    """Run CPU-bound ``work`` (an argon2 hash, ~0.2 s) in gevent's pool of real threads when
+    this is a gevent worker, so the worker's other requests and streams go on meanwhile;
+    directly otherwise."""
+    if gevent.monkey.is_module_patched("threading"):
+        return gevent.get_hub().threadpool.apply(work)
+    return work()
+
+
 def init_auth(app: APIFlask, settings: Settings, store: sa.Engine | None) -> None:
     """Register the account routes on ``app``: the service over ``store`` (signing secret
     from the environment or the data directory), the login rate limits."""
-    limiter = Limiter(get_remote_address, app=app, storage_uri=limiter_storage_uri(settings),
-                      key_prefix=f"{settings.redis_prefix}:limits", headers_enabled=True,
+    storage_uri = limiter_storage_uri(settings)
+    # In Redis the counters sit under the deployment's prefix, beside its other keys.
+    storage_options = ({} if storage_uri == "memory://"
+                       else {"key_prefix": f"{settings.redis_prefix}:limits"})
+    limiter = Limiter(get_remote_address, app=app, storage_uri=storage_uri,
+                      storage_options=storage_options, headers_enabled=True,
                       strategy="fixed-window")
     app.extensions[EXTENSION_KEY] = AuthState(settings, store, limiter)
     # The body on_breach built (the app's generic HTTP error handler would replace it).
     app.register_error_handler(RateLimitExceeded, _rate_limited)
+    app.security_schemes = {**(app.security_schemes or {}), **SECURITY_SCHEMES}
     app.register_blueprint(bp)
     # Failed logins only count: a user who logs in often is never locked out.
     view: Callable[..., Any] = app.view_functions["auth.login"]
@@ -300,7 +326,7 @@ def login(json_data: auth_models.LoginBody) -> Response:
 @bp.post("/api/auth/verify")
 @bp.output(auth_models.VerifyResponse)
 @bp.doc(summary="Check the access token of the Authorization header: 200 with the user, 401 "
-             "when invalid or expired", responses=_errors(401, 503))
+             "when invalid or expired", responses=_errors(401, 503), security=TOKEN_ONLY)
 def verify() -> Response:
     service = _service()
     token = bearer_token()
@@ -339,7 +365,8 @@ def logout(json_data: auth_models.RefreshBody) -> Response:
 
 @bp.get("/api/auth/me")
 @bp.output(auth_models.MeResponse)
-@bp.doc(summary="The current user (access token or API key)", responses=_errors(401, 503))
+@bp.doc(summary="The current user (access token or API key)", responses=_errors(401, 503),
+        security=TOKEN_OR_KEY)
 def me() -> Response:
     user, how = current_user()
     return json_response({"user": user_dict(user), "auth": how})
@@ -349,7 +376,7 @@ def me() -> Response:
 @bp.input(auth_models.ApiKeyBody, location="json")
 @bp.output(auth_models.NewApiKeyResponse, status_code=201)
 @bp.doc(summary="Create an API key (the whole key is in this answer only); needs an access "
-             "token", responses=_errors(400, 401, 503))
+             "token", responses=_errors(400, 401, 503), security=TOKEN_ONLY)
 def create_api_key(json_data: auth_models.ApiKeyBody) -> Response:
     user, _ = current_user(api_key=False)
     key, secret = _service().create_api_key(user.id, json_data.name)
@@ -359,7 +386,7 @@ def create_api_key(json_data: auth_models.ApiKeyBody) -> Response:
 @bp.get("/api/auth/api-keys")
 @bp.output(auth_models.ApiKeysResponse)
 @bp.doc(summary="The current user's live API keys, without their secrets; needs an access token",
-     responses=_errors(401, 503))
+     responses=_errors(401, 503), security=TOKEN_ONLY)
 def list_api_keys() -> Response:
     user, _ = current_user(api_key=False)
     return json_response({"api_keys": [_key_dict(k) for k in
@@ -370,7 +397,8 @@ def list_api_keys() -> Response:
 @bp.output(auth_models.ApiKeyOut)
 @bp.doc(summary="Revoke one of the current user's API keys; 404 for a key that is not the "
              "user's live key; needs an access token",
-     responses=_errors(401, 404, 503, e404="no such live API key of this user"))
+     responses=_errors(401, 404, 503, e404="no such live API key of this user"),
+        security=TOKEN_ONLY)
 def revoke_api_key(key_id: int) -> Response:
     user, _ = current_user(api_key=False)
     return json_response(_key_dict(_service().revoke_api_key(user.id, key_id)))
