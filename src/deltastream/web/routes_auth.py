@@ -146,11 +146,13 @@ def init_auth(app: APIFlask, settings: Settings, store: sa.Engine | None) -> Non
     from the environment or the data directory), the login rate limits."""
     storage_uri = limiter_storage_uri(settings)
     # In Redis the counters sit under the deployment's prefix, beside its other keys.
-    storage_options = ({} if storage_uri == "memory://"
-                       else {"key_prefix": f"{settings.redis_prefix}:limits"})
+    storage_options: dict[str, str | int] = (
+        {} if storage_uri == "memory://" else {"key_prefix": f"{settings.redis_prefix}:limits"})
     limiter = Limiter(get_remote_address, app=app, storage_uri=storage_uri,
                       storage_options=storage_options, headers_enabled=True,
                       strategy="fixed-window")
+    # Only the account routes are limited: every other request skips the limiter at once.
+    limiter.request_filter(_not_an_account_route)
     app.extensions[EXTENSION_KEY] = AuthState(settings, store, limiter)
     # The body on_breach built (the app's generic HTTP error handler would replace it).
     app.register_error_handler(RateLimitExceeded, _rate_limited)
@@ -165,6 +167,10 @@ def init_auth(app: APIFlask, settings: Settings, store: sa.Engine | None) -> Non
                          deduct_when=_failed, on_breach=partial(_too_many, "account"),
                          scope="login-account")(view)
     app.view_functions["auth.login"] = view
+
+
+def _not_an_account_route() -> bool:
+    return not request.path.startswith("/api/auth/")
 
 
 def _failed(response: Response) -> bool:
