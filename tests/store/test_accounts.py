@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from deltastream.store import schema
+from deltastream.store import database, schema
 from deltastream.store.accounts import DuplicateEmail, NewRefreshToken, SqlAccountStore
 
 
@@ -98,3 +98,26 @@ def test_api_keys_are_listed_live_and_revoked_only_by_their_owner(accounts):
     assert accounts.api_keys_of(ann) == [second]
     with pytest.raises(sa.exc.IntegrityError):
         accounts.add_api_key(bob, "clash", "ba9876543210", "0" * 64, 12)
+
+
+def test_revision_0004_adds_only_the_account_tables_and_downgrades_cleanly(fresh_url):
+    from alembic import command
+
+    engine = database._create_engine(fresh_url)
+    try:
+        with engine.connect() as conn, conn.begin():
+            command.upgrade(database._alembic_config(conn), "0003")
+            conn.execute(sa.insert(schema.market_state).values(
+                product="IDX", sequence=1, ts=5, payload=b"state"))
+        before = set(sa.inspect(engine).get_table_names())
+        with engine.connect() as conn, conn.begin():
+            command.upgrade(database._alembic_config(conn), "0004")
+        assert set(sa.inspect(engine).get_table_names()) - before == set(schema.ACCOUNT_TABLES)
+        SqlAccountStore(engine).create_user("ann@example.com", "Ann", "h", 1)
+        with engine.connect() as conn, conn.begin():
+            command.downgrade(database._alembic_config(conn), "0003")
+        assert set(sa.inspect(engine).get_table_names()) == before
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(schema.market_state.c.payload)).scalar() == b"state"
+    finally:
+        engine.dispose()
