@@ -304,6 +304,11 @@ class Settings(BaseSettings):
         description="KiB of memory per argon2id password hash (RFC 9106: 65536).")
     password_hash_time_cost: int = Field(3, ge=1, le=20,
                                          description="Passes per argon2id password hash.")
+    forwarded_hops: int = Field(0, ge=0, le=5,
+                                description="Proxies in front of the server whose "
+                                            "X-Forwarded-For is trusted for a client's address "
+                                            "(the per-address login limit); 0: the connection's "
+                                            "address.")
 
     def __init__(self, **values: Any) -> None:
         try:

@@ -360,3 +360,33 @@ def test_the_limiter_storage_follows_the_redis_setting():
         "redis://10.0.0.2:6379/1"
     assert limiter_storage_uri(Settings(redis_url="unix:///run/redis.sock")) == \
         "redis+unix:///run/redis.sock"
+
+
+def test_behind_a_trusted_proxy_the_address_limit_counts_each_client(engine, tmp_path):
+    app, _ = make_app(engine, tmp_path, forwarded_hops=1, login_limit_address="2 per minute",
+                      login_limit_account="100 per minute")
+    client = app.test_client()
+    proxy = {"REMOTE_ADDR": "10.0.0.1"}              # every request arrives from the proxy
+
+    def login(forwarded: str) -> int:
+        return client.post("/api/auth/login", json={"email": "x@example.com",
+                                                    "password": PASSWORD},
+                           headers={"X-Forwarded-For": forwarded},
+                           environ_base=proxy).status_code
+
+    assert [login("203.0.113.5"), login("203.0.113.5"), login("203.0.113.5")] == \
+        [401, 401, 429]
+    # Another client behind the same proxy is not limited; a client cannot escape its limit
+    # by writing an address of its choice in front of the one the proxy appended.
+    assert login("198.51.100.7") == 401
+    assert login("192.0.2.99, 203.0.113.5") == 429
+
+
+def test_without_trusted_proxies_x_forwarded_for_is_ignored(engine, tmp_path):
+    app, _ = make_app(engine, tmp_path, login_limit_address="1 per minute",
+                      login_limit_account="100 per minute")
+    client = app.test_client()
+    codes = [client.post("/api/auth/login", json={"email": "x@example.com", "password": PASSWORD},
+                         headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
+             for i in range(2)]
+    assert codes == [401, 429]

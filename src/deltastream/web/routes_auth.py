@@ -148,7 +148,8 @@ def init_auth(app: APIFlask, settings: Settings, store: sa.Engine | None) -> Non
     # In Redis the counters sit under the deployment's prefix, beside its other keys.
     storage_options: dict[str, str | int] = (
         {} if storage_uri == "memory://" else {"key_prefix": f"{settings.redis_prefix}:limits"})
-    limiter = Limiter(get_remote_address, app=app, storage_uri=storage_uri,
+    address = partial(client_address, settings.forwarded_hops)
+    limiter = Limiter(address, app=app, storage_uri=storage_uri,
                       storage_options=storage_options, headers_enabled=True,
                       strategy="fixed-window")
     # Only the account routes are limited: every other request skips the limiter at once.
@@ -160,13 +161,24 @@ def init_auth(app: APIFlask, settings: Settings, store: sa.Engine | None) -> Non
     app.register_blueprint(bp)
     # Failed logins only count: a user who logs in often is never locked out.
     view: Callable[..., Any] = app.view_functions["auth.login"]
-    view = limiter.limit(settings.login_limit_address, key_func=get_remote_address,
+    view = limiter.limit(settings.login_limit_address, key_func=address,
                          deduct_when=_failed, on_breach=partial(_too_many, "address"),
                          scope="login-address")(view)
     view = limiter.limit(settings.login_limit_account, key_func=_login_email,
                          deduct_when=_failed, on_breach=partial(_too_many, "account"),
                          scope="login-account")(view)
     app.view_functions["auth.login"] = view
+
+
+def client_address(hops: int) -> str:
+    """The client's address: the connection's, or with ``hops`` trusted proxies in front the
+    address the outermost of them saw (``hops``-th from the end of X-Forwarded-For; entries
+    before it are the client's to write, so never trusted)."""
+    forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")
+                 if part.strip()]
+    if hops and len(forwarded) >= hops:
+        return forwarded[-hops]
+    return get_remote_address()
 
 
 def _not_an_account_route() -> bool:
