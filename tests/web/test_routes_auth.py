@@ -6,6 +6,7 @@ isolation between users, the login rate limit's 429, and CORS for allowed and ot
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +16,7 @@ import redis
 
 from deltastream.settings import Settings
 from deltastream.store.database import open_database, sqlite_url
-from deltastream.web import create_app
+from deltastream.web import create_app, routes_auth
 from deltastream.web.routes_auth import auth_state, limiter_storage_uri, off_the_loop
 from tests.support.redis_servers import SHARED_URL as SHARED_REDIS
 
@@ -322,6 +323,8 @@ def test_password_hashing_leaves_a_gevent_workers_loop(monkeypatch):
     monkeypatch.setattr(gevent.monkey, "is_module_patched", lambda name: name == "threading")
     assert off_the_loop(threading.get_ident) != caller
     assert off_the_loop(lambda: 6 * 7) == 42
+    # At most one hash per core at a time (each holds its argon2 memory).
+    assert routes_auth._hash_pool.maxsize == routes_auth.HASH_THREADS == (os.cpu_count() or 1)
 
 
 def test_the_spec_names_the_credentials_and_a_wrong_method_is_a_json_405(auth):

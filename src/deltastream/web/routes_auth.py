@@ -19,6 +19,7 @@ Without a store the routes answer 503.
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from apiflask import APIBlueprint, APIFlask
 from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded, RequestLimit
 from flask_limiter.util import get_remote_address
+from gevent.threadpool import ThreadPool
 
 from ..accounts.errors import (
     AccountError,
@@ -63,6 +65,8 @@ CORS_HEADERS = ["Authorization", "Content-Type", API_KEY_HEADER, "Idempotency-Ke
 CORS_PATHS = (r"/api/auth/*", r"/api/trade/*")
 
 BEARER = 'Bearer realm="deltastream"'
+HASH_THREADS = max(1, os.cpu_count() or 1)
+_hash_pool: ThreadPool | None = None
 # The credentials as OpenAPI names them; each route's doc says which it takes.
 SECURITY_SCHEMES = {
     "AccessToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
@@ -133,12 +137,19 @@ def limiter_storage_uri(settings: Settings) -> str:
 
 
 def off_the_loop(work: Callable[[], Any]) -> Any:
-    """Run CPU-bound ``work`` (an argon2 hash, ~0.2 s) in gevent's pool of real threads when
-    this is a gevent worker, so the worker's other requests and streams go on meanwhile;
-    directly otherwise."""
-    if gevent.monkey.is_module_patched("threading"):
-        return gevent.get_hub().threadpool.apply(work)
-    return work()
+    """Run CPU-bound ``work`` (an argon2 hash, ~0.2 s) on a real thread when this is a gevent
+    worker, so the worker's other requests and streams go on meanwhile; directly otherwise.
+
+    The pool has one thread per core: more would not hash faster, and each hash holds its
+    memory (password_hash_memory_kib, 64 MiB by default) while it runs, so a burst of logins
+    queues instead of taking cores x 64 MiB without bound."""
+    global _hash_pool
+    if not gevent.monkey.is_module_patched("threading"):
+        return work()
+    if _hash_pool is None:
+        # Made in the worker process at its first login (a thread pool does not survive fork).
+        _hash_pool = ThreadPool(maxsize=HASH_THREADS)
+    return _hash_pool.apply(work)
 
 
 def init_auth(app: APIFlask, settings: Settings, store: sa.Engine | None) -> None:
