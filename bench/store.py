@@ -123,7 +123,7 @@ def main() -> None:
     seconds = round(args.hours * 3600)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), database_url=args.database_url,
-                            clock="fixed", clock_start=OPEN.isoformat(),
+                            clock="fixed", clock_start=OPEN.isoformat(), hours="always",
                             retention_ticks_days=0, retention_summaries_days=0,
                             retention_archive_days=0, retention_session_close_days=0)
         engine, elapsed, stats = store_day(settings, seconds, args.pool)

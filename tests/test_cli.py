@@ -134,6 +134,32 @@ def test_a_flag_overrides_its_variable_and_a_variable_its_default(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_start_up_says_when_each_product_trades():
+    from deltastream.cli import market_hours_line
+    from deltastream.settings import Settings
+
+    saturday = Settings(clock="fixed", clock_start="2026-12-05T09:00:00Z")
+    line = market_hours_line(saturday)
+    assert line is not None and line.startswith("market hours: exchange sessions")
+    assert "NIFTY closed until 2026-12-07T03:45:00Z" in line
+    assert "SPY closed until 2026-12-07T14:30:00Z" in line
+    # Monday 10:00 IST: India open until its close, the US still closed.
+    monday = Settings(clock="fixed", clock_start="2026-12-07T04:30:00Z")
+    line = market_hours_line(monday) or ""
+    assert "NIFTY open until 2026-12-07T10:00:00Z" in line
+    assert "AAPL closed until 2026-12-07T14:30:00Z" in line
+    assert market_hours_line(Settings(hours="always")) == (
+        "market hours: always (every product trades around the clock)")
+    assert market_hours_line(Settings(replay_source="tape")) is None
+
+
+def test_hours_flag_reaches_the_settings(tmp_path):
+    result = CliRunner().invoke(main, ["serve", "--help"])
+    assert "--hours [exchange|always]" in result.output
+    result = CliRunner().invoke(main, ["serve", "--hours", "sometimes"])
+    assert result.exit_code == 2 and "'sometimes' is not one of" in result.output
+
+
 @pytest.fixture()
 def bhavcopy_dir(tmp_path):
     """Two generated days of NIFTY and RELIANCE, and a third day's file cut short."""

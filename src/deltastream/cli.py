@@ -22,6 +22,7 @@ from .core.types import (
     LogFormat,
     LogLevel,
     Role,
+    TradingHours,
     choices,
 )
 from .settings import Settings, SettingsError, from_env, unknown_variables
@@ -61,6 +62,9 @@ _holidays = _setting("--holidays", "holidays_file",
                      type=click.Path(dir_okay=False, path_type=Path),
                      shown="the shipped table",
                      help="TOML holiday table adding exchange holidays to the shipped one.")
+_hours = _setting("--hours", type=click.Choice(choices(TradingHours)),
+                  help="exchange: each product trades in its exchange's sessions (quotes stand "
+                       "while closed); always: around the clock (a demo mode).")
 _tick_interval = _setting("--tick-interval", type=click.FloatRange(0, 3600, min_open=True),
                           help="Seconds between engine ticks.")
 _log_format = _setting("--log-format", type=click.Choice(choices(LogFormat)),
@@ -110,6 +114,7 @@ def main() -> None:
 @_tick_interval
 @_setting("--strikes-each-side", type=click.IntRange(5, 200),
           help="Strikes listed above and below the money per expiry.")
+@_hours
 @_setting("--clock", type=click.Choice(choices(ClockKind)), help="Market clock.")
 @_setting("--clock-speed", type=click.FloatRange(0, 1e6, min_open=True),
           help="Market seconds per wall second for --clock accelerated.")
@@ -176,6 +181,7 @@ def serve(**options: object) -> None:
 @_catalog
 @_holidays
 @_tick_interval
+@_hours
 @_setting("--data-dir", type=click.Path(path_type=Path),
           help="Directory for everything the engine writes.")
 @_setting("--redis-url", shown="the data directory's local socket",
@@ -240,6 +246,9 @@ def _settings(options: dict[str, object], bind: bool = False) -> Settings:
         raise click.ClickException(str(exc)) from None
     for warning in startup_warnings(settings, bind):
         logging.getLogger("deltastream").warning(warning)
+    hours = market_hours_line(settings)
+    if hours:
+        logging.getLogger("deltastream").info(hours)
     return settings
 
 
@@ -275,12 +284,38 @@ def calendar_warnings(settings: Settings) -> list[str]:
     from .calendars import holiday_table, horizon_warnings
     from .catalog import load_catalog
 
+    holidays = frozenset(date.fromisoformat(d) for d in settings.extra_holidays)
+    return horizon_warnings(load_catalog(settings.catalog), _market_start(settings),
+                            holidays, holiday_table(settings.holidays_file))
+
+
+def market_hours_line(settings: Settings) -> str | None:
+    """When the simulated market trades, and each product's session state at its start
+    (open until its close, closed until its next open; UTC); None for a replay or a feed."""
+    if settings.replay_source or settings.feed_urls:
+        return None
+    if settings.hours == TradingHours.ALWAYS:
+        return "market hours: always (every product trades around the clock)"
+    from .calendars import holiday_table, sessions_for
+    from .catalog import load_catalog
+
+    start = _market_start(settings)
+    holidays = frozenset(date.fromisoformat(d) for d in settings.extra_holidays)
+    table = holiday_table(settings.holidays_file)
+    states = []
+    for product in load_catalog(settings.catalog):
+        status, until = sessions_for(product, holidays, table).status(start)
+        states.append(f"{product.symbol} {status} until "
+                      f"{until.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}")
+    return ("market hours: exchange sessions (closed markets keep their last quotes; "
+            f"--hours always trades around the clock): {', '.join(states)}")
+
+
+def _market_start(settings: Settings) -> datetime:
+    """The market clock's start: --clock-start for a fixed or accelerated clock, else now."""
     start = (datetime.fromisoformat(settings.clock_start.replace("Z", "+00:00"))
              if settings.clock_start and settings.clock != ClockKind.REAL else datetime.now(UTC))
-    holidays = frozenset(date.fromisoformat(d) for d in settings.extra_holidays)
-    return horizon_warnings(load_catalog(settings.catalog),
-                            start if start.tzinfo else start.replace(tzinfo=UTC),
-                            holidays, holiday_table(settings.holidays_file))
+    return start if start.tzinfo else start.replace(tzinfo=UTC)
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})

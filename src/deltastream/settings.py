@@ -46,6 +46,7 @@ from .core.types import (
     LogFormat,
     LogLevel,
     Role,
+    TradingHours,
 )
 
 ENV_PREFIX = "DELTASTREAM_"
@@ -146,6 +147,10 @@ class Settings(BaseSettings):
                                                          "sped up, or time standing still.")
     clock_speed: float = Field(1.0, gt=0, le=1e6, description="Market seconds per wall second "
                                                               "(accelerated clock).")
+    hours: TradingHours = Field(TradingHours.EXCHANGE, description=(
+        "When the simulated market trades: each product in its exchange's sessions (closed "
+        "nights, weekends and holidays, quotes standing), or always (around the clock, "
+        "sessions rolling at local midnight; a demo mode)."))
     clock_start: Annotated[str | None, AfterValidator(_iso_time),
                            Accepted("an ISO-8601 time, e.g. 2026-11-25T09:15:00Z")] = Field(
         None, description="ISO-8601 start of an accelerated or fixed clock (UTC when it has "

@@ -24,8 +24,8 @@ from deltastream.settings import Settings
 
 @pytest.fixture(scope="module")
 def engine():
-    e = engine_from_settings(Settings(clock="fixed", clock_start="2026-11-25T05:00:00Z",
-                                      strikes_each_side=5))
+    e = engine_from_settings(Settings(hours="always", clock="fixed",
+                                      clock_start="2026-11-25T05:00:00Z", strikes_each_side=5))
     e.tick()
     return e
 

@@ -24,8 +24,8 @@ KILLED = EngineExit("killed by signal SIGKILL", 1_795_000_000.0)
 
 @pytest.fixture(scope="module")
 def engine():
-    return engine_from_settings(Settings(clock="fixed", clock_start="2026-11-25T05:00:00Z",
-                                         strikes_each_side=5))
+    return engine_from_settings(Settings(hours="always", clock="fixed",
+                                         clock_start="2026-11-25T05:00:00Z", strikes_each_side=5))
 
 
 def test_the_feed_reports_the_life_of_the_engine_it_follows(engine, tmp_path):

@@ -56,7 +56,7 @@ def test_the_engine_holding_a_data_directory_is_known_by_its_own_words(tmp_path)
 
 
 def test_a_reader_that_stops_reading_is_dropped_and_others_keep_up(tmp_path):
-    settings = Settings(tick_interval=0.05, strikes_each_side=5, data_dir=tmp_path,
+    settings = Settings(hours="always", tick_interval=0.05, strikes_each_side=5, data_dir=tmp_path,
                         clock="fixed", clock_start="2026-11-25T05:00:00Z")
     stopped = threading.Event()
     engine = threading.Thread(target=run_publishing_engine, args=(settings, stopped))

@@ -51,7 +51,7 @@ def test_only_the_lease_holder_publishes(redis_prefix):
 
 
 def test_readers_recover_from_a_redis_restart_on_their_own(private_redis, tmp_path):
-    settings = Settings(tick_interval=0.2, strikes_each_side=5, data_dir=tmp_path,
+    settings = Settings(hours="always", tick_interval=0.2, strikes_each_side=5, data_dir=tmp_path,
                         redis_url=private_redis.url, engine_lease=1.0)
     stopped = threading.Event()
     engine = threading.Thread(target=run_publishing_engine, args=(settings, stopped))

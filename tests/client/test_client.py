@@ -96,7 +96,7 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 @pytest.fixture(scope="module")
 def server(imported: tuple[Path, dict]) -> Iterator[Server]:
     data, _ = imported
-    srv = start_server(data, "--clock", "fixed", "--tick-interval", "1",
+    srv = start_server(data, "--hours", "always", "--clock", "fixed", "--tick-interval", "1",
                        "--engine-mode", "thread", "--strikes-each-side", "10",
                        "--data-dir", str(data),
                        env={"DELTASTREAM_CLOCK_START": CLOCK_START.isoformat()})

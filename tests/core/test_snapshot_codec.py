@@ -86,3 +86,23 @@ def test_garbage_and_pickles_are_refused(idx_snapshots):
     for data in bad:
         with pytest.raises(ArchiveError):
             decode_snapshot(data)
+
+
+def test_round_trip_keeps_the_market_status(idx_snapshots):
+    from datetime import UTC, datetime
+
+    from deltastream.core.types import MarketStatus
+
+    until = datetime(2026, 12, 7, 3, 45, tzinfo=UTC)
+    snap = dataclasses.replace(idx_snapshots[0], market_status=MarketStatus.CLOSED,
+                               market_status_until=until)
+    back = decode_snapshot(encode_snapshot(snap))
+    assert back.market_status is MarketStatus.CLOSED
+    assert back.market_status_until == until and back.market_status_until.utcoffset() == \
+        until.utcoffset()
+    stored = dataclasses.replace(snap, market_status=None, market_status_until=None)
+    back = decode_snapshot(encode_snapshot(stored))
+    assert back.market_status is None and back.market_status_until is None
+    bad = encode_snapshot(dataclasses.replace(snap, market_status="halted"))  # type: ignore
+    with pytest.raises(ArchiveError):
+        decode_snapshot(bad)

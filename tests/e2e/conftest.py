@@ -69,7 +69,8 @@ def start_server(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
 
 @pytest.fixture()
 def server(tmp_path: Path) -> Iterator[Server]:
-    srv = start_server(tmp_path, "--tick-interval", "0.25", "--data-dir", str(tmp_path))
+    srv = start_server(tmp_path, "--hours", "always",
+                       "--tick-interval", "0.25", "--data-dir", str(tmp_path))
     yield srv
     if srv.process.poll() is None:
         srv.process.kill()

@@ -86,7 +86,7 @@ def browser() -> Iterator[object]:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("dashboard")
-    srv = start_server(tmp, "--tick-interval", TICK, "--data-dir", str(tmp))
+    srv = start_server(tmp, "--hours", "always", "--tick-interval", TICK, "--data-dir", str(tmp))
     yield srv
     if srv.process.poll() is None:
         srv.stop()
@@ -353,7 +353,8 @@ def test_status_turns_stale_when_updates_stop_on_a_live_connection(browser, live
 
 
 def test_spot_moves_and_the_page_reconnects_after_a_restart(browser, tmp_path):
-    server = start_server(tmp_path, "--tick-interval", TICK, "--data-dir", str(tmp_path))
+    server = start_server(tmp_path, "--hours", "always",
+                          "--tick-interval", TICK, "--data-dir", str(tmp_path))
     port = int(server.base.rsplit(":", 1)[1])
     page = None
     try:
@@ -372,7 +373,8 @@ def test_spot_moves_and_the_page_reconnects_after_a_restart(browser, tmp_path):
             "() => document.getElementById('status').dataset.state === 'reconnecting'",
             timeout=15_000)
         before = spot_stamp()
-        server = start_server(tmp_path, "--tick-interval", TICK, "--data-dir", str(tmp_path),
+        server = start_server(tmp_path, "--hours", "always",
+                              "--tick-interval", TICK, "--data-dir", str(tmp_path),
                               port=port)
         page.wait_for_function(
             "() => document.getElementById('status').dataset.state === 'live'", timeout=60_000)
@@ -410,7 +412,7 @@ def stored(tmp_path_factory) -> Iterator[Server]:
     done = subprocess.run([sys.executable, "-m", "deltastream", "import", *files,
                            "--data-dir", str(tmp)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    srv = start_server(tmp, "--tick-interval", TICK, "--data-dir", str(tmp))
+    srv = start_server(tmp, "--hours", "always", "--tick-interval", TICK, "--data-dir", str(tmp))
     yield srv
     if srv.process.poll() is None:
         srv.stop()

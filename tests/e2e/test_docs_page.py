@@ -26,7 +26,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("docs")
-    srv = start_server(tmp, "--tick-interval", "0.5", "--data-dir", str(tmp))
+    srv = start_server(tmp, "--hours", "always", "--tick-interval", "0.5", "--data-dir", str(tmp))
     yield srv
     srv.stop()
 

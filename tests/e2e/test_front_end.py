@@ -39,7 +39,8 @@ def assert_clean_log(server: Server) -> None:
 @pytest.fixture(scope="module")
 def front(tmp_path_factory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("front")
-    srv = start_server(tmp, "--tick-interval", "0.25", "--data-dir", str(tmp), env={
+    srv = start_server(tmp, "--hours", "always",
+                       "--tick-interval", "0.25", "--data-dir", str(tmp), env={
         "DELTASTREAM_HEADER_TIMEOUT": str(HEADER_TIMEOUT),
         "DELTASTREAM_KEEPALIVE_TIMEOUT": str(KEEPALIVE_TIMEOUT)})
     yield srv
@@ -199,7 +200,7 @@ def test_a_malformed_websocket_message_closes_that_connection_quietly(front):
 
 
 def test_a_start_logs_no_warning_or_traceback(tmp_path: Path):
-    srv = start_server(tmp_path, "--data-dir", str(tmp_path))
+    srv = start_server(tmp_path, "--hours", "always", "--data-dir", str(tmp_path))
     try:
         assert srv.get("/api/health")[0] == 200
     finally:

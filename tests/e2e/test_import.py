@@ -97,7 +97,8 @@ def test_a_year_of_bhavcopies_gives_iv_rank_and_percentile_and_imports_once(year
     rank = 100.0 * (current - min(ivs)) / (max(ivs) - min(ivs))
     percentile = 100.0 * sum(iv < current for iv in ivs) / len(ivs)
 
-    server = start_server(tmp_path, "--data-dir", str(data), "--tick-interval", "1")
+    server = start_server(tmp_path, "--hours", "always",
+                          "--data-dir", str(data), "--tick-interval", "1")
     try:
         # No 'from' and no interval: the series is every stored point up to 'to'.
         query = urllib.parse.urlencode({

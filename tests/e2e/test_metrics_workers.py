@@ -55,7 +55,8 @@ def expiries_requests_of(path: Path) -> float:
 
 
 def test_two_workers_report_one_total(tmp_path, monkeypatch):
-    server = start_server(tmp_path, "--workers", "2", "--data-dir", str(tmp_path),
+    server = start_server(tmp_path, "--hours", "always",
+                          "--workers", "2", "--data-dir", str(tmp_path),
                           "--strikes-each-side", "5", "--clock", "fixed",
                           env={"DELTASTREAM_CLOCK_START": "2026-11-25T05:00:00Z"})
     try:

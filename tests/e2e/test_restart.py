@@ -49,7 +49,8 @@ def database(request, tmp_path) -> tuple[str, dict[str, str]]:
 
 
 def serve(tmp_path, env: dict[str, str]) -> Server:
-    return start_server(tmp_path, "--tick-interval", "0.25", "--strikes-each-side", "10",
+    return start_server(tmp_path, "--hours", "always",
+                        "--tick-interval", "0.25", "--strikes-each-side", "10",
                         "--clock", "accelerated",
                         "--clock-speed", SPEED, "--data-dir", str(tmp_path / "data"),
                         "--archive-every", "600",

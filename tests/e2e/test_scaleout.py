@@ -19,7 +19,7 @@ from tests.support.stream_clients import Recorder
 
 from .conftest import start_server
 
-FAST = ("--tick-interval", "0.25")
+FAST = ("--tick-interval", "0.25", "--hours", "always")  # motion at any hour
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 

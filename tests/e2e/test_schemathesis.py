@@ -37,7 +37,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env = {"DELTASTREAM_CLOCK_START": CLOCK_START,
            "DELTASTREAM_HISTORY_MAX_RANGE_DAYS": str(MAX_RANGE.days),
            "DELTASTREAM_IV_LOOKBACK_DAYS": str(IV_LOOKBACK_DAYS)}
-    srv = start_server(data, "--clock", "fixed", "--tick-interval", "0.25",
+    srv = start_server(data, "--hours", "always", "--clock", "fixed", "--tick-interval", "0.25",
                        "--data-dir", str(data), env=env)
     yield srv
     srv.stop()

@@ -42,7 +42,7 @@ def _tree(root: Path) -> set[str]:
 
 def test_a_second_server_on_a_used_data_directory_refuses_in_one_line(tmp_path):
     data = tmp_path / "data"
-    first = start_server(tmp_path, "--data-dir", str(data), *FAST)
+    first = start_server(tmp_path, "--hours", "always", "--data-dir", str(data), *FAST)
     web = None
     try:
         host = first.base.removeprefix("http://")
@@ -63,7 +63,8 @@ def test_a_second_server_on_a_used_data_directory_refuses_in_one_line(tmp_path):
         engine = _run("engine", "--data-dir", str(data))
         assert engine.returncode == 1 and engine.stderr.splitlines() == [f"Error: {running}"]
         # Web processes serving the running engine are the way to add some.
-        web = start_server(tmp_path, "--role", "web", "--data-dir", str(data), *FAST)
+        web = start_server(tmp_path, "--hours", "always",
+                           "--role", "web", "--data-dir", str(data), *FAST)
         status, health = web.get("/api/health")
         assert status == 200 and health["bus"] == {**health["bus"], "kind": "local",
                                                    "connected": True}

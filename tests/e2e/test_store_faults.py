@@ -38,7 +38,8 @@ LIVE = [f"/api/data/chain/{PRODUCT}?strikes=11", f"/api/data/underlying/{PRODUCT
 
 
 def _serve(tmp_path: Path, *args: str) -> Server:
-    return start_server(tmp_path, "--tick-interval", "0.25", "--strikes-each-side", "10",
+    return start_server(tmp_path, "--hours", "always",
+                        "--tick-interval", "0.25", "--strikes-each-side", "10",
                         "--clock", "accelerated", "--clock-speed", "60",
                         "--archive-every", "60", "--data-dir", str(tmp_path / "data"), *args,
                         env={"DELTASTREAM_CLOCK_START": CLOCK_START})

@@ -42,7 +42,7 @@ def stop(server: Server) -> None:
 def live(tmp_path_factory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("stream")
     # Whole chains (every listed strike) make a client that stops reading fall behind fast.
-    srv = start_server(tmp, "--tick-interval", "0.2", "--data-dir", str(tmp),
+    srv = start_server(tmp, "--hours", "always", "--tick-interval", "0.2", "--data-dir", str(tmp),
                        env={"DELTASTREAM_STREAM_STRIKES": "201"})
     yield srv
     stop(srv)
@@ -266,10 +266,12 @@ def test_two_servers_on_redis_deliver_each_message_once_to_their_own_clients(tmp
            "DELTASTREAM_REDIS_PREFIX": f"test-stream-{uuid.uuid4().hex[:8]}"}
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
-    first = start_server(tmp_path / "a", "--tick-interval", "0.3", "--data-dir",
+    first = start_server(tmp_path / "a", "--hours", "always",
+                         "--tick-interval", "0.3", "--data-dir",
                          str(tmp_path / "a"), env=env)
     try:
-        second = start_server(tmp_path / "b", "--tick-interval", "0.3", "--data-dir",
+        second = start_server(tmp_path / "b", "--hours", "always",
+                              "--tick-interval", "0.3", "--data-dir",
                               str(tmp_path / "b"), env=env)
         try:
             clients = [Recorder(first.base), Recorder(second.base)]

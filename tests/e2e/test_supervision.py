@@ -34,7 +34,8 @@ def engine_pid(server: Server) -> int | None:
 
 @pytest.fixture()
 def served(tmp_path):
-    server = start_server(tmp_path, "--data-dir", str(tmp_path), "--tick-interval", "0.25",
+    server = start_server(tmp_path, "--hours", "always",
+                          "--data-dir", str(tmp_path), "--tick-interval", "0.25",
                           "--strikes-each-side", "5", "--clock", "accelerated",
                           "--clock-speed", "60", env={"DELTASTREAM_CLOCK_START":
                                                       "2026-11-25T04:00:00Z"})
@@ -114,7 +115,8 @@ def test_a_killed_engine_is_restarted_and_the_market_goes_on(served):
 
 def test_an_engine_that_keeps_dying_stops_the_server(tmp_path):
     # Two restarts allowed within the (default, 300 s) window; quick ones.
-    server = start_server(tmp_path, "--data-dir", str(tmp_path), "--tick-interval", "0.25",
+    server = start_server(tmp_path, "--hours", "always",
+                          "--data-dir", str(tmp_path), "--tick-interval", "0.25",
                           "--strikes-each-side", "5",
                           env={"DELTASTREAM_ENGINE_MAX_RESTARTS": "2",
                                "DELTASTREAM_ENGINE_RESTART_DELAY": "0.1"})

@@ -27,7 +27,9 @@ from tests.support.snapshots import serialized
 
 
 def engine(catalog: Catalog, start=START):
-    return build_engine(catalog, Settings(seed=5, strikes_each_side=10), FixedClock(start))
+    # Around the clock: the 30-minute steps must move both markets at any hour.
+    return build_engine(catalog, Settings(seed=5, strikes_each_side=10, hours="always"),
+                        FixedClock(start))
 
 
 @pytest.fixture(scope="module")

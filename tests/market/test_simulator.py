@@ -24,7 +24,7 @@ def european_catalog() -> Catalog:
 def run(seed: int, ticks: int, step_seconds: float, catalog: Catalog | None = None):
     clock = FixedClock(START)
     engine = build_engine(catalog or european_catalog(),
-                          Settings(seed=seed, strikes_each_side=20), clock)
+                          Settings(seed=seed, strikes_each_side=20, hours="always"), clock)
     for _ in range(ticks):
         yield engine.tick()
         clock.advance(step_seconds)

@@ -22,7 +22,8 @@ class _Worker:
 
 
 def test_thread_mode_records_serves_history_and_flushes_on_stop(tmp_path):
-    settings = Settings(engine_mode="thread", data_dir=tmp_path, strikes_each_side=5,
+    settings = Settings(hours="always", engine_mode="thread", data_dir=tmp_path,
+                        strikes_each_side=5,
                         tick_interval=0.2, clock="accelerated", clock_speed=60.0,
                         clock_start="2026-11-25T04:00:00Z")
     app = create_app(settings)

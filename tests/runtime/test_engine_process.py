@@ -21,7 +21,7 @@ from tests.support.waiting import wait_until
 
 
 def test_engine_process_feeds_two_readers_the_same_ticks_in_order(tmp_path):
-    settings = Settings(tick_interval=0.2, strikes_each_side=5, data_dir=tmp_path)
+    settings = Settings(hours="always", tick_interval=0.2, strikes_each_side=5, data_dir=tmp_path)
     host = EngineHostProcess(settings)
     host.start()
     feeds = [bus_feed(settings, PRODUCTS) for _ in range(2)]
@@ -59,7 +59,7 @@ def test_engine_process_feeds_two_readers_the_same_ticks_in_order(tmp_path):
 
 
 def test_the_server_restarts_an_engine_process_that_died(tmp_path):
-    settings = Settings(tick_interval=0.2, strikes_each_side=5, data_dir=tmp_path)
+    settings = Settings(hours="always", tick_interval=0.2, strikes_each_side=5, data_dir=tmp_path)
     host = EngineHostProcess(settings)
     started = time.time()
     host.start()
@@ -94,7 +94,7 @@ def test_the_server_restarts_an_engine_process_that_died(tmp_path):
 def test_an_exit_status_is_collected_before_a_wait_for_any_child(tmp_path):
     """As under gunicorn, whose server process waits for any child that exits: collected
     first, the engine's status still says how it died."""
-    host = EngineHostProcess(Settings(strikes_each_side=5, data_dir=tmp_path,
+    host = EngineHostProcess(Settings(hours="always", strikes_each_side=5, data_dir=tmp_path,
                                       engine_restart_delay=0.05))
     host.start()
     try:
@@ -115,7 +115,7 @@ def test_an_exit_status_is_collected_before_a_wait_for_any_child(tmp_path):
 
 def test_an_engine_that_keeps_dying_is_given_up_on(tmp_path):
     gave_up = threading.Event()
-    host = EngineHostProcess(Settings(strikes_each_side=5, data_dir=tmp_path,
+    host = EngineHostProcess(Settings(hours="always", strikes_each_side=5, data_dir=tmp_path,
                                       engine_max_restarts=2, engine_restart_window=120,
                                       engine_restart_delay=0.05), on_give_up=gave_up.set)
     host.start()
@@ -138,7 +138,7 @@ def test_an_engine_finding_its_data_directory_taken_stops_the_server_at_once(tmp
     # Another server's engine got there first (both past the command's check at once).
     taken = LocalPublisher(tmp_path, lambda: [])
     gave_up = threading.Event()
-    host = EngineHostProcess(Settings(strikes_each_side=5, data_dir=tmp_path),
+    host = EngineHostProcess(Settings(hours="always", strikes_each_side=5, data_dir=tmp_path),
                              on_give_up=gave_up.set)
     host.start()
     try:

@@ -18,7 +18,9 @@ from deltastream.core.feed import EngineLife
 from tests.support.redis_servers import SHARED_URL
 from tests.support.waiting import wait_until
 
-FAST = {"DELTASTREAM_TICK_INTERVAL": "0.25", "DELTASTREAM_STRIKES_EACH_SIDE": "5"}
+# Around the clock: a day of market time per wall second must trade at any hour.
+FAST = {"DELTASTREAM_TICK_INTERVAL": "0.25", "DELTASTREAM_STRIKES_EACH_SIDE": "5",
+        "DELTASTREAM_HOURS": "always"}
 
 
 def _engine(prefix: str, url: str, data_dir) -> subprocess.Popen:

@@ -22,5 +22,5 @@ def make_engine() -> Engine:
 
 
 def settings_for(tmp_path, **overrides) -> Settings:
-    return Settings(data_dir=tmp_path, clock="fixed", clock_start=START.isoformat(),
+    return Settings(hours="always", data_dir=tmp_path, clock="fixed", clock_start=START.isoformat(),
                     archive_every=3600.0, **overrides)

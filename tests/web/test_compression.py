@@ -75,7 +75,7 @@ def test_a_201_strike_10_expiry_chain_is_sent_compressed(wide):
 
 
 def test_the_default_markets_widest_chain_is_sent_in_a_fifth_of_its_size():
-    settings = Settings(clock="fixed", clock_start=START.isoformat())
+    settings = Settings(hours="always", clock="fixed", clock_start=START.isoformat())
     engine = engine_from_settings(settings)
     app = create_app(settings, feed=engine, start_feed=False)
     engine.tick()

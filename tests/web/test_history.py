@@ -57,7 +57,7 @@ def recorded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("history")
     engine = Engine([EUROPEAN, SECOND], {"IDX": terms(EUROPEAN), "SEC": terms(SECOND, "USD", 100)},
                     seed=3, clock=FixedClock(START), tick_interval=1.0, history=RING)
-    settings = Settings(data_dir=tmp, clock="fixed", clock_start=START.isoformat(),
+    settings = Settings(hours="always", data_dir=tmp, clock="fixed", clock_start=START.isoformat(),
                         archive_every=3600.0, history_max_range_days=0.75)
     recorder = start_recording(engine, settings)
     published = []
@@ -398,7 +398,7 @@ def recording(request, tmp_path):
     engine = Engine([EUROPEAN, SECOND], {"IDX": terms(EUROPEAN), "SEC": terms(SECOND, "USD", 100)},
                     seed=3, clock=AcceleratedClock(START, 300.0), tick_interval=0.2,
                     history=RING)
-    settings = Settings(data_dir=data_dir, database_url=url, archive_every=0.0)
+    settings = Settings(hours="always", data_dir=data_dir, database_url=url, archive_every=0.0)
     recorder = start_recording(engine, settings)
     recorder.writer.retry_pause, recorder.writer.max_retry_pause = 0.05, 0.2
     # Without a pool each read opens the file again: a renamed directory then fails it.
@@ -486,7 +486,7 @@ def test_reads_that_still_work_are_served_while_writes_fail(tmp_path):
         pytest.skip("chattr +i is not available here (needs root and ext4/xfs/btrfs)")
     engine = Engine([EUROPEAN], {"IDX": terms(EUROPEAN)}, seed=3,
                     clock=AcceleratedClock(START, 300.0), tick_interval=0.2, history=RING)
-    settings = Settings(data_dir=tmp_path)
+    settings = Settings(hours="always", data_dir=tmp_path)
     recorder = start_recording(engine, settings)
     recorder.writer.retry_pause, recorder.writer.max_retry_pause = 0.05, 0.2
     store = open_database(configured_url(settings))

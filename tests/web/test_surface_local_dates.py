@@ -18,7 +18,7 @@ NOW = datetime(2026, 12, 4, 20, 0, tzinfo=UTC)
 def test_days_to_expiry_in_exchange_local_dates():
     full = load_catalog()
     catalog = Catalog([full["NIFTY"], full["SPY"]])
-    engine = build_engine(catalog, Settings(strikes_each_side=10), FixedClock(NOW))
+    engine = build_engine(catalog, Settings(hours="always", strikes_each_side=10), FixedClock(NOW))
     engine.tick()
     client = create_app(Settings(), feed=engine, start_feed=False).test_client()
     local_day = {"NIFTY": date(2026, 12, 5), "SPY": date(2026, 12, 4)}

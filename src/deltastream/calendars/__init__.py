@@ -9,6 +9,7 @@ from .expiries import (
     trading_days,
 )
 from .holidays import TradingDays
+from .sessions import ExchangeSessions, Session, regular_open, sessions_for
 from .table import (
     Holiday,
     HolidayFileError,
@@ -20,7 +21,8 @@ from .table import (
     shipped_holidays,
 )
 
-__all__ = ["Holiday", "HolidayFileError", "HolidaySource", "HolidayTable", "ListingCalendar",
-           "TradingDays", "expiry_instant", "holiday_table", "horizon_warnings", "listing_for",
-           "load_holiday_file", "parse_holidays", "shipped_holidays", "time_to_expiry",
+__all__ = ["ExchangeSessions", "Holiday", "HolidayFileError", "HolidaySource", "HolidayTable",
+           "ListingCalendar", "Session", "TradingDays", "expiry_instant", "holiday_table",
+           "horizon_warnings", "listing_for", "load_holiday_file", "parse_holidays",
+           "regular_open", "sessions_for", "shipped_holidays", "time_to_expiry",
            "trading_days"]

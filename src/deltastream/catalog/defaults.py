@@ -14,11 +14,13 @@ from typing import Any
 
 NSE_SWITCH = "2025-09-01"
 
-INDIA = {"calendar_code": "XBOM", "timezone": "Asia/Kolkata", "close": "15:30",
+INDIA = {"calendar_code": "XBOM", "timezone": "Asia/Kolkata", "open": "09:15",
+         "close": "15:30",
          "currency": "INR", "tick_size": 0.05, "exercise_style": "european", "rate": 0.055,
          "mean_reversion": 12.0, "jump_intensity": 3.0, "jump_mean": -0.015, "jump_std": 0.015,
          "iv_premium": 1.08, "relative_spread": 0.003}
-US = {"calendar_code": "XNYS", "timezone": "America/New_York", "close": "16:00",
+US = {"calendar_code": "XNYS", "timezone": "America/New_York", "open": "09:30",
+      "close": "16:00",
       "currency": "USD", "tick_size": 0.01, "exercise_style": "american", "rate": 0.036,
       "lot_size": 100, "mean_reversion": 12.0, "iv_premium": 1.06, "relative_spread": 0.01,
       # American contracts cost far more to price than European ones: list 61 strikes.

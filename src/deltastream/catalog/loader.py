@@ -136,9 +136,10 @@ def _product(symbol: str, m: ProductModel) -> Product:
                      tuple(ExpiryRule(r.kind, WEEKDAYS[r.weekday], r.effective_from, r.until)
                            for r in s.rules))
         for i, s in enumerate(m.expiries))
-    values = m.model_dump(exclude={"close", "exercise_style", "expiries", "extra_holidays",
-                                   "earnings"})
-    return Product(symbol=symbol, **values, close=time(int(hh), int(mm)),
+    values = m.model_dump(exclude={"close", "open", "exercise_style", "expiries",
+                                   "extra_holidays", "earnings"})
+    opens = None if m.open is None else time(int(m.open[:2]), int(m.open[3:]))
+    return Product(symbol=symbol, **values, close=time(int(hh), int(mm)), open=opens,
                    exercise_style=m.exercise_style.value, expiries=series,
                    extra_holidays=frozenset(m.extra_holidays),
                    earnings=None if m.earnings is None else Earnings(**m.earnings.model_dump()))

@@ -7,7 +7,8 @@ adds a product and needs every field but ``extra_holidays`` and ``strikes_each_s
 Units: prices in the product's currency; rates, yields and volatilities annualised,
 continuously compounded decimals (0.055 = 5.5 %); rates of trading per second of market time;
 open interest and trade sizes in lots; dates ``YYYY-MM-DD``; ``close`` is ``HH:MM`` on the
-exchange's clock. Numbers must be finite; whole numbers must be written without a fraction.
+exchange's clock, and a session runs from ``open`` to ``close``. Numbers must be finite;
+whole numbers must be written without a fraction.
 """
 
 from __future__ import annotations
@@ -121,7 +122,10 @@ class ProductModel(_Strict):
     timezone: Annotated[Text, AfterValidator(_timezone)] = Field(
         description="IANA time zone of the exchange.")
     close: str = Field(pattern=CLOSE_PATTERN, strict=True,
-                       description="Expiry instant on expiry day, HH:MM exchange time.")
+                       description="Session close, and the expiry instant on expiry day, "
+                                   "HH:MM exchange time.")
+    open: str | None = Field(None, pattern=CLOSE_PATTERN, strict=True, description=(
+        "Session open, HH:MM exchange time (unset: the exchange calendar's regular open)."))
     currency: Text = Field(description="Currency of prices and strikes.")
     tick_size: float = _number("Option premium tick.", gt=0)
     strike_step: float = _number("Distance between listed strikes.", gt=0)
@@ -160,6 +164,12 @@ class ProductModel(_Strict):
             "money and expiry, and when volatility is high."))
     underlying_volume_rate: float = _number("Units of the underlying traded per second.",
                                             ge=0, le=1e9)
+    overnight_gap: float = Field(
+        1.0, ge=0, le=4.0, strict=True, allow_inf_nan=False, description=(
+            "Size of the spot's move from a session's close to the next open: its variance "
+            "over the variance the spot would accrue in the closed time at its current "
+            "rate (1: as around the clock, so the realised volatility over calendar time "
+            "stays vol_level; 0: every session opens at the previous close)."))
     extra_holidays: list[date] = Field(
         default_factory=list, description="Closed days beyond the exchange calendar's.")
     strikes_each_side: int | None = Field(
@@ -169,6 +179,15 @@ class ProductModel(_Strict):
     earnings: EarningsModel | None = Field(None, description=(
         "Single stocks: earnings announcements, which add their move's variance to the "
         "expiries after them and move the spot on the day (none: no events)."))
+
+    @field_validator("open")
+    @classmethod
+    def _opens_before_close(cls, opens: str | None, info: ValidationInfo) -> str | None:
+        closes = info.data.get("close")
+        # HH:MM strings order as the times they name.
+        if opens is not None and closes is not None and opens >= closes:
+            raise ValueError(f"must be before close ({closes}), got {opens!r}")
+        return opens
 
     @field_validator("curvature")
     @classmethod

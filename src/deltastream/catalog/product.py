@@ -48,6 +48,8 @@ class Product:
     strikes_each_side: int | None = None  # listed strikes above/below the money (None: default)
     spread_ticks: float = 1.0   # quoted width in ticks of the most liquid contracts
     earnings: Earnings | None = None  # single stocks' (simulated) earnings schedule
+    open: time | None = None    # session open, exchange time (None: the calendar's regular open)
+    overnight_gap: float = 1.0  # variance of the close-to-open move / the closed time's share
 
     @property
     def american(self) -> bool:

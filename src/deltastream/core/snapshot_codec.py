@@ -32,6 +32,7 @@ import orjson
 from . import snapshot as snapshot_module
 from .framing import frame, inflate, read_header
 from .snapshot import ChainSnapshot, read_only
+from .types import MarketStatus
 
 MAGIC = b"DSCA"
 VERSION = 1
@@ -181,6 +182,9 @@ class _Decoder:
             if cls is None:
                 raise ArchiveError(f"unknown class {v['$c']!r}")
             fields = {str(k): self.value(x, depth + 1) for k, x in v["f"].items()}
+            if cls is ChainSnapshot and fields.get("market_status") is not None:
+                # Encoded as its string value; the snapshot holds the enum.
+                fields["market_status"] = MarketStatus(fields["market_status"])
             out = self.refs[int(v["$i"])] = cls(**fields)
             return out
         raise ArchiveError("unexpected object in chain archive")

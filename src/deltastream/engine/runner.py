@@ -65,7 +65,8 @@ class Closable(Protocol):
 
 class SimulatorProvider:
     """The simulated market (:class:`~deltastream.market.simulator.SimulatedMarket`), priced
-    by :func:`~deltastream.engine.chains.build_snapshots`: every product at every tick."""
+    by :func:`~deltastream.engine.chains.build_snapshots`: every product in session at every
+    tick (around the clock: every product), a closed one once at its close."""
 
     source = SIMULATOR_SOURCE
 
@@ -76,8 +77,19 @@ class SimulatorProvider:
         self.symbols = [s.symbol for s in specs]
 
     def snapshots(self, now: datetime, sequence: int) -> dict[str, ChainSnapshot]:
+        """The snapshots of the products quoted at ``now``, with their market status. A
+        closed product already quoted at its close is left out (its last snapshot stands
+        and is not priced again), so a market closed everywhere publishes nothing."""
         quotes = self.market.advance(now)
-        return build_snapshots([(self.terms[s], q) for s, q in quotes.items()], sequence)
+        standing = self.market.standing
+        items = [(self.terms[s], q) for s, q in quotes.items() if s not in standing]
+        if not items:
+            return {}
+        built = build_snapshots(items, sequence)
+        products = self.market.products
+        return {s: dataclasses.replace(snap, market_status=products[s].status,
+                                       market_status_until=products[s].status_until)
+                for s, snap in built.items()}
 
     def describe(self) -> str:
         return f"the simulated market ({len(self.symbols)} products)"
@@ -90,7 +102,8 @@ class Engine(LatestSnapshots):
     :class:`SimulatorProvider` takes) or on any ``provider``. ``clock_speed``: market
     seconds per wall second of ``clock`` (to wait for a :class:`Scheduled` provider);
     ``republish_after``: wall seconds of quiet before the latest snapshots are published
-    again (None: never; the simulator is never quiet)."""
+    again (None: never; a simulator trading around the clock is never quiet, one in
+    exchange hours is while every exchange is closed)."""
 
     def __init__(self, specs: list[ProductSpec] | None = None,
                  terms: dict[str, ContractTerms] | None = None, seed: int = 0,

@@ -1,12 +1,16 @@
-"""Assemble an engine from settings: catalogue, calendars, market model, clock."""
+"""Assemble an engine from settings: catalogue, calendars, market model, clock, hours.
+
+With ``hours`` EXCHANGE (the default setting) each product trades in its exchange's sessions
+(``calendars.sessions``); ALWAYS keeps every product trading around the clock.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from ..calendars import HolidayFileError, HolidayTable, holiday_table, listing_for
+from ..calendars import HolidayFileError, HolidayTable, holiday_table, listing_for, sessions_for
 from ..catalog import Catalog, Product, load_catalog
-from ..core.types import ClockKind
+from ..core.types import ClockKind, TradingHours
 from ..market.checkpoint import MarketCheckpoint, restore, set_previous_closes
 from ..market.clock import AcceleratedClock, FixedClock, MarketClock, RealClock
 from ..market.events import earnings_schedule
@@ -20,8 +24,14 @@ from .runner import Engine
 
 def product_spec(p: Product, strikes_each_side: int,
                  extra_holidays: frozenset[date] = frozenset(),
-                 holidays: HolidayTable | None = None) -> ProductSpec:
+                 holidays: HolidayTable | None = None,
+                 hours: TradingHours = TradingHours.ALWAYS) -> ProductSpec:
+    """The simulated market of ``p``: in its exchange's sessions (``hours`` EXCHANGE) or
+    around the clock (ALWAYS, the default here: a spec built for a test or a bench trades
+    at any hour unless asked otherwise; the server's default comes from the settings)."""
     listing = listing_for(p, extra_holidays, holidays)
+    sessions = (sessions_for(p, extra_holidays, holidays) if hours == TradingHours.EXCHANGE
+                else None)
     return ProductSpec(
         symbol=p.symbol, timezone=p.timezone, tick_size=p.tick_size, strike_step=p.strike_step,
         american=p.american, rate=p.rate, dividend_yield=p.dividend_yield, start_spot=p.spot,
@@ -34,7 +44,8 @@ def product_spec(p: Product, strikes_each_side: int,
         strikes_each_side=strikes_each_side, peak_trade_rate=p.peak_trade_rate,
         peak_open_interest=p.peak_open_interest, relative_spread=p.relative_spread,
         spread_ticks=p.spread_ticks, events=earnings_schedule(p.earnings, p.timezone),
-        underlying_volume_rate=p.underlying_volume_rate)
+        underlying_volume_rate=p.underlying_volume_rate, sessions=sessions,
+        overnight_gap=p.overnight_gap)
 
 
 def contract_terms(p: Product) -> ContractTerms:
@@ -75,12 +86,17 @@ def build_engine(catalog: Catalog, settings: Settings, clock: MarketClock | None
         table = holiday_table(settings.holidays_file)
     except HolidayFileError as exc:
         raise SettingsError(f"holidays_file: {exc}") from exc
+    hours = settings.hours
+    # In exchange hours every product may be closed at once: the engine then re-announces
+    # its latest snapshots (as a quiet replay does) so that health sees it running.
     return Engine([product_spec(p, p.strikes_each_side or settings.strikes_each_side, holidays,
-                                table)
+                                table, hours)
                    for p in products],
                   {p.symbol: contract_terms(p) for p in products}, settings.seed,
                   clock or make_clock(settings), settings.tick_interval,
-                  settings.underlying_history, settings.engine_threads)
+                  settings.underlying_history, settings.engine_threads,
+                  republish_after=(settings.stall_after / 2 if hours == TradingHours.EXCHANGE
+                                   else None))
 
 
 def engine_from_settings(settings: Settings) -> Engine:

@@ -3,12 +3,21 @@
 Each product owns a ``numpy.random.Generator`` seeded from the configured seed and the
 product's symbol, so a seed and a sequence of clock times reproduce every quote exactly, and
 adding a product does not change the others. Each call to :meth:`ProductMarket.advance` moves
-the spot process to the given time, rolls the session when the exchange's date changes,
-lists and delists expiries, and quotes every listed contract off the product's SSVI surface.
+the spot process to the given time, rolls the session, lists and delists expiries, and quotes
+every listed contract off the product's SSVI surface.
+
+A product with exchange sessions (``ProductSpec.sessions``) trades only within them: its
+market time is the clock's time in a session and the last close outside one, so a closed
+market is quoted once as of its close and then stays (same quotes, no volume, no spot move)
+until the next open, where the spot moves by one overnight gap (a normal log-return whose
+variance is ``overnight_gap`` times the instantaneous variance over the closed years) and the
+session rolls. Without sessions the market trades around the clock and rolls at local
+midnight.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import zlib
 from collections.abc import Callable
@@ -18,6 +27,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from ..calendars.sessions import ExchangeSessions, Session
+from ..core.types import MarketStatus
 from ..pricing import american
 from ..pricing import black_scholes_merton as bsm
 from . import flow, quotes, spot, surface
@@ -52,6 +63,10 @@ class ProductSpec:
     spread_ticks: float = 1.0            # width in ticks of the most liquid contracts
     underlying_volume_rate: float = 1_000.0  # units of the underlying per second
     events: EventSchedule = NO_EVENTS    # scheduled spot jumps (earnings), in the surface too
+    # The exchange's sessions (None: trading around the clock, sessions rolling at local
+    # midnight) and the close-to-open move's variance over the closed time's share.
+    sessions: ExchangeSessions | None = None
+    overnight_gap: float = 1.0
 
 
 def product_rng(seed: int, symbol: str) -> np.random.Generator:
@@ -87,16 +102,88 @@ class ProductMarket:
         self._listed_day: date | None = None
         self._listed_until = 0
         self._instants: dict[date, int] = {}
+        # Whether the exchange is in session at the last begin, until when (open: the
+        # session's close, None around the clock; closed: the next open), and the quotes
+        # the market stands on while closed.
+        self.status = MarketStatus.OPEN
+        self.status_until: datetime | None = None
+        self.last_quotes: ProductQuotes | None = None
 
     def advance(self, now: datetime) -> ProductQuotes:
         """Move the market to ``now`` (never backwards) and quote every listed contract."""
-        pending = [self.begin(now)]
-        return trade_batch(pending, quote_batch(pending))[0]
+        begun = self.begin(now)
+        if begun is None:
+            return self.standing_quotes()
+        pending = [begun]
+        self.last_quotes = trade_batch(pending, quote_batch(pending))[0]
+        return self.last_quotes
 
-    def begin(self, now: datetime) -> PendingQuotes:
-        """Evolve the spot to ``now``, roll the session, list and delist expiries."""
+    def standing_quotes(self) -> ProductQuotes:
+        """The quotes of a closed market: the last ones, with nothing traded since."""
+        assert self.last_quotes is not None
+        return dataclasses.replace(self.last_quotes, tick_volume=0.0)
+
+    def begin(self, now: datetime) -> PendingQuotes | None:
+        """Evolve the spot to ``now``, roll the session, list and delist expiries. None: the
+        exchange is closed and this market was already quoted at its close (its last
+        quotes, :attr:`last_quotes`, stand)."""
         if self._events_seen is None:   # a fresh market, or one restored to self.time
             self._events_seen = self.time
+        if self.spec.sessions is None:
+            self.status, self.status_until = MarketStatus.OPEN, None
+            return self._begin_around_the_clock(now)
+        return self._begin_in_sessions(now, self.spec.sessions)
+
+    def _begin_in_sessions(self, now: datetime, sessions: ExchangeSessions
+                           ) -> PendingQuotes | None:
+        self.status, self.status_until = sessions.status(now)
+        current = sessions.current(now)
+        session = current if current is not None else sessions.previous_close(now)
+        market_time = now if current is not None else session.close
+        if self.time is not None and market_time <= self.time:
+            if current is None and self.last_quotes is not None:
+                return None
+            market_time = self.time
+        trading = 0.0
+        if self.time is not None and market_time > self.time:
+            rolled, trading = self._through_sessions(sessions.between(self.time, market_time),
+                                                     market_time)
+            if rolled:
+                self.book.roll_session()
+                self.session_volume = 0.0
+        self.time = market_time
+        self.session_day = session.day
+        tick_volume = float(self.rng.poisson(self.spec.underlying_volume_rate * trading))
+        self.session_volume += tick_volume
+        return self._list_and_ladder(market_time, session.day, trading, tick_volume)
+
+    def _through_sessions(self, sessions: list[Session], until: datetime) -> tuple[bool, float]:
+        """Move the spot from :attr:`time` to ``until`` across ``sessions`` (those open in
+        between): diffusion while open, one overnight gap at each open. Returns whether a
+        session opened, and the seconds traded in the last session."""
+        assert self.time is not None
+        at, rolled, trading = self.time, False, 0.0
+        for session in sessions:
+            if session.open > at:
+                self._overnight_gap((session.open - at).total_seconds())
+                at, rolled = session.open, True
+            end = min(session.close, until)
+            trading = max((end - at).total_seconds(), 0.0)
+            if trading > 0.0:
+                self._evolve_spot(trading)
+            at = end
+        return rolled, trading
+
+    def _overnight_gap(self, closed_seconds: float) -> None:
+        # One draw for the whole closed time: its share of variance at the current rate,
+        # scaled by the catalogue's overnight_gap; the drift keeps the forward's carry.
+        years = closed_seconds / spot.SECONDS_PER_YEAR
+        variance = self.spec.overnight_gap * self.state.variance * years
+        log_return = (self.spec.spot_model.drift * years - 0.5 * variance
+                      + math.sqrt(variance) * float(self.rng.standard_normal()))
+        self.state = spot.SpotState(self.state.spot * math.exp(log_return), self.state.variance)
+
+    def _begin_around_the_clock(self, now: datetime) -> PendingQuotes:
         elapsed = 0.0 if self.time is None else (now - self.time).total_seconds()
         if elapsed > 0.0:
             self._evolve_spot(elapsed)
@@ -115,6 +202,12 @@ class ProductMarket:
         trading = min(elapsed, since_open)
         tick_volume = float(self.rng.poisson(self.spec.underlying_volume_rate * trading))
         self.session_volume += tick_volume
+        return self._list_and_ladder(now, day, trading, tick_volume)
+
+    def _list_and_ladder(self, now: datetime, day: date, trading: float,
+                         tick_volume: float) -> PendingQuotes:
+        # Scheduled jumps (earnings) up to the market's time: while closed, none after the
+        # close; at the open, those of the closed time.
         self.state = apply_jumps(self.spec.events, self.state, self._events_seen, now, self.rng)
         self._events_seen = now
         now_us = _epoch_us(now)
@@ -319,12 +412,20 @@ class SimulatedMarket:
     def __init__(self, specs: list[ProductSpec], seed: int) -> None:
         self.seed = seed
         self.products = {s.symbol: ProductMarket(s, seed) for s in specs}
+        self.standing: frozenset[str] = frozenset()
 
     def advance(self, now: datetime) -> dict[str, ProductQuotes]:
-        pending = [m.begin(now) for m in self.products.values()]
+        """Every product's quotes at ``now``; :attr:`standing` names the closed products
+        whose quotes are their last ones (nothing was quoted or traded for them)."""
+        begun = {symbol: m.begin(now) for symbol, m in self.products.items()}
+        pending = [p for p in begun.values() if p is not None]
+        self.standing = frozenset(s for s, p in begun.items() if p is None)
         quoted: dict[str, ProductQuotes] = {}
         for american_style in (False, True):
             group = [p for p in pending if p.market.spec.american == american_style]
             if group:
                 quoted.update((q.symbol, q) for q in trade_batch(group, quote_batch(group)))
-        return {symbol: quoted[symbol] for symbol in self.products}
+        for symbol, q in quoted.items():
+            self.products[symbol].last_quotes = q
+        return {symbol: quoted[symbol] if symbol in quoted
+                else self.products[symbol].standing_quotes() for symbol in self.products}

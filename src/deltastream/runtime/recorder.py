@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from ..core.snapshot import ChainSnapshot
 from ..core.threads import real_event, real_thread
+from ..core.types import MarketStatus
 from ..engine.runner import Engine
 from ..engine.setup import resume
 from ..market.checkpoint import CheckpointError, capture, decode
@@ -74,6 +75,10 @@ class Recorder:
         market = simulator.market.products.get(snap.product)
         if market is None:
             return
+        last = self._previous.get(snap.product)
+        if (snap.market_status == MarketStatus.CLOSED and last is not None
+                and snap.timestamp <= last.timestamp):
+            return      # a closed market re-announced: its close is already stored
         day = market.session_day
         before = self._session.get(snap.product)
         if before is not None and day != before:
