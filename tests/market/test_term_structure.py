@@ -24,6 +24,7 @@ import pytest
 from scipy.optimize import brentq
 
 from deltastream.catalog import load_catalog
+from deltastream.core.types import TradingHours
 from deltastream.engine.setup import product_spec
 from deltastream.market import surface
 from deltastream.market.book import ProductQuotes
@@ -169,6 +170,29 @@ def test_index_term_structure_slopes_up_in_calm_and_inverts_after_a_shock(symbol
                                rtol=1e-9)
     # The short end moves with the shock, the long end much less.
     assert ivs["shock"][0] - ivs["calm"][0] > 2 * (ivs["shock"][-1] - ivs["calm"][-1])
+
+
+def test_in_exchange_hours_the_jump_comes_with_the_first_quote_after_the_open():
+    s = dataclasses.replace(product_spec(CATALOG["AAPL"], 30, hours=TradingHours.EXCHANGE),
+                            american=False)
+    event, twin = ProductMarket(s, SEED), ProductMarket(dataclasses.replace(s, events=NO_EVENTS),
+                                                        SEED)
+    # Thursday 15:00 ET in session; 03:00 ET Friday (closed: quoted as of Thursday's close);
+    # Friday 09:31 ET, the first quote after the open.
+    for when in [datetime(2027, 1, 28, 20, 0, tzinfo=UTC), datetime(2027, 1, 29, 8, 0, tzinfo=UTC)]:
+        event.begin(when)
+        twin.begin(when)
+        assert event.state == twin.state
+    opened = datetime(2027, 1, 29, 14, 31, tzinfo=UTC)
+    pending = event.begin(opened)
+    twin.begin(opened)
+    draw = copy.deepcopy(twin.rng)
+    expected = AAPL_MOVE * draw.standard_normal() - 0.5 * AAPL_MOVE**2
+    assert pending is not None and pending.now == opened
+    assert math.log(event.state.spot / twin.state.spot) == pytest.approx(expected, abs=1e-12)
+    front = atm_total_variance(*_front(pending), s.surface_model)
+    assert front == pytest.approx(
+        closed_form_theta(s, event.state.variance, pending.times[:1])[0], rel=1e-9)
 
 
 def test_a_market_restored_before_the_event_jumps_as_the_uninterrupted_one_does():
