@@ -3,9 +3,12 @@
     python bench/market.py [--ticks 20]
 
 Prints the median time of one full tick of the default catalogue (all products, all listed
-expiries; 101 strikes per Indian and 61 per US expiry) and of a generated universe of 200
-NSE-style (European) index underlyings (5 expiries x 51 strikes: ~100,000 options), on one
-thread: wall-clock time and the process's CPU time (the steadier figure on a busy machine).
+expiries; 101 strikes per Indian and 61 per US expiry), of a generated universe of 200
+NSE-style (European) index underlyings (5 expiries x 51 strikes: ~100,000 options) and of one
+of 200 US single names (American, 5 expiries x 51 strikes: ~100,000 options, spots from 20 to
+420 and dividend yields from 0 to 3 %, each name its own), on one thread: wall-clock time and
+the process's CPU time (the steadier figure on a busy machine). The first tick (compilation,
+and the American exercise boundaries the following ticks reuse) is not counted.
 """
 
 from __future__ import annotations
@@ -38,6 +41,19 @@ def nse_universe(n: int) -> Catalog:
                     for i in range(n)])
 
 
+def us_universe(n: int) -> Catalog:
+    """``n`` AAPL-like American single names: 2 weeklies and 3 monthlies each (5 expiries),
+    each with its own spot and dividend yield (so no two share an exercise boundary)."""
+    aapl = load_catalog()["AAPL"]
+    weekly = ExpirySeries("weekly", 2, (ExpiryRule("weekly", 4),))
+    monthly = ExpirySeries("monthly", 3, (ExpiryRule("monthly_third", 4),))
+    return Catalog([dataclasses.replace(aapl, symbol=f"A{i:03d}", spot=20.0 + 2.0 * i,
+                                        strike_step=0.5 if i < 15 else 2.5,
+                                        dividend_yield=0.03 * ((7 * i) % n) / n,
+                                        expiries=(weekly, monthly))
+                    for i in range(n)])
+
+
 def time_ticks(catalog: Catalog, strikes_each_side: int, ticks: int
                ) -> tuple[float, float, int]:
     """Median wall and CPU seconds of one tick, and the number of options quoted."""
@@ -67,6 +83,7 @@ def main() -> None:
     for name, cat, each_side in [
         ("default catalogue", default, 50),
         ("200 NSE-style underlyings", nse_universe(200), 25),
+        ("200 US single names (American)", us_universe(200), 25),
     ]:
         wall, cpu, options = time_ticks(cat, each_side, args.ticks)
         print(f"{name:<34} {options:>9,} {wall * 1e3:>9.1f} ms {cpu * 1e3:>9.1f} ms")

@@ -1,6 +1,7 @@
 """Chain snapshots built from market quotes: each solved volatility reprices its quote under the
-product's model, the Greeks are the pricing module's at that volatility (European) or the
-price's finite differences (American), and PCR, the ATM strike and max pain equal a
+product's model, the Greeks are the pricing module's at that volatility (European) or agree
+with the price's finite differences (American; a mid at the intrinsic value of an option the
+model exercises gets the exercise region's Greeks), and PCR, the ATM strike and max pain equal a
 recomputation from the snapshot's own arrays."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import pytest
 
 from deltastream.core.snapshot import ChainSnapshot
 from deltastream.core.types import IVStatus
-from deltastream.engine.chains import build_snapshots
+from deltastream.engine.chains import build_snapshots, solve_and_price
 from deltastream.engine.runner import Engine
 from deltastream.market.clock import FixedClock
 from deltastream.pricing import american
@@ -86,6 +87,28 @@ def test_american_greeks_are_finite_differences_of_the_price_at_the_solved_volat
             np.testing.assert_allclose(side.delta[ok], delta, rtol=0, atol=1e-3)
             np.testing.assert_allclose(side.vega[ok], vega, rtol=1e-3, atol=1e-5)
             np.testing.assert_allclose(side.rho[ok], rho, rtol=0, atol=1e-6)
+
+
+def test_a_mid_at_an_exercised_options_intrinsic_value_gets_the_exercise_greeks():
+    # Deep in-the-money puts at a 6 % rate quoted at their intrinsic value: no volatility is
+    # implied, but the position is K - S (delta -1, nothing else moves), not unknown; the
+    # calls and the near-the-money puts are solved as usual.
+    spot, strikes = 100.0, np.array([60.0, 70.0, 100.0, 250.0, 300.0])
+    t, r, q, vol = 0.25, 0.06, 0.0, np.full(5, 0.3)
+    calls = american.price(spot, strikes, t, r, q, vol, True)
+    puts = np.where(strikes >= 250.0, strikes - spot,
+                    american.price(spot, strikes, t, r, q, vol, False))
+    iv, status, g = solve_and_price(True, np.full(5, spot), np.stack([calls, puts]), strikes,
+                                    np.full(5, t), np.full(5, r), np.full(5, q), vol)
+    exercised = np.zeros((2, 5), dtype=bool)
+    exercised[1, 3:] = True
+    assert np.all(status[exercised] == IVStatus.EARLY_EXERCISE)
+    assert np.all(np.isnan(iv[exercised]))
+    np.testing.assert_array_equal(g.delta[exercised], -1.0)
+    for name in ("gamma", "theta", "vega", "rho"):
+        np.testing.assert_array_equal(getattr(g, name)[exercised], 0.0, err_msg=name)
+    np.testing.assert_allclose(iv[~exercised], 0.3, rtol=0, atol=1e-8)
+    assert np.all(status[~exercised] == IVStatus.OK)
 
 
 def test_put_call_ratios_are_sums_of_the_chains_own_arrays(snapshots):

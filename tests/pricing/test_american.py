@@ -96,7 +96,8 @@ def test_implied_vol_round_trip_to_1e6(grid):
     assert posed.mean() > 0.9
     assert np.all(status[posed] == IVStatus.OK)
     assert np.max(np.abs(iv[posed] - a["vol"][posed])) <= 1e-6
-    assert set(np.unique(status[~posed])) <= {IVStatus.OK, IVStatus.NO_TIME_VALUE}
+    assert set(np.unique(status[~posed])) <= {IVStatus.OK, IVStatus.NO_TIME_VALUE,
+                                              IVStatus.EARLY_EXERCISE}
     # A guess (the volatility the price came from) gives the same answer.
     iv2, _ = american.implied_vol(prices, a["spot"], a["strike"], a["time"], a["rate"],
                                   a["dividend_yield"], a["is_call"], guess=a["vol"])
@@ -108,7 +109,10 @@ def test_implied_vol_round_trip_to_1e6(grid):
     [(5.0, 90.0, True, IVStatus.BELOW_INTRINSIC),
      (100.0, 90.0, True, IVStatus.ABOVE_UPPER_BOUND),
      (120.0, 120.0, False, IVStatus.ABOVE_UPPER_BOUND),
-     (20.0, 120.0, False, IVStatus.NO_TIME_VALUE),
+     # At the intrinsic value: a put the model exercises now (early exercise), a call on a
+     # low yield that it never exercises at this spot (no time value).
+     (20.0, 120.0, False, IVStatus.EARLY_EXERCISE),
+     (20.0, 80.0, True, IVStatus.NO_TIME_VALUE),
      (0.0, 100.0, True, IVStatus.NON_POSITIVE_PRICE),
      (np.nan, 100.0, True, IVStatus.INVALID_INPUT)])
 def test_prices_without_an_implied_vol_say_why(price, K, call, expected):

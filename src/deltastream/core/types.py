@@ -26,6 +26,7 @@ class IVStatus(IntEnum):
     INVALID_INPUT = 5
     NO_TIME_VALUE = 6
     NOT_CONVERGED = 7
+    EARLY_EXERCISE = 8   # an American option worth exercising now: no IV; exercise Greeks
 
     @property
     def label(self) -> str:
@@ -42,6 +43,7 @@ NON_POSITIVE_PRICE = int(IVStatus.NON_POSITIVE_PRICE)
 INVALID_INPUT = int(IVStatus.INVALID_INPUT)
 NO_TIME_VALUE = int(IVStatus.NO_TIME_VALUE)
 NOT_CONVERGED = int(IVStatus.NOT_CONVERGED)
+EARLY_EXERCISE = int(IVStatus.EARLY_EXERCISE)
 
 
 class PriceSource(IntEnum):

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..analytics.segments import max_pain_indices, nearest_indices, segment_sums
 from ..core.snapshot import ChainSnapshot, ContractArrays, ContractTerms, OptionSide
-from ..core.types import ExerciseStyle
+from ..core.types import ExerciseStyle, IVStatus
 from ..market.book import SIDES, ProductQuotes
 from ..market.quotes import grid_scale
 from ..pricing import american
@@ -29,7 +29,10 @@ def solve_and_price(american_style: bool, spot: np.ndarray, mids: np.ndarray,
     if american_style:
         iv, status = american.implied_vol(mids, spot, strikes, times, rate, dividend_yield,
                                           SIDES, guess)
-        return iv, status, american.greeks(spot, strikes, times, rate, dividend_yield, iv,
+        # A mid at the intrinsic value of an option the model exercises now has no implied
+        # volatility but well-defined Greeks: those of the exercise region (delta -1/+1).
+        vol = np.where(status == IVStatus.EARLY_EXERCISE, american.EXERCISE_CHECK_VOL, iv)
+        return iv, status, american.greeks(spot, strikes, times, rate, dividend_yield, vol,
                                            SIDES, second_order=False)
     return chain_implied_vol_and_greeks(mids, spot, strikes, times, rate, dividend_yield,
                                         guess)
