@@ -139,7 +139,7 @@ name = "x"
         "timezone, close, currency, tick_size, strike_step, lot_size, exercise_style, rate, "
         "dividend_yield, spot, vol_level, mean_reversion, vol_of_vol, spot_vol_correlation, "
         "jump_intensity, jump_mean, jump_std, skew, curvature, iv_premium, expiries, "
-        "peak_trade_rate, peak_open_interest, relative_spread, underlying_volume_rate",
+        "relative_spread, underlying_volume_rate",
     ]
     assert str(err.value).splitlines() == [f"{f}: 6 errors in the catalogue",
                                            *(f"  {e}" for e in err.value.errors)]

@@ -139,8 +139,10 @@ def _product(symbol: str, m: ProductModel) -> Product:
     values = m.model_dump(exclude={"close", "open", "exercise_style", "expiries",
                                    "extra_holidays", "earnings"})
     opens = None if m.open is None else time(int(m.open[:2]), int(m.open[3:]))
+    del values["round_strikes"]   # a tuple, below
     return Product(symbol=symbol, **values, close=time(int(hh), int(mm)), open=opens,
                    exercise_style=m.exercise_style.value, expiries=series,
+                   round_strikes=None if m.round_strikes is None else tuple(m.round_strikes),
                    extra_holidays=frozenset(m.extra_holidays),
                    earnings=None if m.earnings is None else Earnings(**m.earnings.model_dump()))
 

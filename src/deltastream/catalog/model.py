@@ -61,6 +61,7 @@ def _calendar(value: str) -> str:
 
 
 Text = Annotated[str, Field(min_length=1, strict=True)]
+RoundStrike = Annotated[float, Field(gt=0, strict=True, allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
@@ -151,9 +152,41 @@ class ProductModel(_Strict):
     iv_premium: float = _number("Implied over realised volatility.", ge=0.5, le=2.0)
     expiries: list[ExpirySeriesModel] = Field(min_length=1,
                                               description="The listed expiry series.")
-    peak_trade_rate: float = _number("Lots traded per second at the money.", ge=0, le=10_000.0)
-    peak_open_interest: float = _number("Open interest (lots) at the money of a fresh expiry.",
-                                        ge=0, le=1e9)
+    peak_trade_rate: float | None = Field(
+        None, ge=0, le=10_000.0, strict=True, allow_inf_nan=False, description=(
+            "Superseded by session_volume (used only when that is unset: session_volume = "
+            "peak_trade_rate x 20 x the session's seconds)."))
+    peak_open_interest: float | None = Field(
+        None, ge=0, le=1e9, strict=True, allow_inf_nan=False, description=(
+            "Superseded by open_interest (used only when that is unset: open_interest = "
+            "peak_open_interest x 40)."))
+    session_volume: float | None = Field(
+        None, ge=0, le=1e10, strict=True, allow_inf_nan=False, description=(
+            "Contracts traded per session over all listed options (unset: from "
+            "peak_trade_rate, else 5 per second x 20 x the session's seconds)."))
+    open_interest: float | None = Field(
+        None, ge=0, le=1e10, strict=True, allow_inf_nan=False, description=(
+            "Open interest (contracts) over all listed options that the flow keeps (unset: "
+            "from peak_open_interest, else 2,000,000)."))
+    put_call_oi: float = Field(1.0, ge=0.05, le=20.0, strict=True, allow_inf_nan=False,
+                               description="Put/call ratio of open interest, markets flat.")
+    put_call_volume: float = Field(1.0, ge=0.05, le=20.0, strict=True, allow_inf_nan=False,
+                                   description="Put/call ratio of volume, markets flat.")
+    put_call_sensitivity: float = Field(
+        0.1, ge=-1.0, le=1.0, strict=True, allow_inf_nan=False, description=(
+            "Log change of both put/call ratios per standard deviation of a day's move that "
+            "the spot has fallen lately (positive: puts bought after a fall, calls chased "
+            "after a rise)."))
+    round_strikes: list[RoundStrike] | None = Field(None, max_length=2, description=(
+        "Price multiples (at most two) that draw extra volume and open interest, e.g. "
+        "[100, 500] (unset: 2 and 10 strike steps)."))
+    round_strike_interest: float = Field(
+        0.8, ge=0, le=5.0, strict=True, allow_inf_nan=False, description=(
+            "Extra interest per round multiple a strike is on (1 on a plain strike)."))
+    oi_reversion: float = Field(
+        0.2, ge=0, le=1.0, strict=True, allow_inf_nan=False, description=(
+            "Share of the gap between a contract's open interest and its target that a "
+            "session's flow closes: sets the net change of open interest per session."))
     relative_spread: float = _number(
         "Quoted width added deep in the money, as a fraction of the strike's intrinsic value "
         "(nothing at the money; the full fraction many standard deviations away).", gt=0, le=0.5)

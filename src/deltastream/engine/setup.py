@@ -9,11 +9,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from ..calendars import HolidayFileError, HolidayTable, holiday_table, listing_for, sessions_for
+from ..calendars.sessions import regular_open
 from ..catalog import Catalog, Product, load_catalog
 from ..core.types import ClockKind, TradingHours
 from ..market.checkpoint import MarketCheckpoint, restore, set_previous_closes
 from ..market.clock import AcceleratedClock, FixedClock, MarketClock, RealClock
 from ..market.events import earnings_schedule
+from ..market.flow import FlowProfile
 from ..market.simulator import ProductSpec
 from ..market.spot import SpotModel
 from ..market.surface import SurfaceModel
@@ -41,11 +43,32 @@ def product_spec(p: Product, strikes_each_side: int,
                              jump_std=p.jump_std, drift=p.rate - p.dividend_yield),
         surface_model=SurfaceModel(skew=p.skew, curvature=p.curvature, premium=p.iv_premium),
         listed_expiries=listing.expiries_for, expiry_instant=listing.expiry_instant,
-        strikes_each_side=strikes_each_side, peak_trade_rate=p.peak_trade_rate,
-        peak_open_interest=p.peak_open_interest, relative_spread=p.relative_spread,
+        strikes_each_side=strikes_each_side, order_flow=flow_profile(p),
+        relative_spread=p.relative_spread,
         spread_ticks=p.spread_ticks, events=earnings_schedule(p.earnings, p.timezone),
         underlying_volume_rate=p.underlying_volume_rate, sessions=sessions,
         overnight_gap=p.overnight_gap)
+
+
+def flow_profile(p: Product) -> FlowProfile:
+    """The order flow of ``p`` per session of its exchange (open to close; the calendar's
+    regular open when the catalogue gives none). A catalogue that sizes flow the older way
+    (peak_trade_rate, peak_open_interest) gets volume and open interest from those."""
+    opens = p.open if p.open is not None else regular_open(p.calendar_code)
+    session = (datetime.combine(date.min, p.close) - datetime.combine(date.min, opens)
+               ).total_seconds()
+    volume = (p.session_volume if p.session_volume is not None
+              else (p.peak_trade_rate if p.peak_trade_rate is not None else 5.0) * 20 * session)
+    open_interest = (p.open_interest if p.open_interest is not None
+                     else (p.peak_open_interest * 40 if p.peak_open_interest is not None
+                           else 2e6))
+    return FlowProfile(
+        session_seconds=session, session_volume=volume, open_interest=open_interest,
+        put_call_oi=p.put_call_oi, put_call_volume=p.put_call_volume,
+        put_call_sensitivity=p.put_call_sensitivity,
+        round_strikes=(p.round_strikes if p.round_strikes is not None
+                       else (2 * p.strike_step, 10 * p.strike_step)),
+        round_strike_interest=p.round_strike_interest, oi_reversion=p.oi_reversion)
 
 
 def contract_terms(p: Product) -> ContractTerms:

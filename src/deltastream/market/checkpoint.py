@@ -53,6 +53,9 @@ class MarketCheckpoint:
     expiries: tuple[date, ...]
     has_unknown: bool
     arrays: dict[str, np.ndarray]   # the book: see _BOOK_ARRAYS
+    # The order flow's reference log spot (ProductMarket.spot_anchor); None in checkpoints
+    # written before it existed (the flow then starts from the spot, as a fresh market does).
+    spot_anchor: float | None = None
 
     def encode(self) -> bytes:
         header = {"version": VERSION, "symbol": self.symbol, "time": self.time.isoformat(),
@@ -60,7 +63,7 @@ class MarketCheckpoint:
                   "variance": self.variance, "session_volume": self.session_volume,
                   "rng_state": self.rng_state,
                   "expiries": [e.isoformat() for e in self.expiries],
-                  "has_unknown": self.has_unknown,
+                  "has_unknown": self.has_unknown, "spot_anchor": self.spot_anchor,
                   "arrays": [[name, list(self.arrays[name].shape)] for name in _BOOK_ARRAYS]}
         head = json.dumps(header).encode()
         body = frame(head, (np.ascontiguousarray(self.arrays[name], dtype=_DTYPES[name])
@@ -81,7 +84,8 @@ def capture(market: ProductMarket) -> MarketCheckpoint:
         # A fresh dict of plain ints: the generator's 128-bit state round-trips exactly.
         rng_state=dict(market.rng.bit_generator.state), expiries=tuple(book.expiries),
         has_unknown=bool(book.has_unknown),
-        arrays={name: np.array(getattr(book, name), copy=True) for name in _BOOK_ARRAYS})
+        arrays={name: np.array(getattr(book, name), copy=True) for name in _BOOK_ARRAYS},
+        spot_anchor=market.spot_anchor)
 
 
 def decode(data: bytes) -> MarketCheckpoint:
@@ -115,7 +119,9 @@ def decode(data: bytes) -> MarketCheckpoint:
             spot=float(header["spot"]), variance=float(header["variance"]),
             session_volume=float(header["session_volume"]), rng_state=header["rng_state"],
             expiries=tuple(date.fromisoformat(e) for e in header["expiries"]),
-            has_unknown=bool(header["has_unknown"]), arrays=arrays)
+            has_unknown=bool(header["has_unknown"]), arrays=arrays,
+            spot_anchor=(None if header.get("spot_anchor") is None
+                         else float(header["spot_anchor"])))
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError, struct.error, zlib.error) as error:
@@ -143,6 +149,7 @@ def restore(market: ProductMarket, checkpoint: MarketCheckpoint) -> None:
     market.time = checkpoint.time
     market.session_day = checkpoint.session_day
     market.session_volume = checkpoint.session_volume
+    market.spot_anchor = checkpoint.spot_anchor
     book = market.book
     parts = [(a["strikes"][lo:hi], *(a[name][:, lo:hi] for name in _BOOK_ARRAYS[2:]))
              for lo, hi in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)]

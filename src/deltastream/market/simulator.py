@@ -57,8 +57,7 @@ class ProductSpec:
     listed_expiries: Callable[[datetime], list[date]]
     expiry_instant: Callable[[date], datetime]   # the exact expiry time (aware)
     strikes_each_side: int = 50
-    peak_trade_rate: float = 5.0         # lots per second at the money, near expiry
-    peak_open_interest: float = 50_000.0  # lots at the money of a fresh expiry
+    order_flow: flow.FlowProfile = flow.DEFAULT_PROFILE  # volume, OI, put/call per session
     relative_spread: float = 0.004       # width added per unit of intrinsic value, deep ITM
     spread_ticks: float = 1.0            # width in ticks of the most liquid contracts
     underlying_volume_rate: float = 1_000.0  # units of the underlying per second
@@ -98,6 +97,9 @@ class ProductMarket:
         self.session_day: date | None = None
         self.session_volume = 0.0
         self.book = ProductBook()
+        # The log spot's average over recent trading (flow.next_anchor): the order flow's
+        # reference for the recent return; None before the first trade.
+        self.spot_anchor: float | None = None
         self._listed: list[date] = []
         self._listed_day: date | None = None
         self._listed_until = 0
@@ -366,16 +368,30 @@ def trade_batch(pending: list[PendingQuotes], quoted: QuoteBatch) -> list[Produc
     cols = quoted.cols
     oi = np.concatenate([b.oi for b in books], axis=1)
     last = np.concatenate([b.last for b in books], axis=1)
+    profiles = [p.market.spec.order_flow for p in pending]
+    moods = [_sentiment(p) for p in pending]
+    plan = flow.plan(cols, np.concatenate([b.strikes for b in books]),
+                     np.repeat(np.concatenate([p.forwards for p in pending]),
+                               np.concatenate([b.sizes for b in books])),
+                     np.concatenate([p.vol for p in pending]),
+                     np.concatenate([p.contract_times for p in pending]), profiles, moods)
     for i, p in enumerate(pending):
         if books[i].has_unknown:
-            _fill_unknown(p, oi[:, cols[i]:cols[i + 1]], last[:, cols[i]:cols[i + 1]])
-    specs = [p.market.spec for p in pending]
-    rate = np.repeat([s.peak_trade_rate * p.trading_seconds
-                      for s, p in zip(specs, pending, strict=True)],
-                     np.diff(cols)) * quoted.liquidity
-    traded, oi, last = flow.FlowBatch(cols).run(
-        np.broadcast_to(rate, oi.shape), oi, [p.market.rng for p in pending],
-        (quoted.bid, quoted.ask, last, quoted.tick, quoted.scale))
+            cut = slice(cols[i], cols[i + 1])
+            _fill_unknown(p, oi[:, cut], last[:, cut], plan.target[:, cut])
+    # Each product trades its session's share of this tick's trading seconds.
+    rate = plan.session_volume * np.repeat(
+        [p.trading_seconds / f.session_seconds for p, f in zip(pending, profiles, strict=True)],
+        np.diff(cols))
+    traded, oi, last = flow.FlowBatch(cols, flow.OPEN_SHARE, flow.CLOSE_SHARE).run(
+        rate, oi, [p.market.rng for p in pending],
+        (quoted.bid, quoted.ask, last, quoted.tick, quoted.scale), plan)
+    for p, f in zip(pending, profiles, strict=True):
+        market = p.market
+        market.spot_anchor = flow.next_anchor(
+            market.spot_anchor if market.spot_anchor is not None
+            else math.log(market.state.spot),
+            math.log(market.state.spot), p.trading_seconds, f.session_seconds)
     out = []
     for i, p in enumerate(pending):
         market, book, lo, hi = p.market, books[i], cols[i], cols[i + 1]
@@ -391,14 +407,25 @@ def trade_batch(pending: list[PendingQuotes], quoted: QuoteBatch) -> list[Produc
     return out
 
 
-def _fill_unknown(p: PendingQuotes, oi: np.ndarray, last: np.ndarray) -> None:
-    """In place: open interest for freshly listed contracts, and a first print at the mid
-    (on the tick, inside the spread) for contracts that never printed."""
+def _sentiment(p: PendingQuotes) -> float:
+    """The product's recent return in standard deviations of a day's move (0 before its
+    first trade): what the order flow's put/call preference follows."""
+    market = p.market
+    if market.spot_anchor is None:
+        return 0.0
+    return flow.sentiment(math.log(market.state.spot), market.spot_anchor,
+                          market.spec.spot_model.vol_level)
+
+
+def _fill_unknown(p: PendingQuotes, oi: np.ndarray, last: np.ndarray,
+                  target: np.ndarray) -> None:
+    """In place: open interest for freshly listed contracts (about their flow target), and a
+    first print at the mid (on the tick, inside the spread) for contracts that never
+    printed."""
     spec = p.market.spec
     fresh = np.isnan(oi)
     if fresh.any():
-        weight = np.broadcast_to(p.liquidity, oi.shape)[fresh]
-        oi[fresh] = flow.initial_open_interest(weight, spec.peak_open_interest, p.market.rng)
+        oi[fresh] = flow.initial_open_interest(target[fresh], p.market.rng)
     unprinted = np.isnan(last)
     if unprinted.any():
         last[unprinted] = np.clip(np.round(p.mid[unprinted] / spec.tick_size) * spec.tick_size,
