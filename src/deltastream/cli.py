@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
+from .core.times import parse_utc
 from .core.types import (
     ClockKind,
     EngineMode,
@@ -313,9 +314,8 @@ def market_hours_line(settings: Settings) -> str | None:
 
 def _market_start(settings: Settings) -> datetime:
     """The market clock's start: --clock-start for a fixed or accelerated clock, else now."""
-    start = (datetime.fromisoformat(settings.clock_start.replace("Z", "+00:00"))
-             if settings.clock_start and settings.clock != ClockKind.REAL else datetime.now(UTC))
-    return start if start.tzinfo else start.replace(tzinfo=UTC)
+    return (parse_utc(settings.clock_start)
+            if settings.clock_start and settings.clock != ClockKind.REAL else datetime.now(UTC))
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -449,11 +449,10 @@ def _utc_time(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None
     try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_utc(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO-8601 time "
                                  "(e.g. 2026-11-25T09:15:00Z)", param_hint=name) from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 @main.command()

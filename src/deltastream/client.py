@@ -30,12 +30,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from . import __version__
+from .core.times import format_utc, parse_utc
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -231,7 +232,7 @@ def chain_frame(body: Mapping[str, Any], source: str | None = None) -> pd.DataFr
     times: list[str] = []
     for chain in body["chains"]:
         expiry = date.fromisoformat(chain["expiry"])
-        taken = _utc(chain["timestamp"])
+        taken = parse_utc(chain["timestamp"])
         spot = _number(chain.get("spot_price"))
         per_chain = {
             "product": chain["product"], "source": chain.get("source", source),
@@ -302,10 +303,6 @@ def _number(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-def _utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-
-
 def _segment(product: str) -> str:
     if not isinstance(product, str) or not product:
         raise ValueError(f"product must be a non-empty string such as 'NIFTY', not "
@@ -322,7 +319,7 @@ def _param(value: ParamValue) -> str:
         as_datetime = getattr(value, "to_pydatetime", None)
         moment = as_datetime() if callable(as_datetime) else value
         if moment.tzinfo is not None:
-            return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+            return format_utc(moment)
         return moment.isoformat()
     if isinstance(value, date):
         return value.isoformat()

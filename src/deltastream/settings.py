@@ -21,7 +21,7 @@ import difflib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, get_args
@@ -38,6 +38,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from .core.times import parse_utc
 from .core.types import (
     SOURCE_NAME_PATTERN,
     SOURCE_NAMES,
@@ -96,7 +97,7 @@ class Accepted:
 
 def _iso_time(value: str | None) -> str | None:
     if value is not None:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parse_utc(value)
     return value
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from ..calendars import HolidayFileError, HolidayTable, holiday_table, listing_for, sessions_for
 from ..calendars.sessions import regular_open
 from ..catalog import Catalog, Product, load_catalog
+from ..core.times import parse_utc
 from ..core.types import ClockKind, TradingHours
 from ..market.checkpoint import MarketCheckpoint, restore, set_previous_closes
 from ..market.clock import AcceleratedClock, FixedClock, MarketClock, RealClock
@@ -84,13 +85,11 @@ def make_clock(settings: Settings, not_before: datetime | None = None) -> Market
     if settings.clock == ClockKind.REAL:
         return RealClock()
     try:
-        start = (datetime.fromisoformat(settings.clock_start.replace("Z", "+00:00"))
-                 if settings.clock_start else datetime.now(UTC))
+        start = (parse_utc(settings.clock_start) if settings.clock_start
+                 else datetime.now(UTC))
     except ValueError as exc:
         raise SettingsError(f"clock_start: {settings.clock_start!r} is not an ISO-8601 "
                             "time") from exc
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=UTC)
     if not_before is not None and start < not_before:
         start = not_before
     if settings.clock == ClockKind.FIXED:

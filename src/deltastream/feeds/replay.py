@@ -29,6 +29,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from ..core.snapshot import ChainSnapshot
+from ..core.times import format_utc
 from ..store import history
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class ReplayRange:
 
 
 def _iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
+    return format_utc(t)
 
 
 def replay_range(db: sa.Engine, source: str, start: datetime | None = None,

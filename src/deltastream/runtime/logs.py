@@ -41,6 +41,7 @@ from typing import Any
 
 from gunicorn import glogging
 
+from ..core.times import format_utc
 from ..core.types import LogFormat
 from ..settings import Settings, from_env
 
@@ -74,8 +75,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC)
-                            .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "time": format_utc(datetime.fromtimestamp(record.created, UTC), "milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

@@ -11,10 +11,11 @@ the replayed source's (those with snapshots in the range), or the feed URLs' sym
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
 from ..catalog import load_catalog
 from ..core.protocols import MarketProvider
+from ..core.times import format_utc, parse_utc
 from ..engine.runner import Engine
 from ..engine.setup import engine_from_settings
 from ..feeds.replay import ReplayError, ReplayProvider, ReplayRange, replay_range
@@ -41,14 +42,7 @@ def recorded(settings: Settings) -> bool:
 
 
 def _utc(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-
-
-def _iso(when: datetime) -> str:
-    return when.isoformat().replace("+00:00", "Z")
+    return None if value is None else parse_utc(value)
 
 
 def _replay_range(settings: Settings) -> ReplayRange:
@@ -72,8 +66,8 @@ def check_market(settings: Settings) -> str:
                           "snapshots or a live feed)")
     if settings.replay_source:
         r = _replay_range(settings)
-        line = (f"replaying {r.source!r} ({', '.join(r.products)}) from {_iso(r.start)} to "
-                f"{_iso(r.end)} at {settings.replay_speed:g}x")
+        line = (f"replaying {r.source!r} ({', '.join(r.products)}) from {format_utc(r.start)} to "
+                f"{format_utc(r.end)} at {settings.replay_speed:g}x")
     elif settings.feed_urls:
         from ..feeds.nse_poll import poll_symbols
 

@@ -22,6 +22,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from ..core.times import parse_utc
 from ..core.types import SOURCE_NAME_PATTERN
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,7 +47,7 @@ def _iso_8601(value: Any) -> Any:
     if not isinstance(value, str):
         raise ValueError("must be an ISO-8601 time")
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        return parse_utc(value)
     except ValueError:
         raise ValueError(f"{value[:64]!r} is not an ISO-8601 time") from None
 

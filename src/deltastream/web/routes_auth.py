@@ -48,6 +48,7 @@ from ..accounts.passwords import PasswordHashing
 from ..accounts.service import AccountService, ApiKey, Session, User, utc_now
 from ..accounts.signing_key import signing_secret
 from ..core.threads import real_lock
+from ..core.times import format_utc
 from ..settings import Settings
 from ..store.accounts import SqlAccountStore
 from . import auth_models
@@ -298,7 +299,7 @@ def _account_error(error: AccountError) -> Response:
 # Bodies.
 
 def _iso(when: datetime | None) -> str | None:
-    return None if when is None else when.isoformat().replace("+00:00", "Z")
+    return None if when is None else format_utc(when)
 
 
 def user_dict(user: User) -> dict[str, Any]:
