@@ -19,17 +19,12 @@ from pathlib import Path
 import pytest
 
 from tests.support import bhavcopy
+from tests.support.browser import chromium, needs_chromium
 
 from .conftest import Server, start_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="dashboard tests need Debian's chromium at /usr/bin/chromium "
-           "(apt-get install -y chromium)")
+pytestmark = needs_chromium
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 TICK = "0.5"
 CHARTS = ["oi", "oi-change", "smile", "surface", "history", "max-pain", "ohlc", "iv-history"]
 REPO = Path(__file__).resolve().parents[2]
@@ -75,12 +70,8 @@ class Problems:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from .conftest import Server, start_server
-from .test_dashboard import CHROMIUM, CHROMIUM_ARGS, FIXTURES, TICK, Problems, shown
+from tests.support.browser import chromium, needs_chromium
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="dashboard tests need Debian's chromium at /usr/bin/chromium "
-           "(apt-get install -y chromium)")
+from .conftest import Server, start_server
+from .test_dashboard import FIXTURES, TICK, Problems, shown
+
+pytestmark = needs_chromium
 
 # Saturday 5 December 2026, 11:30 IST: NIFTY reopens on Monday 7 December at 09:15 IST
 # (03:45 UTC), SPY at 09:30 EST (14:30 UTC).
@@ -37,12 +36,8 @@ CLOCK_SPEED = "60"
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def badge(page) -> tuple[str, str, bool]:

@@ -10,17 +10,14 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.support.browser import chromium, needs_chromium
+
 from .conftest import Server, start_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="needs Debian's chromium at /usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -32,25 +29,19 @@ def live(tmp_path_factory) -> Iterator[Server]:
 
 
 def test_docs_page_renders_every_operation_under_its_policy(live):
-    from playwright.sync_api import sync_playwright
-
     with urllib.request.urlopen(live.base + "/openapi.json", timeout=10) as r:
         spec = json.loads(r.read())
     operations = sum(len(item) for item in spec["paths"].values())
     problems: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.on("console", lambda m: m.type == "error" and problems.append(m.text))
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            response = page.goto(live.base + "/docs")
-            assert response is not None and response.status == 200
-            policy = response.headers["content-security-policy"]
-            assert "script-src 'self' 'sha256-" in policy and "unsafe-eval" not in policy
-            page.wait_for_function(
-                f"() => document.querySelectorAll('.opblock').length === {operations}",
-                timeout=20_000)
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page()
+        page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        response = page.goto(live.base + "/docs")
+        assert response is not None and response.status == 200
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self' 'sha256-" in policy and "unsafe-eval" not in policy
+        page.wait_for_function(
+            f"() => document.querySelectorAll('.opblock').length === {operations}",
+            timeout=20_000)
     assert not problems, problems
