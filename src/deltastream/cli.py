@@ -77,6 +77,16 @@ _archive_every = _setting("--archive-every", type=click.FloatRange(0, 86_400),
 _sqlite_default = "SQLite deltastream.db in the data directory"
 
 
+def _store_location(command: F) -> F:
+    """--database-url and --data-dir for the commands that open the history store themselves
+    (export, import): plain options, read by the command (environment as the default)."""
+    command = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+                           default=None, help="Data directory holding the SQLite store.")(command)
+    return click.option("--database-url", default=None,
+                        help="History store URL (default: DELTASTREAM_DATABASE_URL, or the "
+                             "SQLite file in the data directory).")(command)
+
+
 # The optional extras (pyproject.toml) by the top-level modules they install: a command that
 # needs a missing one ends with one line naming the extra.
 _EXTRA_OF_MODULE = {
@@ -467,11 +477,7 @@ def _utc_time(value: str | None, name: str) -> datetime | None:
               show_default=True, help="Output format.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="File to write (it appears only once complete).")
-@click.option("--database-url", default=None,
-              help="History store URL (default: DELTASTREAM_DATABASE_URL, or the SQLite "
-                   "file in the data directory).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Data directory holding the SQLite store.")
+@_store_location
 def export(product: str, what: str, start: str | None, end: str | None, fmt: str, out: Path,
            database_url: str | None, data_dir: Path | None) -> None:
     """Export stored history of one product to CSV or Parquet."""
@@ -537,11 +543,7 @@ IMPORT_FORMATS = ("nse-json", "udiff", "cboe-eod", "long")
 @click.option("--catalog", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="TOML file adding or changing products (default: DELTASTREAM_CATALOG, or "
                    "the built-in products).")
-@click.option("--database-url", default=None,
-              help="History store URL (default: DELTASTREAM_DATABASE_URL, or the SQLite "
-                   "file in the data directory).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Data directory holding the SQLite store.")
+@_store_location
 def import_(paths: tuple[str, ...], source: str | None, fmt: str | None,
             rejects_file: Path | None, catalog: Path | None, database_url: str | None,
             data_dir: Path | None) -> None:
