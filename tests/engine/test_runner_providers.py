@@ -14,24 +14,15 @@ import pytest
 from deltastream.core.snapshot import SIMULATOR_SOURCE, ChainSnapshot
 from deltastream.engine.runner import Engine, Pacer, Scheduled, SimulatorProvider
 from deltastream.market.clock import AcceleratedClock, FixedClock
-from tests.support.specs import EUROPEAN, START, spec, terms
-
-SECOND = spec("SEC", 410.0, 5.0, 0.01, False, strikes_each_side=6)
+from tests.support.specs import EUROPEAN, START, terms
+from tests.support.store import tape_day
 
 
 @pytest.fixture(scope="module")
 def recorded() -> list[dict[str, ChainSnapshot]]:
-    """Five ticks of a simulated two-product market, five minutes apart, tagged as another
-    source (what a replay or a feed hands the engine)."""
-    clock = FixedClock(START)
-    engine = Engine([EUROPEAN, SECOND], {"IDX": terms(EUROPEAN), "SEC": terms(SECOND)},
-                    seed=3, clock=clock, tick_interval=1.0, history=100)
-    out = []
-    for _ in range(5):
-        out.append({p: dataclasses.replace(s, source="tape", sequence=0)
-                    for p, s in engine.tick().items()})
-        clock.advance(300.0)
-    return out
+    """Five snapshots of a simulated two-product market, five minutes apart, as another source
+    stored them (what a replay or a feed hands the engine)."""
+    return tape_day(5, seed=3)
 
 
 class Tape:
