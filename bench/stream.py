@@ -1,14 +1,18 @@
 """Live stream fan-out: N Socket.IO clients (WebSocket transport, loopback) on `deltastream serve`.
 
     python bench/stream.py [--clients 1000] [--seconds 30] [--procs 2] [--chains 0]
+                           [--hours always|exchange]
 
 Starts a server on a free loopback port (ticking once a second, all products of the default
-catalogue), connects the clients from ``--procs`` client processes (gevent, a lean Socket.IO
-protocol client: Engine.IO v4 handshake, ping/pong, namespace connect, events), waits until
-every client is connected and has seen a tick, then streams for ``--seconds`` and prints:
-delivered messages/s, latency from the server handing a tick to the stream (``published_at``)
-to the client receiving it (p50/p99), the same from the tick's market ``timestamp`` (includes
-the engine's build time), messages missing in the clients' sequences, and the server's
+catalogue, trading around the clock: ``--hours exchange`` keeps the exchange sessions, outside
+which the engine only re-announces the standing quotes every ``stall_after/2``), connects the
+clients from ``--procs`` client processes (gevent, a lean Socket.IO protocol client: Engine.IO
+v4 handshake, ping/pong, namespace connect, events), waits until every client is connected and
+has seen a tick, then streams for ``--seconds`` and prints: delivered messages/s, latency from
+the server handing a tick to the stream (``published_at``) to the client receiving it
+(p50/p99), the same from the tick's market ``timestamp`` (includes the engine's build time),
+the part between the two (market time to the web process handing the tick to the stream:
+engine build, bus and decoding), messages missing in the clients' sequences, and the server's
 coalesced and dropped counters. ``--chains K`` subscribes every client to K chains as well.
 """
 
@@ -126,7 +130,9 @@ class LeanClient:
             buf += chunk
 
     def figures(self, stamps: dict[str, float]) -> dict:
-        latency, tick_latency = [], []
+        latency: list[float] = []
+        tick_latency: list[float] = []
+        handover: list[float] = []
         last: dict[tuple[str, str], int] = {}
         missing = 0
         for arrived, message in self.kept:
@@ -138,14 +144,16 @@ class LeanClient:
             last[key] = data["sequence"]
             if prev is not None and data["sequence"] > prev + 1:
                 missing += data["sequence"] - prev - 1
-            for field, out in (("published_at", latency), ("timestamp", tick_latency)):
-                text = data[field]
-                t = stamps.get(text)
-                if t is None:
-                    t = stamps[text] = epoch(text)
-                out.append(arrived - t)
+            published, ticked = (stamps.get(data[f]) for f in ("published_at", "timestamp"))
+            if published is None:
+                published = stamps[data["published_at"]] = epoch(data["published_at"])
+            if ticked is None:
+                ticked = stamps[data["timestamp"]] = epoch(data["timestamp"])
+            latency.append(arrived - published)
+            tick_latency.append(arrived - ticked)
+            handover.append(published - ticked)
         return {"count": len(latency), "latency": latency, "tick_latency": tick_latency,
-                "missing": missing}
+                "handover": handover, "missing": missing}
 
 
 def client_process(port: int, count: int, chains: int, offset: int, conn, go) -> None:
@@ -177,6 +185,7 @@ def client_process(port: int, count: int, chains: int, offset: int, conn, go) ->
     conn.send({"count": sum(f["count"] for f in figures),
                "latency": [x for f in figures for x in f["latency"]],
                "tick_latency": [x for f in figures for x in f["tick_latency"]],
+               "handover": [x for f in figures for x in f["handover"]],
                "missing": sum(f["missing"] for f in figures),
                "lagging": sum(1 for f in figures if f["missing"])})
 
@@ -206,6 +215,8 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=2, help="client processes")
     ap.add_argument("--chains", type=int, default=0, help="chains each client subscribes to")
     ap.add_argument("--tick-interval", type=float, default=1.0)
+    ap.add_argument("--hours", choices=["always", "exchange"], default="always",
+                    help="the server's trading hours (always: every product ticks)")
     args = ap.parse_args()
 
     port = free_port()
@@ -214,7 +225,7 @@ def main() -> None:
     env = {**os.environ, "DELTASTREAM_MAX_CONNECTIONS": str(args.clients + 100)}
     server = subprocess.Popen(
         [sys.executable, "-m", "deltastream", "serve", "--port", str(port), "--data-dir",
-         str(data), "--tick-interval", str(args.tick_interval)],
+         str(data), "--tick-interval", str(args.tick_interval), "--hours", args.hours],
         stdout=(data / "server.log").open("wb"), stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + 180
@@ -257,17 +268,21 @@ def main() -> None:
     count = sum(r["count"] for r in results)
     latency = [x for r in results for x in r["latency"]]
     tick_latency = [x for r in results for x in r["tick_latency"]]
+    handover = [x for r in results for x in r["handover"]]
     load = os.getloadavg()
     print(f"clients connected          {connected} / {args.clients} "
           f"({args.procs} client processes, {args.chains} chain subscriptions each)")
     print(f"streamed                   {args.seconds:.0f} s, ticks every "
-          f"{args.tick_interval:g} s, {len(PRODUCTS)} products")
+          f"{args.tick_interval:g} s, {len(PRODUCTS)} products, --hours {args.hours}")
     print(f"delivered messages/s       {count / args.seconds:,.0f}")
     print(f"publish-to-client ms       p50 {1000 * statistics.median(latency):.1f}  "
           f"p99 {1000 * percentile(latency, 0.99):.1f}  max {1000 * max(latency):.1f}")
     print(f"tick-to-client ms          p50 {1000 * statistics.median(tick_latency):.1f}  "
           f"p99 {1000 * percentile(tick_latency, 0.99):.1f}  (from the tick's market time: "
           "includes the engine's build)")
+    print(f"tick-to-stream ms          p50 {1000 * statistics.median(handover):.1f}  "
+          f"p99 {1000 * percentile(handover, 0.99):.1f}  (market time to the web process "
+          "handing the tick to the stream: engine build, bus, decoding)")
     print(f"missing in sequences       {sum(r['missing'] for r in results)} messages "
           f"({sum(r['lagging'] for r in results)} clients fell behind)")
     print(f"server coalesced / dropped {after.get('coalesced', 0) - before.get('coalesced', 0):.0f}"
