@@ -56,6 +56,7 @@ def test_a_bare_symbol_trades_the_underlying(catalog):
 @pytest.mark.parametrize(("symbol", "field", "words"), [
     ("NIFTY25JAN21500CE", "expiry", "expired"),          # January 2025: long gone
     ("NIFTY26D0124500CE", "expiry", "expired"),          # 1 Dec 2026, before today
+    ("NIFTY26NOV24500CE", "expiry", "expired"),          # November's monthly has passed
     ("NIFTY26D1024500CE", "expiry", "lists no expiry"),  # a Thursday: no NIFTY expiry
     ("NIFTY27MAR24500CE", "expiry", "lists no expiry"),  # March 2027: not listed yet
     ("NIFTY26D0824525CE", "strike", "multiples of 50"),

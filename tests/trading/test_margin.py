@@ -182,6 +182,12 @@ def test_us_spreads_need_their_maximum_loss():
     # 20 % x 210 - 10 = 32 (minimum 20): 100 x (premium + 32).
     assert float(us_margin(calendar, market).total) == pytest.approx(100 * (premium + 32),
                                                                      abs=1.0)
+    # 200 short 200 puts against 100 long 190 puts: 100 paired (10 x 100 = 1,000), 100
+    # naked (100 x (premium + 32)).
+    partly = [RiskPosition(-200, "put", 200.0, month, 0.3, True),
+              RiskPosition(100, "put", 190.0, month, 0.3, True)]
+    assert float(us_margin(partly, market).total) == pytest.approx(
+        1000 + 100 * (premium + 32), abs=1.0)
     # Short 100 shares at 210: 150 % of 21,000 = 31,500; long shares are paid in full.
     assert us_margin([RiskPosition(-100)], market).total == Decimal("31500.00")
     assert us_margin([RiskPosition(100)], market).total == 0

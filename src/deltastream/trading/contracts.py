@@ -121,10 +121,13 @@ def _listed_expiry(named: _Named, listed: Sequence[date], product: str) -> date:
         if named.expiry in listed:
             return named.expiry
         when = f"{named.expiry:%Y-%m-%d}"
-    if listed and named.expiry < min(listed) and not (
-            named.monthly and (named.expiry.year, named.expiry.month)
-            >= (min(listed).year, min(listed).month)):
-        raise ContractError("expiry", f"{product} {when} has expired")
+    if listed:
+        first = min(listed)
+        # Before the first listed expiry (a monthly: in an earlier month) it has passed.
+        gone = ((named.expiry.year, named.expiry.month) < (first.year, first.month)
+                if named.monthly else named.expiry < first)
+        if gone:
+            raise ContractError("expiry", f"{product} {when} has expired")
     shown = ", ".join(f"{e:%Y-%m-%d}" for e in listed)
     raise ContractError("expiry", f"{product} lists no expiry {when} (listed: {shown})")
 

@@ -211,23 +211,24 @@ def spread_max_loss_per_unit(right: str, short_strike: float, long_strike: float
 def us_margin(positions: Sequence[RiskPosition], market: Market) -> MarginBreakdown:
     """Strategy-based requirement of one US underlying's positions (module docstring)."""
     need = 0.0
-    longs = {id(p): p.quantity for p in positions if p.right is not None and p.quantity > 0}
-    for short in (p for p in positions if p.right is not None and p.quantity < 0):
-        left = -short.quantity
-        candidates = sorted(
-            (p for p in positions if id(p) in longs and p.right == short.right
-             and p.time >= short.time),
-            key=lambda p: spread_max_loss_per_unit(short.right or "", short.strike, p.strike))
-        for long in candidates:
-            pair = min(left, longs[id(long)])
-            if pair == 0:
-                continue
-            need += pair * spread_max_loss_per_unit(short.right or "", short.strike,
-                                                    long.strike)
-            longs[id(long)] -= pair
+    # Units of each long option (by index) not yet paired with a short.
+    unpaired = {i: p.quantity for i, p in enumerate(positions)
+                if p.right is not None and p.quantity > 0}
+    for short in positions:
+        if short.right is None or short.quantity >= 0:
+            continue
+        right, left = short.right, -short.quantity
+        covers = sorted((i for i in unpaired
+                         if positions[i].right == right and positions[i].time >= short.time),
+                        key=lambda i: spread_max_loss_per_unit(right, short.strike,
+                                                               positions[i].strike))
+        for i in covers:
+            pair = min(left, unpaired[i])
+            need += pair * spread_max_loss_per_unit(right, short.strike, positions[i].strike)
+            unpaired[i] -= pair
             left -= pair
         if left:
-            need += left * naked_short_per_unit(short.right or "", short.strike, market.spot,
+            need += left * naked_short_per_unit(right, short.strike, market.spot,
                                                 _unit_value(short, market))
     for p in positions:
         if p.right is None and p.quantity < 0:
