@@ -70,7 +70,12 @@ def test_a_linear_position_by_hand():
         0, 0, 31200, 31200, -31200, -31200, 62400, 62400, -62400, -62400,
         93600, 93600, -93600, -93600, 65520, -65520])
     assert scan.scan_risk == pytest.approx(93600)
-    assert scan.net_option_value == 0 and scan.requirement == pytest.approx(93600)
+    # The short's proceeds 65 x 24,000 = 1,560,000 are owed: requirement 1,653,600, of which
+    # the sale's cash covers all but the 93,600.
+    assert scan.net_value == pytest.approx(-1560000)
+    assert scan.requirement == pytest.approx(1653600)
+    # A long underlying is paid in full: its requirement is max(93,600 - 1,560,000, 0) = 0.
+    assert span_scan([RiskPosition(65)], NIFTY, INDIA_INDEX_SCAN).requirement == 0
 
 
 # A short of 65 NIFTY 24000 calls, 7 days, vol 15 %, r 5.5 %: value now 211.69 a unit.
@@ -93,7 +98,7 @@ def test_a_linear_position_by_hand():
 #     -1   down  22560  0.11     0.00   -13,759.66
 #     +2   same  26880  0.15 2,905.30    61,279.67   (x 0.35)
 #     -2   same  21120  0.15     0.00    -4,815.94   (x 0.35)
-# Net option value -65 x 211.69 = -13,759.83; requirement 81,661.26 + 13,759.83 = 95,421.09;
+# Net value -65 x 211.69 = -13,759.83; requirement 81,661.26 + 13,759.83 = 95,421.09;
 # exposure 2 % x 24,000 x 65 = 31,200; total 126,621.09.
 SHORT_CALL = RiskPosition(-65, "call", 24000.0, WEEK, 0.15)
 
@@ -106,14 +111,20 @@ def test_the_scan_of_a_short_call_against_its_scenario_table():
     assert scan.losses == pytest.approx(want, abs=1e-6)
     assert scan.losses[10] == pytest.approx(81661.26, abs=0.01)
     assert scan.scan_risk == pytest.approx(81661.26, abs=0.01)
-    assert scan.net_option_value == pytest.approx(-13759.83, abs=0.01)
+    assert scan.net_value == pytest.approx(-13759.83, abs=0.01)
     margin = india_margin([SHORT_CALL], NIFTY)
     assert (margin.span, margin.exposure) == (Decimal("95421.09"), Decimal("31200.00"))
     assert margin.total == Decimal("126621.09")
 
 
+def test_a_covered_call_needs_nothing_beyond_its_stock():
+    # Long 65 units and short 65 calls: every scenario's loss is at most the value held.
+    covered = [RiskPosition(65), SHORT_CALL]
+    assert span_scan(covered, NIFTY, INDIA_INDEX_SCAN).requirement == 0
+
+
 def test_a_long_option_needs_only_its_premium():
-    # Long 65 calls: every scenario loses at most the value held (net option value), so the
+    # Long 65 calls: every scenario loses at most the value held (the net value), so the
     # requirement is zero: the premium is blocked by the cash it took.
     margin = india_margin([RiskPosition(65, "call", 24000.0, WEEK, 0.15)], NIFTY)
     assert margin.total == 0
@@ -121,7 +132,7 @@ def test_a_long_option_needs_only_its_premium():
 
 def test_a_spread_needs_less_than_its_short_leg_and_at_most_its_width():
     # Short the 24000 call, long the 24200 call: the most the spread can cost to close is
-    # 200 x 65 = 13,000 (requirement = scan risk - net option value <= that); exposure
+    # 200 x 65 = 13,000 (requirement = scan risk - net value <= that); exposure
     # margin 31,200 on the short leg.
     legs = [SHORT_CALL, RiskPosition(65, "call", 24200.0, WEEK, 0.15)]
     spread = india_margin(legs, NIFTY)
@@ -142,7 +153,7 @@ def test_american_options_are_repriced_american():
                                   american=True) - now) * w for m, v, w in SCENARIOS]
     assert scan.losses == pytest.approx(want, abs=100 * 0.005 * 2)
     european = span_scan([RiskPosition(-100, "put", 210.0, 30 / 365, 0.30)], market, params)
-    assert scan.net_option_value < european.net_option_value    # the American put is worth more
+    assert scan.net_value < european.net_value    # the American put is worth more
 
 
 def test_scan_parameters_per_product():

@@ -64,6 +64,13 @@ def test_a_market_order_larger_than_the_book_is_cancelled_beyond_it():
     assert result.fills[-1] == Fill(390, Decimal("99.80"))
 
 
+def test_a_market_order_with_nothing_to_trade_against_is_cancelled_not_left_pending():
+    no_bids = book_from_quote(Decimal(0), Decimal("0.05"), 0, 650, Decimal("0.05"), lot_size=65)
+    assert no_bids.bids == ()
+    result = match_order(make_order("SELL", 65, "MARKET", **NIFTY), no_bids)
+    assert (result.fills, result.remaining, result.status) == ((), 0, OrderStatus.CANCELLED)
+
+
 def test_a_crossing_limit_fills_through_its_price_and_rests_the_rest():
     book = nifty_book("100.00", "100.10")
     full = match_order(make_order("BUY", 325, "LIMIT", price="100.15", **NIFTY), book)

@@ -18,9 +18,12 @@ down by the volatility scan range (14 scenarios), plus two extreme moves of +-2 
 unchanged volatility counting 35 % of their loss (16 in all, CME's standard array). Each
 option is repriced with the European or American pricer at the same time to expiry. A
 scenario's loss is sum of quantity x (value now - value in the scenario); the scan risk is the
-largest loss (at least zero), and the requirement is ``max(scan risk - net option value, 0)``
-where the net option value is sum of quantity x value now (SPAN's rule: longs' value offsets
-risk, shorts' value is owed). Exposure margin (Indian index options) adds 2 % of the notional
+largest loss (at least zero), and the requirement is ``max(scan risk - net value, 0)`` where
+the net value is sum of quantity x value now over options and underlying alike (SPAN's net
+option value, extended to the underlying because its trades move the cash too: longs' value
+offsets risk, shorts' value is owed). So a long option or a long underlying needs nothing
+beyond what it cost, a covered call nothing beyond its stock, and a short underlying its
+proceeds plus its scan risk. Exposure margin (Indian index options) adds 2 % of the notional
 (spot x units) of short options.
 
 Defaults, approximate: Indian indices scan 6 % of the price (NSE sets 3.5 daily standard
@@ -127,15 +130,15 @@ def _values(positions: Sequence[RiskPosition], market: Market, spot: np.ndarray,
 @dataclass(frozen=True)
 class ScanResult:
     """The 16 scenario losses (weighted, in :data:`SCENARIOS` order), the scan risk, the net
-    option value and the requirement ``max(scan risk - net option value, 0)``."""
+    value of the positions and the requirement ``max(scan risk - net value, 0)``."""
 
     losses: tuple[float, ...]
     scan_risk: float
-    net_option_value: float
+    net_value: float
 
     @property
     def requirement(self) -> float:
-        return max(self.scan_risk - self.net_option_value, 0.0)
+        return max(self.scan_risk - self.net_value, 0.0)
 
 
 def span_scan(positions: Sequence[RiskPosition], market: Market, params: ScanParameters
@@ -151,9 +154,8 @@ def span_scan(positions: Sequence[RiskPosition], market: Market, params: ScanPar
     scenario = _values(positions, market, market.spot * (1 + moves * params.price_range),
                        shifts)
     losses = weights * ((now - scenario) @ quantity)
-    options = np.array([p.right is not None for p in positions])
-    nov = float((quantity * now)[options].sum())
-    return ScanResult(tuple(float(x) for x in losses), max(float(losses.max()), 0.0), nov)
+    return ScanResult(tuple(float(x) for x in losses), max(float(losses.max()), 0.0),
+                      float(quantity @ now))
 
 
 def exposure_margin(positions: Sequence[RiskPosition], spot: float,
