@@ -8,9 +8,13 @@ from decimal import Decimal
 
 import pytest
 
-from deltastream.calendars.expiries import listing_for
 from deltastream.catalog import load_catalog
-from deltastream.trading.contracts import ContractError, resolve_fields, resolve_symbol
+from deltastream.trading.contracts import (
+    ContractError,
+    listed_expiries,
+    resolve_fields,
+    resolve_symbol,
+)
 
 NOW = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)
 
@@ -18,8 +22,7 @@ NOW = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def catalog():
     products = {p.symbol: p for p in load_catalog()}
-    listed = {s: listing_for(p).expiries_for(NOW) for s, p in products.items()}
-    return products, listed
+    return products, listed_expiries(products.values(), NOW)
 
 
 def test_the_listing_the_tests_rely_on(catalog):
@@ -28,6 +31,9 @@ def test_the_listing_the_tests_rely_on(catalog):
     assert listed["NIFTY"][:4] == [date(2026, 12, 8), date(2026, 12, 15), date(2026, 12, 22),
                                    date(2026, 12, 29)]
     assert date(2026, 12, 11) in listed["AAPL"]
+    # At 16:00 IST on 8 Dec the day's weekly has expired (15:30 IST): gone from the listing.
+    later = listed_expiries(catalog[0].values(), datetime(2026, 12, 8, 10, 30, tzinfo=UTC))
+    assert later["NIFTY"][0] == date(2026, 12, 15)
 
 
 @pytest.mark.parametrize(("symbol", "expiry", "strike", "right"), [

@@ -12,7 +12,7 @@ Accepted spellings (all upper case; surrounding spaces ignored except inside OCC
 * a bare product symbol (``NIFTY``): the underlying.
 
 A contract is valid when its product is in the catalogue, its expiry is listed now (the caller
-passes the listed expiries, e.g. ``calendars.expiries.listing_for(product).expiries_for(now)``),
+passes the listed expiries, e.g. :func:`listed_expiries` of the catalogue at ``now``),
 and its strike lies on the product's strike step. Anything else raises :class:`ContractError`
 naming the field (``symbol``, ``product``, ``expiry``, ``strike``, ``option_type``).
 Strikes are ``Decimal`` in the product's currency.
@@ -21,11 +21,12 @@ Strikes are ``Decimal`` in the product's currency.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
+from ..calendars.expiries import listing_for
 from ..catalog.contract_symbols import ContractSymbolError, parse_contract_symbol
 from ..catalog.product import Product
 
@@ -64,6 +65,12 @@ class Instrument:
             return self.product
         flag = "C" if self.right == "call" else "P"
         return f"{self.product}:{self.expiry:%Y-%m-%d}:{format(self.strike, 'f')}:{flag}"
+
+
+def listed_expiries(products: Iterable[Product], now: datetime) -> dict[str, list[date]]:
+    """Each product's expiries listed at ``now`` (timezone-aware), by product symbol: the
+    ``listed`` argument of :func:`resolve_symbol` and :func:`resolve_fields`."""
+    return {p.symbol: listing_for(p).expiries_for(now) for p in products}
 
 
 def tick_of(product: Product) -> Decimal:
