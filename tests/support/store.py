@@ -38,7 +38,8 @@ def expected_archive_times(snaps, every: float) -> list[int]:
 def imported(snap, source: str, *, product: str | None = None, shift=None, spot_offset=0.0):
     """``snap`` as an import of ``source`` would store it: with quality arrays (every tenth
     contract flagged as not listed, no vendor numbers), optionally renamed, moved in time by
-    ``shift`` and with the underlying moved by ``spot_offset``."""
+    ``shift`` and with the underlying moved by ``spot_offset``; without session state, which
+    imported files do not carry."""
     import dataclasses
     from datetime import timedelta
 
@@ -59,7 +60,8 @@ def imported(snap, source: str, *, product: str | None = None, shift=None, spot_
     return dataclasses.replace(
         snap, source=source, product=product or snap.product, timestamp=when,
         sequence=int(when.timestamp()), spot=snap.spot + spot_offset, quality=quality,
-        forward_residuals=np.full(len(snap.expiry_dates), 1e-4))
+        forward_residuals=np.full(len(snap.expiry_dates), 1e-4), market_status=None,
+        market_status_until=None)
 
 
 def tape_day(steps: int, *, seed: int, data_dir: Path | None = None
