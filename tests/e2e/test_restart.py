@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from deltastream.catalog import load_catalog
+from deltastream.core.types import TradingHours
 from deltastream.engine.setup import build_engine
 from deltastream.market.checkpoint import decode, restore
 from deltastream.market.clock import FixedClock
@@ -115,7 +116,7 @@ def test_sigkill_and_restart_continue_the_stored_market(tmp_path, database):
 
         # The first tick after the restart is the stored state evolved to its time: a
         # market that started again from the base price (or anywhere else) could not match.
-        market = build_engine(load_catalog(), Settings(), FixedClock(
+        market = build_engine(load_catalog(), Settings(hours=TradingHours.ALWAYS), FixedClock(
             checkpoint.time)).market.products[PRODUCT]
         restore(market, checkpoint)
         expected = market.advance(history.ticks(db, PRODUCT, limit=1, newest=False,
