@@ -12,8 +12,9 @@ has seen a tick, then streams for ``--seconds`` and prints: delivered messages/s
 the server handing a tick to the stream (``published_at``) to the client receiving it
 (p50/p99), the same from the tick's market ``timestamp`` (includes the engine's build time),
 the part between the two (market time to the web process handing the tick to the stream:
-engine build, bus and decoding), messages missing in the clients' sequences, and the server's
-coalesced and dropped counters. ``--chains K`` subscribes every client to K chains as well.
+engine build, bus and decoding), messages missing in the clients' sequences, the server's
+coalesced and dropped counters, and the CPU of the server's processes while streaming (read
+from /proc as bench/idle.py does). ``--chains K`` subscribes every client to K chains as well.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+
+from idle import find_processes, read_cpu  # bench/ is the script's directory on sys.path
 
 PRODUCTS = ["NIFTY", "BANKNIFTY", "FINNIFTY", "SENSEX", "AAPL", "TSLA", "SPY", "QQQ"]
 
@@ -254,9 +257,12 @@ def main() -> None:
             procs.append(p)
         connected = sum(p.recv() for p in pipes)
         before = counters(base)
+        serving = find_processes(server.pid)
+        cpu_before = {pid: read_cpu(pid) for _, pid in serving.labelled()}
         go.set()
         time.sleep(args.seconds)
         go.clear()
+        cpu_after = {pid: read_cpu(pid) for _, pid in serving.labelled()}
         results = [p.recv() for p in pipes]
         after = counters(base)
         for p in procs:
@@ -269,6 +275,11 @@ def main() -> None:
     latency = [x for r in results for x in r["latency"]]
     tick_latency = [x for r in results for x in r["tick_latency"]]
     handover = [x for r in results for x in r["handover"]]
+    cpu = []
+    for name, pid in serving.labelled():
+        start, end = cpu_before[pid], cpu_after[pid]
+        if start is not None and end is not None:
+            cpu.append(f"{name} {100 * (end - start) / args.seconds:.1f} %")
     load = os.getloadavg()
     print(f"clients connected          {connected} / {args.clients} "
           f"({args.procs} client processes, {args.chains} chain subscriptions each)")
@@ -287,6 +298,7 @@ def main() -> None:
           f"({sum(r['lagging'] for r in results)} clients fell behind)")
     print(f"server coalesced / dropped {after.get('coalesced', 0) - before.get('coalesced', 0):.0f}"
           f" / {after.get('dropped', 0) - before.get('dropped', 0):.0f}")
+    print(f"server CPU (% of one core)  {', '.join(cpu)}")
     print(f"load average (1/5/15 min)  {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on "
           f"{os.cpu_count()} cores")
 

@@ -7,6 +7,7 @@ real server in tests/e2e/test_stream.py."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import gevent
 import gevent.socket
@@ -17,7 +18,15 @@ from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode
 from deltastream.core.types import MarketStatus
 from deltastream.settings import Settings
 from deltastream.web import create_app
-from deltastream.web.socketio import WRITER, LockedSocket, _WebSocketWSGI, encode_frame
+from deltastream.web.socketio import (
+    WRITER,
+    LockedSocket,
+    SocketIOClient,
+    _WebSocketWSGI,
+    encode_frame,
+    websocket_frame,
+)
+from deltastream.web.stream import CHAIN, SUMMARY, UNDERLYING, Batch, StreamEvent
 from tests.web.market_sessions import session_engine, sessions
 
 OPEN_UNTIL = datetime(2026, 11, 25, 21, 0, tzinfo=UTC)      # the session's close
@@ -258,3 +267,81 @@ def test_every_event_carries_the_market_status_and_it_follows_the_session():
                 for r in got] == [("closed", "2026-11-26T14:30:00.000Z")] * len(got)
     finally:
         sio.disconnect()
+
+
+class _Queue:
+    def __init__(self) -> None:
+        self.size = 0
+
+    def qsize(self) -> int:
+        return self.size
+
+
+class _EngineIOSocket:
+    """What the client reads of Engine.IO's socket: upgraded to our WebSocket writer."""
+
+    closed = False
+    upgraded = True
+    upgrading = False
+
+    def __init__(self, writer: LockedSocket) -> None:
+        self.queue = _Queue()
+        setattr(self, WRITER, writer)
+
+
+class _Hub:
+    def __init__(self) -> None:
+        self.feed = SimpleNamespace(symbols=["IDX", "SEC"])
+        self.counted = 0
+
+    def delivered(self, client, count: int) -> None:
+        self.counted += count
+
+
+def _websocket_client():
+    ours, theirs = gevent.socket.socketpair()
+    writer = LockedSocket(ours)
+    writer.websocket = _Open()      # type: ignore[assignment]
+    eio_socket = _EngineIOSocket(writer)
+    server = SimpleNamespace(eio=SimpleNamespace(sockets={"e1": eio_socket}))
+    hub = _Hub()
+    client = SocketIOClient(hub, server, "e1", 16)     # type: ignore[arg-type]
+    theirs.settimeout(1)
+    return client, hub, eio_socket, theirs
+
+
+def _tick(sequence: int) -> Batch:
+    return Batch([StreamEvent(kind, product, sequence, {"product": product, "seq": sequence})
+                  for product in ("IDX", "SEC") for kind in (UNDERLYING, SUMMARY, CHAIN)])
+
+
+def _general_frames(batch: Batch) -> bytes:
+    return b"".join(websocket_frame(e) for e in batch.general)
+
+
+def test_a_general_client_that_kept_up_is_written_the_ticks_frames_at_once():
+    client, hub, _, theirs = _websocket_client()
+    batch = _tick(1)
+    assert client.write_general(batch)
+    expected = _general_frames(batch)
+    got = b""
+    while len(got) < len(expected):
+        got += theirs.recv(1 << 16)
+    assert got == expected                          # prices and summaries, no chain
+    assert hub.counted == 4 and len(client.buffer) == 0
+
+
+def test_a_client_with_chains_pending_messages_or_a_busy_connection_goes_through_its_buffer():
+    client, _, eio_socket, _ = _websocket_client()
+    client.chains.add("IDX")                         # wants chain_update too
+    assert not client.write_general(_tick(1))
+    client.chains.clear()
+    client.buffer.put(StreamEvent(UNDERLYING, "IDX", 1, {"product": "IDX"}))
+    assert not client.write_general(_tick(2))       # coalesces with what is pending
+    client.buffer.drain()
+    eio_socket.queue.size = 1                        # a reply or ping goes first
+    assert not client.write_general(_tick(3))
+    eio_socket.queue.size = 0
+    twice = Batch(_tick(4).events + _tick(5).events)
+    assert not client.write_general(twice)          # two ticks of a product: keep the latest
+    assert client.write_general(_tick(6))

@@ -18,6 +18,7 @@ from deltastream.web.stream import (
     KINDS,
     SUMMARY,
     UNDERLYING,
+    Batch,
     CoalescingBuffer,
     StreamClient,
     StreamEvent,
@@ -106,6 +107,26 @@ def test_sse_frames_carry_the_sequence_as_id_on_the_last_event_of_each_sequence(
     assert blocks[1].startswith("id: 7\nevent: chain_summary\n")
     assert blocks[2].startswith("id: 8\nevent: underlying_update\n")
     assert '"product":"B"' in blocks[2]
+
+
+def test_a_batch_joins_its_general_events_once_in_order_without_chains():
+    events = [event(UNDERLYING, "IDX", 7), event(CHAIN, "IDX", 7), event(SUMMARY, "IDX", 7),
+              event(UNDERLYING, "SEC", 7)]
+    calls = []
+
+    def encode(e: StreamEvent) -> bytes:
+        calls.append(e.key)
+        return f"<{e.kind}:{e.product}>".encode()
+
+    batch = Batch(events)
+    joined = batch.general_joined("test", encode)
+    assert joined == b"<underlying:IDX><summary:IDX><underlying:SEC>"
+    assert batch.general_joined("test", encode) is joined
+    assert len(calls) == 3                      # each event encoded once, the chain never
+    assert batch.general_unique
+    # Two ticks of one product in a batch: taking them all would differ from the buffer's
+    # coalescing, so the batch says so.
+    assert not Batch([event(UNDERLYING, "IDX", 7), event(UNDERLYING, "IDX", 8)]).general_unique
 
 
 # -- the hub on a real engine ----------------------------------------------------------------
@@ -210,3 +231,38 @@ def test_each_event_of_a_snapshot_carries_its_market_status():
     bare = dataclasses.replace(snap, market_status=None, market_status_until=None)
     assert [(e.payload["market_status"], e.payload["market_status_until"])
             for e in events_for(bare, 11, 0.0)] == [(None, None)] * 3
+
+
+class DirectClient(StreamClient):
+    """A client that takes a batch's general events as they are, as a WebSocket client that
+    kept up does, and reports them delivered."""
+
+    def __init__(self, hub) -> None:
+        super().__init__(16, ["IDX", "SEC"], [UNDERLYING, SUMMARY])
+        self.hub = hub
+        self.batches: list[list[StreamEvent]] = []
+
+    def write_general(self, batch: Batch) -> bool:
+        self.batches.append(batch.general)
+        self.hub.delivered(self, len(batch.general))
+        return True
+
+
+def test_messages_written_during_a_fan_out_are_counted_in_metrics_when_it_ends(
+        client, engine, hub):
+    direct = [DirectClient(hub) for _ in range(3)]
+    buffered = StreamClient(16, ["IDX", "SEC"], [UNDERLYING, SUMMARY])
+    for c in [*direct, buffered]:
+        hub.add(c)
+    before = metric(client, "deltastream_stream_delivered_total", "sse")
+    tick(engine)
+    settle()
+    sequence = engine.latest("IDX").sequence
+    for c in direct:
+        assert [(e.kind, e.product, e.sequence) for b in c.batches for e in b] == [
+            (k, p, sequence) for p in ("IDX", "SEC") for k in (UNDERLYING, SUMMARY)]
+        assert len(c.buffer) == 0
+    # A client that does not take the batch directly still gets it through its buffer.
+    assert sorted((e.kind, e.product) for e in buffered.take()) == sorted(
+        (k, p) for k in (UNDERLYING, SUMMARY) for p in ("IDX", "SEC"))
+    assert metric(client, "deltastream_stream_delivered_total", "sse") == before + 3 * 4

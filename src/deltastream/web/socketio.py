@@ -256,7 +256,8 @@ class SocketIOClient(StreamClient):
     writes its batch at once, as far as the kernel takes it without waiting; otherwise (and
     for the rest of a batch the kernel did not take) the client's own greenlet writes, and
     while that write waits on a slow client new messages coalesce in its buffer and nobody
-    else waits.
+    else waits. A client of ``general`` only with nothing pending is written the tick's
+    frames as one byte string shared by all such clients (:meth:`write_general`).
     """
 
     transport = "socketio"
@@ -292,25 +293,50 @@ class SocketIOClient(StreamClient):
         return writer if writer is not None and socket.upgraded and not socket.upgrading \
             else None
 
-    def wake(self) -> None:
+    def _free_writer(self) -> LockedSocket | None:
+        """The WebSocket writer when the fan-out may write to it now: nobody is writing,
+        Engine.IO has nothing queued and this client's sender is idle; otherwise None."""
         if self.closed or self._busy or self.ready.is_set():
-            self.ready.set()
-            return
+            return None
         socket = self._socket()
         writer = self._writer(socket)
         if writer is None or writer.lock.locked() or socket.queue.qsize():
-            self.ready.set()
-            return
-        events = self.buffer.drain()
-        data = b"".join([e.encoded("frame", websocket_frame) for e in events])
+            return None
+        return writer
+
+    def _write_now(self, writer: LockedSocket, data: bytes, count: int) -> None:
+        """Write ``data`` (``count`` messages) as far as the kernel takes it; the sender
+        greenlet writes the rest."""
         try:
             sent = writer.try_write(data)
         except OSError:
             return                  # the connection is gone; Engine.IO reports the disconnect
-        self.hub.delivered(self, len(events))
+        self.hub.delivered(self, count)
         if sent < len(data):
             self._rest = (writer, data[sent:])
             self.ready.set()
+
+    def write_general(self, batch: Batch) -> bool:
+        # The common case at every tick: a client of ``general`` only that kept up gets the
+        # batch's frames joined once for all such clients, without a pass through its buffer.
+        if self.chains or len(self.buffer) or not batch.general_unique:
+            return False
+        writer = self._free_writer()
+        if writer is None:
+            return False
+        if batch.general:
+            self._write_now(writer, batch.general_joined("frame", websocket_frame),
+                            len(batch.general))
+        return True
+
+    def wake(self) -> None:
+        writer = self._free_writer()
+        if writer is None:
+            self.ready.set()
+            return
+        events = self.buffer.drain()
+        self._write_now(writer, b"".join([e.encoded("frame", websocket_frame) for e in events]),
+                        len(events))
 
     def _run(self) -> None:
         try:

@@ -93,15 +93,30 @@ def _json(event: StreamEvent) -> bytes:
 
 
 class Batch:
-    """The events of the snapshots handed over at once, grouped for selection per client."""
+    """The events of the snapshots handed over at once, grouped for selection per client.
+
+    ``general_unique``: no two general events share a key (one tick per product), so a client
+    with nothing pending that takes them all as they are gets exactly what its coalescing
+    buffer would have given it."""
 
     def __init__(self, events: list[StreamEvent]) -> None:
         self.events = events
         self.general = [e for e in events if e.kind != CHAIN]
+        self.general_unique = len({e.key for e in self.general}) == len(self.general)
         self.chains: dict[str, list[StreamEvent]] = {}
         for e in events:
             if e.kind == CHAIN:
                 self.chains.setdefault(e.product, []).append(e)
+        self._joined: dict[str, bytes] = {}
+
+    def general_joined(self, form: str, encode: Callable[[StreamEvent], bytes]) -> bytes:
+        """The general events' ``form`` (bytes, e.g. WebSocket frames) one after the other:
+        joined once per batch, the same object for every client that takes them all."""
+        found = self._joined.get(form)
+        if found is None:
+            found = self._joined[form] = b"".join([e.encoded(form, encode)
+                                                   for e in self.general])
+        return found
 
 
 def events_for(snap: ChainSnapshot, strikes: int, published: float) -> list[StreamEvent]:
@@ -219,6 +234,12 @@ class StreamClient:
     def wake(self) -> None:
         self.ready.set()
 
+    def write_general(self, batch: Batch) -> bool:
+        """Deliver ``batch``'s general events at once, bypassing the buffer, where the
+        transport can (see :class:`~deltastream.web.socketio.SocketIOClient`); False when
+        the events must go through :meth:`StreamHub.offer` instead."""
+        return False
+
     def take(self) -> list[StreamEvent]:
         self.ready.clear()
         return self.buffer.drain()
@@ -241,6 +262,10 @@ class StreamHub:
         # Recent events for resume, grouped by sequence; a tick has one per (event, product).
         self._recent: deque[StreamEvent] = deque(
             maxlen=replay_ticks * len(KINDS) * max(1, len(feed.symbols)))
+        # Delivered counts of a fan-out in progress, per transport: exported once it ends
+        # (a counter increment per client costs as much as a tenth of the client's write).
+        self._fanning_out = False
+        self._delivered: dict[str, int] = {}
         self._work = Event()
         self._wakeup = gevent.get_hub().loop.async_()
         self._wakeup.start(self._work.set)
@@ -289,8 +314,16 @@ class StreamHub:
             self._latest[event.key] = event
             self._recent.append(event)
         batch = Batch(events)
-        for client in list(self.clients):
-            self.offer(client, client.select(batch))
+        self._fanning_out = True
+        try:
+            for client in list(self.clients):
+                if not client.write_general(batch):
+                    self.offer(client, client.select(batch))
+        finally:
+            self._fanning_out = False
+            delivered, self._delivered = self._delivered, {}
+            for transport, count in delivered.items():
+                self.counters.delivered(transport, count)
 
     def offer(self, client: StreamClient, events: list[StreamEvent]) -> None:
         """Buffer what ``client`` wants of ``events`` and wake it."""
@@ -333,7 +366,12 @@ class StreamHub:
         return [e for e in recent if e.sequence > sequence and client.wants(e)]
 
     def delivered(self, client: StreamClient, count: int) -> None:
-        self.counters.delivered(client.transport, count)
+        """``count`` messages were written to ``client``; counted in /metrics at once, or
+        at the end of the fan-out in progress."""
+        if self._fanning_out:
+            self._delivered[client.transport] = self._delivered.get(client.transport, 0) + count
+        else:
+            self.counters.delivered(client.transport, count)
 
 
 def sse_frames(events: list[StreamEvent]) -> Iterator[bytes]:
