@@ -169,5 +169,77 @@ api_keys = sa.Table(
 # The account tables, parents first (not history: the writer and retention never see them).
 ACCOUNT_TABLES = {t.name: t for t in (users, refresh_tokens, api_keys)}
 
+# Paper trading (see deltastream.store.trading). Money and prices are exact decimal TEXT (the
+# Decimal's own string: no binary rounding, the same on both backends); quantities INTEGER
+# units of the underlying; times BIGINT microseconds since the epoch, UTC. A contract is its
+# product plus expiry/strike/"right" ("call"/"put"), all NULL for the underlying. Positions
+# are not stored: they are the replay of the user's fills (one source of truth).
+MONEY = sa.String(40)
+
+paper_accounts = sa.Table(
+    "paper_accounts", metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("cash", MONEY, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("user_id", "currency"),
+)
+
+paper_orders = sa.Table(
+    "paper_orders", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("idempotency_key", sa.String(255), nullable=True),
+    sa.Column("symbol", sa.String(64), nullable=False),
+    sa.Column("product", PRODUCT, nullable=False),
+    sa.Column("expiry", sa.Date, nullable=True),
+    sa.Column("strike", MONEY, nullable=True),
+    sa.Column("right", sa.String(4), nullable=True),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("side", sa.String(4), nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("order_type", sa.String(10), nullable=False),
+    sa.Column("limit_price", MONEY, nullable=True),
+    sa.Column("stop_price", MONEY, nullable=True),
+    sa.Column("time_in_force", sa.String(3), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("filled_quantity", sa.BigInteger, nullable=False),
+    sa.Column("avg_fill_price", MONEY, nullable=True),
+    sa.Column("after_market", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.String(255), nullable=True),
+    sa.Column("placed_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    # NULL keys never collide (both backends): orders without a key are all distinct.
+    sa.UniqueConstraint("user_id", "idempotency_key"),
+    sa.Index(None, "user_id", "placed_at"),
+    sa.Index(None, "status"),
+)
+
+paper_fills = sa.Table(
+    "paper_fills", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("paper_orders.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("product", PRODUCT, nullable=False),
+    sa.Column("expiry", sa.Date, nullable=True),
+    sa.Column("strike", MONEY, nullable=True),
+    sa.Column("right", sa.String(4), nullable=True),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("side", sa.String(4), nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("price", MONEY, nullable=False),
+    sa.Column("charges", MONEY, nullable=False),
+    sa.Column("filled_at", sa.BigInteger, nullable=False),
+    sa.Index(None, "user_id", "id"),
+    sa.Index(None, "order_id"),
+)
+
+# The paper-trading tables, parents first.
+TRADING_TABLES = {t.name: t for t in (paper_accounts, paper_orders, paper_fills)}
+
 TABLES = {t.name: t for t in (underlying_ticks, chain_summaries, chain_archive, session_close,
                               market_state)}

@@ -1,0 +1,156 @@
+"""The paper-trading tables on SQLite and PostgreSQL: exact decimal money round trips, accounts
+opened once per currency, orders and fills per user (another user's are invisible), the
+idempotency key unique per user, and the account lock serialising read-modify-write so that
+concurrent changes are never lost."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import exc
+
+from deltastream.store import database, schema
+from deltastream.store.accounts import SqlAccountStore
+from deltastream.store.trading import ContractRef, NewOrder, SqlTradingStore
+
+START = {"INR": Decimal("1000000"), "USD": Decimal("100000")}
+CALL = ContractRef("NIFTY", date(2026, 12, 29), Decimal("24500"), "call", "INR")
+
+
+def empty_trading(db: sa.Engine) -> None:
+    with db.begin() as conn:
+        for table in (*reversed(schema.TRADING_TABLES.values()),
+                      *reversed(schema.ACCOUNT_TABLES.values())):
+            conn.execute(sa.delete(table))
+
+
+@pytest.fixture()
+def trading(db) -> Iterator[SqlTradingStore]:
+    yield SqlTradingStore(db)
+    # The shared PostgreSQL database is emptied of the history tables only by conftest.
+    empty_trading(db)
+
+
+def user(db: sa.Engine, email: str) -> int:
+    return SqlAccountStore(db).create_user(email, email, "h", 1).id
+
+
+def new_order(user_id: int, key: str | None = None, status: str = "PENDING",
+              placed_at: int = 10) -> NewOrder:
+    return NewOrder(user_id, key, "NIFTY26DEC24500CE", CALL, "BUY", 65, "LIMIT",
+                    Decimal("101.05"), None, "DAY", status, 0, None, False, None, placed_at)
+
+
+def test_accounts_open_once_per_currency_with_exact_cash(trading, db):
+    ann = user(db, "ann@example.com")
+    trading.ensure_account(ann, START, 5)
+    assert trading.cash(ann) == START
+    with trading.locked(ann) as ledger:
+        ledger.set_cash("INR", Decimal("999876.1234567"), 6)
+    # Opening again leaves an existing account as it is.
+    trading.ensure_account(ann, START, 7)
+    assert trading.cash(ann) == {"INR": Decimal("999876.1234567"), "USD": Decimal("100000")}
+
+
+def test_orders_and_fills_belong_to_their_user(trading, db):
+    ann, bob = user(db, "ann@example.com"), user(db, "bob@example.com")
+    for who in (ann, bob):
+        trading.ensure_account(who, START, 1)
+    with trading.locked(ann) as ledger:
+        first = ledger.insert_order(new_order(ann, placed_at=10))
+        second = ledger.insert_order(new_order(ann, placed_at=20))
+        ledger.insert_fill(second, 65, Decimal("101.05"), Decimal("23.61"), 21)
+        ledger.insert_fill(second, 130, Decimal("101.00"), Decimal("27.30"), 21)
+        second = ledger.update_order(second, status="FILLED", filled_quantity=195,
+                                     avg_fill_price=Decimal("101.0167"), at=21)
+    assert trading.order(ann, first.id) == first
+    assert trading.order(bob, first.id) is None
+    assert [o.id for o in trading.orders(ann)] == [second.id, first.id]
+    assert [o.id for o in trading.orders(ann, status="PENDING")] == [first.id]
+    assert [o.id for o in trading.orders(ann, limit=1)] == [second.id]
+    assert trading.orders(bob) == []
+    read = trading.order(ann, second.id)
+    assert read.status == "FILLED" and read.avg_fill_price == Decimal("101.0167")
+    assert read.contract == CALL and read.limit_price == Decimal("101.05")
+    fills = trading.fills(ann)
+    assert [(f.quantity, f.price, f.charges) for f in fills] == [
+        (65, Decimal("101.05"), Decimal("23.61")), (130, Decimal("101.00"), Decimal("27.30"))]
+    assert all(f.signed_quantity > 0 and f.order_id == second.id for f in fills)
+    assert trading.fills(bob) == []
+    assert [o.id for o in trading.open_orders()] == [first.id]
+
+
+def test_an_idempotency_key_is_unique_per_user(trading, db):
+    ann, bob = user(db, "ann@example.com"), user(db, "bob@example.com")
+    with trading.locked(ann) as ledger:
+        placed = ledger.insert_order(new_order(ann, key="k1"))
+    with trading.locked(bob) as ledger:
+        ledger.insert_order(new_order(bob, key="k1"))   # another user's key space
+    assert trading.order_by_key(ann, "k1") == placed
+    with pytest.raises(exc.IntegrityError), trading.locked(ann) as ledger:
+        ledger.insert_order(new_order(ann, key="k1"))
+    # Orders without a key never collide.
+    with trading.locked(ann) as ledger:
+        ledger.insert_order(new_order(ann))
+        ledger.insert_order(new_order(ann))
+    assert len(trading.orders(ann)) == 3
+
+
+def test_the_account_lock_serialises_concurrent_read_modify_writes(trading, db):
+    ann = user(db, "ann@example.com")
+    trading.ensure_account(ann, START, 1)
+    errors: list[BaseException] = []
+
+    def spend() -> None:
+        try:
+            with trading.locked(ann) as ledger:
+                cash = ledger.cash()["INR"]
+                time.sleep(0.05)       # the other thread would read the same cash unlocked
+                ledger.set_cash("INR", cash - Decimal("100"), 2)
+        except BaseException as error:   # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=spend) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert trading.cash(ann)["INR"] == Decimal("999600")
+
+
+def test_reset_deletes_orders_and_fills_and_restores_cash(trading, db):
+    ann = user(db, "ann@example.com")
+    trading.ensure_account(ann, START, 1)
+    with trading.locked(ann) as ledger:
+        order = ledger.insert_order(new_order(ann, key="k"))
+        ledger.insert_fill(order, 65, Decimal("100"), Decimal("20"), 2)
+        ledger.set_cash("INR", Decimal("993480"), 2)
+    with trading.locked(ann) as ledger:
+        ledger.reset(START, 3)
+    assert trading.orders(ann) == [] and trading.fills(ann) == []
+    assert trading.cash(ann) == START
+
+
+def test_revision_0005_adds_only_the_trading_tables_and_downgrades_cleanly(fresh_url):
+    from alembic import command
+
+    engine = database._create_engine(fresh_url)
+    try:
+        with engine.connect() as conn, conn.begin():
+            command.upgrade(database._alembic_config(conn), "0004")
+        before = set(sa.inspect(engine).get_table_names())
+        with engine.connect() as conn, conn.begin():
+            command.upgrade(database._alembic_config(conn), "0005")
+        assert set(sa.inspect(engine).get_table_names()) - before == set(schema.TRADING_TABLES)
+        with engine.connect() as conn, conn.begin():
+            command.downgrade(database._alembic_config(conn), "0004")
+        assert set(sa.inspect(engine).get_table_names()) == before
+    finally:
+        engine.dispose()
