@@ -1,0 +1,601 @@
+"""Paper trading's flow: place, cancel and list orders, fill resting orders on later ticks,
+and report portfolio, positions, P&L, performance and risk, for one user at a time.
+
+Units: money and prices ``Decimal`` in the contract's currency (INR for Indian products, USD
+for US ones; each user has one cash account per currency); quantities ``int`` units of the
+underlying; times aware UTC datetimes (stored as epoch microseconds).
+
+Placing an order (:meth:`PaperTrading.place`):
+
+1. the body is checked (:func:`deltastream.trading.orders.make_order`) and its contract
+   resolved against the expiries the live snapshots list (any accepted symbol spelling, or
+   explicit fields);
+2. the contract's book is built from the live snapshot's bid/ask: ``touch_lots`` lots at the
+   touch and deeper levels behind it (:func:`deltastream.trading.matching.book_from_quote`;
+   the simulated quotes carry no sizes, so the touch size is this service's setting);
+3. when the product's market is closed (``market_status`` CLOSED) the order is refused with
+   the next open (:class:`MarketClosed`), unless ``after_market``: then it is stored PENDING
+   and fills from the first open tick on (:meth:`PaperTrading.match_resting`);
+4. under the account lock (:meth:`SqlTradingStore.locked`) the idempotency key is looked up
+   (a retry returns the stored order), the order is matched (market orders walk the book at
+   once and never rest; a limit order fills what crosses and rests the rest, DAY, or cancels
+   it, IOC), and the margin is checked: the requirement of the positions after the fills
+   plus, for a resting remainder, the units it could still fill at its limit (so a resting
+   buy keeps its premium covered), against the cash after the fills. Refused orders are
+   stored REJECTED with the figures (:class:`MarginRejected`);
+5. order, fills (one row per level taken, each with its charges), and cash are written in
+   that transaction.
+
+Margin requirement per currency: the sum over products of
+:func:`deltastream.trading.margin.india_margin` (INR: SPAN-style scan plus exposure) or
+:func:`~deltastream.trading.margin.us_margin` (USD: strategy-based rules), each option
+repriced at its snapshot IV (the ATM IV where it did not solve). ``margin_available`` =
+cash - requirement. Only the margin of positions and of the order being placed count: other
+resting orders' remainders are checked again when they fill, and a fill the margin would not
+allow is then cancelled with the reason.
+
+P&L: realised by weighted average cost (:class:`~deltastream.trading.positions.CostMethod`
+AVERAGE), charges counted once per fill, net realised = realised - charges; unrealised marks
+open units at the snapshot's mid. ``total_pnl`` = net realised + unrealised = (cash + value of
+the positions at the mid) - starting cash. Positions are the replay of the fills (the store
+keeps no separate position rows).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any, cast
+
+from ..catalog.contract_symbols import contract_symbol
+from ..catalog.product import Product
+from ..core.snapshot import ChainSnapshot, monthly_flags
+from ..core.types import MarketStatus
+from ..store.trading import ContractRef, FillRow, Ledger, NewOrder, OrderRow, SqlTradingStore
+from ..trading.charges import fill_charges, to_cents
+from ..trading.contracts import ContractError, Instrument, resolve_fields, resolve_symbol
+from ..trading.margin import (
+    MarginError,
+    Market,
+    RiskPosition,
+    check_order_margin,
+    india_margin,
+    scan_parameters,
+    us_margin,
+)
+from ..trading.matching import (
+    Book,
+    Fill,
+    MatchResult,
+    OrderStatus,
+    book_from_quote,
+    match_order,
+)
+from ..trading.matching import match_resting as match_resting_order
+from ..trading.orders import Order, OrderError, OrderType, Side, TimeInForce, make_order
+from ..trading.positions import ZERO, Position, apply_fill
+
+DEFAULT_STARTING_CASH: Mapping[str, Decimal] = {"INR": Decimal("1000000"),
+                                                "USD": Decimal("100000")}
+DEFAULT_TOUCH_LOTS = 10
+# Where a contract's IV did not solve, the scan reprices at the ATM IV, else this.
+FALLBACK_VOL = 0.2
+AVG_PRICE_PLACES = Decimal("0.0001")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class TradeError(ValueError):
+    """A request field is invalid: ``field`` names it and ``accepted`` says what is."""
+
+    def __init__(self, field: str, message: str, accepted: str | None = None) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+        self.accepted = accepted
+
+
+class MarketClosed(Exception):  # noqa: N818 - the condition, not a failure
+    """The product's market is closed; ``next_open`` is when it opens (None: unknown)."""
+
+    def __init__(self, product: str, next_open: datetime | None) -> None:
+        when = next_open.isoformat() if next_open else "unknown"
+        super().__init__(f"the {product} market is closed; it opens at {when} (send "
+                         "after_market: true to queue the order)")
+        self.product = product
+        self.next_open = next_open
+
+
+class NoQuote(Exception):  # noqa: N818 - the condition, not a failure
+    """No live snapshot quotes the product (the feed has not published it yet)."""
+
+
+class MarginRejected(Exception):  # noqa: N818 - the condition, not a failure
+    """The order would leave less than zero margin available; stored as REJECTED."""
+
+    def __init__(self, order: OrderRow, error: MarginError) -> None:
+        super().__init__(str(error))
+        self.order = order
+        self.required = error.required
+        self.available = error.available
+
+
+class OrderNotFound(LookupError):  # noqa: N818 - the condition, not a failure
+    """No order with this id belongs to the user."""
+
+
+class NotCancellable(Exception):  # noqa: N818 - the condition, not a failure
+    """The order is no longer open (filled, cancelled or rejected)."""
+
+    def __init__(self, order: OrderRow) -> None:
+        super().__init__(f"order {order.id} is {order.status}: only PENDING or "
+                         "PARTIALLY_FILLED orders can be cancelled")
+        self.order = order
+
+
+def micros(when: datetime) -> int:
+    """``when`` (aware) as integer microseconds since the epoch."""
+    return (when - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """What a client sends (strings or numbers, unchecked): ``symbol`` or the explicit
+    contract fields, and the order's terms."""
+
+    side: Any
+    quantity: Any
+    order_type: Any = "MARKET"
+    price: Any = None
+    stop_price: Any = None
+    time_in_force: Any = "DAY"
+    symbol: str | None = None
+    product: str | None = None
+    expiry: Any = None
+    strike: Any = None
+    option_type: Any = None
+    after_market: bool = False
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A contract's quote in a snapshot: bid/ask on the tick, mid, IV and per-unit Greeks
+    (the pricing package's units), years to expiry."""
+
+    bid: Decimal
+    ask: Decimal
+    mid: Decimal
+    iv: float
+    delta: float
+    gamma: float
+    theta: float
+    vega: float
+    time: float
+
+
+@dataclass(frozen=True)
+class PositionView:
+    contract: ContractRef
+    symbol: str
+    position: Position
+    current_price: Decimal | None
+    quote: Quote | None
+
+    @property
+    def unrealised(self) -> Decimal:
+        if self.current_price is None or not self.position.quantity:
+            return ZERO
+        return to_cents(self.position.unrealised(self.current_price))
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """One currency's account: cash, P&L and margin (module docstring)."""
+
+    currency: str
+    starting_cash: Decimal
+    cash: Decimal
+    realised: Decimal          # gross of charges
+    charges: Decimal
+    unrealised: Decimal
+    margin_used: Decimal
+    positions: list[PositionView] = field(default_factory=list)
+
+    @property
+    def net_realised(self) -> Decimal:
+        return self.realised - self.charges
+
+    @property
+    def total_pnl(self) -> Decimal:
+        return self.net_realised + self.unrealised
+
+    @property
+    def margin_available(self) -> Decimal:
+        return self.cash - self.margin_used
+
+
+def _on_tick(value: float, tick: Decimal, rounding: str) -> Decimal:
+    return (Decimal(repr(value)) / tick).to_integral_value(rounding) * tick
+
+
+def _decimal(value: float) -> Decimal:
+    return Decimal(repr(round(value, 6)))
+
+
+def quote_of(snapshot: ChainSnapshot, contract: ContractRef) -> Quote | None:
+    """The contract's quote in ``snapshot``; None when the snapshot does not list it or has
+    no price for it. The underlying is quoted one tick wide around the spot."""
+    tick = Decimal(repr(snapshot.terms.tick_size))
+    if contract.right is None:
+        bid = _on_tick(snapshot.spot, tick, ROUND_FLOOR)
+        ask = bid + tick
+        return Quote(bid, ask, (bid + ask) / 2, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0)
+    chain = snapshot.chain_for(contract.expiry) if contract.expiry else None
+    if chain is None or contract.strike is None:
+        return None
+    strikes = chain.strikes.tolist()
+    target = float(contract.strike)
+    index = next((i for i, k in enumerate(strikes) if math.isclose(k, target, rel_tol=1e-12)),
+                 None)
+    if index is None:
+        return None
+    side = chain.calls if contract.right == "call" else chain.puts
+    bid_f, ask_f, mid_f = (float(side.bid[index]), float(side.ask[index]),
+                           float(side.mid[index]))
+    if not all(math.isfinite(x) for x in (bid_f, ask_f, mid_f)):
+        return None
+    iv = float(side.iv[index])
+    if not math.isfinite(iv):
+        atm = chain.calls.iv[strikes.index(chain.atm_strike)]
+        iv = float(atm) if math.isfinite(atm) else FALLBACK_VOL
+    return Quote(_on_tick(bid_f, tick, ROUND_FLOOR), _on_tick(ask_f, tick, ROUND_CEILING),
+                 _decimal(mid_f), iv, float(side.delta[index]), float(side.gamma[index]),
+                 float(side.theta[index]), float(side.vega[index]), chain.time_to_expiry)
+
+
+def _contract(instrument: Instrument) -> ContractRef:
+    return ContractRef(instrument.product, instrument.expiry, instrument.strike,
+                       instrument.right, instrument.currency)
+
+
+def _avg(fills: Iterable[tuple[int, Decimal]]) -> Decimal | None:
+    units = 0
+    total = ZERO
+    for quantity, price in fills:
+        units += quantity
+        total += quantity * price
+    return None if units == 0 else (total / units).quantize(AVG_PRICE_PLACES)
+
+
+class PaperTrading:
+    """Paper trading over a store and the live snapshots.
+
+    ``latest(product)`` gives a product's live snapshot (None before its first tick) and
+    ``products()`` the products traded; ``now()`` the clock (tests pin it)."""
+
+    def __init__(self, store: SqlTradingStore, latest: Callable[[str], ChainSnapshot | None],
+                 products: Callable[[], Sequence[str]], *,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 starting_cash: Mapping[str, Decimal] = DEFAULT_STARTING_CASH,
+                 touch_lots: int = DEFAULT_TOUCH_LOTS) -> None:
+        self.store = store
+        self.latest = latest
+        self.products = products
+        self.now = now
+        self.starting_cash = dict(starting_cash)
+        self.touch_lots = touch_lots
+
+    # Contracts and books.
+
+    def _snapshots(self) -> dict[str, ChainSnapshot]:
+        return {p: s for p in self.products() if (s := self.latest(p)) is not None}
+
+    def resolve(self, request: OrderRequest) -> Instrument:
+        """The instrument the request names, listed in the live snapshots; TradeError
+        naming the field otherwise."""
+        snapshots = self._snapshots()
+        # resolve_* read only the contract terms (symbol, exchange, currency, lot size, tick,
+        # strike step), which a snapshot's ContractTerms carries under the same names.
+        products = {p: cast(Product, s.terms) for p, s in snapshots.items()}
+        listed = {p: list(s.expiry_dates) for p, s in snapshots.items()}
+        try:
+            if request.symbol:
+                return resolve_symbol(str(request.symbol), products, listed)
+            if request.product:
+                return resolve_fields(str(request.product), request.expiry, request.strike,
+                                      request.option_type, products, listed)
+        except ContractError as error:
+            raise TradeError(error.field, error.message,
+                             f"a listed contract of {', '.join(sorted(products))}") from error
+        raise TradeError("symbol", "is required (or product with expiry, strike and "
+                         "option_type)", "a contract symbol such as NIFTY26DEC24500CE")
+
+    def book(self, snapshot: ChainSnapshot, contract: ContractRef) -> Book | None:
+        quote = quote_of(snapshot, contract)
+        if quote is None:
+            return None
+        lot = snapshot.terms.lot_size
+        size = self.touch_lots * lot
+        return book_from_quote(quote.bid, quote.ask, size, size,
+                               Decimal(repr(snapshot.terms.tick_size)), lot)
+
+    # Margin.
+
+    def requirement(self, holdings: Mapping[ContractRef, int], currency: str) -> Decimal:
+        """Margin the signed ``holdings`` (units) of one currency block (module docstring)."""
+        by_product: dict[str, list[tuple[ContractRef, int]]] = defaultdict(list)
+        for contract, quantity in holdings.items():
+            if quantity and contract.currency == currency:
+                by_product[contract.product].append((contract, quantity))
+        total = ZERO
+        for product, rows in by_product.items():
+            snapshot = self.latest(product)
+            if snapshot is None:
+                continue
+            terms = snapshot.terms
+            risk = []
+            for contract, quantity in rows:
+                quote = quote_of(snapshot, contract)
+                if contract.right is None:
+                    risk.append(RiskPosition(quantity))
+                elif quote is not None:
+                    risk.append(RiskPosition(quantity, contract.right,
+                                             float(contract.strike or 0), quote.time,
+                                             quote.iv, terms.exercise_style == "american"))
+            market = Market(snapshot.spot, terms.rate, terms.dividend_yield)
+            if currency == "INR":
+                total += india_margin(risk, market,
+                                      scan_parameters(product, terms.exchange)).total
+            else:
+                total += us_margin(risk, market).total
+        return total
+
+    @staticmethod
+    def holdings(fills: Iterable[FillRow]) -> dict[ContractRef, int]:
+        out: dict[ContractRef, int] = defaultdict(int)
+        for fill in fills:
+            out[fill.contract] += fill.signed_quantity
+        return dict(out)
+
+    # Orders.
+
+    def _open_account(self, user_id: int) -> None:
+        self.store.ensure_account(user_id, self.starting_cash, micros(self.now()))
+
+    def place(self, user_id: int, request: OrderRequest,
+              idempotency_key: str | None = None) -> OrderRow:
+        """Place an order (module docstring). Raises TradeError (a field), MarketClosed,
+        NoQuote or MarginRejected."""
+        self._open_account(user_id)
+        if idempotency_key is not None:
+            existing = self.store.order_by_key(user_id, idempotency_key)
+            if existing is not None:
+                return existing
+        instrument = self.resolve(request)
+        try:
+            order = make_order(request.side, request.quantity, request.order_type,
+                               lot_size=instrument.lot_size, tick_size=instrument.tick_size,
+                               price=request.price, stop_price=request.stop_price,
+                               time_in_force=request.time_in_force)
+        except OrderError as error:
+            raise TradeError(error.field, error.message, _accepted(error.field, instrument)
+                             ) from error
+        snapshot = self.latest(instrument.product)
+        if snapshot is None:
+            raise NoQuote(instrument.product)
+        contract = _contract(instrument)
+        closed = snapshot.market_status == MarketStatus.CLOSED
+        if closed and not request.after_market:
+            raise MarketClosed(instrument.product, snapshot.market_status_until)
+        book = None if closed else self.book(snapshot, contract)
+        if book is None and not closed:
+            raise NoQuote(instrument.product)
+        now = micros(self.now())
+        symbol = (request.symbol or _symbol(contract, snapshot)).strip()
+        rejected: MarginRejected | None = None
+        with self.store.locked(user_id) as ledger:
+            if idempotency_key is not None:
+                existing = ledger.order_by_key(idempotency_key)
+                if existing is not None:
+                    return existing
+            new = NewOrder(user_id, idempotency_key, symbol, contract, order.side.value,
+                           order.quantity, order.order_type.value, order.limit_price,
+                           order.stop_price, order.time_in_force.value,
+                           OrderStatus.PENDING.value, 0, None, bool(closed), None, now)
+            if book is None:
+                # After-market: queued untouched, checked and matched at the first open tick.
+                return ledger.insert_order(new)
+            result = match_order(order, book)
+            try:
+                self._check_margin(ledger, contract, order, result)
+            except MarginError as error:
+                row = ledger.insert_order(replace_status(new, OrderStatus.REJECTED,
+                                                         str(error)))
+                rejected = MarginRejected(row, error)
+            else:
+                row = ledger.insert_order(new)
+                row = self._book_fills(ledger, row, order, result.fills, result.status, now)
+        if rejected is not None:
+            raise rejected
+        return row
+
+    def _check_margin(self, ledger: Ledger, contract: ContractRef, order: Order,
+                      result: MatchResult, filled_before: int = 0) -> None:
+        cash = ledger.cash()[contract.currency]
+        before = self.holdings(ledger.fills())
+        sign = order.side.sign
+        cash_change = ZERO
+        after = dict(before)
+        for fill in result.fills:
+            charges = fill_charges(contract.currency, order.side, fill.quantity,
+                                   fill.price).total
+            cash_change += -sign * fill.quantity * fill.price - charges
+            after[contract] = after.get(contract, 0) + sign * fill.quantity
+        if result.remaining and order.limit_price is not None:
+            # The resting remainder may fill at its limit: cover it now.
+            cash_change += -sign * result.remaining * order.limit_price
+            after[contract] = after.get(contract, 0) + sign * result.remaining
+        check_order_margin(cash, self.requirement(before, contract.currency),
+                           self.requirement(after, contract.currency), cash_change)
+
+    def _book_fills(self, ledger: Ledger, row: OrderRow, order: Order, fills: Sequence[Fill],
+                    status: OrderStatus, now: int) -> OrderRow:
+        """Write the fills (each with its charges) and the cash they move, and the order's
+        new status, filled units and average price."""
+        contract = row.contract
+        cash = ledger.cash()[contract.currency]
+        earlier = [(f.quantity, f.price) for f in ledger.fills() if f.order_id == row.id]
+        for fill in fills:
+            charges = fill_charges(contract.currency, order.side, fill.quantity,
+                                   fill.price).total
+            ledger.insert_fill(row, fill.quantity, fill.price, charges, now)
+            cash += -order.side.sign * fill.quantity * fill.price - charges
+        if fills:
+            ledger.set_cash(contract.currency, cash, now)
+        done = earlier + [(f.quantity, f.price) for f in fills]
+        return ledger.update_order(row, status=status.value,
+                                   filled_quantity=sum(q for q, _ in done),
+                                   avg_fill_price=_avg(done), at=now)
+
+    def cancel(self, user_id: int, order_id: int) -> OrderRow:
+        """Cancel the user's open order; OrderNotFound (also for another user's order) or
+        NotCancellable."""
+        with self.store.locked(user_id) as ledger:
+            row = ledger.order(order_id)
+            if row is None:
+                raise OrderNotFound(order_id)
+            if row.status not in (OrderStatus.PENDING, OrderStatus.PARTIALLY_FILLED):
+                raise NotCancellable(row)
+            return ledger.update_order(row, status=OrderStatus.CANCELLED.value,
+                                       filled_quantity=row.filled_quantity,
+                                       avg_fill_price=row.avg_fill_price,
+                                       at=micros(self.now()), reason="cancelled by the user")
+
+    def orders(self, user_id: int, status: str | None = None, limit: int = 100
+               ) -> list[OrderRow]:
+        return self.store.orders(user_id, status, limit)
+
+    def order(self, user_id: int, order_id: int) -> OrderRow:
+        row = self.store.order(user_id, order_id)
+        if row is None:
+            raise OrderNotFound(order_id)
+        return row
+
+    def match_resting(self, snapshots: Mapping[str, ChainSnapshot]) -> list[OrderRow]:
+        """Fill every resting order a tick's ``snapshots`` (by product) cross: limits at their
+        own price up to the size shown at or through them; stops when triggered; queued
+        after-market orders as new orders once their market is open. A fill the margin no
+        longer allows cancels the order with the reason. The orders changed."""
+        changed = []
+        for row in self.store.open_orders():
+            snapshot = snapshots.get(row.contract.product)
+            if snapshot is None or snapshot.market_status == MarketStatus.CLOSED:
+                continue
+            book = self.book(snapshot, row.contract)
+            if book is None:
+                continue
+            order = Order(Side(row.side), row.quantity, OrderType(row.order_type),
+                          row.limit_price, row.stop_price, TimeInForce(row.time_in_force))
+            remaining = row.quantity - row.filled_quantity
+            if row.order_type == OrderType.LIMIT and not row.after_market:
+                result = match_resting_order(order, remaining, book)
+            else:
+                result = match_order(order, book, remaining)
+            if not result.fills and result.status == row.status:
+                continue
+            now = micros(self.now())
+            with self.store.locked(row.user_id) as ledger:
+                current = ledger.order(row.id)
+                if current is None or current.status != row.status:
+                    continue       # cancelled or filled meanwhile
+                try:
+                    self._check_margin(ledger, row.contract, order,
+                                       MatchResult(result.fills, 0, result.status))
+                except MarginError as error:
+                    changed.append(ledger.update_order(
+                        current, status=OrderStatus.CANCELLED.value,
+                        filled_quantity=current.filled_quantity,
+                        avg_fill_price=current.avg_fill_price, at=now, reason=str(error)))
+                    continue
+                changed.append(self._book_fills(ledger, current, order, result.fills,
+                                                result.status, now))
+        return changed
+
+    def reset(self, user_id: int) -> None:
+        """Delete the user's orders and fills; cash back to the starting amounts."""
+        self._open_account(user_id)
+        with self.store.locked(user_id) as ledger:
+            ledger.reset(self.starting_cash, micros(self.now()))
+
+    # Reports.
+
+    def accounts(self, user_id: int) -> dict[str, AccountView]:
+        """Each currency's account with its positions marked at the live mids."""
+        self._open_account(user_id)
+        cash = self.store.cash(user_id)
+        fills = self.store.fills(user_id)
+        by_contract: dict[ContractRef, list[FillRow]] = defaultdict(list)
+        for fill in fills:
+            by_contract[fill.contract].append(fill)
+        views: dict[str, list[PositionView]] = defaultdict(list)
+        for contract, rows in by_contract.items():
+            position = Position()
+            for fill in rows:
+                position = apply_fill(position, fill.signed_quantity, fill.price, fill.charges)
+            snapshot = self.latest(contract.product)
+            quote = None if snapshot is None else quote_of(snapshot, contract)
+            views[contract.currency].append(PositionView(
+                contract, _symbol(contract, snapshot), position,
+                None if quote is None else quote.mid, quote))
+        out = {}
+        for currency, starting in self.starting_cash.items():
+            positions = views.get(currency, [])
+            holdings = {v.contract: v.position.quantity for v in positions}
+            out[currency] = AccountView(
+                currency, starting, cash.get(currency, starting),
+                sum((v.position.realised for v in positions), ZERO),
+                sum((v.position.charges for v in positions), ZERO),
+                sum((v.unrealised for v in positions), ZERO),
+                self.requirement(holdings, currency), positions)
+        return out
+
+
+def replace_status(order: NewOrder, status: OrderStatus, reason: str) -> NewOrder:
+    return replace(order, status=status.value, reason=reason)
+
+
+def _symbol(contract: ContractRef, snapshot: ChainSnapshot | None) -> str:
+    """The contract's exchange symbol (NSE trading symbol or OCC; the product for the
+    underlying)."""
+    if contract.right is None or contract.expiry is None or contract.strike is None:
+        return contract.product
+    exchange = snapshot.terms.exchange if snapshot is not None else ""
+    monthly = False
+    if snapshot is not None and contract.expiry in snapshot.expiry_dates:
+        monthly = monthly_flags(snapshot.expiry_dates)[
+            snapshot.expiry_dates.index(contract.expiry)]
+    try:
+        return contract_symbol(exchange, contract.product, contract.expiry, contract.strike,
+                               contract.right, monthly)
+    except ValueError:
+        return (f"{contract.product}{contract.expiry:%Y%m%d}"
+                f"{'C' if contract.right == 'call' else 'P'}{format(contract.strike, 'f')}")
+
+
+def _accepted(field_name: str, instrument: Instrument) -> str:
+    return {
+        "quantity": f"a positive whole multiple of the lot size {instrument.lot_size}",
+        "price": f"a positive price on the tick {instrument.tick_size} "
+                 "(empty for a MARKET order)",
+        "stop_price": f"a positive price on the tick {instrument.tick_size}",
+        "side": "BUY or SELL",
+        "order_type": "MARKET, LIMIT, STOP or STOP_LIMIT",
+        "time_in_force": "DAY or IOC",
+    }.get(field_name, "see the API contract")
