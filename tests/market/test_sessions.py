@@ -53,7 +53,7 @@ def run(symbol: str, start: datetime, end: datetime, seed: int = 3,
 WEEK = (utc(2026, 11, 23, 0, 0), utc(2026, 12, 1, 23, 45))
 
 
-@pytest.fixture(scope="module", params=["NIFTY", "SPY"])
+@pytest.fixture(scope="module", params=CATALOG.symbols)
 def week(request: pytest.FixtureRequest) -> tuple[str, list[Tick]]:
     return request.param, run(request.param, *WEEK)
 
@@ -107,7 +107,8 @@ def test_sessions_roll_at_the_open_not_at_midnight(week: tuple[str, list[Tick]])
             assert after.now != opened[-1].open or float(q.volume.sum()) == 0.0
         elif sessions.between(before.now, after.now):
             # Within a session (midnight UTC or local included): volume only accumulates.
-            if q.volume.shape == prev.volume.shape:
+            # (A book relisted around a moved spot has other strikes in the same columns.)
+            if q.expiries == prev.expiries and np.array_equal(q.strikes, prev.strikes):
                 assert np.all(q.volume >= prev.volume)
             assert q.session_volume >= prev.session_volume
     assert rolls >= 5
