@@ -4,6 +4,10 @@
 #   bash bench/http.sh [seconds-per-route]     (SERVE_ARGS="..." passes options to serve;
 #                                              ACCEPT_ENCODING=gzip asks for compressed bodies)
 #
+# The server keeps the exchange hours by default: outside them (nights, weekends) the engine
+# only re-announces standing quotes. SERVE_ARGS="--hours always" keeps it ticking beside the
+# requests, the worst case and the one to compare runs on.
+#
 # Starts a server on a free loopback port, waits for /api/health, then prints req/s, p50/p99
 # latency and the bytes of one response body as sent (compressed when ACCEPT_ENCODING asks)
 # for /api/health and /api/data/chain/NIFTY?strikes=41 in the same run, each alone, then both
@@ -45,6 +49,7 @@ report() {  # report <label> <route> <wrk report>
         "$size" "$errors"
 }
 
+echo "serve ${SERVE_ARGS:-(defaults)}; load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 printf '%-48s %10s %9s %9s %9s\n' route 'req/s' 'p50 ms' 'p99 ms' 'bytes'
 for route in "${ROUTES[@]}"; do
     report "$route" "$route" "$(load 64 "$route")"
