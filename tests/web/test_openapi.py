@@ -112,17 +112,30 @@ AUTH_RESPONSES = {
     ("/api/auth/api-keys", "post"): {"201", "400", "401", "503"},
     ("/api/auth/api-keys/{key_id}", "delete"): {"200", "401", "404", "503"},
 }
+# The paper-trading routes (tests/web/test_routes_trade.py), the same way.
+TRADE_RESPONSES = {
+    ("/api/trade/order", "post"): {"201", "400", "401", "409", "503"},
+    ("/api/trade/order/{order_id}", "delete"): {"200", "401", "404", "409", "503"},
+    ("/api/trade/orders", "get"): {"200", "400", "401", "503"},
+    ("/api/trade/portfolio", "get"): {"200", "400", "401", "503"},
+    ("/api/trade/positions", "get"): {"200", "401", "503"},
+    ("/api/trade/pnl", "get"): {"200", "400", "401", "503"},
+    ("/api/trade/performance", "get"): {"200", "400", "401", "503"},
+    ("/api/trade/risk", "get"): {"200", "400", "401", "503"},
+    ("/api/trade/reset", "post"): {"200", "401", "503"},
+}
+WRITTEN_RESPONSES = {**AUTH_RESPONSES, **TRADE_RESPONSES}
 
 
 def test_every_route_documents_each_error_it_can_send_and_no_other(client):
     spec = spec_of(client)
-    assert set(spec["paths"]) == set(ERRORS) | {path for path, _ in AUTH_RESPONSES}
+    assert set(spec["paths"]) == set(ERRORS) | {path for path, _ in WRITTEN_RESPONSES}
     assert {(path, method) for path, item in spec["paths"].items() for method in item
-            if path.startswith("/api/auth/")} == set(AUTH_RESPONSES)
+            if path.startswith(("/api/auth/", "/api/trade/"))} == set(WRITTEN_RESPONSES)
     for path, item in spec["paths"].items():
         for method, op in item.items():
             documented = set(op["responses"])
-            expected = AUTH_RESPONSES.get((path, method)) or {"200", *ERRORS[path]}
+            expected = WRITTEN_RESPONSES.get((path, method)) or {"200", *ERRORS[path]}
             assert documented == {"405", *expected}, (path, method)
             for code in documented - {"200", "201"}:
                 assert op["responses"][code]["description"], (path, code)
@@ -131,8 +144,8 @@ def test_every_route_documents_each_error_it_can_send_and_no_other(client):
 def test_errors_the_routes_send_are_the_documented_ones(client):
     spec = spec_of(client)
     for path, op in operations(spec):
-        if path.startswith("/api/auth/"):
-            continue                    # written to: tested in test_routes_auth
+        if path.startswith(("/api/auth/", "/api/trade/")):
+            continue                    # tested in test_routes_auth and test_routes_trade
         url = example_path(path)
         wrong = client.post(url)
         assert wrong.status_code == 405

@@ -599,3 +599,31 @@ def _accepted(field_name: str, instrument: Instrument) -> str:
         "order_type": "MARKET, LIMIT, STOP or STOP_LIMIT",
         "time_in_force": "DAY or IOC",
     }.get(field_name, "see the API contract")
+
+
+@dataclass(frozen=True)
+class Realisation:
+    """What one fill did to P&L: ``realised`` gross (by average cost), ``charges`` paid, at
+    ``at`` (epoch microseconds)."""
+
+    at: int
+    currency: str
+    realised: Decimal
+    charges: Decimal
+
+    @property
+    def net(self) -> Decimal:
+        return self.realised - self.charges
+
+
+def realisations(fills: Iterable[FillRow]) -> list[Realisation]:
+    """Per fill (in id order), the realised P&L and charges it booked."""
+    positions: dict[ContractRef, Position] = {}
+    out = []
+    for fill in fills:
+        before = positions.get(fill.contract, Position())
+        after = apply_fill(before, fill.signed_quantity, fill.price, fill.charges)
+        positions[fill.contract] = after
+        out.append(Realisation(fill.filled_at, fill.contract.currency,
+                               after.realised - before.realised, fill.charges))
+    return out

@@ -27,6 +27,7 @@ from . import (
     routes_data,
     routes_stream,
     routes_system,
+    routes_trade,
 )
 from .compression import compress_response
 from .errors import ERROR_SCHEMA, READ_METHODS, register_error_handlers
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, *, feed: SnapshotFeed,
     app.register_blueprint(routes_stream.bp)
     app.register_blueprint(routes_dashboard.bp)
     routes_auth.init_auth(app, settings, store)
+    routes_trade.init_trade(app)
     init_socketio(app, hub, settings)
     # Outermost: repeats of live snapshot responses are answered before routing.
     app.wsgi_app = ReplayCache(app.wsgi_app, service.is_current,  # type: ignore[method-assign]
