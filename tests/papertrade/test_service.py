@@ -271,3 +271,19 @@ def test_unknown_or_unlisted_contracts_name_the_symbol(service, users):
         with pytest.raises(TradeError) as bad:
             service.place(users[0], buy(symbol))
         assert bad.value.field in ("symbol", "expiry")
+
+
+def test_a_tick_matched_twice_fills_once(service, engine, users):
+    ann, _ = users
+    symbol, contract = atm_call(engine)
+    limit = quote_of(engine.latest("IDX"), contract).bid
+    service.place(ann, OrderRequest("BUY", 150, "LIMIT", str(limit), symbol=symbol))
+    service.book = lambda snap, c: Book((Level(limit - 1, 50),), (Level(limit, 50),))
+    ticks = {"IDX": engine.latest("IDX")}
+    service.match_resting(ticks)
+    stale = service.store.open_orders()          # what a second worker read for this tick
+    [changed] = service.match_resting(ticks)      # the next tick
+    assert changed.filled_quantity == 100
+    service.store.open_orders = lambda: stale    # the second worker, late, on stale rows
+    assert service.match_resting(ticks) == []
+    assert [f.quantity for f in service.store.fills(ann)] == [50, 50]

@@ -513,8 +513,10 @@ class PaperTrading:
             now = micros(self.now())
             with self.store.locked(row.user_id) as ledger:
                 current = ledger.order(row.id)
-                if current is None or current.status != row.status:
-                    continue       # cancelled or filled meanwhile
+                if current is None or (current.status, current.filled_quantity) != (
+                        row.status, row.filled_quantity):
+                    # Cancelled or filled meanwhile (another worker matched this tick).
+                    continue
                 try:
                     self._check_margin(ledger, row.contract, order,
                                        MatchResult(result.fills, 0, result.status))
