@@ -1,7 +1,7 @@
 """Live stream fan-out: N Socket.IO clients (WebSocket transport, loopback) on `deltastream serve`.
 
     python bench/stream.py [--clients 1000] [--seconds 30] [--procs 2] [--chains 0]
-                           [--hours always|exchange]
+                           [--hours always|exchange] [--workers 1]
 
 Starts a server on a free loopback port (ticking once a second, all products of the default
 catalogue, trading around the clock: ``--hours exchange`` keeps the exchange sessions, outside
@@ -218,6 +218,7 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=2, help="client processes")
     ap.add_argument("--chains", type=int, default=0, help="chains each client subscribes to")
     ap.add_argument("--tick-interval", type=float, default=1.0)
+    ap.add_argument("--workers", type=int, default=1, help="the server's web workers")
     ap.add_argument("--hours", choices=["always", "exchange"], default="always",
                     help="the server's trading hours (always: every product ticks)")
     args = ap.parse_args()
@@ -228,7 +229,8 @@ def main() -> None:
     env = {**os.environ, "DELTASTREAM_MAX_CONNECTIONS": str(args.clients + 100)}
     server = subprocess.Popen(
         [sys.executable, "-m", "deltastream", "serve", "--port", str(port), "--data-dir",
-         str(data), "--tick-interval", str(args.tick_interval), "--hours", args.hours],
+         str(data), "--tick-interval", str(args.tick_interval), "--hours", args.hours,
+         "--workers", str(args.workers)],
         stdout=(data / "server.log").open("wb"), stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + 180
@@ -284,7 +286,8 @@ def main() -> None:
     print(f"clients connected          {connected} / {args.clients} "
           f"({args.procs} client processes, {args.chains} chain subscriptions each)")
     print(f"streamed                   {args.seconds:.0f} s, ticks every "
-          f"{args.tick_interval:g} s, {len(PRODUCTS)} products, --hours {args.hours}")
+          f"{args.tick_interval:g} s, {len(PRODUCTS)} products, --hours {args.hours}, "
+          f"{args.workers} web worker{'s' if args.workers > 1 else ''}")
     print(f"delivered messages/s       {count / args.seconds:,.0f}")
     print(f"publish-to-client ms       p50 {1000 * statistics.median(latency):.1f}  "
           f"p99 {1000 * percentile(latency, 0.99):.1f}  max {1000 * max(latency):.1f}")
