@@ -19,6 +19,7 @@ sees the cash and positions the first left: together they cannot exceed the marg
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
@@ -224,6 +225,11 @@ class SqlTradingStore:
 
     def __init__(self, db_engine: sa.Engine) -> None:
         self.db = db_engine
+        # SQLite has one write lock per database: this process's writers queue on a lock of
+        # their own (FIFO-ish, no waiting in SQLite's busy handler, which sleeps up to 100 ms
+        # between retries) and only contend in SQLite with other processes. A plain
+        # threading lock: under gevent's monkey-patching it is the cooperative one.
+        self._process_lock = threading.Lock() if db_engine.dialect.name == "sqlite" else None
 
     def ensure_account(self, user_id: int, starting_cash: Mapping[str, Decimal],
                        at: int) -> None:
@@ -246,7 +252,8 @@ class SqlTradingStore:
     def locked(self, user_id: int) -> Iterator[Ledger]:
         """A transaction holding the user's account lock (module docstring); it commits when
         the block ends and rolls back when it raises."""
-        with write_transaction(self.db) as conn:
+        with self._process_lock or contextlib.nullcontext(), \
+                write_transaction(self.db) as conn:
             if self.db.dialect.name == "postgresql":
                 conn.execute(sa.select(paper_accounts.c.currency)
                              .where(paper_accounts.c.user_id == user_id)
