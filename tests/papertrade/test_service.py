@@ -25,11 +25,10 @@ from deltastream.papertrade.service import (
     TradeError,
     quote_of,
 )
-from deltastream.store.accounts import SqlAccountStore
 from deltastream.store.trading import ContractRef, SqlTradingStore
 from deltastream.trading.matching import Book, Level
+from tests.papertrade.conftest import NOW, make_service
 
-NOW = datetime(2026, 11, 25, 10, 0, 5, tzinfo=UTC)
 CENT = Decimal("0.01")
 START_INR = Decimal("1000000")
 
@@ -52,23 +51,6 @@ def india_sell_charges(quantity: int, price: Decimal) -> Decimal:
     premium = quantity * price
     return (india_buy_charges(quantity, price) - cents(premium * Decimal("0.00003"))
             + cents(premium * Decimal("0.001")))
-
-
-@pytest.fixture()
-def users(store_db):
-    accounts = SqlAccountStore(store_db)
-    return (accounts.create_user("ann@example.com", "Ann", "h", 1).id,
-            accounts.create_user("bob@example.com", "Bob", "h", 1).id)
-
-
-def make_service(store_db, engine, **kwargs) -> PaperTrading:
-    return PaperTrading(SqlTradingStore(store_db), engine.latest, lambda: engine.symbols,
-                        now=lambda: NOW, **kwargs)
-
-
-@pytest.fixture()
-def service(store_db, engine) -> PaperTrading:
-    return make_service(store_db, engine)
 
 
 def atm_call(engine) -> tuple[str, ContractRef]:

@@ -1,0 +1,73 @@
+"""Resting orders matched on every tick, off the tick's thread.
+
+:class:`RestingMatcher` is a feed listener (``feed.subscribe(matcher.on_snapshot)``): the
+engine's tick only records each product's newest snapshot (a dict write, no I/O) and wakes
+the matcher's own thread, which runs :meth:`PaperTrading.match_resting` on the snapshots
+gathered since its last pass. Ticks that arrive while a pass runs are coalesced: the next
+pass sees each product's newest snapshot only (a resting order fills at its own limit, so a
+skipped intermediate quote could only have filled it at the same price).
+
+Run one matcher per market (the process that owns the engine): matchers in several processes
+would each match the same tick (the store's checks keep an order from filling twice on the
+same stale read, but two passes on one tick could both take its displayed size).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..core.snapshot import ChainSnapshot
+from ..core.threads import RealThread, real_event, real_lock, real_thread
+from .service import PaperTrading
+
+log = logging.getLogger(__name__)
+# Seconds a stop waits for the pass in progress.
+STOP_TIMEOUT = 10.0
+
+
+class RestingMatcher:
+    """Matches resting orders against the newest snapshots on a thread of its own."""
+
+    def __init__(self, service: PaperTrading) -> None:
+        self.service = service
+        self.passes = 0
+        self._pending: dict[str, ChainSnapshot] = {}
+        self._lock = real_lock()
+        self._wake = real_event()
+        self._stopping = False
+        self._thread: RealThread | None = None
+
+    def on_snapshot(self, snapshot: ChainSnapshot) -> None:
+        """A feed listener: keep the product's newest snapshot and wake the thread."""
+        with self._lock:
+            self._pending[snapshot.product] = snapshot
+        self._wake.set()
+
+    def run_once(self) -> int:
+        """One pass over the snapshots gathered so far; the number of orders changed."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            self._wake.clear()
+        if not pending:
+            return 0
+        changed = self.service.match_resting(pending)
+        self.passes += 1
+        return len(changed)
+
+    def _loop(self) -> None:
+        while not self._stopping:
+            self._wake.wait(1.0)
+            try:
+                self.run_once()
+            except Exception:        # a failing store must not end matching for good
+                log.exception("matching resting orders failed")
+
+    def start(self) -> None:
+        self._thread = real_thread(self._loop, "resting-matcher")
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(STOP_TIMEOUT)
