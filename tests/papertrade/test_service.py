@@ -269,3 +269,51 @@ def test_a_tick_matched_twice_fills_once(service, engine, users):
     service.store.open_orders = lambda: stale    # the second worker, late, on stale rows
     assert service.match_resting(ticks) == []
     assert [f.quantity for f in service.store.fills(ann)] == [50, 50]
+
+
+def test_catalogue_products_trade_by_nse_and_occ_symbols(store_db, users):
+    from deltastream.catalog import load_catalog
+    from deltastream.catalog.contract_symbols import nse_symbol, occ_symbol
+    from deltastream.catalog.loader import Catalog
+    from deltastream.engine.setup import build_engine
+    from deltastream.market.clock import FixedClock
+    from deltastream.settings import Settings
+
+    catalog = Catalog([p for p in load_catalog() if p.symbol in ("NIFTY", "SPY")])
+    engine = build_engine(catalog, Settings(seed=9, strikes_each_side=5, hours="always"),
+                          FixedClock(datetime(2026, 12, 2, 9, 0, tzinfo=UTC)))
+    engine.tick()
+    service = make_service(store_db, engine)
+    ann, _ = users
+    nifty = engine.latest("NIFTY").chains[0]
+    weekly = nse_symbol("NIFTY", nifty.expiry, nifty.atm_strike, "call", nifty.monthly)
+    order = service.place(ann, buy(weekly, 65))
+    assert order.status == "FILLED" and order.contract.currency == "INR"
+    with pytest.raises(TradeError) as bad:
+        service.place(ann, buy(weekly, 50))               # a NIFTY lot is 65 units
+    assert bad.value.field == "quantity" and "65" in bad.value.accepted
+    spy = engine.latest("SPY").chains[0]
+    occ = occ_symbol("SPY", spy.expiry, spy.atm_strike, "put")
+    short = service.place(ann, OrderRequest("SELL", 100, "MARKET", "", symbol=occ))
+    assert short.status == "FILLED" and short.contract.currency == "USD"
+    accounts = service.accounts(ann)
+    assert [v.symbol for v in accounts["INR"].positions] == [weekly]
+    assert [v.symbol for v in accounts["USD"].positions] == [occ]
+    # A naked short put on US rules blocks at least 10 % of the strike per unit.
+    assert accounts["USD"].margin_used >= Decimal("0.1") * Decimal(repr(spy.atm_strike)) * 100
+    assert accounts["INR"].margin_used == 0               # a long option: its premium only
+
+
+def test_the_close_cancels_day_orders_but_not_after_market_ones(store_db, engine, users):
+    ann, _ = users
+    symbol, _ = atm_call(engine)
+    service = make_service(store_db, engine)
+    day = service.place(ann, OrderRequest("BUY", 50, "LIMIT", "0.05", symbol=symbol))
+    closed = {p: dataclasses.replace(engine.latest(p), market_status=MarketStatus.CLOSED)
+              for p in engine.symbols}
+    queued = PaperTrading(service.store, closed.get, lambda: engine.symbols,
+                          now=lambda: NOW).place(ann, buy(symbol, after_market=True))
+    [cancelled] = service.match_resting(closed)
+    assert cancelled.id == day.id and cancelled.status == "CANCELLED"
+    assert cancelled.reason == "DAY order: the session closed"
+    assert service.order(ann, queued.id).status == "PENDING"

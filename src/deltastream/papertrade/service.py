@@ -492,11 +492,17 @@ class PaperTrading:
         """Fill every resting order a tick's ``snapshots`` (by product) cross: limits at their
         own price up to the size shown at or through them; stops when triggered; queued
         after-market orders as new orders once their market is open. A fill the margin no
-        longer allows cancels the order with the reason. The orders changed."""
+        longer allows cancels the order with the reason. A closed market's snapshot cancels
+        its DAY orders (after-market orders excepted: they wait for the open, and rest until
+        filled or cancelled). The orders changed."""
         changed = []
         for row in self.store.open_orders():
             snapshot = snapshots.get(row.contract.product)
-            if snapshot is None or snapshot.market_status == MarketStatus.CLOSED:
+            if snapshot is None:
+                continue
+            if snapshot.market_status == MarketStatus.CLOSED:
+                if row.time_in_force == TimeInForce.DAY and not row.after_market:
+                    changed += self._expire_day_order(row)
                 continue
             book = self.book(snapshot, row.contract)
             if book is None:
@@ -529,6 +535,18 @@ class PaperTrading:
                 changed.append(self._book_fills(ledger, current, order, result.fills,
                                                 result.status, now))
         return changed
+
+    def _expire_day_order(self, row: OrderRow) -> list[OrderRow]:
+        """Cancel a DAY order whose session has closed (what filled stays filled)."""
+        with self.store.locked(row.user_id) as ledger:
+            current = ledger.order(row.id)
+            if current is None or current.status != row.status:
+                return []
+            return [ledger.update_order(current, status=OrderStatus.CANCELLED.value,
+                                        filled_quantity=current.filled_quantity,
+                                        avg_fill_price=current.avg_fill_price,
+                                        at=micros(self.now()),
+                                        reason="DAY order: the session closed")]
 
     def reset(self, user_id: int) -> None:
         """Delete the user's orders and fills; cash back to the starting amounts."""
