@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from deltastream.core.times import format_utc, parse_utc
+from deltastream.core.times import format_utc, parse_iso, parse_utc
 
 INSTANT = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
 
@@ -31,3 +31,10 @@ def test_writing_is_utc_with_z_and_reads_back():
         == "2026-12-04T10:00:00.001Z"
     moment = INSTANT + timedelta(microseconds=123456)
     assert parse_utc(format_utc(moment)) == moment
+
+
+def test_parse_iso_keeps_the_written_offset_and_parse_utc_refuses_to_overflow():
+    assert parse_iso("9999-12-31T23:00:00-23:59").utcoffset() == -timedelta(hours=23, minutes=59)
+    assert parse_iso("2026-12-04T10:00:00").tzinfo is None
+    with pytest.raises(ValueError, match="outside the years"):
+        parse_utc("9999-12-31T23:00:00-23:59")

@@ -22,7 +22,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from ..core.times import parse_utc
+from ..core.times import parse_iso
 from ..core.types import SOURCE_NAME_PATTERN
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,7 +47,7 @@ def _iso_8601(value: Any) -> Any:
     if not isinstance(value, str):
         raise ValueError("must be an ISO-8601 time")
     try:
-        return parse_utc(value)
+        return parse_iso(value)
     except ValueError:
         raise ValueError(f"{value[:64]!r} is not an ISO-8601 time") from None
 
