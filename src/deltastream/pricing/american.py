@@ -22,8 +22,18 @@ early-exercise premium
 Calls follow from puts by McDonald-Schroder symmetry, C(S, K, r, q) = P(K, S, q, r). A put with
 r <= 0 (a call with q <= 0) is never exercised early and is priced as European.
 
+The boundary integrals use ``u = tau sin^2(theta)``, in which both ends are smooth (the
+boundary is a polynomial in ``sqrt(u)``, the kernel singular in ``sqrt(tau - u)``), so
+Gauss-Legendre converges spectrally: 16 points and 8 nodes give the boundary to ~5e-8, where
+the map in ``tau - u`` alone left 5e-6. Where the fixed point oscillates (long maturities at a low
+volatility and a high rate) a node's step against its previous one is halved.
+
 Near the boundary the premium integrand turns over within ``v ~ (ln(x/B(T))/sigma)^2`` of
-``u = T``; graded panels resolve that layer (without them gamma there is percents off).
+``u = T``; graded panels resolve that layer (without them gamma there is percents off), and
+the panel that reaches ``u = 0`` is mapped to be smooth in ``sqrt(u)`` too. Within 1e-4 of
+the boundary vega and theta are small differences (both vanish on it, by smooth pasting):
+they hold to 1e-3 only with the boundary to ~1e-8 (16 Chebyshev nodes would give that, at
+a fifth more time per option; 8 keep the tick's speed and leave a few such options off).
 
 Batches share boundaries: options with the same T, r and q (one side of an expiry's chain) use
 one table of boundaries on a fixed grid of volatilities, interpolated in ``ln sigma``
@@ -65,7 +75,7 @@ from .implied_vol import GUESS_TABLE, iv_scalar
 # Scheme: Chebyshev nodes for the boundary, fixed-point iterations, Legendre nodes for the
 # boundary integrals and for the premium integral.
 N_NODES = 8
-N_ITERATIONS = 8
+N_ITERATIONS = 12
 N_LEGENDRE = 16
 N_PREMIUM = 24
 MAX_PANELS = 12
@@ -75,6 +85,10 @@ PARALLEL_MIN_SIZE = 64
 
 _Y, _W = np.polynomial.legendre.leggauss(N_LEGENDRE)
 _YP, _WP = np.polynomial.legendre.leggauss(N_PREMIUM)
+# The premium's single panel in phi = pi (1 + y) / 4 (see _unit_put_derivatives): its sines
+# and cosines at the Legendre nodes, constants of the compiled kernels.
+_SIN_P = np.sin(0.25 * np.pi * (1.0 + _YP))
+_COS_P = np.cos(0.25 * np.pi * (1.0 + _YP))
 
 
 @numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
@@ -134,6 +148,8 @@ def _unit_put_boundary(T: float, r: float, q: float, sig: float, yl: np.ndarray,
         h = ((r - q) * t - 2.0 * sig * math.sqrt(t)) * X / (X - b_inf)
         H[i] = math.log((b_inf + (X - b_inf) * math.exp(h)) / X) ** 2
     _chebyshev_coefficients(H, coef)
+    # The previous iteration's step per node: a step against it is an oscillation.
+    last_step = np.zeros(n)
     for _ in range(N_ITERATIONS):
         for i in range(n):  # node n is tau = 0, where B = X
             tau = taus[i]
@@ -146,18 +162,33 @@ def _unit_put_boundary(T: float, r: float, q: float, sig: float, yl: np.ndarray,
             d_phi = 0.0
             d_cdf = 0.0
             for j in range(yl.shape[0]):
-                y = yl[j]
-                v = tau * 0.25 * (1.0 + y) * (1.0 + y)     # tau - u
+                # u = tau sin^2(theta), tau - u = tau cos^2(theta): both sqrt(u) (in which the
+                # boundary is a polynomial) and sqrt(tau - u) (the kernel's singularity) are
+                # smooth in theta, so Gauss-Legendre converges spectrally (the map
+                # tau - u = tau (1 + y)^2 / 4 alone leaves a sqrt(u) at u = 0: 5e-6 of B).
+                theta = 0.25 * math.pi * (1.0 + yl[j])
+                cos_t = math.cos(theta)
+                v = tau * cos_t * cos_t     # tau - u
                 u = tau - v
+                # dv / sqrt(v) = sqrt(tau) (pi / 2) sin(theta) dy; the cdf term's dv / tau
+                # carries one more cos(theta) (its 0.5 (1 + y) before).
+                wj = wl[j] * 0.5 * math.pi * math.sin(theta)
                 sv = sig * math.sqrt(v)
                 ep = (math.log(b_tau / _boundary_at(coef, u, T, X)) + (r - q) * v) / sv + 0.5 * sv
                 equ = math.exp(q * u)
-                n_int += wl[j] * math.exp(r * u) * norm_pdf(ep - sv)
-                d_phi += wl[j] * equ * norm_pdf(ep)
-                d_cdf += wl[j] * equ * norm_cdf(ep) * 0.5 * (1.0 + y)
+                n_int += wj * math.exp(r * u) * norm_pdf(ep - sv)
+                d_phi += wj * equ * norm_pdf(ep)
+                d_cdf += wj * equ * norm_cdf(ep) * cos_t
             num = norm_pdf(dm) / sst + r * st / sig * n_int
             den = norm_pdf(dp) / sst + norm_cdf(dp) + q * (st / sig * d_phi + tau * d_cdf)
             b_new = min(max(math.exp(-(r - q) * tau) * num / den, 1e-12 * X), X)
+            step = b_new - b_tau
+            if step * last_step[i] < 0.0:
+                # The fixed point oscillates (long maturities at a low volatility and a high
+                # rate: the map's slope there is below -1): half steps contract it.
+                step *= 0.5
+                b_new = b_tau + step
+            last_step[i] = step
             H[i] = math.log(b_new / X) ** 2
         H[n] = 0.0
         _chebyshev_coefficients(H, coef)
@@ -165,12 +196,14 @@ def _unit_put_boundary(T: float, r: float, q: float, sig: float, yl: np.ndarray,
 
 
 
-# Steps: absolute volatility steps (vanna, volga; vega off the tables), the rate step of the
+# Steps: absolute volatility steps (vanna, volga), the rate step of the
 # boundary's rate derivative, and the relative spot step of speed (a difference of the
 # analytical gamma).
 SPOT_BUMP = 1e-3
 VOL_BUMP = 1e-3
 RATE_BUMP = 1e-6
+# Relative volatility step of the boundary's sigma derivative off the tables' grid.
+SIG_STEP = 1e-4
 
 # What _unit_put_derivatives computes besides the value: the volatility derivative, or every
 # derivative (spot, volatility, and the rate's when asked).
@@ -223,13 +256,24 @@ def _unit_put_derivatives(x: float, T: float, Th: float, r: float, q: float, sig
         panel = k // n_points
         y = yp[k % n_points]
         wy = wp[k % n_points]
-        if panel == 0:
-            end = first_edge if n_panels > 1 else T
-            v = end * 0.25 * (1.0 + y) * (1.0 + y)   # T - u
-            w = wy * 0.5 * end * (1.0 + y)
+        # The boundary is a polynomial in sqrt(u) = sqrt(T - v), the integrand a function of
+        # sqrt(v): the panel touching u = 0 is mapped to be smooth in sqrt(u) as well
+        # (Gauss-Legendre straight across a sqrt(u) end point loses digits).
+        if n_panels == 1:
+            sin_p = _SIN_P[k]
+            cos_p = _COS_P[k]
+            v = T * sin_p * sin_p   # T - u
+            w = wy * 0.5 * math.pi * T * sin_p * cos_p
+        elif panel == 0:
+            v = first_edge * 0.25 * (1.0 + y) * (1.0 + y)
+            w = wy * 0.5 * first_edge * (1.0 + y)
+        elif panel == n_panels - 1:
+            start = first_edge * 4.0 ** (panel - 1)
+            v = T - (T - start) * 0.25 * (1.0 - y) * (1.0 - y)
+            w = wy * 0.5 * (T - start) * (1.0 - y)
         else:
             start = first_edge * 4.0 ** (panel - 1)
-            end = T if panel == n_panels - 1 else first_edge * 4.0 ** panel
+            end = first_edge * 4.0 ** panel
             v = start + (end - start) * 0.5 * (1.0 + y)
             w = wy * 0.5 * (end - start)
         sv = sig * math.sqrt(v)
@@ -313,6 +357,8 @@ def _interpolated_boundary(pool: np.ndarray, solved: np.ndarray, slot: int, sig:
         coef[c] = 0.0
         dcoef[c] = 0.0
     dt_dsig = 1.0 / (sig * _LOG_SIG_STEP)
+    # ln(B/X)^2 grows like sigma^2: its coefficients over sigma^2 are far smoother in
+    # sigma (interpolated, the boundary lands 20-100 times closer to its solve, ~1e-10).
     for j in range(_LAGRANGE):
         # Lagrange weight of node j at t and its derivative (product rule).
         w = 1.0
@@ -322,28 +368,47 @@ def _interpolated_boundary(pool: np.ndarray, solved: np.ndarray, slot: int, sig:
                 f = (t - m) / (j - m)
                 dw = dw * f + w / (j - m)
                 w *= f
+        node_var = math.exp(2.0 * (_LOG_SIG_MIN + _LOG_SIG_STEP * (first + j)))
         for c in range(coef.shape[0]):
-            coef[c] += w * pool[slot, first + j, c]
-            dcoef[c] += dw * dt_dsig * pool[slot, first + j, c]
+            scaled = pool[slot, first + j, c] / node_var
+            coef[c] += w * scaled
+            dcoef[c] += dw * dt_dsig * scaled
+    var = sig * sig
+    for c in range(coef.shape[0]):
+        dcoef[c] = 2.0 * sig * coef[c] + var * dcoef[c]
+        coef[c] *= var
     return READY
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _boundary_for(T: float, r: float, q: float, sig: float, slot: int, pool: np.ndarray,
                   solved: np.ndarray, horizons: np.ndarray, yl: np.ndarray, wl: np.ndarray,
-                  coef: np.ndarray, dcoef: np.ndarray) -> tuple[int, float, float, bool]:
+                  coef: np.ndarray, dcoef: np.ndarray, derivative: bool
+                  ) -> tuple[int, float, float, bool]:
     """The unit put boundary at ``sig`` into ``coef`` (its volatility derivative into
     ``dcoef``), from the table ``slot`` or, off the grid, solved for it: (READY or the node to
-    solve, horizon Th, limit X, whether ``dcoef`` holds the derivative)."""
+    solve, horizon Th, limit X, whether ``dcoef`` holds the derivative). Off the grid the
+    derivative is a central difference of two more solves, at sigma (1 +- SIG_STEP), when
+    ``derivative`` asks for it (the solve is a smooth function of sigma: a fixed number of
+    iterations from a smooth start), so a single option's vega and theta are the chain's."""
     X = min(1.0, r / q) if q > 0.0 else 1.0
     found = _interpolated_boundary(pool, solved, slot, sig, coef, dcoef)
     if found >= 0:
         return found, T, X, False
     if found == OUT_OF_GRID:
-        X = _unit_put_boundary(T, r, q, sig, yl, wl, coef)
+        if not derivative:
+            X = _unit_put_boundary(T, r, q, sig, yl, wl, coef)
+            for c in range(dcoef.shape[0]):
+                dcoef[c] = 0.0
+            return READY, T, X, False
+        h = SIG_STEP * sig
+        _unit_put_boundary(T, r, q, sig + h, yl, wl, dcoef)
+        lower = np.empty(coef.shape[0])
+        _unit_put_boundary(T, r, q, sig - h, yl, wl, lower)
         for c in range(dcoef.shape[0]):
-            dcoef[c] = 0.0
-        return READY, T, X, False
+            dcoef[c] = (dcoef[c] - lower[c]) / (2.0 * h)
+        X = _unit_put_boundary(T, r, q, sig, yl, wl, coef)
+        return READY, T, X, True
     return READY, horizons[slot], X, True
 
 
@@ -358,9 +423,13 @@ def _held_put(x: float, T: float, r: float, q: float, sig: float, slot: int, lev
     level WITH_RATES the boundaries at ``r + RATE_BUMP`` and ``q + RATE_BUMP`` from
     ``slot_r`` and ``slot_q``): (value, d/dx, d2/dx2, d/dsigma, d/dr, d/dq, exercised, READY
     or the node to solve of each of the three tables, Th, X); the boundary stays in ``coef``.
-    Off the grid d/dsigma is NaN (no derivative of a boundary solved alone)."""
+    Off the grid d/dsigma is NaN at the levels VALUE and ALL (the boundary is solved once,
+    without its derivative)."""
+    # Vega (the implied volatility's Newton steps, the first-order Greeks) needs the
+    # boundary's derivative in sigma; volatility bumps (vanna, volga) do not.
     need, Th, X, has_dcoef = _boundary_for(T, r, q, sig, slot, pool, solved, horizons, yl,
-                                           wl, coef, dcoef)
+                                           wl, coef, dcoef,
+                                           level in (WITH_VEGA, WITH_RATES))
     need_r = READY
     need_q = READY
     coef_r = coef
@@ -371,9 +440,9 @@ def _held_put(x: float, T: float, r: float, q: float, sig: float, slot: int, lev
         coef_q = np.empty(coef.shape[0])
         scratch = np.empty(coef.shape[0])
         need_r, Th_r, X_r, _ = _boundary_for(T, r + RATE_BUMP, q, sig, slot_r, pool, solved,
-                                             horizons, yl, wl, coef_r, scratch)
+                                             horizons, yl, wl, coef_r, scratch, False)
         need_q, Th_q, X_q, _ = _boundary_for(T, r, q + RATE_BUMP, sig, slot_q, pool, solved,
-                                             horizons, yl, wl, coef_q, scratch)
+                                             horizons, yl, wl, coef_q, scratch, False)
     if need >= 0 or need_r >= 0 or need_q >= 0:
         return (math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, False, need,
                 need_r, need_q, T, X)
@@ -566,8 +635,9 @@ def american_greeks_on_table(S: float, K: float, T: float, r: float, q: float, s
     the boundary's own move with volatility and rate included. Theta is -dV/dT from the
     scaling of constant parameters (only r T, q T and sigma^2 T enter the value, so
     T dV/dT = r dV/dr + q dV/dq + sigma/2 dV/dsigma): no difference of large terms, which the
-    Black-Scholes equation would take near the boundary (the latter where no volatility
-    derivative is available, off the table grid). Vanna and volga are central differences in
+    Black-Scholes equation would take near the boundary. Off the tables' grid (a single
+    option, a small group) the boundary's volatility derivative is a difference of solves at
+    sigma (1 +- SIG_STEP), so the same formulas hold. Vanna and volga are central differences in
     volatility (steps of ``VOL_BUMP``, one-sided upwards where the lower volatility would
     exercise: the boundary recedes as volatility grows), speed (for charm) a difference of the
     analytical gamma. In the exercise region: the intrinsic value, delta -1/+1 and every
@@ -698,7 +768,8 @@ def greeks(spot: ArrayLike, strike: ArrayLike, time: ArrayLike, rate: ArrayLike,
     Delta, gamma, vega and rho are exact derivatives of the value on its exercise boundary
     (no spot bump reaches across it; the boundary's move with volatility comes from the
     interpolation in volatility, its move with the rate from the boundary at the rate plus
-    ``RATE_BUMP``); theta and charm follow through the Black-Scholes equation (speed from a
+    ``RATE_BUMP``; off the tables from solves at nearby volatilities and rates); theta from the
+    scaling of constant parameters, charm through the Black-Scholes equation (speed from a
     spot step of ``SPOT_BUMP`` of the analytical gamma); vanna and volga use volatility steps
     of ``VOL_BUMP``, never into the exercise region. In the exercise region the price is the
     intrinsic value, delta -1 (put) or +1 (call), every other Greek 0. An option that never
@@ -749,7 +820,7 @@ def american_iv_on_table(P: float, S: float, K: float, T: float, r: float, q: fl
     table node to solve before asking again).
 
     Newton steps with the American vega (the exact derivative of the price on the shared
-    boundary table; the European vega, then secant steps, off the table), all inside a
+    boundary table, or on boundaries solved at nearby volatilities off it), all inside a
     bracket that every evaluation narrows; it stops when the step is below ``IV_TOL``
     relative. A good ``guess`` (the surface volatility a quote came from) makes this two
     price evaluations.
