@@ -236,6 +236,13 @@ def test_credentials_are_required_and_api_keys_work(two, engine):
     key = client.post("/api/auth/api-keys", json={"name": "bot"}, headers=ann).get_json()["key"]
     r = client.get("/api/trade/portfolio", headers={"X-API-Key": key})
     assert r.status_code == 200 and r.get_json()["cash_balance"] == 1_000_000
+    # Credentials that are wrong are a 401 JSON answer on every trade route, never a 500.
+    for headers in ({"Authorization": "Bearer not-a-token"}, {"X-API-Key": "ds_nothing"},
+                    {"Authorization": "Bearer " + "x" * 5000}):
+        for method, path in (("GET", "/api/trade/orders"), ("GET", "/api/trade/portfolio"),
+                             ("DELETE", "/api/trade/order/1"), ("POST", "/api/trade/order")):
+            r = client.open(path, method=method, headers=headers, json=market("IDX"))
+            assert r.status_code == 401 and "error" in r.get_json(), (headers, path)
 
 
 def test_pnl_after_a_round_trip_is_the_spread_and_the_charges(two, engine):

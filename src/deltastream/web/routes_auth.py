@@ -278,7 +278,7 @@ def _challenge(response: Response) -> Response:
     return response
 
 
-@bp.errorhandler(AccountError)
+@bp.app_errorhandler(AccountError)
 def _account_error(error: AccountError) -> Response:
     if isinstance(error, InvalidFieldError):
         return json_response({"error": f"invalid parameter '{error.field}': {error.message}",
