@@ -6,13 +6,35 @@ Builds ``--orders`` resting limit orders (random sides, whole lots of 65, limits
 ticks of the mid) spread over ``--contracts`` books of 5 levels, then times
 ``match_resting_limits`` on fresh quotes (each run a new random tick). The issue's target is
 10,000 resting orders in at most 20 ms.
+
+    python bench/trading.py --placement [--clients 16] [--seconds 20] [--workers N]
+
+Order placement over HTTP instead: starts a real ``deltastream serve --hours always`` on a
+fresh data directory (its SQLite store; the default number of web workers unless
+``--workers``), registers one user per client, and ``--clients`` threads (one keep-alive
+connection each) place NIFTY ATM call and put orders (market and limit at the touch, bought
+and sold in turn) for ``--seconds``: orders/s, latency p50/p90/p99 and errors (409 margin
+refusals count as answered). The issue's target is 500 orders/s at 16 clients with p99 at
+most 50 ms.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
+import os
+import socket
 import statistics
+import subprocess
+import sys
+import tempfile
+import threading
 import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +42,7 @@ from deltastream.trading.matching import match_resting_limits
 
 LEVELS = 5
 LOT = 65
+PLACEMENT_LOT = 65    # NIFTY's lot
 
 
 def main() -> None:
@@ -27,7 +50,15 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--contracts", type=int, default=400)
     parser.add_argument("--repeat", type=int, default=51)
+    parser.add_argument("--placement", action="store_true",
+                        help="time order placement over HTTP instead (module docstring)")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args()
+    if args.placement:
+        placement(args)
+        return
     rng = np.random.default_rng(1)
     mid = rng.integers(100, 4000, args.contracts)
     contract = rng.integers(0, args.contracts, args.orders)
@@ -53,6 +84,163 @@ def main() -> None:
           f"{LEVELS} levels: median {statistics.median(timings) * 1e3:.2f} ms, "
           f"max {max(timings) * 1e3:.2f} ms over {args.repeat} ticks "
           f"({filled_units / (args.repeat + 1):.0f} units filled per tick)")
+
+
+# Order placement over HTTP (``--placement``).
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _call(conn: http.client.HTTPConnection, method: str, path: str, body: object = None,
+          token: str | None = None) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    conn.request(method, path, body=None if body is None else json.dumps(body),
+                 headers=headers)
+    response = conn.getresponse()
+    data = response.read()
+    return response.status, json.loads(data) if data else None
+
+
+def _start_server(port: int, data: Path, workers: int | None) -> subprocess.Popen[bytes]:
+    """A real ``deltastream serve --hours always`` on ``data`` (its SQLite store), healthy."""
+    extra = [] if workers is None else ["--workers", str(workers)]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "deltastream", "serve", "--port", str(port), "--data-dir",
+         str(data), "--hours", "always", *extra],
+        stdout=(data / "server.log").open("wb"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            status, _ = _call(conn, "GET", "/api/data/chain/NIFTY?strikes=1")
+            conn.close()
+            if status == 200:
+                return server
+        except OSError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.terminate()
+            sys.exit("server did not serve NIFTY:\n" + (data / "server.log").read_text())
+        time.sleep(0.5)
+
+
+def _orders(conn: http.client.HTTPConnection) -> list[dict[str, Any]]:
+    """The cycle each client places: the NIFTY ATM call and put, bought and sold back at the
+    market and with limits at the touch (marketable when placed; they rest if the next tick
+    moved away), so the positions stay about flat and the margin never runs out."""
+    _, chain = _call(conn, "GET", "/api/data/chain/NIFTY?strikes=1")
+    first = chain["chains"][0]
+    cycle = []
+    for side_name in ("calls", "puts"):
+        quote = first[side_name][0]
+        symbol = quote["contract_symbol"]
+        cycle += [
+            {"symbol": symbol, "side": "BUY", "quantity": PLACEMENT_LOT, "orderType": "MARKET",
+             "price": ""},
+            {"symbol": symbol, "side": "SELL", "quantity": PLACEMENT_LOT,
+             "orderType": "MARKET", "price": ""},
+            {"symbol": symbol, "side": "BUY", "quantity": PLACEMENT_LOT, "orderType": "LIMIT",
+             "price": quote["ask"]},
+            {"symbol": symbol, "side": "SELL", "quantity": PLACEMENT_LOT,
+             "orderType": "LIMIT", "price": quote["bid"]},
+        ]
+    return cycle
+
+
+@dataclass
+class _Client:
+    token: str
+    latencies: list[float] = field(default_factory=list)
+    codes: Counter[int] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+
+def _run_client(port: int, client: _Client, cycle: list[dict[str, Any]], start: float,
+                stop: float) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    i = 0
+    while time.monotonic() < start:
+        time.sleep(0.001)
+    while time.monotonic() < stop:
+        began = time.perf_counter()
+        try:
+            status, answer = _call(conn, "POST", "/api/trade/order", cycle[i % len(cycle)],
+                                   client.token)
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            client.errors.append(repr(error))
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            continue
+        client.latencies.append(time.perf_counter() - began)
+        client.codes[status] += 1
+        if status not in (201, 409):
+            client.errors.append(f"{status} {answer}")
+        i += 1
+    conn.close()
+
+
+def placement(args: argparse.Namespace) -> None:
+    """``--clients`` threads, one user and one keep-alive connection each, place orders as
+    fast as the server answers for ``--seconds``; prints orders/s and latency percentiles."""
+    load = os.getloadavg()
+    port = _free_port()
+    data = Path(tempfile.mkdtemp(prefix="deltastream-bench-trading-"))
+    server = _start_server(port, data, args.workers)
+    try:
+        setup = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        clients = []
+        for n in range(args.clients):
+            status, session = _call(setup, "POST", "/api/auth/register", {
+                "email": f"bench{n}@example.com", "password": "bench-password-1"})
+            if status != 201:
+                sys.exit(f"register answered {status}: {session}")
+            clients.append(_Client(session["token"]))
+        cycle = _orders(setup)
+        setup.close()
+        # Warm-up: one order per client (accounts opened, code paths warm).
+        for client in clients:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            _call(conn, "POST", "/api/trade/order", cycle[0], client.token)
+            conn.close()
+        start = time.monotonic() + 0.5
+        stop = start + args.seconds
+        threads = [threading.Thread(target=_run_client,
+                                    args=(port, client, cycle, start, stop))
+                   for client in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        server.terminate()
+        server.wait(60)
+    latencies = sorted(x for c in clients for x in c.latencies)
+    codes: Counter[int] = sum((c.codes for c in clients), Counter())
+    errors = [e for c in clients for e in c.errors]
+    after = os.getloadavg()
+    placed = len(latencies)
+
+    def pct(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1e3
+
+    print(f"placement: {args.clients} clients, {args.seconds:g} s, serve --hours always "
+          f"--workers {args.workers or 'default'} on SQLite; load average before/after "
+          f"{load[0]:.1f}/{after[0]:.1f} on {os.cpu_count()} cores")
+    if not placed:
+        print(f"  no order answered; errors: {errors[:5]}")
+        return
+    print(f"  {placed / args.seconds:.0f} orders/s ({placed} answered: "
+          f"{', '.join(f'{k}: {v}' for k, v in sorted(codes.items()))}), latency p50 "
+          f"{pct(0.5):.1f} ms, p90 {pct(0.9):.1f} ms, p99 {pct(0.99):.1f} ms, max "
+          f"{latencies[-1] * 1e3:.1f} ms; {len(errors)} errors{': ' if errors else ''}"
+          f"{'; '.join(errors[:3])}")
 
 
 if __name__ == "__main__":
