@@ -15,6 +15,7 @@ same stale read, but two passes on one tick could both take its displayed size).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from ..core.snapshot import ChainSnapshot
 from ..core.threads import RealThread, real_event, real_lock, real_thread
@@ -28,8 +29,12 @@ STOP_TIMEOUT = 10.0
 class RestingMatcher:
     """Matches resting orders against the newest snapshots on a thread of its own."""
 
-    def __init__(self, service: PaperTrading) -> None:
+    def __init__(self, service: PaperTrading,
+                 on_stop: Callable[[], None] | None = None) -> None:
+        """``on_stop`` runs once the thread has stopped (releases what the caller opened for
+        the matcher, e.g. its store)."""
         self.service = service
+        self._on_stop = on_stop
         self.passes = 0
         self._pending: dict[str, ChainSnapshot] = {}
         self._lock = real_lock()
@@ -39,6 +44,8 @@ class RestingMatcher:
 
     def on_snapshot(self, snapshot: ChainSnapshot) -> None:
         """A feed listener: keep the product's newest snapshot and wake the thread."""
+        if self._stopping:
+            return
         with self._lock:
             self._pending[snapshot.product] = snapshot
         self._wake.set()
@@ -71,3 +78,7 @@ class RestingMatcher:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(STOP_TIMEOUT)
+            self._thread = None
+        if self._on_stop is not None:
+            on_stop, self._on_stop = self._on_stop, None
+            on_stop()

@@ -1,5 +1,6 @@
 """The app with what it serves: an engine in this process (recorded into the store, unless
-it replays stored snapshots) or the bus from an engine elsewhere, and the history store."""
+it replays stored snapshots, and matching the resting paper-trading orders on its ticks) or
+the bus from an engine elsewhere (whose process matches), and the history store."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from apiflask import APIFlask
 from ..bus import bus_feed
 from ..core.protocols import SnapshotFeed
 from ..core.types import EngineMode, Role
+from ..engine.runner import Engine
 from ..settings import Settings
 from ..store.database import open_configured
 from ..web import create_app as create_web_app
 from ..web.state import app_state
 from .market import engine_for, market_symbols, recorded
+from .matching import start_matching
 from .recorder import Recorder, start_recording
 
 
@@ -33,8 +36,13 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> A
     settings = settings or Settings()
     feed, recorder = _feed_for(settings)
     store = open_configured(settings)
+    # Subscribed before the engine's first tick; a web-only server's engine matches elsewhere.
+    matcher = start_matching(feed, settings) if isinstance(feed, Engine) else None
     app = create_web_app(settings, feed=feed, start_feed=start_engine, store=store,
                          store_stats=recorder.stats if recorder is not None else None)
+    if matcher is not None:
+        # After the feed stopped (AppState.close): the last tick's pass completes first.
+        app_state(app).on_close.append(matcher.stop)
     if recorder is not None:
         app_state(app).on_close.append(recorder.close)
     return app

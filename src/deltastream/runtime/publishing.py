@@ -102,6 +102,7 @@ def run_publishing_engine(settings: Settings, stopped: threading.Event,
     nobody restarts it."""
     life = life or EngineLife(started_at=time.time())
     from .market import engine_for, recorded, simulated
+    from .matching import start_matching
     from .recorder import start_recording
 
     engine_id = f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -117,6 +118,9 @@ def run_publishing_engine(settings: Settings, stopped: threading.Event,
             engine = engine_for(settings)
             engine.resume_sequence(publisher.last_sequence())
             recorder = start_recording(engine, settings) if recorded(settings) else None
+            # Only the writer matches resting orders: a standby engine's ticks are not the
+            # market's.
+            matcher = start_matching(engine, settings)
             greeting.engine = engine
             # The engine's long-lived objects are out of the collector's scans from here on
             # (full collections of them stalled ticks).
@@ -128,6 +132,7 @@ def run_publishing_engine(settings: Settings, stopped: threading.Event,
                                   life)
             finally:
                 engine.close_provider()
+                matcher.stop()
             if recorder is not None:
                 recorder.close()
             greeting.engine = None
@@ -148,10 +153,10 @@ def _tick_and_publish(settings: Settings, engine: Engine, publisher: Publisher,
     pacer = Pacer(engine)
     try:
         while not stopped.is_set() and not lost.is_set():
-            started = time.monotonic()
             error = None
             try:
-                published = engine.tick()
+                # Waits for the tick's time; the simulated market's is built before it.
+                published = pacer.tick(stopped) or {}
             except Exception as exc:  # report and keep ticking; health shows the error
                 log.exception("engine tick failed")
                 published, error = {}, f"{type(exc).__name__}: {exc}"
@@ -159,8 +164,7 @@ def _tick_and_publish(settings: Settings, engine: Engine, publisher: Publisher,
                 engine.resume_sequence(engine.sequence + 1)
             if published or error is not None:
                 _publish(engine, publisher, greeting, engine_id, life, lost, published,
-                         time.monotonic() - started, error)
-            stopped.wait(pacer.delay())
+                         engine.build_seconds, error)
         if lost.is_set():
             log.warning("engine %s lost the writer's lease; back to standby", engine_id)
     finally:
