@@ -26,6 +26,17 @@ Placing an order (:meth:`PaperTrading.place`):
 5. order, fills (one row per level taken, each with its charges), and cash are written in
    that transaction.
 
+Modifying an open order (:meth:`PaperTrading.modify`; PENDING or PARTIALLY_FILLED): the
+quantity (total units, at least what has filled; equal to it, the order is done, FILLED), the
+limit price and the stop price, each checked as at placement (lot multiple, tick). Under the
+account lock the amended order is matched at once against the book (a limit moved through the
+touch fills as a new order would) and the margin checked again for the amended order; a
+refusal leaves the order as it was. After-market orders are amended untouched (checked at the
+first open tick, as placed). ``updated_at`` records the change. A modification that changes
+nothing answers the order as it stands; with an ``Idempotency-Key`` that holds even when the
+order has filled since (the retry of a modification that took effect), without one a closed
+order is refused.
+
 Margin requirement per currency: the sum over products of
 :func:`deltastream.trading.margin.india_margin` (INR: SPAN-style scan plus exposure) or
 :func:`~deltastream.trading.margin.us_margin` (USD: strategy-based rules), each option
@@ -85,6 +96,7 @@ DEFAULT_TOUCH_LOTS = 10
 # Where a contract's IV did not solve, the scan reprices at the ATM IV, else this.
 FALLBACK_VOL = 0.2
 AVG_PRICE_PLACES = Decimal("0.0001")
+_OPEN = (OrderStatus.PENDING, OrderStatus.PARTIALLY_FILLED)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -128,11 +140,12 @@ class OrderNotFound(LookupError):  # noqa: N818 - the condition, not a failure
 
 
 class NotCancellable(Exception):  # noqa: N818 - the condition, not a failure
-    """The order is no longer open (filled, cancelled or rejected)."""
+    """The order is no longer open (filled, cancelled or rejected): it cannot be ``action``
+    (cancelled, modified)."""
 
-    def __init__(self, order: OrderRow) -> None:
+    def __init__(self, order: OrderRow, action: str = "cancelled") -> None:
         super().__init__(f"order {order.id} is {order.status}: only PENDING or "
-                         "PARTIALLY_FILLED orders can be cancelled")
+                         f"PARTIALLY_FILLED orders can be {action}")
         self.order = order
 
 
@@ -162,6 +175,21 @@ class OrderRequest:
     strike: Any = None
     option_type: Any = None
     after_market: bool = False
+
+
+# A modification's field the client did not send: the order keeps its value.
+UNCHANGED: Any = object()
+
+
+@dataclass(frozen=True)
+class ModifyRequest:
+    """A client's modification of an open order (strings or numbers, unchecked): the new
+    ``quantity`` (total units, filled ones included), limit ``price`` and ``stop_price``;
+    :data:`UNCHANGED` keeps the order's value."""
+
+    quantity: Any = UNCHANGED
+    price: Any = UNCHANGED
+    stop_price: Any = UNCHANGED
 
 
 @dataclass(frozen=True)
@@ -478,6 +506,55 @@ class PaperTrading:
                                        avg_fill_price=row.avg_fill_price,
                                        at=micros(self.now()), reason="cancelled by the user")
 
+    def modify(self, user_id: int, order_id: int, request: ModifyRequest,
+               idempotency_key: str | None = None) -> OrderRow:
+        """Change an open order's quantity, limit price or stop price (module docstring,
+        Modifying). Raises OrderNotFound (also for another user's order), NotCancellable
+        (the order is no longer open), TradeError (a field), NoQuote, or MarginRejected
+        (the modification is refused; the order stays as it was)."""
+        with self.store.locked(user_id) as ledger:
+            row = ledger.order(order_id)
+            if row is None:
+                raise OrderNotFound(order_id)
+            snapshot = self.latest(row.contract.product)
+            if snapshot is None:
+                raise NoQuote(row.contract.product)
+            lot = snapshot.terms.lot_size
+            order = _amended(row, request, lot, Decimal(repr(snapshot.terms.tick_size)))
+            if ((order.quantity, order.limit_price, order.stop_price)
+                    == (row.quantity, row.limit_price, row.stop_price)
+                    and (idempotency_key is not None or row.status in _OPEN)):
+                # Nothing to change: a retry whose modification is in place (even if the
+                # order has filled since) answers the order as it stands.
+                return row
+            if row.status not in _OPEN:
+                raise NotCancellable(row, "modified")
+            if order.quantity < row.filled_quantity:
+                raise TradeError("quantity", f"{order.quantity} is below the "
+                                 f"{row.filled_quantity} units already filled",
+                                 f"a multiple of the lot size {lot} of at least "
+                                 f"{max(row.filled_quantity, lot)}")
+            remaining = order.quantity - row.filled_quantity
+            now = micros(self.now())
+            if remaining == 0:
+                result = MatchResult((), 0, OrderStatus.FILLED)
+            elif row.after_market or snapshot.market_status == MarketStatus.CLOSED:
+                # Queued after-market: checked and matched at the first open tick, as placed.
+                result = MatchResult((), remaining, OrderStatus(row.status))
+            else:
+                book = self.book(snapshot, row.contract)
+                if book is None:
+                    raise NoQuote(row.contract.product)
+                result = match_order(order, book, remaining)
+                try:
+                    self._check_margin(ledger, row.contract, order, result)
+                except MarginError as error:
+                    raise MarginRejected(row, error) from error
+            amended = ledger.amend_order(row, quantity=order.quantity,
+                                         limit_price=order.limit_price,
+                                         stop_price=order.stop_price, at=now)
+            return self._book_fills(ledger, amended, order, result.fills, result.status, now)
+
     def orders(self, user_id: int, status: str | None = None, limit: int = 100
                ) -> list[OrderRow]:
         return self.store.orders(user_id, status, limit)
@@ -585,6 +662,30 @@ class PaperTrading:
                 sum((v.unrealised for v in positions), ZERO),
                 self.requirement(holdings, currency), positions)
         return out
+
+
+def _amended(row: OrderRow, request: ModifyRequest, lot_size: int, tick_size: Decimal
+             ) -> Order:
+    """The order ``row`` with the request's changes, checked as a new order's terms are."""
+    def pick(value: Any, current: Any) -> Any:
+        return current if value is UNCHANGED else value
+
+    try:
+        return make_order(row.side, pick(request.quantity, row.quantity), row.order_type,
+                          lot_size=lot_size, tick_size=tick_size,
+                          price=pick(request.price, row.limit_price),
+                          stop_price=pick(request.stop_price, row.stop_price),
+                          time_in_force=row.time_in_force)
+    except OrderError as error:
+        accepted = {
+            "quantity": f"a positive whole multiple of the lot size {lot_size}",
+            "price": f"a positive price on the tick {tick_size} (empty for a MARKET or "
+                     "STOP order)",
+            "stop_price": f"a positive price on the tick {tick_size} (STOP and STOP_LIMIT "
+                          "orders only)",
+        }.get(error.field, "see the API contract")
+        raise TradeError(error.field, error.message, accepted) from error
+
 
 
 def replace_status(order: NewOrder, status: OrderStatus, reason: str) -> NewOrder:

@@ -196,6 +196,16 @@ class Ledger:
                        avg_fill_price=avg_fill_price, updated_at=at,
                        reason=reason if reason is not None else order.reason)
 
+    def amend_order(self, order: OrderRow, *, quantity: int, limit_price: Decimal | None,
+                    stop_price: Decimal | None, at: int) -> OrderRow:
+        """Change an open order's terms (a client's modification); status and fills are
+        :meth:`update_order`'s."""
+        self.conn.execute(sa.update(paper_orders).where(paper_orders.c.id == order.id).values(
+            quantity=quantity, limit_price=_text(limit_price), stop_price=_text(stop_price),
+            updated_at=at))
+        return replace(order, quantity=quantity, limit_price=limit_price,
+                       stop_price=stop_price, updated_at=at)
+
     def insert_fill(self, order: OrderRow, quantity: int, price: Decimal, charges: Decimal,
                     at: int) -> FillRow:
         fill_id = self.conn.execute(sa.insert(paper_fills).values(

@@ -10,12 +10,14 @@ Contract shapes kept: ``POST /api/trade/order`` takes ``symbol``, ``side``, ``qu
 Added: explicit contract fields (product, expiry, strike, option_type), ``stop_price``,
 ``time_in_force``, ``after_market``, the ``Idempotency-Key`` header (a retry answers the
 order first placed with it, 200 instead of 201), ``currency`` on the reports (INR default),
-``POST /api/trade/reset``.
+``POST /api/trade/reset``, ``PATCH /api/trade/order/<id>`` (modify an open order's quantity,
+price or stop price; :meth:`deltastream.papertrade.service.PaperTrading.modify`).
 
 Answers: 400 names the field and what it accepts; 404 for an order that is not the user's
 (another user's included); 409 when the market is closed (with ``next_open``), when the
-margin does not cover the order (with the figures; the order is stored REJECTED) or when the
-order to cancel is no longer open; 503 without a store or before the product's first quote.
+margin does not cover the order (with the figures; a new order is stored REJECTED, a refused
+modification leaves the order as it was) or when the order to cancel or modify is no longer
+open; 503 without a store or before the product's first quote.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from ..papertrade.service import (
     AccountView,
     MarginRejected,
     MarketClosed,
+    ModifyRequest,
     NoQuote,
     NotCancellable,
     OrderNotFound,
@@ -65,7 +68,7 @@ _ERRORS = {
     401: "missing, invalid or expired credentials (WWW-Authenticate: Bearer)",
     404: "no such order of this user",
     409: "market closed (detail.next_open), margin short (detail.required, "
-         "detail.available; the order is stored REJECTED) or order no longer open",
+         "detail.available; a new order is stored REJECTED) or order no longer open",
     503: "no store on this server, or no live quote of the product yet",
 }
 
@@ -218,6 +221,44 @@ def _currency() -> str:
     return value
 
 
+def _report_request() -> tuple[int, str, PaperTrading]:
+    """The preamble of the report routes: the signed-in user's id (401 first), the
+    ?currency= asked for (400) and the service (503)."""
+    user, _ = current_user()
+    currency = _currency()
+    return user.id, currency, trading_service()
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise TradeError("body", "must be a JSON object", "a JSON object with the order")
+    return body
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None and not 0 < len(key.strip()) <= MAX_IDEMPOTENCY_KEY:
+        raise TradeError(IDEMPOTENCY_HEADER, "must be 1-255 characters", "1-255 characters")
+    return None if key is None else key.strip()
+
+
+# A modification's fields, each spelling -> the field named in errors.
+_MODIFIABLE = {"quantity": "quantity", "price": "price", "stop_price": "stop_price",
+               "stopPrice": "stop_price"}
+
+
+def _modify_request(body: dict[str, Any]) -> ModifyRequest:
+    unknown = sorted(set(body) - set(_MODIFIABLE))
+    if unknown:
+        raise TradeError(unknown[0], "cannot be modified (cancel and place a new order)",
+                         "quantity, price, stop_price")
+    if not body:
+        raise TradeError("body", "names nothing to change", "quantity, price, stop_price")
+    values = {_MODIFIABLE[k]: v for k, v in body.items()}
+    return ModifyRequest(**values)
+
+
 def _order_request(body: dict[str, Any]) -> OrderRequest:
     order_type = body.get("order_type", body.get("orderType", "MARKET"))
     after_market = body.get("after_market", body.get("afterMarket", False))
@@ -252,20 +293,30 @@ def _order_request(body: dict[str, Any]) -> OrderRequest:
         security=TOKEN_OR_KEY)
 def place_order() -> Response:
     user, _ = current_user()
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise TradeError("body", "must be a JSON object", "a JSON object with the order")
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is not None and not 0 < len(key.strip()) <= MAX_IDEMPOTENCY_KEY:
-        raise TradeError(IDEMPOTENCY_HEADER, "must be 1-255 characters", "1-255 characters")
+    body = _json_body()
+    key = _idempotency_key()
     service = trading_service()
-    key = None if key is None else key.strip()
     if key is not None:
         existing = service.store.order_by_key(user.id, key)
         if existing is not None:
             return json_response(order_dict(existing), 200)
     order = service.place(user.id, _order_request(body), key)
     return json_response(order_dict(order), 201)
+
+
+@bp.patch("/api/trade/order/<int:order_id>")
+@bp.output(models.OrderOut)
+@bp.doc(summary="Modify an open order of the user (body: any of quantity, price, "
+             "stop_price|stopPrice; quantity is the order's total, at least what has "
+             "filled): the amended order, matched again at once and its margin checked; "
+             "header Idempotency-Key makes a retry answer the order as it stands",
+        responses=_errors(400, 401, 404, 409, 503), security=TOKEN_OR_KEY)
+def modify_order(order_id: int) -> Response:
+    user, _ = current_user()
+    changes = _modify_request(_json_body())
+    key = _idempotency_key()
+    return json_response(order_dict(trading_service().modify(user.id, order_id, changes,
+                                                             key)))
 
 
 @bp.delete("/api/trade/order/<int:order_id>")
@@ -307,9 +358,8 @@ def list_orders() -> Response:
              "every currency under accounts", responses=_errors(400, 401, 503),
         security=TOKEN_OR_KEY)
 def portfolio() -> Response:
-    user, _ = current_user()
-    currency = _currency()
-    return json_response(_portfolio(trading_service(), user.id, currency))
+    user_id, currency, service = _report_request()
+    return json_response(_portfolio(service, user_id, currency))
 
 
 def _portfolio(service: PaperTrading, user_id: int, currency: str) -> dict[str, Any]:
@@ -334,21 +384,19 @@ def positions() -> Response:
              "realised net of charges booked in the period, unrealised now, and the daily "
              "realised history", responses=_errors(400, 401, 503), security=TOKEN_OR_KEY)
 def pnl() -> Response:
-    user, _ = current_user()
-    currency = _currency()
+    user_id, currency, service = _report_request()
     period = request.args.get("period", "all").strip().lower()
     if period not in models.PERIODS:
         raise TradeError("period", f"{period!r} is not a period", ", ".join(models.PERIODS))
-    service = trading_service()
     days = models.PERIODS[period]
     since = None if days is None else micros(service.now() - timedelta(days=days))
-    events = [r for r in realisations(service.store.fills(user.id))
+    events = [r for r in realisations(service.store.fills(user_id))
               if r.currency == currency and (since is None or r.at >= since)]
     daily: dict[str, Decimal] = defaultdict(Decimal)
     for event in events:
         daily[from_micros(event.at).astimezone(UTC).date().isoformat()] += event.net
     realised = sum((e.net for e in events), Decimal(0))
-    account = service.accounts(user.id)[currency]
+    account = service.accounts(user_id)[currency]
     return json_response({
         "currency": currency, "period": period, "realized_pnl": float(to_cents(realised)),
         "charges": float(sum((e.charges for e in events), Decimal(0))),
@@ -364,15 +412,13 @@ def pnl() -> Response:
              "charges), win rate, turnover, return on the starting cash",
         responses=_errors(400, 401, 503), security=TOKEN_OR_KEY)
 def performance() -> Response:
-    user, _ = current_user()
-    currency = _currency()
-    service = trading_service()
-    fills = [f for f in service.store.fills(user.id) if f.contract.currency == currency]
+    user_id, currency, service = _report_request()
+    fills = [f for f in service.store.fills(user_id) if f.contract.currency == currency]
     closing = [r for r in realisations(fills) if r.realised != 0]
     wins = sum(1 for r in closing if r.net > 0)
     losses = sum(1 for r in closing if r.net <= 0)
-    account = service.accounts(user.id)[currency]
-    orders = [o for o in service.orders(user.id, limit=models.MAX_LIMIT)
+    account = service.accounts(user_id)[currency]
+    orders = [o for o in service.orders(user_id, limit=models.MAX_LIMIT)
               if o.contract.currency == currency]
     return json_response({
         "currency": currency, "trades": len(fills), "orders": len(orders),
@@ -390,15 +436,13 @@ def performance() -> Response:
              "Greeks and the account's limits in ?currency=",
         responses=_errors(400, 401, 503), security=TOKEN_OR_KEY)
 def risk() -> Response:
-    user, _ = current_user()
-    currency = _currency()
-    service = trading_service()
-    account = service.accounts(user.id)[currency]
+    user_id, currency, service = _report_request()
+    account = service.accounts(user_id)[currency]
     open_views = [v for v in account.positions if v.position.quantity]
     greeks = portfolio_greeks(
         (v.position.quantity, 1.0, v.quote.delta, v.quote.gamma, v.quote.theta, v.quote.vega)
         for v in open_views if v.quote is not None)
-    open_orders = [o for o in service.orders(user.id, limit=models.MAX_LIMIT)
+    open_orders = [o for o in service.orders(user_id, limit=models.MAX_LIMIT)
                    if o.contract.currency == currency
                    and o.status in ("PENDING", "PARTIALLY_FILLED")]
     return json_response({
