@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -114,7 +114,12 @@ class Recorder:
                 self.prune()
 
     def prune(self) -> dict[str, int]:
-        """Delete rows past each table's retention, measured back from the newest tick."""
+        """Delete rows past each table's retention, measured back from the newest tick (the
+        paper-trading events: a day back from the wall clock, the clock they were written by)."""
+        try:
+            retention.prune_events(self.store, datetime.now(UTC))
+        except sa.exc.SQLAlchemyError as error:
+            log.warning("paper events prune failed: %s", " ".join(str(error).split()))
         keep = self.settings.retention()
         if not keep or self._latest_time is None or self.writer.failing:
             return {}

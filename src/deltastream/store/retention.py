@@ -20,10 +20,12 @@ import sqlalchemy as sa
 from ..core.snapshot import SIMULATOR_SOURCE
 from .database import write_transaction
 from .rows import epoch_us
-from .schema import PRODUCT, TABLES, chain_summaries, session_close
+from .schema import PRODUCT, TABLES, chain_summaries, paper_events, session_close
 
 PRUNE_BATCH = 10_000
 PRUNABLE = ("underlying_ticks", "chain_summaries", "chain_archive", "session_close")
+# Paper-trading events are pushed to clients within seconds; a day covers any reader's gap.
+EVENT_RETENTION = timedelta(days=1)
 
 
 def _prune_by_ts(db_engine: sa.Engine, table: sa.Table, cutoff: int, batch_size: int) -> int:
@@ -113,3 +115,23 @@ def prune(db_engine: sa.Engine, retention: dict[str, timedelta], now: datetime,
         else:
             counts[name] = _prune_by_ts(db_engine, TABLES[name], epoch_us(cutoff), batch_size)
     return counts
+
+
+def prune_events(db_engine: sa.Engine, now: datetime, keep: timedelta = EVENT_RETENTION,
+                 batch_size: int = PRUNE_BATCH) -> int:
+    """Delete the paper-trading events (the outbox, every user's) written before
+    ``now - keep`` (their ``at``, the wall clock of the write), oldest first in batches of
+    ``batch_size`` by id; the number deleted."""
+    e = paper_events
+    cutoff = epoch_us(now - keep)
+    deleted = 0
+    while True:
+        with write_transaction(db_engine) as conn:
+            bound = conn.scalar(sa.select(e.c.id).where(e.c.at < cutoff).order_by(e.c.id)
+                                .offset(batch_size - 1).limit(1))
+            condition = e.c.at < cutoff if bound is None else sa.and_(e.c.at < cutoff,
+                                                                       e.c.id <= bound)
+            n = conn.execute(sa.delete(e).where(condition)).rowcount
+        deleted += max(n, 0)
+        if bound is None or n <= 0:
+            return deleted

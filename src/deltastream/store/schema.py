@@ -241,5 +241,23 @@ paper_fills = sa.Table(
 # The paper-trading tables, parents first.
 TRADING_TABLES = {t.name: t for t in (paper_accounts, paper_orders, paper_fills)}
 
+# The paper-trading outbox (deltastream.store.trading): one row per change of an order, fill or
+# position, written in the transaction that made the change; web workers tail it by ``id``
+# and push each row to its user's Socket.IO room. ``kind`` "order" | "fill" | "position";
+# ``payload`` JSON text (money as decimal strings); ``at`` microseconds since the epoch, UTC.
+# Kept a day (store.retention.prune_events).
+paper_events = sa.Table(
+    "paper_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Index(None, "at"),
+)
+
+EVENT_TABLES = {t.name: t for t in (paper_events,)}
+
 TABLES = {t.name: t for t in (underlying_ticks, chain_summaries, chain_archive, session_close,
                               market_state)}
