@@ -266,7 +266,7 @@ def test_a_tick_matched_twice_fills_once(service, engine, users):
     stale = service.store.open_orders()          # what a second worker read for this tick
     [changed] = service.match_resting(ticks)      # the next tick
     assert changed.filled_quantity == 100
-    service.store.open_orders = lambda: stale    # the second worker, late, on stale rows
+    service.store.open_orders = lambda products=None: stale    # a late worker's stale rows
     assert service.match_resting(ticks) == []
     assert [f.quantity for f in service.store.fills(ann)] == [50, 50]
 

@@ -62,6 +62,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, cast
 
+import numpy as np
+
 from ..catalog.contract_symbols import contract_symbol
 from ..catalog.product import Product
 from ..core.snapshot import ChainSnapshot, monthly_flags
@@ -85,8 +87,8 @@ from ..trading.matching import (
     OrderStatus,
     book_from_quote,
     match_order,
+    match_resting_limits,
 )
-from ..trading.matching import match_resting as match_resting_order
 from ..trading.orders import Order, OrderError, OrderType, Side, TimeInForce, make_order
 from ..trading.positions import ZERO, Position, apply_fill
 
@@ -567,63 +569,76 @@ class PaperTrading:
 
     def match_resting(self, snapshots: Mapping[str, ChainSnapshot]) -> list[OrderRow]:
         """Fill every resting order a tick's ``snapshots`` (by product) cross: limits at their
-        own price up to the size shown at or through them; stops when triggered; queued
+        own price up to the size shown at or through them, shared among the orders of one
+        contract and side by price, then time priority; stops when triggered; queued
         after-market orders as new orders once their market is open. A fill the margin no
         longer allows cancels the order with the reason. A closed market's snapshot cancels
         its DAY orders (after-market orders excepted: they wait for the open, and rest until
-        filled or cancelled). The orders changed."""
-        changed = []
-        for row in self.store.open_orders():
+        filled or cancelled). The orders changed.
+
+        Cost: one query reads the open orders of the snapshots' products; the plain resting
+        limit orders are matched all at once (:func:`match_resting_limits`); only the orders
+        that change are written, each account's under its lock taken once per pass."""
+        planned: dict[int, list[_Planned]] = defaultdict(list)
+        books: dict[ContractRef, Book | None] = {}
+        limits: list[tuple[OrderRow, Book, Decimal]] = []
+        for row in self.store.open_orders(list(snapshots)):
             snapshot = snapshots.get(row.contract.product)
             if snapshot is None:
                 continue
             if snapshot.market_status == MarketStatus.CLOSED:
                 if row.time_in_force == TimeInForce.DAY and not row.after_market:
-                    changed += self._expire_day_order(row)
+                    planned[row.user_id].append(_Planned(row, None))
                 continue
-            book = self.book(snapshot, row.contract)
+            if row.contract not in books:
+                books[row.contract] = self.book(snapshot, row.contract)
+            book = books[row.contract]
             if book is None:
                 continue
-            order = Order(Side(row.side), row.quantity, OrderType(row.order_type),
-                          row.limit_price, row.stop_price, TimeInForce(row.time_in_force))
-            remaining = row.quantity - row.filled_quantity
             if row.order_type == OrderType.LIMIT and not row.after_market:
-                result = match_resting_order(order, remaining, book)
-            else:
-                result = match_order(order, book, remaining)
-            if not result.fills and result.status == row.status:
+                limits.append((row, book, Decimal(repr(snapshot.terms.tick_size))))
                 continue
-            now = micros(self.now())
-            with self.store.locked(row.user_id) as ledger:
-                current = ledger.order(row.id)
-                if current is None or (current.status, current.filled_quantity) != (
-                        row.status, row.filled_quantity):
-                    # Cancelled or filled meanwhile (another worker matched this tick).
-                    continue
-                try:
-                    self._check_margin(ledger, row.contract, order,
-                                       MatchResult(result.fills, 0, result.status))
-                except MarginError as error:
-                    changed.append(ledger.update_order(
-                        current, status=OrderStatus.CANCELLED.value,
-                        filled_quantity=current.filled_quantity,
-                        avg_fill_price=current.avg_fill_price, at=now, reason=str(error)))
-                    continue
-                changed.append(self._book_fills(ledger, current, order, result.fills,
-                                                result.status, now))
+            result = match_order(_order_of(row), book, row.quantity - row.filled_quantity)
+            if result.fills or result.status != row.status:
+                planned[row.user_id].append(_Planned(row, result))
+        for row, result in _match_limits(limits):
+            planned[row.user_id].append(_Planned(row, result))
+        changed: list[OrderRow] = []
+        now = micros(self.now())
+        for user_id, plans in planned.items():
+            with self.store.locked(user_id) as ledger:
+                for plan in sorted(plans, key=lambda p: p.row.id):
+                    changed += self._apply_planned(ledger, plan, now)
         return changed
 
-    def _expire_day_order(self, row: OrderRow) -> list[OrderRow]:
-        """Cancel a DAY order whose session has closed (what filled stays filled)."""
-        with self.store.locked(row.user_id) as ledger:
-            current = ledger.order(row.id)
-            if current is None or current.status != row.status:
-                return []
+    def _apply_planned(self, ledger: Ledger, plan: _Planned, now: int) -> list[OrderRow]:
+        """Write one order's change from a matching pass (under its account's lock)."""
+        row = plan.row
+        current = ledger.order(row.id)
+        if current is None or (current.status, current.filled_quantity) != (
+                row.status, row.filled_quantity):
+            # Cancelled, modified or filled meanwhile (another worker matched this tick).
+            return []
+        if plan.result is None:
+            # A DAY order whose session has closed (what filled stays filled).
             return [ledger.update_order(current, status=OrderStatus.CANCELLED.value,
                                         filled_quantity=current.filled_quantity,
-                                        avg_fill_price=current.avg_fill_price,
-                                        at=micros(self.now()),
+                                        avg_fill_price=current.avg_fill_price, at=now,
                                         reason="DAY order: the session closed")]
+        if (current.quantity, current.limit_price, current.stop_price) != (
+                row.quantity, row.limit_price, row.stop_price):
+            return []   # modified since the read: the next pass matches its new terms
+        order = _order_of(current)
+        result = plan.result
+        try:
+            self._check_margin(ledger, row.contract, order,
+                               MatchResult(result.fills, 0, result.status))
+        except MarginError as error:
+            return [ledger.update_order(current, status=OrderStatus.CANCELLED.value,
+                                        filled_quantity=current.filled_quantity,
+                                        avg_fill_price=current.avg_fill_price, at=now,
+                                        reason=str(error))]
+        return [self._book_fills(ledger, current, order, result.fills, result.status, now)]
 
     def reset(self, user_id: int) -> None:
         """Delete the user's orders and fills; cash back to the starting amounts."""
@@ -686,6 +701,72 @@ def _amended(row: OrderRow, request: ModifyRequest, lot_size: int, tick_size: De
         }.get(error.field, "see the API contract")
         raise TradeError(error.field, error.message, accepted) from error
 
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """An order a matching pass changes: ``result`` its match (None: a DAY order to cancel
+    at the close)."""
+
+    row: OrderRow
+    result: MatchResult | None
+
+
+def _order_of(row: OrderRow) -> Order:
+    return Order(Side(row.side), row.quantity, OrderType(row.order_type), row.limit_price,
+                 row.stop_price, TimeInForce(row.time_in_force))
+
+
+def _ticks(price: Decimal, tick: Decimal, rounding: str) -> int:
+    return int((price / tick).to_integral_value(rounding))
+
+
+def _match_limits(limits: Sequence[tuple[OrderRow, Book, Decimal]]
+                  ) -> list[tuple[OrderRow, MatchResult]]:
+    """Resting limit orders (time priority: id order) against their contracts' books and
+    ticks, all at once (:func:`match_resting_limits`); those that fill, each at its limit.
+    Prices become whole ticks rounded against the order (a buy limit down, a sell limit up;
+    asks up, bids down), so an off-tick price never fills an order beyond its limit."""
+    if not limits:
+        return []
+    index: dict[int, int] = {}
+    books: list[tuple[Book, Decimal]] = []
+    contract = np.empty(len(limits), dtype=np.int64)
+    is_buy = np.empty(len(limits), dtype=np.bool_)
+    limit_ticks = np.empty(len(limits), dtype=np.int64)
+    remaining = np.empty(len(limits), dtype=np.int64)
+    for i, (row, book, tick) in enumerate(limits):
+        contract[i] = index.setdefault(id(book), len(books))
+        if contract[i] == len(books):
+            books.append((book, tick))
+        buy = row.side == Side.BUY
+        is_buy[i] = buy
+        assert row.limit_price is not None   # a LIMIT order has one (make_order's rule)
+        limit_ticks[i] = _ticks(row.limit_price, tick, ROUND_FLOOR if buy else ROUND_CEILING)
+        remaining[i] = row.quantity - row.filled_quantity
+    depth = max(max(len(b.bids), len(b.asks)) for b, _ in books)
+    shape = (len(books), depth)
+    bid_ticks, bid_sizes = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+    ask_ticks, ask_sizes = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+    for c, (book, tick) in enumerate(books):
+        for k, level in enumerate(book.bids):
+            bid_ticks[c, k] = _ticks(level.price, tick, ROUND_FLOOR)
+            bid_sizes[c, k] = level.quantity
+        for k, level in enumerate(book.asks):
+            ask_ticks[c, k] = _ticks(level.price, tick, ROUND_CEILING)
+            ask_sizes[c, k] = level.quantity
+    filled = match_resting_limits(contract, is_buy, limit_ticks, remaining, bid_ticks,
+                                  bid_sizes, ask_ticks, ask_sizes)
+    out = []
+    for i in np.flatnonzero(filled).tolist():
+        row = limits[i][0]
+        take = int(filled[i])
+        assert row.limit_price is not None
+        done = row.filled_quantity + take
+        status = OrderStatus.FILLED if done == row.quantity else OrderStatus.PARTIALLY_FILLED
+        out.append((row, MatchResult((Fill(take, row.limit_price),),
+                                     row.quantity - done, status)))
+    return out
 
 
 def replace_status(order: NewOrder, status: OrderStatus, reason: str) -> NewOrder:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
@@ -297,11 +297,12 @@ class SqlTradingStore:
         with self.db.connect() as conn:
             return [_order(row) for row in conn.execute(query).all()]
 
-    def open_orders(self) -> list[OrderRow]:
-        """Every user's resting orders (PENDING or PARTIALLY_FILLED), oldest first (time
-        priority)."""
+    def open_orders(self, products: Iterable[str] | None = None) -> list[OrderRow]:
+        """Every user's resting orders (PENDING or PARTIALLY_FILLED), of ``products`` only
+        when given, oldest first (time priority); one query."""
+        query = sa.select(paper_orders).where(paper_orders.c.status.in_(OPEN_STATUSES))
+        if products is not None:
+            query = query.where(paper_orders.c.product.in_(list(products)))
         with self.db.connect() as conn:
-            rows = conn.execute(sa.select(paper_orders)
-                                .where(paper_orders.c.status.in_(OPEN_STATUSES))
-                                .order_by(paper_orders.c.id)).all()
+            rows = conn.execute(query.order_by(paper_orders.c.id)).all()
         return [_order(row) for row in rows]

@@ -1,0 +1,120 @@
+"""A matching pass (PaperTrading.match_resting) over many resting orders: one read of the
+open orders of the tick's products, the plain limits matched all at once with the size shown
+shared by price then time, one lock per account, writes only for the orders that change.
+
+Books are set by hand (IDX: tick 0.05, lot 50; SEC: tick 0.01, lot 100), so every figure
+below is hand-computed: fills are at each order's own limit."""
+
+from __future__ import annotations
+
+import contextlib
+from decimal import Decimal
+
+from deltastream.papertrade.service import OrderRequest
+from deltastream.store.trading import SqlTradingStore
+from deltastream.trading.matching import Book, Level
+from tests.papertrade.test_service import atm_call, quote_of
+
+# A book through which no order in these tests crosses at placement.
+FAR = Book((Level(Decimal("1"), 5000),), (Level(Decimal("1000"), 5000),))
+
+
+def _rest(service, user, symbol, side, quantity, limit) -> int:
+    service.book = lambda snap, c: FAR
+    order = service.place(user, OrderRequest(side, quantity, "LIMIT", str(limit),
+                                             symbol=symbol))
+    assert order.status == "PENDING"
+    return order.id
+
+
+def _counting_locks(service) -> list[int]:
+    """The users whose account lock the service takes, in order."""
+    taken: list[int] = []
+    locked = service.store.locked
+
+    @contextlib.contextmanager
+    def counting(user_id):
+        taken.append(user_id)
+        with locked(user_id) as ledger:
+            yield ledger
+
+    service.store.locked = counting
+    return taken
+
+
+def test_orders_on_one_contract_share_the_size_by_price_then_time(service, engine, users):
+    ann, bob = users
+    symbol, contract = atm_call(engine)
+    bid = quote_of(engine.latest("IDX"), contract).bid
+    tick = Decimal("0.05")
+    # Placed while the book shows nothing through these limits: all rest.
+    first = _rest(service, ann, symbol, "BUY", 100, bid)             # earliest, at bid
+    better = _rest(service, bob, symbol, "BUY", 100, bid + tick)     # best price, later
+    second = _rest(service, ann, symbol, "BUY", 100, bid)            # same price as first
+    sell = _rest(service, bob, symbol, "SELL", 50, bid + 20 * tick)  # far above the bid
+    # The next tick shows 150 units at the ask (bid) and 50 more one tick above: 200 units
+    # at or below bid + tick, 150 at or below bid.
+    service.book = lambda snap, c: Book((Level(bid - 10 * tick, 500),),
+                                        (Level(bid, 150), Level(bid + tick, 50)))
+    changed = {o.id: o for o in service.match_resting({"IDX": engine.latest("IDX")})}
+    # Best price first: bob's 100 at bid + 0.05 (200 available); then ann's orders at bid
+    # share what is left of the 150 at or below bid: 50 to the earlier, none to the later.
+    assert {i: (o.status, o.filled_quantity) for i, o in changed.items()} == {
+        better: ("FILLED", 100), first: ("PARTIALLY_FILLED", 50)}
+    assert service.order(ann, second).filled_quantity == 0
+    assert service.order(bob, sell).status == "PENDING"
+    assert [(f.order_id, f.quantity, f.price) for f in service.store.fills(bob)] == [
+        (better, 100, bid + tick)]
+    assert [(f.order_id, f.quantity, f.price) for f in service.store.fills(ann)] == [
+        (first, 50, bid)]
+
+
+def test_one_lock_per_account_and_none_for_accounts_that_do_not_change(service, engine,
+                                                                       users):
+    ann, bob = users
+    symbol, contract = atm_call(engine)
+    bid = quote_of(engine.latest("IDX"), contract).bid
+    ids = [_rest(service, ann, symbol, "BUY", 50, bid) for _ in range(4)]
+    _rest(service, bob, symbol, "BUY", 50, bid - 1)       # below every ask: unchanged
+    service.book = lambda snap, c: Book((Level(bid - 2, 500),), (Level(bid, 500),))
+    taken = _counting_locks(service)
+    changed = service.match_resting({"IDX": engine.latest("IDX")})
+    assert sorted(o.id for o in changed) == ids
+    assert taken == [ann]
+    assert all(o.status == "FILLED" for o in changed)
+    # Cash moved by the four fills once each: 4 x 50 units at the limit, plus charges.
+    fills = service.store.fills(ann)
+    assert [(f.quantity, f.price) for f in fills] == [(50, bid)] * 4
+
+
+def test_only_the_ticks_products_orders_are_read(service, engine, users):
+    ann, _ = users
+    symbol, contract = atm_call(engine)
+    bid = quote_of(engine.latest("IDX"), contract).bid
+    idx = _rest(service, ann, symbol, "BUY", 50, bid)
+    store: SqlTradingStore = service.store
+    assert [o.id for o in store.open_orders(["IDX"])] == [idx]
+    assert store.open_orders(["SEC"]) == []
+    assert [o.id for o in store.open_orders()] == [idx]
+    service.book = lambda snap, c: Book((Level(bid - 2, 500),), (Level(bid, 500),))
+    # A tick of SEC alone leaves the IDX order resting, however its book looks.
+    assert service.match_resting({"SEC": engine.latest("SEC")}) == []
+    assert service.order(ann, idx).status == "PENDING"
+
+
+def test_a_sell_limit_fills_against_bids_at_or_above_it(service, engine, users):
+    ann, _ = users
+    symbol, _ = atm_call(engine)
+    # A long position first, so the sell closes it (no short margin involved).
+    service.book = lambda snap, c: Book((Level(Decimal("90"), 500),),
+                                        (Level(Decimal("100"), 500),))
+    service.place(ann, OrderRequest("BUY", 100, "MARKET", "", symbol=symbol))
+    order = _rest(service, ann, symbol, "SELL", 100, Decimal("105.05"))
+    # 100 units bid at or above 105.05 (50 at 105.10, 50 at 105.05), more below it.
+    bids = (Level(Decimal("105.10"), 50), Level(Decimal("105.05"), 50),
+            Level(Decimal("105"), 500))
+    service.book = lambda snap, c: Book(bids, (Level(Decimal("106"), 500),))
+    [changed] = service.match_resting({"IDX": engine.latest("IDX")})
+    assert (changed.id, changed.status, changed.filled_quantity) == (order, "FILLED", 100)
+    assert [(f.side, f.quantity, f.price) for f in service.store.fills(ann)][-1] == (
+        "SELL", 100, Decimal("105.05"))
