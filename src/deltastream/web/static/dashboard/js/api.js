@@ -5,11 +5,41 @@
 // one snapshot (chain, expiries, max pain, surface, build-up, PCR) is of the stored one at or
 // before it (`at=`), and histories end there (`to=`; the PCR history at that snapshot).
 
+// `detail` is the API's JSON error detail (the parameter and what it accepts, a reason and
+// its figures), null when the answer had none.
 export class APIError extends Error {
-  constructor(status, message) {
+  constructor(status, message, detail = null) {
     super(message);
     this.status = status;
+    this.detail = detail;
   }
+}
+
+// Any method, a JSON body, extra headers (the account and trading routes: Authorization,
+// Idempotency-Key); the answer's JSON, or an APIError with the API's {error, detail}.
+export async function requestJSON(method, path, { body, headers = {} } = {}) {
+  const init = { method, headers: { Accept: "application/json", ...headers } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (e) {
+    throw new APIError(0, `the server could not be reached (${e.message})`);
+  }
+  let answer = null;
+  try {
+    answer = await response.json();
+  } catch {
+    answer = null;
+  }
+  if (!response.ok) {
+    throw new APIError(response.status, (answer && answer.error) || `${response.status} ${path}`,
+                       (answer && answer.detail) ?? null);
+  }
+  return answer;
 }
 
 export async function getJSON(path, params = {}) {

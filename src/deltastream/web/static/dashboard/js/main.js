@@ -11,12 +11,16 @@
 // Market status: beside the live status, whether the product's exchange is in session and
 // until when, in the exchange's time zone (the chain response's `timezone`), from the chain
 // response and then from every tick; hidden for a stored source (no session).
+//
+// Paper trading (trading.js): the order ticket opens from the chain's quotes, and the
+// account's figures are read again after each tick of the product on screen.
 
 import { api } from "./api.js";
 import { ChainTable } from "./chain_table.js";
 import { Charts } from "./charts.js";
 import * as fmt from "./format.js";
 import { Stream } from "./stream.js";
+import { Trading } from "./trading.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -62,6 +66,9 @@ const state = {
 const table = new ChainTable($("chain"));
 const charts = new Charts(document);
 const errors = new Map();
+const trading = new Trading(() => ({ product: state.product, expiry: state.expiry,
+                                     currency: state.currency, chain: state.chain,
+                                     source: state.source }));
 
 function report(where, error) {
   if (error) errors.set(where, error.message || String(error));
@@ -184,6 +191,7 @@ function showChain(chain) {
   charts.openInterest(chain);
   charts.openInterestChange(chain);
   charts.smile(chain);
+  trading.chainShown(chain);
 }
 
 function centreStrikeColumn() {
@@ -619,6 +627,7 @@ const stream = new Stream({
     // asks the API for the selected expiry (at most one request in flight).
     if (!(state.expiry === state.expiries[0] && state.streamChainFresh)) scheduleChain();
     state.streamChainFresh = false;
+    trading.tick();
   },
   summary(m) {
     if (state.source || m.product !== state.product || !state.chain
@@ -635,7 +644,13 @@ const stream = new Stream({
     state.streamChainFresh = true;
     showChain(view);
   },
+  account() {
+    trading.changed();
+  },
 });
+// The stream joins the signed-in user's account room, and follows the session's tokens.
+stream.account(trading.token());
+trading.onSession = (token) => stream.account(token);
 
 // ---- start --------------------------------------------------------------------------------
 

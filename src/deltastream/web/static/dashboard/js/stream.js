@@ -2,6 +2,12 @@
 // selected product's rooms, and subscribes again after every reconnect (a new connection
 // starts with no rooms). The stream carries the live source only: `close()` ends the
 // connection while a stored source is on screen and `open()` makes it again.
+//
+// Signed in to paper trading, the socket also joins the user's private room (`subscribe
+// {"type": "account", "token"}`, again after every reconnect and with every renewed access
+// token), whose `order_update`, `trade_update` and `position_update` events reach
+// `handlers.account`. A server without these events answers the subscription with an
+// `error` event and the page keeps reading the account after each tick.
 
 /* global io */
 
@@ -11,6 +17,7 @@ export class Stream {
     this.symbol = null;
     this.everConnected = false;
     this.socket = null;
+    this.accountToken = null;
   }
 
   open() {
@@ -31,6 +38,7 @@ export class Stream {
     this.socket.on("connect", () => {
       this.everConnected = true;
       if (this.symbol) this.join(this.symbol);
+      if (this.accountToken) this.joinAccount();
       handlers.connect?.();
     });
     this.socket.on("disconnect", () => handlers.disconnect?.());
@@ -38,6 +46,9 @@ export class Stream {
     this.socket.on("underlying_update", (m) => handlers.underlying?.(m));
     this.socket.on("chain_summary", (m) => handlers.summary?.(m));
     this.socket.on("chain_update", (m) => handlers.chain?.(m));
+    for (const event of ["order_update", "trade_update", "position_update"]) {
+      this.socket.on(event, (m) => handlers.account?.(event, m));
+    }
   }
 
   // Disconnect and stay disconnected (no reconnection attempts) until open().
@@ -53,6 +64,20 @@ export class Stream {
   join(symbol) {
     this.socket.emit("subscribe", { type: "product", symbol });
     this.socket.emit("subscribe", { type: "chain", symbol });
+  }
+
+  // The private account room with this access token; null: leave it (signed out).
+  account(token) {
+    if (token === this.accountToken) return;
+    const before = this.accountToken;
+    this.accountToken = token;
+    if (!this.connected) return;
+    if (token) this.joinAccount();
+    else if (before) this.socket.emit("unsubscribe", { type: "account" });
+  }
+
+  joinAccount() {
+    this.socket.emit("subscribe", { type: "account", token: this.accountToken });
   }
 
   follow(symbol) {
