@@ -2,7 +2,8 @@
 always` (issue 17, acceptance 4): register through the form, buy from the chain's ask, watch
 the position's P&L move with the market, close it and see the realised P&L the API books
 (the fills' difference minus charges, checked by hand here); the API's refusals shown in the
-ticket; the access token renewed before it expires; log out.
+ticket (on a weekend clock: the market closed until its next open, and an after-market order
+queued for it); a resting order cancelled; the access token renewed before it expires; log out.
 
 The access tokens live 60 s (the shortest the settings allow), so a session renews itself
 within the module's run. Needs Debian's chromium at /usr/bin/chromium.
@@ -28,6 +29,9 @@ pytestmark = needs_chromium
 
 TICK = "0.5"
 TOKEN_TTL = 60
+# Saturday 5 December 2026, 11:30 IST: NIFTY reopens on Monday 7 December at 09:15 IST.
+WEEKEND = "2026-12-05T06:00:00Z"
+NIFTY_OPENS = "Mon 07 Dec 09:15 IST, 2026-12-07 03:45:00 UTC"
 PASSWORD = "correct horse 42"
 LOT = 65   # NIFTY's lot size in the default catalogue
 _users = count(1)
@@ -248,7 +252,8 @@ def test_the_apis_refusals_are_shown_where_the_user_acted_and_an_order_cancels(b
         page.close()
 
 
-def test_the_session_renews_before_expiry_survives_a_reload_and_logs_out(browser, live):
+def test_the_session_renews_before_expiry_survives_a_reload_and_logs_out(browser, live,
+                                                                          tmp_path):
     page, problems = open_dashboard(browser, live)
     try:
         sign_up(page, new_email())
@@ -265,6 +270,12 @@ def test_the_session_renews_before_expiry_survives_a_reload_and_logs_out(browser
         page.wait_for_selector("#chain tbody tr.atm", timeout=60_000)
         page.wait_for_selector("#account:not([hidden])")
         page.wait_for_function("() => document.getElementById('pf-cash').textContent !== '—'")
+        # Phone width: the trading panel fits the screen (its tables scroll in their own box).
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.wait_for_timeout(500)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        for d in artifact_dirs(tmp_path):
+            page.screenshot(path=str(d / "dashboard-trading-390x844.png"), full_page=True)
 
         page.get_by_role("button", name="Log out").click()
         page.wait_for_selector("#auth-form:not([hidden])")
@@ -298,3 +309,50 @@ def test_a_click_on_a_quote_while_signed_out_asks_for_a_login(browser, live):
     finally:
         page.close()
 
+
+
+@pytest.fixture(scope="module")
+def weekend(tmp_path_factory) -> Iterator[Server]:
+    """A server in exchange hours whose fixed clock stands on a Saturday."""
+    tmp = tmp_path_factory.mktemp("weekend-trading")
+    srv = start_server(tmp, "--tick-interval", TICK, "--clock", "fixed", "--data-dir", str(tmp),
+                       env={"DELTASTREAM_CLOCK_START": WEEKEND})
+    yield srv
+    if srv.process.poll() is None:
+        srv.stop()
+
+
+def test_a_closed_market_names_its_next_open_and_an_after_market_order_waits(browser, weekend):
+    page, problems = open_dashboard(browser, weekend)
+    try:
+        page.wait_for_function("() => document.getElementById('market').dataset.status "
+                               "=== 'closed'")
+        sign_up(page, new_email())
+        page.locator("#chain tbody tr.atm td[data-side=call][data-field=ask]").click()
+        ticket = page.get_by_role("dialog", name="Order ticket")
+        ticket.wait_for()
+        ticket.get_by_role("button", name="Place order").click()
+        page.wait_for_function("() => document.getElementById('ticket-error').textContent")
+        error = page.inner_text("#ticket-error")
+        assert "closed" in error and f"next open {NIFTY_OPENS}" in error, error
+        assert ticket.is_visible()
+
+        ticket.get_by_label("After-market: if the market is closed, queue the order for the "
+                            "next open").check()
+        ticket.get_by_role("button", name="Place order").click()
+        ticket.wait_for(state="hidden")
+        assert "PENDING (after-market: waits for the next open)" in \
+            page.inner_text("#trade-message")
+        token = session(page)["token"]
+        _, body = call(weekend, "GET", "/api/trade/orders", token)
+        [queued] = body["orders"]
+        assert queued["status"] == "PENDING" and queued["after_market"] is True
+        page.wait_for_selector(f"#orders tbody tr[data-key='{queued['order_id']}']"
+                               "[data-status=PENDING]")
+        assert page.locator("#positions tbody tr").count() == 0
+        # The one refusal asked for: the 409 of the closed market.
+        assert all("/api/trade/order" in p or "Failed to load resource" in p
+                   for p in problems.items), problems.items
+        assert sum("HTTP 409" in p for p in problems.items) == 1
+    finally:
+        page.close()

@@ -68,7 +68,7 @@ const charts = new Charts(document);
 const errors = new Map();
 const trading = new Trading(() => ({ product: state.product, expiry: state.expiry,
                                      currency: state.currency, chain: state.chain,
-                                     source: state.source }));
+                                     source: state.source, timezone: state.timezone }));
 
 function report(where, error) {
   if (error) errors.set(where, error.message || String(error));

@@ -43,13 +43,16 @@ function newKey() {
 
 // One line from an API error: its message, and what the detail adds for the user (the accepted
 // values of a parameter, the market's next open, the margin's figures).
-export function errorText(error, currency) {
+export function errorText(error, currency, timeZone = null) {
   const detail = error.detail;
   let text = error.message || String(error);
   if (detail && typeof detail === "object") {
     if (detail.accepted) text += ` (accepted: ${detail.accepted})`;
     if (detail.reason === "market_closed") {
-      text += detail.next_open ? ` · next open ${fmt.dateTime(detail.next_open)}` : "";
+      // In the exchange's time when the page knows its zone, and in UTC.
+      const local = timeZone ? `${fmt.zoneTime(detail.next_open, timeZone, true)}, ` : "";
+      text += detail.next_open
+        ? ` · next open ${local}${fmt.dateTime(detail.next_open)}` : "";
     } else if (detail.reason === "margin") {
       text += ` · required ${fmt.money(detail.required, currency)},`
         + ` available ${fmt.money(detail.available, currency)}`;
@@ -111,7 +114,7 @@ function cell(tr, field) {
 }
 
 export class Trading {
-  // `view()`: what the page shows: {product, expiry, currency, chain, source}.
+  // `view()`: what the page shows: {product, expiry, currency, chain, source, timezone}.
   constructor(view) {
     this.view = view;
     this.session = null;        // {token, refreshToken, expiresAt (ms, this clock), ttlMs, user}
@@ -449,8 +452,10 @@ export class Trading {
     const answer = await this.call("POST", "/api/trade/order", order, { "Idempotency-Key": key });
     const fill = answer.filled_quantity
       ? `: ${fmt.int(answer.filled_quantity)} filled at ${fmt.num(answer.avg_fill_price, 2)}` : "";
+    const queued = answer.after_market && answer.status === "PENDING"
+      ? " (after-market: waits for the next open)" : "";
     this.message(`Order ${answer.order_id} ${answer.side} ${fmt.int(answer.quantity)}`
-      + ` ${answer.symbol} ${answer.status}${fill}`);
+      + ` ${answer.symbol} ${answer.status}${fill}${queued}`);
     this.readAll();
     return answer;
   }
@@ -523,6 +528,7 @@ export class Trading {
     $("ticket-side").value = side;
     $("ticket-type").value = "MARKET";
     $("ticket-lots").value = "1";
+    $("ticket-after-market").checked = false;
     $("ticket-price").value = typeof price === "number" ? String(price) : "";
     setText($("ticket-lot-note"), `(lot size ${fmt.int(contract.lot)})`);
     setText($("ticket-error"), "");
@@ -586,7 +592,8 @@ export class Trading {
     const order = { product: t.product, expiry: t.expiry, strike: t.strike,
                     option_type: t.option_type, side: $("ticket-side").value,
                     quantity: lots * t.lot, order_type: limit ? "LIMIT" : "MARKET",
-                    price: limit ? Number.parseFloat($("ticket-price").value) : "" };
+                    price: limit ? Number.parseFloat($("ticket-price").value) : "",
+                    after_market: $("ticket-after-market").checked };
     if (limit && !Number.isFinite(order.price)) {
       setText($("ticket-error"), "Limit price: a positive price");
       return;
@@ -598,7 +605,7 @@ export class Trading {
       $("ticket").close();
       this.ticket = null;
     } catch (e) {
-      setText($("ticket-error"), errorText(e, t.currency));
+      setText($("ticket-error"), errorText(e, t.currency, this.view().timezone));
       // A refused order is stored as such (REJECTED): the next submission is a new order.
       t.key = newKey();
       this.readAll();
