@@ -316,6 +316,67 @@ class Settings(BaseSettings):
                                             "(the per-address login limit); 0: the connection's "
                                             "address.")
 
+    # Paper trading, per market (INR: the Indian products, USD: the US ones); money in the
+    # market's currency. Limits of 0 are off (deltastream.trading.limits).
+    paper_starting_cash_inr: Annotated[float, Unit("INR")] = Field(
+        1_000_000.0, ge=1000, le=1e12,
+        description="Cash a new (or reset) paper-trading account starts with in INR.")
+    paper_starting_cash_usd: Annotated[float, Unit("USD")] = Field(
+        100_000.0, ge=100, le=1e11,
+        description="Cash a new (or reset) paper-trading account starts with in USD.")
+    paper_max_open_lots_inr: Annotated[int, Accepted("0-1,000,000 lots (0: no limit)")] = Field(
+        500, ge=0, le=1_000_000,
+        description="Lots an INR account may hold on one side of one contract (position plus "
+                    "that side's open orders); 0: no limit.")
+    paper_max_open_lots_usd: Annotated[int, Accepted("0-1,000,000 contracts (0: no limit)")
+                                       ] = Field(
+        500, ge=0, le=1_000_000,
+        description="Contracts a USD account may hold on one side of one contract (position "
+                    "plus that side's open orders); 0: no limit.")
+    paper_max_gross_exposure_inr: Annotated[float, Accepted("0-1e13 INR (0: no limit)")] = Field(
+        50_000_000.0, ge=0, le=1e13,
+        description="Gross open exposure of an INR account: sum of |units| x mid over its "
+                    "positions (premium of options, notional of the underlying); 0: no limit.")
+    paper_max_gross_exposure_usd: Annotated[float, Accepted("0-1e12 USD (0: no limit)")] = Field(
+        5_000_000.0, ge=0, le=1e12,
+        description="Gross open exposure of a USD account (as for INR); 0: no limit.")
+    paper_max_daily_loss_inr: Annotated[float, Accepted("0-1e12 INR (0: no limit)")] = Field(
+        500_000.0, ge=0, le=1e12,
+        description="Loss of the UTC day (realised net of charges + unrealised now) past which "
+                    "an INR account's orders are refused, closing orders excepted; 0: no "
+                    "limit.")
+    paper_max_daily_loss_usd: Annotated[float, Accepted("0-1e11 USD (0: no limit)")] = Field(
+        50_000.0, ge=0, le=1e11,
+        description="As paper_max_daily_loss_inr for a USD account; 0: no limit.")
+    charges_india_brokerage_per_order: Annotated[float, Unit("INR")] = Field(
+        20.0, ge=0, le=10_000, description="Brokerage per executed Indian order leg (INR).")
+    charges_india_stt_sell_rate: float = Field(
+        0.001, ge=0, le=0.1, description="STT on Indian option sells, fraction of the premium.")
+    charges_india_transaction_rate: float = Field(
+        0.0003503, ge=0, le=0.1,
+        description="Exchange transaction charges, fraction of the premium (NSE).")
+    charges_india_sebi_rate: float = Field(
+        0.000001, ge=0, le=0.1, description="SEBI turnover fee, fraction of the premium.")
+    charges_india_gst_rate: float = Field(
+        0.18, ge=0, le=1,
+        description="GST on brokerage + transaction charges + SEBI fee, fraction.")
+    charges_india_stamp_buy_rate: float = Field(
+        0.00003, ge=0, le=0.1,
+        description="Stamp duty on Indian option buys, fraction of the premium.")
+    charges_us_commission_per_contract: Annotated[float, Unit("USD")] = Field(
+        0.65, ge=0, le=100, description="Commission per US option contract (USD).")
+    charges_us_orf_per_contract: Annotated[float, Unit("USD")] = Field(
+        0.023, ge=0, le=100,
+        description="Options regulatory fee per US contract, both sides (USD).")
+    charges_us_clearing_per_contract: Annotated[float, Unit("USD")] = Field(
+        0.025, ge=0, le=100, description="OCC clearing fee per US contract (USD).")
+    charges_us_finra_taf_sell_per_contract: Annotated[float, Unit("USD")] = Field(
+        0.00279, ge=0, le=100,
+        description="FINRA trading activity fee per US contract sold (USD).")
+    charges_us_sec_fee_sell_rate: float = Field(
+        0.0, ge=0, le=0.1,
+        description="SEC section 31 fee on US sale proceeds, fraction (0 since 14 May 2025).")
+
     def __init__(self, **values: Any) -> None:
         try:
             super().__init__(**values)

@@ -2,10 +2,11 @@
 
 :class:`RestingMatcher` is a feed listener (``feed.subscribe(matcher.on_snapshot)``): the
 engine's tick only records each product's newest snapshot (a dict write, no I/O) and wakes
-the matcher's own thread, which runs :meth:`PaperTrading.match_resting` on the snapshots
-gathered since its last pass. Ticks that arrive while a pass runs are coalesced: the next
-pass sees each product's newest snapshot only (a resting order fills at its own limit, so a
-skipped intermediate quote could only have filled it at the same price).
+the matcher's own thread, which runs :meth:`PaperTrading.settle_expired` (positions in
+contracts that have expired settle, exactly once) and :meth:`PaperTrading.match_resting` on
+the snapshots gathered since its last pass. Ticks that arrive while a pass runs are
+coalesced: the next pass sees each product's newest snapshot only (a resting order fills at
+its own limit, so a skipped intermediate quote could only have filled it at the same price).
 
 Run one matcher per market (the process that owns the engine): matchers in several processes
 would each match the same tick (the store's checks keep an order from filling twice on the
@@ -57,9 +58,12 @@ class RestingMatcher:
             self._wake.clear()
         if not pending:
             return 0
+        # Expired contracts first: their positions settle and their orders are cancelled
+        # before anything else matches.
+        settled = self.service.settle_expired(pending)
         changed = self.service.match_resting(pending)
         self.passes += 1
-        return len(changed)
+        return len(settled) + len(changed)
 
     def _loop(self) -> None:
         while not self._stopping:

@@ -50,17 +50,36 @@ AVERAGE), charges counted once per fill, net realised = realised - charges; unre
 open units at the snapshot's mid. ``total_pnl`` = net realised + unrealised = (cash + value of
 the positions at the mid) - starting cash. Positions are the replay of the fills (the store
 keeps no separate position rows).
+
+Expiry (:meth:`PaperTrading.settle_expired`, run by the matcher before each pass): a contract
+has expired once a snapshot of its product no longer lists its expiry and was taken on or
+after the expiry day (the engine delists an expiry at its instant, the exchange's close on
+expiry day). Every open position in it is then settled by :func:`deltastream.trading.
+settlement.settle`: Indian (NSE, BSE) options in cash at the intrinsic value against the
+settlement price (STT on a long in the money), US options exercised or assigned into the
+underlying when at least $0.01 in the money, the others expire at 0. The settlement price is
+the underlying's close on expiry day, to the cent: the spot of the first snapshot after the
+expiry when that is the expiry day's closing one (closed market); else the last snapshot this
+service saw before the expiry, when on expiry day (markets trading around the clock); else the
+last stored underlying tick of expiry day (after a restart); else, logged, the snapshot's spot.
+Each settlement is a FILLED order of type SETTLEMENT whose ``reason`` starts with its kind
+(CASH_SETTLEMENT, EXPIRED, EXERCISE, ASSIGNMENT; DELIVERY for the underlying's leg), with one
+fill; exactly once per user and contract: under the account lock, keyed by an idempotency key
+no client can send (it starts with a line break, which no HTTP header holds) that the store
+keeps unique per user. Open orders on expired contracts are cancelled with the reason.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -68,6 +87,7 @@ from ..catalog.contract_symbols import contract_symbol
 from ..catalog.product import Product
 from ..core.snapshot import ChainSnapshot, monthly_flags
 from ..core.types import MarketStatus
+from ..store import history
 from ..store.trading import ContractRef, FillRow, Ledger, NewOrder, OrderRow, SqlTradingStore
 from ..trading.charges import fill_charges, to_cents
 from ..trading.contracts import ContractError, Instrument, resolve_fields, resolve_symbol
@@ -91,6 +111,7 @@ from ..trading.matching import (
 )
 from ..trading.orders import Order, OrderError, OrderType, Side, TimeInForce, make_order
 from ..trading.positions import ZERO, Position, apply_fill
+from ..trading.settlement import SettlementTrade, settle
 
 DEFAULT_STARTING_CASH: Mapping[str, Decimal] = {"INR": Decimal("1000000"),
                                                 "USD": Decimal("100000")}
@@ -100,6 +121,12 @@ FALLBACK_VOL = 0.2
 AVG_PRICE_PLACES = Decimal("0.0001")
 _OPEN = (OrderStatus.PENDING, OrderStatus.PARTIALLY_FILLED)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SETTLEMENT_ORDER_TYPE = "SETTLEMENT"
+# Settlement orders' idempotency keys (unique per user in the store) start with a line break,
+# which no HTTP header value can hold: no client's Idempotency-Key can take one.
+SETTLEMENT_KEY = "\nsettlement {}"
+DELIVERY_KEY = "\nsettlement {} delivery"
+log = logging.getLogger(__name__)
 
 
 class TradeError(ValueError):
@@ -321,6 +348,9 @@ class PaperTrading:
         self.now = now
         self.starting_cash = dict(starting_cash)
         self.touch_lots = touch_lots
+        # Expiry: each product's listing last settled against, and its last snapshot seen.
+        self._checked_listing: dict[str, tuple[date, ...]] = {}
+        self._last_seen: dict[str, ChainSnapshot] = {}
 
     # Contracts and books.
 
@@ -640,6 +670,119 @@ class PaperTrading:
                                         reason=str(error))]
         return [self._book_fills(ledger, current, order, result.fills, result.status, now)]
 
+    # Expiry (module docstring).
+
+    def settle_expired(self, snapshots: Mapping[str, ChainSnapshot]) -> list[OrderRow]:
+        """Settle the positions in the expired contracts of the snapshots' products and cancel
+        the open orders on them; the settlement orders written and the orders cancelled. A
+        product is looked at again only when its listing changes (and at the first call, so
+        after a restart)."""
+        changed: list[OrderRow] = []
+        for product, snapshot in snapshots.items():
+            previous = self._last_seen.get(product)
+            if self._checked_listing.get(product) != snapshot.expiry_dates:
+                changed += self._settle_product(snapshot, previous)
+                self._checked_listing[product] = snapshot.expiry_dates
+            self._last_seen[product] = snapshot
+        return changed
+
+    def _settle_product(self, snapshot: ChainSnapshot, previous: ChainSnapshot | None
+                        ) -> list[OrderRow]:
+        product = snapshot.product
+        today = _local_date(snapshot)
+        listed = snapshot.expiry_dates
+        positions = self.store.expired_positions(product, today, listed)
+        orders = [o for o in self.store.open_orders([product])
+                  if o.contract.expiry is not None and o.contract.expiry <= today
+                  and o.contract.expiry not in listed]
+        if not positions and not orders:
+            return []
+        prices = {e: self.settlement_price(snapshot, e, previous)
+                  for e in {c.expiry for _, c in positions if c.expiry is not None}}
+        users = sorted({u for u, _ in positions} | {o.user_id for o in orders})
+        changed: list[OrderRow] = []
+        now = micros(self.now())
+        for user_id in users:
+            with self.store.locked(user_id) as ledger:
+                for order in (o for o in orders if o.user_id == user_id):
+                    current = ledger.order(order.id)
+                    if current is not None and current.status in (
+                            OrderStatus.PENDING, OrderStatus.PARTIALLY_FILLED):
+                        changed.append(ledger.update_order(
+                            current, status=OrderStatus.CANCELLED.value,
+                            filled_quantity=current.filled_quantity,
+                            avg_fill_price=current.avg_fill_price, at=now,
+                            reason=f"the contract expired on {current.contract.expiry}"))
+                contracts = sorted((c for u, c in positions if u == user_id),
+                                   key=lambda c: (c.expiry, c.strike, c.right))
+                if not contracts:
+                    continue
+                fills = ledger.fills()
+                held = self.holdings(fills)     # read again under the lock
+                for contract in contracts:
+                    units = held.get(contract, 0)
+                    key = SETTLEMENT_KEY.format(_contract_key(contract))
+                    if units == 0 or ledger.order_by_key(key) is not None:
+                        continue     # settled meanwhile (another process, an earlier pass)
+                    assert contract.expiry is not None
+                    changed += self._settle_position(ledger, snapshot, contract, units,
+                                                     prices[contract.expiry], fills, now)
+        return changed
+
+    def _settle_position(self, ledger: Ledger, snapshot: ChainSnapshot, contract: ContractRef,
+                         units: int, price: Decimal, fills: Sequence[FillRow], now: int
+                         ) -> list[OrderRow]:
+        """Write one position's settlement: an order and a fill per trade, and the cash."""
+        terms = snapshot.terms
+        instrument = Instrument(contract.product, contract.expiry, contract.strike,
+                                contract.right, terms.lot_size,
+                                Decimal(repr(terms.tick_size)), contract.currency,
+                                terms.exchange)
+        option_key = _contract_key(contract)
+        last = next((f for f in reversed(fills) if f.contract == contract), None)
+        traded = None if last is None else ledger.order(last.order_id)
+        symbol = traded.symbol if traded is not None else _symbol(contract, snapshot)
+        cash = ledger.cash()[contract.currency]
+        rows = []
+        trades = settle(instrument, units, price)
+        for trade in trades:
+            leg = _contract(trade.instrument)
+            delivery = trade.kind == "DELIVERY"
+            reason = _settlement_reason(trade, trades[0].kind, symbol, price)
+            row = ledger.insert_order(NewOrder(
+                ledger.user_id, (DELIVERY_KEY if delivery else SETTLEMENT_KEY).format(
+                    option_key), contract.product if delivery else symbol, leg,
+                trade.side.value, trade.quantity, SETTLEMENT_ORDER_TYPE, None, None,
+                TimeInForce.DAY.value, OrderStatus.FILLED.value, trade.quantity, trade.price,
+                False, reason, now))
+            ledger.insert_fill(row, trade.quantity, trade.price, trade.charges, now)
+            cash += -trade.side.sign * trade.quantity * trade.price - trade.charges
+            rows.append(row)
+        ledger.set_cash(contract.currency, cash, now)
+        return rows
+
+    def settlement_price(self, snapshot: ChainSnapshot, expiry: date,
+                         previous: ChainSnapshot | None = None) -> Decimal:
+        """The underlying's close on ``expiry`` day, to the cent (module docstring)."""
+        if _local_date(snapshot) == expiry and snapshot.market_status == MarketStatus.CLOSED:
+            spot = snapshot.spot
+        elif (previous is not None and expiry in previous.expiry_dates
+              and _local_date(previous) == expiry):
+            spot = previous.spot
+        else:
+            zone = ZoneInfo(snapshot.terms.timezone)
+            end = datetime.combine(expiry + timedelta(days=1), time(0), zone) - timedelta(
+                microseconds=1)
+            found = history.ticks(self.store.db, snapshot.product, end=end, limit=1,
+                                  source=snapshot.source)
+            if found and found[-1].timestamp.astimezone(zone).date() == expiry:
+                spot = found[-1].price
+            else:
+                log.warning("no close of %s on %s is known: settling at the spot %s",
+                            snapshot.product, expiry, snapshot.spot)
+                spot = snapshot.spot
+        return to_cents(Decimal(repr(spot)))
+
     def reset(self, user_id: int) -> None:
         """Delete the user's orders and fills; cash back to the starting amounts."""
         self._open_account(user_id)
@@ -701,6 +844,32 @@ def _amended(row: OrderRow, request: ModifyRequest, lot_size: int, tick_size: De
         }.get(error.field, "see the API contract")
         raise TradeError(error.field, error.message, accepted) from error
 
+
+
+def _local_date(snapshot: ChainSnapshot) -> date:
+    """The snapshot's (market) date in its exchange's zone."""
+    return snapshot.timestamp.astimezone(ZoneInfo(snapshot.terms.timezone)).date()
+
+
+def _contract_key(c: ContractRef) -> str:
+    flag = "C" if c.right == "call" else "P"
+    return f"{c.product}:{c.expiry}:{format(c.strike, 'f')}:{flag}"
+
+
+def _settlement_reason(trade: SettlementTrade, kind: str, symbol: str, close: Decimal
+                       ) -> str:
+    """The settlement order's reason: its kind first, then the figures it used."""
+    option = trade.instrument
+    if trade.kind == "DELIVERY":
+        return (f"DELIVERY: {trade.side.value} {trade.quantity} {option.product} at the strike "
+                f"{trade.price} ({kind} of {symbol})")
+    on = f"{option.product} closed at {close} on {option.expiry}"
+    if trade.kind == "EXPIRED":
+        return f"EXPIRED worthless: {on}"
+    if trade.kind == "CASH_SETTLEMENT":
+        return (f"CASH_SETTLEMENT at the intrinsic value {trade.price}: {on}"
+                + (f"; STT {trade.charges}" if trade.charges else ""))
+    return f"{trade.kind} at the strike {option.strike}: {on}"
 
 
 @dataclass(frozen=True)

@@ -297,6 +297,22 @@ class SqlTradingStore:
         with self.db.connect() as conn:
             return [_order(row) for row in conn.execute(query).all()]
 
+    def expired_positions(self, product: str, through: date, listed: Iterable[date]
+                          ) -> dict[tuple[int, ContractRef], int]:
+        """Every user's net units (non-zero only) in ``product``'s options that expire on or
+        before ``through`` and are not ``listed`` (the expired ones), by user and contract;
+        one aggregate query. A settled position nets to zero and drops out."""
+        f = paper_fills
+        signed = sa.case((f.c.side == "BUY", f.c.quantity), else_=-f.c.quantity)
+        keys = (f.c.user_id, f.c.product, f.c.expiry, f.c.strike, f.c.right, f.c.currency)
+        query = (sa.select(*keys, sa.func.sum(signed).label("units"))
+                 .where(f.c.product == product, f.c.expiry.is_not(None),
+                        f.c.expiry <= through, f.c.expiry.not_in(list(listed)))
+                 .group_by(*keys).having(sa.func.sum(signed) != 0))
+        with self.db.connect() as conn:
+            rows = conn.execute(query).all()
+        return {(int(r.user_id), _contract(r._mapping)): int(r.units) for r in rows}
+
     def open_orders(self, products: Iterable[str] | None = None) -> list[OrderRow]:
         """Every user's resting orders (PENDING or PARTIALLY_FILLED), of ``products`` only
         when given, oldest first (time priority); one query."""

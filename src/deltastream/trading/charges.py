@@ -6,7 +6,8 @@ underlying; ``premium`` = quantity x price is the fill's turnover. Charges are c
 fill (each partial fill is an executed leg of its own) and never again: a position's realised
 P&L and the cash ledger both take :attr:`Charges.total` from the fill that produced it.
 
-Defaults (approximate; rates change, configure them):
+Defaults (approximate; rates change, configure them: the ``charges_*`` settings,
+docs/deployment.md, Paper trading):
 
 India, NSE index options (Zerodha's published charges, zerodha.com/charges, 2025):
 

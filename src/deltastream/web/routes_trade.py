@@ -15,9 +15,10 @@ price or stop price; :meth:`deltastream.papertrade.service.PaperTrading.modify`)
 
 Answers: 400 names the field and what it accepts; 404 for an order that is not the user's
 (another user's included); 409 when the market is closed (with ``next_open``), when the
-margin does not cover the order (with the figures; a new order is stored REJECTED, a refused
-modification leaves the order as it was) or when the order to cancel or modify is no longer
-open; 503 without a store or before the product's first quote.
+margin does not cover the order or it would pass a position or loss limit (with the figures;
+a new order is stored REJECTED, a refused modification leaves the order as it was) or when
+the order to cancel or modify is no longer open; 503 without a store or before the product's
+first quote.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from flask import Flask, Response, current_app, request
 
 from ..core.threads import real_lock
 from ..core.times import format_utc
+from ..papertrade.config import configured_service
 from ..papertrade.service import (
     AccountView,
     MarginRejected,
@@ -68,7 +70,9 @@ _ERRORS = {
     401: "missing, invalid or expired credentials (WWW-Authenticate: Bearer)",
     404: "no such order of this user",
     409: "market closed (detail.next_open), margin short (detail.required, "
-         "detail.available; a new order is stored REJECTED) or order no longer open",
+         "detail.available) or a position or loss limit passed (detail.name, detail.limit, "
+         "detail.current, detail.after; a new order is stored REJECTED either way), or "
+         "order no longer open",
     503: "no store on this server, or no live quote of the product yet",
 }
 
@@ -93,9 +97,9 @@ class TradeState:
             if self._service is None:
                 feed = app_state(app).service.feed
                 accounts = auth_state(app)
-                self._service = PaperTrading(SqlTradingStore(store), feed.latest,
-                                             lambda: list(feed.symbols),
-                                             now=lambda: accounts.now())
+                self._service = configured_service(
+                    SqlTradingStore(store), feed.latest, lambda: list(feed.symbols),
+                    app_state(app).settings, now=lambda: accounts.now())
             return self._service
 
 
@@ -134,6 +138,12 @@ def _market_closed(error: MarketClosed) -> Response:
 
 @bp.errorhandler(MarginRejected)
 def _margin(error: MarginRejected) -> Response:
+    if error.limit is not None:
+        limit = error.limit
+        return json_response({"error": f"order refused: {limit}", "detail": {
+            "reason": "limit", "name": limit.name, "limit": float(limit.limit),
+            "current": float(limit.current), "after": float(limit.after),
+            "unit": limit.unit, "order": order_dict(error.order)}}, 409)
     return json_response({"error": f"insufficient margin: {error}", "detail": {
         "reason": "margin", "required": float(error.required),
         "available": float(error.available), "order": order_dict(error.order)}}, 409)
@@ -453,7 +463,16 @@ def risk() -> Response:
         "open_positions": len(open_views), "open_orders": len(open_orders),
         "greeks": {"delta": greeks.delta, "gamma": greeks.gamma, "theta": greeks.theta,
                    "vega": greeks.vega},
-        "limits": {"max_margin": float(account.cash)}})
+        "limits": {"max_margin": float(account.cash), **_limits(service, currency)}})
+
+
+def _limits(service: PaperTrading, currency: str) -> dict[str, float]:
+    limits = service.limits.get(currency)
+    if limits is None:
+        return {}
+    return {"max_open_lots": float(limits.max_open_lots),
+            "max_gross_exposure": float(limits.max_gross_exposure),
+            "max_daily_loss": float(limits.max_daily_loss)}
 
 
 @bp.post("/api/trade/reset")

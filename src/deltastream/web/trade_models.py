@@ -129,7 +129,9 @@ class RiskOut(Model):
     open_positions: int
     open_orders: int
     greeks: GreeksOut
-    limits: dict[str, float] = Field(description="the account's limits: max_margin = the cash")
+    limits: dict[str, float] = Field(description="the account's limits: max_margin = the "
+                                     "cash; max_open_lots (per contract and side), "
+                                     "max_gross_exposure, max_daily_loss (0: no limit)")
 
 
 class ResetOut(Model):
