@@ -37,6 +37,14 @@ nothing answers the order as it stands; with an ``Idempotency-Key`` that holds e
 order has filled since (the retry of a modification that took effect), without one a closed
 order is refused.
 
+Position and loss limits per market (:mod:`deltastream.trading.limits`: open lots per
+contract, gross exposure, the day's loss; configured by the ``paper_max_*`` settings) are
+checked with the margin, at placement and modification: an order that would pass one is
+refused like a margin shortfall (stored REJECTED, :class:`MarginRejected` with ``limit``).
+The day is the UTC calendar day (every market's session lies inside one). Resting orders are
+counted at placement (open lots count the side's other open orders), not again when they
+fill.
+
 Margin requirement per currency: the sum over products of
 :func:`deltastream.trading.margin.india_margin` (INR: SPAN-style scan plus exposure) or
 :func:`~deltastream.trading.margin.us_margin` (USD: strategy-based rules), each option
@@ -89,8 +97,9 @@ from ..core.snapshot import ChainSnapshot, monthly_flags
 from ..core.types import MarketStatus
 from ..store import history
 from ..store.trading import ContractRef, FillRow, Ledger, NewOrder, OrderRow, SqlTradingStore
-from ..trading.charges import fill_charges, to_cents
+from ..trading.charges import IndiaCharges, USCharges, fill_charges, to_cents
 from ..trading.contracts import ContractError, Instrument, resolve_fields, resolve_symbol
+from ..trading.limits import LimitError, Limits, OrderExposure, check_limits
 from ..trading.margin import (
     MarginError,
     Market,
@@ -155,11 +164,14 @@ class NoQuote(Exception):  # noqa: N818 - the condition, not a failure
 
 
 class MarginRejected(Exception):  # noqa: N818 - the condition, not a failure
-    """The order would leave less than zero margin available; stored as REJECTED."""
+    """The order would leave less than zero margin available, or pass a position or loss
+    limit (``limit``); stored as REJECTED."""
 
     def __init__(self, order: OrderRow, error: MarginError) -> None:
         super().__init__(str(error))
         self.order = order
+        # A position or loss limit's refusal (name and figures), else None.
+        self.limit = error if isinstance(error, LimitError) else None
         self.required = error.required
         self.available = error.available
 
@@ -341,13 +353,26 @@ class PaperTrading:
                  products: Callable[[], Sequence[str]], *,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC),
                  starting_cash: Mapping[str, Decimal] = DEFAULT_STARTING_CASH,
-                 touch_lots: int = DEFAULT_TOUCH_LOTS) -> None:
+                 touch_lots: int = DEFAULT_TOUCH_LOTS,
+                 limits: Mapping[str, Limits] | None = None,
+                 india_charges: IndiaCharges | None = None,
+                 us_charges: USCharges | None = None) -> None:
         self.store = store
         self.latest = latest
         self.products = products
         self.now = now
         self.starting_cash = dict(starting_cash)
         self.touch_lots = touch_lots
+        self.limits = dict(limits or {})
+        # Charges per market (trading.charges' defaults unless configured).
+        self.india_charges = india_charges or IndiaCharges()
+        self.us_charges = us_charges or USCharges()
+
+    def charges(self, currency: str, side: Side, quantity: int, price: Decimal) -> Decimal:
+        """The charges of one fill in the market of ``currency``, by this service's
+        schedules."""
+        return fill_charges(currency, side, quantity, price, self.india_charges,
+                            self.us_charges).total
         # Expiry: each product's listing last settled against, and its last snapshot seen.
         self._checked_listing: dict[str, tuple[date, ...]] = {}
         self._last_seen: dict[str, ChainSnapshot] = {}
@@ -474,8 +499,9 @@ class PaperTrading:
                 return ledger.insert_order(new)
             result = match_order(order, book)
             try:
+                self._check_limits(ledger, contract, order, result, instrument.lot_size)
                 self._check_margin(ledger, contract, order, result)
-            except MarginError as error:
+            except MarginError as error:   # a LimitError too
                 row = ledger.insert_order(replace_status(new, OrderStatus.REJECTED,
                                                          str(error)))
                 rejected = MarginRejected(row, error)
@@ -494,8 +520,7 @@ class PaperTrading:
         cash_change = ZERO
         after = dict(before)
         for fill in result.fills:
-            charges = fill_charges(contract.currency, order.side, fill.quantity,
-                                   fill.price).total
+            charges = self.charges(contract.currency, order.side, fill.quantity, fill.price)
             cash_change += -sign * fill.quantity * fill.price - charges
             after[contract] = after.get(contract, 0) + sign * fill.quantity
         if result.remaining and order.limit_price is not None:
@@ -505,6 +530,54 @@ class PaperTrading:
         check_order_margin(cash, self.requirement(before, contract.currency),
                            self.requirement(after, contract.currency), cash_change)
 
+    def _check_limits(self, ledger: Ledger, contract: ContractRef, order: Order,
+                      result: MatchResult, lot_size: int, exclude: int | None = None) -> None:
+        """Raise LimitError when the order (its fills and resting remainder) would pass one
+        of its market's limits (:mod:`deltastream.trading.limits`); ``exclude``: the order
+        being modified, not counted among the other open orders."""
+        limits = self.limits.get(contract.currency)
+        if limits is None or not limits.any:
+            return
+        fills = [f for f in ledger.fills() if f.contract.currency == contract.currency]
+        positions: dict[ContractRef, Position] = {}
+        for fill in fills:
+            positions[fill.contract] = apply_fill(positions.get(fill.contract, Position()),
+                                                  fill.signed_quantity, fill.price,
+                                                  fill.charges)
+        snapshots: dict[str, ChainSnapshot | None] = {}
+
+        def mark(c: ContractRef) -> Decimal:
+            if c.product not in snapshots:
+                snapshots[c.product] = self.latest(c.product)
+            snapshot = snapshots[c.product]
+            quote = None if snapshot is None else quote_of(snapshot, c)
+            # Without a quote, a position is marked at its average cost (no P&L).
+            return quote.mid if quote is not None else positions.get(c, Position()).average_cost
+
+        gross = ZERO
+        unrealised = ZERO
+        for c, position in positions.items():
+            if position.quantity:
+                price = mark(c)
+                gross += abs(position.quantity) * price
+                unrealised += position.unrealised(price)
+        now = self.now()
+        day_start = micros(datetime(now.year, now.month, now.day, tzinfo=UTC))
+        realised_today = sum((r.net for r in realisations(fills) if r.at >= day_start), ZERO)
+        sign = order.side.sign
+        price = mark(contract)
+        cost = sum((self.charges(contract.currency, order.side, f.quantity, f.price)
+                    + sign * f.quantity * (f.price - price) for f in result.fills), ZERO)
+        pending = 0
+        if limits.max_open_lots:
+            pending = sum(sign * (o.quantity - o.filled_quantity) for o in ledger.open_orders()
+                          if o.contract == contract and o.side == order.side.value
+                          and o.id != exclude)
+        units = sign * (sum(f.quantity for f in result.fills) + result.remaining)
+        check_limits(limits, OrderExposure(
+            lot_size, positions.get(contract, Position()).quantity, pending, units, price,
+            gross, -(realised_today + unrealised), cost, contract.currency))
+
     def _book_fills(self, ledger: Ledger, row: OrderRow, order: Order, fills: Sequence[Fill],
                     status: OrderStatus, now: int) -> OrderRow:
         """Write the fills (each with its charges) and the cash they move, and the order's
@@ -513,8 +586,7 @@ class PaperTrading:
         cash = ledger.cash()[contract.currency]
         earlier = [(f.quantity, f.price) for f in ledger.fills() if f.order_id == row.id]
         for fill in fills:
-            charges = fill_charges(contract.currency, order.side, fill.quantity,
-                                   fill.price).total
+            charges = self.charges(contract.currency, order.side, fill.quantity, fill.price)
             ledger.insert_fill(row, fill.quantity, fill.price, charges, now)
             cash += -order.side.sign * fill.quantity * fill.price - charges
         if fills:
@@ -579,6 +651,7 @@ class PaperTrading:
                     raise NoQuote(row.contract.product)
                 result = match_order(order, book, remaining)
                 try:
+                    self._check_limits(ledger, row.contract, order, result, lot, row.id)
                     self._check_margin(ledger, row.contract, order, result)
                 except MarginError as error:
                     raise MarginRejected(row, error) from error

@@ -176,6 +176,13 @@ class Ledger:
             paper_orders.c.user_id == self.user_id, paper_orders.c.id == order_id)).first()
         return None if row is None else _order(row)
 
+    def open_orders(self) -> list[OrderRow]:
+        """The user's open orders (PENDING or PARTIALLY_FILLED), oldest first."""
+        rows = self.conn.execute(sa.select(paper_orders).where(
+            paper_orders.c.user_id == self.user_id,
+            paper_orders.c.status.in_(OPEN_STATUSES)).order_by(paper_orders.c.id)).all()
+        return [_order(row) for row in rows]
+
     def insert_order(self, order: NewOrder) -> OrderRow:
         values = {k: v for k, v in order.__dict__.items() if k != "contract"}
         values.update(_contract_values(order.contract), limit_price=_text(order.limit_price),
