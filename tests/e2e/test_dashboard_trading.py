@@ -105,6 +105,7 @@ def test_buy_from_the_chain_see_pnl_move_close_and_see_realised_pnl(browser, liv
         _, pf = call(live, "GET", "/api/trade/portfolio", token)
         assert money(page.inner_text("#pf-cash")) == pf["cash_balance"] == 1_000_000
         assert money(page.inner_text("#pf-margin-used")) == 0
+        assert page.inner_text("#pf-limits") != "—"   # the risk route's limits, or "margin only"
 
         # The ATM call's ask opens a buy ticket of one lot at that quote.
         ask_cell = page.locator("#chain tbody tr.atm td[data-side=call][data-field=ask]")

@@ -28,6 +28,7 @@ const ORDERS_EVERY_MS = 3000;
 // Without ticks (a stored source on screen, a closed market's slow re-announcements) the
 // account is still read this often.
 const IDLE_READ_MS = 5000;
+const CHANGE_COALESCE_MS = 100;
 // Renew the access token this long before it expires (at most half its lifetime).
 const REFRESH_LEAD_MS = 60000;
 const OPEN_STATUSES = new Set(["PENDING", "PARTIALLY_FILLED"]);
@@ -131,6 +132,7 @@ export class Trading {
     this.ordersReadAt = 0;
     this.ticket = null;         // the open ticket's contract and reference quotes
     this.reread = false;        // something changed while a read was in flight
+    this.changeTimer = null;
     this.onSession = null;      // called with the access token on every change (null: none)
     this.portfolio = null;
     this.bind();
@@ -286,11 +288,15 @@ export class Trading {
     this.readOrders();
   }
 
-  // An account event of the stream: read now (after the read in flight, if one is).
+  // An account event of the stream: read now (after the read in flight, if one is). One
+  // change comes as several events (order, fill, position): they make one read.
   changed() {
-    if (!this.session) return;
-    if (this.accountInFlight) this.reread = true;
-    this.readAll();
+    if (!this.session || this.changeTimer) return;
+    this.changeTimer = setTimeout(() => {
+      this.changeTimer = null;
+      if (this.accountInFlight) this.reread = true;
+      this.readAll();
+    }, CHANGE_COALESCE_MS);
   }
 
   token() {
@@ -356,6 +362,15 @@ export class Trading {
     const g = risk.greeks;
     setText($("pf-greeks"), `Δ ${fmt.num(g.delta, 2)} · Γ ${fmt.num(g.gamma, 4)}`
       + ` · Θ ${fmt.num(g.theta, 2)}/day · vega ${fmt.num(g.vega, 2)}`);
+    // The account's limits beyond its margin, as the risk route states them (0: off).
+    const limits = risk.limits ?? {};
+    const parts = [];
+    if (limits.max_open_lots) parts.push(`open lots ≤ ${fmt.int(limits.max_open_lots)}`);
+    if (limits.max_gross_exposure) {
+      parts.push(`gross exposure ≤ ${fmt.money(limits.max_gross_exposure, c)}`);
+    }
+    if (limits.max_daily_loss) parts.push(`daily loss ≤ ${fmt.money(limits.max_daily_loss, c)}`);
+    setText($("pf-limits"), parts.length ? parts.join(" · ") : "margin only");
   }
 
   showPositions(positions) {
