@@ -363,6 +363,9 @@ class PaperTrading:
         self.now = now
         self.starting_cash = dict(starting_cash)
         self.touch_lots = touch_lots
+        # Expiry: each product's listing last settled against, and its last snapshot seen.
+        self._checked_listing: dict[str, tuple[date, ...]] = {}
+        self._last_seen: dict[str, ChainSnapshot] = {}
         self.limits = dict(limits or {})
         # Charges per market (trading.charges' defaults unless configured).
         self.india_charges = india_charges or IndiaCharges()
@@ -373,9 +376,6 @@ class PaperTrading:
         schedules."""
         return fill_charges(currency, side, quantity, price, self.india_charges,
                             self.us_charges).total
-        # Expiry: each product's listing last settled against, and its last snapshot seen.
-        self._checked_listing: dict[str, tuple[date, ...]] = {}
-        self._last_seen: dict[str, ChainSnapshot] = {}
 
     # Contracts and books.
 
@@ -916,7 +916,6 @@ def _amended(row: OrderRow, request: ModifyRequest, lot_size: int, tick_size: De
                           "orders only)",
         }.get(error.field, "see the API contract")
         raise TradeError(error.field, error.message, accepted) from error
-
 
 
 def _local_date(snapshot: ChainSnapshot) -> date:
