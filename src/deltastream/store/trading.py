@@ -14,6 +14,14 @@ Serialisation: every change of a user's cash, orders or fills runs inside
 (``SELECT ... FOR UPDATE`` on PostgreSQL; ``BEGIN IMMEDIATE``, the database's write lock, on
 SQLite). Two concurrent orders of one user therefore run one after the other, and the second
 sees the cash and positions the first left: together they cannot exceed the margin.
+
+Events (the outbox): every write of an order or a fill through a :class:`Ledger` also writes a
+``paper_events`` row in the same transaction: ``order`` (the order after the change), ``fill``
+(the fill and its order's symbol) and ``position`` (the contract's position after the fill,
+replayed from the fills); a reset writes the flat positions. So an event exists exactly when
+its change committed, whichever process made it. Payloads are JSON objects of the stored
+values (money as decimal strings, dates ISO); :func:`order_of_event`,
+:func:`fill_of_event` and :func:`position_of_event` read them back.
 """
 
 from __future__ import annotations
@@ -26,11 +34,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import exc
 
+from ..trading.positions import Position, apply_fill
 from .database import write_transaction
-from .schema import paper_accounts, paper_fills, paper_orders
+from .schema import paper_accounts, paper_events, paper_fills, paper_orders
 
 OPEN_STATUSES = ("PENDING", "PARTIALLY_FILLED")
 
@@ -143,6 +153,89 @@ def _fill(row: sa.Row[Any]) -> FillRow:
                    int(m["filled_at"]))
 
 
+ORDER_EVENT, FILL_EVENT, POSITION_EVENT = "order", "fill", "position"
+EVENT_KINDS = (ORDER_EVENT, FILL_EVENT, POSITION_EVENT)
+
+
+@dataclass(frozen=True)
+class PaperEvent:
+    """A row of the outbox: ``payload`` as decoded JSON (read it with :func:`order_of_event`,
+    :func:`fill_of_event` or :func:`position_of_event` by ``kind``); ``at`` epoch µs."""
+
+    id: int
+    user_id: int
+    kind: str
+    payload: dict[str, Any]
+    at: int
+
+
+def _contract_payload(c: ContractRef) -> dict[str, Any]:
+    return {"product": c.product, "expiry": None if c.expiry is None else c.expiry.isoformat(),
+            "strike": _text(c.strike), "right": c.right, "currency": c.currency}
+
+
+def _contract_of(p: Mapping[str, Any]) -> ContractRef:
+    return ContractRef(p["product"], None if p["expiry"] is None else date.fromisoformat(
+        p["expiry"]), _money(p["strike"]), p["right"], p["currency"])
+
+
+def _order_payload(order: OrderRow) -> dict[str, Any]:
+    values = {k: v for k, v in order.__dict__.items() if k != "contract"}
+    values.update(_contract_payload(order.contract), limit_price=_text(order.limit_price),
+                  stop_price=_text(order.stop_price),
+                  avg_fill_price=_text(order.avg_fill_price))
+    return values
+
+
+def order_of_event(payload: Mapping[str, Any]) -> OrderRow:
+    """The order an ``order`` event carries (as it was after the change)."""
+    p = payload
+    return OrderRow(
+        id=int(p["id"]), user_id=int(p["user_id"]), idempotency_key=p["idempotency_key"],
+        symbol=p["symbol"], contract=_contract_of(p), side=p["side"],
+        quantity=int(p["quantity"]), order_type=p["order_type"],
+        limit_price=_money(p["limit_price"]), stop_price=_money(p["stop_price"]),
+        time_in_force=p["time_in_force"], status=p["status"],
+        filled_quantity=int(p["filled_quantity"]), avg_fill_price=_money(p["avg_fill_price"]),
+        after_market=bool(p["after_market"]), reason=p["reason"],
+        placed_at=int(p["placed_at"]), updated_at=int(p["updated_at"]))
+
+
+def fill_of_event(payload: Mapping[str, Any]) -> tuple[FillRow, str]:
+    """The fill a ``fill`` event carries and its order's symbol."""
+    p = payload
+    return (FillRow(int(p["id"]), int(p["order_id"]), int(p["user_id"]), _contract_of(p),
+                    p["side"], int(p["quantity"]), Decimal(p["price"]), Decimal(p["charges"]),
+                    int(p["filled_at"])), p["symbol"])
+
+
+def position_of_event(payload: Mapping[str, Any]) -> tuple[ContractRef, Position]:
+    """The contract and its whole position (every fill of it replayed) a ``position`` event
+    carries."""
+    p = payload
+    return _contract_of(p), Position(int(p["quantity"]), Decimal(p["cost"]),
+                                     Decimal(p["realised"]), Decimal(p["charges"]))
+
+
+def _position_payload(contract: ContractRef, position: Position) -> dict[str, Any]:
+    return {**_contract_payload(contract), "quantity": position.quantity,
+            "cost": _text(position.cost), "realised": _text(position.realised),
+            "charges": _text(position.charges)}
+
+
+def _state(order: OrderRow) -> tuple[Any, ...]:
+    """What a client sees change in an order (besides its update time)."""
+    return (order.status, order.filled_quantity, order.avg_fill_price, order.reason,
+            order.quantity, order.limit_price, order.stop_price)
+
+
+def _same_contract(table: sa.Table, c: ContractRef) -> list[sa.ColumnElement[bool]]:
+    def equal(column: sa.Column[Any], value: Any) -> sa.ColumnElement[bool]:
+        return column.is_(None) if value is None else column == value
+    values = _contract_values(c)
+    return [equal(table.c[name], values[name]) for name in values]
+
+
 class Ledger:
     """One user's account inside a locked transaction (from :meth:`SqlTradingStore.locked`):
     reads see every change made before the lock was taken."""
@@ -150,6 +243,21 @@ class Ledger:
     def __init__(self, conn: sa.Connection, user_id: int) -> None:
         self.conn = conn
         self.user_id = user_id
+
+    def _event(self, kind: str, payload: Mapping[str, Any], at: int) -> None:
+        """Write an outbox row in this transaction (module docstring)."""
+        self.conn.execute(sa.insert(paper_events).values(
+            user_id=self.user_id, kind=kind, payload=orjson.dumps(payload).decode(), at=at))
+
+    def position(self, contract: ContractRef) -> Position:
+        """The user's position in ``contract``: the replay of its fills in id order."""
+        rows = self.conn.execute(sa.select(paper_fills).where(
+            paper_fills.c.user_id == self.user_id, *_same_contract(paper_fills, contract))
+            .order_by(paper_fills.c.id)).all()
+        position = Position()
+        for fill in map(_fill, rows):
+            position = apply_fill(position, fill.signed_quantity, fill.price, fill.charges)
+        return position
 
     def cash(self) -> dict[str, Decimal]:
         rows = self.conn.execute(sa.select(paper_accounts.c.currency, paper_accounts.c.cash)
@@ -190,7 +298,9 @@ class Ledger:
                       avg_fill_price=_text(order.avg_fill_price), updated_at=order.placed_at)
         order_id = self.conn.execute(sa.insert(paper_orders).values(**values)
                                      .returning(paper_orders.c.id)).scalar_one()
-        return OrderRow(id=int(order_id), updated_at=order.placed_at, **order.__dict__)
+        row = OrderRow(id=int(order_id), updated_at=order.placed_at, **order.__dict__)
+        self._event(ORDER_EVENT, _order_payload(row), row.updated_at)
+        return row
 
     def update_order(self, order: OrderRow, *, status: str, filled_quantity: int,
                      avg_fill_price: Decimal | None, at: int, reason: str | None = None
@@ -199,9 +309,12 @@ class Ledger:
             status=status, filled_quantity=filled_quantity,
             avg_fill_price=_text(avg_fill_price), updated_at=at,
             reason=reason if reason is not None else order.reason))
-        return replace(order, status=status, filled_quantity=filled_quantity,
-                       avg_fill_price=avg_fill_price, updated_at=at,
-                       reason=reason if reason is not None else order.reason)
+        row = replace(order, status=status, filled_quantity=filled_quantity,
+                      avg_fill_price=avg_fill_price, updated_at=at,
+                      reason=reason if reason is not None else order.reason)
+        if _state(row) != _state(order):    # a resting order re-stated unchanged is no news
+            self._event(ORDER_EVENT, _order_payload(row), at)
+        return row
 
     def amend_order(self, order: OrderRow, *, quantity: int, limit_price: Decimal | None,
                     stop_price: Decimal | None, at: int) -> OrderRow:
@@ -210,8 +323,10 @@ class Ledger:
         self.conn.execute(sa.update(paper_orders).where(paper_orders.c.id == order.id).values(
             quantity=quantity, limit_price=_text(limit_price), stop_price=_text(stop_price),
             updated_at=at))
-        return replace(order, quantity=quantity, limit_price=limit_price,
-                       stop_price=stop_price, updated_at=at)
+        row = replace(order, quantity=quantity, limit_price=limit_price,
+                      stop_price=stop_price, updated_at=at)
+        self._event(ORDER_EVENT, _order_payload(row), at)
+        return row
 
     def insert_fill(self, order: OrderRow, quantity: int, price: Decimal, charges: Decimal,
                     at: int) -> FillRow:
@@ -219,15 +334,28 @@ class Ledger:
             order_id=order.id, user_id=self.user_id, **_contract_values(order.contract),
             side=order.side, quantity=quantity, price=_text(price), charges=_text(charges),
             filled_at=at).returning(paper_fills.c.id)).scalar_one()
-        return FillRow(int(fill_id), order.id, self.user_id, order.contract, order.side,
+        fill = FillRow(int(fill_id), order.id, self.user_id, order.contract, order.side,
                        quantity, price, charges, at)
+        self._event(FILL_EVENT, {**_contract_payload(fill.contract), "id": fill.id,
+                                 "order_id": fill.order_id, "user_id": fill.user_id,
+                                 "symbol": order.symbol, "side": fill.side,
+                                 "quantity": fill.quantity, "price": _text(fill.price),
+                                 "charges": _text(fill.charges), "filled_at": fill.filled_at},
+                    at)
+        self._event(POSITION_EVENT,
+                    _position_payload(fill.contract, self.position(fill.contract)), at)
+        return fill
 
     def reset(self, starting_cash: Mapping[str, Decimal], at: int) -> None:
-        """Delete the user's orders and fills and put the cash back to ``starting_cash``."""
+        """Delete the user's orders and fills and put the cash back to ``starting_cash``;
+        every contract the user held gets a flat ``position`` event."""
+        held = {f.contract for f in self.fills()}
         self.conn.execute(sa.delete(paper_fills).where(paper_fills.c.user_id == self.user_id))
         self.conn.execute(sa.delete(paper_orders).where(paper_orders.c.user_id == self.user_id))
         for currency, cash in starting_cash.items():
             self.set_cash(currency, cash, at)
+        for contract in sorted(held, key=repr):
+            self._event(POSITION_EVENT, _position_payload(contract, Position()), at)
 
 
 def _fills_of(conn: sa.Connection, user_id: int) -> list[FillRow]:
@@ -329,3 +457,25 @@ class SqlTradingStore:
         with self.db.connect() as conn:
             rows = conn.execute(query.order_by(paper_orders.c.id)).all()
         return [_order(row) for row in rows]
+
+    # The outbox.
+
+    def last_event_id(self) -> int:
+        """The newest event's id; 0 when there is none."""
+        with self.db.connect() as conn:
+            return int(conn.scalar(sa.select(sa.func.max(paper_events.c.id))) or 0)
+
+    def events_after(self, after_id: int, limit: int = 1000,
+                     also: Iterable[int] = ()) -> list[PaperEvent]:
+        """Up to ``limit`` events with an id above ``after_id``, and those of ``also`` (ids
+        a reader saw missing), in id order."""
+        e = paper_events
+        condition = e.c.id > after_id
+        missing = sorted(also)
+        if missing:
+            condition = sa.or_(condition, e.c.id.in_(missing))
+        with self.db.connect() as conn:
+            rows = conn.execute(sa.select(e).where(condition).order_by(e.c.id)
+                                .limit(limit)).all()
+        return [PaperEvent(int(r.id), int(r.user_id), r.kind, orjson.loads(r.payload),
+                           int(r.at)) for r in rows]

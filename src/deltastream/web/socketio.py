@@ -4,7 +4,9 @@ Every client joins the room ``general`` on connect and gets ``underlying_update`
 ``chain_summary`` of every product; ``subscribe`` ``{"type": "product" | "chain", "symbol"}``
 joins ``product:<P>`` or ``chain:<P>`` (answered by ``subscribed {"room"}``) and sends the
 latest state at once; members of ``chain:<P>`` also get ``chain_update``. Bad requests are
-answered by an ``error`` event; the connection stays up.
+answered by an ``error`` event; the connection stays up. ``connect`` with ``auth: {"token"}``
+or ``subscribe {"type": "account", "token"}`` joins the user's private room ``user:<id>``
+(order, fill and position events: :mod:`deltastream.web.account_events`).
 
 The WebSocket transport runs on simple-websocket (wsproto) over the worker's socket, every
 write of a connection under one lock (:class:`LockedSocket`). Market data does not go through
@@ -37,6 +39,7 @@ from wsproto.utilities import RemoteProtocolError
 
 from ..core.types import EngineMode, Role
 from ..settings import Settings
+from .account_events import AccountEvents, Unauthorised, init_account_events
 from .json import dumps
 from .socketio_queue import RedisQueue
 from .stream import (
@@ -53,6 +56,7 @@ from .stream import (
 log = logging.getLogger(__name__)
 
 GENERAL = "general"
+ACCOUNT = "account"           # subscribe type of the user's private room
 WRITER = "deltastream_writer"     # attribute of an Engine.IO socket: its LockedSocket
 ROOM_KINDS = {"product": (UNDERLYING, SUMMARY), "chain": (CHAIN,)}
 
@@ -392,21 +396,42 @@ def _shown(value: Any) -> str:
 def _room_request(event: str, data: Any, products: list[str]) -> tuple[str, str] | None:
     """``(type, symbol)`` of a valid subscribe/unsubscribe payload; otherwise answer an
     ``error`` event naming what is wrong and return None."""
-    accepted = {"type": sorted(ROOM_KINDS), "symbol": products}
+    accepted = {"type": sorted([*ROOM_KINDS, ACCOUNT]), "symbol": products}
     if not isinstance(data, dict):
         _request_error(event, 'payload must be an object {"type", "symbol"}',
                        accepted=accepted)
         return None
     kind, symbol = data.get("type"), data.get("symbol")
     if kind not in ROOM_KINDS:
-        _request_error(event, f"invalid type {_shown(kind)}: expected 'product' or 'chain'",
-                       parameter="type", accepted=accepted["type"])
+        _request_error(event, f"invalid type {_shown(kind)}: expected 'product', 'chain' or "
+                       "'account'", parameter="type", accepted=accepted["type"])
         return None
     if not isinstance(symbol, str) or symbol not in products:
         _request_error(event, f"unknown product {_shown(symbol)}", parameter="symbol",
                        valid_products=products)
         return None
     return kind, symbol
+
+
+def _join_account(accounts: AccountEvents | None, event: str, credentials: Any) -> None:
+    """Join the request's socket to the room of the user ``credentials`` authenticate
+    (answered ``subscribed``), or answer an ``error`` event and join nothing."""
+    if accounts is None:
+        _request_error(event, "paper trading needs the server's store, which this server "
+                       "does not have", parameter="type")
+        return
+    try:
+        user_id, expires = accounts.authenticate(credentials)
+    except Unauthorised as error:
+        _request_error(event, f"invalid credentials: {error}", parameter="token",
+                       accepted='{"token": <access token>} or {"api_key": <API key>}')
+        return
+    room = accounts.join(_sid(), user_id, expires)
+    emit("subscribed", {"room": room, "type": ACCOUNT}, ignore_queue=True)
+
+
+def _is_account(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("type") == ACCOUNT
 
 
 def init_socketio(app: Flask, hub: StreamHub, settings: Settings) -> SocketIO:
@@ -427,6 +452,7 @@ def init_socketio(app: Flask, hub: StreamHub, settings: Settings) -> SocketIO:
     sio.server.eio._async["websocket"] = _WebSocketWSGI
     clients: dict[str, SocketIOClient] = {}
     products = hub.feed.symbols
+    accounts = init_account_events(app, sio)
 
     @sio.on("connect")
     def _connect(auth: Any = None) -> None:
@@ -435,12 +461,16 @@ def init_socketio(app: Flask, hub: StreamHub, settings: Settings) -> SocketIO:
         client = SocketIOClient(hub, sio.server, eio_sid, settings.stream_client_buffer)
         clients[_sid()] = client
         hub.add(client)
+        if auth is not None:
+            _join_account(accounts, "connect", auth)
 
     @sio.on("disconnect")
     def _disconnect(reason: Any = None) -> None:
         client = clients.pop(_sid(), None)
         if client is not None:
             hub.remove(client)
+        if accounts is not None:
+            accounts.leave(_sid())
 
     def _room(event: str, data: Any) -> tuple[SocketIOClient, str, str, dict] | None:
         """The client, type, symbol and answer of a valid (un)subscribe request."""
@@ -469,11 +499,19 @@ def init_socketio(app: Flask, hub: StreamHub, settings: Settings) -> SocketIO:
 
     @sio.on("subscribe")
     def _subscribe(data: Any = None) -> None:
-        _change_room("subscribe", data, joining=True)
+        if _is_account(data):
+            _join_account(accounts, "subscribe", data)
+        else:
+            _change_room("subscribe", data, joining=True)
 
     @sio.on("unsubscribe")
     def _unsubscribe(data: Any = None) -> None:
-        _change_room("unsubscribe", data, joining=False)
+        if _is_account(data):
+            if accounts is not None:
+                accounts.leave(_sid())
+            emit("unsubscribed", {"type": ACCOUNT}, ignore_queue=True)
+        else:
+            _change_room("unsubscribe", data, joining=False)
 
     @sio.on_error_default
     def _handler_error(exc: Exception) -> None:
