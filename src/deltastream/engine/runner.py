@@ -16,6 +16,13 @@ what changed. Two optional abilities of a provider, each its own small protocol 
   own tick, in order);
 - :class:`Closable`: it holds resources (a polling thread) released as the engine stops.
 
+The simulated market is deterministic, so on a clock that runs by itself (the real or an
+accelerated one: :class:`~deltastream.market.clock.ForeseeableClock`) the loop builds each
+tick ahead, for the market time at which it falls due, and publishes it when the clock reaches
+that time: never before, and the snapshot's time is the time it becomes current, with the
+build (tens of milliseconds) no longer between the two. A replay or a live feed (which answers
+with what it has at the clock's now) and a fixed clock tick as they come due, built then.
+
 A quiet market (a replay between snapshots or past its end, a live feed whose data has not
 changed) is re-announced: after ``republish_after`` wall seconds without a tick, the latest
 snapshot of every product is published again under a new sequence, with the same market
@@ -37,7 +44,7 @@ from ..core.feed import BusStatus, EngineLife, EngineStatus, LatestSnapshots
 from ..core.protocols import MarketProvider
 from ..core.snapshot import SIMULATOR_SOURCE, ChainSnapshot
 from ..core.threads import real_event, real_thread
-from ..market.clock import MarketClock, RealClock
+from ..market.clock import ForeseeableClock, MarketClock, RealClock
 from ..market.simulator import ProductSpec, SimulatedMarket
 from .chains import ContractTerms, build_snapshots
 
@@ -95,6 +102,17 @@ class SimulatorProvider:
         return f"the simulated market ({len(self.symbols)} products)"
 
 
+@dataclasses.dataclass(frozen=True)
+class PreparedTick:
+    """A tick built and not yet published: its sequence, market time, the snapshots the
+    provider made (empty: nothing new) and the build's wall seconds."""
+
+    sequence: int
+    market_time: datetime
+    snapshots: dict[str, ChainSnapshot]
+    build_seconds: float
+
+
 class Engine(LatestSnapshots):
     """Publishes, tick by tick, the snapshots its market provider makes.
 
@@ -129,6 +147,7 @@ class Engine(LatestSnapshots):
         self.republish_after = republish_after
         self.compute_threads = compute_threads
         self._sequence = 0
+        self.build_seconds = 0.0        # wall seconds of the last build
         self._last_published = time.monotonic()
         self._thread: Any = None
         self._stop = real_event()
@@ -174,16 +193,57 @@ class Engine(LatestSnapshots):
         """Ask the provider for the market at the clock's now and publish what it made as
         one tick (or, after ``republish_after`` seconds of quiet, the latest snapshots
         again); returns what was published (empty: nothing new)."""
-        started = time.monotonic()
+        return self.commit(self.prepare())
+
+    def prepare(self, at: datetime | None = None) -> PreparedTick:
+        """Build the next tick, of market time ``at`` (default: the clock's now), without
+        publishing it; :meth:`commit` publishes it. Nothing else may tick in between."""
+        market_time = self.clock.now() if at is None else at
         sequence = self._sequence + 1
-        published = self.provider.snapshots(self.clock.now(), sequence)
+        started = time.monotonic()
+        try:
+            snapshots = self.provider.snapshots(market_time, sequence)
+        finally:
+            self.build_seconds = time.monotonic() - started
+        return PreparedTick(sequence, market_time, snapshots, self.build_seconds)
+
+    def commit(self, prepared: PreparedTick) -> dict[str, ChainSnapshot]:
+        """Publish a tick :meth:`prepare` built (or, when it holds nothing new and the
+        market has been quiet for ``republish_after`` seconds, the latest snapshots again);
+        returns what was published (empty: nothing)."""
+        if prepared.sequence != self._sequence + 1:
+            raise ValueError(f"tick {prepared.sequence} was built for another sequence "
+                             f"(the next is {self._sequence + 1})")
+        started = time.monotonic()
+        published = prepared.snapshots
         if not published and self._quiet(started):
-            published = self._again(sequence)
+            published = self._again(prepared.sequence)
         if published:
-            self._sequence = sequence
+            self._sequence = prepared.sequence
             self._last_published = started
-            self.publish(published, time.monotonic() - started)
+            self.publish(published, prepared.build_seconds + time.monotonic() - started)
         return published
+
+    def foresee(self, wall: float) -> datetime | None:
+        """The market time of the tick due at the monotonic instant ``wall`` when it can be
+        built ahead (the simulated market on a clock that runs by itself); None when the
+        tick must be built when it falls due (a replay or a feed answers with what it has at
+        the clock's now; a fixed clock moves only when told). A tick already due is the
+        clock's now."""
+        if self.simulator is None or not isinstance(self.clock, ForeseeableClock):
+            return None
+        return self.clock.later(max(0.0, wall - time.monotonic()))
+
+    def wait_for(self, market_time: datetime, stop: Any) -> bool:
+        """Wait until the clock reaches ``market_time`` (True), or ``stop`` (an event) is set
+        first (False)."""
+        clock = self.clock
+        if not isinstance(clock, ForeseeableClock):
+            return not stop.is_set()
+        while (left := clock.wall_until(market_time)) > 0:
+            if stop.wait(left):
+                return False
+        return not stop.is_set()
 
     def _quiet(self, now: float) -> bool:
         return (self.republish_after is not None
@@ -241,25 +301,46 @@ class Engine(LatestSnapshots):
         pacer = Pacer(self)
         while not self._stop.is_set():
             try:
-                self.tick()
+                pacer.tick(self._stop)
                 self._last_error = None
             except Exception as exc:  # the loop must survive a bad tick; health reports it
                 log.exception("engine tick failed")
                 self._last_error = f"{type(exc).__name__}: {exc}"
-            self._stop.wait(pacer.delay())
 
 
 class Pacer:
     """When an engine loop ticks next: every ``tick_interval`` seconds (a loop running
     behind skips the missed ticks rather than bursting to catch up), or sooner when the
-    provider's next snapshot falls due before then (at once while some are due)."""
+    provider's next snapshot falls due before then (at once while some are due).
+    :meth:`tick` waits for that moment and ticks, built ahead where the engine can."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.next_at = time.monotonic()
+        self.next_at = time.monotonic()     # when the next tick falls due (monotonic)
+
+    def tick(self, stop: Any) -> dict[str, ChainSnapshot] | None:
+        """Publish the next tick when it falls due: built beforehand, for the market time
+        of that moment, where the engine can foresee it (:meth:`Engine.foresee`), else
+        built then. Returns what was published; None when ``stop`` (an event) was set while
+        waiting (a tick built ahead is then dropped unpublished). The next tick falls due
+        from this one, also when building it failed (the error propagates)."""
+        engine = self.engine
+        try:
+            market_time = engine.foresee(self.next_at)
+            if market_time is not None:
+                prepared = engine.prepare(market_time)
+                if not engine.wait_for(market_time, stop):
+                    return None
+            else:
+                if stop.wait(max(0.0, self.next_at - time.monotonic())):
+                    return None
+                prepared = engine.prepare()
+            return engine.commit(prepared)
+        finally:
+            self.delay()
 
     def delay(self) -> float:
-        """Seconds to wait after a tick, before the next one."""
+        """Move on to the next tick after one; the seconds until it falls due."""
         now = time.monotonic()
         self.next_at += self.engine.tick_interval
         if self.next_at < now:

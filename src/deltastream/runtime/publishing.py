@@ -153,10 +153,10 @@ def _tick_and_publish(settings: Settings, engine: Engine, publisher: Publisher,
     pacer = Pacer(engine)
     try:
         while not stopped.is_set() and not lost.is_set():
-            started = time.monotonic()
             error = None
             try:
-                published = engine.tick()
+                # Waits for the tick's time; the simulated market's is built before it.
+                published = pacer.tick(stopped) or {}
             except Exception as exc:  # report and keep ticking; health shows the error
                 log.exception("engine tick failed")
                 published, error = {}, f"{type(exc).__name__}: {exc}"
@@ -164,8 +164,7 @@ def _tick_and_publish(settings: Settings, engine: Engine, publisher: Publisher,
                 engine.resume_sequence(engine.sequence + 1)
             if published or error is not None:
                 _publish(engine, publisher, greeting, engine_id, life, lost, published,
-                         time.monotonic() - started, error)
-            stopped.wait(pacer.delay())
+                         engine.build_seconds, error)
         if lost.is_set():
             log.warning("engine %s lost the writer's lease; back to standby", engine_id)
     finally:
