@@ -100,14 +100,12 @@ function syncRows(body, items, key, make, update) {
   });
 }
 
+// One cell per field, named by data-field (tests and the updates find them by it).
 function cells(tr, fields) {
-  const out = {};
   for (const f of fields) {
     const td = tr.appendChild(document.createElement("td"));
     td.dataset.field = f;
-    out[f] = td;
   }
-  return out;
 }
 
 function cell(tr, field) {
@@ -134,7 +132,6 @@ export class Trading {
     this.reread = false;        // something changed while a read was in flight
     this.changeTimer = null;
     this.onSession = null;      // called with the access token on every change (null: none)
-    this.portfolio = null;
     this.bind();
     this.restore();
     setInterval(() => this.tick(), IDLE_READ_MS);
@@ -172,7 +169,6 @@ export class Trading {
     clearTimeout(this.refreshTimer);
     this.refreshTimer = null;
     this.session = null;
-    this.portfolio = null;
     sessionStorage.removeItem(STORAGE_KEY);
     this.onSession?.(null);
     this.showSession();
@@ -316,7 +312,6 @@ export class Trading {
         this.call("GET", "/api/trade/positions"),
         this.call("GET", `/api/trade/risk${q}`),
       ]);
-      this.portfolio = portfolio;
       for (const [symbol, first] of this.closing) {
         if (read >= first) this.closing.delete(symbol);
       }
