@@ -1,10 +1,11 @@
 """Resting paper-trading orders matched where the engine runs, exactly one matcher per market.
 
 :func:`start_matching` builds a :class:`~deltastream.papertrade.service.PaperTrading` service
-over the configured store whose live snapshots are the engine's own (``engine.latest``), and
-starts a :class:`~deltastream.papertrade.matcher.RestingMatcher` subscribed to the engine: every
-tick wakes the matcher's thread, which fills the resting orders the tick crosses, cancels DAY
-orders at the close and settles expired positions, without any HTTP request.
+over the configured store (and the settings' charges and limits) whose live snapshots are the
+engine's own (``engine.latest``), and starts a
+:class:`~deltastream.papertrade.matcher.RestingMatcher` subscribed to the engine: every tick
+wakes the matcher's thread, which fills the resting orders the tick crosses, cancels DAY orders
+at the close and settles expired positions, without any HTTP request.
 
 Who calls it: the engine process (:mod:`.publishing`, while it holds the writer's lease, so a
 standby engine matches nothing) and a thread-mode server (:mod:`.app`, beside its in-process
@@ -19,8 +20,8 @@ import logging
 import sqlalchemy as sa
 
 from ..engine.runner import Engine
+from ..papertrade.config import configured_service
 from ..papertrade.matcher import RestingMatcher
-from ..papertrade.service import PaperTrading
 from ..settings import Settings
 from ..store.database import open_configured
 from ..store.trading import SqlTradingStore
@@ -38,7 +39,9 @@ def start_matching(engine: Engine, settings: Settings, store: sa.Engine | None =
     if store is None:
         store = open_configured(settings)
         on_stop = store.dispose
-    service = PaperTrading(SqlTradingStore(store), engine.latest, lambda: list(engine.symbols))
+    # The settings' charges and limits, as the web routes use: fills here charge the same.
+    service = configured_service(SqlTradingStore(store), engine.latest,
+                                 lambda: list(engine.symbols), settings)
     matcher = RestingMatcher(service, on_stop=on_stop)
     engine.subscribe(matcher.on_snapshot)
     matcher.start()
