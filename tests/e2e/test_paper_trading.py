@@ -5,8 +5,10 @@ matcher fills it, and the fill reaches its user's socket, not another user's. Th
 process group is SIGKILLed and the server restarted on the same data directory: a second
 order that was resting (far below the market) is still resting, positions and cash are as
 they were, and once its limit is moved to the bid the matcher fills it too and the event
-reaches the user's new socket. On SQLite, and on the PostgreSQL at 127.0.0.1:5432 when one
-answers there."""
+reaches the user's new socket (on a later tick, or at once should the market have fallen
+to the new limit meanwhile). On SQLite, and on the PostgreSQL at 127.0.0.1:5432 when one
+answers there; and with Redis as Socket.IO's message queue, where each event still arrives
+once."""
 
 from __future__ import annotations
 
@@ -226,6 +228,39 @@ def test_a_resting_fill_reaches_only_its_user_and_survives_a_sigkill(tmp_path, d
         cash, positions = account(server, ann)
         assert positions[0][1] == 2 * LOT and cash < before[0]
         time.sleep(1.0)
+        assert [n for n, _ in bob_sock.got()] == ["subscribed"]
+    finally:
+        for sock in sockets:
+            sock.close()
+        if server.process.poll() is None:
+            kill_group(server)
+
+
+def test_with_a_redis_message_queue_each_event_arrives_once(tmp_path, redis_prefix):
+    """With Redis (Socket.IO's message queue and the bus) and two web workers, every worker
+    tails the outbox: each delivers to its own sockets only, so nothing arrives twice."""
+    server = serve(tmp_path, {"DELTASTREAM_REDIS_URL": "redis://127.0.0.1:6379/0",
+                              "DELTASTREAM_REDIS_PREFIX": redis_prefix})
+    sockets: list[AccountSocket] = []
+    try:
+        _, ann = register(server, "ann@example.com")
+        _, bob = register(server, "bob@example.com")
+        # Several sockets of one user (gunicorn hands each connection to either worker).
+        sockets += [AccountSocket(server, ann) for _ in range(3)]
+        bob_sock = AccountSocket(server, bob)
+        sockets.append(bob_sock)
+        call_ = contract(server)
+        resting = limit_buy(server, ann, call_, call_["bid"])
+        for sock in sockets[:3]:
+            sock.wait_for(lambda got: any(
+                n == "order_update" and e["order_id"] == resting["order_id"]
+                and e["status"] == "FILLED" for n, e in got), FILL_WAIT)
+        time.sleep(2.0)
+        for sock in sockets[:3]:
+            assert len(trades_of(sock, resting["order_id"])) == 1
+            updates = [e["status"] for n, e in sock.got()
+                       if n == "order_update" and e["order_id"] == resting["order_id"]]
+            assert updates == ["PENDING", "FILLED"]
         assert [n for n, _ in bob_sock.got()] == ["subscribed"]
     finally:
         for sock in sockets:
