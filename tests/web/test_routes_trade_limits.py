@@ -90,3 +90,21 @@ def test_an_order_past_a_limit_is_409_with_the_figures_and_stored_rejected(
                        headers=ann).status_code == 201
     assert client.post("/api/trade/order", json=market(symbol, 150, "SELL"),
                        headers=ann).status_code == 201
+
+
+def test_a_modification_past_a_limit_is_409_and_leaves_the_order(configured, engine):
+    client = configured
+    ann = login(client, "ann@example.com")
+    symbol, _ = atm_call(engine)
+    order = client.post("/api/trade/order", headers=ann, json={
+        "symbol": symbol, "side": "BUY", "quantity": 100, "order_type": "LIMIT",
+        "price": 0.05}).get_json()
+    assert order["status"] == "PENDING"
+    url = f"/api/trade/order/{order['order_id']}"
+    r = client.patch(url, headers=ann, json={"quantity": 200})
+    assert r.status_code == 409
+    detail = r.get_json()["detail"]
+    assert (detail["name"], detail["current"], detail["after"]) == ("max_open_lots", 0, 4)
+    assert detail["order"] == order
+    assert client.get("/api/trade/orders", headers=ann).get_json()["orders"] == [order]
+    assert client.patch(url, headers=ann, json={"quantity": 150}).status_code == 200
