@@ -312,6 +312,43 @@ def test_a_click_on_a_quote_while_signed_out_asks_for_a_login(browser, live):
 
 
 
+def test_a_us_option_trades_in_dollars_on_the_usd_account(browser, live):
+    page, problems = open_dashboard(browser, live)
+    try:
+        sign_up(page, new_email())
+        page.select_option("#product", "SPY")
+        page.wait_for_function("() => document.getElementById('chain').dataset.product === 'SPY'")
+        # The account figures follow the product's currency.
+        page.wait_for_function(
+            "() => document.getElementById('account').dataset.currency === 'USD'")
+        page.locator("#chain tbody tr.atm td[data-side=put][data-field=ask]").click()
+        ticket = page.get_by_role("dialog", name="Order ticket")
+        ticket.wait_for()
+        assert "SPY" in page.inner_text("#ticket-contract")
+        assert "PE" in page.inner_text("#ticket-contract")
+        assert "(lot size 100)" in page.inner_text("#ticket")
+        assert page.inner_text("#ticket-premium").startswith("$")
+        ticket.get_by_role("button", name="Place order").click()
+        ticket.wait_for(state="hidden")
+        row = page.locator("#positions tbody tr")
+        row.wait_for(timeout=10_000)
+        token = session(page)["token"]
+        _, body = call(live, "GET", "/api/trade/positions", token)
+        [position] = body["positions"]
+        assert position["currency"] == "USD" and position["quantity"] == 100
+        assert row.get_attribute("data-symbol") == position["symbol"]
+        assert "$" in row.locator("td[data-field=unrealized_pnl]").inner_text()
+        assert money(row.locator("td[data-field=delta]").inner_text()) < 0   # a long put
+        _, pf = call(live, "GET", "/api/trade/portfolio?currency=USD", token)
+        assert pf["cash_balance"] < 100_000
+        wait_for(lambda: page.inner_text("#pf-cash").startswith("$")
+                 and money(page.inner_text("#pf-cash")) == pytest.approx(pf["cash_balance"]),
+                 10, "the USD cash")
+        assert problems.items == []
+    finally:
+        page.close()
+
+
 @pytest.fixture(scope="module")
 def weekend(tmp_path_factory) -> Iterator[Server]:
     """A server in exchange hours whose fixed clock stands on a Saturday."""
