@@ -64,6 +64,14 @@ def test_starting_cash_limits_and_charges_come_from_the_settings(configured, eng
     portfolio = client.get("/api/trade/portfolio", headers=ann).get_json()
     assert Decimal(repr(portfolio["charges"])) == charges
     assert Decimal(repr(portfolio["cash_balance"])) == 500_000 - premium - charges
+    # The figures the limits see: 100 x mid open; lost the charges and the half spread.
+    quote = quote_of(engine.latest("IDX"), contract)
+    risk = client.get("/api/trade/risk", headers=ann).get_json()
+    cent = Decimal("0.01")
+    assert Decimal(repr(risk["gross_exposure"])) == (100 * quote.mid).quantize(
+        cent, "ROUND_HALF_UP")
+    assert Decimal(repr(risk["daily_loss"])) == (
+        charges + 100 * (ask - quote.mid)).quantize(cent, "ROUND_HALF_UP")
 
 
 def test_an_order_past_a_limit_is_409_with_the_figures_and_stored_rejected(

@@ -234,6 +234,27 @@ class ModifyRequest:
 
 
 @dataclass(frozen=True)
+class LimitUsage:
+    """A market's account as its limits see it: positions, their marks (the mids; the
+    average cost without a quote), ``gross`` exposure = sum |units| x mark and the UTC
+    day's loss = -(realised today net of charges + unrealised now)."""
+
+    positions: Mapping[ContractRef, Position]
+    marks: Mapping[ContractRef, Decimal]
+    gross: Decimal
+    day_loss: Decimal
+    latest: Callable[[str], ChainSnapshot | None]
+
+    def mark(self, contract: ContractRef) -> Decimal:
+        """The contract's mark: its position's, else its quote's mid (0 without one)."""
+        if contract in self.marks:
+            return self.marks[contract]
+        snapshot = self.latest(contract.product)
+        quote = None if snapshot is None else quote_of(snapshot, contract)
+        return ZERO if quote is None else quote.mid
+
+
+@dataclass(frozen=True)
 class Quote:
     """A contract's quote in a snapshot: bid/ask on the tick, mid, IV and per-unit Greeks
     (the pricing package's units), years to expiry."""
@@ -538,34 +559,9 @@ class PaperTrading:
         limits = self.limits.get(contract.currency)
         if limits is None or not limits.any:
             return
-        fills = [f for f in ledger.fills() if f.contract.currency == contract.currency]
-        positions: dict[ContractRef, Position] = {}
-        for fill in fills:
-            positions[fill.contract] = apply_fill(positions.get(fill.contract, Position()),
-                                                  fill.signed_quantity, fill.price,
-                                                  fill.charges)
-        snapshots: dict[str, ChainSnapshot | None] = {}
-
-        def mark(c: ContractRef) -> Decimal:
-            if c.product not in snapshots:
-                snapshots[c.product] = self.latest(c.product)
-            snapshot = snapshots[c.product]
-            quote = None if snapshot is None else quote_of(snapshot, c)
-            # Without a quote, a position is marked at its average cost (no P&L).
-            return quote.mid if quote is not None else positions.get(c, Position()).average_cost
-
-        gross = ZERO
-        unrealised = ZERO
-        for c, position in positions.items():
-            if position.quantity:
-                price = mark(c)
-                gross += abs(position.quantity) * price
-                unrealised += position.unrealised(price)
-        now = self.now()
-        day_start = micros(datetime(now.year, now.month, now.day, tzinfo=UTC))
-        realised_today = sum((r.net for r in realisations(fills) if r.at >= day_start), ZERO)
+        usage = self._usage(ledger.fills(), contract.currency)
         sign = order.side.sign
-        price = mark(contract)
+        price = usage.mark(contract)
         cost = sum((self.charges(contract.currency, order.side, f.quantity, f.price)
                     + sign * f.quantity * (f.price - price) for f in result.fills), ZERO)
         pending = 0
@@ -575,8 +571,36 @@ class PaperTrading:
                           and o.id != exclude)
         units = sign * (sum(f.quantity for f in result.fills) + result.remaining)
         check_limits(limits, OrderExposure(
-            lot_size, positions.get(contract, Position()).quantity, pending, units, price,
-            gross, -(realised_today + unrealised), cost, contract.currency))
+            lot_size, usage.positions.get(contract, Position()).quantity, pending, units,
+            price, usage.gross, usage.day_loss, cost, contract.currency))
+
+    def limit_usage(self, user_id: int, currency: str) -> LimitUsage:
+        """The figures the market's limits are checked against, now: gross exposure and the
+        day's loss (:mod:`deltastream.trading.limits`)."""
+        return self._usage(self.store.fills(user_id), currency)
+
+    def _usage(self, fills: Iterable[FillRow], currency: str) -> LimitUsage:
+        mine = [f for f in fills if f.contract.currency == currency]
+        positions: dict[ContractRef, Position] = {}
+        for fill in mine:
+            positions[fill.contract] = apply_fill(positions.get(fill.contract, Position()),
+                                                  fill.signed_quantity, fill.price,
+                                                  fill.charges)
+        marks: dict[ContractRef, Decimal] = {}
+        snapshots = {c.product: self.latest(c.product) for c in positions}
+        for c, position in positions.items():
+            snapshot = snapshots[c.product]
+            quote = None if snapshot is None else quote_of(snapshot, c)
+            # Without a quote, a position is marked at its average cost (no P&L).
+            marks[c] = quote.mid if quote is not None else position.average_cost
+        gross = sum((abs(p.quantity) * marks[c] for c, p in positions.items()), ZERO)
+        unrealised = sum((p.unrealised(marks[c]) for c, p in positions.items() if p.quantity),
+                         ZERO)
+        now = self.now()
+        day_start = micros(datetime(now.year, now.month, now.day, tzinfo=UTC))
+        realised_today = sum((r.net for r in realisations(mine) if r.at >= day_start), ZERO)
+        return LimitUsage(positions, marks, gross, -(realised_today + unrealised),
+                          self.latest)
 
     def _book_fills(self, ledger: Ledger, row: OrderRow, order: Order, fills: Sequence[Fill],
                     status: OrderStatus, now: int) -> OrderRow:

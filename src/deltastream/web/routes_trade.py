@@ -443,7 +443,7 @@ def performance() -> Response:
 @bp.get("/api/trade/risk")
 @bp.output(models.RiskOut)
 @bp.doc(summary="Margin used and available, utilisation, open positions and orders, portfolio "
-             "Greeks and the account's limits in ?currency=",
+             "Greeks, gross exposure, the day's loss and the account's limits in ?currency=",
         responses=_errors(400, 401, 503), security=TOKEN_OR_KEY)
 def risk() -> Response:
     user_id, currency, service = _report_request()
@@ -455,6 +455,7 @@ def risk() -> Response:
     open_orders = [o for o in service.orders(user_id, limit=models.MAX_LIMIT)
                    if o.contract.currency == currency
                    and o.status in ("PENDING", "PARTIALLY_FILLED")]
+    usage = service.limit_usage(user_id, currency)
     return json_response({
         "currency": currency, "margin_used": float(account.margin_used),
         "margin_available": float(account.margin_available),
@@ -463,6 +464,8 @@ def risk() -> Response:
         "open_positions": len(open_views), "open_orders": len(open_orders),
         "greeks": {"delta": greeks.delta, "gamma": greeks.gamma, "theta": greeks.theta,
                    "vega": greeks.vega},
+        "gross_exposure": float(to_cents(usage.gross)),
+        "daily_loss": float(to_cents(usage.day_loss)),
         "limits": {"max_margin": float(account.cash), **_limits(service, currency)}})
 
 

@@ -129,6 +129,9 @@ class RiskOut(Model):
     open_positions: int
     open_orders: int
     greeks: GreeksOut
+    gross_exposure: float = Field(description="sum of |quantity| x mid over the open positions")
+    daily_loss: float = Field(description="-(realised P&L of the UTC day net of charges + "
+                                          "unrealised P&L now); negative: a gain")
     limits: dict[str, float] = Field(description="the account's limits: max_margin = the "
                                      "cash; max_open_lots (per contract and side), "
                                      "max_gross_exposure, max_daily_loss (0: no limit)")
