@@ -118,3 +118,24 @@ def test_a_sell_limit_fills_against_bids_at_or_above_it(service, engine, users):
     assert (changed.id, changed.status, changed.filled_quantity) == (order, "FILLED", 100)
     assert [(f.side, f.quantity, f.price) for f in service.store.fills(ann)][-1] == (
         "SELL", 100, Decimal("105.05"))
+
+
+def test_fills_the_margin_covers_only_one_by_one_fill_in_time_priority(service, engine,
+                                                                        users):
+    ann, _ = users
+    symbol, contract = atm_call(engine)
+    bid = quote_of(engine.latest("IDX"), contract).bid
+    # Two resting buys of about 6 lakh each: each placement is covered on its own (a resting
+    # order's premium is checked against the cash when placed), together they exceed the
+    # 10 lakh of cash.
+    units = int(Decimal(600_000) / (bid * 50)) * 50
+    assert 2 * units * bid > Decimal(1_000_000) > units * bid + 1000
+    first = _rest(service, ann, symbol, "BUY", units, bid)
+    second = _rest(service, ann, symbol, "BUY", units, bid)
+    service.book = lambda snap, c: Book((Level(bid - 2, 500),), (Level(bid, 10 * units),))
+    changed = {o.id: o for o in service.match_resting({"IDX": engine.latest("IDX")})}
+    assert changed[first].status == "FILLED"
+    assert changed[second].status == "CANCELLED"
+    assert "margin" in changed[second].reason.lower()
+    assert [(f.order_id, f.quantity, f.price) for f in service.store.fills(ann)] == [
+        (first, units, bid)]

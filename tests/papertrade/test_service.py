@@ -263,10 +263,10 @@ def test_a_tick_matched_twice_fills_once(service, engine, users):
     service.book = lambda snap, c: Book((Level(limit - 1, 50),), (Level(limit, 50),))
     ticks = {"IDX": engine.latest("IDX")}
     service.match_resting(ticks)
-    stale = service.store.open_orders()          # what a second worker read for this tick
-    [changed] = service.match_resting(ticks)      # the next tick
+    stale = service.store.resting_orders(["IDX"])    # what a second worker read for this tick
+    [changed] = service.match_resting(ticks)          # the next tick
     assert changed.filled_quantity == 100
-    service.store.open_orders = lambda products=None: stale    # a late worker's stale rows
+    service.store.resting_orders = lambda products: stale    # a late worker's stale rows
     assert service.match_resting(ticks) == []
     assert [f.quantity for f in service.store.fills(ann)] == [50, 50]
 

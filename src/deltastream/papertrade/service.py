@@ -96,7 +96,15 @@ from ..catalog.product import Product
 from ..core.snapshot import ChainSnapshot, monthly_flags
 from ..core.types import MarketStatus
 from ..store import history
-from ..store.trading import ContractRef, FillRow, Ledger, NewOrder, OrderRow, SqlTradingStore
+from ..store.trading import (
+    ContractRef,
+    FillRow,
+    Ledger,
+    NewOrder,
+    OrderRow,
+    RestingOrder,
+    SqlTradingStore,
+)
 from ..trading.charges import IndiaCharges, USCharges, fill_charges, to_cents
 from ..trading.contracts import ContractError, Instrument, resolve_fields, resolve_symbol
 from ..trading.limits import LimitError, Limits, OrderExposure, check_limits
@@ -703,13 +711,17 @@ class PaperTrading:
         its DAY orders (after-market orders excepted: they wait for the open, and rest until
         filled or cancelled). The orders changed.
 
-        Cost: one query reads the open orders of the snapshots' products; the plain resting
-        limit orders are matched all at once (:func:`match_resting_limits`); only the orders
-        that change are written, each account's under its lock taken once per pass."""
+        Cost: one query reads the open orders of the snapshots' products (the columns matching
+        uses, :meth:`SqlTradingStore.resting_orders`); the plain resting limit orders are
+        matched all at once (:func:`match_resting_limits`); only the orders that change are
+        written, each account's under its lock taken once per pass, with one margin check
+        for all of its fills (:meth:`_apply_account`)."""
         planned: dict[int, list[_Planned]] = defaultdict(list)
-        books: dict[ContractRef, Book | None] = {}
-        limits: list[tuple[OrderRow, Book, Decimal]] = []
-        for row in self.store.open_orders(list(snapshots)):
+        # By the contract object: resting_orders gives equal contracts one object.
+        books: dict[int, Book | None] = {}
+        ticks = {p: Decimal(repr(s.terms.tick_size)) for p, s in snapshots.items()}
+        limits: list[tuple[RestingOrder, Book, Decimal]] = []
+        for row in self.store.resting_orders(list(snapshots)):
             snapshot = snapshots.get(row.contract.product)
             if snapshot is None:
                 continue
@@ -717,13 +729,14 @@ class PaperTrading:
                 if row.time_in_force == TimeInForce.DAY and not row.after_market:
                     planned[row.user_id].append(_Planned(row, None))
                 continue
-            if row.contract not in books:
-                books[row.contract] = self.book(snapshot, row.contract)
-            book = books[row.contract]
+            key = id(row.contract)
+            if key not in books:
+                books[key] = self.book(snapshot, row.contract)
+            book = books[key]
             if book is None:
                 continue
             if row.order_type == OrderType.LIMIT and not row.after_market:
-                limits.append((row, book, Decimal(repr(snapshot.terms.tick_size))))
+                limits.append((row, book, ticks[row.contract.product]))
                 continue
             result = match_order(_order_of(row), book, row.quantity - row.filled_quantity)
             if result.fills or result.status != row.status:
@@ -734,27 +747,98 @@ class PaperTrading:
         now = micros(self.now())
         for user_id, plans in planned.items():
             with self.store.locked(user_id) as ledger:
-                for plan in sorted(plans, key=lambda p: p.row.id):
-                    changed += self._apply_planned(ledger, plan, now)
+                changed += self._apply_account(ledger, sorted(plans, key=lambda p: p.row.id),
+                                               now)
         return changed
 
-    def _apply_planned(self, ledger: Ledger, plan: _Planned, now: int) -> list[OrderRow]:
-        """Write one order's change from a matching pass (under its account's lock)."""
+    def _apply_account(self, ledger: Ledger, plans: Sequence[_Planned], now: int
+                       ) -> list[OrderRow]:
+        """One account's changes from a matching pass, under its lock, in time priority.
+        The fills happen at one instant (the tick): when the margin after all of them is
+        covered they are booked together (one read of the fills and the cash, one cash
+        write per currency); otherwise order by order, each fill the margin no longer allows
+        cancelling its order."""
+        changed: list[OrderRow] = []
+        fills: list[tuple[OrderRow, _Planned]] = []
+        for plan in plans:
+            row = plan.row
+            current = ledger.order(row.id)
+            if current is None or (current.status, current.filled_quantity) != (
+                    row.status, row.filled_quantity):
+                continue   # cancelled, modified or filled meanwhile (another worker)
+            if plan.result is None:
+                # A DAY order whose session has closed (what filled stays filled).
+                changed.append(ledger.update_order(
+                    current, status=OrderStatus.CANCELLED.value,
+                    filled_quantity=current.filled_quantity,
+                    avg_fill_price=current.avg_fill_price, at=now,
+                    reason="DAY order: the session closed"))
+            elif (current.quantity, current.limit_price, current.stop_price) == (
+                    row.quantity, row.limit_price, row.stop_price):
+                fills.append((current, plan))
+            # else modified since the read: the next pass matches its new terms
+        if not fills:
+            return changed
+        if len(fills) > 1 and self._covered_together(ledger, fills):
+            return changed + self._book_together(ledger, fills, now)
+        for current, plan in fills:
+            changed += self._apply_planned(ledger, current, plan, now)
+        return changed
+
+    def _covered_together(self, ledger: Ledger, fills: Sequence[tuple[OrderRow, _Planned]]
+                          ) -> bool:
+        """Whether the margin covers all these fills at once, in each currency."""
+        cash = ledger.cash()
+        before = self.holdings(ledger.fills())
+        after = dict(before)
+        change: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        for current, plan in fills:
+            assert plan.result is not None
+            side = Side(current.side)
+            for fill in plan.result.fills:
+                change[current.contract.currency] += (
+                    -side.sign * fill.quantity * fill.price
+                    - self.charges(current.contract.currency, side, fill.quantity, fill.price))
+                after[current.contract] = (after.get(current.contract, 0)
+                                           + side.sign * fill.quantity)
+        try:
+            for currency, cash_change in change.items():
+                check_order_margin(cash[currency], self.requirement(before, currency),
+                                   self.requirement(after, currency), cash_change)
+        except MarginError:
+            return False
+        return True
+
+    def _book_together(self, ledger: Ledger, fills: Sequence[tuple[OrderRow, _Planned]],
+                       now: int) -> list[OrderRow]:
+        """Write the fills of several orders (margin checked), one cash write per currency."""
+        cash = ledger.cash()
+        earlier: dict[int, list[tuple[int, Decimal]]] = defaultdict(list)
+        ids = {current.id for current, _ in fills}
+        for f in ledger.fills():
+            if f.order_id in ids:
+                earlier[f.order_id].append((f.quantity, f.price))
+        out = []
+        for current, plan in fills:
+            assert plan.result is not None
+            side, currency = Side(current.side), current.contract.currency
+            for fill in plan.result.fills:
+                charges = self.charges(currency, side, fill.quantity, fill.price)
+                ledger.insert_fill(current, fill.quantity, fill.price, charges, now)
+                cash[currency] += -side.sign * fill.quantity * fill.price - charges
+            done = earlier[current.id] + [(f.quantity, f.price) for f in plan.result.fills]
+            out.append(ledger.update_order(current, status=plan.result.status.value,
+                                           filled_quantity=sum(q for q, _ in done),
+                                           avg_fill_price=_avg(done), at=now))
+        for currency in {current.contract.currency for current, _ in fills}:
+            ledger.set_cash(currency, cash[currency], now)
+        return out
+
+    def _apply_planned(self, ledger: Ledger, current: OrderRow, plan: _Planned, now: int
+                       ) -> list[OrderRow]:
+        """Write one order's fills from a matching pass after its own margin check."""
         row = plan.row
-        current = ledger.order(row.id)
-        if current is None or (current.status, current.filled_quantity) != (
-                row.status, row.filled_quantity):
-            # Cancelled, modified or filled meanwhile (another worker matched this tick).
-            return []
-        if plan.result is None:
-            # A DAY order whose session has closed (what filled stays filled).
-            return [ledger.update_order(current, status=OrderStatus.CANCELLED.value,
-                                        filled_quantity=current.filled_quantity,
-                                        avg_fill_price=current.avg_fill_price, at=now,
-                                        reason="DAY order: the session closed")]
-        if (current.quantity, current.limit_price, current.stop_price) != (
-                row.quantity, row.limit_price, row.stop_price):
-            return []   # modified since the read: the next pass matches its new terms
+        assert plan.result is not None
         order = _order_of(current)
         result = plan.result
         try:
@@ -973,11 +1057,11 @@ class _Planned:
     """An order a matching pass changes: ``result`` its match (None: a DAY order to cancel
     at the close)."""
 
-    row: OrderRow
+    row: RestingOrder
     result: MatchResult | None
 
 
-def _order_of(row: OrderRow) -> Order:
+def _order_of(row: OrderRow | RestingOrder) -> Order:
     return Order(Side(row.side), row.quantity, OrderType(row.order_type), row.limit_price,
                  row.stop_price, TimeInForce(row.time_in_force))
 
@@ -986,8 +1070,8 @@ def _ticks(price: Decimal, tick: Decimal, rounding: str) -> int:
     return int((price / tick).to_integral_value(rounding))
 
 
-def _match_limits(limits: Sequence[tuple[OrderRow, Book, Decimal]]
-                  ) -> list[tuple[OrderRow, MatchResult]]:
+def _match_limits(limits: Sequence[tuple[RestingOrder, Book, Decimal]]
+                  ) -> list[tuple[RestingOrder, MatchResult]]:
     """Resting limit orders (time priority: id order) against their contracts' books and
     ticks, all at once (:func:`match_resting_limits`); those that fill, each at its limit.
     Prices become whole ticks rounded against the order (a buy limit down, a sell limit up;
@@ -1000,6 +1084,7 @@ def _match_limits(limits: Sequence[tuple[OrderRow, Book, Decimal]]
     is_buy = np.empty(len(limits), dtype=np.bool_)
     limit_ticks = np.empty(len(limits), dtype=np.int64)
     remaining = np.empty(len(limits), dtype=np.int64)
+    in_ticks: dict[tuple[int, int, bool], int] = {}
     for i, (row, book, tick) in enumerate(limits):
         contract[i] = index.setdefault(id(book), len(books))
         if contract[i] == len(books):
@@ -1007,7 +1092,11 @@ def _match_limits(limits: Sequence[tuple[OrderRow, Book, Decimal]]
         buy = row.side == Side.BUY
         is_buy[i] = buy
         assert row.limit_price is not None   # a LIMIT order has one (make_order's rule)
-        limit_ticks[i] = _ticks(row.limit_price, tick, ROUND_FLOOR if buy else ROUND_CEILING)
+        # Orders share their price objects (resting_orders): one division per price.
+        key = (id(row.limit_price), id(tick), buy)
+        if key not in in_ticks:
+            in_ticks[key] = _ticks(row.limit_price, tick, ROUND_FLOOR if buy else ROUND_CEILING)
+        limit_ticks[i] = in_ticks[key]
         remaining[i] = row.quantity - row.filled_quantity
     depth = max(max(len(b.bids), len(b.asks)) for b, _ in books)
     shape = (len(books), depth)

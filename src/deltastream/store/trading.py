@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
@@ -84,6 +84,24 @@ class OrderRow:
     reason: str | None
     placed_at: int
     updated_at: int
+
+
+class RestingOrder(NamedTuple):
+    """An open order as a matching pass reads it (:meth:`SqlTradingStore.resting_orders`):
+    the fields of :class:`OrderRow` that matching uses."""
+
+    id: int
+    user_id: int
+    contract: ContractRef
+    side: str
+    quantity: int
+    order_type: str
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    time_in_force: str
+    status: str
+    filled_quantity: int
+    after_market: bool
 
 
 @dataclass(frozen=True)
@@ -447,6 +465,38 @@ class SqlTradingStore:
         with self.db.connect() as conn:
             rows = conn.execute(query).all()
         return {(int(r.user_id), _contract(r._mapping)): int(r.units) for r in rows}
+
+    def resting_orders(self, products: Iterable[str]) -> list[RestingOrder]:
+        """The open orders (PENDING or PARTIALLY_FILLED) of ``products``, oldest first, as a
+        matching pass reads them: one query of the columns matching uses, plain tuples, and
+        one object per distinct contract and price (a pass reads thousands of orders; only
+        those that change are read again in full, under their account's lock)."""
+        o = paper_orders
+        query = (sa.select(o.c.id, o.c.user_id, o.c.product, o.c.expiry, o.c.strike,
+                           o.c.right, o.c.currency, o.c.side, o.c.quantity, o.c.order_type,
+                           o.c.limit_price, o.c.stop_price, o.c.time_in_force, o.c.status,
+                           o.c.filled_quantity, o.c.after_market)
+                 .where(o.c.status.in_(OPEN_STATUSES), o.c.product.in_(list(products)))
+                 .order_by(o.c.id))
+        with self.db.connect() as conn:
+            rows = conn.execute(query).all()
+        contracts: dict[tuple[Any, ...], ContractRef] = {}
+        prices: dict[str | None, Decimal | None] = {None: None}
+        out = []
+        for (order_id, user_id, product, expiry, strike, right, currency, side, quantity,
+             order_type, limit, stop, tif, status, filled, after_market) in rows:
+            key = (product, expiry, strike, right, currency)
+            contract = contracts.get(key)
+            if contract is None:
+                contract = contracts[key] = ContractRef(product, expiry, _money(strike), right,
+                                                        currency)
+            for text in (limit, stop):
+                if text not in prices:
+                    prices[text] = Decimal(text)
+            out.append(RestingOrder(order_id, user_id, contract, side, quantity, order_type,
+                                    prices[limit], prices[stop], tif, status, filled,
+                                    bool(after_market)))
+        return out
 
     def open_orders(self, products: Iterable[str] | None = None) -> list[OrderRow]:
         """Every user's resting orders (PENDING or PARTIALLY_FILLED), of ``products`` only
