@@ -12,6 +12,7 @@ within the module's run. Needs Debian's chromium at /usr/bin/chromium.
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -72,6 +73,22 @@ def call(server: Server, method: str, path: str, token: str | None = None,
 
 def session(page) -> dict | None:
     return page.evaluate("() => JSON.parse(sessionStorage.getItem('deltastream.session'))")
+
+
+def tamper(page, token: str, expires_in_ms: int) -> None:
+    """Put ``token`` in the tab's stored session as the access token, expiring in
+    ``expires_in_ms`` from now, reload, and wait until the page has renewed it and read the
+    account."""
+    page.evaluate("""([token, ms]) => {
+        const s = JSON.parse(sessionStorage.getItem('deltastream.session'));
+        Object.assign(s, {token, expiresAt: Date.now() + ms});
+        sessionStorage.setItem('deltastream.session', JSON.stringify(s));
+    }""", [token, expires_in_ms])
+    page.reload()
+    page.wait_for_selector("#chain tbody tr.atm", timeout=60_000)
+    wait_for(lambda: session(page)["token"] != token, 15, "the renewal")
+    page.wait_for_function("() => document.getElementById('pf-cash').textContent !== '—'")
+    assert page.inner_text("#account-error") == ""
 
 
 def sign_up(page, email: str) -> None:
@@ -277,6 +294,17 @@ def test_the_session_renews_before_expiry_survives_a_reload_and_logs_out(browser
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         for d in artifact_dirs(tmp_path):
             page.screenshot(path=str(d / "dashboard-trading-390x844.png"), full_page=True)
+
+        # An access token past its expiry is renewed before the account is read (no 401).
+        tamper(page, "expired", expires_in_ms=-1000)
+        assert problems.items == []
+        # An access token the server refuses: one renewal, and the reads go on.
+        tamper(page, "refused", expires_in_ms=600_000)
+        refused = list(problems.items)
+        assert any(p.startswith("HTTP 401") for p in refused), refused
+        assert all(re.match(r"HTTP 401: \S+/api/trade/|console: Failed to load resource: the "
+                            r"server responded with a status of 401", p) for p in refused), refused
+        problems.items.clear()
 
         page.get_by_role("button", name="Log out").click()
         page.wait_for_selector("#auth-form:not([hidden])")

@@ -357,14 +357,20 @@ export class Trading {
     const g = risk.greeks;
     setText($("pf-greeks"), `Δ ${fmt.num(g.delta, 2)} · Γ ${fmt.num(g.gamma, 4)}`
       + ` · Θ ${fmt.num(g.theta, 2)}/day · vega ${fmt.num(g.vega, 2)}`);
-    // The account's limits beyond its margin, as the risk route states them (0: off).
+    // The account's limits beyond its margin, as the risk route states them (0: off), with
+    // the figures they are checked against when the route gives them.
     const limits = risk.limits ?? {};
+    const against = (name, figure, limit) => (typeof figure === "number"
+      ? `${name} ${fmt.money(figure, c)} (limit ${fmt.money(limit, c)})`
+      : `${name} ≤ ${fmt.money(limit, c)}`);
     const parts = [];
     if (limits.max_open_lots) parts.push(`open lots ≤ ${fmt.int(limits.max_open_lots)}`);
     if (limits.max_gross_exposure) {
-      parts.push(`gross exposure ≤ ${fmt.money(limits.max_gross_exposure, c)}`);
+      parts.push(against("gross exposure", risk.gross_exposure, limits.max_gross_exposure));
     }
-    if (limits.max_daily_loss) parts.push(`daily loss ≤ ${fmt.money(limits.max_daily_loss, c)}`);
+    if (limits.max_daily_loss) {
+      parts.push(against("day's loss", risk.daily_loss, limits.max_daily_loss));
+    }
     setText($("pf-limits"), parts.length ? parts.join(" · ") : "margin only");
   }
 
