@@ -119,6 +119,24 @@ def test_a_tick_is_built_before_its_market_time_and_published_when_the_clock_rea
         [1.0] * 3, abs=0.3)
 
 
+def test_a_tick_is_handed_over_once_built_before_the_wait_for_its_time():
+    clock = SteppedClock(START)
+    engine = Engine(SPECS, TERMS, seed=4, clock=clock, tick_interval=1.0, history=100)
+    stop = Waits(clock)
+    pacer = Pacer(engine)
+    pacer.tick(stop)
+    handed: list[tuple[PreparedTick, datetime, int]] = []
+    pacer.next_at = time.monotonic() + 1.0
+    got = pacer.tick(stop, lambda p: handed.append((p, clock.now(), len(stop.waited))))
+    assert got is not None and len(handed) == 1
+    prepared, at, waits = handed[0]
+    # Before the clock came to the tick's time (the wait came after), the very snapshots
+    # that were then published.
+    assert at < prepared.market_time and waits == len(stop.waited) - 1
+    assert prepared.snapshots is got and prepared.sequence == engine.sequence == 2
+    assert prepared.build_seconds == engine.build_seconds > 0
+
+
 def test_ticks_built_ahead_are_the_market_built_at_their_time():
     clock = SteppedClock(START)
     ahead = Engine(SPECS, TERMS, seed=8, clock=clock, tick_interval=1.0, history=100)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -318,10 +319,13 @@ class Pacer:
         self.engine = engine
         self.next_at = time.monotonic()     # when the next tick falls due (monotonic)
 
-    def tick(self, stop: Any) -> dict[str, ChainSnapshot] | None:
+    def tick(self, stop: Any, built: Callable[[PreparedTick], object] | None = None
+             ) -> dict[str, ChainSnapshot] | None:
         """Publish the next tick when it falls due: built beforehand, for the market time
         of that moment, where the engine can foresee it (:meth:`Engine.foresee`), else
-        built then. Returns what was published; None when ``stop`` (an event) was set while
+        built then. ``built`` is called with the tick once built, before the wait for its
+        time (what it does there, e.g. encoding the tick for the bus, is not in the
+        latency). Returns what was published; None when ``stop`` (an event) was set while
         waiting (a tick built ahead is then dropped unpublished). The next tick falls due
         from this one, also when building it failed (the error propagates)."""
         engine = self.engine
@@ -329,12 +333,16 @@ class Pacer:
             market_time = engine.foresee(self.next_at)
             if market_time is not None:
                 prepared = engine.prepare(market_time)
+                if built is not None:
+                    built(prepared)
                 if not engine.wait_for(market_time, stop):
                     return None
             else:
                 if stop.wait(max(0.0, self.next_at - time.monotonic())):
                     return None
                 prepared = engine.prepare()
+                if built is not None:
+                    built(prepared)
             return engine.commit(prepared)
         finally:
             self.delay()
