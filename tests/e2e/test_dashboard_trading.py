@@ -3,7 +3,9 @@ always` (issue 17, acceptance 4): register through the form, buy from the chain'
 the position's P&L move with the market, close it and see the realised P&L the API books
 (the fills' difference minus charges, checked by hand here); the API's refusals shown in the
 ticket (on a weekend clock: the market closed until its next open, and an after-market order
-queued for it); a resting order cancelled; the access token renewed before it expires; log out.
+queued for it); a resting order cancelled; the access token renewed before it expires; log out;
+a SPY option on the USD account; the stream's account room (an order placed by another client
+reaches the page through its events).
 
 The access tokens live 60 s (the shortest the settings allow), so a session renews itself
 within the module's run. Needs Debian's chromium at /usr/bin/chromium.
@@ -24,7 +26,7 @@ import pytest
 from tests.support.browser import chromium, needs_chromium
 
 from .conftest import Server, start_server
-from .test_dashboard import artifact_dirs, open_dashboard, wait_for
+from .test_dashboard import Problems, artifact_dirs, open_dashboard, wait_for
 
 pytestmark = needs_chromium
 
@@ -372,6 +374,54 @@ def test_a_us_option_trades_in_dollars_on_the_usd_account(browser, live):
         wait_for(lambda: page.inner_text("#pf-cash").startswith("$")
                  and money(page.inner_text("#pf-cash")) == pytest.approx(pf["cash_balance"]),
                  10, "the USD cash")
+        assert problems.items == []
+    finally:
+        page.close()
+
+
+def test_the_stream_joins_the_account_room_and_its_events_update_the_page(browser, live):
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    problems = Problems(page)
+    frames: list[str] = []
+
+    def watch(ws) -> None:
+        ws.on("framereceived", lambda f: isinstance(f, str) and frames.append("in " + f))
+        ws.on("framesent", lambda f: isinstance(f, str) and frames.append("out " + f))
+
+    page.on("websocket", watch)
+
+    def seen(way: str, *parts: str, timeout: float = 10.0) -> bool:
+        """A frame sent (way "out") or received ("in") holding every one of ``parts``."""
+        # Playwright delivers the frame events while the page is driven: wait through it.
+        deadline = time.monotonic() + timeout
+        while not any(f.startswith(way + " ") and all(p in f for p in parts) for f in frames):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no WebSocket frame with {parts}")
+            page.wait_for_timeout(100)
+        return True
+    try:
+        page.goto(live.base + "/")
+        page.wait_for_selector("#chain tbody tr.atm", timeout=60_000)
+        sign_up(page, new_email())
+        token = session(page)["token"]
+        assert seen("in", '"subscribed"', '"type":"account"')
+        assert seen("out", '"subscribe"', '"type":"account"', token)
+
+        # An order placed elsewhere (another client of the same user) reaches the page.
+        _, body = live.get("/api/data/chain/NIFTY?strikes=1")
+        chain = body["chains"][0]
+        status, order = call(live, "POST", "/api/trade/order", token, {
+            "product": "NIFTY", "expiry": chain["expiry"], "strike": chain["strikes"][0],
+            "option_type": "PE", "side": "BUY", "quantity": LOT})
+        assert status == 201 and order["status"] == "FILLED"
+        assert seen("in", '"order_update"', f'"order_id":{order["order_id"]},')
+        page.wait_for_selector(f"#orders tbody tr[data-key='{order['order_id']}']"
+                               "[data-status=FILLED]", timeout=10_000)
+        page.wait_for_selector(f"#positions tbody tr[data-symbol='{order['symbol']}']")
+
+        # Logged out, the socket leaves the room.
+        page.get_by_role("button", name="Log out").click()
+        assert seen("out", '"unsubscribe"', '"type":"account"')
         assert problems.items == []
     finally:
         page.close()
