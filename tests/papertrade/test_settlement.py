@@ -20,6 +20,7 @@ from deltastream.catalog.loader import Catalog
 from deltastream.core.types import MarketStatus
 from deltastream.engine.setup import build_engine
 from deltastream.market.clock import FixedClock
+from deltastream.papertrade.matcher import RestingMatcher
 from deltastream.papertrade.service import OrderRequest, PaperTrading, quote_of
 from deltastream.settings import Settings
 from deltastream.store.trading import ContractRef, SqlTradingStore
@@ -106,7 +107,7 @@ def _orders_by_kind(service, user) -> dict[str, list]:
     out: dict[str, list] = {}
     for o in service.orders(user):
         if o.order_type == "SETTLEMENT":
-            out.setdefault(o.reason.split(":")[0].split(" ")[0], []).append(o)
+            out.setdefault(o.reason.split(":")[0], []).append(o)
     return out
 
 
@@ -232,3 +233,22 @@ def test_spy_itm_put_assigned_into_stock_call_exercised_otm_expires(spy, users):
     assert ann_views[ContractRef("SPY", None, None, None, "USD")].position.quantity == 200
     assert ann_views[spy.contract(otm_k, "call")].position.realised == -100 * otm_paid
     assert spy.service.settle_expired({"SPY": snap}) == []
+
+
+def test_the_matcher_settles_on_the_first_snapshot_past_the_expiry(nifty, users):
+    ann, _ = users
+    spot = Decimal(repr(nifty.engine.latest("NIFTY").spot))
+    itm = max(k for k in nifty.strikes() if k <= spot - 200)
+    nifty.trade(ann, "BUY", nifty.contract(itm, "call"), 65)
+    matcher = RestingMatcher(nifty.new_service())
+    matcher.on_snapshot(nifty.engine.latest("NIFTY"))
+    assert matcher.run_once() == 0                       # expiry day, still listed
+    snap = nifty.after_the_close(time(10, 30))
+    matcher.on_snapshot(snap)
+    assert matcher.run_once() == 1
+    [settled] = _orders_by_kind(nifty.service, ann)["CASH_SETTLEMENT"]
+    assert settled.avg_fill_price == cents(Decimal(repr(snap.spot))) - itm
+    nifty.clock.advance(3600.0)
+    nifty.engine.tick()
+    matcher.on_snapshot(nifty.engine.latest("NIFTY"))
+    assert matcher.run_once() == 0

@@ -62,19 +62,21 @@ keeps no separate position rows).
 Expiry (:meth:`PaperTrading.settle_expired`, run by the matcher before each pass): a contract
 has expired once a snapshot of its product no longer lists its expiry and was taken on or
 after the expiry day (the engine delists an expiry at its instant, the exchange's close on
-expiry day). Every open position in it is then settled by :func:`deltastream.trading.
-settlement.settle`: Indian (NSE, BSE) options in cash at the intrinsic value against the
-settlement price (STT on a long in the money), US options exercised or assigned into the
-underlying when at least $0.01 in the money, the others expire at 0. The settlement price is
+expiry day). Every open position in it is then settled by
+:func:`deltastream.trading.settlement.settle`: Indian (NSE, BSE) options in cash at the
+intrinsic value against the settlement price (STT on a long in the money), US options
+exercised or assigned into the underlying when at least $0.01 in the money, the others
+expire at 0. The settlement price is
 the underlying's close on expiry day, to the cent: the spot of the first snapshot after the
 expiry when that is the expiry day's closing one (closed market); else the last snapshot this
 service saw before the expiry, when on expiry day (markets trading around the clock); else the
 last stored underlying tick of expiry day (after a restart); else, logged, the snapshot's spot.
-Each settlement is a FILLED order of type SETTLEMENT whose ``reason`` starts with its kind
-(CASH_SETTLEMENT, EXPIRED, EXERCISE, ASSIGNMENT; DELIVERY for the underlying's leg), with one
-fill; exactly once per user and contract: under the account lock, keyed by an idempotency key
-no client can send (it starts with a line break, which no HTTP header holds) that the store
-keeps unique per user. Open orders on expired contracts are cancelled with the reason.
+Each settlement is a FILLED order of type SETTLEMENT whose ``reason`` is its kind, a colon
+and the figures (kinds CASH_SETTLEMENT, EXPIRED, EXERCISE, ASSIGNMENT; DELIVERY for the
+underlying's leg), with one fill; exactly once per user and contract: under the account
+lock, keyed by an idempotency key no client can send (it starts with a line break, which no
+HTTP header holds) that the store keeps unique per user. Open orders on expired contracts
+are cancelled with the reason.
 """
 
 from __future__ import annotations
@@ -1045,11 +1047,11 @@ def _settlement_reason(trade: SettlementTrade, kind: str, symbol: str, close: De
                 f"{trade.price} ({kind} of {symbol})")
     on = f"{option.product} closed at {close} on {option.expiry}"
     if trade.kind == "EXPIRED":
-        return f"EXPIRED worthless: {on}"
+        return f"EXPIRED: worthless, {on}"
     if trade.kind == "CASH_SETTLEMENT":
-        return (f"CASH_SETTLEMENT at the intrinsic value {trade.price}: {on}"
+        return (f"CASH_SETTLEMENT: at the intrinsic value {trade.price}, {on}"
                 + (f"; STT {trade.charges}" if trade.charges else ""))
-    return f"{trade.kind} at the strike {option.strike}: {on}"
+    return f"{trade.kind}: at the strike {option.strike}, {on}"
 
 
 @dataclass(frozen=True)

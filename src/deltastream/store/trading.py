@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -40,7 +40,10 @@ from sqlalchemy import exc
 
 from ..trading.positions import Position, apply_fill
 from .database import write_transaction
+from .group_commit import GroupCommit
 from .schema import paper_accounts, paper_events, paper_fills, paper_orders
+
+T = TypeVar("T")
 
 OPEN_STATUSES = ("PENDING", "PARTIALLY_FILLED")
 
@@ -254,6 +257,17 @@ def _same_contract(table: sa.Table, c: ContractRef) -> list[sa.ColumnElement[boo
     return [equal(table.c[name], values[name]) for name in values]
 
 
+# The writes of an order's placement, built once and given their values when run: building a
+# statement with .values() costs more CPU than SQLite takes to run it.
+_INSERT_ORDER = sa.insert(paper_orders).returning(paper_orders.c.id)
+_INSERT_FILL = sa.insert(paper_fills).returning(paper_fills.c.id)
+_INSERT_EVENT = sa.insert(paper_events)
+_UPDATE_ORDER = sa.update(paper_orders).where(paper_orders.c.id == sa.bindparam("the_order"))
+_SET_CASH = sa.update(paper_accounts).where(paper_accounts.c.user_id == sa.bindparam("the_user"),
+                                            paper_accounts.c.currency
+                                            == sa.bindparam("the_currency"))
+
+
 class Ledger:
     """One user's account inside a locked transaction (from :meth:`SqlTradingStore.locked`):
     reads see every change made before the lock was taken."""
@@ -261,20 +275,21 @@ class Ledger:
     def __init__(self, conn: sa.Connection, user_id: int) -> None:
         self.conn = conn
         self.user_id = user_id
+        # The user's fills in id order, read once per transaction: the lock keeps every other
+        # writer out, and this ledger's own writes keep it current.
+        self._fills: list[FillRow] | None = None
 
     def _event(self, kind: str, payload: Mapping[str, Any], at: int) -> None:
         """Write an outbox row in this transaction (module docstring)."""
-        self.conn.execute(sa.insert(paper_events).values(
-            user_id=self.user_id, kind=kind, payload=orjson.dumps(payload).decode(), at=at))
+        self.conn.execute(_INSERT_EVENT, {"user_id": self.user_id, "kind": kind,
+                                          "payload": orjson.dumps(payload).decode(), "at": at})
 
     def position(self, contract: ContractRef) -> Position:
         """The user's position in ``contract``: the replay of its fills in id order."""
-        rows = self.conn.execute(sa.select(paper_fills).where(
-            paper_fills.c.user_id == self.user_id, *_same_contract(paper_fills, contract))
-            .order_by(paper_fills.c.id)).all()
         position = Position()
-        for fill in map(_fill, rows):
-            position = apply_fill(position, fill.signed_quantity, fill.price, fill.charges)
+        for fill in self.fills():
+            if fill.contract == contract:
+                position = apply_fill(position, fill.signed_quantity, fill.price, fill.charges)
         return position
 
     def cash(self) -> dict[str, Decimal]:
@@ -283,13 +298,13 @@ class Ledger:
         return {currency: Decimal(cash) for currency, cash in rows}
 
     def set_cash(self, currency: str, cash: Decimal, at: int) -> None:
-        self.conn.execute(sa.update(paper_accounts)
-                          .where(paper_accounts.c.user_id == self.user_id,
-                                 paper_accounts.c.currency == currency)
-                          .values(cash=_text(cash), updated_at=at))
+        self.conn.execute(_SET_CASH, {"the_user": self.user_id, "the_currency": currency,
+                                      "cash": _text(cash), "updated_at": at})
 
     def fills(self) -> list[FillRow]:
-        return _fills_of(self.conn, self.user_id)
+        if self._fills is None:
+            self._fills = _fills_of(self.conn, self.user_id)
+        return list(self._fills)
 
     def order_by_key(self, key: str) -> OrderRow | None:
         row = self.conn.execute(sa.select(paper_orders).where(
@@ -314,8 +329,7 @@ class Ledger:
         values.update(_contract_values(order.contract), limit_price=_text(order.limit_price),
                       stop_price=_text(order.stop_price),
                       avg_fill_price=_text(order.avg_fill_price), updated_at=order.placed_at)
-        order_id = self.conn.execute(sa.insert(paper_orders).values(**values)
-                                     .returning(paper_orders.c.id)).scalar_one()
+        order_id = self.conn.execute(_INSERT_ORDER, values).scalar_one()
         row = OrderRow(id=int(order_id), updated_at=order.placed_at, **order.__dict__)
         self._event(ORDER_EVENT, _order_payload(row), row.updated_at)
         return row
@@ -323,10 +337,10 @@ class Ledger:
     def update_order(self, order: OrderRow, *, status: str, filled_quantity: int,
                      avg_fill_price: Decimal | None, at: int, reason: str | None = None
                      ) -> OrderRow:
-        self.conn.execute(sa.update(paper_orders).where(paper_orders.c.id == order.id).values(
-            status=status, filled_quantity=filled_quantity,
-            avg_fill_price=_text(avg_fill_price), updated_at=at,
-            reason=reason if reason is not None else order.reason))
+        self.conn.execute(_UPDATE_ORDER, {
+            "the_order": order.id, "status": status, "filled_quantity": filled_quantity,
+            "avg_fill_price": _text(avg_fill_price), "updated_at": at,
+            "reason": reason if reason is not None else order.reason})
         row = replace(order, status=status, filled_quantity=filled_quantity,
                       avg_fill_price=avg_fill_price, updated_at=at,
                       reason=reason if reason is not None else order.reason)
@@ -348,12 +362,14 @@ class Ledger:
 
     def insert_fill(self, order: OrderRow, quantity: int, price: Decimal, charges: Decimal,
                     at: int) -> FillRow:
-        fill_id = self.conn.execute(sa.insert(paper_fills).values(
-            order_id=order.id, user_id=self.user_id, **_contract_values(order.contract),
-            side=order.side, quantity=quantity, price=_text(price), charges=_text(charges),
-            filled_at=at).returning(paper_fills.c.id)).scalar_one()
+        fill_id = self.conn.execute(_INSERT_FILL, {
+            "order_id": order.id, "user_id": self.user_id, **_contract_values(order.contract),
+            "side": order.side, "quantity": quantity, "price": _text(price),
+            "charges": _text(charges), "filled_at": at}).scalar_one()
         fill = FillRow(int(fill_id), order.id, self.user_id, order.contract, order.side,
                        quantity, price, charges, at)
+        if self._fills is not None:
+            self._fills.append(fill)
         self._event(FILL_EVENT, {**_contract_payload(fill.contract), "id": fill.id,
                                  "order_id": fill.order_id, "user_id": fill.user_id,
                                  "symbol": order.symbol, "side": fill.side,
@@ -370,6 +386,7 @@ class Ledger:
         held = {f.contract for f in self.fills()}
         self.conn.execute(sa.delete(paper_fills).where(paper_fills.c.user_id == self.user_id))
         self.conn.execute(sa.delete(paper_orders).where(paper_orders.c.user_id == self.user_id))
+        self._fills = []
         for currency, cash in starting_cash.items():
             self.set_cash(currency, cash, at)
         for contract in sorted(held, key=repr):
@@ -393,6 +410,9 @@ class SqlTradingStore:
         # between retries) and only contend in SQLite with other processes. A plain
         # threading lock: under gevent's monkey-patching it is the cooperative one.
         self._process_lock = threading.Lock() if db_engine.dialect.name == "sqlite" else None
+        # SQLite: :meth:`run_locked`'s units of this process commit in batches.
+        self.group = (None if self._process_lock is None
+                      else GroupCommit(db_engine, self._process_lock))
 
     def ensure_account(self, user_id: int, starting_cash: Mapping[str, Decimal],
                        at: int) -> None:
@@ -422,6 +442,17 @@ class SqlTradingStore:
                              .where(paper_accounts.c.user_id == user_id)
                              .with_for_update()).all()
             yield Ledger(conn, user_id)
+
+    def run_locked(self, user_id: int, work: Callable[[Ledger], T]) -> T:
+        """``work`` on the user's :class:`Ledger` under the account lock, as in :meth:`locked`;
+        its result once its changes are committed (its exception: its changes rolled back).
+        On SQLite the units of this process's callers are group-committed
+        (:mod:`deltastream.store.group_commit`): same serialisation and visibility, one
+        commit per batch."""
+        if self.group is None:
+            with self.locked(user_id) as ledger:
+                return work(ledger)
+        return self.group.run(lambda conn: work(Ledger(conn, user_id)))
 
     def cash(self, user_id: int) -> dict[str, Decimal]:
         with self.db.connect() as conn:
