@@ -8,12 +8,14 @@ real server: tests/e2e/test_paper_trading.py."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
 import gevent
 import pytest
+import sqlalchemy as sa
 
 from deltastream.papertrade.service import quote_of
 from deltastream.settings import Settings
@@ -251,3 +253,28 @@ def test_an_event_committed_after_a_later_one_is_still_delivered(app, people):
     tail.poll()
     assert [e["order_id"] for _, e in account_events(received(ann_sio))] == [first.id]
     assert account_events(received(bob_sio)) == []
+
+
+def test_a_failing_store_is_logged_once_and_the_tail_recovers(app, people, engine, caplog):
+    client, ann, _ = people
+    sio = connect(app, token=ann.token)
+    received(sio)
+    tail = app.extensions[EXTENSION_KEY]
+    store = tail.store
+    unreachable = sa.create_engine("sqlite:////nonexistent-directory/store.db")
+    tail.store = SqlTradingStore(unreachable)
+    caplog.set_level(logging.INFO, logger="deltastream.web.account_events")
+    try:
+        tick(engine, 5)                  # every tick wakes the tail: five failing passes
+    finally:
+        tail.store = store
+        unreachable.dispose()
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and lines[0].startswith("reading paper-trading events failed: ")
+    symbol, _ = atm_call(engine)
+    r = client.post("/api/trade/order", json=market(symbol), headers=ann.headers)
+    got = account_events(received(sio))
+    assert [(n, e["order_id"]) for n, e in got if n == "order_update"] == [
+        ("order_update", r.get_json()["order_id"])] * 2
+    assert [r.getMessage() for r in caplog.records][1].startswith(
+        "paper-trading events: reading again after ")

@@ -41,6 +41,7 @@ from typing import Any
 
 import gevent
 import gevent.event
+import sqlalchemy as sa
 from flask import Flask, Request, Response, request
 from flask_socketio import SocketIO
 
@@ -73,6 +74,8 @@ GAP_WAIT = 10.0
 MAX_GAPS = 1000
 # Seconds between passes when nothing wakes the tail (a feed without ticks).
 IDLE_POLL = 5.0
+# While the store fails, one log line per this many seconds (the tail runs every tick).
+FAILURE_LOG_EVERY = 60.0
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 EXTENSION_KEY = "deltastream.account_events"
 
@@ -117,7 +120,14 @@ class AccountEvents:
         self._work = gevent.event.Event()
         self._wakeup = gevent.get_hub().loop.async_()
         self._wakeup.start(self._work.set)
-        self.cursor = self.store.last_event_id()
+        self._failing_since: float | None = None
+        self._failure_logged = 0.0
+        try:
+            self.cursor = self.store.last_event_id()
+        except sa.exc.SQLAlchemyError:
+            # The store is down at start: the first pass that reaches it starts the cursor.
+            log.warning("paper-trading events: the store is unreachable; retrying")
+            self._failing_since = self._failure_logged = time.monotonic()
         self._worker = gevent.spawn(self._run)
 
     # -- waking (any thread) --------------------------------------------------------------
@@ -136,10 +146,25 @@ class AccountEvents:
             self._work.wait(IDLE_POLL)
             self._work.clear()
             try:
-                if self.poll() >= TAIL_BATCH:
-                    self._work.set()
-            except Exception:      # a failing store must not end the events for good
-                log.exception("reading paper-trading events failed")
+                read = self.poll()
+            except Exception as error:    # a failing store must not end the events for good
+                self._failed(error)
+                continue
+            if self._failing_since is not None:
+                log.info("paper-trading events: reading again after %.0f s",
+                         time.monotonic() - self._failing_since)
+                self._failing_since = None
+            if read >= TAIL_BATCH:
+                self._work.set()
+
+    def _failed(self, error: Exception) -> None:
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        elif now - self._failure_logged < FAILURE_LOG_EVERY:
+            return
+        self._failure_logged = now
+        log.warning("reading paper-trading events failed: %s", " ".join(str(error).split()))
 
     # -- membership (in a Socket.IO handler's greenlet) -------------------------------------
 
@@ -208,14 +233,17 @@ class AccountEvents:
         """One pass: deliver the events past the cursor (and missing ones that appeared) to
         this worker's members; the number of rows read."""
         self._expire()
+        if self.cursor is None:
+            self.cursor = self.store.last_event_id()
+            return 0
         now = time.monotonic()
         self._gaps = {i: t for i, t in self._gaps.items() if t > now}
         if not self._members:
             # Nobody here to tell: skip what was written meanwhile.
-            self.cursor = max(self.cursor or 0, self.store.last_event_id())
+            self.cursor = max(self.cursor, self.store.last_event_id())
             self._gaps.clear()
             return 0
-        cursor = self.cursor or 0
+        cursor = self.cursor
         events = self.store.events_after(cursor, TAIL_BATCH, self._gaps)
         for event in events:
             if event.id in self._gaps:
