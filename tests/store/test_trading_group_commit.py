@@ -286,3 +286,41 @@ def test_two_orders_of_one_account_in_one_batch_cannot_exceed_the_margin(
     assert sorted(type(r).__name__ for r in results) == ["MarginRejected", "OrderRow"]
     assert sorted(o.status for o in store.orders(ann)) == ["FILLED", "REJECTED"]
     assert store.cash(ann)["INR"] >= 0
+
+
+def statements_during(db: sa.Engine, action: Callable[[], Any]) -> list[str]:
+    """The SQL statements ``db`` ran during ``action``."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    sa.event.listen(db, "before_cursor_execute", record)
+    try:
+        action()
+    finally:
+        sa.event.remove(db, "before_cursor_execute", record)
+    return seen
+
+
+def test_a_placement_reads_the_accounts_fills_once_and_opened_accounts_not_again(
+        sqlite_db, engine):
+    ann = user(sqlite_db, "ann@example.com")
+    chain = engine.latest("IDX").chains[0]
+    symbol = f"IDX{chain.expiry:%Y%m%d}C{int(chain.atm_strike)}"
+    service = make_service(sqlite_db, engine)
+    for side in ("BUY", "SELL", "BUY"):
+        service.place(ann, OrderRequest(side=side, quantity=50, symbol=symbol))
+    ran = statements_during(sqlite_db, lambda: service.place(
+        ann, OrderRequest(side="SELL", quantity=50, symbol=symbol)))
+    fills_read = [s for s in ran if s.lstrip().upper().startswith("SELECT")
+                  and "FROM paper_fills" in s]
+    assert len(fills_read) == 1
+    # The accounts were opened by the first order: not looked up again (the cash is read
+    # under the lock).
+    assert not [s for s in ran if s.startswith("SELECT paper_accounts.currency \nFROM")]
+    assert statements_during(sqlite_db, lambda: service.store.ensure_account(
+        ann, service.starting_cash, 1)) == []
+    # The position replayed from the fills read once is the stored one: flat after
+    # BUY, SELL, BUY, SELL.
+    assert service.accounts(ann)["INR"].positions[0].position.quantity == 0

@@ -410,6 +410,9 @@ class SqlTradingStore:
         # between retries) and only contend in SQLite with other processes. A plain
         # threading lock: under gevent's monkey-patching it is the cooperative one.
         self._process_lock = threading.Lock() if db_engine.dialect.name == "sqlite" else None
+        # (user, currency) accounts this store saw exist: each order's placement opens the
+        # accounts first, and this spares it the read.
+        self._opened: set[tuple[int, str]] = set()
         # SQLite: :meth:`run_locked`'s units of this process commit in batches.
         self.group = (None if self._process_lock is None
                       else GroupCommit(db_engine, self._process_lock))
@@ -418,6 +421,8 @@ class SqlTradingStore:
                        at: int) -> None:
         """Open the user's cash accounts that do not exist yet with ``starting_cash`` (one
         per currency); existing ones are left as they are."""
+        if all((user_id, c) in self._opened for c in starting_cash):
+            return      # no read: accounts are never deleted but with their user
         with self.db.connect() as conn:
             have = set(conn.execute(sa.select(paper_accounts.c.currency)
                                     .where(paper_accounts.c.user_id == user_id)).scalars())
@@ -430,6 +435,7 @@ class SqlTradingStore:
                         cash=_text(starting_cash[currency]), updated_at=at))
             except exc.IntegrityError:
                 pass   # a concurrent request opened it first: the same starting cash
+        self._opened.update((user_id, c) for c in starting_cash)
 
     @contextlib.contextmanager
     def locked(self, user_id: int) -> Iterator[Ledger]:
