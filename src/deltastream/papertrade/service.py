@@ -515,8 +515,8 @@ class PaperTrading:
             raise NoQuote(instrument.product)
         now = micros(self.now())
         symbol = (request.symbol or _symbol(contract, snapshot)).strip()
-        rejected: MarginRejected | None = None
-        with self.store.locked(user_id) as ledger:
+
+        def write(ledger: Ledger) -> OrderRow | MarginRejected:
             if idempotency_key is not None:
                 existing = ledger.order_by_key(idempotency_key)
                 if existing is not None:
@@ -533,15 +533,17 @@ class PaperTrading:
                 self._check_limits(ledger, contract, order, result, instrument.lot_size)
                 self._check_margin(ledger, contract, order, result)
             except MarginError as error:   # a LimitError too
-                row = ledger.insert_order(replace_status(new, OrderStatus.REJECTED,
-                                                         str(error)))
-                rejected = MarginRejected(row, error)
-            else:
-                row = ledger.insert_order(new)
-                row = self._book_fills(ledger, row, order, result.fills, result.status, now)
-        if rejected is not None:
-            raise rejected
-        return row
+                # Stored REJECTED (committed), then raised.
+                return MarginRejected(ledger.insert_order(
+                    replace_status(new, OrderStatus.REJECTED, str(error))), error)
+            row = ledger.insert_order(new)
+            return self._book_fills(ledger, row, order, result.fills, result.status, now)
+
+        # Answered once committed; on SQLite concurrent orders share a commit.
+        outcome = self.store.run_locked(user_id, write)
+        if isinstance(outcome, MarginRejected):
+            raise outcome
+        return outcome
 
     def _check_margin(self, ledger: Ledger, contract: ContractRef, order: Order,
                       result: MatchResult, filled_before: int = 0) -> None:
