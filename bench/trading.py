@@ -131,7 +131,7 @@ def _start_server(port: int, data: Path, workers: int | None) -> subprocess.Pope
         [sys.executable, "-m", "deltastream", "serve", "--port", str(port), "--data-dir",
          str(data), "--hours", "always", *extra],
         stdout=(data / "server.log").open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 600   # a first start compiles the numeric kernels
     while True:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -168,6 +168,34 @@ def _orders(conn: http.client.HTTPConnection) -> list[dict[str, Any]]:
              "orderType": "LIMIT", "price": quote["bid"]},
         ]
     return cycle
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` (all its threads) so far; fields 14 and 15 of proc(5),
+    counted after the command name's closing parenthesis."""
+    try:
+        rest = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _web_workers(server: int) -> list[int]:
+    """The server's gunicorn workers: its children running ``deltastream serve`` (the
+    engine is the child multiprocessing spawned, ``spawn_main`` in its command line)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+        if parent == server and "deltastream" in command and "spawn_main" not in command \
+                and "resource_tracker" not in command:
+            found.append(int(entry.name))
+    return found
 
 
 @dataclass
@@ -230,10 +258,13 @@ def placement(args: argparse.Namespace) -> None:
         threads = [threading.Thread(target=_run_client,
                                     args=(port, client, cycle, start, stop))
                    for client in clients]
+        workers = _web_workers(server.pid)
+        cpu_before = sum(map(_cpu_seconds, workers))
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        web_cpu = sum(map(_cpu_seconds, workers)) - cpu_before
     finally:
         server.terminate()
         server.wait(60)
@@ -257,6 +288,8 @@ def placement(args: argparse.Namespace) -> None:
           f"{pct(0.5):.1f} ms, p90 {pct(0.9):.1f} ms, p99 {pct(0.99):.1f} ms, max "
           f"{latencies[-1] * 1e3:.1f} ms; {len(errors)} errors{': ' if errors else ''}"
           f"{'; '.join(errors[:3])}")
+    print(f"  web workers' CPU {web_cpu / placed * 1e3:.2f} ms per order "
+          f"({100 * web_cpu / args.seconds:.0f} % of one core)")
 
 
 
