@@ -324,3 +324,49 @@ def test_a_placement_reads_the_accounts_fills_once_and_opened_accounts_not_again
     # The position replayed from the fills read once is the stored one: flat after
     # BUY, SELL, BUY, SELL.
     assert service.accounts(ann)["INR"].positions[0].position.quantity == 0
+
+
+UNDER_GEVENT = textwrap.dedent("""
+    from gevent import monkey
+    monkey.patch_all()
+
+    import sys
+    import gevent
+    import sqlalchemy as sa
+    from deltastream.store import schema
+    from deltastream.store.database import open_database
+    from deltastream.store.trading import SqlTradingStore
+    from tests.store.test_trading import new_order
+
+    db = open_database(sys.argv[1])
+    store = SqlTradingStore(db)
+    users = [int(u) for u in sys.argv[2:]]
+    seen = []
+
+    def client(user_id):
+        for n in range(5):
+            row = store.run_locked(user_id, lambda ledger: ledger.insert_order(
+                new_order(user_id, placed_at=n)))
+            # Answered only once committed: a connection of its own sees the order.
+            with db.connect() as conn:
+                seen.append(conn.scalar(sa.select(sa.func.count()).where(
+                    schema.paper_orders.c.id == row.id)))
+
+    gevent.joinall([gevent.spawn(client, u) for u in users], raise_error=True)
+    print(store.group.batches, store.group.units, sum(seen))
+""")
+
+
+def test_greenlets_placing_at_once_share_commits_under_gevent(sqlite_db, tmp_path):
+    users = [user(sqlite_db, f"g{i}@example.com") for i in range(16)]
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", UNDER_GEVENT, sqlite_url(tmp_path), *map(str, users)],
+        capture_output=True, text=True, timeout=120, check=False, cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr
+    batches, units, seen = map(int, done.stdout.split())
+    assert (units, seen) == (80, 80)
+    # Each batch takes every greenlet that was ready: 16 clients share commits.
+    assert batches <= 20, batches
+    assert len(stored_orders(sqlite_db)) == 80
