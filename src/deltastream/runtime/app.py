@@ -37,7 +37,8 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> A
     feed, recorder = _feed_for(settings)
     store = open_configured(settings)
     # Subscribed before the engine's first tick; a web-only server's engine matches elsewhere.
-    matcher = start_matching(feed, settings) if isinstance(feed, Engine) else None
+    matcher = (start_matching(feed, settings, recorder.store if recorder is not None else None)
+               if isinstance(feed, Engine) else None)
     app = create_web_app(settings, feed=feed, start_feed=start_engine, store=store,
                          store_stats=recorder.stats if recorder is not None else None)
     if matcher is not None:

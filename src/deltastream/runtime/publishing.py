@@ -119,8 +119,10 @@ def run_publishing_engine(settings: Settings, stopped: threading.Event,
             engine.resume_sequence(publisher.last_sequence())
             recorder = start_recording(engine, settings) if recorded(settings) else None
             # Only the writer matches resting orders: a standby engine's ticks are not the
-            # market's.
-            matcher = start_matching(engine, settings)
+            # market's. On the recorder's store when there is one (opened and migrated once,
+            # not twice, on a takeover).
+            matcher = start_matching(engine, settings,
+                                     recorder.store if recorder is not None else None)
             greeting.engine = engine
             # The engine's long-lived objects are out of the collector's scans from here on
             # (full collections of them stalled ticks).
