@@ -215,3 +215,28 @@ def test_vega_and_rho_match_quantlib_bumps():
         rho = (npv(r[i] + 1e-4, sig[i]) - npv(r[i] - 1e-4, sig[i])) / 2e-4 / 100
         assert g.vega[i] == pytest.approx(vega, abs=5e-4)
         assert g.rho[i] == pytest.approx(rho, abs=3e-3)
+
+
+def test_a_full_pool_keeps_the_tables_its_groups_use(monkeypatch):
+    # A chain's Greeks look up four tables per group (the boundary, the rate-bumped and the
+    # two scaled ones): a pool with room for all of them but not for as many again is not
+    # emptied when the groups ask again (it was: room was reserved for every group, found
+    # or not, and the US-200 universe re-solved every table at every tick).
+    from deltastream.pricing import _boundary_tables as tables
+
+    monkeypatch.setattr(tables, "MAX_SLOTS", 16)
+    pool = tables.BoundaryTables(capacity=4)
+    T = np.repeat(np.linspace(0.1, 0.5, 5), tables.MIN_GROUP)
+    r = np.full(T.shape, 0.05)
+    q = np.full(T.shape, 0.01)
+    eligible = np.ones(T.shape, dtype=bool)
+    first = [pool.slots(T, r + k * 1e-6, q, eligible) for k in range(3)]
+    pool.solved[first[0], 0] = True
+    assert pool.used == 15 and pool.coef.shape[0] == 16
+    for k in range(3):
+        np.testing.assert_array_equal(pool.slots(T, r + k * 1e-6, q, eligible), first[k])
+    assert pool.used == 15 and pool.solved[first[0], 0].all()
+    # New groups beyond MAX_SLOTS empty it: every group gets a fresh slot.
+    fresh = pool.slots(T, r + 3e-6, q, eligible)
+    assert pool.used == 5 and not pool.solved.any()
+    assert sorted(set(fresh.tolist())) == list(range(5))

@@ -62,15 +62,15 @@ class BoundaryTables:
         # (rate, yield) -> [(horizon, slot), ...]
         self._index: dict[tuple[float, float], list[tuple[float, int]]] = {}
 
-    def _reserve(self, n: int) -> None:
+    def _reserve(self, n: int) -> bool:
         """Room for ``n`` new slots: the pool doubles, or is emptied at ``MAX_SLOTS`` (the
-        tables are re-solved on demand), never while a batch holds slots."""
+        tables are re-solved on demand; returns True), never while a batch holds slots."""
         capacity = self.coef.shape[0]
         if self.used + n <= capacity:
-            return
+            return False
         if self.used + n > MAX_SLOTS:
             self._allocate(max(capacity, n))
-            return
+            return True
         while self.used + n > capacity:
             capacity *= 2
         old = (self.coef, self.solved, self.horizon, self.rate, self.dividend_yield)
@@ -80,12 +80,19 @@ class BoundaryTables:
                               self.dividend_yield), old, strict=True):
             new[:prev.shape[0]] = prev
         self.used, self._index = used, index
+        return False
 
-    def _slot(self, T: float, r: float, q: float) -> int:
-        entries = self._index.setdefault((r, q), [])
-        for horizon, slot in entries:
+    def _existing(self, T: float, r: float, q: float) -> int:
+        for horizon, slot in self._index.get((r, q), []):
             if T <= horizon <= T * (1.0 + HORIZON_SLACK):
                 return slot
+        return -1
+
+    def _slot(self, T: float, r: float, q: float) -> int:
+        found = self._existing(T, r, q)
+        if found >= 0:
+            return found
+        entries = self._index.setdefault((r, q), [])
         slot = self.used
         self.used += 1
         self.horizon[slot], self.rate[slot], self.dividend_yield[slot] = T, r, q
@@ -115,11 +122,14 @@ class BoundaryTables:
                                               return_counts=True)[1:]
         keys = np.stack([values[inv[first_of]] for values, inv in columns], axis=1)
         group_slot = np.full(keys.shape[0], -1, dtype=np.int64)
-        groups = np.flatnonzero(counts >= MIN_GROUP).tolist()
-        self._reserve(len(groups))
-        for g in groups:
-            group_slot[g] = self._slot(float(keys[g, 0]), float(keys[g, 1]),
-                                       float(keys[g, 2]))
+        groups = [(g, float(keys[g, 0]), float(keys[g, 1]), float(keys[g, 2]))
+                  for g in np.flatnonzero(counts >= MIN_GROUP).tolist()]
+        # Room for the groups without a table yet (all of them if that empties the pool):
+        # reserving for every group emptied a full pool whose tables served them all.
+        if self._reserve(sum(self._existing(T_, r_, q_) < 0 for _, T_, r_, q_ in groups)):
+            self._reserve(len(groups))
+        for g, T_, r_, q_ in groups:
+            group_slot[g] = self._slot(T_, r_, q_)
         out[idx] = group_slot[inverse.reshape(-1)]
         return out
 
