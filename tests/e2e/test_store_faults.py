@@ -74,12 +74,18 @@ def _check_every_route(server: Server, failing: bool) -> dict[str, Any]:
     return health
 
 
+def _writer_failing(health: dict[str, Any]) -> bool:
+    return health["status"] == "degraded" and health["store"]["writing"] is False
+
+
 def _run_fault(server: Server, fault: Callable[[], Any], reads_fail: bool = True) -> None:
     wait_until(lambda: len(_stored_ids(server)) >= 8, timeout=60, what="stored ticks")
     before = _stored_ids(server)
     with fault():
-        wait_until(lambda: server.get("/api/health")[1]["status"] == "degraded", timeout=30,
-                   what="health degraded")
+        # Reads (history, the paper-trading events' tail) may meet the fault before the
+        # writer's next counters say so: wait for both.
+        wait_until(lambda: _writer_failing(server.get("/api/health")[1]), timeout=30,
+                   what="health degraded with the writer failing")
         sequence = _sequence(server)
         deadline = time.monotonic() + 6
         while time.monotonic() < deadline:

@@ -11,6 +11,12 @@ its own limit, so a skipped intermediate quote could only have filled it at the 
 Run one matcher per market (the process that owns the engine): matchers in several processes
 would each match the same tick (the store's checks keep an order from filling twice on the
 same stale read, but two passes on one tick could both take its displayed size).
+
+A failing database (:class:`sqlalchemy.exc.DBAPIError`: unreachable, read-only, disk full)
+does not end matching: it is reported once with its cause, summarised at most once a minute
+and once more when matching works again (:class:`~deltastream.core.retry.Backoff`), and the
+passes wait out the back-off; the snapshots keep being gathered, so the first pass after the
+outage matches the newest quotes. Any other error is a defect and is logged with its traceback.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import sqlalchemy as sa
+
+from ..core.retry import Backoff
 from ..core.snapshot import ChainSnapshot
 from ..core.threads import RealThread, real_event, real_lock, real_thread
 from .service import PaperTrading
@@ -40,8 +49,10 @@ class RestingMatcher:
         self._pending: dict[str, ChainSnapshot] = {}
         self._lock = real_lock()
         self._wake = real_event()
+        self._stop = real_event()
         self._stopping = False
         self._thread: RealThread | None = None
+        self.store_outage = Backoff("the store for resting-order matching", log, cap=10.0)
 
     def on_snapshot(self, snapshot: ChainSnapshot) -> None:
         """A feed listener: keep the product's newest snapshot and wake the thread."""
@@ -67,11 +78,19 @@ class RestingMatcher:
 
     def _loop(self) -> None:
         while not self._stopping:
+            if not self.store_outage.due():
+                # Ticks keep waking the thread: wait out the back-off on the stop alone.
+                self._stop.wait(self.store_outage.remaining())
+                continue
             self._wake.wait(1.0)
             try:
                 self.run_once()
-            except Exception:        # a failing store must not end matching for good
+            except sa.exc.DBAPIError as error:   # an outage: reported by the back-off
+                self.store_outage.failed(error)
+                continue
+            except Exception:        # a defect: logged in full, matching goes on
                 log.exception("matching resting orders failed")
+            self.store_outage.succeeded()
 
     def start(self) -> None:
         self._thread = real_thread(self._loop, "resting-matcher")
@@ -79,6 +98,7 @@ class RestingMatcher:
 
     def stop(self) -> None:
         self._stopping = True
+        self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(STOP_TIMEOUT)
