@@ -8,16 +8,6 @@ The options: chains of ten strikes of one side sharing days, rate and yield, 1,8
 200 within 0.1 % of the exercise boundary (placed on ours; the file keeps the spots, so the
 reference does not move when our boundary does).
 
-The engine: QdFp's high-precision scheme for the random options. For the near ones a finer
-one (``near_scheme()``: 24 Chebyshev nodes, 40 iterations, tanh-sinh to 1e-12) where its own
-error estimate is within ``REFERENCE_REL`` on every Greek (``fine``; 169 of the 200), else
-the high-precision scheme's: that one's 10 nodes leave its boundary ~1e-7 to 1e-6 off where
-the put's yield exceeds its rate, which within 1e-4 of the boundary moves vega and theta by
-percents (near option 64, a call 1.2e-4 from its boundary: time value 4.9e-6 in the
-high-precision scheme, 6.8e-7 with 24 nodes, 2.4e-7 with 16, 6.6e-7 in ours at 16 and 32
-nodes; vega 1.3 % lower than with 24 nodes), while the finer scheme's price jumps between
-neighbouring inputs on the other 31 (its finite differences disagree with themselves).
-
 The Greeks are finite differences of QdFp's high-precision prices that never reach across the
 exercise boundary: a central stencil where its lower point still has time value, else a
 one-sided one away from the boundary. Each is Richardson-extrapolated over the steps h, h/2,
@@ -35,7 +25,6 @@ import math
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import QuantLib as ql
@@ -50,28 +39,20 @@ N_RANDOM = 1800
 N_NEAR = 200
 GREEKS = ("delta", "gamma", "theta", "vega")
 INPUTS = ("S", "K", "days", "r", "q", "sig", "call")
-FIELDS = ("price", *GREEKS, *(f"{g}_error" for g in GREEKS), "exercised", "fine")
+FIELDS = ("price", *GREEKS, *(f"{g}_error" for g in GREEKS), "exercised")
 HALVINGS = 4                       # step sizes h, h/2, h/4, h/8
 STEP_SCALES = (1.0, 1.0 / 3.0, 3.0)
 # The reference's own error (its Richardson estimate), relative: a tenth of the test's
 # tolerance; a step scale that misses it is replaced by the next.
 REFERENCE_REL = 1e-4
-# ... or absolute, a tenth of the test's absolute tolerance.
-REFERENCE_ABS = 1e-7
 # QuantLib's price in its exercise region, above the intrinsic value (quantlib_greeks).
 EXERCISED_TIME_VALUE = 1e-8
 
 
-def near_scheme() -> ql.QdFpIterationScheme:
-    """QdFp's scheme for the options near the boundary (see the module docstring)."""
-    return ql.QdFpTanhSinhIterationScheme(24, 40, 1e-12)
-
-
 class QdFp:
-    """One QuantLib American option whose spot, rates and volatility can be moved; QdFp's
-    high-precision scheme, or ``near_scheme`` when ``fine``."""
+    """One QuantLib American option whose spot, rates and volatility can be moved."""
 
-    def __init__(self, K: float, days: int, call: bool, fine: bool = False) -> None:
+    def __init__(self, K: float, days: int, call: bool) -> None:
         ql.Settings.instance().evaluationDate = TODAY
         self.spot, self.r, self.q, self.vol = (ql.SimpleQuote(0.0) for _ in range(4))
         process = ql.BlackScholesMertonProcess(
@@ -82,8 +63,8 @@ class QdFp:
                 ql.BlackConstantVol(TODAY, ql.NullCalendar(), ql.QuoteHandle(self.vol), DC)))
         payoff = ql.PlainVanillaPayoff(ql.Option.Call if call else ql.Option.Put, float(K))
         self.option = ql.VanillaOption(payoff, ql.AmericanExercise(TODAY, TODAY + int(days)))
-        scheme = near_scheme() if fine else ql.QdFpAmericanEngine.highPrecisionScheme()
-        self.option.setPricingEngine(ql.QdFpAmericanEngine(process, scheme))
+        self.option.setPricingEngine(
+            ql.QdFpAmericanEngine(process, ql.QdFpAmericanEngine.highPrecisionScheme()))
 
     def npv(self, S: float, r: float, q: float, sig: float) -> float:
         for quote, value in ((self.spot, S), (self.r, r), (self.q, q), (self.vol, sig)):
@@ -146,7 +127,7 @@ def _derivatives(f: Callable[[float], float], h: float, f0: float,
 
 
 def quantlib_greeks(S: float, K: float, days: int, r: float, q: float, sig: float,
-                    call: bool, near: bool = False, fine: bool = False) -> dict[str, float]:
+                    call: bool, near: bool = False) -> dict[str, float]:
     """Price, delta, gamma, theta (per day), vega (per point), their error estimates
     (``<greek>_error``, same units) and whether exercised.
 
@@ -154,9 +135,8 @@ def quantlib_greeks(S: float, K: float, days: int, r: float, q: float, sig: floa
     the strike (measured: 1.1e-6 on a put of strike 366, 6 % inside its boundary), more than
     the time value of an option a few 1e-5 from the boundary: an option is taken as exercised
     below ``EXERCISED_TIME_VALUE`` of the strike, and ``near`` (an option known to be held,
-    close to the boundary) takes every stencil one-sided, away from it; ``fine`` prices on
-    ``near_scheme``."""
-    opt = QdFp(K, days, call, fine)
+    close to the boundary) takes every stencil one-sided, away from it."""
+    opt = QdFp(K, days, call)
     T = days / 365.0
 
     def intrinsic(s: float) -> float:
@@ -216,28 +196,9 @@ def options() -> dict[str, np.ndarray]:
     return dict(S=S, K=K, days=days, r=r, q=q, sig=sig, call=call)
 
 
-def estimated_within(ref: dict[str, Any]) -> Any:
-    """Whether every Greek's error estimate is within ``REFERENCE_REL`` of it (or
-    ``REFERENCE_ABS``): scalars or arrays of the fields of ``quantlib_greeks``."""
-    within = True
-    for name in GREEKS:
-        err = ref[f"{name}_error"]
-        within = within & ((err <= REFERENCE_REL * np.abs(ref[name])) | (err <= REFERENCE_ABS))
-    return within
-
-
-def _option_reference(args: list[Any], near: bool) -> dict[str, float]:
-    if not near:
-        return {**quantlib_greeks(*args), "fine": False}
-    fine = quantlib_greeks(*args, near=True, fine=True)
-    if estimated_within(fine):
-        return {**fine, "fine": True}
-    return {**quantlib_greeks(*args, near=True), "fine": False}
-
-
 def compute(o: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
     """The reference of the options ``rows`` of ``o`` (rows from N_RANDOM on are near)."""
-    ref = [_option_reference([o[k][i].item() for k in INPUTS], bool(i >= N_RANDOM))
+    ref = [quantlib_greeks(*(o[k][i].item() for k in INPUTS), near=bool(i >= N_RANDOM))
            for i in rows]
     return {k: np.array([x[k] for x in ref]) for k in FIELDS}
 

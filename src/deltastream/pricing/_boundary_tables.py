@@ -29,7 +29,7 @@ import numpy as np
 
 from ..core.threads import real_lock
 
-N_COEF = 17                # Chebyshev coefficients of one boundary (american.N_NODES + 1)
+N_COEF = 9                 # Chebyshev coefficients of one boundary (american.N_NODES + 1)
 SIG_MIN = 0.01
 SIG_RATIO = 1.04
 N_SIG = 180                # up to 0.01 * 1.04**179 ~ 11: beyond IV_MAX_VOL

@@ -24,28 +24,23 @@ r <= 0 (a call with q <= 0) is never exercised early and is priced as European.
 
 The boundary integrals use ``u = tau sin^2(theta)``, in which both ends are smooth (the
 boundary is a polynomial in ``sqrt(u)``, the kernel singular in ``sqrt(tau - u)``), so
-Gauss-Legendre converges spectrally: with 16 points and 16 nodes the boundary at T moves by
-~1e-10 at 32 nodes, 24 iterations and 32 points (6e-8 on the worst measured, 448 days at
-87 % volatility, where 8 nodes were 1e-6 off; the map in ``tau - u`` alone left 5e-6).
-Where the fixed point oscillates (long maturities at a low volatility and a high rate) a
-node's step against its previous one is halved.
+Gauss-Legendre converges spectrally: 16 points and 8 nodes give the boundary to ~5e-8, where
+the map in ``tau - u`` alone left 5e-6. Where the fixed point oscillates (long maturities at a low
+volatility and a high rate) a node's step against its previous one is halved.
 
 Near the boundary the premium integrand turns over within ``v ~ (ln(x/B(T))/sigma)^2`` of
 ``u = T``; graded panels resolve that layer (without them gamma there is percents off), and
 the panel that reaches ``u = 0`` is mapped to be smooth in ``sqrt(u)`` too. Within 1e-4 of
 the boundary vega and theta are small differences (both vanish on it, by smooth pasting):
-they hold to 1e-3 only with the boundary to ~1e-8, hence 16 nodes; the premium's inner loop
-evaluates the boundary and the series it is differentiated with in one pass (their
-recurrences overlap), which pays for the longer series.
+they hold to 1e-3 only with the boundary to ~1e-8 (16 Chebyshev nodes would give that, at
+a fifth more time per option; 8 keep the tick's speed and leave a few such options off).
 
 Batches share boundaries: options with the same T, r and q (one side of an expiry's chain) use
 one table of boundaries on a fixed grid of volatilities, interpolated in ``ln sigma``
 (:mod:`deltastream.pricing._boundary_tables`), kept across calls and ticks. That also gives
 the boundary's derivative in sigma, so vega is the exact derivative of the price (the implied
-volatility solver takes Newton steps on it), the boundary at a rate ``RATE_BUMP`` higher
-gives rho and those at the rate and yield times ``1 +- SCALE_BUMP`` theta (by the scaling of
-constant parameters, a central difference: a one-sided one was 15 % off theta within 1e-4
-of the boundary); delta and
+volatility solver takes Newton steps on it), and the boundary at a rate and a yield
+``RATE_BUMP`` higher gives rho and theta (by the scaling of constant parameters); delta and
 gamma are analytical spot derivatives, which never reach across the boundary. An option
 exercised now is worth its intrinsic value: delta -1/+1, every other Greek 0, and a price at
 the intrinsic value implies no volatility (``IVStatus.EARLY_EXERCISE``).
@@ -79,7 +74,7 @@ from .implied_vol import GUESS_TABLE, iv_scalar
 
 # Scheme: Chebyshev nodes for the boundary, fixed-point iterations, Legendre nodes for the
 # boundary integrals and for the premium integral.
-N_NODES = 16
+N_NODES = 8
 N_ITERATIONS = 12
 N_LEGENDRE = 16
 N_PREMIUM = 24
@@ -103,37 +98,6 @@ def _clenshaw(coef: np.ndarray, x: float) -> float:
     for k in range(coef.shape[0] - 1, 0, -1):
         b1, b2 = 2.0 * x * b1 - b2 + coef[k], b1
     return x * b1 - b2 + coef[0]
-
-
-@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def _clenshaw2(coef: np.ndarray, other: np.ndarray, x: float, y: float) -> tuple[float, float]:
-    # Two series of the same length in one loop: their recurrences are independent, so the
-    # processor overlaps them (the premium's inner loop evaluates two or four per point).
-    b1 = 0.0
-    b2 = 0.0
-    c1 = 0.0
-    c2 = 0.0
-    for k in range(coef.shape[0] - 1, 0, -1):
-        b1, b2 = 2.0 * x * b1 - b2 + coef[k], b1
-        c1, c2 = 2.0 * y * c1 - c2 + other[k], c1
-    return x * b1 - b2 + coef[0], y * c1 - c2 + other[0]
-
-
-@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def _clenshaw5(c0: np.ndarray, c1: np.ndarray, c2: np.ndarray, c3: np.ndarray, c4: np.ndarray,
-               x: float) -> tuple[float, float, float, float, float]:
-    # Five series at one point in one loop (the boundary, its volatility derivative and the
-    # three bumped boundaries of theta and rho): one recurrence's latency for all five.
-    a1 = a2 = b1 = b2 = d1 = d2 = e1 = e2 = f1 = f2 = 0.0
-    x2 = 2.0 * x
-    for k in range(c0.shape[0] - 1, 0, -1):
-        a1, a2 = x2 * a1 - a2 + c0[k], a1
-        b1, b2 = x2 * b1 - b2 + c1[k], b1
-        d1, d2 = x2 * d1 - d2 + c2[k], d1
-        e1, e2 = x2 * e1 - e2 + c3[k], e1
-        f1, f2 = x2 * f1 - f2 + c4[k], f1
-    return (x * a1 - a2 + c0[0], x * b1 - b2 + c1[0], x * d1 - d2 + c2[0],
-            x * e1 - e2 + c3[0], x * f1 - f2 + c4[0])
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -238,10 +202,6 @@ def _unit_put_boundary(T: float, r: float, q: float, sig: float, yl: np.ndarray,
 SPOT_BUMP = 1e-3
 VOL_BUMP = 1e-3
 RATE_BUMP = 1e-6
-# Relative step of the rate and yield together (theta's derivative along r d/dr + q d/dq), a
-# central difference: within 1e-4 of the boundary theta is a small difference, and a
-# one-sided step's error there (1e-6 of the boundary's slope) was 15 % of it.
-SCALE_BUMP = 1e-4
 # Relative volatility step of the boundary's sigma derivative off the tables' grid.
 SIG_STEP = 1e-4
 
@@ -250,38 +210,34 @@ SIG_STEP = 1e-4
 VALUE = 0
 WITH_VEGA = 1
 ALL = 2
-# ALL with the derivative in the put's rate or yield (rho: a call's rate is its symmetric
-# put's yield) and along r d/dr + q d/dq (theta).
+# ALL with the derivatives in the put's rate and yield too (theta, and rho: a call's rate is
+# its symmetric put's yield).
 WITH_RATES = 3
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _unit_put_derivatives(x: float, T: float, Th: float, r: float, q: float, sig: float,
                           coef: np.ndarray, dcoef: np.ndarray, X: float, yp: np.ndarray,
-                          wp: np.ndarray, level: int, by_rate: bool, coef_b: np.ndarray,
-                          Th_b: float, X_b: float, coef_up: np.ndarray, Th_up: float,
-                          X_up: float, coef_dn: np.ndarray, Th_dn: float, X_dn: float
+                          wp: np.ndarray, level: int, coef_r: np.ndarray, Th_r: float,
+                          X_r: float, coef_q: np.ndarray, Th_q: float, X_q: float
                           ) -> tuple[float, float, float, float, float, float, bool]:
     """American put of unit strike at spot ``x`` on the boundary ``coef`` (represented on
     ``[0, Th]``, ``Th >= T``; ``dcoef`` its volatility derivative): (value, d/dx, d2/dx2,
-    d/dsigma, d/dr (``by_rate``) or d/dq, r d/dr + q d/dq, exercised), the derivatives as
-    ``level`` asks (else 0). The derivatives are exact for that boundary, never a spot bump
-    (a bump would cross the boundary of an option near it), and include the boundary's own
-    move: in volatility from ``dcoef``, in r (q) from the boundary ``coef_b`` (on
-    ``[0, Th_b]``, limit ``X_b``) at ``r + RATE_BUMP`` (``q + RATE_BUMP``), along
-    r d/dr + q d/dq from the boundaries ``coef_up`` and ``coef_dn`` at r and q times
-    ``1 +- SCALE_BUMP``."""
-    b_T = _boundary_at(coef, T, Th, X)
-    if x <= b_T:
+    d/dsigma, d/dr, d/dq, exercised), the derivatives as ``level`` asks (else 0). The
+    derivatives are exact for that boundary, never a spot bump (a bump would cross the
+    boundary of an option near it), and include the boundary's own move: in volatility from
+    ``dcoef``, in r from the boundary ``coef_r`` (on ``[0, Th_r]``, limit ``X_r``) at
+    ``r + RATE_BUMP``, in q from ``coef_q`` at ``q + RATE_BUMP``."""
+    if x <= _boundary_at(coef, T, Th, X):
         return 1.0 - x, -1.0, 0.0, 0.0, 0.0, 0.0, True
     log_x = math.log(x / X)
-    log_xb = math.log(X_b / X)
-    log_x_scaled = math.log(X_up / X_dn)
+    log_xr = math.log(X_r / X)
+    log_xq = math.log(X_q / X)
     st = math.sqrt(T)
     # Near the boundary the integrand turns over within v ~ (ln(x / B(T)) / sigma)^2 of
     # v = 0: graded panels [0, 4 v1], [4 v1, 16 v1], ... up to T resolve that layer (the
     # first with the square-root substitution, the others plain Gauss-Legendre).
-    gap = math.log(x / b_T)
+    gap = math.log(x / _boundary_at(coef, T, Th, X))
     # (At most MAX_PANELS: closer still, the layer holds no more than rounding error.)
     first_edge = max(4.0 * gap * gap / (sig * sig), T * 4.0 ** -(MAX_PANELS - 1))
     n_panels = 1
@@ -296,12 +252,6 @@ def _unit_put_derivatives(x: float, T: float, Th: float, r: float, q: float, sig
     pr = 0.0
     pq = 0.0
     n_points = yp.shape[0]
-    # The bumped boundaries on the same horizon share the Chebyshev variable (the usual case:
-    # their tables are made in the same call).
-    same_x = Th_b == Th and Th_up == Th and Th_dn == Th
-    hb = 0.0
-    h_up = 0.0
-    h_dn = 0.0
     for k in range(n_panels * n_points):
         panel = k // n_points
         y = yp[k % n_points]
@@ -329,13 +279,7 @@ def _unit_put_derivatives(x: float, T: float, Th: float, r: float, q: float, sig
         sv = sig * math.sqrt(v)
         # ln(x / B(u)) = ln(x / X) + sqrt(h(u)), h the Chebyshev interpolant of ln(B/X)^2.
         xc = 2.0 * math.sqrt(max(T - v, 0.0) / Th) - 1.0
-        if level == VALUE:
-            h = _clenshaw(coef, xc)
-            dh = 0.0
-        elif level == WITH_RATES and same_x:
-            h, dh, hb, h_up, h_dn = _clenshaw5(coef, dcoef, coef_b, coef_up, coef_dn, xc)
-        else:
-            h, dh = _clenshaw2(coef, dcoef, xc, xc)
+        h = _clenshaw(coef, xc)
         root_h = math.sqrt(h) if h > 0.0 else 0.0
         ep = (log_x + root_h + (r - q) * v) / sv + 0.5 * sv
         a = sv - ep
@@ -351,7 +295,7 @@ def _unit_put_derivatives(x: float, T: float, Th: float, r: float, q: float, sig
         # Derivative of the integrand in ln B(u) at fixed inputs.
         by_log_b = (r * dr * pa - q * dq * x * pe) / sv
         # d ln B / d sigma = -(dh / d sigma) / (2 sqrt h).
-        dlog_b = -dh / (2.0 * root_h) if root_h > 1e-150 else 0.0
+        dlog_b = -_clenshaw(dcoef, xc) / (2.0 * root_h) if root_h > 1e-150 else 0.0
         ps += w * (r * dr * pa * ep / sig + q * dq * x * pe * a / sig + by_log_b * dlog_b)
         if level == WITH_VEGA:
             continue
@@ -360,21 +304,14 @@ def _unit_put_derivatives(x: float, T: float, Th: float, r: float, q: float, sig
                    - q * dq * ep * pe / (x * sv * sv))
         if level != WITH_RATES:
             continue
-        # ln B at the bumped rate (yield) minus ln B, per unit of rate; ln B at the scaled
-        # rate and yield minus ln B at the other scaling, per unit of r d/dr + q d/dq.
-        if not same_x:
-            tau = max(T - v, 0.0)
-            hb, h_up = _clenshaw2(coef_b, coef_up, 2.0 * math.sqrt(tau / Th_b) - 1.0,
-                                  2.0 * math.sqrt(tau / Th_up) - 1.0)
-            h_dn = _clenshaw(coef_dn, 2.0 * math.sqrt(tau / Th_dn) - 1.0)
-        dlog_b = (log_xb - (math.sqrt(hb) if hb > 0.0 else 0.0) + root_h) / RATE_BUMP
-        dlog_b_scaled = (log_x_scaled - (math.sqrt(h_up) if h_up > 0.0 else 0.0)
-                         + (math.sqrt(h_dn) if h_dn > 0.0 else 0.0)) / (2.0 * SCALE_BUMP)
+        # ln B at the bumped rate (yield) minus ln B, per unit of rate.
+        hr = _clenshaw(coef_r, 2.0 * math.sqrt(max(T - v, 0.0) / Th_r) - 1.0)
+        dlog_b_r = (log_xr - (math.sqrt(hr) if hr > 0.0 else 0.0) + root_h) / RATE_BUMP
+        hq = _clenshaw(coef_q, 2.0 * math.sqrt(max(T - v, 0.0) / Th_q) - 1.0)
+        dlog_b_q = (log_xq - (math.sqrt(hq) if hq > 0.0 else 0.0) + root_h) / RATE_BUMP
         carry = v / sv * (q * dq * x * pe - r * dr * pa)
-        by_r = dr * (1.0 - r * v) * cdf_a + carry
-        by_q = -dq * (1.0 - q * v) * x * cdf_m - carry
-        pr += w * ((by_r if by_rate else by_q) + by_log_b * dlog_b)
-        pq += w * (r * by_r + q * by_q + by_log_b * dlog_b_scaled)
+        pr += w * (dr * (1.0 - r * v) * cdf_a + carry + by_log_b * dlog_b_r)
+        pq += w * (-dq * (1.0 - q * v) * x * cdf_m - carry + by_log_b * dlog_b_q)
     d1 = (math.log(x) + (r - q + 0.5 * sig * sig) * T) / (sig * st)
     d2 = d1 - sig * st
     disc_q = math.exp(-q * T)
@@ -385,11 +322,9 @@ def _unit_put_derivatives(x: float, T: float, Th: float, r: float, q: float, sig
     if value <= 1.0 - x:
         return 1.0 - x, -1.0, 0.0, 0.0, 0.0, 0.0, True
     n1 = norm_pdf(d1)
-    euro_r = -T * math.exp(-r * T) * norm_cdf(-d2)
-    euro_q = x * T * disc_q * norm_cdf(-d1)
     return (value, -disc_q * norm_cdf(-d1) + p1, disc_q * n1 / (x * sig * st) + p2,
-            x * disc_q * n1 * st + ps, (euro_r if by_rate else euro_q) + pr,
-            r * euro_r + q * euro_q + pq, False)
+            x * disc_q * n1 * st + ps, -T * math.exp(-r * T) * norm_cdf(-d2) + pr,
+            x * T * disc_q * norm_cdf(-d1) + pq, False)
 
 
 # Interpolation in ln(sigma) from the shared tables (_boundary_tables): a stencil that needs an
@@ -398,8 +333,6 @@ _N_SIG = tables.N_SIG
 _LAGRANGE = tables.LAGRANGE
 _LOG_SIG_MIN = tables.LOG_SIG_MIN
 _LOG_SIG_STEP = tables.LOG_SIG_STEP
-# 1 / sigma^2 at the tables' nodes (constants of the compiled kernels: no exp per node).
-_INV_NODE_VAR = 1.0 / tables.SIG_NODES**2
 READY = -1
 OUT_OF_GRID = -2
 
@@ -435,9 +368,9 @@ def _interpolated_boundary(pool: np.ndarray, solved: np.ndarray, slot: int, sig:
                 f = (t - m) / (j - m)
                 dw = dw * f + w / (j - m)
                 w *= f
-        inv_var = _INV_NODE_VAR[first + j]
+        node_var = math.exp(2.0 * (_LOG_SIG_MIN + _LOG_SIG_STEP * (first + j)))
         for c in range(coef.shape[0]):
-            scaled = pool[slot, first + j, c] * inv_var
+            scaled = pool[slot, first + j, c] / node_var
             coef[c] += w * scaled
             dcoef[c] += dw * dt_dsig * scaled
     var = sig * sig
@@ -481,52 +414,44 @@ def _boundary_for(T: float, r: float, q: float, sig: float, slot: int, pool: np.
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _held_put(x: float, T: float, r: float, q: float, sig: float, slot: int, level: int,
-              by_rate: bool, slot_b: int, slot_up: int, slot_dn: int, pool: np.ndarray,
-              solved: np.ndarray, horizons: np.ndarray, yl: np.ndarray, wl: np.ndarray,
-              yp: np.ndarray, wp: np.ndarray, coef: np.ndarray, dcoef: np.ndarray
-              ) -> tuple[float, float, float, float, float, float, bool, int, int, int, int,
-                         float, float]:
+              slot_r: int, slot_q: int, pool: np.ndarray, solved: np.ndarray,
+              horizons: np.ndarray, yl: np.ndarray, wl: np.ndarray, yp: np.ndarray,
+              wp: np.ndarray, coef: np.ndarray, dcoef: np.ndarray
+              ) -> tuple[float, float, float, float, float, float, bool, int, int, int, float,
+                         float]:
     """Unit put (r > 0, sigma sqrt(T) >= 1e-8) on its boundary from the table ``slot`` (at
-    level WITH_RATES the boundary at ``r + RATE_BUMP`` if ``by_rate`` else ``q + RATE_BUMP``
-    from ``slot_b``, and those at r and q times ``1 +- SCALE_BUMP`` from ``slot_up`` and
-    ``slot_dn``): (value, d/dx, d2/dx2, d/dsigma, d/dr or d/dq, r d/dr + q d/dq, exercised,
-    READY or the node to solve of each of the four tables, Th, X); the boundary stays in
-    ``coef``. Off the grid d/dsigma is NaN at the levels VALUE and ALL (the boundary is solved
-    once, without its derivative)."""
+    level WITH_RATES the boundaries at ``r + RATE_BUMP`` and ``q + RATE_BUMP`` from
+    ``slot_r`` and ``slot_q``): (value, d/dx, d2/dx2, d/dsigma, d/dr, d/dq, exercised, READY
+    or the node to solve of each of the three tables, Th, X); the boundary stays in ``coef``.
+    Off the grid d/dsigma is NaN at the levels VALUE and ALL (the boundary is solved once,
+    without its derivative)."""
     # Vega (the implied volatility's Newton steps, the first-order Greeks) needs the
     # boundary's derivative in sigma; volatility bumps (vanna, volga) do not.
     need, Th, X, has_dcoef = _boundary_for(T, r, q, sig, slot, pool, solved, horizons, yl,
                                            wl, coef, dcoef,
                                            level in (WITH_VEGA, WITH_RATES))
-    need_b = READY
-    need_up = READY
-    need_dn = READY
-    coef_b = coef
-    coef_up = coef
-    coef_dn = coef
-    Th_b, X_b, Th_up, X_up, Th_dn, X_dn = Th, X, Th, X, Th, X
+    need_r = READY
+    need_q = READY
+    coef_r = coef
+    coef_q = coef
+    Th_r, X_r, Th_q, X_q = Th, X, Th, X
     if level == WITH_RATES:
-        coef_b = np.empty(coef.shape[0])
-        coef_up = np.empty(coef.shape[0])
-        coef_dn = np.empty(coef.shape[0])
+        coef_r = np.empty(coef.shape[0])
+        coef_q = np.empty(coef.shape[0])
         scratch = np.empty(coef.shape[0])
-        rb, qb = (r + RATE_BUMP, q) if by_rate else (r, q + RATE_BUMP)
-        need_b, Th_b, X_b, _ = _boundary_for(T, rb, qb, sig, slot_b, pool, solved, horizons,
-                                             yl, wl, coef_b, scratch, False)
-        up, dn = 1.0 + SCALE_BUMP, 1.0 - SCALE_BUMP
-        need_up, Th_up, X_up, _ = _boundary_for(T, r * up, q * up, sig, slot_up, pool, solved,
-                                                horizons, yl, wl, coef_up, scratch, False)
-        need_dn, Th_dn, X_dn, _ = _boundary_for(T, r * dn, q * dn, sig, slot_dn, pool, solved,
-                                                horizons, yl, wl, coef_dn, scratch, False)
-    if need >= 0 or need_b >= 0 or need_up >= 0 or need_dn >= 0:
+        need_r, Th_r, X_r, _ = _boundary_for(T, r + RATE_BUMP, q, sig, slot_r, pool, solved,
+                                             horizons, yl, wl, coef_r, scratch, False)
+        need_q, Th_q, X_q, _ = _boundary_for(T, r, q + RATE_BUMP, sig, slot_q, pool, solved,
+                                             horizons, yl, wl, coef_q, scratch, False)
+    if need >= 0 or need_r >= 0 or need_q >= 0:
         return (math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, False, need,
-                need_b, need_up, need_dn, T, X)
-    u, u1, u2, us, ub, u_scaled, exercised = _unit_put_derivatives(
-        x, T, Th, r, q, sig, coef, dcoef, X, yp, wp, level, by_rate, coef_b, Th_b, X_b,
-        coef_up, Th_up, X_up, coef_dn, Th_dn, X_dn)
+                need_r, need_q, T, X)
+    u, u1, u2, us, ur, uq, exercised = _unit_put_derivatives(
+        x, T, Th, r, q, sig, coef, dcoef, X, yp, wp, level, coef_r, Th_r, X_r, coef_q, Th_q,
+        X_q)
     if not has_dcoef:
         us = math.nan
-    return u, u1, u2, us, ub, u_scaled, exercised, READY, READY, READY, READY, Th, X
+    return u, u1, u2, us, ur, uq, exercised, READY, READY, READY, Th, X
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -548,9 +473,9 @@ def _price_on_table(S: float, K: float, T: float, r: float, q: float, sig: float
         return max(euro, intrinsic), math.nan, intrinsic > euro, READY
     coef = np.empty(N_NODES + 1)
     dcoef = np.empty(N_NODES + 1)
-    u, _, _, us, _, _, exercised, need, _, _, _, _, _ = _held_put(
-        ps / pk, T, pr, pq, sig, slot, level, True, -1, -1, -1, pool, solved, horizons, yl, wl,
-        yp, wp, coef, dcoef)
+    u, _, _, us, _, _, exercised, need, _, _, _, _ = _held_put(
+        ps / pk, T, pr, pq, sig, slot, level, -1, -1, pool, solved, horizons, yl, wl, yp, wp,
+        coef, dcoef)
     if need >= 0:
         return math.nan, math.nan, False, need
     if exercised or pk * u <= intrinsic:
@@ -697,35 +622,31 @@ def _to_spot(call: bool, S: float, K: float, u: float, u1: float, u2: float
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def american_greeks_on_table(S: float, K: float, T: float, r: float, q: float, sig: float,
-                             call: bool, slot: int, slot_b: int, slot_up: int,
-                             slot_dn: int, pool: np.ndarray, solved: np.ndarray,
-                             horizons: np.ndarray, yl: np.ndarray, wl: np.ndarray,
-                             yp: np.ndarray, wp: np.ndarray, out: np.ndarray, i: int
-                             ) -> tuple[int, int, int, int]:
+                             call: bool, slot: int, slot_r: int, slot_q: int,
+                             pool: np.ndarray, solved: np.ndarray, horizons: np.ndarray,
+                             yl: np.ndarray, wl: np.ndarray, yp: np.ndarray, wp: np.ndarray,
+                             out: np.ndarray, i: int) -> tuple[int, int, int]:
     """Price and Greeks of one American option into ``out[:, i]`` (order of ``Greeks``; the
     first-order ones only when ``out`` has ``N_FIRST_ORDER`` rows); returns the table nodes
-    still to solve (of ``slot``, of the table at the option's rate plus ``RATE_BUMP``
-    ``slot_b``, and of those at its rate and yield times ``1 +- SCALE_BUMP``, ``slot_up`` and
-    ``slot_dn``; READY when none).
+    still to solve (of ``slot`` and of the symmetric put's rate- and yield-bumped tables
+    ``slot_r`` and ``slot_q``; READY when none).
 
     Delta, gamma, vega and rho are exact derivatives of the value on its exercise boundary,
     the boundary's own move with volatility and rate included. Theta is -dV/dT from the
     scaling of constant parameters (only r T, q T and sigma^2 T enter the value, so
-    T dV/dT = r dV/dr + q dV/dq + sigma/2 dV/dsigma, the first two terms one central
-    difference of boundaries along the scaling): no difference of large terms, which the
-    Black-Scholes equation would take near the boundary; consistent with the boundary solve
-    (a dV/dT at a fixed boundary function would need that function to ~1e-9 near it). Off
-    the tables' grid (a single option, a small group) the boundary's volatility derivative is
-    a difference of solves at sigma (1 +- SIG_STEP), so the same formulas hold. Vanna and
-    volga are central differences in volatility (steps of ``VOL_BUMP``, one-sided upwards
-    where the lower volatility would exercise: the boundary recedes as volatility grows),
-    speed (for charm) a difference of the analytical gamma. In the exercise region: the
-    intrinsic value, delta -1/+1 and every other Greek 0 (the value K - S or S - K does not
-    move with time, volatility or the rate)."""
+    T dV/dT = r dV/dr + q dV/dq + sigma/2 dV/dsigma): no difference of large terms, which the
+    Black-Scholes equation would take near the boundary. Off the tables' grid (a single
+    option, a small group) the boundary's volatility derivative is a difference of solves at
+    sigma (1 +- SIG_STEP), so the same formulas hold. Vanna and volga are central differences in
+    volatility (steps of ``VOL_BUMP``, one-sided upwards where the lower volatility would
+    exercise: the boundary recedes as volatility grows), speed (for charm) a difference of the
+    analytical gamma. In the exercise region: the intrinsic value, delta -1/+1 and every
+    other Greek 0 (the value K - S or S - K does not move with time, volatility or the
+    rate)."""
     bsm_greeks_scalar(S, K, T, r, q, sig, call, out, i)
     second = out.shape[0] > N_FIRST_ORDER
     if not math.isfinite(out[0, i]) or T == 0.0:
-        return READY, READY, READY, READY
+        return READY, READY, READY
     intrinsic = max(S - K, 0.0) if call else max(K - S, 0.0)
     ps, pk, pr, pq = (K, S, q, r) if call else (S, K, r, q)
     if pr <= 0.0 or sig * math.sqrt(T) < 1e-8:
@@ -735,22 +656,21 @@ def american_greeks_on_table(S: float, K: float, T: float, r: float, q: float, s
                 out[j, i] = 0.0
             out[0, i] = intrinsic
             out[1, i] = 1.0 if call else -1.0
-        return READY, READY, READY, READY
+        return READY, READY, READY
     x = ps / pk
     coef = np.empty(N_NODES + 1)
     dcoef = np.empty(N_NODES + 1)
-    # The option's rate is the symmetric put's yield for a call.
-    u, u1, u2, us, u_rate, u_scaled, exercised, need, need_b, need_up, need_dn, Th, X = (
-        _held_put(x, T, pr, pq, sig, slot, WITH_RATES, not call, slot_b, slot_up, slot_dn,
-                  pool, solved, horizons, yl, wl, yp, wp, coef, dcoef))
-    if need >= 0 or need_b >= 0 or need_up >= 0 or need_dn >= 0:
-        return need, need_b, need_up, need_dn
+    u, u1, u2, us, ur, uq, exercised, need, need_r, need_q, Th, X = _held_put(
+        x, T, pr, pq, sig, slot, WITH_RATES, slot_r, slot_q, pool, solved, horizons, yl, wl,
+        yp, wp, coef, dcoef)
+    if need >= 0 or need_r >= 0 or need_q >= 0:
+        return need, need_r, need_q
     if exercised or pk * u <= intrinsic:
         for j in range(out.shape[0]):
             out[j, i] = 0.0
         out[0, i] = intrinsic
         out[1, i] = 1.0 if call else -1.0
-        return READY, READY, READY, READY
+        return READY, READY, READY
     value, delta, gamma = _to_spot(call, S, K, u, u1, u2)
     du = us
     d2u = math.nan
@@ -761,18 +681,18 @@ def american_greeks_on_table(S: float, K: float, T: float, r: float, q: float, s
         bump = np.empty(N_NODES + 1)
         dbump = np.empty(N_NODES + 1)
         h = min(VOL_BUMP, 0.5 * sig)
-        up = _held_put(x, T, pr, pq, sig + h, slot, ALL, True, -1, -1, -1, pool, solved,
-                       horizons, yl, wl, yp, wp, bump, dbump)
-        dn = _held_put(x, T, pr, pq, sig - h, slot, ALL, True, -1, -1, -1, pool, solved,
-                       horizons, yl, wl, yp, wp, bump, dbump)
+        up = _held_put(x, T, pr, pq, sig + h, slot, ALL, -1, -1, pool, solved, horizons, yl,
+                       wl, yp, wp, bump, dbump)
+        dn = _held_put(x, T, pr, pq, sig - h, slot, ALL, -1, -1, pool, solved, horizons, yl,
+                       wl, yp, wp, bump, dbump)
         if up[7] >= 0 or dn[7] >= 0:
-            return up[7] if up[7] >= 0 else dn[7], READY, READY, READY
+            return up[7] if up[7] >= 0 else dn[7], READY, READY
         up_spot = _to_spot(call, S, K, up[0], up[1], up[2])
         if dn[6]:
-            up2 = _held_put(x, T, pr, pq, sig + 2 * h, slot, ALL, True, -1, -1, -1, pool, solved,
+            up2 = _held_put(x, T, pr, pq, sig + 2 * h, slot, ALL, -1, -1, pool, solved,
                             horizons, yl, wl, yp, wp, bump, dbump)
             if up2[7] >= 0:
-                return up2[7], READY, READY, READY
+                return up2[7], READY, READY
             fd = (-3.0 * u + 4.0 * up[0] - up2[0]) / (2 * h)
             d2u = (u - 2.0 * up[0] + up2[0]) / (h * h)
             dvanna = (up_spot[1] - delta) / h
@@ -788,22 +708,23 @@ def american_greeks_on_table(S: float, K: float, T: float, r: float, q: float, s
     out[2, i] = gamma
     v2 = sig * sig
     if math.isfinite(us):
-        out[3, i] = -pk * (u_scaled + 0.5 * sig * us) / T / DAYS_PER_YEAR
+        out[3, i] = -pk * (pr * ur + pq * uq + 0.5 * sig * us) / T / DAYS_PER_YEAR
     else:
         out[3, i] = (r * value - (r - q) * S * delta
                      - 0.5 * v2 * S * S * gamma) / DAYS_PER_YEAR
     out[4, i] = pk * du * PERCENT
-    out[5, i] = pk * u_rate * PERCENT
+    # The option's rate is the symmetric put's yield for a call.
+    out[5, i] = pk * (uq if call else ur) * PERCENT
     if not second:
-        return READY, READY, READY, READY
+        return READY, READY, READY
     # Speed: a central difference of the analytical gamma on the same boundary.
     hs = SPOT_BUMP * S
     x_up = K / (S + hs) if call else (S + hs) / K
     x_dn = K / (S - hs) if call else (S - hs) / K
-    a = _unit_put_derivatives(x_up, T, Th, pr, pq, sig, coef, dcoef, X, yp, wp, ALL, True,
-                              coef, Th, X, coef, Th, X, coef, Th, X)
-    b = _unit_put_derivatives(x_dn, T, Th, pr, pq, sig, coef, dcoef, X, yp, wp, ALL, True,
-                              coef, Th, X, coef, Th, X, coef, Th, X)
+    a = _unit_put_derivatives(x_up, T, Th, pr, pq, sig, coef, dcoef, X, yp, wp, ALL, coef, Th,
+                              X, coef, Th, X)
+    b = _unit_put_derivatives(x_dn, T, Th, pr, pq, sig, coef, dcoef, X, yp, wp, ALL, coef, Th,
+                              X, coef, Th, X)
     g_up = _to_spot(call, S + hs, K, a[0], a[1], a[2])
     g_dn = _to_spot(call, S - hs, K, b[0], b[1], b[2])
     speed = (g_up[2] - g_dn[2]) / (2 * hs)
@@ -811,32 +732,32 @@ def american_greeks_on_table(S: float, K: float, T: float, r: float, q: float, s
     out[7, i] = pk * d2u * PERCENT * PERCENT
     out[8, i] = (r * delta - (r - q) * (delta + S * gamma) - v2 * S * gamma
                  - 0.5 * v2 * S * S * speed) / DAYS_PER_YEAR
-    return READY, READY, READY, READY
+    return READY, READY, READY
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _greeks_body(index, S, K, T, r, q, sig, call, slot, slot_b, slot_up, slot_dn, out, pool,
-                 solved, horizons, yl, wl, yp, wp, needs, j):
+def _greeks_body(index, S, K, T, r, q, sig, call, slot, slot_r, slot_q, out, pool, solved,
+                 horizons, yl, wl, yp, wp, needs, j):
     i = index[j]
-    needs[0, i], needs[1, i], needs[2, i], needs[3, i] = american_greeks_on_table(
-        S[i], K[i], T[i], r[i], q[i], sig[i], call[i], slot[i], slot_b[i], slot_up[i],
-        slot_dn[i], pool, solved, horizons, yl, wl, yp, wp, out, i)
+    needs[0, i], needs[1, i], needs[2, i] = american_greeks_on_table(
+        S[i], K[i], T[i], r[i], q[i], sig[i], call[i], slot[i], slot_r[i], slot_q[i], pool,
+        solved, horizons, yl, wl, yp, wp, out, i)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _greeks_loop(index, S, K, T, r, q, sig, call, slot, slot_b, slot_up, slot_dn, out, pool,
-                 solved, horizons, yl, wl, yp, wp, needs):
+def _greeks_loop(index, S, K, T, r, q, sig, call, slot, slot_r, slot_q, out, pool, solved,
+                 horizons, yl, wl, yp, wp, needs):
     for j in range(index.shape[0]):
-        _greeks_body(index, S, K, T, r, q, sig, call, slot, slot_b, slot_up, slot_dn, out,
-                     pool, solved, horizons, yl, wl, yp, wp, needs, j)
+        _greeks_body(index, S, K, T, r, q, sig, call, slot, slot_r, slot_q, out, pool, solved,
+                     horizons, yl, wl, yp, wp, needs, j)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def _greeks_loop_parallel(index, S, K, T, r, q, sig, call, slot, slot_b, slot_up, slot_dn,
-                          out, pool, solved, horizons, yl, wl, yp, wp, needs):
+def _greeks_loop_parallel(index, S, K, T, r, q, sig, call, slot, slot_r, slot_q, out, pool,
+                          solved, horizons, yl, wl, yp, wp, needs):
     for j in numba.prange(index.shape[0]):
-        _greeks_body(index, S, K, T, r, q, sig, call, slot, slot_b, slot_up, slot_dn, out,
-                     pool, solved, horizons, yl, wl, yp, wp, needs, j)
+        _greeks_body(index, S, K, T, r, q, sig, call, slot, slot_r, slot_q, out, pool, solved,
+                     horizons, yl, wl, yp, wp, needs, j)
 
 
 def greeks(spot: ArrayLike, strike: ArrayLike, time: ArrayLike, rate: ArrayLike,
@@ -860,16 +781,15 @@ def greeks(spot: ArrayLike, strike: ArrayLike, time: ArrayLike, rate: ArrayLike,
         spot, strike, time, rate, dividend_yield, vol, is_call)
     n = S.shape[0]
     out = np.empty((N_GREEKS if second_order else N_FIRST_ORDER, n))
-    # The option's rate bumped (rho), its rate and yield scaled up and down (theta); the
-    # tables swap them for a call's symmetric put.
+    # The symmetric put's rate and yield bumped (a call's are its yield and rate).
     slot = _table_slots(T, r, q, sig, call)
-    slot_b = _table_slots(T, r + RATE_BUMP, q, sig, call)
-    slot_up = _table_slots(T, r * (1.0 + SCALE_BUMP), q * (1.0 + SCALE_BUMP), sig, call)
-    slot_dn = _table_slots(T, r * (1.0 - SCALE_BUMP), q * (1.0 - SCALE_BUMP), sig, call)
-    needs = np.empty((4, n), dtype=np.int64)
-    _solve_pending((_greeks_loop, _greeks_loop_parallel), n, needs,
-                   (slot, slot_b, slot_up, slot_dn),
-                   S, K, T, r, q, sig, call, slot, slot_b, slot_up, slot_dn, out)
+    slot_r = _table_slots(T, np.where(call, r, r + RATE_BUMP), np.where(call, q + RATE_BUMP, q),
+                          sig, call)
+    slot_q = _table_slots(T, np.where(call, r + RATE_BUMP, r), np.where(call, q, q + RATE_BUMP),
+                          sig, call)
+    needs = np.empty((3, n), dtype=np.int64)
+    _solve_pending((_greeks_loop, _greeks_loop_parallel), n, needs, (slot, slot_r, slot_q),
+                   S, K, T, r, q, sig, call, slot, slot_r, slot_q, out)
     rows = [shaped(row, shape) for row in out]
     if not second_order:
         rows += [shaped(np.full(n, np.nan), shape)] * (N_GREEKS - N_FIRST_ORDER)
