@@ -17,34 +17,19 @@ import pytest
 from deltastream.core.types import MarketStatus
 from deltastream.papertrade.service import quote_of
 from deltastream.settings import Settings
-from deltastream.store.database import open_database, sqlite_url
 from deltastream.store.trading import ContractRef
 from deltastream.web import create_app
-from deltastream.web.routes_auth import auth_state
 from deltastream.web.routes_trade import trading_service
-from tests.store.test_trading import empty_trading
-from tests.web.test_routes_auth import FAST_HASHING, PASSWORD, Clock, bearer, register
+from tests.support.trading import trading_app
+from tests.web.test_routes_auth import PASSWORD, bearer, register
 
 NOW = datetime(2026, 11, 25, 10, 0, 10, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def trade_app(request, engine, tmp_path) -> Iterator:
-    for _ in range(3):
-        engine.tick()
-        engine.clock.advance(1.0)
-    if request.param == "sqlite":
-        store = open_database(sqlite_url(tmp_path))
-    else:
-        store = open_database(request.getfixturevalue("postgres").create())
-    app = create_app(Settings(data_dir=tmp_path, **FAST_HASHING), feed=engine,
-                     start_feed=False, store=store)
-    auth_state(app).now = Clock(NOW)
-    try:
+    with trading_app(request, engine, tmp_path, NOW) as app:
         yield app
-    finally:
-        empty_trading(store)
-        store.dispose()
 
 
 def login(client, email: str) -> dict[str, str]:

@@ -10,12 +10,7 @@ from decimal import Decimal
 import pytest
 
 from deltastream.papertrade.service import quote_of
-from deltastream.settings import Settings
-from deltastream.store.database import open_database, sqlite_url
-from deltastream.web import create_app
-from deltastream.web.routes_auth import auth_state
-from tests.store.test_trading import empty_trading
-from tests.web.test_routes_auth import FAST_HASHING, Clock
+from tests.support.trading import trading_app
 from tests.web.test_routes_trade import NOW, atm_call, login, market
 
 CONFIGURED = {"paper_starting_cash_inr": 500_000, "paper_starting_cash_usd": 25_000,
@@ -25,21 +20,8 @@ CONFIGURED = {"paper_starting_cash_inr": 500_000, "paper_starting_cash_usd": 25_
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def configured(request, engine, tmp_path) -> Iterator:
-    for _ in range(3):
-        engine.tick()
-        engine.clock.advance(1.0)
-    if request.param == "sqlite":
-        store = open_database(sqlite_url(tmp_path))
-    else:
-        store = open_database(request.getfixturevalue("postgres").create())
-    app = create_app(Settings(data_dir=tmp_path, **FAST_HASHING, **CONFIGURED), feed=engine,
-                     start_feed=False, store=store)
-    auth_state(app).now = Clock(NOW)
-    try:
+    with trading_app(request, engine, tmp_path, NOW, **CONFIGURED) as app:
         yield app.test_client()
-    finally:
-        empty_trading(store)
-        store.dispose()
 
 
 def test_starting_cash_limits_and_charges_come_from_the_settings(configured, engine):

@@ -19,13 +19,13 @@ import sqlalchemy as sa
 
 from deltastream.papertrade.service import quote_of
 from deltastream.settings import Settings
-from deltastream.store.database import open_database, sqlite_url
 from deltastream.store.trading import SqlTradingStore
 from deltastream.web import create_app
 from deltastream.web.account_events import EXTENSION_KEY
 from deltastream.web.routes_auth import auth_state
 from deltastream.web.routes_trade import trading_service
-from tests.store.test_trading import empty_trading, new_order
+from tests.store.test_trading import new_order
+from tests.support.trading import trading_app
 from tests.web.test_routes_auth import FAST_HASHING, PASSWORD, Clock, bearer, register
 from tests.web.test_routes_trade import NOW, atm_call
 
@@ -41,19 +41,8 @@ def tick(engine, times: int = 1) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def app(request, engine, tmp_path) -> Iterator:
-    tick(engine, 3)
-    if request.param == "sqlite":
-        store = open_database(sqlite_url(tmp_path))
-    else:
-        store = open_database(request.getfixturevalue("postgres").create())
-    app = create_app(Settings(data_dir=tmp_path, **FAST_HASHING), feed=engine,
-                     start_feed=False, store=store)
-    auth_state(app).now = Clock(NOW)
-    try:
+    with trading_app(request, engine, tmp_path, NOW) as app:
         yield app
-    finally:
-        empty_trading(store)
-        store.dispose()
 
 
 class User:
