@@ -67,28 +67,6 @@ class ContractRef:
     currency: str
 
 
-@dataclass(frozen=True)
-class OrderRow:
-    id: int
-    user_id: int
-    idempotency_key: str | None
-    symbol: str
-    contract: ContractRef
-    side: str
-    quantity: int
-    order_type: str
-    limit_price: Decimal | None
-    stop_price: Decimal | None
-    time_in_force: str
-    status: str
-    filled_quantity: int
-    avg_fill_price: Decimal | None
-    after_market: bool
-    reason: str | None
-    placed_at: int
-    updated_at: int
-
-
 class RestingOrder(NamedTuple):
     """An open order as a matching pass reads it (:meth:`SqlTradingStore.resting_orders`):
     the fields of :class:`OrderRow` that matching uses."""
@@ -127,6 +105,15 @@ class NewOrder:
     after_market: bool
     reason: str | None
     placed_at: int
+
+
+@dataclass(frozen=True)
+class OrderRow(NewOrder):
+    """An order as stored: the fields it was placed with (as they stand now), its id and
+    when it last changed (epoch µs)."""
+
+    id: int
+    updated_at: int
 
 
 @dataclass(frozen=True)
