@@ -191,6 +191,13 @@ def test_buy_from_the_chain_see_pnl_move_close_and_see_realised_pnl(browser, liv
         assert money(page.inner_text("#pf-realized")) == pytest.approx(pf["realized_pnl"])
         assert float(page.get_attribute("#pf-unrealized", "data-value")) == 0
         assert money(page.inner_text("#pf-cash")) == pytest.approx(pf["cash_balance"])
+        # The trades list: one row per fill, newest first, at the fills' prices and charges.
+        _, fills = call(live, "GET", "/api/trade/trades", token)
+        assert [t["side"] for t in fills["trades"]] == ["SELL", "BUY"]
+        assert sum(t["charges"] for t in fills["trades"]) == pytest.approx(pf["charges"])
+        shown = page.locator("#trades td[data-field=price]").all_inner_texts()
+        assert [float(t) for t in shown] == [t["price"] for t in fills["trades"]]
+        assert page.locator("#trades td[data-field=side]").all_inner_texts() == ["SELL", "BUY"]
 
         for d in artifact_dirs(tmp_path):
             page.screenshot(path=str(d / "dashboard-trading.png"), full_page=True)

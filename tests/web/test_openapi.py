@@ -118,6 +118,7 @@ TRADE_RESPONSES = {
     ("/api/trade/order/{order_id}", "delete"): {"200", "401", "404", "409", "503"},
     ("/api/trade/order/{order_id}", "patch"): {"200", "400", "401", "404", "409", "503"},
     ("/api/trade/orders", "get"): {"200", "400", "401", "503"},
+    ("/api/trade/trades", "get"): {"200", "400", "401", "503"},
     ("/api/trade/portfolio", "get"): {"200", "400", "401", "503"},
     ("/api/trade/positions", "get"): {"200", "401", "503"},
     ("/api/trade/pnl", "get"): {"200", "400", "401", "503"},

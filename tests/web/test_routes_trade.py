@@ -93,6 +93,7 @@ def test_every_route_isolates_users(two, engine):
         "price": 0.05}).get_json()
     assert resting["status"] == "PENDING"
     assert client.get("/api/trade/orders", headers=bob).get_json() == {"orders": []}
+    assert client.get("/api/trade/trades", headers=bob).get_json() == {"trades": []}
     assert client.get("/api/trade/positions", headers=bob).get_json() == {"positions": []}
     bob_portfolio = client.get("/api/trade/portfolio", headers=bob).get_json()
     assert bob_portfolio["cash_balance"] == 1_000_000 and bob_portfolio["total_pnl"] == 0
@@ -182,6 +183,7 @@ def test_bad_symbols_and_queries_are_400(two):
     for url, parameter in (("/api/trade/orders?status=DONE", "status"),
                            ("/api/trade/orders?limit=0", "limit"),
                            ("/api/trade/orders?limit=x", "limit"),
+                           ("/api/trade/trades?limit=1001", "limit"),
                            ("/api/trade/pnl?period=2d", "period"),
                            ("/api/trade/portfolio?currency=EUR", "currency")):
         r = client.get(url, headers=ann)
@@ -244,9 +246,22 @@ def test_pnl_after_a_round_trip_is_the_spread_and_the_charges(two, engine):
     assert portfolio["cash_balance"] == pytest.approx(1_000_000 + pnl["realized_pnl"])
     assert portfolio["margin_used"] == 0
     assert client.get("/api/trade/positions", headers=ann).get_json()["positions"] == []
+    # One trade per fill, newest first: the sell at the bid, the buy at the ask; their
+    # charges are the P&L's.
+    sell, buy = client.get("/api/trade/trades", headers=ann).get_json()["trades"]
+    assert (sell["side"], sell["price"], buy["side"], buy["price"]) == (
+        "SELL", float(quote.bid), "BUY", float(quote.ask))
+    assert sell["trade_id"] > buy["trade_id"] and sell["symbol"] == buy["symbol"] == symbol
+    assert sell["quantity"] == buy["quantity"] == 50 and buy["option_type"] == "CE"
+    assert sell["charges"] + buy["charges"] == pytest.approx(pnl["charges"], abs=1e-9)
+    assert buy["filled_at"] == "2026-11-25T10:00:10Z" and buy["currency"] == "INR"
+    orders = client.get("/api/trade/orders", headers=ann).get_json()["orders"]
+    assert {t["order_id"] for t in (sell, buy)} == {o["order_id"] for o in orders}
+    assert len(client.get("/api/trade/trades?limit=1", headers=ann).get_json()["trades"]) == 1
     reset = client.post("/api/trade/reset", headers=ann).get_json()
     assert reset["portfolio"]["cash_balance"] == 1_000_000
     assert client.get("/api/trade/orders", headers=ann).get_json()["orders"] == []
+    assert client.get("/api/trade/trades", headers=ann).get_json()["trades"] == []
 
 
 def test_without_a_store_the_routes_answer_503(engine, tmp_path):

@@ -700,6 +700,10 @@ class PaperTrading:
                ) -> list[OrderRow]:
         return self.store.orders(user_id, status, limit)
 
+    def trades(self, user_id: int, limit: int = 100) -> list[tuple[FillRow, str]]:
+        """The user's fills (settlements included), newest first, with their symbols."""
+        return self.store.trades(user_id, limit)
+
     def order(self, user_id: int, order_id: int) -> OrderRow:
         row = self.store.order(user_id, order_id)
         if row is None:

@@ -455,6 +455,15 @@ class SqlTradingStore:
         with self.db.connect() as conn:
             return _fills_of(conn, user_id)
 
+    def trades(self, user_id: int, limit: int = 100) -> list[tuple[FillRow, str]]:
+        """The user's fills, newest first, each with its order's symbol."""
+        query = (sa.select(paper_fills, paper_orders.c.symbol)
+                 .join(paper_orders, paper_orders.c.id == paper_fills.c.order_id)
+                 .where(paper_fills.c.user_id == user_id)
+                 .order_by(paper_fills.c.id.desc()).limit(limit))
+        with self.db.connect() as conn:
+            return [(_fill(row), row._mapping["symbol"]) for row in conn.execute(query).all()]
+
     def order(self, user_id: int, order_id: int) -> OrderRow | None:
         """The user's order ``order_id``; None for another user's or an unknown one."""
         with self.db.connect() as conn:

@@ -46,7 +46,7 @@ from flask import Flask, Request, Response, request
 from flask_socketio import SocketIO
 
 from ..accounts.errors import AccountError
-from ..papertrade.service import PositionView, _symbol, from_micros, quote_of
+from ..papertrade.service import PositionView, _symbol, quote_of
 from ..store.trading import (
     FILL_EVENT,
     ORDER_EVENT,
@@ -58,7 +58,7 @@ from ..store.trading import (
     position_of_event,
 )
 from .routes_auth import auth_state
-from .routes_trade import _position_dict, order_dict
+from .routes_trade import _position_dict, order_dict, trade_dict
 from .state import app_state
 
 log = logging.getLogger(__name__)
@@ -89,17 +89,9 @@ class Unauthorised(Exception):  # noqa: N818 - the condition, not a failure
 
 
 def fill_dict(payload: dict[str, Any]) -> dict[str, Any]:
-    """A ``fill`` event's payload as ``trade_update`` sends it (module docstring)."""
-    fill, symbol = fill_of_event(payload)
-    c = fill.contract
-    return {
-        "trade_id": fill.id, "id": fill.id, "order_id": fill.order_id, "symbol": symbol,
-        "product": c.product, "expiry": None if c.expiry is None else c.expiry.isoformat(),
-        "strike": None if c.strike is None else float(c.strike),
-        "option_type": None if c.right is None else ("CE" if c.right == "call" else "PE"),
-        "currency": c.currency, "side": fill.side, "quantity": fill.quantity,
-        "price": float(fill.price), "charges": float(fill.charges),
-        "filled_at": from_micros(fill.filled_at).isoformat().replace("+00:00", "Z")}
+    """A ``fill`` event's payload as ``trade_update`` sends it: a trade as the trades route
+    lists it."""
+    return trade_dict(*fill_of_event(payload))
 
 
 class AccountEvents:

@@ -50,7 +50,7 @@ from ..papertrade.service import (
     micros,
     realisations,
 )
-from ..store.trading import OrderRow, SqlTradingStore
+from ..store.trading import FillRow, OrderRow, SqlTradingStore
 from ..trading.charges import to_cents
 from ..trading.positions import portfolio_greeks
 from . import trade_models as models
@@ -189,6 +189,19 @@ def order_dict(order: OrderRow) -> dict[str, Any]:
         "status": order.status, "filled_quantity": order.filled_quantity,
         "avg_fill_price": _num(order.avg_fill_price), "after_market": order.after_market,
         "reason": order.reason}
+
+
+def trade_dict(fill: FillRow, symbol: str) -> dict[str, Any]:
+    """A fill as the trades route lists it and ``trade_update`` sends it."""
+    c = fill.contract
+    return {
+        "trade_id": fill.id, "id": fill.id, "order_id": fill.order_id, "symbol": symbol,
+        "product": c.product, "expiry": None if c.expiry is None else c.expiry.isoformat(),
+        "strike": _num(c.strike),
+        "option_type": None if c.right is None else ("CE" if c.right == "call" else "PE"),
+        "currency": c.currency, "side": fill.side, "quantity": fill.quantity,
+        "price": float(fill.price), "charges": float(fill.charges),
+        "filled_at": _iso(fill.filled_at)}
 
 
 def _position_dict(view: PositionView) -> dict[str, Any]:
@@ -350,6 +363,11 @@ def list_orders() -> Response:
         if status not in models.ORDER_STATUSES:
             raise TradeError("status", f"{status!r} is not an order status",
                              ", ".join(models.ORDER_STATUSES))
+    orders = trading_service().orders(user.id, status, _limit())
+    return json_response({"orders": [order_dict(o) for o in orders]})
+
+
+def _limit() -> int:
     raw = request.args.get("limit", "100")
     try:
         limit = int(raw)
@@ -358,8 +376,18 @@ def list_orders() -> Response:
     if not 1 <= limit <= models.MAX_LIMIT:
         raise TradeError("limit", f"{raw!r} is not a whole number in range",
                          f"1-{models.MAX_LIMIT}")
-    orders = trading_service().orders(user.id, status, limit)
-    return json_response({"orders": [order_dict(o) for o in orders]})
+    return limit
+
+
+@bp.get("/api/trade/trades")
+@bp.output(models.TradesOut)
+@bp.doc(summary="The user's trades (one per fill, settlements at expiry included), newest "
+        "first (query: limit 1-1000, default 100)",
+        responses=_errors(400, 401, 503), security=TOKEN_OR_KEY)
+def list_trades() -> Response:
+    user, _ = current_user()
+    trades = trading_service().trades(user.id, _limit())
+    return json_response({"trades": [trade_dict(fill, symbol) for fill, symbol in trades]})
 
 
 @bp.get("/api/trade/portfolio")

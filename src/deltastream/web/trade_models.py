@@ -46,6 +46,27 @@ class OrdersOut(Model):
     orders: list[OrderOut]
 
 
+class TradeOut(Model):
+    trade_id: int
+    id: int
+    order_id: int = Field(description="the order it filled (a SETTLEMENT order at expiry)")
+    symbol: str
+    product: str
+    expiry: str | None = Field(description="YYYY-MM-DD; null for the underlying")
+    strike: float | None
+    option_type: str | None = Field(description="CE or PE; null for the underlying")
+    currency: str
+    side: str = Field(description="BUY or SELL")
+    quantity: int = Field(description="units of the underlying")
+    price: float = Field(description="per unit, in the contract's currency")
+    charges: float = Field(description="brokerage, taxes and fees of this fill")
+    filled_at: str = Field(description="ISO-8601 UTC")
+
+
+class TradesOut(Model):
+    trades: list[TradeOut]
+
+
 class PositionOut(Model):
     symbol: str
     product: str

@@ -335,8 +335,14 @@ export class Trading {
     // Reads may overlap (an action's read beside a tick's): only the newest one is shown.
     const read = ++this.ordersReads;
     try {
-      const answer = await this.call("GET", "/api/trade/orders?limit=50");
-      if (read === this.ordersReads) this.showOrders(answer.orders);
+      const [answer, fills] = await Promise.all([
+        this.call("GET", "/api/trade/orders?limit=50"),
+        this.call("GET", "/api/trade/trades?limit=50"),
+      ]);
+      if (read === this.ordersReads) {
+        this.showOrders(answer.orders);
+        this.showTrades(fills.trades);
+      }
     } catch (e) {
       if (this.session) setText($("account-error"), errorText(e, this.currency()));
     }
@@ -438,22 +444,26 @@ export class Trading {
       f("action").firstChild.hidden = !OPEN_STATUSES.has(o.status);
     });
     $("orders-empty").hidden = orders.length > 0;
-    // Trades: what filled, order by order (quantity filled at its average price).
-    const filled = orders.filter((o) => o.filled_quantity > 0);
-    syncRows($("trades").tBodies[0], filled, (o) => o.order_id, () => {
+  }
+
+  // One row per fill (a market order that walked the book has several; settlements at
+  // expiry are fills too), as GET /api/trade/trades lists them.
+  showTrades(trades) {
+    syncRows($("trades").tBodies[0], trades, (t) => t.trade_id, () => {
       const tr = document.createElement("tr");
-      cells(tr, ["updated_at", "symbol", "side", "filled_quantity", "avg_fill_price", "value"]);
+      cells(tr, ["filled_at", "symbol", "side", "quantity", "price", "charges", "value"]);
       return tr;
-    }, (tr, o) => {
+    }, (tr, t) => {
       const f = (name) => cell(tr, name);
-      setText(f("updated_at"), fmt.time(o.updated_at));
-      setText(f("symbol"), o.symbol);
-      setText(f("side"), o.side);
-      setText(f("filled_quantity"), fmt.int(o.filled_quantity));
-      setText(f("avg_fill_price"), fmt.num(o.avg_fill_price, 2));
-      setText(f("value"), fmt.money(o.filled_quantity * o.avg_fill_price, o.currency));
+      setText(f("filled_at"), fmt.time(t.filled_at));
+      setText(f("symbol"), t.symbol);
+      setText(f("side"), t.side);
+      setText(f("quantity"), fmt.int(t.quantity));
+      setText(f("price"), fmt.num(t.price, 2));
+      setText(f("charges"), fmt.money(t.charges, t.currency));
+      setText(f("value"), fmt.money(t.quantity * t.price, t.currency));
     });
-    $("trades-empty").hidden = filled.length > 0;
+    $("trades-empty").hidden = trades.length > 0;
   }
 
   // ---- actions --------------------------------------------------------------------------
