@@ -32,6 +32,7 @@ CLOCK_START = "2026-11-23T04:00:00Z"      # Monday 09:30 in Kolkata
 TICK = Decimal("0.05")                    # NIFTY's tick
 LOT = 65
 FILL_WAIT = 120.0                         # seconds a crossing may take (generous)
+PEG_EVERY = 10.0                          # seconds between moves of a resting limit
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -149,6 +150,34 @@ def limit_buy(server: Server, token: str, c: dict[str, Any], price: Decimal) -> 
     return dict(order)
 
 
+def wait_filled(server: Server, token: str, sock: AccountSocket, c: dict[str, Any],
+                order_id: int, limit: Decimal) -> Decimal:
+    """Wait for the resting buy's FILLED event on ``sock``; its limit is the price it fills
+    at, returned. The simulated market is random: while the order rests its limit is moved to
+    the bid of the moment every ``PEG_EVERY`` seconds (still resting: the ask is above it), so
+    a market drifting away from the first limit does not leave it unfilled for minutes."""
+    deadline = time.monotonic() + FILL_WAIT
+    while True:
+        try:
+            sock.wait_for(lambda got: any(
+                n == "order_update" and e["order_id"] == order_id and e["status"] == "FILLED"
+                for n, e in got), min(PEG_EVERY, max(0.1, deadline - time.monotonic())))
+            return limit
+        except AssertionError:
+            if time.monotonic() >= deadline:
+                raise
+        bid = quote(server, c)
+        if bid != limit:
+            status, moved = call(server, "PATCH", f"/api/trade/order/{order_id}",
+                                 {"price": float(bid)}, token)
+            if status == 409 and moved["detail"].get("reason") == "not_open":
+                continue            # it filled meanwhile: its event is on the way
+            assert status == 200, moved
+            if moved["status"] == "FILLED":     # the market came down to it meanwhile
+                return Decimal(repr(moved["avg_fill_price"]))
+            limit = bid
+
+
 def order(server: Server, token: str, order_id: int) -> dict:
     status, body = call(server, "GET", "/api/trade/orders?limit=1000", token=token)
     assert status == 200
@@ -186,13 +215,11 @@ def test_a_resting_fill_reaches_only_its_user_and_survives_a_sigkill(tmp_path, d
         ann_sock.wait_for(lambda got: any(
             n == "order_update" and e["order_id"] == first["order_id"] for n, e in got), 20)
         # A later tick crosses it; the engine process's matcher fills it at its limit.
-        got = ann_sock.wait_for(lambda got: any(
-            n == "order_update" and e["order_id"] == first["order_id"]
-            and e["status"] == "FILLED" for n, e in got), FILL_WAIT)
+        filled_at = wait_filled(server, ann, ann_sock, call_, first["order_id"], call_["bid"])
         fills = trades_of(ann_sock, first["order_id"])
         assert [(f["quantity"], Decimal(repr(f["price"]))) for f in fills] == [
-            (LOT, call_["bid"])]
-        assert any(n == "position_update" and e["quantity"] == LOT for n, e in got)
+            (LOT, filled_at)]
+        assert any(n == "position_update" and e["quantity"] == LOT for n, e in ann_sock.got())
         assert order(server, ann, first["order_id"])["status"] == "FILLED"
 
         # The second order rests far below the market (it cannot fill before the kill).
@@ -217,12 +244,7 @@ def test_a_resting_fill_reaches_only_its_user_and_survives_a_sigkill(tmp_path, d
         sockets += [ann_sock, bob_sock]
         # The surviving order, moved to the bid (still resting), is filled by the new engine's
         # matcher on a later tick.
-        status, moved = call(server, "PATCH", f"/api/trade/order/{second['order_id']}",
-                             {"price": float(quote(server, call_))}, ann)
-        assert status == 200, moved
-        ann_sock.wait_for(lambda got: any(
-            n == "order_update" and e["order_id"] == second["order_id"]
-            and e["status"] == "FILLED" for n, e in got), FILL_WAIT)
+        wait_filled(server, ann, ann_sock, call_, second["order_id"], far)
         assert [f["quantity"] for f in trades_of(ann_sock, second["order_id"])] == [LOT]
         assert order(server, ann, second["order_id"])["status"] == "FILLED"
         cash, positions = account(server, ann)
@@ -251,16 +273,22 @@ def test_with_a_redis_message_queue_each_event_arrives_once(tmp_path, redis_pref
         sockets.append(bob_sock)
         call_ = contract(server)
         resting = limit_buy(server, ann, call_, call_["bid"])
-        for sock in sockets[:3]:
+        wait_filled(server, ann, sockets[0], call_, resting["order_id"], call_["bid"])
+        for sock in sockets[1:3]:
             sock.wait_for(lambda got: any(
                 n == "order_update" and e["order_id"] == resting["order_id"]
-                and e["status"] == "FILLED" for n, e in got), FILL_WAIT)
+                and e["status"] == "FILLED" for n, e in got), 20)
         time.sleep(2.0)
+        seen = []
         for sock in sockets[:3]:
             assert len(trades_of(sock, resting["order_id"])) == 1
-            updates = [e["status"] for n, e in sock.got()
+            updates = [(e["status"], e["price"]) for n, e in sock.got()
                        if n == "order_update" and e["order_id"] == resting["order_id"]]
-            assert updates == ["PENDING", "FILLED"]
+            # Placed, moved with the market while it rested, filled: each change once.
+            assert [u[0] for u in updates] == ["PENDING"] * (len(updates) - 1) + ["FILLED"]
+            assert len(set(updates)) == len(updates)
+            seen.append(updates)
+        assert seen[0] == seen[1] == seen[2]
         assert [n for n, _ in bob_sock.got()] == ["subscribed"]
     finally:
         for sock in sockets:
