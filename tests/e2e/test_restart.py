@@ -1,8 +1,8 @@
 """Restart safety of a real server: run, SIGKILL the whole process group, restart.
 
 The database is intact, the market continues from the last stored state (the first tick
-after the restart is exactly what the stored checkpoint evolves to, with the next sequence
-number), stored history is still served, and open-interest and premium changes are measured
+after the restart is exactly what the stored checkpoint evolves to, numbered after the last
+tick the killed engine published), stored history is still served, and open-interest and premium changes are measured
 against the stored session close. On SQLite, and on the PostgreSQL at 127.0.0.1:5432 when
 one answers there.
 """
@@ -110,8 +110,16 @@ def test_sigkill_and_restart_continue_the_stored_market(tmp_path, database):
         wait_for(lambda: len(stored_ticks(db)) > len(before) + 3, "ticks after the restart",
                  240.0)
         after = stored_ticks(db)
-        assert [r.sequence for r in after] == list(range(1, len(after) + 1))
+        # The stored run is kept as it was, and the restart continues after it. The killed
+        # engine may have put its last tick on the bus before its writer committed it: the
+        # restart then continues after that tick's number (readers never see a number twice),
+        # leaving its one number unstored.
+        assert after[:len(before)] == before
         resumed = after[len(before)]
+        skipped = resumed.sequence - before[-1].sequence - 1
+        assert skipped in (0, 1), [r.sequence for r in after]
+        assert [r.sequence for r in after[len(before):]] == list(
+            range(resumed.sequence, resumed.sequence + len(after) - len(before)))
         assert resumed.ts > before[-1].ts
 
         # The first tick after the restart is the stored state evolved to its time: a
