@@ -2,9 +2,9 @@
 
 The database is intact, the market continues from the last stored state (the first tick
 after the restart is exactly what the stored checkpoint evolves to, numbered after the last
-tick the killed engine published), stored history is still served, and open-interest and premium changes are measured
-against the stored session close. On SQLite, and on the PostgreSQL at 127.0.0.1:5432 when
-one answers there.
+tick the killed engine published), stored history is still served, and open-interest and
+premium changes are measured against the stored session close. On SQLite, and on the
+PostgreSQL at 127.0.0.1:5432 when one answers there.
 """
 
 from __future__ import annotations
