@@ -50,7 +50,7 @@ from ..papertrade.service import (
     micros,
     realisations,
 )
-from ..store.trading import FillRow, OrderRow, SqlTradingStore
+from ..store.trading import ContractRef, FillRow, OrderRow, SqlTradingStore
 from ..trading.charges import to_cents
 from ..trading.positions import portfolio_greeks
 from . import trade_models as models
@@ -175,15 +175,20 @@ def _iso(at: int) -> str:
     return format_utc(from_micros(at))
 
 
+def _contract_fields(c: ContractRef) -> dict[str, Any]:
+    """A contract as every trade route and account event states it."""
+    return {"product": c.product, "expiry": None if c.expiry is None else c.expiry.isoformat(),
+            "strike": _num(c.strike),
+            "option_type": None if c.right is None else ("CE" if c.right == "call" else "PE"),
+            "currency": c.currency}
+
+
 def order_dict(order: OrderRow) -> dict[str, Any]:
     c = order.contract
     return {
         "order_id": order.id, "id": order.id, "placed_at": _iso(order.placed_at),
-        "updated_at": _iso(order.updated_at), "symbol": order.symbol, "product": c.product,
-        "expiry": None if c.expiry is None else c.expiry.isoformat(),
-        "strike": _num(c.strike),
-        "option_type": None if c.right is None else ("CE" if c.right == "call" else "PE"),
-        "currency": c.currency, "side": order.side, "quantity": order.quantity,
+        "updated_at": _iso(order.updated_at), "symbol": order.symbol,
+        **_contract_fields(c), "side": order.side, "quantity": order.quantity,
         "order_type": order.order_type, "price": _num(order.limit_price),
         "stop_price": _num(order.stop_price), "time_in_force": order.time_in_force,
         "status": order.status, "filled_quantity": order.filled_quantity,
@@ -196,10 +201,7 @@ def trade_dict(fill: FillRow, symbol: str) -> dict[str, Any]:
     c = fill.contract
     return {
         "trade_id": fill.id, "id": fill.id, "order_id": fill.order_id, "symbol": symbol,
-        "product": c.product, "expiry": None if c.expiry is None else c.expiry.isoformat(),
-        "strike": _num(c.strike),
-        "option_type": None if c.right is None else ("CE" if c.right == "call" else "PE"),
-        "currency": c.currency, "side": fill.side, "quantity": fill.quantity,
+        **_contract_fields(c), "side": fill.side, "quantity": fill.quantity,
         "price": float(fill.price), "charges": float(fill.charges),
         "filled_at": _iso(fill.filled_at)}
 
@@ -208,11 +210,7 @@ def _position_dict(view: PositionView) -> dict[str, Any]:
     c, p, q = view.contract, view.position, view.quote
     units = p.quantity
     return {
-        "symbol": view.symbol, "product": c.product,
-        "expiry": None if c.expiry is None else c.expiry.isoformat(),
-        "strike": _num(c.strike),
-        "option_type": None if c.right is None else ("CE" if c.right == "call" else "PE"),
-        "currency": c.currency, "quantity": units,
+        "symbol": view.symbol, **_contract_fields(c), "quantity": units,
         "avg_entry_price": float(p.average_cost.quantize(Decimal("0.0001"))),
         "current_price": _num(view.current_price), "unrealized_pnl": float(view.unrealised),
         "realized_pnl": float(to_cents(p.realised)), "charges": float(p.charges),
