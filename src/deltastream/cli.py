@@ -168,6 +168,13 @@ def main() -> None:
                "background; repeat for more symbols or expiries.")
 @_setting("--feed-interval", type=click.FloatRange(0.05, 3600),
           help="Seconds between two requests of each feed URL.")
+@_setting("--news-feed", "news_feeds", multiple=True, shown="none",
+          help="RSS or Atom feed whose headlines /api/ai/sentiment scores; repeat for more "
+               "(at most 20).")
+@_setting("--news-refresh", type=click.FloatRange(1, 86_400),
+          help="Seconds between two fetches of each news feed.")
+@_setting("--news-timeout", type=click.FloatRange(0.1, 120),
+          help="Seconds a news feed's fetch may take.")
 def serve(**options: object) -> None:
     """Run the API server on the simulated market, a replay of stored snapshots (--replay)
     or a polled NSE option-chain feed (--feed-url).

@@ -12,7 +12,8 @@ market seconds, days, counts); numbers must be finite.
 The environment is read by pydantic-settings: ``DELTASTREAM_<NAME>`` for the setting ``name``
 (names compared case-insensitively), numbers, booleans (1/true/yes/on or 0/false/no/off),
 paths, comma-separated values for the list settings (``cors_origins``, ``extra_holidays``,
-``feed_urls``, ``auth_cors_origins``); an empty value leaves an optional setting unset.
+``feed_urls``, ``auth_cors_origins``, ``news_feeds``); an empty value leaves an optional
+setting unset.
 """
 
 from __future__ import annotations
@@ -289,6 +290,19 @@ class Settings(BaseSettings):
         BROWSER_USER_AGENT, min_length=1, max_length=512,
         description="User-Agent header of the feed's requests (NSE's site answers browsers "
                     "only).")
+    # Headline sentiment (deltastream.insights.headlines; docs/deployment.md).
+    news_feeds: Annotated[tuple[Annotated[str, Field(pattern=r"^https?://")], ...], NoDecode,
+                          Accepted("at most 20 http(s) URLs, comma-separated")] = Field(
+        (), max_length=20,
+        description="RSS or Atom feeds whose headlines /api/ai/sentiment scores (Loughran-"
+                    "McDonald word lists); unset: none, and the answer says so.")
+    news_refresh: Seconds = Field(600.0, ge=1, le=86_400,
+                                  description="Seconds between two fetches of each news feed "
+                                              "(a failing one backs off from min(this, 60 s) "
+                                              "up to an hour).")
+    news_timeout: Seconds = Field(10.0, ge=0.1, le=120,
+                                  description="Seconds a news feed's fetch may take before it "
+                                              "is abandoned.")
 
     access_token_ttl: Seconds = Field(900.0, ge=60, le=86_400,
                                       description="Seconds an access token (JWT) is valid.")
@@ -395,7 +409,7 @@ class Settings(BaseSettings):
         return (init_settings,)
 
     @field_validator("cors_origins", "extra_holidays", "feed_urls", "auth_cors_origins",
-                     mode="before")
+                     "news_feeds", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
