@@ -175,6 +175,11 @@ def main() -> None:
           help="Seconds between two fetches of each news feed.")
 @_setting("--news-timeout", type=click.FloatRange(0.1, 120),
           help="Seconds a news feed's fetch may take.")
+@_setting("--llm-url", shown="none (offline answers)",
+          help="OpenAI-compatible server (e.g. a local llama.cpp or Ollama) the chat phrases "
+               "its answers with; its key is read from the variable named by "
+               "DELTASTREAM_LLM_KEY_ENV (default DELTASTREAM_LLM_KEY).")
+@_setting("--llm-model", help="Model name sent to --llm-url.")
 def serve(**options: object) -> None:
     """Run the API server on the simulated market, a replay of stored snapshots (--replay)
     or a polled NSE option-chain feed (--feed-url).

@@ -55,8 +55,9 @@ ENV_PREFIX = "DELTASTREAM_"
 # Variables with the prefix that are read elsewhere, not settings.
 # DELTASTREAM_JWT_SECRET is a secret: read by deltastream.accounts, never part of the settings
 # (nor of their schema, logs or the settings shown).
+# DELTASTREAM_LLM_KEY (llm_key_env's default) is the chat endpoint's key: a secret too.
 _NOT_SETTINGS = frozenset({"DELTASTREAM_TEST_POSTGRES", "DELTASTREAM_TEST_ARTIFACTS",
-                           "DELTASTREAM_JWT_SECRET"})
+                           "DELTASTREAM_JWT_SECRET", "DELTASTREAM_LLM_KEY"})
 # Store table -> the setting holding its retention in days.
 RETENTION_SETTINGS = {"underlying_ticks": "retention_ticks_days",
                       "chain_summaries": "retention_summaries_days",
@@ -258,6 +259,46 @@ class Settings(BaseSettings):
     iv_lookback_days: Days = Field(365.0, ge=1, le=3660,
                                    description="Default lookback in days of IV rank and IV "
                                                "percentile.")
+    # The market pulse's words (deltastream.insights.pulse.PulseThresholds; docs/deployment.md).
+    pulse_ticks: int = Field(600, ge=10, le=1000, description="Latest underlying ticks the "
+                             "pulse's spot move and realised volatility are measured over.")
+    pulse_pcr_points: int = Field(500, ge=2, le=10_000, description="Latest PCR points "
+                                  "(snapshots) the pulse's PCR change is measured over.")
+    pulse_flat_move_pct: float = Field(0.1, ge=0, le=100, description="Spot move (percent, "
+                                       "absolute) under which the pulse calls it flat.")
+    pulse_iv_rich_ratio: float = Field(1.2, gt=0, le=10, description="ATM IV over realised "
+                                       "volatility at or above which implied is 'rich'.")
+    pulse_iv_cheap_ratio: float = Field(0.8, gt=0, le=10, description="ATM IV over realised "
+                                        "volatility at or below which implied is 'cheap'.")
+    pulse_pcr_high: float = Field(1.2, gt=0, le=100, description="PCR (OI) at or above which "
+                                  "positioning is 'put-heavy'.")
+    pulse_pcr_low: float = Field(0.8, ge=0, le=100, description="PCR (OI) at or below which "
+                                 "positioning is 'call-heavy'.")
+    pulse_pcr_change: float = Field(0.05, ge=0, le=100, description="PCR change (absolute) "
+                                    "from which it is 'rising' or 'falling'.")
+    pulse_max_pain_near_pct: float = Field(0.5, ge=0, le=100, description="Distance of max "
+                                           "pain from spot (percent) within which it is "
+                                           "'near spot'.")
+    pulse_iv_rank_high: float = Field(70.0, ge=0, le=100, description="IV rank at or above "
+                                      "which IV is 'elevated'.")
+    pulse_iv_rank_low: float = Field(30.0, ge=0, le=100, description="IV rank at or below "
+                                     "which IV is 'subdued'.")
+    pulse_term_points: float = Field(0.5, ge=0, le=100, description="Front minus back ATM IV "
+                                     "(vol points) beyond which the term structure is "
+                                     "'inverted' or 'upward sloping'.")
+    pulse_skew_points: float = Field(1.0, ge=0, le=100, description="25-delta risk reversal "
+                                     "(vol points) beyond which puts or calls are 'bid'.")
+    llm_url: Annotated[str | None, Accepted("an http:// or https:// URL")] = Field(
+        None, pattern=r"^https?://", description="OpenAI-compatible server the chat may "
+        "phrase its answers with (POST <url>/v1/chat/completions; e.g. a local llama.cpp or "
+        "Ollama); unset: offline answers only.")
+    llm_model: str = Field("local", min_length=1, max_length=200,
+                           description="Model name sent to llm_url.")
+    llm_key_env: str = Field("DELTASTREAM_LLM_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                             description="Environment variable holding llm_url's API key "
+                                         "(sent as a Bearer token when set).")
+    llm_timeout: Seconds = Field(20.0, gt=0, le=600, description="Seconds to wait for "
+                                 "llm_url before answering offline.")
     store_queue: int = Field(2000, ge=10, le=1_000_000,
                              description="Snapshots the store writer holds before dropping.")
     replay_source: Annotated[str | None, Accepted(SOURCE_NAMES)] = Field(

@@ -96,6 +96,8 @@ ERRORS = {
     "/api/analytics/oi-buildup/{product}": {"400", "404", "503"},
     "/api/analytics/ohlc/{product}": {"400", "404", "503"},
     "/api/analytics/iv-history/{product}": {"400", "404", "503"},
+    "/api/ai/pulse": {"400", "404", "503"},
+    "/api/analytics/insights/{product}": {"404", "503"},
 }
 
 
@@ -126,14 +128,17 @@ TRADE_RESPONSES = {
     ("/api/trade/risk", "get"): {"200", "400", "401", "503"},
     ("/api/trade/reset", "post"): {"200", "401", "503"},
 }
-WRITTEN_RESPONSES = {**AUTH_RESPONSES, **TRADE_RESPONSES}
+# The chat (tests/web/test_routes_insights.py).
+INSIGHTS_RESPONSES = {("/api/ai/chat", "post"): {"200", "400", "404", "503"}}
+WRITTEN_RESPONSES = {**AUTH_RESPONSES, **TRADE_RESPONSES, **INSIGHTS_RESPONSES}
 
 
 def test_every_route_documents_each_error_it_can_send_and_no_other(client):
     spec = spec_of(client)
     assert set(spec["paths"]) == set(ERRORS) | {path for path, _ in WRITTEN_RESPONSES}
     assert {(path, method) for path, item in spec["paths"].items() for method in item
-            if path.startswith(("/api/auth/", "/api/trade/"))} == set(WRITTEN_RESPONSES)
+            if path.startswith(("/api/auth/", "/api/trade/"))} == (set(AUTH_RESPONSES)
+                                                                   | set(TRADE_RESPONSES))
     for path, item in spec["paths"].items():
         for method, op in item.items():
             documented = set(op["responses"])
@@ -146,8 +151,8 @@ def test_every_route_documents_each_error_it_can_send_and_no_other(client):
 def test_errors_the_routes_send_are_the_documented_ones(client):
     spec = spec_of(client)
     for path, op in operations(spec):
-        if path.startswith(("/api/auth/", "/api/trade/")):
-            continue                    # tested in test_routes_auth and test_routes_trade
+        if path.startswith(("/api/auth/", "/api/trade/")) or path == "/api/ai/chat":
+            continue        # tested in test_routes_auth, test_routes_trade, test_routes_insights
         url = example_path(path)
         wrong = client.post(url)
         assert wrong.status_code == 405

@@ -25,6 +25,7 @@ from . import (
     routes_auth,
     routes_dashboard,
     routes_data,
+    routes_insights,
     routes_stream,
     routes_system,
     routes_trade,
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, *, feed: SnapshotFeed,
     app.register_blueprint(routes_analytics.bp)
     app.register_blueprint(routes_stream.bp)
     app.register_blueprint(routes_dashboard.bp)
+    app.register_blueprint(routes_insights.bp)
     routes_auth.init_auth(app, settings, store)
     routes_trade.init_trade(app)
     init_socketio(app, hub, settings)

@@ -1,0 +1,202 @@
+"""Insights: the market pulse in words and questions answered (the dashboard's AI Insights
+tab: ``/api/ai/pulse``, ``/api/ai/chat``; also ``/api/analytics/insights/<product>``).
+
+The words and figures are :mod:`deltastream.insights`'; this module gathers what they read
+from the live feed (the snapshot, the underlying's latest ticks, the nearest expiry's PCR
+series) and, with a history store, the IV-rank lookback exactly as
+``/api/analytics/iv-history`` reads it (the server's ``iv_lookback_days``, one observation a
+day).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from apiflask import APIBlueprint
+from flask import Response, request
+from pydantic import ConfigDict, Field
+
+from ..catalog.model import SYMBOL_PATTERN
+from ..core.snapshot import ChainSnapshot
+from ..insights.chat import MAX_QUERY_CHARS, Chat, LLMConfig
+from ..insights.docs_index import default_index
+from ..insights.pulse import Pulse, PulseInputs, PulseThresholds, build_pulse
+from ..store import history
+from ..store.database import is_fault
+from .errors import bad_parameter, not_found
+from .json import json_response
+from .models import Model
+from .openapi import NO_MARKET_DATA, UNKNOWN_PRODUCT
+from .params import QueryModel, query
+from .routes_data import BY_PRODUCT, respond, service
+from .serialize import iso
+from .service import MarketService
+from .state import app_state
+
+bp = APIBlueprint("insights", __name__, tag="Insights")
+
+DEFAULT_PRODUCT = "NIFTY"
+# One IV observation a day, as /api/analytics/iv-history's default sample_seconds.
+IV_SAMPLE_SECONDS = 86_400
+
+
+class PulseQuery(QueryModel):
+    product: Annotated[str | None, Field(
+        None, pattern=SYMBOL_PATTERN,
+        description="product symbol (default NIFTY, or the first product when the server "
+                    "has no NIFTY)")] = None
+
+
+Figure = float | int | str | None
+
+
+class PulseData(Model):
+    model_config = ConfigDict(extra="allow")
+    pcr_oi: float | None = Field(description="put-call ratio by open interest, nearest expiry")
+    max_pain_strike: float | None
+    atm_straddle_price: float = Field(description="ATM call + put mid, nearest expiry")
+
+
+class PulseSentence(Model):
+    topic: str
+    text: str
+    facts: dict[str, Figure] = Field(description="every figure the text quotes, in its units "
+                                                 "(IV decimal, *_pct percent)")
+    labels: dict[str, str] = Field(description="the words the thresholds chose")
+
+
+class PulseResponse(Model):
+    product: str
+    expiry: str
+    timestamp: str
+    sequence: int
+    analysis: str = Field(description="the sentences' text")
+    data: PulseData
+    facts: dict[str, Figure]
+    sentences: list[PulseSentence]
+    thresholds: dict[str, float]
+    source: str
+
+
+class ChatResponse(Model):
+    answer: str
+    sources: list[dict[str, Any]] = Field(description="analytics routes or documentation "
+                                                      "sections the answer comes from")
+    intent: dict[str, Any]
+    facts: dict[str, Figure]
+    llm: dict[str, Any] | None = Field(description="with llm_url: model, used, fallback or "
+                                                   "flagged_figures")
+
+
+def _default_product(svc: MarketService) -> str:
+    products = svc.products
+    if DEFAULT_PRODUCT in products or not products:
+        return DEFAULT_PRODUCT
+    return products[0]
+
+
+def _iv_lookback(svc: MarketService, snap: ChainSnapshot, days: float
+                 ) -> tuple[list[float] | None, str | None]:
+    if svc.store is None:
+        return None, "no history store on this server"
+    end = snap.timestamp
+    try:
+        observed = history.atm_iv_series(svc.store, snap.product, end - timedelta(days=days),
+                                         end, history.MAX_LIMIT, IV_SAMPLE_SECONDS,
+                                         source=snap.source)
+    except sa.exc.SQLAlchemyError as error:
+        if not is_fault(error):
+            raise
+        return None, "the history store is failing"
+    return [v for _, v in observed], None
+
+
+def pulse_of(svc: MarketService, snap: ChainSnapshot) -> Pulse:
+    """The pulse of ``snap`` (the live feed's latest of its product)."""
+    settings = app_state().settings
+    if not snap.chains:
+        raise not_found(f"no listed expiries for '{snap.product}'", {"expiries": []})
+    ticks = svc.feed.ticks.latest(snap.product, settings.pulse_ticks)
+    front = snap.chains[0]
+    series = svc.summaries.series(snap.product, front.expiry, settings.pulse_pcr_points)
+    lookback, unavailable = _iv_lookback(svc, snap, settings.iv_lookback_days)
+    inputs = PulseInputs(ticks.epoch_seconds, ticks.prices,
+                         [(p.epoch_seconds, p.pcr_oi) for p in series], lookback,
+                         settings.iv_lookback_days, unavailable)
+    return build_pulse(snap, inputs, PulseThresholds.from_settings(settings))
+
+
+def _pulse_response(product: str) -> Response:
+    svc = service()
+    served = svc.served(product, None)
+    snap = served.snap
+
+    def build() -> dict[str, Any]:
+        pulse = pulse_of(svc, snap)
+        return {"product": product, "expiry": pulse.expiry.isoformat(),
+                "timestamp": iso(snap.timestamp), "sequence": snap.sequence,
+                "analysis": pulse.analysis, "data": pulse.data, "facts": pulse.facts,
+                "sentences": [s.as_dict() for s in pulse.sentences],
+                "thresholds": PulseThresholds.from_settings(app_state().settings).as_dict(),
+                "source": served.source}
+
+    return respond(svc, product, served, ("pulse",), build)
+
+
+PULSE_ERRORS = {**BY_PRODUCT, 404: UNKNOWN_PRODUCT, 503: NO_MARKET_DATA}
+
+
+@bp.get("/api/ai/pulse")
+@query(bp, PulseQuery)
+@bp.output(PulseResponse)
+@bp.doc(summary="The market in a few factual sentences (analysis), each with the figures "
+                "it rests on (sentences[].facts, all in facts); data holds the chain's PCR, "
+                "max pain and ATM straddle", responses=PULSE_ERRORS)
+def pulse(query_data: PulseQuery) -> Response:
+    return _pulse_response(query_data.product or _default_product(service()))
+
+
+@bp.get("/api/analytics/insights/<product>")
+@bp.output(PulseResponse)
+@bp.doc(summary="The market pulse of a product (as /api/ai/pulse)",
+        responses={404: UNKNOWN_PRODUCT, 503: NO_MARKET_DATA})
+def insights(product: str) -> Response:
+    return _pulse_response(product)
+
+
+def _chat() -> Chat:
+    state = app_state()
+    settings = state.settings
+    svc = state.service
+    llm = None
+    if settings.llm_url:
+        llm = LLMConfig(settings.llm_url, settings.llm_model,
+                        os.environ.get(settings.llm_key_env) or None, settings.llm_timeout)
+
+    def market(product: str) -> tuple[ChainSnapshot, Pulse]:
+        snap = svc.snapshot(product)
+        return snap, pulse_of(svc, snap)
+
+    return Chat(svc.products, market, default_index(), llm, _default_product(svc))
+
+
+@bp.post("/api/ai/chat")
+@bp.output(ChatResponse)
+@bp.doc(summary="A question about the market (answered from the live analytics) or about "
+                "DeltaStream (from its README and docs by BM25 retrieval): {query} -> "
+                "{answer, sources, intent, facts, llm}",
+        responses={400: f"invalid parameter 'query': a JSON body {{\"query\": text of 1 to "
+                        f"{MAX_QUERY_CHARS} characters}}",
+                   404: UNKNOWN_PRODUCT, 503: NO_MARKET_DATA})
+def chat() -> Response:
+    body = request.get_json(silent=True)
+    accepted = f"a JSON object {{\"query\": text of 1 to {MAX_QUERY_CHARS} characters}}"
+    text = body.get("query") if isinstance(body, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        raise bad_parameter("query", "missing or not a non-empty string", accepted)
+    if len(text) > MAX_QUERY_CHARS:
+        raise bad_parameter("query", f"{len(text)} characters", accepted)
+    return json_response(_chat().answer(text.strip()).as_dict())
