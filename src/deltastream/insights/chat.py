@@ -118,8 +118,8 @@ def _k(strike: float | None) -> str:
     return _n(strike, 0 if float(strike).is_integer() else 2)
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.1f}%"
+def _pct(value: float | None, decimals: int = 1) -> str:
+    return "n/a" if value is None else f"{value * 100:.{decimals}f}%"
 
 
 def _route_source(path: str, title: str) -> dict[str, Any]:
@@ -171,12 +171,24 @@ def _market_answer(intent: Intent, snap: ChainSnapshot, pulse: Pulse) -> Answer:
                    _route_source(f"/api/data/chain/{product}{q}", "chain (ATM IV)")]
     elif figure == "expected_move":
         facts.update(atm_strike=fig.atm_strike, atm_straddle_price=fig.atm_straddle_price,
-                     expected_move_pct=fig.expected_move_pct,
-                     expected_move_iv=fig.expected_move_iv, days_to_expiry=fig.days)
+                     expected_move=fig.expected_move, expected_move_pct=fig.expected_move_pct,
+                     expected_move_iv=fig.expected_move_iv,
+                     expected_move_iv_pct=fig.expected_move_iv_pct, days_to_expiry=fig.days)
         text = (f"{product} {_k(fig.atm_strike)} straddle for {exp} costs "
-                f"{_n(fig.atm_straddle_price)}: an expected move of ±{_n(fig.atm_straddle_price)}"
-                f" ({_n(fig.expected_move_pct)}% of spot) in {fig.days} days.")
-        sources = [_route_source(f"/api/data/chain/{product}{q}", "ATM straddle")]
+                f"{_n(fig.atm_straddle_price)}; the ATM-forward straddle prices an expected "
+                f"move of ±{_n(fig.expected_move)} ({_n(fig.expected_move_pct)}% of spot) in "
+                f"{fig.days} days, one IV standard deviation ±{_n(fig.expected_move_iv)} "
+                f"({_n(fig.expected_move_iv_pct)}%).")
+        sources = [_route_source(f"/api/data/chain/{product}{q}", "ATM straddle"),
+                   _route_source(f"/api/analytics/skew/{product}", "expected move")]
+    elif figure == "skew":
+        facts.update(rr25=fig.rr25, put25_iv=fig.put25_iv, call25_iv=fig.call25_iv,
+                     bf25=fig.bf25, atm_forward_iv=fig.atm_forward_iv)
+        rr = "n/a" if fig.rr25 is None else f"{fig.rr25 * 100:+.2f}"
+        text = (f"{product} skew for {exp}: 25-delta risk reversal {rr} vol points (25-delta "
+                f"put {_pct(fig.put25_iv)}, call {_pct(fig.call25_iv)}, ATM-forward "
+                f"{_pct(fig.atm_forward_iv)}).")
+        sources = [_route_source(f"/api/analytics/skew/{product}", "skew")]
     elif figure == "oi_walls":
         facts.update(call_wall_strike=fig.call_wall_strike, call_wall_oi=fig.call_wall_oi,
                      put_wall_strike=fig.put_wall_strike, put_wall_oi=fig.put_wall_oi)
@@ -194,7 +206,7 @@ def _market_answer(intent: Intent, snap: ChainSnapshot, pulse: Pulse) -> Answer:
         text = f"{product} spot is {_n(fig.spot)} (snapshot {snap.sequence})."
         sources = [_route_source(f"/api/data/underlying/{product}", "underlying ticks")]
     else:
-        topics = {"term_structure": ("term_structure",), "skew": ("skew",),
+        topics = {"term_structure": ("term_structure",),
                   "realised_vol": ("volatility", "spot")}.get(figure or "", ())
         chosen = [s for s in pulse.sentences if s.topic in topics] or list(pulse.sentences)
         for s in chosen:
@@ -290,8 +302,12 @@ def ask_llm(config: LLMConfig, messages: list[dict[str, str]]) -> str:
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\d,]*(?:\.\d+)?")
 
 
+# Dates and names such as "25-delta" are not figures.
+_NOT_FIGURES = re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d+-delta\b")
+
+
 def _figures(text: str) -> list[str]:
-    return _NUMBER.findall(_DATE.sub(" ", text))
+    return _NUMBER.findall(_NOT_FIGURES.sub(" ", text))
 
 
 def _value(token: str) -> tuple[float, int]:

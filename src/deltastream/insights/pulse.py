@@ -3,12 +3,13 @@ the figures it rests on.
 
 Every figure comes from the same analytics the API serves for the same snapshot: the chain's
 PCR, max pain, ATM strike and straddle (the engine's, as ``/api/data/chain`` and
-``/api/analytics/*`` serve them), ATM IV as the store records it
+``/api/analytics/*`` serve them), ATM IV as the store records it and IV rank reads it
 (:func:`deltastream.store.rows.atm_iv`), OI build-up by
 :func:`deltastream.analytics.buildup.classify`, IV rank and percentile by
-:mod:`deltastream.analytics.iv_stats`, and the underlying's ticks and PCR series the routes
-list. Nothing is invented: a figure that cannot be computed leaves its sentence out (or says
-why, for IV rank).
+:mod:`deltastream.analytics.iv_stats`, the skew, ATM-forward term structure and expected move
+by :mod:`deltastream.strategy.skew` (``/api/analytics/skew``), and the underlying's ticks and
+PCR series the routes list. Nothing is invented: a figure that cannot be computed leaves its
+sentence out (or says why, for IV rank).
 
 Units: prices and strikes in the product's currency; IV and realised volatility as decimals
 in ``facts`` (shown in percent in the text); percentages (``*_pct``) in percent; IV rank and
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -37,6 +38,7 @@ from ..analytics.iv_stats import IVStat, iv_percentile, iv_rank
 from ..core.snapshot import ChainSnapshot, ExpiryChain
 from ..settings import Settings
 from ..store.rows import atm_iv
+from ..strategy.skew import ExpirySkew, expiry_skew
 
 SECONDS_PER_YEAR = 365.0 * 86_400.0
 
@@ -123,22 +125,11 @@ class Pulse:
 
 
 @dataclass(frozen=True)
-class SkewPoint:
-    """One expiry's 25-delta risk reversal (call minus put IV, decimals), from the skew
-    analytics when they are available."""
-
-    expiry: date
-    rr25: float | None
-    put25_iv: float | None
-    call25_iv: float | None
-
-
-@dataclass(frozen=True)
 class PulseInputs:
     """What the pulse reads besides the snapshot: the underlying's latest ticks (epoch
     seconds and prices, oldest first), the nearest expiry's PCR (OI) series oldest first
     (epoch seconds, PCR or None), and, with a history store, the IV-rank lookback's ATM IVs
-    and its length in days; ``skew`` per expiry when the skew analytics are available."""
+    and its length in days (or why there is none in ``iv_unavailable``)."""
 
     tick_times: np.ndarray
     tick_prices: np.ndarray
@@ -146,7 +137,6 @@ class PulseInputs:
     iv_lookback: Sequence[float] | None = None
     iv_lookback_days: float | None = None
     iv_unavailable: str | None = None
-    skew: Sequence[SkewPoint] = ()
 
 
 def _n(value: float, decimals: int) -> str:
@@ -199,10 +189,17 @@ class ExpiryFigures:
     max_pain_strike: float | None
     max_pain_distance_pct: float | None    # (max pain - spot) / spot x 100, as the route
     atm_strike: float
-    atm_iv: float | None
+    atm_iv: float | None                   # at the ATM strike (as stored, IV rank)
     atm_straddle_price: float
-    expected_move_pct: float               # straddle / spot x 100
-    expected_move_iv: float | None         # spot x ATM IV x sqrt(T)
+    atm_forward_iv: float | None           # the skew analytics' ATM-forward IV
+    rr25: float | None                     # 25-delta call IV - put IV
+    bf25: float | None
+    put25_iv: float | None
+    call25_iv: float | None
+    expected_move: float | None            # ATM-forward straddle carried to expiry
+    expected_move_pct: float | None        # in percent of spot
+    expected_move_iv: float | None         # spot x ATM-forward IV x sqrt(T)
+    expected_move_iv_pct: float | None
     call_wall_strike: float | None         # largest call open interest (ties: lowest strike)
     call_wall_oi: float | None
     put_wall_strike: float | None
@@ -229,6 +226,9 @@ def _wall(strikes: np.ndarray, values: np.ndarray) -> tuple[float | None, float 
 
 def expiry_figures(snap: ChainSnapshot, chain: ExpiryChain) -> ExpiryFigures:
     """The figures of one expiry of ``snap``."""
+    today = local_date(snap)
+    sk: ExpirySkew = expiry_skew(chain, today)
+    smile, move = sk.figures, sk.figures.expected_move
     mp = chain.max_pain_strike
     iv = atm_iv(chain)
     straddle = chain.atm_straddle_price
@@ -239,14 +239,15 @@ def expiry_figures(snap: ChainSnapshot, chain: ExpiryChain) -> ExpiryFigures:
     types = (classify(chain.calls.change, chain.calls.oi_change)
              + classify(chain.puts.change, chain.puts.oi_change))
     return ExpiryFigures(
-        expiry=chain.expiry, days=(chain.expiry - local_date(snap)).days,
+        expiry=chain.expiry, days=sk.days,
         time_to_expiry=chain.time_to_expiry, spot=chain.spot, pcr_oi=chain.pcr_oi,
         pcr_volume=chain.pcr_volume, max_pain_strike=mp,
         max_pain_distance_pct=None if mp is None else (mp - chain.spot) / chain.spot * 100,
         atm_strike=chain.atm_strike, atm_iv=iv, atm_straddle_price=straddle,
-        expected_move_pct=straddle / chain.spot * 100,
-        expected_move_iv=(None if iv is None
-                          else chain.spot * iv * math.sqrt(max(chain.time_to_expiry, 0.0))),
+        atm_forward_iv=smile.atm_iv, rr25=smile.rr25, bf25=smile.bf25,
+        put25_iv=smile.put25_iv, call25_iv=smile.call25_iv, expected_move=move.straddle,
+        expected_move_pct=move.straddle_pct, expected_move_iv=move.iv,
+        expected_move_iv_pct=move.iv_pct,
         call_wall_strike=call_wall, call_wall_oi=call_wall_oi, put_wall_strike=put_wall,
         put_wall_oi=put_wall_oi, call_oi_added_strike=call_add, call_oi_added=call_added,
         put_oi_added_strike=put_add, put_oi_added=put_added,
@@ -267,7 +268,7 @@ def _spot_sentences(snap: ChainSnapshot, front: ExpiryFigures, inputs: PulseInpu
             else "up" if change > 0 else "down")
     out.append(Sentence(
         "spot",
-        f"{snap.product} is at {_n(last, 2)}, {move} {_n(change_pct, 2)}% "
+        f"{snap.product} is at {_n(last, 2)}, {move} {_n(abs(change_pct), 2)}% "
         f"({change:+,.2f}) over the last {_n(minutes, 1)} minutes of ticks.",
         {"spot": last, "spot_before": first, "spot_change": change,
          "spot_change_pct": change_pct, "window_minutes": minutes, "ticks": int(t.size)},
@@ -352,7 +353,7 @@ def _oi_sentence(front: ExpiryFigures) -> Sentence | None:
         total = sum(front.buildup.values())
         facts.update({f"buildup_{k}": v for k, v in sorted(front.buildup.items())})
         facts["buildup_classified"] = total
-        labels["buildup"] = kind
+        labels["buildup"] = _BUILDUP_WORDS[kind]
         text += (f". Across strikes the build-up is mostly {_BUILDUP_WORDS[kind]} "
                  f"({count} of {total} classified contracts)")
     return Sentence("open_interest", text + ".", facts, labels)
@@ -387,56 +388,55 @@ def _iv_rank_sentence(front: ExpiryFigures, inputs: PulseInputs,
 
 
 def _term_sentence(figures: Sequence[ExpiryFigures], th: PulseThresholds) -> Sentence | None:
-    solved = [f for f in figures if _finite(f.atm_iv)]
+    solved = [f for f in figures if _finite(f.atm_forward_iv)]
     if len(solved) < 2:
         return None
     front, back = solved[0], solved[-1]
-    assert front.atm_iv is not None and back.atm_iv is not None
-    points = (front.atm_iv - back.atm_iv) * 100
+    assert front.atm_forward_iv is not None and back.atm_forward_iv is not None
+    points = (front.atm_forward_iv - back.atm_forward_iv) * 100
     shape = ("inverted" if points > th.term_points else
              "upward sloping" if points < -th.term_points else "flat")
     return Sentence(
         "term_structure",
-        f"The ATM term structure is {shape}: {_pct(front.atm_iv)} for "
-        f"{front.expiry.isoformat()} against {_pct(back.atm_iv)} for {back.expiry.isoformat()}.",
-        {"atm_iv_front": front.atm_iv, "front_expiry": front.expiry.isoformat(),
-         "atm_iv_back": back.atm_iv, "back_expiry": back.expiry.isoformat(),
+        f"The ATM-forward term structure is {shape}: {_pct(front.atm_forward_iv)} for "
+        f"{front.expiry.isoformat()} ({front.days} days) against "
+        f"{_pct(back.atm_forward_iv)} for {back.expiry.isoformat()} ({back.days} days).",
+        {"atm_iv_front": front.atm_forward_iv, "front_expiry": front.expiry.isoformat(),
+         "front_days": front.days, "atm_iv_back": back.atm_forward_iv,
+         "back_expiry": back.expiry.isoformat(), "back_days": back.days,
          "term_points": points}, {"term_structure": shape})
 
 
-def _skew_sentence(front: ExpiryFigures, skew: Sequence[SkewPoint],
-                   th: PulseThresholds) -> Sentence | None:
-    point = next((s for s in skew if s.expiry == front.expiry), None)
-    if point is None or not _finite(point.rr25):
+def _skew_sentence(front: ExpiryFigures, th: PulseThresholds) -> Sentence | None:
+    if front.rr25 is None or front.put25_iv is None or front.call25_iv is None:
         return None
-    assert point.rr25 is not None
-    points = point.rr25 * 100
+    points = front.rr25 * 100
     side = ("puts bid" if points < -th.skew_points else
             "calls bid" if points > th.skew_points else "balanced")
-    facts: dict[str, Fact] = {"rr25": point.rr25, "put25_iv": point.put25_iv,
-                              "call25_iv": point.call25_iv}
-    wings = ""
-    if _finite(point.put25_iv) and _finite(point.call25_iv):
-        assert point.put25_iv is not None and point.call25_iv is not None
-        wings = (f" (25-delta put {_pct(point.put25_iv)}, 25-delta call "
-                 f"{_pct(point.call25_iv)})")
     return Sentence(
         "skew",
         f"Skew for {front.expiry.isoformat()} is {side}: the 25-delta risk reversal is "
-        f"{points:+.2f} vol points{wings}.", facts, {"skew": side})
+        f"{points:+.2f} vol points (25-delta put {_pct(front.put25_iv, 2)}, 25-delta call "
+        f"{_pct(front.call25_iv, 2)}).",
+        {"rr25": front.rr25, "put25_iv": front.put25_iv, "call25_iv": front.call25_iv},
+        {"skew": side})
 
 
 def _expected_move_sentence(front: ExpiryFigures) -> Sentence:
     facts: dict[str, Fact] = {"atm_straddle_price": front.atm_straddle_price,
-                              "atm_strike": front.atm_strike,
-                              "expected_move_pct": front.expected_move_pct,
-                              "days_to_expiry": front.days}
-    text = (f"The {_k(front.atm_strike)} straddle prices a move of "
-            f"±{_n(front.atm_straddle_price, 2)} ({_n(front.expected_move_pct, 2)}%) to "
-            f"{front.expiry.isoformat()} ({front.days} days)")
-    if front.expected_move_iv is not None:
-        facts["expected_move_iv"] = front.expected_move_iv
-        text += f"; ATM IV implies one standard deviation of {_n(front.expected_move_iv, 2)}"
+                              "atm_strike": front.atm_strike, "days_to_expiry": front.days}
+    text = (f"The {_k(front.atm_strike)} straddle costs {_n(front.atm_straddle_price, 2)} "
+            f"with {front.days} days to {front.expiry.isoformat()}")
+    if front.expected_move is not None and front.expected_move_pct is not None:
+        facts.update(expected_move=front.expected_move,
+                     expected_move_pct=front.expected_move_pct)
+        text += (f"; the ATM-forward straddle prices an expected move of "
+                 f"±{_n(front.expected_move, 2)} ({_n(front.expected_move_pct, 2)}%)")
+    if front.expected_move_iv is not None and front.expected_move_iv_pct is not None:
+        facts.update(expected_move_iv=front.expected_move_iv,
+                     expected_move_iv_pct=front.expected_move_iv_pct)
+        text += (f", one IV standard deviation ±{_n(front.expected_move_iv, 2)} "
+                 f"({_n(front.expected_move_iv_pct, 2)}%)")
     return Sentence("expected_move", text + ".", facts)
 
 
@@ -452,7 +452,7 @@ def build_pulse(snap: ChainSnapshot, inputs: PulseInputs,
     sentences = [*_spot_sentences(snap, front, inputs, th),
                  _pcr_sentence(front, inputs, th), _max_pain_sentence(front, th),
                  _oi_sentence(front), _iv_rank_sentence(front, inputs, th),
-                 _term_sentence(figures, th), _skew_sentence(front, inputs.skew, th),
+                 _term_sentence(figures, th), _skew_sentence(front, th),
                  _expected_move_sentence(front)]
     data: dict[str, Fact] = {
         "spot_price": snap.spot, "expiry": front.expiry.isoformat(), "pcr_oi": front.pcr_oi,
@@ -461,12 +461,3 @@ def build_pulse(snap: ChainSnapshot, inputs: PulseInputs,
         "atm_iv": front.atm_iv}
     return Pulse(snap.product, front.expiry, snap.sequence,
                  tuple(s for s in sentences if s is not None), data)
-
-
-def skew_points(rows: Sequence[Mapping[str, object]]) -> list[SkewPoint]:
-    """:class:`SkewPoint` from rows shaped as the skew route's ``expiries``."""
-    def num(v: object) -> float | None:
-        return float(v) if isinstance(v, int | float) and math.isfinite(v) else None
-
-    return [SkewPoint(date.fromisoformat(str(r["expiry"])), num(r.get("rr25")),
-                      num(r.get("put25_iv")), num(r.get("call25_iv"))) for r in rows]
