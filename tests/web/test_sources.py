@@ -170,7 +170,7 @@ def test_products_by_source(world):
 @pytest.mark.parametrize("route", [
     "data/chain", "data/expiries", "data/underlying", "analytics/pcr",
     "analytics/volatility-surface", "analytics/max-pain", "analytics/oi-buildup",
-    "analytics/ohlc", "analytics/iv-history"])
+    "analytics/ohlc", "analytics/iv-history", "analytics/gex", "analytics/skew"])
 def test_unknown_sources_and_products_not_in_a_source_are_404s_that_list_them(world, route):
     client = world[0]
     body = error(client, f"/api/{route}/NIFTY?source=bse", 404)

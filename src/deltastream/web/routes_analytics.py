@@ -1,7 +1,7 @@
 """Analytics over a source's snapshots and history: PCR, volatility surface, max pain, OI
-build-up, OHLC, IV history. ``source`` defaults to the live feed's; the analytics of one
-snapshot (PCR's figures, surface, max pain, build-up) take ``at`` for a past one (see
-routes_data)."""
+build-up, OHLC, IV history, dealer gamma exposure (GEX) and skew. ``source`` defaults to the
+live feed's; the analytics of one snapshot (PCR's figures, surface, max pain, build-up, GEX,
+skew) take ``at`` for a past one (see routes_data)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from ..analytics.candles import ohlc as build_candles
 from ..analytics.chain_stats import payout_curve
 from ..analytics.iv_stats import IVStat, iv_percentile, iv_rank
 from ..store import history
-from . import models
-from .errors import bad_parameter
+from ..strategy.exposure import exposure
+from ..strategy.skew import skew as skew_of
+from . import exposure_models, models
+from .errors import bad_parameter, not_found
 from .json import json_response
 from .openapi import AT_NOT_FOUND, UNKNOWN_PRODUCT, UNKNOWN_SOURCE, UNLISTED_EXPIRY
 from .params import (
@@ -258,3 +260,69 @@ def iv_history(product: str, query_data: IVHistoryQuery) -> Response:
 
 def _stat(stat: IVStat) -> dict:
     return {"value": stat.value, "observations": stat.observations, "reason": stat.reason}
+
+
+@bp.get("/gex/<product>")
+@query(bp, exposure_models.GEXQuery)
+@bp.output(exposure_models.GEXResponse)
+@bp.doc(summary="Dealer gamma exposure per strike and in total, in money per 1 % move, "
+                "with the zero-gamma level and the call and put walls (of one expiry or "
+                "every listed one; of the newest snapshot, or at= of a past one)",
+        responses=BY_EXPIRY_AT)
+def gex(product: str, query_data: exposure_models.GEXQuery) -> Response:
+    svc = service()
+    served = served_at(svc, product, query_data.source, query_data.at)
+    snap = served.snap
+    expiry = query_data.expiry
+    if expiry is not None and expiry not in snap.expiry_dates:
+        raise not_found(f"expiry {expiry.isoformat()} is not listed for '{product}'",
+                        {"parameter": "expiry",
+                         "expiries": [e.isoformat() for e in snap.expiry_dates]})
+
+    def build() -> dict:
+        e = exposure(snap, expiry, query_data.convention)
+        rows = [{"strike": k, "call_gex": c, "put_gex": p, "net_gex": n, "call_oi": co,
+                 "put_oi": po}
+                for k, c, p, n, co, po in zip(e.strikes.tolist(), e.call_gex.tolist(),
+                                              e.put_gex.tolist(), e.net_gex.tolist(),
+                                              e.call_oi.tolist(), e.put_oi.tolist(),
+                                              strict=True)]
+        return {"product": product, "currency": snap.terms.currency, "spot": snap.spot,
+                "timestamp": iso(snap.timestamp), "sequence": snap.sequence,
+                "source": served.source,
+                "expiry": None if expiry is None else expiry.isoformat(),
+                "convention": e.convention, "unit": f"{snap.terms.currency} per 1% move",
+                "model": snap.terms.model, "strikes": rows, "total": e.total,
+                "zero_gamma": e.zero_gamma, "call_wall": e.call_wall, "put_wall": e.put_wall}
+
+    return respond(svc, product, served, ("gex", expiry, query_data.convention), build)
+
+
+@bp.get("/skew/<product>")
+@query(bp, exposure_models.SkewQuery)
+@bp.output(exposure_models.SkewResponse)
+@bp.doc(summary="Per expiry the ATM IV (term structure), 25-delta risk reversal and "
+                "butterfly, 10-delta wings, and the expected move from the ATM straddle and "
+                "from IV side by side (of the newest snapshot, or at= of a past one)",
+        responses=BY_PRODUCT_AT)
+def skew(product: str, query_data: exposure_models.SkewQuery) -> Response:
+    svc = service()
+    served = served_at(svc, product, query_data.source, query_data.at)
+    snap = served.snap
+
+    def build() -> dict:
+        rows = []
+        for row in skew_of(snap):
+            f, m = row.figures, row.figures.expected_move
+            rows.append({
+                "expiry": row.expiry.isoformat(), "days": row.days,
+                "time_to_expiry": row.time_to_expiry, "forward": row.forward,
+                "atm_iv": f.atm_iv, "rr25": f.rr25, "bf25": f.bf25, "put25_iv": f.put25_iv,
+                "call25_iv": f.call25_iv, "put10_iv": f.put10_iv, "call10_iv": f.call10_iv,
+                "expected_move": {"straddle": m.straddle, "iv": m.iv,
+                                  "straddle_pct": m.straddle_pct, "iv_pct": m.iv_pct}})
+        return {"product": product, "currency": snap.terms.currency, "spot": snap.spot,
+                "timestamp": iso(snap.timestamp), "sequence": snap.sequence,
+                "source": served.source, "delta_convention": "forward", "expiries": rows}
+
+    return respond(svc, product, served, ("skew",), build)
