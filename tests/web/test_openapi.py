@@ -96,6 +96,7 @@ ERRORS = {
     "/api/analytics/oi-buildup/{product}": {"400", "404", "503"},
     "/api/analytics/ohlc/{product}": {"400", "404", "503"},
     "/api/analytics/iv-history/{product}": {"400", "404", "503"},
+    "/api/ai/sentiment": set(),
     "/api/ai/pulse": {"400", "404", "503"},
     "/api/analytics/insights/{product}": {"404", "503"},
 }

@@ -26,6 +26,7 @@ from . import (
     routes_dashboard,
     routes_data,
     routes_insights,
+    routes_sentiment,
     routes_stream,
     routes_system,
     routes_trade,
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, *, feed: SnapshotFeed,
     app.register_blueprint(routes_insights.bp)
     routes_auth.init_auth(app, settings, store)
     routes_trade.init_trade(app)
+    routes_sentiment.init_sentiment(app, settings)
     init_socketio(app, hub, settings)
     # Outermost: repeats of live snapshot responses are answered before routing.
     app.wsgi_app = ReplayCache(app.wsgi_app, service.is_current,  # type: ignore[method-assign]
