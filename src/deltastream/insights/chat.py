@@ -299,7 +299,8 @@ def ask_llm(config: LLMConfig, messages: list[dict[str, str]]) -> str:
     return content.strip()
 
 
-_NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\d,]*(?:\.\d+)?")
+# 24,450 / 24450.5 / -3.85 (a comma ending a number is punctuation, not part of it).
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 
 
 # Dates and names such as "25-delta" are not figures.

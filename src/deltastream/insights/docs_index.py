@@ -11,6 +11,9 @@ A chunk is the text under one heading (``#`` to ``####``) up to the next heading
 fenced code blocks; its ``source`` is the file path relative to the repository and its
 ``anchor`` the heading path ("Deploying DeltaStream > Paper trading"). Chunks longer than
 :data:`MAX_CHUNK_CHARS` are split at paragraph boundaries, keeping the heading.
+
+rank-bm25's Okapi IDF is ln((N - n + 0.5) / (n + 0.5)), floored at a small positive value for
+words in more than half of the chunks; a word in exactly half of them weighs nothing.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ class Hit:
 
 
 def _split_long(source: str, anchor: str, heading_line: str, body: list[str]) -> list[Chunk]:
-    paragraphs = "\n".join(body).split("\n\n")
+    paragraphs = "\n".join(body).strip().split("\n\n")
     chunks: list[Chunk] = []
     current: list[str] = []
     size = 0
