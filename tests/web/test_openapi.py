@@ -131,7 +131,10 @@ TRADE_RESPONSES = {
 }
 # The chat (tests/web/test_routes_insights.py).
 INSIGHTS_RESPONSES = {("/api/ai/chat", "post"): {"200", "400", "404", "503"}}
-WRITTEN_RESPONSES = {**AUTH_RESPONSES, **TRADE_RESPONSES, **INSIGHTS_RESPONSES}
+# The strategy analysis (tests/web/test_routes_strategy.py).
+STRATEGY_RESPONSES = {("/api/strategy/analyze", "post"): {"200", "400", "401", "404", "503"}}
+WRITTEN_RESPONSES = {**AUTH_RESPONSES, **TRADE_RESPONSES, **INSIGHTS_RESPONSES,
+                     **STRATEGY_RESPONSES}
 
 
 def test_every_route_documents_each_error_it_can_send_and_no_other(client):
@@ -152,8 +155,9 @@ def test_every_route_documents_each_error_it_can_send_and_no_other(client):
 def test_errors_the_routes_send_are_the_documented_ones(client):
     spec = spec_of(client)
     for path, op in operations(spec):
-        if path.startswith(("/api/auth/", "/api/trade/")) or path == "/api/ai/chat":
-            continue        # tested in test_routes_auth, test_routes_trade, test_routes_insights
+        if path.startswith(("/api/auth/", "/api/trade/")) or path in (
+                "/api/ai/chat", "/api/strategy/analyze"):
+            continue        # tested in test_routes_auth, _trade, _insights and _strategy
         url = example_path(path)
         wrong = client.post(url)
         assert wrong.status_code == 405

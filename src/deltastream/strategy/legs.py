@@ -43,7 +43,8 @@ class LegError(ValueError):
 
 @dataclass(frozen=True)
 class Leg:
-    """One leg as asked: ``price`` None for the live mid (the spot for the underlying)."""
+    """One leg as asked: ``price`` None for the live mid (the spot for the underlying);
+    ``units`` (a held position's size, any number of units) in place of whole ``lots``."""
 
     kind: str
     side: str
@@ -52,6 +53,7 @@ class Leg:
     strike: float | None = None
     price: float | None = None
     product: str | None = None
+    units: float | None = None
 
 
 @dataclass(frozen=True)
@@ -110,19 +112,25 @@ def resolve_one(snap: ChainSnapshot, index: int, leg: Leg) -> PricedLeg:
                        ", ".join(KINDS))
     if leg.side not in SIDES:
         raise LegError(_field(index, "side"), f"{leg.side!r} is not a side", ", ".join(SIDES))
-    if (not math.isfinite(leg.lots) or leg.lots != int(leg.lots)
+    lot_size = snap.terms.lot_size
+    if leg.units is not None:
+        if not (math.isfinite(leg.units) and leg.units > 0):
+            raise LegError(_field(index, "quantity"), f"{leg.units!r} units",
+                           "a quantity > 0")
+        units, lots = float(leg.units), float(leg.units) / lot_size
+    elif (not math.isfinite(leg.lots) or leg.lots != int(leg.lots)
             or not 1 <= leg.lots <= MAX_LOTS):
         raise LegError(_field(index, "lots"), f"{leg.lots!r} lots",
                        f"a whole number of lots, 1 to {MAX_LOTS}")
+    else:
+        units, lots = float(leg.lots) * lot_size, leg.lots
     if leg.price is not None and not (math.isfinite(leg.price) and leg.price >= 0):
         raise LegError(_field(index, "price"), f"{leg.price!r} is not a price",
                        "a finite price >= 0, or omitted for the live mid")
-    sign = 1.0 if leg.side == "buy" else -1.0
-    lot_size = snap.terms.lot_size
-    quantity = sign * leg.lots * lot_size
+    quantity = (1.0 if leg.side == "buy" else -1.0) * units
     if leg.kind == "underlying":
         price = snap.spot if leg.price is None else leg.price
-        return PricedLeg(snap.product, "underlying", leg.side, leg.lots, quantity, price,
+        return PricedLeg(snap.product, "underlying", leg.side, lots, quantity, price,
                          None, None, 0.0, None, 1.0, 0.0, 0.0, 0.0)
     listed = [c.expiry for c in snap.chains]
     if leg.expiry is None or leg.expiry not in listed:
@@ -147,7 +155,7 @@ def resolve_one(snap: ChainSnapshot, index: int, leg: Leg) -> PricedLeg:
                        "give a price")
     iv = float(side.iv[column])
     return PricedLeg(
-        snap.product, leg.kind, leg.side, leg.lots, quantity, price, chain.expiry,
+        snap.product, leg.kind, leg.side, lots, quantity, price, chain.expiry,
         float(chain.strikes[column]), chain.time_to_expiry, iv if math.isfinite(iv) else None,
         float(side.delta[column]), float(side.gamma[column]), float(side.theta[column]),
         float(side.vega[column]))

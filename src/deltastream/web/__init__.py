@@ -27,11 +27,13 @@ from . import (
     routes_data,
     routes_insights,
     routes_sentiment,
+    routes_strategy,
     routes_stream,
     routes_system,
     routes_trade,
 )
 from .compression import compress_response
+from .cors import allow_write_routes
 from .errors import ERROR_SCHEMA, READ_METHODS, register_error_handlers
 from .headers import install_security_headers
 from .metrics import Metrics
@@ -104,10 +106,14 @@ def create_app(settings: Settings | None = None, *, feed: SnapshotFeed,
     app.register_blueprint(routes_stream.bp)
     app.register_blueprint(routes_dashboard.bp)
     app.register_blueprint(routes_insights.bp)
+    app.register_blueprint(routes_strategy.bp)
     routes_auth.init_auth(app, settings, store)
     routes_trade.init_trade(app)
     routes_sentiment.init_sentiment(app, settings)
     init_socketio(app, hub, settings)
+    # Once every route is registered: preflights of the POST routes outside accounts and
+    # trading allow their methods (.cors).
+    allow_write_routes(app, settings)
     # Outermost: repeats of live snapshot responses are answered before routing.
     app.wsgi_app = ReplayCache(app.wsgi_app, service.is_current,  # type: ignore[method-assign]
                                metrics.observe)
