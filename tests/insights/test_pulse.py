@@ -26,6 +26,7 @@ from deltastream.insights.pulse import (
     realised_vol,
 )
 from deltastream.market.clock import FixedClock
+from deltastream.runtime.recorder import start_recording
 from deltastream.settings import Settings
 from deltastream.web import create_app
 from tests.support.specs import EUROPEAN, START, spec, terms
@@ -269,3 +270,33 @@ def test_thresholds_come_from_the_settings():
     th = PulseThresholds.from_settings(Settings(pulse_pcr_high=1.5, pulse_skew_points=2.0))
     assert th.pcr_high == 1.5 and th.skew_points == 2.0
     assert th.as_dict().keys() == PulseThresholds().as_dict().keys()
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """A market recorded once a day for 30 days in a SQLite store (IV rank needs 20 daily
+    observations)."""
+    engine = Engine([EUROPEAN], {"IDX": terms(EUROPEAN)}, seed=7, clock=FixedClock(START),
+                    tick_interval=1.0, history=50)
+    settings = Settings(hours="always", data_dir=tmp_path_factory.mktemp("pulse"),
+                        clock="fixed", clock_start=START.isoformat(), archive_every=86_400.0)
+    recorder = start_recording(engine, settings)
+    for _ in range(30):
+        engine.tick()
+        engine.clock.advance(86_400.0)
+    assert recorder.writer.flush(60.0)
+    app = create_app(settings, feed=engine, start_feed=False, store=recorder.store)
+    yield app.test_client()
+    recorder.close()
+
+
+def test_iv_rank_and_percentile_equal_the_iv_history_route(recorded):
+    client = recorded
+    facts = get(client, "/api/ai/pulse?product=IDX")["facts"]
+    history = get(client, "/api/analytics/iv-history/IDX")
+    assert history["iv_rank"]["value"] is not None
+    assert facts["iv_rank"] == history["iv_rank"]["value"]
+    assert facts["iv_percentile"] == history["iv_percentile"]["value"]
+    assert facts["iv_observations"] == history["lookback"]["observations"] >= 20
+    assert facts["iv_lookback_days"] == history["lookback"]["days"]
+    assert facts["iv_rank_current"] == history["current"]["atm_iv"]
