@@ -97,6 +97,8 @@ ERRORS = {
     "/api/analytics/ohlc/{product}": {"400", "404", "503"},
     "/api/analytics/iv-history/{product}": {"400", "404", "503"},
     "/api/ai/sentiment": set(),
+    "/api/analytics/gex/{product}": {"400", "404", "503"},
+    "/api/analytics/skew/{product}": {"400", "404", "503"},
     "/api/ai/pulse": {"400", "404", "503"},
     "/api/analytics/insights/{product}": {"404", "503"},
 }
