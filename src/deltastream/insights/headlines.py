@@ -24,6 +24,7 @@ in seconds of the monotonic clock.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -271,6 +272,10 @@ class HeadlineService:
             thread.join(2 * self.timeout + 1.0)
 
     def _run(self) -> None:
+        # The word lists take a fraction of a second to read: here, not in a request (which
+        # under gevent would hold up every other request of the worker meanwhile).
+        with contextlib.suppress(LexiconError):     # the report says why
+            self._lexicon()
         while not self._stop.is_set():
             self._stop.wait(self.refresh_due())
 

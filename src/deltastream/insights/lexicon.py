@@ -128,18 +128,24 @@ def read_lexicon(path: Path) -> Lexicon:
     negative: set[str] = set()
     try:
         with path.open(newline="", encoding="utf-8", errors="replace") as f:
-            reader = csv.DictReader(f)
-            missing = {"Word", "Positive", "Negative"} - set(reader.fieldnames or ())
+            reader = csv.reader(f)
+            header = next(reader, [])
+            missing = {"Word", "Positive", "Negative"} - set(header)
             if missing:
                 raise LexiconError(f"{path} is not an LM Master Dictionary CSV: no "
-                                         f"column {', '.join(sorted(missing))}")
+                                   f"column {', '.join(sorted(missing))}")
+            w, p, n = (header.index(name) for name in ("Word", "Positive", "Negative"))
+            last = max(w, p, n)
             for row in reader:
-                word = (row["Word"] or "").strip().upper()
+                # Most of the 86,000 words are in neither list: "0" twice, skipped at once.
+                if len(row) <= last or (row[p] == "0" and row[n] == "0"):
+                    continue
+                word = row[w].strip().upper()
                 if not word:
                     continue
-                if _member(row["Positive"]):
+                if _member(row[p]):
                     positive.add(word)
-                if _member(row["Negative"]):
+                if _member(row[n]):
                     negative.add(word)
     except OSError as exc:
         raise LexiconError(f"cannot read the LM word lists at {path}: {exc}") from exc
