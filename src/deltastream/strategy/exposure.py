@@ -20,13 +20,15 @@ The zero-gamma level is the spot at which the total GEX of the chain changes sig
 whole chain is re-priced there: every option keeps its served implied volatility (sticky
 strike), its time to expiry, the rate and its expiry's dividend yield; only the spot moves.
 Gamma comes from the product's pricer: Black-Scholes-Merton for European chains (the closed
-form, vectorised over a grid of spots), the American pricer
+form, vectorised over a grid of spots; Black-76 on the forward F = S e^((r-q)T), which moves
+with the spot, gives the same gamma in spot), the American pricer
 (:func:`deltastream.pricing.american.greeks`) for American ones. The total is scanned on a
 log-spaced spot grid around the spot with the European closed form (cheap, and for American
 chains only a locator); the sign change nearest the spot brackets the root, which
 :func:`scipy.optimize.brentq` refines with the product's pricer (for an American chain the
 bracket's sign change is first confirmed with the American pricer; the next one out is tried
-when it is not). None when the total does not change sign on the grid.
+when it is not, up to MAX_CANDIDATES: a sign change of the American total that the European
+scan does not see is not found). None when the total does not change sign on the grid.
 
 Call wall and put wall: the strikes of the largest call and put exposure in magnitude (the
 largest gamma x OI: the convention flips signs, not sizes); None without open interest.
