@@ -105,10 +105,22 @@ def test_the_checkout_indexes_the_readme_and_every_doc(tmp_path):
 def test_an_installed_package_indexes_its_readme_from_the_metadata(monkeypatch):
     monkeypatch.setattr(docs_index, "_checkout_root", lambda: None)
 
-    class Meta:
-        def get_payload(self) -> str:
-            return "# DeltaStream\n\n## Install\n\npip install deltastream"
+    readme = "# DeltaStream\n\n## Install\n\npip install deltastream"
 
-    monkeypatch.setattr(docs_index.metadata, "metadata", lambda name: Meta())
-    assert default_documents() == [("README.md",
-                                    "# DeltaStream\n\n## Install\n\npip install deltastream")]
+    class Body:
+        def get_payload(self) -> str:
+            return readme
+
+        def get(self, name: str) -> None:
+            return None
+
+    class Field(Body):
+        def get_payload(self) -> str:
+            return ""
+
+        def get(self, name: str) -> str | None:
+            return readme if name == "Description" else None
+
+    for meta in (Body(), Field()):
+        monkeypatch.setattr(docs_index.metadata, "metadata", lambda name, m=meta: m)
+        assert default_documents() == [("README.md", readme)]

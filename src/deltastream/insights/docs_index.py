@@ -152,9 +152,11 @@ def default_documents() -> list[tuple[str, str]]:
         return [(f.relative_to(root).as_posix(), f.read_text(encoding="utf-8"))
                 for f in files if f.is_file()]
     try:
-        readme = metadata.metadata("deltastream").get_payload()  # type: ignore[attr-defined]
+        meta = metadata.metadata("deltastream")
     except metadata.PackageNotFoundError:
         return []
+    # Metadata 2.1+ carries the README as the message body; older, as a Description field.
+    readme = meta.get_payload() or meta.get("Description")  # type: ignore[attr-defined]
     return [("README.md", str(readme))] if readme else []
 
 
