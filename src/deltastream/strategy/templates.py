@@ -9,7 +9,8 @@ Strike choice (``strikes_by``):
   the forward), away from it on each OTM side (0 = the ATM strike itself);
 - ``"explicit"``: ``strikes``, ascending, each a listed strike.
 
-Wings and second strikes are ``width`` strike steps from the strike they hang off. The ATM
+Wings and second strikes are ``width`` strike steps from the strike they hang off (the
+first strike of a vertical or ratio spread is the OTM strike of its type). The ATM
 strike of straddles and butterflies is the ATM strike shifted by ``distance`` steps under
 ``"distance"`` and the ATM strike itself under ``"delta"`` (their wings then by delta).
 Every template is in ``lots`` lots per leg (ratio spreads 1 x 2, butterflies 1 x 2 x 1).
@@ -195,8 +196,7 @@ def template_legs(snap: ChainSnapshot, t: Template) -> list[Leg]:
         if explicit:
             lo, hi = explicit
         else:
-            a = p.center() if name == "ratio_spread" and t.strikes_by == "distance" else \
-                p.otm("call") if t.strikes_by == "delta" else p.atm
+            a = p.otm("call")
             lo, hi = p.at(a, "distance"), p.at(a + w, "width")
         if name == "ratio_spread":
             return [opt("call", "buy", lo), opt("call", "sell", hi, 2 * n)]
@@ -207,7 +207,7 @@ def template_legs(snap: ChainSnapshot, t: Template) -> list[Leg]:
         if explicit:
             lo, hi = explicit
         else:
-            a = p.otm("put") if t.strikes_by == "delta" else p.atm
+            a = p.otm("put")
             lo, hi = p.at(a - w, "width"), p.at(a, "distance")
         sell_high = name == "bull_put_spread"
         return [opt("put", "sell" if sell_high else "buy", hi),

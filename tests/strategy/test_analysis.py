@@ -1,0 +1,148 @@
+"""The analysis (acceptance 3 and the figures around it): net Greeks are the sum of the legs'
+served Greeks times quantity; legs reordered or duplicated give the same answer; P&L is 0 at
+every breakeven (calendars too); margin is the trading package's; the grid and curves."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from deltastream.strategy.analysis import Request, analyse, local_today
+from deltastream.strategy.legs import Leg, LegError, position_of, resolve
+from deltastream.strategy.templates import Template, template_legs
+from deltastream.strategy.valuation import Valuer
+from deltastream.trading.margin import Market, RiskPosition, india_margin, scan_parameters
+from tests.support.strategy import served
+
+SNAP = served()
+USD = served(american=True)
+
+
+def _template(name: str, snap=SNAP, **kw) -> list:
+    return resolve(snap, template_legs(snap, Template(name, **kw)))
+
+
+@pytest.mark.parametrize("name", ["iron_condor", "ratio_spread", "covered_call", "calendar"])
+def test_net_greeks_are_the_served_greeks_times_quantity(name: str) -> None:
+    legs = _template(name)
+    out = analyse(SNAP, Request(legs))
+    for greek in ("delta", "gamma", "theta", "vega"):
+        expected = 0.0
+        for leg in legs:
+            if leg.kind == "underlying":
+                served_value = 1.0 if greek == "delta" else 0.0
+            else:
+                chain = SNAP.chain_for(leg.expiry)
+                side = chain.calls if leg.kind == "call" else chain.puts
+                i = int(np.flatnonzero(chain.strikes == leg.strike)[0])
+                served_value = float(getattr(side, greek)[i])
+            expected += leg.quantity * served_value
+        assert out["greeks"][greek] == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    money = out["greeks"]["money"]
+    assert money["per_1pct_move"] == pytest.approx(out["greeks"]["delta"] * SNAP.spot / 100)
+    assert money["per_day"] == out["greeks"]["theta"]
+    assert money["per_vol_point"] == out["greeks"]["vega"]
+
+
+FIGURES = ("breakevens", "max_profit", "max_loss", "probability", "greeks", "margin")
+
+
+def _close(a, b) -> None:
+    if isinstance(a, dict):
+        assert set(a) == set(b)
+        for k in a:
+            _close(a[k], b[k])
+    elif isinstance(a, list):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            _close(x, y)
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-9)
+    else:
+        assert a == b
+
+
+@pytest.mark.parametrize("name", ["iron_condor", "butterfly", "calendar", "covered_call"])
+def test_order_and_duplicates_do_not_change_the_answer(name: str) -> None:
+    asked = template_legs(SNAP, Template(name, lots=2))
+    reordered = asked[::-1]
+    # Each leg of 2 lots asked as two legs of 1 lot, interleaved.
+    split = [Leg(g.kind, g.side, g.lots // 2, g.expiry, g.strike) for g in asked] * 2
+    base = analyse(SNAP, Request(resolve(SNAP, asked)))
+    for other in (reordered, split):
+        out = analyse(SNAP, Request(resolve(SNAP, other)))
+        for key in FIGURES:
+            _close(base[key], out[key])
+
+
+@pytest.mark.parametrize("name", ["iron_condor", "long_strangle", "calendar", "diagonal",
+                                  "ratio_spread"])
+def test_pnl_is_zero_at_each_breakeven(name: str) -> None:
+    legs = _template(name, strikes_by="delta")
+    out = analyse(SNAP, Request(legs))
+    assert out["breakevens"]
+    position = position_of(legs)
+    valuer = Valuer(SNAP, position)
+    front = SNAP.chains[0]
+    pnl = valuer.pnl(front.time_to_expiry)(np.array(out["breakevens"]))
+    lots = max(leg.lots for leg in legs)
+    assert np.abs(pnl).max() <= 1e-9 * lots
+    grid = out["grid"]
+    assert set(out["breakevens"]) <= set(grid["spot"])
+    at = [grid["spot"].index(b) for b in out["breakevens"]]
+    assert max(abs(grid["expiry"][i]) for i in at) <= 1e-9 * lots
+
+
+def test_margin_is_the_trading_models() -> None:
+    legs = _template("short_strangle")
+    out = analyse(SNAP, Request(legs))
+    risk = [RiskPosition(int(leg.quantity), leg.kind, leg.strike, leg.time, leg.iv)
+            for leg in position_of(legs).contracts]
+    market = Market(SNAP.spot, SNAP.terms.rate, SNAP.terms.dividend_yield)
+    # As paper trading applies it: INR, the product's scan (by its exchange).
+    params = scan_parameters(SNAP.product, SNAP.terms.exchange)
+    assert out["margin"]["required"] == float(india_margin(risk, market, params).total)
+    assert out["margin"]["required"] > 0
+    assert out["max_loss"]["unbounded"] and out["margin"]["return_on_margin"] == pytest.approx(
+        out["max_profit"]["value"] / out["margin"]["required"])
+
+
+def test_us_margin_for_a_usd_product() -> None:
+    out = analyse(USD, Request(_template("bull_put_spread", snap=USD)))
+    # A vertical's US requirement is its width per paired unit.
+    assert out["margin"]["required"] == pytest.approx(2 * USD.terms.strike_step * 100)
+
+
+def test_curves_and_grid() -> None:
+    legs = _template("long_straddle")
+    today = local_today(SNAP)
+    dates = [today, today + timedelta(days=1)]
+    out = analyse(SNAP, Request(legs, dates, "sticky_strike", 300))
+    grid = out["grid"]
+    assert len(grid["spot"]) >= 300 and all(np.diff(grid["spot"]) > 0)
+    assert [d["date"] for d in grid["dates"]] == [d.isoformat() for d in dates]
+    # Priced at the mids, today's P&L at the spot is ~0, and at the date of today it is
+    # today's curve.
+    spot_at = np.interp(SNAP.spot, grid["spot"], grid["today"])
+    assert abs(spot_at) < 1e-3 * SNAP.spot
+    np.testing.assert_allclose(grid["dates"][0]["pnl"], grid["today"], rtol=1e-12)
+    # A long straddle loses at most its premium, at the strike.
+    assert out["max_loss"]["value"] == pytest.approx(-position_of(legs).cost, rel=1e-12)
+    v = out["probability"]["lognormal"]["iv"] * math.sqrt(out["time_to_expiry"])
+    assert grid["spot"][0] <= out["forward"] * math.exp(-5 * v)
+    assert grid["spot"][-1] >= out["forward"] * math.exp(5 * v)
+
+
+@pytest.mark.parametrize(("request_", "field"), [
+    (Request([], [SNAP.chains[0].expiry]), "dates[0]"),
+    (Request([], [], "sticky_delta"), "smile"),
+    (Request([], [], "sticky_strike", 20), "points"),
+])
+def test_bad_options_name_the_field(request_: Request, field: str) -> None:
+    legs = _template("long_straddle")
+    with pytest.raises(LegError) as caught:
+        analyse(SNAP, Request(legs, request_.dates, request_.smile, request_.points))
+    assert caught.value.parameter == field
