@@ -34,7 +34,6 @@ from . import (
 )
 from .compression import compress_response
 from .cors import allow_write_routes
-from .cors import allow_write_routes
 from .errors import ERROR_SCHEMA, READ_METHODS, register_error_handlers
 from .headers import install_security_headers
 from .metrics import Metrics
@@ -112,9 +111,6 @@ def create_app(settings: Settings | None = None, *, feed: SnapshotFeed,
     routes_trade.init_trade(app)
     routes_sentiment.init_sentiment(app, settings)
     init_socketio(app, hub, settings)
-    # Once every route is registered: preflights of the POST routes outside accounts and
-    # trading allow their methods (.cors).
-    allow_write_routes(app, settings)
     # Once every route is registered: preflights of the POST routes outside accounts and
     # trading allow their methods (.cors).
     allow_write_routes(app, settings)
