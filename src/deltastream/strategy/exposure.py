@@ -154,17 +154,25 @@ def zero_gamma(book: GammaBook, spot: float, log_range: float = GRID_LOG_RANGE,
     candidates = sorted(
         [(abs(grid[i] - spot), i, i) for i in exact if not book.american]
         + [(min(abs(grid[i] - spot), abs(grid[i + 1] - spot)), i, i + 1) for i in changes])
+    # brentq evaluates the bracket's ends again: remembered, as an American total is costly.
+    totals: dict[float, float] = {}
+
+    def priced(x: float) -> float:
+        if x not in totals:
+            totals[x] = book.priced_total(x)
+        return totals[x]
+
     for _, lo, hi in candidates[:MAX_CANDIDATES if book.american else 1]:
         if lo == hi:
             return float(grid[lo])
         a, b = float(grid[lo]), float(grid[hi])
-        fa, fb = book.priced_total(a), book.priced_total(b)
+        fa, fb = priced(a), priced(b)
         if fa == 0.0:
             return a
         if fb == 0.0:
             return b
         if (fa < 0) != (fb < 0):
-            root: float = brentq(book.priced_total, a, b, xtol=ROOT_TOLERANCE * spot,
+            root: float = brentq(priced, a, b, xtol=ROOT_TOLERANCE * spot,
                                  rtol=4 * np.finfo(float).eps)
             return root
     return None
