@@ -13,8 +13,14 @@ import pytest
 from openapi_spec_validator import validate
 from scipy.stats import norm
 
+from deltastream.engine.runner import Engine
+from deltastream.market.clock import FixedClock
+from deltastream.pricing import american
 from deltastream.pricing import black_scholes_merton as bsm
+from deltastream.settings import Settings
+from deltastream.web import create_app
 from deltastream.web.exposure_models import GEXResponse, SkewResponse
+from tests.support.specs import START, spec, terms
 
 
 def get(client, url, model):
@@ -197,3 +203,33 @@ def test_the_spec_documents_and_validates_the_new_routes(client):
     assert {"expiry", "source", "at"} <= set(params)
     skew = spec["paths"]["/api/analytics/skew/{product}"]["get"]
     assert {p["name"] for p in skew["parameters"]} >= {"source", "at"}
+
+
+def test_an_american_chains_zero_gamma_is_priced_with_the_american_model():
+    american_spec = spec("AME", 200.0, 2.5, 0.01, True, strikes_each_side=15)
+    engine = Engine([american_spec], {"AME": terms(american_spec, "USD", 100)}, seed=5,
+                    clock=FixedClock(START), tick_interval=1.0, history=10)
+    engine.tick()
+    client = create_app(Settings(), feed=engine, start_feed=False).test_client()
+    body = get(client, "/api/analytics/gex/AME?convention=dealer_short_calls", GEXResponse)
+    assert body["model"] == "american_fixed_point_boundary" and body["unit"] == "USD per 1% move"
+    listed = chains(client, "AME")
+    calls, puts = served_gex(listed, body["spot"], -1, 1)
+    assert body["total"] == pytest.approx(sum(calls.values()) + sum(puts.values()), rel=1e-4)
+
+    def total(spot):
+        out = 0.0
+        for c in listed:
+            for options, sign, call in ((c["calls"], -1, True), (c["puts"], 1, False)):
+                ok = [o for o in options if o["iv"] is not None]
+                gamma = american.greeks(spot, [o["strike"] for o in ok], c["time_to_expiry"],
+                                        c["rate"], c["dividend_yield"], [o["iv"] for o in ok],
+                                        call, second_order=False).gamma
+                out += sign * float(np.dot(gamma, [o["open_interest"] for o in ok])) * 100
+        return out
+
+    if body["zero_gamma"] is not None:
+        assert total(body["zero_gamma"] * 0.999) * total(body["zero_gamma"] * 1.001) < 0
+    else:
+        signs = {np.sign(total(s)) for s in body["spot"] * np.exp(np.linspace(-0.2, 0.2, 21))}
+        assert len(signs) == 1
