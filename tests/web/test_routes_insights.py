@@ -77,13 +77,16 @@ def test_chat_answers_with_sources(client):
 @pytest.mark.parametrize("body", [
     {"json": {}}, {"json": {"query": ""}}, {"json": {"query": "   "}}, {"json": {"query": 5}},
     {"json": ["query"]}, {"json": {"query": "x" * 501}},
-    {"data": "not json", "content_type": "application/json"}, {"data": "query=x"}])
+    {"data": "not json", "content_type": "application/json"}, {"data": "query=x"},
+    {"json": {"query": "IDX pcr", "pad": "x" * 5000}},
+    {"data": b'{"query": "IDX pcr"}' + b" " * 5000, "content_type": "application/json"}])
 def test_a_bad_query_is_400_naming_it(client, body):
     response = client.post("/api/ai/chat", **body)
     assert response.status_code == 400
     error = response.get_json()
     assert error["detail"]["parameter"] == "query"
     assert "500 characters" in error["detail"]["accepted"]
+    assert "4096 bytes" in error["detail"]["accepted"]
 
 
 def test_a_long_query_within_the_limit_is_answered(client):

@@ -10,6 +10,7 @@ day).
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from typing import Annotated, Any
@@ -39,6 +40,9 @@ from .state import app_state
 bp = APIBlueprint("insights", __name__, tag="Insights")
 
 DEFAULT_PRODUCT = "NIFTY"
+# A chat request's body: the query and JSON around it (a query is at most 500 characters, up
+# to 4 bytes each in UTF-8, or 6 as a JSON escape).
+MAX_BODY_BYTES = 4096
 # One IV observation a day, as /api/analytics/iv-history's default sample_seconds.
 IV_SAMPLE_SECONDS = 86_400
 
@@ -189,11 +193,21 @@ def _chat() -> Chat:
                 "DeltaStream (from its README and docs by BM25 retrieval): {query} -> "
                 "{answer, sources, intent, facts, llm}",
         responses={400: f"invalid parameter 'query': a JSON body {{\"query\": text of 1 to "
-                        f"{MAX_QUERY_CHARS} characters}}",
+                        f"{MAX_QUERY_CHARS} characters}} of at most {MAX_BODY_BYTES} bytes",
                    404: UNKNOWN_PRODUCT, 503: NO_MARKET_DATA})
 def chat() -> Response:
-    body = request.get_json(silent=True)
-    accepted = f"a JSON object {{\"query\": text of 1 to {MAX_QUERY_CHARS} characters}}"
+    accepted = (f"a JSON object {{\"query\": text of 1 to {MAX_QUERY_CHARS} characters}} of "
+                f"at most {MAX_BODY_BYTES} bytes")
+    # Read at most the limit (a chunked body has no length): never an unbounded read.
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise bad_parameter("query", f"a body of {request.content_length} bytes", accepted)
+    raw = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise bad_parameter("query", f"a body of more than {MAX_BODY_BYTES} bytes", accepted)
+    try:
+        body = json.loads(raw) if request.is_json else None
+    except ValueError:
+        body = None
     text = body.get("query") if isinstance(body, dict) else None
     if not isinstance(text, str) or not text.strip():
         raise bad_parameter("query", "missing or not a non-empty string", accepted)
