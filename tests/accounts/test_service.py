@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from deltastream.accounts.errors import (
     EmailTakenError,
@@ -16,9 +17,10 @@ from deltastream.accounts.errors import (
     UnknownApiKeyError,
 )
 from deltastream.accounts.passwords import PasswordHashing
-from deltastream.accounts.service import AccountService
+from deltastream.accounts.service import USER_RECHECK, AccountService
 from deltastream.store.accounts import SqlAccountStore
 from deltastream.store.database import open_database, sqlite_url
+from deltastream.store.schema import users
 
 START = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 SECRET = b"s" * 32
@@ -129,6 +131,38 @@ def test_access_tokens_expire_on_the_pinned_clock(store, clock):
     clock.now = START + timedelta(minutes=15)
     with pytest.raises(InvalidTokenError):
         accounts.authenticate(session.access_token)
+
+
+def test_a_verified_access_token_is_remembered_until_it_expires(store, clock, monkeypatch):
+    accounts = service_on(store, clock)
+    session = accounts.register("ann@example.com", PASSWORD)
+    reads = []
+    user_by_id = store.user_by_id
+    monkeypatch.setattr(store, "user_by_id", lambda i: reads.append(i) or user_by_id(i))
+    for _ in range(3):
+        assert accounts.authenticate(session.access_token)[0].id == session.user.id
+    assert reads == [session.user.id]           # verified and read once
+    clock.now = START + USER_RECHECK             # the user is read again after USER_RECHECK
+    accounts.authenticate(session.access_token)
+    assert reads == [session.user.id] * 2
+    clock.now = START + timedelta(minutes=15)   # remembered, still expires at its exp
+    with pytest.raises(InvalidTokenError) as expired:
+        accounts.authenticate(session.access_token)
+    assert expired.value.reason == "expired"
+    with pytest.raises(InvalidTokenError):
+        accounts.authenticate(session.access_token + "x")
+
+
+def test_a_remembered_token_of_a_deleted_user_fails_at_the_recheck(store, clock):
+    accounts = service_on(store, clock)
+    session = accounts.register("ann@example.com", PASSWORD)
+    accounts.authenticate(session.access_token)
+    with store.db.begin() as conn:
+        conn.execute(sa.delete(users).where(users.c.id == session.user.id))
+    clock.now = START + USER_RECHECK
+    with pytest.raises(InvalidTokenError) as gone:
+        accounts.authenticate(session.access_token)
+    assert gone.value.reason == "unknown"
 
 
 def test_logout_revokes_the_family(store, clock):

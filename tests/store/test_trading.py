@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -18,6 +19,7 @@ from sqlalchemy import exc
 from deltastream.store import database, schema
 from deltastream.store.accounts import SqlAccountStore
 from deltastream.store.trading import ContractRef, NewOrder, SqlTradingStore
+from deltastream.trading.positions import Position, replay
 
 START = {"INR": Decimal("1000000"), "USD": Decimal("100000")}
 CALL = ContractRef("NIFTY", date(2026, 12, 29), Decimal("24500"), "call", "INR")
@@ -136,6 +138,46 @@ def test_reset_deletes_orders_and_fills_and_restores_cash(trading, db):
         ledger.reset(START, 3)
     assert trading.orders(ann) == [] and trading.fills(ann) == []
     assert trading.cash(ann) == START
+
+
+def _fill_in(store: SqlTradingStore, who: int, price: str, at: int, side: str = "BUY"
+             ) -> None:
+    with store.locked(who) as ledger:
+        order = ledger.insert_order(replace(new_order(who, placed_at=at), side=side))
+        ledger.insert_fill(order, 65, Decimal(price), Decimal("20"), at)
+
+
+def _held(store: SqlTradingStore, who: int) -> tuple[list[int], Position]:
+    """The fills' ids and the CALL position a ledger of ``store`` sees, and that the replay
+    of the fills read afresh agrees."""
+    with store.locked(who) as ledger:
+        fills, position = ledger.fills(), ledger.position(CALL)
+    assert fills == store.fills(who)
+    assert position == replay((f.signed_quantity, f.price, f.charges) for f in fills)
+    return [f.id for f in fills], position
+
+
+def test_remembered_fills_follow_other_processes_changes_and_resets(trading, db):
+    ann = user(db, "ann@example.com")
+    trading.ensure_account(ann, START, 1)
+    other = SqlTradingStore(db)     # another process's store on the same database
+    _fill_in(trading, ann, "100", 2)
+    _fill_in(other, ann, "110", 3)
+    ids, position = _held(trading, ann)       # remembered one, read the newer one
+    assert len(ids) == 2 and position.quantity == 130 and position.cost == Decimal("13650")
+    # A reset elsewhere, then as many fills as before (SQLite may give them the same ids):
+    with other.locked(ann) as ledger:
+        ledger.reset(START, 4)
+    _fill_in(other, ann, "90", 5, side="SELL")
+    _fill_in(other, ann, "95", 6, side="SELL")
+    ids, position = _held(trading, ann)
+    assert position.quantity == -130 and position.cost == Decimal("-12025")
+    # A transaction that rolls back is not remembered.
+    with pytest.raises(RuntimeError), trading.locked(ann) as ledger:
+        ledger.insert_fill(ledger.insert_order(new_order(ann)), 65, Decimal("1"),
+                           Decimal("0"), 7)
+        raise RuntimeError("refused")
+    assert _held(trading, ann)[1].quantity == -130
 
 
 def test_revision_0005_adds_only_the_trading_tables_and_downgrades_cleanly(fresh_url):

@@ -8,6 +8,14 @@ Refresh rotation: a refresh token can be used once. Using it spends it and issue
 successor in the same family. Presenting a spent (or revoked) token again means it was copied:
 the whole family is revoked, so the thief's and the user's successors both stop working and the
 user logs in again. Logging out revokes the family of the refresh token given.
+
+Authentication is cached per service (so per web worker): an access token verified once (its
+signature, claims and user) is remembered until it expires, so a client's next requests cost a
+dictionary look-up and an expiry comparison instead of an HMAC and a database read. The user's
+existence is read again at most every :data:`USER_RECHECK` of the service's clock; the cache
+holds at most :data:`MAX_CACHED_TOKENS` tokens (emptied when full). An access token lapses at
+its own expiry and nothing revokes one early, so the cache answers exactly what verifying again
+would, but for a user deleted within the last ``USER_RECHECK``.
 """
 
 from __future__ import annotations
@@ -25,6 +33,10 @@ from .store import AccountStore
 
 DEFAULT_ACCESS_TTL = timedelta(minutes=15)
 DEFAULT_REFRESH_TTL = timedelta(days=30)
+# How long a cached access token's user is trusted to exist without reading it again.
+USER_RECHECK = timedelta(seconds=30)
+# Verified tokens a service remembers at most (a few hundred bytes each).
+MAX_CACHED_TOKENS = 10_000
 
 
 def utc_now() -> datetime:
@@ -86,6 +98,8 @@ class AccountService:
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
         self.now = now
+        # access token -> (its user, its claims, when the user was last read); module docstring.
+        self._verified: dict[str, tuple[User, tokens.AccessClaims, datetime]] = {}
 
     def register(self, email: object, password: object, name: object = None) -> Session:
         """A new account and its first session. ``name`` defaults to the email's local part.
@@ -122,11 +136,25 @@ class AccountService:
     def authenticate(self, access_token: str) -> tuple[User, tokens.AccessClaims]:
         """The user an access token was issued to, and its claims;
         :class:`~.errors.InvalidTokenError` when invalid, expired, or its user is gone."""
-        claims = tokens.verify_access_token(self._secret, access_token, self.now())
+        now = self.now()
+        cached = self._verified.get(access_token)
+        if cached is not None:
+            user, claims, read_at = cached
+            if now >= claims.expires_at:
+                self._verified.pop(access_token, None)
+                raise InvalidTokenError("expired", "access token expired")
+            if read_at <= now < read_at + USER_RECHECK:
+                return user, claims
+        claims = tokens.verify_access_token(self._secret, access_token, now)
         row = self.store.user_by_id(claims.user_id)
         if row is None:
+            self._verified.pop(access_token, None)
             raise InvalidTokenError("unknown", "the token's account no longer exists")
-        return User.of(row), claims
+        user = User.of(row)
+        if len(self._verified) >= MAX_CACHED_TOKENS:
+            self._verified.clear()
+        self._verified[access_token] = (user, claims, now)
+        return user, claims
 
     def refresh(self, refresh_token: object) -> Session:
         """Spend ``refresh_token`` and hand out a new session in its family.

@@ -99,6 +99,7 @@ from ..core.snapshot import ChainSnapshot, monthly_flags
 from ..core.types import MarketStatus
 from ..store import history
 from ..store.trading import (
+    AccountFills,
     ContractRef,
     FillRow,
     Ledger,
@@ -548,7 +549,7 @@ class PaperTrading:
     def _check_margin(self, ledger: Ledger, contract: ContractRef, order: Order,
                       result: MatchResult, filled_before: int = 0) -> None:
         cash = ledger.cash()[contract.currency]
-        before = self.holdings(ledger.fills())
+        before = _held(ledger)
         sign = order.side.sign
         cash_change = ZERO
         after = dict(before)
@@ -571,16 +572,18 @@ class PaperTrading:
         limits = self.limits.get(contract.currency)
         if limits is None or not limits.any:
             return
-        usage = self._usage(ledger.fills(), contract.currency)
+        account = ledger.account
+        usage = self._usage_of({c: p for c, p in account.positions.items()
+                                if c.currency == contract.currency},
+                               self._realised_today(account, contract.currency),
+                               contract.currency)
         sign = order.side.sign
         price = usage.mark(contract)
         cost = sum((self.charges(contract.currency, order.side, f.quantity, f.price)
                     + sign * f.quantity * (f.price - price) for f in result.fills), ZERO)
         pending = 0
         if limits.max_open_lots:
-            pending = sum(sign * (o.quantity - o.filled_quantity) for o in ledger.open_orders()
-                          if o.contract == contract and o.side == order.side.value
-                          and o.id != exclude)
+            pending = sign * ledger.open_units(contract, order.side.value, exclude)
         units = sign * (sum(f.quantity for f in result.fills) + result.remaining)
         check_limits(limits, OrderExposure(
             lot_size, usage.positions.get(contract, Position()).quantity, pending, units,
@@ -591,6 +594,18 @@ class PaperTrading:
         day's loss (:mod:`deltastream.trading.limits`)."""
         return self._usage(self.store.fills(user_id), currency)
 
+    def _day_start(self) -> int:
+        now = self.now()
+        return micros(datetime(now.year, now.month, now.day, tzinfo=UTC))
+
+    def _realised_today(self, account: AccountFills, currency: str) -> Decimal:
+        """Realised P&L net of charges of the account's fills in ``currency`` this UTC day."""
+        day_start = self._day_start()
+        return sum((realised - fill.charges
+                    for fill, realised in zip(account.fills, account.realised, strict=True)
+                    if fill.filled_at >= day_start and fill.contract.currency == currency),
+                   ZERO)
+
     def _usage(self, fills: Iterable[FillRow], currency: str) -> LimitUsage:
         mine = [f for f in fills if f.contract.currency == currency]
         positions: dict[ContractRef, Position] = {}
@@ -598,6 +613,14 @@ class PaperTrading:
             positions[fill.contract] = apply_fill(positions.get(fill.contract, Position()),
                                                   fill.signed_quantity, fill.price,
                                                   fill.charges)
+        day_start = self._day_start()
+        realised_today = sum((r.net for r in realisations(mine) if r.at >= day_start), ZERO)
+        return self._usage_of(positions, realised_today, currency)
+
+    def _usage_of(self, positions: Mapping[ContractRef, Position], realised_today: Decimal,
+                  currency: str) -> LimitUsage:
+        """The limits' figures of a market's ``positions`` and the day's realised P&L net of
+        charges so far."""
         marks: dict[ContractRef, Decimal] = {}
         snapshots = {c.product: self.latest(c.product) for c in positions}
         for c, position in positions.items():
@@ -608,9 +631,6 @@ class PaperTrading:
         gross = sum((abs(p.quantity) * marks[c] for c, p in positions.items()), ZERO)
         unrealised = sum((p.unrealised(marks[c]) for c, p in positions.items() if p.quantity),
                          ZERO)
-        now = self.now()
-        day_start = micros(datetime(now.year, now.month, now.day, tzinfo=UTC))
-        realised_today = sum((r.net for r in realisations(mine) if r.at >= day_start), ZERO)
         return LimitUsage(positions, marks, gross, -(realised_today + unrealised),
                           self.latest)
 
@@ -620,7 +640,7 @@ class PaperTrading:
         new status, filled units and average price."""
         contract = row.contract
         cash = ledger.cash()[contract.currency]
-        earlier = [(f.quantity, f.price) for f in ledger.fills() if f.order_id == row.id]
+        earlier = [(f.quantity, f.price) for f in ledger.account.fills if f.order_id == row.id]
         for fill in fills:
             charges = self.charges(contract.currency, order.side, fill.quantity, fill.price)
             ledger.insert_fill(row, fill.quantity, fill.price, charges, now)
@@ -797,7 +817,7 @@ class PaperTrading:
                           ) -> bool:
         """Whether the margin covers all these fills at once, in each currency."""
         cash = ledger.cash()
-        before = self.holdings(ledger.fills())
+        before = _held(ledger)
         after = dict(before)
         change: dict[str, Decimal] = defaultdict(lambda: ZERO)
         for current, plan in fills:
@@ -1009,6 +1029,11 @@ class PaperTrading:
                 sum((v.unrealised for v in positions), ZERO),
                 self.requirement(holdings, currency), positions)
         return out
+
+
+def _held(ledger: Ledger) -> dict[ContractRef, int]:
+    """The ledger's signed units by contract (flat ones included, as :meth:`holdings`)."""
+    return {c: p.quantity for c, p in ledger.positions().items()}
 
 
 def _amended(row: OrderRow, request: ModifyRequest, lot_size: int, tick_size: Decimal

@@ -15,6 +15,16 @@ Serialisation: every change of a user's cash, orders or fills runs inside
 SQLite). Two concurrent orders of one user therefore run one after the other, and the second
 sees the cash and positions the first left: together they cannot exceed the margin.
 
+Fills cached per process (:class:`AccountFills`): a store remembers each account's fills as
+its last committed transaction left them, with each contract's position and each fill's
+realised P&L, so an order reads only what changed since. Under the account lock a
+:class:`Ledger` checks the memory against the database with one query (the user's fills from
+the newest remembered one on, and their count): the newest remembered fill still stored
+unchanged and the count the remembered ones plus the newer ones, the newer ones are appended;
+anything else (a reset, another process's changes the count does not explain) reads the fills
+again in full. A ledger's own writes update its copy, which the store keeps only once the
+transaction committed: what is remembered was always stored.
+
 Events (the outbox): every write of an order or a fill through a :class:`Ledger` also writes a
 ``paper_events`` row in the same transaction: ``order`` (the order after the change), ``fill``
 (the fill and its order's symbol) and ``position`` (the contract's position after the fill,
@@ -29,7 +39,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple, TypeVar
@@ -131,6 +141,37 @@ class FillRow:
     @property
     def signed_quantity(self) -> int:
         return self.quantity if self.side == "BUY" else -self.quantity
+
+
+@dataclass(frozen=True)
+class AccountFills:
+    """A user's fills in id order and what they add up to: ``positions`` each contract's
+    position (every fill of it replayed) and ``realised`` each fill's realised P&L, gross of
+    charges, by weighted average cost (aligned with ``fills``). Immutable: a change makes a
+    new one (:meth:`plus`)."""
+
+    fills: tuple[FillRow, ...] = ()
+    positions: Mapping[ContractRef, Position] = field(default_factory=dict)
+    realised: tuple[Decimal, ...] = ()
+
+    def plus(self, new: Iterable[FillRow]) -> AccountFills:
+        """These fills and ``new`` ones after them."""
+        added = tuple(new)
+        if not added:
+            return self
+        positions = dict(self.positions)
+        realised = []
+        for fill in added:
+            before = positions.get(fill.contract, _FLAT)
+            after = apply_fill(before, fill.signed_quantity, fill.price, fill.charges)
+            positions[fill.contract] = after
+            realised.append(after.realised - before.realised)
+        return AccountFills(self.fills + added, positions, self.realised + tuple(realised))
+
+
+_FLAT = Position()
+# Accounts whose fills a store remembers at most (module docstring); forgotten all at once.
+MAX_CACHED_ACCOUNTS = 4096
 
 
 def _contract_values(c: ContractRef) -> dict[str, Any]:
@@ -255,16 +296,55 @@ _SET_CASH = sa.update(paper_accounts).where(paper_accounts.c.user_id == sa.bindp
                                             == sa.bindparam("the_currency"))
 
 
+_CASH = sa.select(paper_accounts.c.currency, paper_accounts.c.cash).where(
+    paper_accounts.c.user_id == sa.bindparam("the_user"))
+_FILLS = (sa.select(paper_fills).where(paper_fills.c.user_id == sa.bindparam("the_user"))
+          .order_by(paper_fills.c.id))
+# The fills from a given one on, each row with the count of all the user's fills.
+_FILLS_FROM = (sa.select(paper_fills, sa.select(sa.func.count()).select_from(paper_fills)
+                         .where(paper_fills.c.user_id == sa.bindparam("the_user"))
+                         .scalar_subquery().label("fills_count"))
+               .where(paper_fills.c.user_id == sa.bindparam("the_user"),
+                      paper_fills.c.id >= sa.bindparam("the_id"))
+               .order_by(paper_fills.c.id))
+
+
+_O = paper_orders
+# Units still to fill of a user's open orders on one contract and side, but for one order.
+_OPEN_UNITS = (sa.select(sa.func.coalesce(sa.func.sum(_O.c.quantity - _O.c.filled_quantity), 0))
+               .where(_O.c.user_id == sa.bindparam("the_user"),
+                      _O.c.status.in_(OPEN_STATUSES), _O.c.side == sa.bindparam("the_side"),
+                      _O.c.id != sa.bindparam("the_order"),
+                      *(_O.c[name].is_not_distinct_from(sa.bindparam(f"the_{name}"))
+                        for name in ("product", "expiry", "strike", "right", "currency"))))
+
+
 class Ledger:
     """One user's account inside a locked transaction (from :meth:`SqlTradingStore.locked`):
     reads see every change made before the lock was taken."""
 
-    def __init__(self, conn: sa.Connection, user_id: int) -> None:
+    def __init__(self, conn: sa.Connection, user_id: int,
+                 remembered: AccountFills | None = None) -> None:
         self.conn = conn
         self.user_id = user_id
+        # What the store remembers of the user's fills (module docstring), checked at first use.
+        self._remembered = remembered
         # The user's fills in id order, read once per transaction: the lock keeps every other
         # writer out, and this ledger's own writes keep it current.
-        self._fills: list[FillRow] | None = None
+        self._account: AccountFills | None = None
+        # The user's cash by currency, read once per transaction and kept current the same way.
+        self._cash: dict[str, Decimal] | None = None
+
+    @property
+    def account(self) -> AccountFills:
+        """The user's fills as this transaction sees them, and their positions."""
+        if self._account is None:
+            self._account = _fills_since(self.conn, self.user_id, self._remembered)
+        return self._account
+
+    def positions(self) -> Mapping[ContractRef, Position]:
+        """Each contract's position (flat ones included), from every fill so far."""
+        return self.account.positions
 
     def _event(self, kind: str, payload: Mapping[str, Any], at: int) -> None:
         """Write an outbox row in this transaction (module docstring)."""
@@ -273,25 +353,30 @@ class Ledger:
 
     def position(self, contract: ContractRef) -> Position:
         """The user's position in ``contract``: the replay of its fills in id order."""
-        position = Position()
-        for fill in self.fills():
-            if fill.contract == contract:
-                position = apply_fill(position, fill.signed_quantity, fill.price, fill.charges)
-        return position
+        return self.account.positions.get(contract, _FLAT)
 
     def cash(self) -> dict[str, Decimal]:
-        rows = self.conn.execute(sa.select(paper_accounts.c.currency, paper_accounts.c.cash)
-                                 .where(paper_accounts.c.user_id == self.user_id)).all()
-        return {currency: Decimal(cash) for currency, cash in rows}
+        if self._cash is None:
+            rows = self.conn.execute(_CASH, {"the_user": self.user_id}).all()
+            self._cash = {currency: Decimal(cash) for currency, cash in rows}
+        return dict(self._cash)
 
     def set_cash(self, currency: str, cash: Decimal, at: int) -> None:
         self.conn.execute(_SET_CASH, {"the_user": self.user_id, "the_currency": currency,
                                       "cash": _text(cash), "updated_at": at})
+        if self._cash is not None:
+            self._cash[currency] = cash
 
     def fills(self) -> list[FillRow]:
-        if self._fills is None:
-            self._fills = _fills_of(self.conn, self.user_id)
-        return list(self._fills)
+        return list(self.account.fills)
+
+    def open_units(self, contract: ContractRef, side: str, exclude: int | None = None) -> int:
+        """Units still to fill of the user's open orders on ``contract`` and ``side``
+        (``exclude``: an order not counted)."""
+        values = {f"the_{k}": v for k, v in _contract_values(contract).items()}
+        return int(self.conn.scalar(_OPEN_UNITS, {
+            "the_user": self.user_id, "the_side": side, "the_order": exclude or 0,
+            **values}) or 0)
 
     def order_by_key(self, key: str) -> OrderRow | None:
         row = self.conn.execute(sa.select(paper_orders).where(
@@ -349,14 +434,14 @@ class Ledger:
 
     def insert_fill(self, order: OrderRow, quantity: int, price: Decimal, charges: Decimal,
                     at: int) -> FillRow:
+        account = self.account     # read before the insert, which it must not count twice
         fill_id = self.conn.execute(_INSERT_FILL, {
             "order_id": order.id, "user_id": self.user_id, **_contract_values(order.contract),
             "side": order.side, "quantity": quantity, "price": _text(price),
             "charges": _text(charges), "filled_at": at}).scalar_one()
         fill = FillRow(int(fill_id), order.id, self.user_id, order.contract, order.side,
                        quantity, price, charges, at)
-        if self._fills is not None:
-            self._fills.append(fill)
+        self._account = account.plus((fill,))
         self._event(FILL_EVENT, {**_contract_payload(fill.contract), "id": fill.id,
                                  "order_id": fill.order_id, "user_id": fill.user_id,
                                  "symbol": order.symbol, "side": fill.side,
@@ -373,7 +458,7 @@ class Ledger:
         held = {f.contract for f in self.fills()}
         self.conn.execute(sa.delete(paper_fills).where(paper_fills.c.user_id == self.user_id))
         self.conn.execute(sa.delete(paper_orders).where(paper_orders.c.user_id == self.user_id))
-        self._fills = []
+        self._account = AccountFills()
         for currency, cash in starting_cash.items():
             self.set_cash(currency, cash, at)
         for contract in sorted(held, key=repr):
@@ -381,9 +466,22 @@ class Ledger:
 
 
 def _fills_of(conn: sa.Connection, user_id: int) -> list[FillRow]:
-    rows = conn.execute(sa.select(paper_fills).where(paper_fills.c.user_id == user_id)
-                        .order_by(paper_fills.c.id)).all()
+    rows = conn.execute(_FILLS, {"the_user": user_id}).all()
     return [_fill(row) for row in rows]
+
+
+def _fills_since(conn: sa.Connection, user_id: int, remembered: AccountFills | None
+                 ) -> AccountFills:
+    """The user's fills now: ``remembered`` and the newer ones when the database still holds
+    exactly those (module docstring), else all of them read again."""
+    if remembered is not None and remembered.fills:
+        newest = remembered.fills[-1]
+        rows = conn.execute(_FILLS_FROM, {"the_user": user_id, "the_id": newest.id}).all()
+        if rows and rows[0]._mapping["fills_count"] == len(remembered.fills) + len(rows) - 1:
+            found = [_fill(row) for row in rows]
+            if found[0] == newest:
+                return remembered.plus(found[1:])
+    return AccountFills().plus(_fills_of(conn, user_id))
 
 
 class SqlTradingStore:
@@ -403,6 +501,21 @@ class SqlTradingStore:
         # SQLite: :meth:`run_locked`'s units of this process commit in batches.
         self.group = (None if self._process_lock is None
                       else GroupCommit(db_engine, self._process_lock))
+        # Each account's fills as its last committed transaction here left them (module
+        # docstring).
+        self._remembered: dict[int, AccountFills] = {}
+
+    def _ledger(self, conn: sa.Connection, user_id: int) -> Ledger:
+        return Ledger(conn, user_id, self._remembered.get(user_id))
+
+    def _committed(self, ledger: Ledger) -> None:
+        """Remember the fills of a ledger whose transaction committed."""
+        if ledger._account is None:
+            return
+        if len(self._remembered) >= MAX_CACHED_ACCOUNTS and \
+                ledger.user_id not in self._remembered:
+            self._remembered.clear()
+        self._remembered[ledger.user_id] = ledger._account
 
     def ensure_account(self, user_id: int, starting_cash: Mapping[str, Decimal],
                        at: int) -> None:
@@ -428,13 +541,15 @@ class SqlTradingStore:
     def locked(self, user_id: int) -> Iterator[Ledger]:
         """A transaction holding the user's account lock (module docstring); it commits when
         the block ends and rolls back when it raises."""
-        with self._process_lock or contextlib.nullcontext(), \
-                write_transaction(self.db) as conn:
-            if self.db.dialect.name == "postgresql":
-                conn.execute(sa.select(paper_accounts.c.currency)
-                             .where(paper_accounts.c.user_id == user_id)
-                             .with_for_update()).all()
-            yield Ledger(conn, user_id)
+        with self._process_lock or contextlib.nullcontext():
+            with write_transaction(self.db) as conn:
+                if self.db.dialect.name == "postgresql":
+                    conn.execute(sa.select(paper_accounts.c.currency)
+                                 .where(paper_accounts.c.user_id == user_id)
+                                 .with_for_update()).all()
+                ledger = self._ledger(conn, user_id)
+                yield ledger
+            self._committed(ledger)
 
     def run_locked(self, user_id: int, work: Callable[[Ledger], T]) -> T:
         """``work`` on the user's :class:`Ledger` under the account lock, as in :meth:`locked`;
@@ -445,7 +560,15 @@ class SqlTradingStore:
         if self.group is None:
             with self.locked(user_id) as ledger:
                 return work(ledger)
-        return self.group.run(lambda conn: work(Ledger(conn, user_id)))
+        ledgers: list[Ledger] = []
+
+        def unit(conn: sa.Connection) -> T:
+            ledgers.append(self._ledger(conn, user_id))
+            return work(ledgers[-1])
+
+        result = self.group.run(unit)
+        self._committed(ledgers[-1])
+        return result
 
     def cash(self, user_id: int) -> dict[str, Decimal]:
         with self.db.connect() as conn:
