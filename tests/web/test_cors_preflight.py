@@ -47,8 +47,8 @@ def post_paths(app: APIFlask) -> list[str]:
 def test_every_post_route_preflights_for_an_allowed_origin_and_not_for_others(app):
     client = app.test_client()
     paths = post_paths(app)
-    assert {"/api/ai/chat", "/api/trade/order", "/api/trade/reset", "/api/auth/login",
-            "/api/auth/register", "/api/auth/api-keys"} <= set(paths)
+    assert {"/api/ai/chat", "/api/strategy/analyze", "/api/trade/order", "/api/trade/reset",
+            "/api/auth/login", "/api/auth/register", "/api/auth/api-keys"} <= set(paths)
     for path in paths:
         ok = preflight(client, path, DASH)
         assert ok.status_code == 200, path
@@ -62,6 +62,7 @@ def test_every_post_route_preflights_for_an_allowed_origin_and_not_for_others(ap
 def test_the_chat_preflight_allows_exactly_its_methods_and_its_post_is_readable(app):
     client = app.test_client()
     assert methods(preflight(client, "/api/ai/chat", DASH)) == {"POST", "OPTIONS"}
+    assert methods(preflight(client, "/api/strategy/analyze", DASH)) == {"POST", "OPTIONS"}
     # A method the route does not have is not allowed (flask-cors still names the origin;
     # the browser refuses for want of the method in Access-Control-Allow-Methods).
     assert methods(preflight(client, "/api/ai/chat", DASH, "DELETE")) == set()
