@@ -12,12 +12,16 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import numpy as np
 import pytest
 
 from deltastream.engine.runner import Engine
-from deltastream.insights.chat import check_figures, route
+from deltastream.insights.chat import Chat, check_figures, route
+from deltastream.insights.pulse import PulseInputs, build_pulse, expiry_figures, wall_role
 from deltastream.market.clock import FixedClock
 from deltastream.settings import Settings
 from deltastream.web import create_app
@@ -239,6 +243,39 @@ def test_routing_reads_product_expiry_and_figure():
     assert route("what is max pain?", ["NIFTY"], "NIFTY").product == "NIFTY"
     assert route("how is max pain computed?", ["NIFTY"], "NIFTY").kind == "docs"
     assert route("NIFTY max pain 2026-13-45", ["NIFTY"], "NIFTY").expiry_text == "2026-13-45"
+    assert route("NIFTY monthly max pain", ["NIFTY"], "NIFTY").monthly
+    assert not route("NIFTY monthly max pain 2026-12-08", ["NIFTY"], "NIFTY").monthly
+
+
+def test_monthly_picks_the_nearest_monthly_expiry():
+    # Three days on, the November monthly has expired: the nearest expiry is a December weekly.
+    engine = Engine([EUROPEAN], {"IDX": terms(EUROPEAN)}, seed=5,
+                    clock=FixedClock(START + timedelta(days=3)), tick_interval=1.0, history=10)
+    engine.tick()
+    snap = engine.latest("IDX")
+    listed = [c.expiry for c in snap.chains]
+    # The last listed expiry of its month, a week after which is the next month.
+    monthly = next(e for i, e in enumerate(listed)
+                   if all(o.month != e.month for o in listed[i + 1:])
+                   and (e + timedelta(days=7)).month != e.month)
+    assert monthly != listed[0]
+    empty = np.empty(0)
+    chat = Chat(["IDX"], lambda p: (snap, build_pulse(snap, PulseInputs(empty, empty))), None)
+    body = chat.answer("IDX monthly max pain").as_dict()
+    assert body["facts"]["expiry"] == monthly.isoformat()
+    chain = snap.chain_for(monthly)
+    assert body["facts"]["max_pain_strike"] == chain.max_pain_strike
+    assert chat.answer("IDX max pain").facts["expiry"] == listed[0].isoformat()
+
+
+def test_walls_are_support_or_resistance_only_on_their_side_of_spot(engine):
+    snap = engine.latest("IDX")
+    fig = expiry_figures(snap, snap.chains[0])
+    above, below = fig.spot + 100, fig.spot - 100
+    assert wall_role(replace(fig, call_wall_strike=above), "call") == ", resistance"
+    assert wall_role(replace(fig, call_wall_strike=below), "call") == ""
+    assert wall_role(replace(fig, put_wall_strike=below), "put") == ", support"
+    assert wall_role(replace(fig, put_wall_strike=above), "put") == ""
 
 
 # --- the optional language model ---------------------------------------------------------

@@ -2,11 +2,11 @@
 
 :func:`route` reads a question's intent: a market question names a product (or a market
 figure) and asks for a figure (max pain, PCR, IV / IV rank, straddle / expected move, spot,
-OI walls, term structure, skew, or the whole pulse) of an expiry (a date YYYY-MM-DD; default
-the nearest); anything else is a documentation question, answered by BM25 retrieval
-(:mod:`.docs_index`). Market answers quote the figures of :mod:`.pulse` (the same the
-analytics routes serve) and cite those routes; docs answers quote the best passages and cite
-file and section.
+OI walls, term structure, skew, or the whole pulse) of an expiry (a date YYYY-MM-DD, or
+"monthly" for the nearest monthly contract; default the nearest); anything else is a
+documentation question, answered by BM25 retrieval (:mod:`.docs_index`). Market answers
+quote the figures of :mod:`.pulse` (the same the analytics routes serve) and cite those
+routes; docs answers quote the best passages and cite file and section.
 
 With an OpenAI-compatible endpoint configured (:class:`LLMConfig`), the question, the facts
 and the passages are sent to ``<url>/v1/chat/completions``; its reply is the answer when it
@@ -30,7 +30,7 @@ from typing import Any
 
 from ..core.snapshot import ChainSnapshot
 from .docs_index import DocsIndex, Hit
-from .pulse import ExpiryFigures, Fact, Pulse, expiry_figures
+from .pulse import ExpiryFigures, Fact, Pulse, expiry_figures, wall_role
 
 MAX_QUERY_CHARS = 500
 PASSAGE_CHARS = 700
@@ -66,6 +66,7 @@ class Intent:
     product: str | None = None
     expiry: date | None = None
     expiry_text: str | None = None  # as written, when it is not a valid date
+    monthly: bool = False         # "monthly": the nearest monthly expiry (no date given)
 
 
 def route(query: str, products: Sequence[str], default_product: str | None) -> Intent:
@@ -87,7 +88,7 @@ def route(query: str, products: Sequence[str], default_product: str | None) -> I
         except ValueError:
             expiry_text = found.group(1)
     return Intent("market", figure or "pulse", product or default_product, expiry,
-                  expiry_text)
+                  expiry_text, monthly="monthly" in text and not found)
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,13 @@ def _market_answer(intent: Intent, snap: ChainSnapshot, pulse: Pulse) -> Answer:
                       f"{', '.join(listed)}.",
                       [_route_source(f"/api/data/expiries/{product}", "listed expiries")],
                       intent, {"expiries": ", ".join(listed)})
-    chain = next(c for c in chains if c.expiry == intent.expiry) if intent.expiry else chains[0]
+    if intent.expiry is not None:
+        chain = next(c for c in chains if c.expiry == intent.expiry)
+    elif intent.monthly:
+        # The nearest monthly contract; the nearest expiry when none is listed as monthly.
+        chain = next((c for c in chains if c.monthly), chains[0])
+    else:
+        chain = chains[0]
     fig: ExpiryFigures = expiry_figures(snap, chain)
     exp = fig.expiry.isoformat()
     q = f"?expiry={exp}"
@@ -193,9 +200,9 @@ def _market_answer(intent: Intent, snap: ChainSnapshot, pulse: Pulse) -> Answer:
         facts.update(call_wall_strike=fig.call_wall_strike, call_wall_oi=fig.call_wall_oi,
                      put_wall_strike=fig.put_wall_strike, put_wall_oi=fig.put_wall_oi)
         text = (f"{product} {exp}: the largest call open interest is at "
-                f"{_k(fig.call_wall_strike)} ({_n(fig.call_wall_oi, 0)} contracts, "
-                f"resistance), the largest put open interest at {_k(fig.put_wall_strike)} "
-                f"({_n(fig.put_wall_oi, 0)}, support).")
+                f"{_k(fig.call_wall_strike)} ({_n(fig.call_wall_oi, 0)} contracts"
+                f"{wall_role(fig, 'call')}), the largest put open interest at "
+                f"{_k(fig.put_wall_strike)} ({_n(fig.put_wall_oi, 0)}{wall_role(fig, 'put')}).")
         sources = [_route_source(f"/api/data/chain/{product}{q}", "open interest"),
                    _route_source(f"/api/analytics/oi-buildup/{product}{q}", "OI build-up")]
     elif figure == "atm_iv":

@@ -325,6 +325,16 @@ def _max_pain_sentence(front: ExpiryFigures, th: PulseThresholds) -> Sentence | 
         {"max_pain_strike": mp, "max_pain_distance_pct": dist}, {"max_pain": where})
 
 
+def wall_role(front: ExpiryFigures, side: str) -> str:
+    """", resistance" for the call wall at or above spot, ", support" for the put wall at or
+    below it; nothing for a wall on the other side of spot (it is neither)."""
+    if side == "call" and front.call_wall_strike is not None:
+        return ", resistance" if front.call_wall_strike >= front.spot else ""
+    if side == "put" and front.put_wall_strike is not None:
+        return ", support" if front.put_wall_strike <= front.spot else ""
+    return ""
+
+
 _BUILDUP_WORDS = {"long_buildup": "long build-up", "short_buildup": "short build-up",
                   "short_covering": "short covering", "long_unwinding": "long unwinding"}
 
@@ -337,8 +347,9 @@ def _oi_sentence(front: ExpiryFigures) -> Sentence | None:
         "call_wall_strike": front.call_wall_strike, "call_wall_oi": front.call_wall_oi,
         "put_wall_strike": front.put_wall_strike, "put_wall_oi": front.put_wall_oi}
     text = (f"Open interest is heaviest at the {_k(front.call_wall_strike)} call "
-            f"({_n(front.call_wall_oi, 0)} contracts, resistance) and the "
-            f"{_k(front.put_wall_strike)} put ({_n(front.put_wall_oi, 0)}, support)")
+            f"({_n(front.call_wall_oi, 0)} contracts{wall_role(front, 'call')}) and the "
+            f"{_k(front.put_wall_strike)} put ({_n(front.put_wall_oi, 0)}"
+            f"{wall_role(front, 'put')})")
     if front.call_oi_added_strike is not None and front.put_oi_added_strike is not None:
         facts.update(call_oi_added_strike=front.call_oi_added_strike,
                      call_oi_added=front.call_oi_added,
