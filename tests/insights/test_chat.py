@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
+from deltastream.core import snapshot
 from deltastream.engine.runner import Engine
 from deltastream.insights.chat import Chat, check_figures, route
 from deltastream.insights.pulse import PulseInputs, build_pulse, expiry_figures, wall_role
@@ -266,6 +267,21 @@ def test_monthly_picks_the_nearest_monthly_expiry():
     chain = snap.chain_for(monthly)
     assert body["facts"]["max_pain_strike"] == chain.max_pain_strike
     assert chat.answer("IDX max pain").facts["expiry"] == listed[0].isoformat()
+
+
+def test_monthly_without_a_monthly_contract_says_the_nearest_is_used(monkeypatch):
+    monkeypatch.setattr(snapshot, "monthly_flags", lambda expiries: [False] * len(expiries))
+    engine = Engine([EUROPEAN], {"IDX": terms(EUROPEAN)}, seed=5, clock=FixedClock(START),
+                    tick_interval=1.0, history=10)
+    engine.tick()
+    snap = engine.latest("IDX")
+    assert not any(c.monthly for c in snap.chains)
+    empty = np.empty(0)
+    chat = Chat(["IDX"], lambda p: (snap, build_pulse(snap, PulseInputs(empty, empty))), None)
+    answer = chat.answer("IDX monthly max pain")
+    assert answer.answer.startswith("No listed expiry of IDX is a monthly contract: the "
+                                    "nearest is used. IDX max pain for "
+                                    f"{snap.chains[0].expiry.isoformat()} is")
 
 
 def test_walls_are_support_or_resistance_only_on_their_side_of_spot(engine):

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..core.snapshot import ChainSnapshot
 from .docs_index import DocsIndex, Hit
-from .pulse import ExpiryFigures, Fact, Pulse, expiry_figures, wall_role
+from .pulse import ExpiryFigures, Fact, Pulse, days, expiry_figures, wall_role
 
 MAX_QUERY_CHARS = 500
 PASSAGE_CHARS = 700
@@ -131,6 +131,7 @@ def _market_answer(intent: Intent, snap: ChainSnapshot, pulse: Pulse) -> Answer:
     product = snap.product
     chains = list(snap.chains)
     listed = [c.expiry.isoformat() for c in chains]
+    note = ""
     if intent.expiry_text is not None or (
             intent.expiry is not None and intent.expiry not in {c.expiry for c in chains}):
         asked = intent.expiry_text or (intent.expiry.isoformat() if intent.expiry else "")
@@ -143,6 +144,8 @@ def _market_answer(intent: Intent, snap: ChainSnapshot, pulse: Pulse) -> Answer:
     elif intent.monthly:
         # The nearest monthly contract; the nearest expiry when none is listed as monthly.
         chain = next((c for c in chains if c.monthly), chains[0])
+        if not chain.monthly:
+            note = f"No listed expiry of {product} is a monthly contract: the nearest is used. "
     else:
         chain = chains[0]
     fig: ExpiryFigures = expiry_figures(snap, chain)
@@ -184,7 +187,7 @@ def _market_answer(intent: Intent, snap: ChainSnapshot, pulse: Pulse) -> Answer:
         text = (f"{product} {_k(fig.atm_strike)} straddle for {exp} costs "
                 f"{_n(fig.atm_straddle_price)}; the ATM-forward straddle prices an expected "
                 f"move of ±{_n(fig.expected_move)} ({_n(fig.expected_move_pct)}% of spot) in "
-                f"{fig.days} days, one IV standard deviation ±{_n(fig.expected_move_iv)} "
+                f"{days(fig.days)}, one IV standard deviation ±{_n(fig.expected_move_iv)} "
                 f"({_n(fig.expected_move_iv_pct)}%).")
         sources = [_route_source(f"/api/data/chain/{product}{q}", "ATM straddle"),
                    _route_source(f"/api/analytics/skew/{product}", "expected move")]
@@ -223,7 +226,7 @@ def _market_answer(intent: Intent, snap: ChainSnapshot, pulse: Pulse) -> Answer:
             text = f"No {figure.replace('_', ' ') if figure else 'figure'} is available for " \
                    f"{product} now. " + text
         sources = [_route_source(f"/api/ai/pulse?product={product}", "market pulse")]
-    return Answer(text, sources, intent, facts)
+    return Answer(note + text, sources, intent, facts)
 
 
 def _num(value: Fact) -> float | None:

@@ -148,6 +148,11 @@ def _k(strike: float) -> str:
     return _n(strike, 0 if float(strike).is_integer() else 2)
 
 
+def days(count: int) -> str:
+    """"1 day", "3 days"."""
+    return f"{count} day" if count == 1 else f"{count} days"
+
+
 def _pct(value: float, decimals: int = 1) -> str:
     """A decimal (0.153) in percent ("15.3%")."""
     return f"{value * 100:.{decimals}f}%"
@@ -381,7 +386,7 @@ def _iv_rank_sentence(front: ExpiryFigures, inputs: PulseInputs,
     current = values[-1] if values else math.nan
     rank: IVStat = iv_rank(values, current)
     percentile: IVStat = iv_percentile(values, current)
-    days = inputs.iv_lookback_days
+    lookback_days = inputs.iv_lookback_days
     if rank.value is None or percentile.value is None:
         return Sentence("iv_rank", f"IV rank is not available: {rank.reason}.",
                         {"iv_rank": None, "iv_percentile": None,
@@ -391,10 +396,10 @@ def _iv_rank_sentence(front: ExpiryFigures, inputs: PulseInputs,
     return Sentence(
         "iv_rank",
         f"ATM IV is {level}: IV rank {_n(rank.value, 1)} and IV percentile "
-        f"{_n(percentile.value, 1)} over {_n(days or 0.0, 0)} days "
+        f"{_n(percentile.value, 1)} over {_n(lookback_days or 0.0, 0)} days "
         f"({rank.observations} observations, current {_pct(current)}).",
         {"iv_rank": rank.value, "iv_percentile": percentile.value,
-         "iv_observations": rank.observations, "iv_lookback_days": days,
+         "iv_observations": rank.observations, "iv_lookback_days": lookback_days,
          "iv_rank_current": current}, {"iv_level": level})
 
 
@@ -410,8 +415,8 @@ def _term_sentence(figures: Sequence[ExpiryFigures], th: PulseThresholds) -> Sen
     return Sentence(
         "term_structure",
         f"The ATM-forward term structure is {shape}: {_pct(front.atm_forward_iv)} for "
-        f"{front.expiry.isoformat()} ({front.days} days) against "
-        f"{_pct(back.atm_forward_iv)} for {back.expiry.isoformat()} ({back.days} days).",
+        f"{front.expiry.isoformat()} ({days(front.days)}) against "
+        f"{_pct(back.atm_forward_iv)} for {back.expiry.isoformat()} ({days(back.days)}).",
         {"atm_iv_front": front.atm_forward_iv, "front_expiry": front.expiry.isoformat(),
          "front_days": front.days, "atm_iv_back": back.atm_forward_iv,
          "back_expiry": back.expiry.isoformat(), "back_days": back.days,
@@ -437,7 +442,7 @@ def _expected_move_sentence(front: ExpiryFigures) -> Sentence:
     facts: dict[str, Fact] = {"atm_straddle_price": front.atm_straddle_price,
                               "atm_strike": front.atm_strike, "days_to_expiry": front.days}
     text = (f"The {_k(front.atm_strike)} straddle costs {_n(front.atm_straddle_price, 2)} "
-            f"with {front.days} days to {front.expiry.isoformat()}")
+            f"with {days(front.days)} to {front.expiry.isoformat()}")
     if front.expected_move is not None and front.expected_move_pct is not None:
         facts.update(expected_move=front.expected_move,
                      expected_move_pct=front.expected_move_pct)
