@@ -11,6 +11,12 @@ Sections (all by default):
   near the spot so the brentq refinement always runs; then every listed expiry summed per
   strike; then an American chain (AAPL, 201 strikes, nearest expiry), whose root is refined
   with the American pricer. Target (issue 18): <= 20 ms for the 201-strike chain.
+- ``analyze``: :func:`deltastream.strategy.analysis.analyse` of a 4-leg iron condor (strikes
+  by delta 0.2) on the same NIFTY snapshot, 500 grid points, both probability methods (the
+  lognormal and the smile's Breeden-Litzenberger density), margin included; the legs
+  resolved against the snapshot inside the timing. Then its parts: the smile density alone,
+  and a calendar (numeric breakevens), and an AAPL (American) iron condor. Target (issue
+  18): <= 5 ms for the NIFTY iron condor.
 """
 
 from __future__ import annotations
@@ -27,7 +33,11 @@ from deltastream.core.snapshot import ChainSnapshot, ContractArrays, OptionSide
 from deltastream.engine.runner import Engine
 from deltastream.engine.setup import contract_terms, product_spec
 from deltastream.market.clock import FixedClock
+from deltastream.strategy.analysis import Request, analyse
+from deltastream.strategy.density import served_smile, smile_density
 from deltastream.strategy.exposure import exposure
+from deltastream.strategy.legs import resolve
+from deltastream.strategy.templates import Template, template_legs
 
 START = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 STRIKES_EACH_SIDE = 100          # 201 strikes per expiry
@@ -82,7 +92,27 @@ def gex_section(repeat: int) -> None:
         print(f"gex  {label}: {ms:.2f} ms median (spot {snap.spot:.2f}, zero gamma {level})")
 
 
-SECTIONS: dict[str, Callable[[int], None]] = {"gex": gex_section}
+def analyze_section(repeat: int) -> None:
+    nifty, aapl = snapshot("NIFTY"), snapshot("AAPL")
+
+    def analysis(snap: ChainSnapshot, template: Template) -> Callable[[], object]:
+        return lambda: analyse(snap, Request(resolve(snap, template_legs(snap, template)),
+                                             points=500))
+
+    condor = Template("iron_condor", strikes_by="delta", delta=0.2)
+    smile = served_smile(nifty.chains[0])
+    assert smile is not None
+    cases = [("NIFTY iron condor, 500 points, both methods", analysis(nifty, condor)),
+             ("NIFTY smile density alone (nearest expiry)", lambda: smile_density(smile)),
+             ("NIFTY calendar (numeric breakevens), 500 points",
+              analysis(nifty, Template("calendar"))),
+             ("AAPL (American) iron condor, 500 points", analysis(aapl, condor))]
+    for label, fn in cases:
+        print(f"analyze  {label}: {median_ms(fn, repeat):.2f} ms median")
+
+
+SECTIONS: dict[str, Callable[[int], None]] = {"gex": gex_section,
+                                              "analyze": analyze_section}
 
 
 def main() -> None:

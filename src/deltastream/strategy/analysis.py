@@ -112,7 +112,10 @@ def _number(x: float | None) -> float | None:
 
 
 def _list(a: np.ndarray) -> list[float | None]:
-    return [v if math.isfinite(v) else None for v in np.asarray(a, dtype=float).tolist()]
+    a = np.asarray(a, dtype=float)
+    if np.isfinite(a).all():
+        return a.tolist()
+    return [v if math.isfinite(v) else None for v in a.tolist()]
 
 
 def local_today(snap: ChainSnapshot) -> date:

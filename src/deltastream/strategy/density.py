@@ -7,27 +7,29 @@ Units: prices and strikes in the product's currency; ``forward`` F the expiry's 
 log-moneyness ``k = ln(K / F)``. All expectations are under the forward (T-) measure, i.e.
 undiscounted: ``E[(S_T - K)^+]`` times ``exp(-r T)`` is the call price.
 
-Representation (one form for both methods): ``q(x) = phi(x) r(x)`` where ``phi`` is the
-lognormal density with mean F and total variance ``v^2 = iv_atm^2 T``, and ``r`` is a
-continuous piecewise-linear ratio on strike nodes, zero outside them (the lognormal method
-is ``r = 1`` everywhere). Integrals of ``q`` times a polynomial of degree <= 1 over any
-interval are then closed forms in the normal CDF (partial moments of the lognormal up to the
-second), so probabilities and expectations of piecewise-linear P&L are exact for the density
-held, with no grid resolution of their own.
+Representation (one form for both methods): ``q(x) = phi(x) r(x)`` where ``phi`` is a
+lognormal density with mean F and total variance ``v^2`` (the lognormal method: the ATM
+IV's, with ``r = 1`` everywhere; the smile density: the widest total variance of the smile
+over its nodes) and ``r`` is a continuous piecewise-linear ratio on strike nodes, zero
+outside them. Integrals of ``q`` times a polynomial of degree <= 1 over any interval are then
+closed forms in the normal CDF (partial moments of the lognormal up to the second), so
+probabilities and expectations of piecewise-linear P&L are exact for the density held, with
+no grid resolution of their own.
 
 Smile density (Breeden-Litzenberger, ``q(K) = d2C/dK2`` of undiscounted calls): the served
 OTM implied volatilities (puts below the forward, calls at and above it; the other side where
-one did not solve) are interpolated by a clamped cubic spline of total variance in ``k``
-through every served point, extended flat beyond the outermost strikes (flat-volatility wings
-are lognormal tails, arbitrage-free). The density of that call curve is Gatheral's
-``q(K) = g(k) phi(d2) / (K sqrt(w))`` with
+one did not solve) are interpolated by a natural cubic spline of total variance in ``k``
+through every served point; beyond the outermost strikes the wings continue with the end's
+value and slope and flatten out, ``w_e + w'_e L tanh((k - k_e) / L)`` with ``L`` half the
+served range (flat-volatility tails far out, lognormal and arbitrage-free). The density of
+that call curve is Gatheral's ``q(K) = g(k) phi(d2) / (K sqrt(w))`` with
 ``g = (1 - k w'/(2w))^2 - w'^2/4 (1/w + 1/4) + w''/2`` (Durrleman's condition ``g >= 0``),
-evaluated at nodes in ``k`` spanning +-``SPAN_SD`` standard deviations of the widest served
-volatility. Arbitrage-free adjustment: negative values (butterfly arbitrage in the
-interpolated smile) are set to zero, and the ratio is then multiplied by ``a + b x`` with
-(a, b) solved so that the density integrates to exactly 1 and its mean is exactly F (the
-nearest correction of that form; on an arbitrage-free smile ``a ~ 1``, ``b ~ 0``). On a flat
-smile ``g = 1`` and the ratio is 1: the two methods then agree to rounding.
+taken at ``NODES`` nodes uniform in ``k`` over +-``SPAN_SD`` standard deviations of the
+widest served volatility, as its ratio to the base lognormal. Arbitrage-free adjustment:
+negative values (butterfly arbitrage in the interpolated smile) are set to zero, and the
+ratio is then multiplied by ``a + b x`` with (a, b) solved so that the density integrates to
+exactly 1 and its mean is exactly F (on an arbitrage-free smile ``a ~ 1``, ``b ~ 0``). On a
+flat smile ``g = 1`` and the ratio is 1: the two methods then agree to rounding.
 
 American products' served IVs are American-model volatilities; read as Black volatilities
 they include the early-exercise premium, so their density is an approximation.
@@ -64,65 +66,106 @@ class Density:
     """``q(x) = lognormal(F, v)(x) * r(x)`` (module docstring). ``nodes`` empty: ``r = 1``."""
 
     forward: float
-    v: float                       # iv_atm * sqrt(T)
+    v: float                       # the base lognormal's iv * sqrt(T)
     nodes: np.ndarray              # ascending strikes; empty for the plain lognormal
     ratio: np.ndarray              # r at the nodes
 
-    @property
-    def atm_iv_sqrt_t(self) -> float:
-        return self.v
-
-    def _moments(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Partial moments ``E_phi[S^m 1{lo < S < hi}]`` for m = 0, 1, 2."""
+    def _moments(self, lo: np.ndarray, hi: np.ndarray, orders: int = 3
+                 ) -> tuple[np.ndarray, ...]:
+        """Partial moments ``E_phi[S^m 1{lo < S < hi}]`` of the base lognormal, m < orders."""
         v, mu = self.v, math.log(self.forward) - self.v * self.v / 2
         with np.errstate(divide="ignore"):
             llo, lhi = np.log(lo), np.log(hi)
         out = []
-        for m in range(3):
+        for m in range(orders):
             scale = math.exp(m * mu + m * m * v * v / 2)
             shift = mu + m * v * v
             out.append(scale * _normal_mass((llo - shift) / v, (lhi - shift) / v))
         return tuple(out)
 
+    def _cells(self) -> tuple[np.ndarray, ...]:
+        """Per node cell: the base's moments m0, m1, m2 over it (made once, kept)."""
+        cached = self.__dict__.get("_cell_moments")
+        if cached is None:
+            cached = self._moments(self.nodes[:-1], self.nodes[1:])
+            self.__dict__["_cell_moments"] = cached
+        return cached
+
+    def _table(self) -> tuple[np.ndarray, ...]:
+        """Per node cell: the ratio's line (alpha, beta) and the integrals of q and x q up
+        to the cell's start; and the totals (made once, kept)."""
+        cached = self.__dict__.get("_table_")
+        if cached is None:
+            x, r = self.nodes, self.ratio
+            m0, m1, m2 = self._cells()
+            beta = np.diff(r) / np.diff(x)
+            alpha = r[:-1] - beta * x[:-1]
+            i0, i1 = alpha * m0 + beta * m1, alpha * m1 + beta * m2
+            c0, c1 = np.cumsum(i0), np.cumsum(i1)
+            cached = (alpha, beta, np.concatenate(([0.0], c0[:-1])),
+                      np.concatenate(([0.0], c1[:-1])), np.array([c0[-1], c1[-1]]))
+            self.__dict__["_table_"] = cached
+        return cached
+
+    def cumulative(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(integral of q, integral of x q)`` from 0 to each of ``points``."""
+        points = np.asarray(points, dtype=float)
+        if not self.nodes.size:
+            m0, m1 = self._moments(np.zeros(points.shape), points, 2)
+            return m0, m1
+        x = self.nodes
+        alpha, beta, c0, c1, _ = self._table()
+        j = np.clip(np.searchsorted(x, points, side="right") - 1, 0, x.size - 2)
+        start = x[j]
+        end = np.clip(points, x[0], x[-1])
+        m0, m1, m2 = self._moments(start, np.maximum(end, start))
+        return (c0[j] + alpha[j] * m0 + beta[j] * m1, c1[j] + alpha[j] * m1 + beta[j] * m2)
+
+    def totals(self) -> tuple[float, float]:
+        """Mass and mean."""
+        if not self.nodes.size:
+            return 1.0, self.forward
+        t = self._table()[4]
+        return float(t[0]), float(t[1])
+
     def integrals(self, cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                    np.ndarray]:
-        """The intervals between 0, the nodes, ``cuts`` and infinity, each with
-        ``I0 = integral of q`` and ``I1 = integral of x q`` over it: ``(lo, hi, I0, I1)``."""
-        points = np.unique(np.concatenate(([0.0], self.nodes, cuts[cuts > 0], [np.inf])))
+        """The intervals between 0, ``cuts`` and infinity, each with ``I0 = integral of q``
+        and ``I1 = integral of x q`` over it: ``(lo, hi, I0, I1)``."""
+        points = np.unique(np.concatenate(([0.0], cuts[cuts > 0], [np.inf])))
         lo, hi = points[:-1], points[1:]
-        m0, m1, m2 = self._moments(lo, hi)
         if not self.nodes.size:
+            m0, m1 = self._moments(lo, hi, 2)
             return lo, hi, m0, m1
-        x, r = self.nodes, self.ratio
-        cell = np.clip(np.searchsorted(x, lo, side="right") - 1, 0, x.size - 2)
-        slope = (r[cell + 1] - r[cell]) / (x[cell + 1] - x[cell])
-        alpha = r[cell] - slope * x[cell]
-        inside = (lo >= x[0]) & (hi <= x[-1])
-        alpha, slope = np.where(inside, alpha, 0.0), np.where(inside, slope, 0.0)
-        return lo, hi, alpha * m0 + slope * m1, alpha * m1 + slope * m2
+        g0, g1 = self.cumulative(points)
+        return lo, hi, np.diff(g0), np.diff(g1)
 
     def mass(self) -> float:
-        return float(self.integrals(np.empty(0))[2].sum())
+        if not self.nodes.size:
+            return float(self.integrals(np.empty(0))[2].sum())
+        return self.totals()[0]
 
     def mean(self) -> float:
-        return float(self.integrals(np.empty(0))[3].sum())
+        if not self.nodes.size:
+            return float(self.integrals(np.empty(0))[3].sum())
+        return self.totals()[1]
 
     def call(self, strikes: np.ndarray) -> np.ndarray:
         """Undiscounted call values ``E[(S_T - K)^+]`` at ``strikes``."""
         strikes = np.asarray(strikes, dtype=float)
-        lo, _, i0, i1 = self.integrals(strikes)
-        # Cumulative from the right: the mass and first moment above each cut.
-        above0 = np.cumsum(i0[::-1])[::-1]
-        above1 = np.cumsum(i1[::-1])[::-1]
-        at = np.searchsorted(lo, strikes)
-        return above1[at] - strikes * above0[at]
+        if not self.nodes.size:
+            m0, m1 = self._moments(strikes, np.full(strikes.shape, np.inf), 2)
+            return m1 - strikes * m0
+        g0, g1 = self.cumulative(strikes)
+        t0, t1 = self.totals()
+        return (t1 - g1) - strikes * (t0 - g0)
 
     def tail(self, levels: np.ndarray) -> np.ndarray:
         """``P(S_T > level)`` at each level."""
         levels = np.asarray(levels, dtype=float)
-        lo, _, i0, _ = self.integrals(levels)
-        above = np.cumsum(i0[::-1])[::-1]
-        return above[np.searchsorted(lo, levels)]
+        if not self.nodes.size:
+            return self._moments(levels, np.full(levels.shape, np.inf), 1)[0]
+        return self.totals()[0] - self.cumulative(levels)[0]
 
     def pdf(self, x: np.ndarray) -> np.ndarray:
         """The density at ``x`` (per unit of price)."""
@@ -213,26 +256,37 @@ def smile_from(forward: float, time: float, strikes: np.ndarray, iv: np.ndarray
 def smile_density(smile: Smile, nodes: int = NODES) -> Density:
     """The Breeden-Litzenberger density of ``smile`` (module docstring)."""
     w0 = max(float(smile.total_variance(np.zeros(1))[0][0]), MIN_TOTAL_VARIANCE)
-    v0 = math.sqrt(w0)
-    v_max = max(math.sqrt(float(smile.w.max())), v0)
+    v_max = max(math.sqrt(float(smile.w.max())), math.sqrt(w0))
     span = SPAN_SD * v_max
     k = np.linspace(min(-span, float(smile.k[0])), max(span, float(smile.k[-1])), nodes)
     w, w1, w2 = smile.total_variance(k)
     g = (1 - k * w1 / (2 * w)) ** 2 - w1 * w1 / 4 * (1 / w + 0.25) + w2 / 2
+    # The base lognormal is the widest of the smile over the nodes, so that the ratio stays
+    # bounded in the wings (a narrower base's tails fall faster than the smile's); on a flat
+    # smile it is the smile itself and the ratio is 1.
+    vb = math.sqrt(max(float(w.max()), w0))
     d2 = -k / np.sqrt(w) - np.sqrt(w) / 2
-    d2_0 = -k / v0 - v0 / 2
-    # phi(d2)/(K sqrt(w)) over phi(d2_0)/(K v0): the ratio to the ATM lognormal, in logs so
-    # that far wings (both densities ~1e-100) do not underflow to 0/0.
-    ratio = np.maximum(g, 0.0) * (v0 / np.sqrt(w)) * np.exp((d2_0 * d2_0 - d2 * d2) / 2)
+    d2_b = -k / vb - vb / 2
+    # phi(d2)/(K sqrt(w)) over phi(d2_b)/(K vb), in logs (both ~1e-100 far out).
+    ratio = np.maximum(g, 0.0) * (vb / np.sqrt(w)) * np.exp((d2_b * d2_b - d2 * d2) / 2)
     x = smile.forward * np.exp(k)
-    base = Density(smile.forward, v0, x, ratio)
-    scaled = Density(smile.forward, v0, x, ratio * x)
-    (m_r, mu_r), (m_x, mu_x) = ((d.mass(), d.mean()) for d in (base, scaled))
+    base = Density(smile.forward, vb, x, ratio)
+    m0, m1, m2 = base._cells()
+
+    def mass_and_mean(r: np.ndarray) -> tuple[float, float]:
+        beta = np.diff(r) / np.diff(x)
+        alpha = r[:-1] - beta * x[:-1]
+        return (float((alpha * m0 + beta * m1).sum()), float((alpha * m1 + beta * m2).sum()))
+
+    (m_r, mu_r), (m_x, mu_x) = mass_and_mean(ratio), mass_and_mean(ratio * x)
     a, b = np.linalg.solve(np.array([[m_r, m_x], [mu_r, mu_x]]),
                            np.array([1.0, smile.forward]))
     adjusted = ratio * (a + b * x)
     if np.any(adjusted < 0):
         # The correction would need negative mass somewhere: no density of this form fits;
         # the ratio is renormalised in mass alone (the mean then misses F slightly).
-        return Density(smile.forward, v0, x, ratio / m_r)
-    return Density(smile.forward, v0, x, adjusted)
+        out = Density(smile.forward, vb, x, ratio / m_r)
+    else:
+        out = Density(smile.forward, vb, x, adjusted)
+    out.__dict__["_cell_moments"] = (m0, m1, m2)
+    return out

@@ -59,28 +59,36 @@ class Valuer:
         """Sum of quantity x unit value at each price of ``spots``, ``elapsed`` years on."""
         spots = np.asarray(spots, dtype=float)
         total = np.zeros(spots.shape)
+        alive = []
         for c in self.position.contracts:
             if c.quantity == 0:
                 continue
             if c.kind == "underlying":
                 total += c.quantity * spots
-                continue
-            assert c.strike is not None and c.expiry is not None
-            remaining = c.time - elapsed
-            if remaining <= 0:
+            elif c.time - elapsed <= 0:
+                assert c.strike is not None
                 intrinsic = (spots - c.strike if c.kind == "call" else c.strike - spots)
                 total += c.quantity * np.maximum(intrinsic, 0.0)
-                continue
-            chain = self.snap.chain_for(c.expiry)
-            assert chain is not None
-            # At a price of 0 the models' log(S/K) is undefined; a price 1e-9 of the
-            # strike gives the limit (call 0, put its discounted strike) to rounding.
-            alive = np.maximum(spots, 1e-9 * c.strike)
-            vol = self._vol(c.expiry, c.strike, c.iv, alive)
-            pricer = american.price if self.american else bsm.price
-            total += c.quantity * pricer(alive, c.strike, remaining, chain.rate,
-                                         chain.dividend_yield, vol, c.kind == "call")
-        return total
+            else:
+                alive.append(c)
+        if not alive:
+            return total
+        # Every live option in one call of the pricer: (prices, options) arrays.
+        strike = np.array([c.strike for c in alive], dtype=float)
+        chains = [self.snap.chain_for(c.expiry) for c in alive if c.expiry is not None]
+        rate = np.array([ch.rate for ch in chains if ch is not None])
+        carry = np.array([ch.dividend_yield for ch in chains if ch is not None])
+        remaining = np.array([c.time - elapsed for c in alive])
+        is_call = np.array([c.kind == "call" for c in alive])
+        # At a price of 0 the models' log(S/K) is undefined; a price 1e-9 of the strike
+        # gives the limit (call 0, put its discounted strike) to rounding.
+        at = np.maximum(spots[:, None], 1e-9 * strike[None, :])
+        vol = np.column_stack([self._vol(c.expiry, c.strike, c.iv, at[:, i])
+                               for i, c in enumerate(alive)
+                               if c.expiry is not None and c.strike is not None])
+        pricer = american.price if self.american else bsm.price
+        unit = pricer(at, strike, remaining, rate, carry, vol, is_call)
+        return total + unit @ np.array([c.quantity for c in alive])
 
     def _vol(self, expiry: date, strike: float, served: float | None,
              spots: np.ndarray) -> np.ndarray:
