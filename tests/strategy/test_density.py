@@ -114,3 +114,16 @@ def test_smile_of_two_points_is_flat() -> None:
     iv = smile.iv(np.array([80.0, 100.0, 120.0]))
     np.testing.assert_allclose(iv, math.sqrt((0.04 + 0.09) / 2), rtol=1e-12)
     assert smile_from(100.0, 0.1, np.empty(0), np.empty(0)) is None
+
+
+@pytest.mark.parametrize("j", range(len(served(american=True).chains)))
+def test_wide_smiles_keep_a_finite_density(j: int) -> None:
+    # An American stock's smile is far wider in the wings than at the money: the ratio to
+    # the base lognormal must stay finite (an ATM base overflowed exp() there).
+    chain = served(american=True).chains[j]
+    smile = served_smile(chain)
+    assert smile is not None
+    density = smile_density(smile)
+    assert np.isfinite(density.ratio).all() and density.ratio.min() >= 0
+    assert density.mass() == pytest.approx(1.0, abs=1e-6)
+    assert density.mean() == pytest.approx(chain.forward, abs=1e-6 * chain.forward)
