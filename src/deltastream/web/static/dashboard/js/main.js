@@ -14,12 +14,17 @@
 //
 // Paper trading (trading.js): the order ticket opens from the chain's quotes, and the
 // account's figures are read again after each tick of the product on screen.
+//
+// Strategy (strategy.js): with its tab open the chain's quotes add legs instead; exposure
+// charts (exposure.js): GEX and the term structure/skew, read with the other analytics.
 
 import { api } from "./api.js";
 import { ChainTable } from "./chain_table.js";
 import { Charts } from "./charts.js";
+import { Exposure } from "./exposure.js";
 import * as fmt from "./format.js";
 import { Stream } from "./stream.js";
+import { Strategy } from "./strategy.js";
 import { Trading } from "./trading.js";
 
 const $ = (id) => document.getElementById(id);
@@ -69,6 +74,12 @@ const errors = new Map();
 const trading = new Trading(() => ({ product: state.product, expiry: state.expiry,
                                      currency: state.currency, chain: state.chain,
                                      source: state.source, timezone: state.timezone }));
+const strategy = new Strategy(() => ({ product: state.product, expiry: state.expiry,
+                                       expiries: state.expiries, chain: state.chain,
+                                       source: state.source, scope: scope() }), trading);
+const exposure = new Exposure(charts, () => ({ product: state.product, expiry: state.expiry,
+                                               scope: scope(), generation: state.generation }),
+                              (where, error) => report(where, error));
 
 function report(where, error) {
   if (error) errors.set(where, error.message || String(error));
@@ -419,6 +430,7 @@ async function selectProduct(product, preferredExpiry = null) {
   state.product = product;
   state.currency = null;     // known again from the product's first chain
   stream.follow(product);
+  strategy.productShown(product);
   if (state.source) {
     state.range = rangeOf(state.source, product);
     state.at = clampTime(state.at);
@@ -598,7 +610,7 @@ function rememberSelection() {
 async function loadAll() {
   rememberSelection();
   await Promise.all([refreshChain(), refreshSpotHistory(), refreshAnalytics(),
-                     refreshIVHistory()]);
+                     refreshIVHistory(), exposure.refresh()]);
 }
 
 // ---- stream handlers ----------------------------------------------------------------------
@@ -650,7 +662,11 @@ const stream = new Stream({
 });
 // The stream joins the signed-in user's account room, and follows the session's tokens.
 stream.account(trading.token());
-trading.onSession = (token) => stream.account(token);
+strategy.sessionChanged(trading.token());
+trading.onSession = (token) => {
+  stream.account(token);
+  strategy.sessionChanged(token);
+};
 
 // ---- start --------------------------------------------------------------------------------
 
@@ -701,7 +717,10 @@ async function openView() {
   }
   setInterval(updateStatus, 1000);
   setInterval(() => {
-    if (!document.hidden && !state.source) refreshAnalytics();
+    if (!document.hidden && !state.source) {
+      refreshAnalytics();
+      exposure.refresh();
+    }
   }, ANALYTICS_EVERY_MS);
   setInterval(() => {
     if (!document.hidden && !state.source) refreshIVHistory();
