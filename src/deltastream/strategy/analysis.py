@@ -197,7 +197,11 @@ def analyse(snap: ChainSnapshot, request: Request) -> dict[str, Any]:
         roots = roots[roots > 0]
         ext = numeric_extremes(expiry_pnl, scan, valuer.final_slope(expiry_time))
         cuts = scan[scan > 0]
-    grid = price_grid(chain.forward, v, strikes, request.points, roots)
+    # The chart spans the widest of the smile (its wings hold mass the ATM IV does not see)
+    # and holds the spot as well as every strike and breakeven.
+    v_wide = max(v, 0.0 if smile is None else math.sqrt(float(smile.w.max())))
+    grid = price_grid(chain.forward, v_wide, strikes, request.points,
+                      np.append(roots, snap.spot))
     probability: dict[str, Any] = {"lognormal": None, "smile": None}
     if smile is not None and atm_iv is not None:
         for name, density in (("lognormal", lognormal(chain.forward, atm_iv, expiry_time)),

@@ -12,9 +12,10 @@ linear, so its roots (breakevens) are solved per segment in closed form, and its
 among its values at 0 and at the kinks, or unbounded when the slope beyond the last kink is
 non-zero (P&L is finite at a price of 0).
 
-The grid for charts: ``points`` prices spanning +-``GRID_SD`` standard deviations around the
-forward (where the lognormal density is ~0) and at least every strike +-10 %, with every
-strike and every breakeven included exactly (the grid is then ``points`` plus those).
+The grid for charts: ``points`` prices spanning +-``GRID_SD`` standard deviations (of the
+widest volatility given) around the forward, where the density is ~0, and at least every
+strike +-10 %, with every strike and every extra point (breakevens, the spot) included
+exactly (the grid is then ``points`` plus those).
 """
 
 from __future__ import annotations
