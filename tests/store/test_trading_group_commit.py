@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -370,3 +371,67 @@ def test_greenlets_placing_at_once_share_commits_under_gevent(sqlite_db, tmp_pat
     # Each batch takes every greenlet that was ready: 16 clients share commits.
     assert batches <= 20, batches
     assert len(stored_orders(sqlite_db)) == 80
+
+
+WAITING_FOR_THE_LOCK = textwrap.dedent("""
+    from gevent import monkey
+    monkey.patch_all()
+
+    import sys
+    import time
+    import gevent
+    from deltastream.store.database import open_database
+    from deltastream.store.trading import SqlTradingStore
+    from tests.store.test_trading import new_order
+
+    store = SqlTradingStore(open_database(sys.argv[1]))
+    ann = int(sys.argv[2])
+    ticks = []
+    placed = []
+
+    def place():
+        placed.append(store.run_locked(ann, lambda ledger: ledger.insert_order(
+            new_order(ann, placed_at=1))))
+
+    def ticker():
+        while not placed:
+            gevent.sleep(0.01)
+            ticks.append(time.monotonic())
+
+    print("ready", flush=True)
+    sys.stdin.readline()          # the test holds the write lock from now on
+    began = time.monotonic()
+    gevent.joinall([gevent.spawn(place), gevent.spawn(ticker)], raise_error=True)
+    print(len(ticks), round(time.monotonic() - began, 3), placed[0].id)
+""")
+
+
+def test_a_batch_waiting_for_another_process_write_lock_lets_the_process_run(
+        sqlite_db, tmp_path):
+    ann = user(sqlite_db, "ann@example.com")
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen(
+        [sys.executable, "-c", WAITING_FOR_THE_LOCK, sqlite_url(tmp_path), str(ann)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout.readline().strip() == "ready"
+        # Another process's writer (the engine's, say) holds the lock for 0.6 s.
+        other = sqlite3.connect(tmp_path / "deltastream.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        time.sleep(0.6)
+        other.execute("COMMIT")
+        other.close()
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    ticks, waited, order_id = out.split()
+    assert float(waited) >= 0.4             # the order waited for the lock ...
+    # ... while the process's other greenlets ran (SQLite's busy handler would have slept
+    # the whole process: no tick until the lock came free).
+    assert int(ticks) >= 0.5 * float(waited) / 0.01, (ticks, waited)
+    assert stored_orders(sqlite_db) == [(ann, 1)] and int(order_id) > 0

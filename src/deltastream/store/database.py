@@ -300,9 +300,15 @@ def write_transaction(db_engine: sa.Engine) -> Iterator[sa.Connection]:
     """A transaction that takes the write lock when it begins (SQLite ``BEGIN IMMEDIATE``),
     for a read followed by a write: a deferred transaction would fail with "database is
     locked" at its first write if the writer committed after its read began."""
-    options = {_BEGIN_OPTION: "BEGIN IMMEDIATE"} if db_engine.dialect.name == "sqlite" else {}
-    with db_engine.connect().execution_options(**options) as conn, conn.begin():
+    with immediate_connection(db_engine) as conn, conn.begin():
         yield conn
+
+
+def immediate_connection(db_engine: sa.Engine) -> sa.Connection:
+    """A connection whose transactions take the write lock when they begin (as in
+    :func:`write_transaction`), for a caller that begins them itself."""
+    options = {_BEGIN_OPTION: "BEGIN IMMEDIATE"} if db_engine.dialect.name == "sqlite" else {}
+    return db_engine.connect().execution_options(**options)
 
 
 def open_database(url: str, *, migrate: bool = True, **engine_kwargs: Any) -> sa.Engine:

@@ -26,6 +26,15 @@ Invariants:
   of the process meets the lock taken by a suspended one (SQLite's busy handler sleeps the
   whole process).
 
+Waiting off the process's one thread of control: a batch begins with ``BEGIN IMMEDIATE`` tried
+without SQLite's busy handler (which sleeps the whole process while another process, the
+engine's writer say, holds the write lock) and tried again after short cooperative sleeps, up
+to the busy timeout; and its COMMIT, which waits for the disk (journal and database synced),
+runs on a thread of gevent's pool when gevent has patched the process, so the process's other
+requests are read, authenticated and matched meanwhile and queue their units for the next
+batch. The lock stays with the leader until the COMMIT returned, and the thread holding it
+never waits for the process, so no greenlet can wait on a lock its own process cannot release.
+
 Leader and followers: the first caller that finds no leader leads. It yields once (requests
 ready to run queue their units meanwhile), takes up to ``max_batch`` queued units, runs and
 commits them holding the process's writer lock, wakes their callers, and hands the lead to
@@ -34,19 +43,50 @@ the oldest unit still queued, if any; the others wait for their unit's outcome.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy import exc
 
-from .database import is_fault, write_transaction
+from .database import SQLITE_BUSY_TIMEOUT_MS, immediate_connection, is_fault
 
 T = TypeVar("T")
 # Units per transaction at most: bounds how long one batch holds the write lock.
 MAX_BATCH = 64
+# Cooperative retries of BEGIN IMMEDIATE while another connection writes: first and longest
+# sleep (seconds), doubling in between; given up after the busy timeout, as SQLite would.
+FIRST_RETRY = 0.0005
+LONGEST_RETRY = 0.005
+
+
+def _off_thread(call: Callable[[], None]) -> None:
+    """``call()`` on a thread of gevent's pool when gevent patched the process (the calling
+    greenlet waits, the others run), else here."""
+    try:
+        import gevent.monkey
+    except ImportError:        # gevent is the server's; without it there is nothing to yield
+        call()
+        return
+    if gevent.monkey.is_module_patched("threading"):
+        gevent.get_hub().threadpool.apply(call)
+    else:
+        call()
+
+
+def _set_busy_timeout(conn: sa.Connection, milliseconds: int) -> None:
+    # On the driver's connection: through SQLAlchemy the PRAGMA would begin a transaction.
+    conn.connection.dbapi_connection.execute(  # type: ignore[union-attr]
+        f"PRAGMA busy_timeout = {milliseconds}")
+
+
+def _locked(error: exc.OperationalError) -> bool:
+    return "locked" in str(error.orig) or "busy" in str(error.orig)
 
 
 class _Unit(Generic[T]):
@@ -124,7 +164,7 @@ class GroupCommit:
         while pending:
             ran: list[_Unit[Any]] = []
             try:
-                with self._writer_lock, write_transaction(self.db) as conn:
+                with self._writer_lock, self._transaction() as conn:
                     while pending:
                         unit = pending.popleft()
                         ran.append(unit)
@@ -146,6 +186,49 @@ class GroupCommit:
                 unit.finished = True
         for unit in batch:
             unit.finished = True
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sa.Connection]:
+        """As :func:`~deltastream.store.database.write_transaction`, waiting for the
+        write lock and for the COMMIT without blocking the process (module docstring)."""
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        delay = FIRST_RETRY
+        with immediate_connection(self.db) as conn:
+            while True:
+                _set_busy_timeout(conn, 0)
+                try:
+                    transaction = conn.begin()
+                except exc.OperationalError as error:
+                    if not _locked(error) or time.monotonic() >= deadline:
+                        raise
+                    conn.rollback()
+                else:
+                    break
+                finally:
+                    _set_busy_timeout(conn, SQLITE_BUSY_TIMEOUT_MS)
+                time.sleep(delay)
+                delay = min(2 * delay, LONGEST_RETRY)
+            with transaction:
+                yield conn
+                self._commit(conn)
+
+    @staticmethod
+    def _commit(conn: sa.Connection) -> None:
+        """COMMIT the open transaction off the process's thread; the transaction's own commit
+        that follows then finds nothing to do. A failed COMMIT raises as SQLAlchemy would
+        (the transaction is rolled back on the way out)."""
+        raw: sqlite3.Connection = conn.connection.dbapi_connection  # type: ignore[assignment]
+        failure: list[sqlite3.Error] = []
+
+        def commit() -> None:
+            try:
+                raw.commit()
+            except sqlite3.Error as error:
+                failure.append(error)
+
+        _off_thread(commit)
+        if failure:
+            raise exc.DBAPIError.instance("COMMIT", None, failure[0], sqlite3.Error)
 
     @staticmethod
     def _run_unit(conn: sa.Connection, unit: _Unit[Any]) -> None:
