@@ -12,6 +12,7 @@ import pytest
 from deltastream.strategy.analysis import Request, analyse
 from deltastream.strategy.legs import resolve
 from deltastream.strategy.templates import Template, template_legs
+from deltastream.web.strategy_models import AnalyzeResponse
 from tests.support.trading import trading_app
 from tests.web.test_routes_auth import PASSWORD, bearer, register
 from tests.web.test_routes_trade import atm_call, market
@@ -35,6 +36,7 @@ def test_iron_condor_shapes(client, engine) -> None:
                                "points": 200})
     assert r.status_code == 200, r.get_json()
     body = r.get_json()
+    AnalyzeResponse.model_validate(body)     # the documented shape, no field more or less
     assert {"product", "currency", "spot", "timestamp", "sequence", "lot_size",
             "valuation_expiry", "smile", "legs", "grid", "breakevens", "max_profit",
             "max_loss", "probability", "greeks", "margin", "units"} <= set(body)
@@ -103,6 +105,7 @@ def test_calendar_is_valued_at_the_front_expiry(client, engine) -> None:
                        ).get_json()
     assert body["valuation_expiry"] == snap.chains[0].expiry.isoformat()
     assert body["exact_expiry_payoff"] is False and len(body["breakevens"]) == 2
+    AnalyzeResponse.model_validate(body)
 
 
 @pytest.mark.parametrize(("change", "parameter"), [
