@@ -2,8 +2,9 @@
 `deltastream serve --hours always` (issue 18, acceptance 5): an iron condor built from the
 chain with four clicks shows the breakevens, probabilities of profit and extremes that
 POST /api/strategy/analyze gives for the same legs at the same snapshot; the same condor from
-the template; the API's refusal shown naming its parameter; the GEX and term-structure/skew
-charts draw the API's figures.
+the template; a signed-in user's paper positions analysed at their entry prices; the API's
+refusal shown naming its parameter; the GEX and term-structure/skew charts draw the API's
+figures.
 
 The legs carry the prices clicked, so the payoff at expiry does not move with the market; the
 probabilities do (spot and IVs), so they are compared at one snapshot `sequence`, which the page
@@ -24,6 +25,7 @@ from tests.support.browser import chromium, needs_chromium
 
 from .conftest import Server, start_server
 from .test_dashboard import artifact_dirs, drawn_pixels, open_dashboard, wait_for
+from .test_dashboard_trading import call, new_email, session, sign_up
 
 pytestmark = needs_chromium
 
@@ -219,6 +221,49 @@ def test_the_iron_condor_template_gives_the_apis_legs(browser, live):
             ("call", "buy"), ("call", "sell"), ("put", "buy"), ("put", "sell")]
         assert json.loads(page.get_attribute("#st-breakevens", "data-value")) == \
             api["breakevens"]
+        assert problems.items == []
+    finally:
+        page.close()
+
+
+def test_the_signed_in_users_positions_are_analysed_at_their_entry_prices(browser, live):
+    page, problems = open_dashboard(browser, live)
+    try:
+        page.get_by_role("tab", name="Strategy").click()
+        assert page.get_by_role("button", name="Analyse my positions").is_hidden()
+        page.get_by_role("tab", name="Paper trading").click()
+        sign_up(page, new_email())
+        token = session(page)["token"]
+        _, body = live.get("/api/data/chain/NIFTY?strikes=5")
+        chain = body["chains"][0]
+        fills = {}
+        for strike, right, side in ((chain["strikes"][3], "CE", "SELL"),
+                                    (chain["strikes"][1], "PE", "BUY")):
+            status, order = call(live, "POST", "/api/trade/order", token, {
+                "product": "NIFTY", "expiry": chain["expiry"], "strike": strike,
+                "option_type": right, "side": side, "quantity": LOT})
+            assert status == 201 and order["status"] == "FILLED", order
+            fills[strike] = order["avg_fill_price"]
+
+        page.get_by_role("tab", name="Strategy").click()
+        page.get_by_role("button", name="Analyse my positions").click()
+        page.wait_for_selector("#strategy-result:not([hidden])", timeout=15_000)
+        status, api = call(live, "POST", "/api/strategy/analyze", token,
+                           {"product": "NIFTY", "positions": True})
+        assert status == 200, api
+        legs = legs_on_page(page)
+        assert sorted((leg["strike"], leg["type"], leg["side"], leg["lots"], leg["price"])
+                      for leg in legs) == sorted(
+            (leg["strike"], leg["type"], leg["side"], leg["lots"], leg["price"])
+            for leg in api["legs"])
+        # At the fills' prices: a short call and a long put of one lot each.
+        assert sorted((leg["strike"], leg["price"]) for leg in legs) == sorted(fills.items())
+        # The payoff at expiry is of the entry prices, not of the moving market.
+        assert json.loads(page.get_attribute("#st-breakevens", "data-value")) == \
+            api["breakevens"]
+        assert page.get_attribute("#st-max-loss", "data-unbounded") == "true"
+        assert page.inner_text("#st-max-loss") == "unbounded"
+        assert api["max_loss"]["unbounded"] is True
         assert problems.items == []
     finally:
         page.close()

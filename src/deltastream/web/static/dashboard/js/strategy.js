@@ -119,7 +119,7 @@ export function payoffOption(body) {
     backgroundColor: "transparent",
     animation: false,
     textStyle: { fontFamily: "system-ui, sans-serif" },
-    grid: { left: 72, right: 24, top: 36, bottom: 40 },
+    grid: { left: 72, right: 24, top: 44, bottom: 40 },
     legend: { top: 4, data: names, textStyle: { color: "#c9d1d9", fontSize: 11 } },
     tooltip: { trigger: "axis", confine: true, formatter: tip },
     dataZoom: [zoom],
@@ -151,6 +151,7 @@ export class Strategy {
     this.nextId = 1;
     this.product = null;      // the legs' product
     this.result = null;       // the last answer shown
+    this.fromPositions = false;   // the legs are the user's open positions, analysed as such
     this.request = 0;         // analyses started; only the newest one's answer is shown
     this.analyses = 0;        // answers shown (tests wait for the count to move)
     this.changeTimer = null;
@@ -236,7 +237,9 @@ export class Strategy {
     if (this.product && this.product !== product) this.clear();
   }
 
+  // The user changed the legs: they are the position analysed from now on.
   legsChanged() {
+    this.fromPositions = false;
     this.showLegs();
     clearTimeout(this.changeTimer);
     if (!this.legs.length) {
@@ -334,6 +337,7 @@ export class Strategy {
 
   analyse() {
     clearTimeout(this.changeTimer);
+    if (this.fromPositions) return this.analysePositions();
     if (!this.legs.length) return Promise.resolve();
     return this.send(() => requestJSON("POST", "/api/strategy/analyze", {
       body: { product: this.product, legs: this.legsBody(), ...this.options() } }));
@@ -369,20 +373,27 @@ export class Strategy {
       body: { product: v.product, template, ...this.options() } }), true);
   }
 
-  analysePositions() {
-    return this.send(() => this.trading.call("POST", "/api/strategy/analyze",
-                                             { positions: true, ...this.options() }), true);
+  // The signed-in user's open paper positions in the product on screen, at their average
+  // entry prices (a position need not be whole lots: they stay positions until edited).
+  async analysePositions() {
+    const product = this.view().product;
+    if (await this.send(() => this.trading.call("POST", "/api/strategy/analyze",
+                                                { product, positions: true,
+                                                  ...this.options() }), true)) {
+      this.fromPositions = true;
+    }
   }
 
   // One analysis: `ask()` sends it; `adopt`: the answer's legs become the legs (a template,
-  // the user's positions), each at the price the API valued it at.
+  // the user's positions), each at the price the API valued it at. True when it was shown.
   async send(ask, adopt = false) {
     const request = ++this.request;
     $("strategy").setAttribute("aria-busy", "true");
     try {
       const answer = await ask();
-      if (request !== this.request) return;
+      if (request !== this.request) return false;
       if (adopt) {
+        this.fromPositions = false;
         this.product = answer.product;
         this.legs = answer.legs.map((l) => ({
           id: this.nextId++, product: answer.product, expiry: l.expiry ?? null,
@@ -400,8 +411,10 @@ export class Strategy {
       this.showLegs();
       this.showResult(answer);
       this.error("");
+      return true;
     } catch (e) {
       if (request === this.request) this.error(strategyErrorText(e));
+      return false;
     } finally {
       if (request === this.request) $("strategy").removeAttribute("aria-busy");
     }
@@ -514,5 +527,6 @@ export class Strategy {
   // The signed-in state changed: the user's positions can be analysed when signed in.
   sessionChanged(token) {
     $("strategy-positions").hidden = !token;
+    if (!token && this.fromPositions) this.clear();
   }
 }
