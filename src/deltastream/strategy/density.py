@@ -19,8 +19,9 @@ no grid resolution of their own.
 Smile density (Breeden-Litzenberger, ``q(K) = d2C/dK2`` of undiscounted calls): the served
 OTM implied volatilities (puts below the forward, calls at and above it; the other side where
 one did not solve) are interpolated by a natural cubic spline of total variance in ``k``
-through every served point; beyond the outermost strikes the wings continue with the end's
-value and slope and flatten out, ``w_e + w'_e L tanh((k - k_e) / L)`` with ``L`` half the
+through every served point (noisy quotes that make it oscillate into butterfly arbitrage are
+smoothed instead: :func:`smile_from`); beyond the outermost strikes the wings continue with
+the end's value and slope and flatten out, ``w_e + w'_e L tanh((k - k_e) / L)`` with ``L`` half the
 served range (flat-volatility tails far out, lognormal and arbitrage-free). The density of
 that call curve is Gatheral's ``q(K) = g(k) phi(d2) / (K sqrt(w))`` with
 ``g = (1 - k w'/(2w))^2 - w'^2/4 (1/w + 1/4) + w''/2`` (Durrleman's condition ``g >= 0``),
@@ -39,9 +40,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from scipy.interpolate import CubicSpline
+from scipy.interpolate import CubicSpline, make_smoothing_spline
 from scipy.special import ndtr
 
 from ..core.snapshot import ExpiryChain
@@ -54,6 +56,8 @@ NODES = 1201
 MIN_TOTAL_VARIANCE = 1e-12
 # The wings flatten out over this many times the served log-moneyness range.
 WING_SCALE = 0.5
+# Smoothing weights tried, least first, on a smile with butterfly arbitrage (smile_from).
+SMOOTHING = tuple(10.0 ** e for e in range(-9, 3))
 
 
 def _normal_mass(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
@@ -194,7 +198,7 @@ class Smile:
     time: float
     k: np.ndarray
     w: np.ndarray
-    spline: CubicSpline | None
+    spline: Any       # CubicSpline-like: spline(k, nu) is the nu-th derivative; None: flat
 
     def total_variance(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``w``, ``w'`` and ``w''`` at log-moneyness ``k``."""
@@ -238,18 +242,54 @@ def served_smile(chain: ExpiryChain) -> Smile | None:
     return smile_from(chain.forward, chain.time_to_expiry, strikes[keep], iv[keep])
 
 
+def durrleman(w: np.ndarray, w1: np.ndarray, w2: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Durrleman's ``g(k)``: the smile has no butterfly arbitrage where ``g >= 0``."""
+    return (1 - k * w1 / (2 * w)) ** 2 - w1 * w1 / 4 * (1 / w + 0.25) + w2 / 2
+
+
+class _ScaledSpline:
+    """A smoothing spline fitted on ``k`` and ``w`` scaled to unit range and mean, answering
+    in the original units (so that one ladder of smoothing weights suits every smile)."""
+
+    def __init__(self, k: np.ndarray, w: np.ndarray, lam: float) -> None:
+        self.k0, self.dk = float(k[0]), float(k[-1] - k[0])
+        self.scale = float(w.mean())
+        self.fit = make_smoothing_spline((k - self.k0) / self.dk, w / self.scale, lam=lam)
+
+    def __call__(self, k: np.ndarray, nu: int = 0) -> np.ndarray:
+        x = (np.asarray(k, dtype=float) - self.k0) / self.dk
+        return self.fit(x, nu) * self.scale / self.dk ** nu
+
+
+def _min_g(spline: Any, k: np.ndarray) -> float:
+    w = np.maximum(spline(k), MIN_TOTAL_VARIANCE)
+    return float(durrleman(w, spline(k, 1), spline(k, 2), k).min())
+
+
 def smile_from(forward: float, time: float, strikes: np.ndarray, iv: np.ndarray
                ) -> Smile | None:
-    """A smile through ``(strikes, iv)`` (ascending strikes); None without a point."""
+    """A smile through ``(strikes, iv)`` (ascending strikes); None without a point.
+
+    The natural cubic spline of total variance through every point, unless it has butterfly
+    arbitrage (Durrleman's ``g < 0`` between the served strikes: noisy quotes make it
+    oscillate); then the least-smoothed natural smoothing spline, weights ``SMOOTHING``
+    (on ``k`` and ``w`` scaled to unit range and mean), that has none, or the smoothest of
+    them. One or two points: a flat smile at their mean variance.
+    """
     if not strikes.size or time <= 0:
         return None
     k = np.log(strikes / forward)
     w = iv * iv * time
-    spline = (CubicSpline(k, w, bc_type="natural") if k.size >= 3 else None)
-    if spline is None:
-        # One or two points: a flat smile at their mean variance.
-        w = np.array([float(w.mean())])
-        k = np.array([0.0])
+    if k.size < 3:
+        return Smile(forward, time, np.array([0.0]), np.array([float(w.mean())]), None)
+    spline: Any = CubicSpline(k, w, bc_type="natural")
+    probe = np.linspace(float(k[0]), float(k[-1]), 8 * k.size)
+    if k.size >= 5 and _min_g(spline, probe) < 0:
+        for lam in SMOOTHING:
+            spline = _ScaledSpline(k, w, lam)
+            if _min_g(spline, probe) >= 0:
+                break
+        w = np.maximum(spline(k), MIN_TOTAL_VARIANCE)
     return Smile(forward, time, k, w, spline)
 
 
@@ -260,7 +300,7 @@ def smile_density(smile: Smile, nodes: int = NODES) -> Density:
     span = SPAN_SD * v_max
     k = np.linspace(min(-span, float(smile.k[0])), max(span, float(smile.k[-1])), nodes)
     w, w1, w2 = smile.total_variance(k)
-    g = (1 - k * w1 / (2 * w)) ** 2 - w1 * w1 / 4 * (1 / w + 0.25) + w2 / 2
+    g = durrleman(w, w1, w2, k)
     # The base lognormal is the widest of the smile over the nodes, so that the ratio stays
     # bounded in the wings (a narrower base's tails fall faster than the smile's); on a flat
     # smile it is the smile itself and the ratio is 1.
