@@ -132,7 +132,7 @@ TRADE_RESPONSES = {
     ("/api/trade/reset", "post"): {"200", "401", "503"},
 }
 # The chat (tests/web/test_routes_insights.py).
-INSIGHTS_RESPONSES = {("/api/ai/chat", "post"): {"200", "400", "404", "503"}}
+INSIGHTS_RESPONSES = {("/api/ai/chat", "post"): {"200", "400", "404", "413", "503"}}
 # The strategy analysis (tests/web/test_routes_strategy.py).
 STRATEGY_RESPONSES = {("/api/strategy/analyze", "post"): {"200", "400", "401", "404", "503"}}
 WRITTEN_RESPONSES = {**AUTH_RESPONSES, **TRADE_RESPONSES, **INSIGHTS_RESPONSES,

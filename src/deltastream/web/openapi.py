@@ -111,4 +111,7 @@ def tidy(spec: dict[Any, Any], products: Sequence[str]) -> dict[Any, Any]:
             for parameter in operation.get("parameters", []):
                 _parameter(parameter, products)
             operation.setdefault("responses", {}).setdefault("405", METHOD_NOT_ALLOWED)
+            # Every route that reads a body needs one (a request without it is a 400).
+            if "requestBody" in operation:
+                operation["requestBody"]["required"] = True
     return spec

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from apiflask import APIBlueprint
 from flask import Response, request
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog.model import SYMBOL_PATTERN
 from ..core.snapshot import ChainSnapshot
@@ -40,9 +40,11 @@ from .state import app_state
 bp = APIBlueprint("insights", __name__, tag="Insights")
 
 DEFAULT_PRODUCT = "NIFTY"
-# A chat request's body: the query and JSON around it (a query is at most 500 characters, up
-# to 4 bytes each in UTF-8, or 6 as a JSON escape).
-MAX_BODY_BYTES = 4096
+# A chat request's body: the query (at most 500 characters, up to 6 bytes each as a JSON
+# escape) and whatever else a client sends beside it.
+MAX_BODY_BYTES = 16_384
+CHAT_ACCEPTED = (f"a JSON object {{\"query\": text of 1 to {MAX_QUERY_CHARS} characters, not "
+                 f"only spaces}} of at most {MAX_BODY_BYTES} bytes")
 # One IV observation a day, as /api/analytics/iv-history's default sample_seconds.
 IV_SAMPLE_SECONDS = 86_400
 
@@ -83,6 +85,14 @@ class PulseResponse(Model):
     sentences: list[PulseSentence]
     thresholds: dict[str, float]
     source: str
+
+
+class ChatRequest(BaseModel):
+    # Fields besides the query are ignored (a dashboard may send more).
+    model_config = ConfigDict(extra="ignore")
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S",
+                       description=f"the question: 1 to {MAX_QUERY_CHARS} characters, not only "
+                                   "spaces")
 
 
 class ChatResponse(Model):
@@ -187,30 +197,41 @@ def _chat() -> Chat:
     return Chat(svc.products, market, default_index(), llm, _default_product(svc))
 
 
-@bp.post("/api/ai/chat")
-@bp.output(ChatResponse)
-@bp.doc(summary="A question about the market (answered from the live analytics) or about "
-                "DeltaStream (from its README and docs by BM25 retrieval): {query} -> "
-                "{answer, sources, intent, facts, llm}",
-        responses={400: f"invalid parameter 'query': a JSON body {{\"query\": text of 1 to "
-                        f"{MAX_QUERY_CHARS} characters}} of at most {MAX_BODY_BYTES} bytes",
-                   404: UNKNOWN_PRODUCT, 503: NO_MARKET_DATA})
-def chat() -> Response:
-    accepted = (f"a JSON object {{\"query\": text of 1 to {MAX_QUERY_CHARS} characters}} of "
-                f"at most {MAX_BODY_BYTES} bytes")
-    # Read at most the limit (a chunked body has no length): never an unbounded read.
+@bp.before_request
+def _checked_body() -> None:
+    """The chat's body checked before the view's schema reads it, so that each mistake is a
+    400 naming the query with what it accepts, and no body is read past the limit."""
+    if request.method != "POST":
+        return
     if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise bad_parameter("query", f"a body of {request.content_length} bytes", accepted)
-    raw = request.stream.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise bad_parameter("query", f"a body of more than {MAX_BODY_BYTES} bytes", accepted)
+        raise bad_parameter("query", f"a body of {request.content_length} bytes",
+                            CHAT_ACCEPTED)
+    # A body without a length (chunked) is read no further than the limit (413 beyond it);
+    # kept for the schema's read.
+    request.max_content_length = MAX_BODY_BYTES
+    raw = request.get_data(cache=True)
     try:
         body = json.loads(raw) if request.is_json else None
     except ValueError:
         body = None
-    text = body.get("query") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        raise bad_parameter("query", "the body is not a JSON object", CHAT_ACCEPTED)
+    text = body.get("query")
     if not isinstance(text, str) or not text.strip():
-        raise bad_parameter("query", "missing or not a non-empty string", accepted)
+        raise bad_parameter("query", "missing, not text or only spaces", CHAT_ACCEPTED)
     if len(text) > MAX_QUERY_CHARS:
-        raise bad_parameter("query", f"{len(text)} characters", accepted)
-    return json_response(_chat().answer(text.strip()).as_dict())
+        raise bad_parameter("query", f"{len(text)} characters", CHAT_ACCEPTED)
+
+
+@bp.post("/api/ai/chat")
+@bp.input(ChatRequest, location="json")
+@bp.output(ChatResponse)
+@bp.doc(summary="A question about the market (answered from the live analytics) or about "
+                "DeltaStream (from its README and docs by BM25 retrieval): {query} -> "
+                "{answer, sources, intent, facts, llm}",
+        responses={400: f"invalid parameter 'query': {CHAT_ACCEPTED}",
+                   404: UNKNOWN_PRODUCT,
+                   413: f"a body without a length that runs past {MAX_BODY_BYTES} bytes",
+                   503: NO_MARKET_DATA})
+def chat(json_data: ChatRequest) -> Response:
+    return json_response(_chat().answer(json_data.query.strip()).as_dict())
