@@ -90,7 +90,7 @@ def legs_on_page(page) -> list[dict]:
         expiry: tr.dataset.expiry, strike: Number(tr.dataset.strike), type: tr.dataset.type,
         side: tr.dataset.side,
         lots: Number(tr.querySelector('td[data-field=lots] input').value),
-        price: Number(tr.querySelector('td[data-field=price] input').value)}))""")
+        price: Number(tr.dataset.price)}))""")
 
 
 def at_same_snapshot(page, server: Server, body: dict) -> tuple[dict, dict]:

@@ -261,7 +261,8 @@ export class Strategy {
   legRow(leg, index) {
     const tr = document.createElement("tr");
     Object.assign(tr.dataset, { expiry: leg.expiry ?? "", strike: String(leg.strike ?? ""),
-                                type: leg.type, side: leg.side });
+                                type: leg.type, side: leg.side,
+                                price: leg.price === null ? "" : String(leg.price) });
     const td = (field, text) => {
       const cell = tr.appendChild(document.createElement("td"));
       cell.dataset.field = field;
@@ -286,9 +287,13 @@ export class Strategy {
     });
     td("lots").appendChild(lots);
     const price = document.createElement("input");
+    // Shown to the paisa/cent (a mid has more digits); the leg keeps its exact price until
+    // the user types one.
     Object.assign(price, { type: "number", min: "0", step: "any",
-                           value: leg.price === null ? "" : String(leg.price),
-                           placeholder: "mid" });
+                           value: leg.price === null ? "" : String(Math.round(leg.price * 100)
+                                                                   / 100),
+                           placeholder: "mid", title: leg.price === null ? ""
+                             : `${leg.price} per unit` });
     price.setAttribute("aria-label", `Price of leg ${index + 1}`);
     price.addEventListener("change", () => {
       const p = price.value === "" ? null : Number(price.value);
