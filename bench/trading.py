@@ -14,7 +14,9 @@ fresh data directory (its SQLite store; the default number of web workers unless
 ``--workers``), registers one user per client, and ``--clients`` threads (one keep-alive
 connection each) place NIFTY ATM call and put orders (market and limit at the touch, bought
 and sold in turn) for ``--seconds``: orders/s, latency p50/p90/p99 and errors (409 margin
-refusals count as answered). The issue's target is 500 orders/s at 16 clients with p99 at
+refusals count as answered), the web workers' CPU and the time they waited for a CPU (on a
+shared machine the latter says how much of the latency is other processes' load), and the
+engine process's CPU. The issue's target is 500 orders/s at 16 clients with p99 at
 most 50 ms.
 
     python bench/trading.py --store-pass [--orders 10000] [--users 100] [--repeat 21]
@@ -180,6 +182,30 @@ def _cpu_seconds(pid: int) -> float:
     return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _run_queue_seconds(pid: int) -> float:
+    """Time ``pid``'s threads have waited on a run queue for a CPU so far (the second field
+    of /proc/<pid>/schedstat, ns; 0 where the kernel does not keep it)."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (FileNotFoundError, IndexError, ValueError):
+        return 0.0
+
+
+def _engine_process(server: int) -> int | None:
+    """The server's engine process (the child multiprocessing spawned), if any."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+        if parent == server and b"spawn_main" in command:
+            return int(entry.name)
+    return None
+
+
 def _web_workers(server: int) -> list[int]:
     """The server's gunicorn workers: its children running ``deltastream serve`` (the
     engine is the child multiprocessing spawned, ``spawn_main`` in its command line)."""
@@ -259,12 +285,20 @@ def placement(args: argparse.Namespace) -> None:
                                     args=(port, client, cycle, start, stop))
                    for client in clients]
         workers = _web_workers(server.pid)
-        cpu_before = sum(map(_cpu_seconds, workers))
+        engine = _engine_process(server.pid)
+        watched = [*workers, *([engine] if engine else [])]
+        cpu_before = [_cpu_seconds(p) for p in watched]
+        queued_before = [_run_queue_seconds(p) for p in watched]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        web_cpu = sum(map(_cpu_seconds, workers)) - cpu_before
+        cpu = [_cpu_seconds(p) - b for p, b in zip(watched, cpu_before, strict=True)]
+        queued = [_run_queue_seconds(p) - b
+                  for p, b in zip(watched, queued_before, strict=True)]
+        web_cpu = sum(cpu[:len(workers)])
+        web_queued = sum(queued[:len(workers)])
+        engine_cpu = sum(cpu[len(workers):])
     finally:
         server.terminate()
         server.wait(60)
@@ -289,7 +323,10 @@ def placement(args: argparse.Namespace) -> None:
           f"{latencies[-1] * 1e3:.1f} ms; {len(errors)} errors{': ' if errors else ''}"
           f"{'; '.join(errors[:3])}")
     print(f"  web workers' CPU {web_cpu / placed * 1e3:.2f} ms per order "
-          f"({100 * web_cpu / args.seconds:.0f} % of one core)")
+          f"({100 * web_cpu / args.seconds:.0f} % of one core), waiting for a CPU (run "
+          f"queue) {web_queued / placed * 1e3:.2f} ms per order "
+          f"({100 * web_queued / args.seconds:.0f} % of the time); engine process CPU "
+          f"{100 * engine_cpu / args.seconds:.0f} % of one core")
 
 
 

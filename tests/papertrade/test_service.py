@@ -120,6 +120,26 @@ def test_closing_realises_bid_minus_ask_and_releases_margin(service, engine, use
     assert account.total_pnl == account.cash - START_INR
 
 
+def test_a_margin_is_priced_once_per_holdings_and_snapshot(service, engine, users,
+                                                           monkeypatch):
+    from deltastream.papertrade import service as module
+
+    scans = []
+    real = module.india_margin
+    monkeypatch.setattr(module, "india_margin",
+                        lambda *a, **k: scans.append(1) or real(*a, **k))
+    _, contract = atm_call(engine)
+    short = {contract: -50}
+    first = service.requirement(short, "INR")
+    assert first > 0 and service.requirement(short, "INR") == first and len(scans) == 1
+    assert service.requirement({contract: -100}, "INR") > first and len(scans) == 2
+    engine.tick()                       # a new snapshot: priced again, on its figures
+    engine.clock.advance(1.0)
+    again = service.requirement(short, "INR")
+    assert len(scans) == 3
+    assert again == make_service(service.store.db, engine).requirement(short, "INR")
+
+
 def test_a_naked_short_blocks_margin_and_an_order_beyond_cash_is_rejected(
         store_db, engine, users):
     ann, _ = users

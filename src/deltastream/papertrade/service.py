@@ -49,9 +49,11 @@ Margin requirement per currency: the sum over products of
 :func:`deltastream.trading.margin.india_margin` (INR: SPAN-style scan plus exposure) or
 :func:`~deltastream.trading.margin.us_margin` (USD: strategy-based rules), each option
 repriced at its snapshot IV (the ATM IV where it did not solve). ``margin_available`` =
-cash - requirement. Only the margin of positions and of the order being placed count: other
-resting orders' remainders are checked again when they fill, and a fill the margin would not
-allow is then cancelled with the reason.
+cash - requirement. A product's requirement depends only on its holdings and its snapshot, so
+the service remembers it per set of holdings until the product's next snapshot. Only the
+margin of positions and of the order being placed count: other resting orders' remainders
+are checked again when they fill, and a fill the margin would not allow is then cancelled
+with the reason.
 
 P&L: realised by weighted average cost (:class:`~deltastream.trading.positions.CostMethod`
 AVERAGE), charges counted once per fill, net realised = realised - charges; unrealised marks
@@ -136,6 +138,8 @@ from ..trading.settlement import SettlementTrade, settle
 DEFAULT_STARTING_CASH: Mapping[str, Decimal] = {"INR": Decimal("1000000"),
                                                 "USD": Decimal("100000")}
 DEFAULT_TOUCH_LOTS = 10
+# Holdings whose margin on a product's latest snapshot is remembered at most (emptied when full).
+MAX_MEMO_MARGINS = 4096
 # Where a contract's IV did not solve, the scan reprices at the ATM IV, else this.
 FALLBACK_VOL = 0.2
 AVG_PRICE_PLACES = Decimal("0.0001")
@@ -402,6 +406,11 @@ class PaperTrading:
         # Charges per market (trading.charges' defaults unless configured).
         self.india_charges = india_charges or IndiaCharges()
         self.us_charges = us_charges or USCharges()
+        # Per product, the margin of each set of holdings on its latest snapshot: an order's
+        # margin check prices the holdings before it, which the previous order of the account
+        # priced as its holdings after (module docstring). Replaced when the snapshot changes.
+        self._margins: dict[str, tuple[ChainSnapshot,
+                                       dict[frozenset[tuple[ContractRef, int]], Decimal]]] = {}
 
     def charges(self, currency: str, side: Side, quantity: int, price: Decimal) -> Decimal:
         """The charges of one fill in the market of ``currency``, by this service's
@@ -456,6 +465,13 @@ class PaperTrading:
             snapshot = self.latest(product)
             if snapshot is None:
                 continue
+            key = frozenset(rows)
+            memo = self._margins.get(product)
+            if memo is None or memo[0] is not snapshot:
+                memo = self._margins[product] = (snapshot, {})
+            if key in memo[1]:
+                total += memo[1][key]
+                continue
             terms = snapshot.terms
             risk = []
             for contract, quantity in rows:
@@ -468,10 +484,13 @@ class PaperTrading:
                                              quote.iv, terms.exercise_style == "american"))
             market = Market(snapshot.spot, terms.rate, terms.dividend_yield)
             if currency == "INR":
-                total += india_margin(risk, market,
-                                      scan_parameters(product, terms.exchange)).total
+                margin = india_margin(risk, market, scan_parameters(product, terms.exchange)).total
             else:
-                total += us_margin(risk, market).total
+                margin = us_margin(risk, market).total
+            if len(memo[1]) >= MAX_MEMO_MARGINS:
+                memo[1].clear()
+            memo[1][key] = margin
+            total += margin
         return total
 
     @staticmethod

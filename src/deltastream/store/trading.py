@@ -26,7 +26,8 @@ again in full. A ledger's own writes update its copy, which the store keeps only
 transaction committed: what is remembered was always stored.
 
 Events (the outbox): every write of an order or a fill through a :class:`Ledger` also writes a
-``paper_events`` row in the same transaction: ``order`` (the order after the change), ``fill``
+``paper_events`` row in the same transaction (queued, and written together, in order, at the
+end of the ledger's work): ``order`` (the order after the change), ``fill``
 (the fill and its order's symbol) and ``position`` (the contract's position after the fill,
 replayed from the fills); a reset writes the flat positions. So an event exists exactly when
 its change committed, whichever process made it. Payloads are JSON objects of the stored
@@ -334,6 +335,8 @@ class Ledger:
         self._account: AccountFills | None = None
         # The user's cash by currency, read once per transaction and kept current the same way.
         self._cash: dict[str, Decimal] | None = None
+        # Outbox rows of this ledger's changes, in order, written together by :meth:`flush`.
+        self._events: list[dict[str, Any]] = []
 
     @property
     def account(self) -> AccountFills:
@@ -347,9 +350,16 @@ class Ledger:
         return self.account.positions
 
     def _event(self, kind: str, payload: Mapping[str, Any], at: int) -> None:
-        """Write an outbox row in this transaction (module docstring)."""
-        self.conn.execute(_INSERT_EVENT, {"user_id": self.user_id, "kind": kind,
-                                          "payload": orjson.dumps(payload).decode(), "at": at})
+        """Queue an outbox row for this transaction (module docstring; :meth:`flush`)."""
+        self._events.append({"user_id": self.user_id, "kind": kind,
+                             "payload": orjson.dumps(payload).decode(), "at": at})
+
+    def flush(self) -> None:
+        """Write the queued outbox rows, in the order of their changes, with one statement;
+        the store does it before the transaction commits."""
+        if self._events:
+            self.conn.execute(_INSERT_EVENT, self._events)
+            self._events = []
 
     def position(self, contract: ContractRef) -> Position:
         """The user's position in ``contract``: the replay of its fills in id order."""
@@ -549,6 +559,7 @@ class SqlTradingStore:
                                  .with_for_update()).all()
                 ledger = self._ledger(conn, user_id)
                 yield ledger
+                ledger.flush()
             self._committed(ledger)
 
     def run_locked(self, user_id: int, work: Callable[[Ledger], T]) -> T:
@@ -564,7 +575,9 @@ class SqlTradingStore:
 
         def unit(conn: sa.Connection) -> T:
             ledgers.append(self._ledger(conn, user_id))
-            return work(ledgers[-1])
+            result = work(ledgers[-1])
+            ledgers[-1].flush()
+            return result
 
         result = self.group.run(unit)
         self._committed(ledgers[-1])
