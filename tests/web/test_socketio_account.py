@@ -267,3 +267,36 @@ def test_a_failing_store_is_logged_once_and_the_tail_recovers(app, people, engin
         ("order_update", r.get_json()["order_id"])] * 2
     assert [r.getMessage() for r in caplog.records][1].startswith(
         "paper-trading events: reading again after ")
+
+
+class CountingStore:
+    """A trading store that counts the tail's reads of the outbox."""
+
+    def __init__(self, store: SqlTradingStore) -> None:
+        self.store = store
+        self.reads = 0
+
+    def __getattr__(self, name: str):
+        if name in ("last_event_id", "events_after"):
+            self.reads += 1
+        return getattr(self.store, name)
+
+
+def test_a_worker_without_members_reads_nothing_and_a_first_join_catches_up(
+        app, people, engine):
+    client, ann, _ = people
+    tail = app.extensions[EXTENSION_KEY]
+    counting = tail.store = CountingStore(tail.store)
+    symbol, _ = atm_call(engine)
+    r = client.post("/api/trade/order", json=market(symbol), headers=ann.headers)
+    assert r.status_code == 201
+    tick(engine, 3)
+    assert counting.reads == 0                  # woken four times, nobody to tell
+    sio = connect(app, token=ann.token)
+    # The join moved the cursor past what was written while nobody was here.
+    assert account_events(received(sio)) == []
+    assert tail.cursor == counting.store.last_event_id()
+    r = client.post("/api/trade/order", json=market(symbol), headers=ann.headers)
+    got = account_events(received(sio))
+    assert len(got) == 4 and {e["order_id"] for n, e in got if n == "order_update"} == {
+        r.get_json()["order_id"]}

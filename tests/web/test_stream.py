@@ -266,3 +266,18 @@ def test_messages_written_during_a_fan_out_are_counted_in_metrics_when_it_ends(
     assert sorted((e.kind, e.product) for e in buffered.take()) == sorted(
         (k, p) for k in (UNDERLYING, SUMMARY) for p in ("IDX", "SEC"))
     assert metric(client, "deltastream_stream_delivered_total", "sse") == before + 3 * 4
+
+
+def test_after_fanout_runs_once_per_tick_after_every_client_was_handed_it(engine, hub):
+    clients = [StreamClient(16, ["IDX", "SEC"], [UNDERLYING]) for _ in range(3)]
+    for c in clients:
+        hub.add(c)
+    handed: list[list[int]] = []
+    hub.after_fanout.append(lambda: handed.append([len(c.buffer) for c in clients]))
+    tick(engine)
+    settle()
+    # Each client held its two prices when the callback ran, and it ran once.
+    assert handed == [[2, 2, 2]]
+    tick(engine, 2)     # both before the hub runs (this greenlet does not yield): one pass
+    settle()
+    assert handed == [[2, 2, 2]] * 2

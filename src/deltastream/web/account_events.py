@@ -5,12 +5,14 @@ else's.
 Where they come from: the store writes every change of an order or a fill together with an
 outbox row (``paper_events``, :mod:`deltastream.store.trading`), in the same transaction,
 whichever process made it (a web worker placing or cancelling, the engine's matcher filling a
-resting order). Each web worker tails that table (:class:`AccountEvents`): when woken, on
-every tick its feed receives (about once a second) and right after one of its own trade
-routes wrote, it reads the rows past its cursor in id order and emits each to the room of its
-user, to the members this worker holds (``ignore_queue``: every worker tails the table
-itself, so a message queue would deliver each event once per worker). The cursor starts at
-the table's newest id when the worker starts: no history is replayed.
+resting order). Each web worker tails that table (:class:`AccountEvents`): when woken, after
+each tick its stream has handed to its clients (about once a second; the market data goes
+first, the store read after it) and right after one of its own trade routes wrote, it reads
+the rows past its cursor in id order and emits each to the room of its user, to the members
+this worker holds (``ignore_queue``: every worker tails the table itself, so a message queue
+would deliver each event once per worker). The cursor starts at the table's newest id when
+the worker starts: no history is replayed. A worker with no members reads nothing; its first
+member's join moves the cursor to the newest id (what was written meanwhile is nobody's here).
 
 Rows are read in id order, but on PostgreSQL ids are taken when a transaction writes, and two
 users' transactions may commit out of that order: an id missing below the cursor is looked
@@ -60,6 +62,7 @@ from ..store.trading import (
 from .routes_auth import auth_state
 from .routes_trade import _position_dict, order_dict, trade_dict
 from .state import app_state
+from .stream import StreamHub
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +186,8 @@ class AccountEvents:
     def join(self, sid: str, user_id: int, expires: datetime | None) -> str:
         """Put ``sid`` in the user's room (leaving another user's it was in); the room."""
         self.leave(sid)
+        if not self._members:
+            self._catch_up()
         room = room_of(user_id)
         self.sio.server.enter_room(sid, room, namespace="/")
         self._user_of[sid] = user_id
@@ -219,6 +224,19 @@ class AccountEvents:
                                      "reason": "expired"}},
                 to=sid, namespace="/", ignore_queue=True)
 
+    def _catch_up(self) -> None:
+        """Move the cursor to the newest id before a first member joins: with nobody here
+        the tail skipped reading (:meth:`poll`), and what was written meanwhile is no news
+        for the member. Before the member is counted, so that a pass meanwhile (a read
+        yields under gevent) does not deliver older events to it."""
+        try:
+            newest = self.store.last_event_id()
+        except sa.exc.SQLAlchemyError:
+            self.cursor = None      # the first pass that reaches the store starts it
+            return
+        self.cursor = newest if self.cursor is None else max(self.cursor, newest)
+        self._gaps.clear()
+
     # -- the tail ---------------------------------------------------------------------------
 
     def poll(self) -> int:
@@ -231,8 +249,7 @@ class AccountEvents:
         now = time.monotonic()
         self._gaps = {i: t for i, t in self._gaps.items() if t > now}
         if not self._members:
-            # Nobody here to tell: skip what was written meanwhile.
-            self.cursor = max(self.cursor, self.store.last_event_id())
+            # Nobody here to tell: no read (the first join catches up, :meth:`_catch_up`).
             self._gaps.clear()
             return 0
         cursor = self.cursor
@@ -280,9 +297,10 @@ def _is_trade_write(req: Request) -> bool:
     return req.method in WRITE_METHODS and req.path.startswith("/api/trade/")
 
 
-def init_account_events(app: Flask, sio: SocketIO) -> AccountEvents | None:
-    """Start ``app``'s tail of the paper-trading events (None without a store): woken by
-    every snapshot of the app's feed and after each trade route that writes."""
+def init_account_events(app: Flask, sio: SocketIO, hub: StreamHub) -> AccountEvents | None:
+    """Start ``app``'s tail of the paper-trading events (None without a store): woken after
+    ``hub`` handed each tick to the stream's clients and after each trade route that
+    writes."""
     store = auth_state(app).store
     if store is None:
         return None
@@ -290,7 +308,7 @@ def init_account_events(app: Flask, sio: SocketIO) -> AccountEvents | None:
     events = AccountEvents(app, sio, SqlTradingStore(store), lambda: state.now())
     app.extensions[EXTENSION_KEY] = events
     app_state(app).on_close.append(events.stop)
-    app_state(app).service.feed.subscribe(events.wake)
+    hub.after_fanout.append(events.wake)
 
     @app.after_request
     def _wake_after_trade(response: Response) -> Response:

@@ -452,7 +452,7 @@ def init_socketio(app: Flask, hub: StreamHub, settings: Settings) -> SocketIO:
     sio.server.eio._async["websocket"] = _WebSocketWSGI
     clients: dict[str, SocketIOClient] = {}
     products = hub.feed.symbols
-    accounts = init_account_events(app, sio)
+    accounts = init_account_events(app, sio, hub)
 
     @sio.on("connect")
     def _connect(auth: Any = None) -> None:

@@ -266,6 +266,9 @@ class StreamHub:
         # (a counter increment per client costs as much as a tenth of the client's write).
         self._fanning_out = False
         self._delivered: dict[str, int] = {}
+        # Called (in the fan-out greenlet) once a tick has been handed to every client:
+        # work that may wait until then (the paper-trading events' store read).
+        self.after_fanout: list[Callable[[], object]] = []
         self._work = Event()
         self._wakeup = gevent.get_hub().loop.async_()
         self._wakeup.start(self._work.set)
@@ -324,6 +327,8 @@ class StreamHub:
             delivered, self._delivered = self._delivered, {}
             for transport, count in delivered.items():
                 self.counters.delivered(transport, count)
+        for then in self.after_fanout:
+            then()
 
     def offer(self, client: StreamClient, events: list[StreamEvent]) -> None:
         """Buffer what ``client`` wants of ``events`` and wake it."""
