@@ -12,7 +12,12 @@ that figure for a 1 % move (gamma x (1 % of the spot)^2), ``per_day`` = theta,
 Valuation expiry: the earliest expiry of the position's options. The "expiry" curve is the
 P&L there: exact and piecewise linear when every option expires then; otherwise (calendars,
 diagonals) the later legs are priced off the surface at their remaining time (the smile
-dynamics of :mod:`.valuation`) and breakevens and extremes are solved numerically.
+dynamics of :mod:`.valuation`) and breakevens and extremes are solved numerically
+(breakevens bracketed on a fine grid over +-``SCAN_SD`` standard deviations and refined by
+Brent's method; extremes refined between grid neighbours). Unbounded is decided by the slope
+as the price grows without bound: a European calendar on an underlying with a dividend
+yield is unbounded below, as its long back call gains ``exp(-q tau)`` per unit of price
+while the short front call loses 1.
 
 Probabilities (of the underlying at the valuation expiry, under the forward measure):
 ``lognormal`` at the ATM IV (the served smile's IV at the forward), ``smile`` under the
