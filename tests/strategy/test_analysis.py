@@ -15,7 +15,7 @@ from deltastream.strategy.legs import Leg, LegError, position_of, resolve
 from deltastream.strategy.templates import Template, template_legs
 from deltastream.strategy.valuation import Valuer
 from deltastream.trading.margin import Market, RiskPosition, india_margin, scan_parameters
-from tests.support.strategy import served
+from tests.support.strategy import served, with_iv
 
 SNAP = served()
 USD = served(american=True)
@@ -146,3 +146,15 @@ def test_bad_options_name_the_field(request_: Request, field: str) -> None:
     with pytest.raises(LegError) as caught:
         analyse(SNAP, Request(legs, request_.dates, request_.smile, request_.points))
     assert caught.value.parameter == field
+
+
+@pytest.mark.parametrize("name", ["iron_condor", "short_strangle", "ratio_spread",
+                                  "protective_put"])
+def test_on_a_flat_smile_both_methods_agree(name: str) -> None:
+    flat = with_iv(SNAP, 0.2)
+    out = analyse(flat, Request(resolve(flat, template_legs(flat, Template(name)))))
+    ln, sm = out["probability"]["lognormal"], out["probability"]["smile"]
+    assert ln["iv"] == pytest.approx(0.2, abs=1e-12)
+    assert sm["profit"] == pytest.approx(ln["profit"], abs=1e-6)
+    assert sm["expected_pnl"] == pytest.approx(ln["expected_pnl"], abs=1e-6 * flat.spot)
+    np.testing.assert_allclose(sm["touch"], ln["touch"], rtol=0, atol=1e-6)
