@@ -14,7 +14,9 @@ the server handing a tick to the stream (``published_at``) to the client receivi
 the part between the two (market time to the web process handing the tick to the stream:
 engine build, bus and decoding), messages missing in the clients' sequences, the server's
 coalesced and dropped counters, and the CPU of the server's processes while streaming (read
-from /proc as bench/idle.py does). ``--chains K`` subscribes every client to K chains as well.
+from /proc as bench/idle.py does) and of each client process (its latency includes its own
+reading: on a loaded machine the clients compete with the server for the cores). ``--chains
+K`` subscribes every client to K chains as well.
 """
 
 from __future__ import annotations
@@ -62,10 +64,41 @@ def ws_frame(text: str) -> bytes:
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
 
 
+PING = b"\x81\x012"     # the Engine.IO ping as the server frames it (FIN, text, length 1, "2")
+
+
+def split_frames(buf: bytes) -> tuple[list[bytes], int]:
+    """The complete (unmasked, unfragmented) frames' payloads at the start of ``buf``, and
+    the position after the last of them."""
+    messages = []
+    pos = 0
+    end = len(buf)
+    while end - pos >= 2:
+        n = buf[pos + 1] & 0x7F
+        off = pos + 2
+        if n == 126:
+            if end - pos < 4:
+                break
+            n = struct.unpack_from("!H", buf, pos + 2)[0]
+            off = pos + 4
+        elif n == 127:
+            if end - pos < 10:
+                break
+            n = struct.unpack_from("!Q", buf, pos + 2)[0]
+            off = pos + 10
+        if end < off + n:
+            break
+        messages.append(buf[off:off + n])
+        pos = off + n
+    return messages, pos
+
+
 class LeanClient:
-    """A Socket.IO client over a raw WebSocket. While measuring it only splits frames and
-    keeps (arrival time, message); it decodes them after the run, so its own decoding never
-    delays reading and the latency is the server's."""
+    """A Socket.IO client over a raw WebSocket. While measuring it keeps (arrival time,
+    bytes received) only, answering pings (found as their frame's bytes: a market-data frame
+    starts with "42" and holds JSON, so these three bytes are never part of one); it splits
+    and decodes the frames after the run, so its own work per tick is one receive and the
+    latency is the server's, not the client's parsing."""
 
     def __init__(self, port: int, chains: list[str]) -> None:
         self.port = port
@@ -73,7 +106,8 @@ class LeanClient:
         self.connected = False
         self.ticked = False
         self.measuring = False
-        self.kept: list[tuple[float, bytes]] = []
+        self.start = b""                            # a partial frame as measuring began
+        self.received: list[tuple[float, bytes]] = []
 
     def run(self) -> None:
         from gevent import socket as gsocket
@@ -91,30 +125,11 @@ class LeanClient:
             buf += chunk
         head, _, buf = buf.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 101"), head[:80]
-        now = time.time()
-        while True:
-            pos = 0
-            end = len(buf)
-            while end - pos >= 2:
-                n = buf[pos + 1] & 0x7F
-                off = pos + 2
-                if n == 126:
-                    if end - pos < 4:
-                        break
-                    n = struct.unpack_from("!H", buf, pos + 2)[0]
-                    off = pos + 4
-                elif n == 127:
-                    if end - pos < 10:
-                        break
-                    n = struct.unpack_from("!Q", buf, pos + 2)[0]
-                    off = pos + 10
-                if end < off + n:
-                    break
-                message = buf[off:off + n]
-                pos = off + n
+        while not self.measuring:
+            messages, pos = split_frames(buf)
+            buf = buf[pos:]
+            for message in messages:
                 if message[:2] == b"42":
-                    if self.measuring:
-                        self.kept.append((now, message))
                     self.ticked = True
                 elif message == b"2":                        # Engine.IO ping
                     sock.sendall(ws_frame("3"))
@@ -125,12 +140,38 @@ class LeanClient:
                     for product in self.chains:
                         sock.sendall(ws_frame("42" + json.dumps(
                             ["subscribe", {"type": "chain", "symbol": product}])))
-            buf = buf[pos:]
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                return
+            if self.measuring:
+                self.start = buf
+                buf = b""
+                self.received.append((time.time(), chunk))
+                break
+            buf += chunk
+        tail = b""
+        while True:         # measuring, and after it only answering pings
             chunk = sock.recv(1 << 20)
             now = time.time()
             if not chunk:
                 return
+            if self.measuring:
+                self.received.append((now, chunk))
+            if PING in tail + chunk:
+                sock.sendall(ws_frame("3"))
+            tail = chunk[-2:]
+
+    def messages(self) -> list[tuple[float, bytes]]:
+        """(arrival time, message) of every market-data message received while measuring:
+        each at the time the receive completing its frame returned."""
+        kept = []
+        buf = self.start
+        for arrived, chunk in self.received:
             buf += chunk
+            messages, pos = split_frames(buf)
+            buf = buf[pos:]
+            kept += [(arrived, m) for m in messages if m[:2] == b"42"]
+        return kept
 
     def figures(self, stamps: dict[str, float]) -> dict:
         latency: list[float] = []
@@ -138,7 +179,7 @@ class LeanClient:
         handover: list[float] = []
         last: dict[tuple[str, str], int] = {}
         missing = 0
-        for arrived, message in self.kept:
+        for arrived, message in self.messages():
             event, data = json.loads(message[2:])
             if "sequence" not in data:
                 continue
@@ -179,8 +220,10 @@ def client_process(port: int, count: int, chains: int, offset: int, conn, go) ->
         gevent.sleep(0.05)
     for c in clients:
         c.measuring = True
+    cpu = time.process_time()
     while go.is_set():
         gevent.sleep(0.05)
+    cpu = time.process_time() - cpu
     for c in clients:
         c.measuring = False
     stamps: dict[str, float] = {}
@@ -189,7 +232,7 @@ def client_process(port: int, count: int, chains: int, offset: int, conn, go) ->
                "latency": [x for f in figures for x in f["latency"]],
                "tick_latency": [x for f in figures for x in f["tick_latency"]],
                "handover": [x for f in figures for x in f["handover"]],
-               "missing": sum(f["missing"] for f in figures),
+               "missing": sum(f["missing"] for f in figures), "cpu": cpu,
                "lagging": sum(1 for f in figures if f["missing"])})
 
 
@@ -302,6 +345,8 @@ def main() -> None:
     print(f"server coalesced / dropped {after.get('coalesced', 0) - before.get('coalesced', 0):.0f}"
           f" / {after.get('dropped', 0) - before.get('dropped', 0):.0f}")
     print(f"server CPU (% of one core)  {', '.join(cpu)}")
+    print("client CPU (% of one core)  " + ", ".join(
+        f"{100 * r['cpu'] / args.seconds:.1f} %" for r in results))
     print(f"load average (1/5/15 min)  {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on "
           f"{os.cpu_count()} cores")
 
