@@ -64,6 +64,8 @@ class Insights {
     } catch (error) {
       if (this.pending !== asked) return;
       this.sentences.replaceChildren(el("li", `Pulse unavailable: ${error.message}`, "empty"));
+      // Before the market's first tick (503) the pulse comes soon: ask again shortly.
+      if (error.status === 503) setTimeout(() => this.refresh(), 2000);
     }
   }
 
