@@ -18,7 +18,14 @@ from sqlalchemy import exc
 
 from deltastream.store import database, schema
 from deltastream.store.accounts import SqlAccountStore
-from deltastream.store.trading import ContractRef, NewOrder, SqlTradingStore
+from deltastream.store.trading import (
+    DAY_US,
+    AccountFills,
+    ContractRef,
+    FillRow,
+    NewOrder,
+    SqlTradingStore,
+)
 from deltastream.trading.positions import Position, replay
 
 START = {"INR": Decimal("1000000"), "USD": Decimal("100000")}
@@ -178,6 +185,22 @@ def test_remembered_fills_follow_other_processes_changes_and_resets(trading, db)
                            Decimal("0"), 7)
         raise RuntimeError("refused")
     assert _held(trading, ann)[1].quantity == -130
+
+
+def test_account_fills_add_up_positions_and_each_days_realised_net_of_charges():
+    day = 20_000 * DAY_US          # a UTC midnight, epoch µs
+
+    def fill(n: int, side: str, price: str, charges: str, at: int) -> FillRow:
+        return FillRow(n, n, 1, CALL, side, 65, Decimal(price), Decimal(charges), at)
+
+    account = AccountFills().plus([fill(1, "BUY", "100", "20", day + 5),
+                                   fill(2, "BUY", "110", "25", day + 6)])
+    # Next day: sell 65 of 130 held at an average cost of 105: realised 65 x 15 = 975.
+    account = account.plus([fill(3, "SELL", "120", "30", day + DAY_US)])
+    assert account.positions[CALL] == Position(65, Decimal("6825"), Decimal("975"),
+                                               Decimal("75"))
+    assert account.daily_net == {("INR", 20_000): Decimal("-45"),
+                                 ("INR", 20_001): Decimal("945")}
 
 
 def test_revision_0005_adds_only_the_trading_tables_and_downgrades_cleanly(fresh_url):

@@ -101,6 +101,7 @@ from ..core.snapshot import ChainSnapshot, monthly_flags
 from ..core.types import MarketStatus
 from ..store import history
 from ..store.trading import (
+    DAY_US,
     AccountFills,
     ContractRef,
     FillRow,
@@ -619,11 +620,9 @@ class PaperTrading:
 
     def _realised_today(self, account: AccountFills, currency: str) -> Decimal:
         """Realised P&L net of charges of the account's fills in ``currency`` this UTC day."""
-        day_start = self._day_start()
-        return sum((realised - fill.charges
-                    for fill, realised in zip(account.fills, account.realised, strict=True)
-                    if fill.filled_at >= day_start and fill.contract.currency == currency),
-                   ZERO)
+        today = self._day_start() // DAY_US
+        return sum((net for (c, day), net in account.daily_net.items()
+                    if c == currency and day >= today), ZERO)
 
     def _usage(self, fills: Iterable[FillRow], currency: str) -> LimitUsage:
         mine = [f for f in fills if f.contract.currency == currency]

@@ -147,13 +147,13 @@ class FillRow:
 @dataclass(frozen=True)
 class AccountFills:
     """A user's fills in id order and what they add up to: ``positions`` each contract's
-    position (every fill of it replayed) and ``realised`` each fill's realised P&L, gross of
-    charges, by weighted average cost (aligned with ``fills``). Immutable: a change makes a
-    new one (:meth:`plus`)."""
+    position (every fill of it replayed) and ``daily_net`` the realised P&L net of charges by
+    currency and UTC day (days since the epoch, :data:`DAY_US`), realised by weighted
+    average cost. Immutable: a change makes a new one (:meth:`plus`)."""
 
     fills: tuple[FillRow, ...] = ()
     positions: Mapping[ContractRef, Position] = field(default_factory=dict)
-    realised: tuple[Decimal, ...] = ()
+    daily_net: Mapping[tuple[str, int], Decimal] = field(default_factory=dict)
 
     def plus(self, new: Iterable[FillRow]) -> AccountFills:
         """These fills and ``new`` ones after them."""
@@ -161,16 +161,20 @@ class AccountFills:
         if not added:
             return self
         positions = dict(self.positions)
-        realised = []
+        daily = dict(self.daily_net)
         for fill in added:
             before = positions.get(fill.contract, _FLAT)
             after = apply_fill(before, fill.signed_quantity, fill.price, fill.charges)
             positions[fill.contract] = after
-            realised.append(after.realised - before.realised)
-        return AccountFills(self.fills + added, positions, self.realised + tuple(realised))
+            day = (fill.contract.currency, fill.filled_at // DAY_US)
+            daily[day] = daily.get(day, _ZERO) + after.realised - before.realised - fill.charges
+        return AccountFills(self.fills + added, positions, daily)
 
 
 _FLAT = Position()
+_ZERO = Decimal(0)
+# Microseconds in a day: fill times (epoch µs, UTC) // DAY_US is the UTC day.
+DAY_US = 86_400_000_000
 # Accounts whose fills a store remembers at most (module docstring); forgotten all at once.
 MAX_CACHED_ACCOUNTS = 4096
 
