@@ -7,6 +7,7 @@ import pytest
 
 from deltastream.analytics.chain_stats import (
     atm_index,
+    max_pain_distance_pct,
     max_pain_strike,
     payout_curve,
     put_call_ratio,
@@ -85,3 +86,10 @@ def test_payout_curve_of_textbook_chain():
                                np.array([0.0, 0.0, 2.0, 0.0]))
     assert calls.tolist() == [0.0, 0.0, 10.0, 20.0]
     assert puts.tolist() == [40.0, 20.0, 0.0, 0.0]
+
+
+def test_max_pain_distance_is_percent_of_spot():
+    # 24,000 under a spot of 25,000 is 4 % below it.
+    assert max_pain_distance_pct(24_000.0, 25_000.0) == pytest.approx(-4.0)
+    assert max_pain_distance_pct(25_500.0, 25_000.0) == pytest.approx(2.0)
+    assert max_pain_distance_pct(None, 25_000.0) is None

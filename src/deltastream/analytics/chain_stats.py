@@ -42,6 +42,12 @@ def max_pain_strike(strikes: np.ndarray, call_oi: np.ndarray, put_oi: np.ndarray
     return float(k[int(np.argmin(call_pay + put_pay))])
 
 
+def max_pain_distance_pct(max_pain: float | None, spot: float) -> float | None:
+    """Max pain's distance from spot in percent of spot, (max pain - spot) / spot x 100
+    (positive above spot); None without a max pain."""
+    return None if max_pain is None else (max_pain - spot) / spot * 100
+
+
 def atm_index(strikes: np.ndarray, forward: float) -> int:
     """Index of the strike nearest the forward (ties to the lower strike)."""
     return int(np.argmin(np.abs(np.asarray(strikes) - forward)))

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from ..analytics.buildup import classify
+from ..analytics.chain_stats import max_pain_distance_pct
 from ..analytics.iv_stats import IVStat, iv_percentile, iv_rank
 from ..core.snapshot import ChainSnapshot, ExpiryChain
 from ..settings import Settings
@@ -192,7 +193,7 @@ class ExpiryFigures:
     pcr_oi: float | None
     pcr_volume: float | None
     max_pain_strike: float | None
-    max_pain_distance_pct: float | None    # (max pain - spot) / spot x 100, as the route
+    max_pain_distance_pct: float | None    # analytics.chain_stats.max_pain_distance_pct
     atm_strike: float
     atm_iv: float | None                   # at the ATM strike (as stored, IV rank)
     atm_straddle_price: float
@@ -247,7 +248,7 @@ def expiry_figures(snap: ChainSnapshot, chain: ExpiryChain) -> ExpiryFigures:
         expiry=chain.expiry, days=sk.days,
         time_to_expiry=chain.time_to_expiry, spot=chain.spot, pcr_oi=chain.pcr_oi,
         pcr_volume=chain.pcr_volume, max_pain_strike=mp,
-        max_pain_distance_pct=None if mp is None else (mp - chain.spot) / chain.spot * 100,
+        max_pain_distance_pct=max_pain_distance_pct(mp, chain.spot),
         atm_strike=chain.atm_strike, atm_iv=iv, atm_straddle_price=straddle,
         atm_forward_iv=smile.atm_iv, rr25=smile.rr25, bf25=smile.bf25,
         put25_iv=smile.put25_iv, call25_iv=smile.call25_iv, expected_move=move.straddle,

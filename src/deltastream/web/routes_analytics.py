@@ -16,7 +16,7 @@ from flask import Response
 
 from ..analytics.buildup import classify
 from ..analytics.candles import ohlc as build_candles
-from ..analytics.chain_stats import payout_curve
+from ..analytics.chain_stats import max_pain_distance_pct, payout_curve
 from ..analytics.iv_stats import IVStat, iv_percentile, iv_rank
 from ..store import history
 from ..strategy.exposure import exposure
@@ -145,7 +145,7 @@ def max_pain(product: str, query_data: ExpiryQuery) -> Response:
                                       put_pay.tolist(), strict=True)]
         return {"product": product, "expiry": chain.expiry.isoformat(),
                 "spot_price": chain.spot, "max_pain_strike": mp,
-                "distance_from_spot": None if mp is None else (mp - chain.spot) / chain.spot * 100,
+                "distance_from_spot": max_pain_distance_pct(mp, chain.spot),
                 "timestamp": iso(chain.timestamp), "payouts": payouts}
 
     return respond(svc, product, served, ("max-pain", chain.expiry), build)
