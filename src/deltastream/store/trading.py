@@ -26,10 +26,10 @@ again in full. A ledger's own writes update its copy, which the store keeps only
 transaction committed: what is remembered was always stored.
 
 Events (the outbox): every write of an order or a fill through a :class:`Ledger` also writes a
-``paper_events`` row in the same transaction (queued, and written together, in order, at the
-end of the ledger's work): ``order`` (the order after the change), ``fill``
-(the fill and its order's symbol) and ``position`` (the contract's position after the fill,
-replayed from the fills); a reset writes the flat positions. So an event exists exactly when
+``paper_events`` row in the same transaction (under group commit on SQLite queued, and written
+together, in order, at the end of the ledger's work): ``order`` (the order after the change),
+``fill`` (the fill and its order's symbol) and ``position`` (the contract's position after the
+fill, replayed from the fills); a reset writes the flat positions. So an event exists exactly when
 its change committed, whichever process made it. Payloads are JSON objects of the stored
 values (money as decimal strings, dates ISO); :func:`order_of_event`,
 :func:`fill_of_event` and :func:`position_of_event` read them back.
@@ -329,7 +329,8 @@ class Ledger:
     reads see every change made before the lock was taken."""
 
     def __init__(self, conn: sa.Connection, user_id: int,
-                 remembered: AccountFills | None = None) -> None:
+                 remembered: AccountFills | None = None, *, batch_events: bool = False
+                 ) -> None:
         self.conn = conn
         self.user_id = user_id
         # What the store remembers of the user's fills (module docstring), checked at first use.
@@ -339,8 +340,12 @@ class Ledger:
         self._account: AccountFills | None = None
         # The user's cash by currency, read once per transaction and kept current the same way.
         self._cash: dict[str, Decimal] | None = None
-        # Outbox rows of this ledger's changes, in order, written together by :meth:`flush`.
+        # Outbox rows of this ledger's changes, in order, written together by :meth:`flush`
+        # when ``batch_events`` (group commit on SQLite, whose one writer commits ids in
+        # order), else each at once: on PostgreSQL an id is taken at the insert, and the outbox
+        # tail relies on a transaction's rows taking theirs as its changes happen.
         self._events: list[dict[str, Any]] = []
+        self._batch_events = batch_events
 
     @property
     def account(self) -> AccountFills:
@@ -357,6 +362,8 @@ class Ledger:
         """Queue an outbox row for this transaction (module docstring; :meth:`flush`)."""
         self._events.append({"user_id": self.user_id, "kind": kind,
                              "payload": orjson.dumps(payload).decode(), "at": at})
+        if not self._batch_events:
+            self.flush()
 
     def flush(self) -> None:
         """Write the queued outbox rows, in the order of their changes, with one statement;
@@ -519,8 +526,9 @@ class SqlTradingStore:
         # docstring).
         self._remembered: dict[int, AccountFills] = {}
 
-    def _ledger(self, conn: sa.Connection, user_id: int) -> Ledger:
-        return Ledger(conn, user_id, self._remembered.get(user_id))
+    def _ledger(self, conn: sa.Connection, user_id: int, *, batch_events: bool = False
+                ) -> Ledger:
+        return Ledger(conn, user_id, self._remembered.get(user_id), batch_events=batch_events)
 
     def _committed(self, ledger: Ledger) -> None:
         """Remember the fills of a ledger whose transaction committed."""
@@ -578,7 +586,7 @@ class SqlTradingStore:
         ledgers: list[Ledger] = []
 
         def unit(conn: sa.Connection) -> T:
-            ledgers.append(self._ledger(conn, user_id))
+            ledgers.append(self._ledger(conn, user_id, batch_events=True))
             result = work(ledgers[-1])
             ledgers[-1].flush()
             return result
