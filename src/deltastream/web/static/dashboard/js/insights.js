@@ -33,6 +33,7 @@ class Insights {
   constructor() {
     this.product = null;
     this.pending = null;
+    this.live = null;   // the live source's products, read once
     this.products = $("product");
     this.sentences = $("pulse-sentences");
     this.caption = $("pulse-caption");
@@ -53,10 +54,31 @@ class Insights {
     this.sentiment();
   }
 
+  // The live source's products: a stored source's (imported) product has no pulse (a 404),
+  // so the panel says so instead of asking.
+  async liveProducts() {
+    if (!this.live) {
+      try {
+        this.live = new Set((await getJSON("/api/data/products")).products);
+      } catch {
+        return null;
+      }
+    }
+    return this.live;
+  }
+
   async refresh() {
     const product = this.products.value;
     if (!product) return;
     const asked = (this.pending = product);
+    const live = await this.liveProducts();
+    if (this.pending !== asked) return;
+    if (live && !live.has(product)) {
+      this.caption.textContent = "";
+      this.sentences.replaceChildren(
+        el("li", `The pulse reads the live market, which does not trade ${product}.`, "empty"));
+      return;
+    }
     try {
       const pulse = await getJSON("/api/ai/pulse", { product });
       if (this.pending !== asked) return;      // a later product was chosen meanwhile
