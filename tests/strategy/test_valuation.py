@@ -59,6 +59,28 @@ def test_sticky_moneyness_moves_the_smile_with_the_spot() -> None:
     assert money_v[2] > strike_v[2] and money_v[0] < strike_v[0]
 
 
+def test_sticky_moneyness_at_listed_strikes_takes_their_served_iv() -> None:
+    # Independent of the smile's interpolation: at the spot S = S0 K / K' the strike of equal
+    # moneyness is the listed K', whose served out-of-the-money IV (put below the forward,
+    # call at and above) the leg must take; priced here by Black-Scholes-Merton directly.
+    chain = EURO.chains[1]
+    strikes = np.asarray(chain.strikes, dtype=float)
+    middle = strikes.size // 2
+    leg_strike = float(strikes[middle])
+    legs = resolve(EURO, [Leg("call", "buy", 1, chain.expiry, leg_strike)])
+    others = strikes[middle - 6:middle + 7:3]
+    spots = EURO.spot * leg_strike / others
+    otm = np.where(others < chain.forward,
+                   [chain.puts.iv[int(np.flatnonzero(strikes == k)[0])] for k in others],
+                   [chain.calls.iv[int(np.flatnonzero(strikes == k)[0])] for k in others])
+    assert np.ptp(otm) > 0.005          # a skewed smile, or the test could not fail
+    expected = legs[0].quantity * np.array([
+        bsm.price(s, leg_strike, chain.time_to_expiry, chain.rate, chain.dividend_yield,
+                  float(v), True) for s, v in zip(spots, otm, strict=True)])
+    got = Valuer(EURO, position_of(legs), "sticky_moneyness").values(spots, 0.0)
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
+
+
 def test_a_back_leg_is_priced_at_its_remaining_time() -> None:
     front, back = EURO.chains[0], EURO.chains[1]
     k = float(front.atm_strike)
