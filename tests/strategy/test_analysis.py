@@ -5,6 +5,7 @@ every breakeven (calendars too); margin is the trading package's; the grid and c
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
@@ -158,3 +159,39 @@ def test_on_a_flat_smile_both_methods_agree(name: str) -> None:
     assert sm["profit"] == pytest.approx(ln["profit"], abs=1e-6)
     assert sm["expected_pnl"] == pytest.approx(ln["expected_pnl"], abs=1e-6 * flat.spot)
     np.testing.assert_allclose(sm["touch"], ln["touch"], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["iron_condor", "ratio_spread", "covered_call"])
+def test_money_greeks_are_the_repriced_positions_changes(name: str) -> None:
+    # Independent of the served Greeks: the position re-priced on the surface (its legs'
+    # IVs, the product's model) for a small move of the spot, of time and of every IV.
+    legs = _template(name)
+    money = analyse(SNAP, Request(legs))["greeks"]["money"]
+    s, h = SNAP.spot, 1e-4
+
+    def value(spot: float, elapsed: float = 0.0, shift: float = 0.0) -> float:
+        shifted = [replace(g, iv=None if g.iv is None else g.iv + shift) for g in legs]
+        return float(Valuer(SNAP, position_of(shifted)).values(np.array([spot]), elapsed)[0])
+
+    up, mid, down = value(s * (1 + h)), value(s), value(s * (1 - h))
+    # 1e-4: a condor's net delta is a small difference of its legs' served deltas.
+    assert money["per_1pct_move"] == pytest.approx((up - down) / (2 * h) / 100, rel=1e-4)
+    assert money["gamma_per_1pct"] == pytest.approx((up - 2 * mid + down) / (h * h) / 1e4,
+                                                    rel=1e-3)
+    # Vega per volatility point: the value's change for +1 point of every IV (central).
+    vol = (value(s, shift=1e-4) - value(s, shift=-1e-4)) / 2e-4 / 100
+    assert money["per_vol_point"] == pytest.approx(vol, rel=1e-5)
+    # Theta per calendar day: the derivative in time, scaled to one day.
+    day = 1 / 365
+    theta = (value(s, elapsed=1e-3 * day) - mid) / 1e-3
+    assert money["per_day"] == pytest.approx(theta, rel=1e-3)
+
+
+def test_units_name_every_figure_and_the_currency() -> None:
+    out = analyse(SNAP, Request(_template("iron_condor")))
+    units = out["units"]
+    assert units["money"] == SNAP.terms.currency == "INR"
+    named = ({"breakevens", "max_profit", "max_loss", "expected_pnl", "touch",
+              "return_on_margin", "probability", "margin"}
+             | set(out["greeks"]) - {"money"} | set(out["greeks"]["money"]))
+    assert named <= set(units), named - set(units)

@@ -75,6 +75,16 @@ UNITS = {
     "vega": "per volatility point",
     "probability": "0 to 1, at the valuation expiry, forward measure",
     "margin": "money",
+    "breakevens": "underlying price in the product's currency",
+    "max_profit": "money for the whole position",
+    "max_loss": "money for the whole position, a loss negative",
+    "expected_pnl": "money for the whole position, at the valuation expiry (undiscounted)",
+    "touch": "0 to 1 per breakeven",
+    "per_1pct_move": "money per 1 % move of the spot (delta x 1 % of the spot)",
+    "gamma_per_1pct": "money: the change of per_1pct_move for a 1 % move",
+    "per_day": "money per calendar day",
+    "per_vol_point": "money per volatility point",
+    "return_on_margin": "max profit / required margin, a fraction",
 }
 
 
@@ -247,5 +257,5 @@ def analyse(snap: ChainSnapshot, request: Request) -> dict[str, Any]:
                    "return_on_margin": (max_profit / required
                                         if max_profit is not None and required > 0
                                         else None)},
-        "units": UNITS,
+        "units": {**UNITS, "money": snap.terms.currency},
     }
