@@ -8,15 +8,16 @@ The options: chains of ten strikes of one side sharing days, rate and yield, 1,8
 200 within 0.1 % of the exercise boundary (placed on ours; the file keeps the spots, so the
 reference does not move when our boundary does).
 
-The Greeks are finite differences of QdFp's high-precision prices that never reach across the
-exercise boundary: a central stencil where its lower point still has time value, else a
-one-sided one away from the boundary. Each is Richardson-extrapolated over the steps h, h/2,
-h/4 and h/8 and stored with its own error estimate (``<greek>_error``: the difference of the
-two extrapolations that agree best). Theta is -dV/dT at a fixed spot, from QuantLib prices at
-the same expiry date and the rate, yield and variance rates of a maturity T (1 + e) (for
-constant parameters V(T (1 + e); r, q, sigma) = V(T; r (1 + e), q (1 + e), sigma sqrt(1 + e)):
-only r T, q T and sigma^2 T enter the price). Units: theta per calendar day, vega per
-volatility point, as in :mod:`deltastream.pricing`.
+The Greeks are finite differences of QdFp's high-precision prices (near the boundary, where the
+symmetric put's yield exceeds its rate, with its fixed-point system A: ``uses_fp_a``) that
+never reach across the exercise boundary: a central stencil where its lower point still has
+time value, else a one-sided one away from the boundary. Each is Richardson-extrapolated over
+the steps h, h/2, h/4 and h/8 and stored with its own error estimate (``<greek>_error``: the
+difference of the two extrapolations that agree best). Theta is -dV/dT at a fixed spot, from
+QuantLib prices at the same expiry date and the rate, yield and variance rates of a maturity T
+(1 + e) (for constant parameters V(T (1 + e); r, q, sigma) = V(T; r (1 + e), q (1 + e), sigma
+sqrt(1 + e)): only r T, q T and sigma^2 T enter the price). Units: theta per calendar day,
+vega per volatility point, as in :mod:`deltastream.pricing`.
 """
 
 from __future__ import annotations
@@ -50,9 +51,11 @@ EXERCISED_TIME_VALUE = 1e-8
 
 
 class QdFp:
-    """One QuantLib American option whose spot, rates and volatility can be moved."""
+    """One QuantLib American option whose spot, rates and volatility can be moved; ``fp_a``
+    solves the boundary by ALO's fixed-point system A instead of QuantLib's choice."""
 
-    def __init__(self, K: float, days: int, call: bool) -> None:
+    def __init__(self, K: float, days: int, call: bool, fp_a: bool = False,
+                 scheme: ql.QdFpIterationScheme | None = None) -> None:
         ql.Settings.instance().evaluationDate = TODAY
         self.spot, self.r, self.q, self.vol = (ql.SimpleQuote(0.0) for _ in range(4))
         process = ql.BlackScholesMertonProcess(
@@ -63,8 +66,9 @@ class QdFp:
                 ql.BlackConstantVol(TODAY, ql.NullCalendar(), ql.QuoteHandle(self.vol), DC)))
         payoff = ql.PlainVanillaPayoff(ql.Option.Call if call else ql.Option.Put, float(K))
         self.option = ql.VanillaOption(payoff, ql.AmericanExercise(TODAY, TODAY + int(days)))
-        self.option.setPricingEngine(
-            ql.QdFpAmericanEngine(process, ql.QdFpAmericanEngine.highPrecisionScheme()))
+        self.option.setPricingEngine(ql.QdFpAmericanEngine(
+            process, scheme or ql.QdFpAmericanEngine.highPrecisionScheme(),
+            ql.QdFpAmericanEngine.FP_A if fp_a else ql.QdFpAmericanEngine.Auto))
 
     def npv(self, S: float, r: float, q: float, sig: float) -> float:
         for quote, value in ((self.spot, S), (self.r, r), (self.q, q), (self.vol, sig)):
@@ -126,8 +130,24 @@ def _derivatives(f: Callable[[float], float], h: float, f0: float,
     return best[1]
 
 
+def uses_fp_a(call: bool, r: float, q: float, near: bool) -> bool:
+    """Whether the reference of an option solves QdFp's boundary by fixed-point system A:
+    near the boundary where the symmetric put's yield exceeds its rate (a call with r > q, a
+    put with q > r). There the high-precision scheme's default (system B) is off by up to
+    1.3 % on vega and theta (8 of 33 such options beyond 1e-3), against the finer
+    ``FINE_SCHEME``, which system A matches to 1e-4 on all of them (measured)."""
+    return near and (r > q if call else q > r)
+
+
+# A finer QdFp scheme (Chebyshev nodes, fixed-point iterations, integration points,
+# tanh-sinh tolerance), ~10 times slower than the high-precision one: the check of the
+# reference near the boundary.
+FINE_SCHEME = (128, 64, 48, 1e-12)
+
+
 def quantlib_greeks(S: float, K: float, days: int, r: float, q: float, sig: float,
-                    call: bool, near: bool = False) -> dict[str, float]:
+                    call: bool, near: bool = False,
+                    scheme: ql.QdFpIterationScheme | None = None) -> dict[str, float]:
     """Price, delta, gamma, theta (per day), vega (per point), their error estimates
     (``<greek>_error``, same units) and whether exercised.
 
@@ -135,8 +155,11 @@ def quantlib_greeks(S: float, K: float, days: int, r: float, q: float, sig: floa
     the strike (measured: 1.1e-6 on a put of strike 366, 6 % inside its boundary), more than
     the time value of an option a few 1e-5 from the boundary: an option is taken as exercised
     below ``EXERCISED_TIME_VALUE`` of the strike, and ``near`` (an option known to be held,
-    close to the boundary) takes every stencil one-sided, away from it."""
-    opt = QdFp(K, days, call)
+    close to the boundary) takes every stencil one-sided, away from it (and the boundary
+    by ``uses_fp_a``). ``scheme`` replaces the high-precision scheme (with QuantLib's choice
+    of system)."""
+    opt = QdFp(K, days, call, fp_a=scheme is None and uses_fp_a(call, r, q, near),
+               scheme=scheme)
     T = days / 365.0
 
     def intrinsic(s: float) -> float:

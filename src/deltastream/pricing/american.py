@@ -32,8 +32,10 @@ Near the boundary the premium integrand turns over within ``v ~ (ln(x/B(T))/sigm
 ``u = T``; graded panels resolve that layer (without them gamma there is percents off), and
 the panel that reaches ``u = 0`` is mapped to be smooth in ``sqrt(u)`` too. Within 1e-4 of
 the boundary vega and theta are small differences (both vanish on it, by smooth pasting):
-they hold to 1e-3 only with the boundary to ~1e-8 (16 Chebyshev nodes would give that, at
-a fifth more time per option; 8 keep the tick's speed and leave a few such options off).
+where the put's yield exceeds its rate they hold to 1e-3 only with the boundary to ~1e-9,
+so an option within ``GAP_REFINE`` of it has its boundary solved again on 16 nodes and
+theta from central differences in the rates (``_refined_put``: a few options per tick; 8
+nodes everywhere keep the tick's speed).
 
 Batches share boundaries: options with the same T, r and q (one side of an expiry's chain) use
 one table of boundaries on a fixed grid of volatilities, interpolated in ``ln sigma``
@@ -124,14 +126,15 @@ def _boundary_at(coef: np.ndarray, u: float, T: float, X: float) -> float:
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _unit_put_boundary(T: float, r: float, q: float, sig: float, yl: np.ndarray, wl: np.ndarray,
-                       coef: np.ndarray) -> float:
-    """Exercise boundary of a unit-strike put (r > 0) into ``coef``; returns its limit X.
+                       coef: np.ndarray, iterations: int) -> float:
+    """Exercise boundary of a unit-strike put (r > 0) into ``coef`` (Chebyshev nodes: its
+    length less one), after ``iterations`` fixed-point sweeps; returns its limit X.
 
     The boundary scales with the strike, so one solve serves every spot and strike with the
     same T, r, q and sigma.
     """
     X = min(1.0, r / q) if q > 0.0 else 1.0
-    n = N_NODES
+    n = coef.shape[0] - 1
     # Nodes in sqrt(tau): tau_i = T ((1 + x_i) / 2)^2 with x_i = cos(i pi / n).
     taus = np.empty(n + 1)
     for i in range(n + 1):
@@ -150,7 +153,7 @@ def _unit_put_boundary(T: float, r: float, q: float, sig: float, yl: np.ndarray,
     _chebyshev_coefficients(H, coef)
     # The previous iteration's step per node: a step against it is an oscillation.
     last_step = np.zeros(n)
-    for _ in range(N_ITERATIONS):
+    for _ in range(iterations):
         for i in range(n):  # node n is tau = 0, where B = X
             tau = taus[i]
             b_tau = _boundary_at(coef, tau, T, X)
@@ -204,6 +207,16 @@ VOL_BUMP = 1e-3
 RATE_BUMP = 1e-6
 # Relative volatility step of the boundary's sigma derivative off the tables' grid.
 SIG_STEP = 1e-4
+# Where the put's yield exceeds its rate (the boundary's limit X = r / q < 1: calls on a
+# dividend at a higher rate), within GAP_REFINE (relative, either side) of the boundary, vega
+# and theta are small differences that 8 nodes leave up to 3 % off (or exercise the option
+# early): they need the boundary to ~1e-9, and the option's boundary is solved again
+# (_refined_put) on N_FINE nodes with N_FINE_ITERATIONS sweeps. Elsewhere 8 nodes hold the
+# Greeks within 1e-3 down to 1e-4 of the boundary (measured). An option so close is rare:
+# ~5 per tick of the 121,000 of bench/market.py's US universe, none in the default catalogue.
+GAP_REFINE = 1e-3
+N_FINE = 16
+N_FINE_ITERATIONS = 24
 
 # What _unit_put_derivatives computes besides the value: the volatility derivative, or every
 # derivative (spot, volatility, and the rate's when asked).
@@ -219,7 +232,9 @@ WITH_RATES = 3
 def _unit_put_derivatives(x: float, T: float, Th: float, r: float, q: float, sig: float,
                           coef: np.ndarray, dcoef: np.ndarray, X: float, yp: np.ndarray,
                           wp: np.ndarray, level: int, coef_r: np.ndarray, Th_r: float,
-                          X_r: float, coef_q: np.ndarray, Th_q: float, X_q: float
+                          X_r: float, coef_q: np.ndarray, Th_q: float, X_q: float,
+                          coef_rm: np.ndarray, Th_rm: float, X_rm: float, coef_qm: np.ndarray,
+                          Th_qm: float, X_qm: float, central: bool
                           ) -> tuple[float, float, float, float, float, float, bool]:
     """American put of unit strike at spot ``x`` on the boundary ``coef`` (represented on
     ``[0, Th]``, ``Th >= T``; ``dcoef`` its volatility derivative): (value, d/dx, d2/dx2,
@@ -227,12 +242,16 @@ def _unit_put_derivatives(x: float, T: float, Th: float, r: float, q: float, sig
     derivatives are exact for that boundary, never a spot bump (a bump would cross the
     boundary of an option near it), and include the boundary's own move: in volatility from
     ``dcoef``, in r from the boundary ``coef_r`` (on ``[0, Th_r]``, limit ``X_r``) at
-    ``r + RATE_BUMP``, in q from ``coef_q`` at ``q + RATE_BUMP``."""
+    ``r + RATE_BUMP``, in q from ``coef_q`` at ``q + RATE_BUMP``: a forward difference
+    against ``coef``, or with ``central`` a central one against ``coef_rm`` and ``coef_qm``
+    (the boundaries at ``r - RATE_BUMP`` and ``q - RATE_BUMP``; then ``coef`` may be a finer
+    solve than the bumped ones, the differences being of like with like)."""
     if x <= _boundary_at(coef, T, Th, X):
         return 1.0 - x, -1.0, 0.0, 0.0, 0.0, 0.0, True
     log_x = math.log(x / X)
-    log_xr = math.log(X_r / X)
-    log_xq = math.log(X_q / X)
+    log_xr = math.log(X_r / X_rm) if central else math.log(X_r / X)
+    log_xq = math.log(X_q / X_qm) if central else math.log(X_q / X)
+    rate_step = 2.0 * RATE_BUMP if central else RATE_BUMP
     st = math.sqrt(T)
     # Near the boundary the integrand turns over within v ~ (ln(x / B(T)) / sigma)^2 of
     # v = 0: graded panels [0, 4 v1], [4 v1, 16 v1], ... up to T resolve that layer (the
@@ -305,10 +324,17 @@ def _unit_put_derivatives(x: float, T: float, Th: float, r: float, q: float, sig
         if level != WITH_RATES:
             continue
         # ln B at the bumped rate (yield) minus ln B, per unit of rate.
+        root_rm = root_h
+        root_qm = root_h
+        if central:
+            hrm = _clenshaw(coef_rm, 2.0 * math.sqrt(max(T - v, 0.0) / Th_rm) - 1.0)
+            root_rm = math.sqrt(hrm) if hrm > 0.0 else 0.0
+            hqm = _clenshaw(coef_qm, 2.0 * math.sqrt(max(T - v, 0.0) / Th_qm) - 1.0)
+            root_qm = math.sqrt(hqm) if hqm > 0.0 else 0.0
         hr = _clenshaw(coef_r, 2.0 * math.sqrt(max(T - v, 0.0) / Th_r) - 1.0)
-        dlog_b_r = (log_xr - (math.sqrt(hr) if hr > 0.0 else 0.0) + root_h) / RATE_BUMP
+        dlog_b_r = (log_xr - (math.sqrt(hr) if hr > 0.0 else 0.0) + root_rm) / rate_step
         hq = _clenshaw(coef_q, 2.0 * math.sqrt(max(T - v, 0.0) / Th_q) - 1.0)
-        dlog_b_q = (log_xq - (math.sqrt(hq) if hq > 0.0 else 0.0) + root_h) / RATE_BUMP
+        dlog_b_q = (log_xq - (math.sqrt(hq) if hq > 0.0 else 0.0) + root_qm) / rate_step
         carry = v / sv * (q * dq * x * pe - r * dr * pa)
         pr += w * (dr * (1.0 - r * v) * cdf_a + carry + by_log_b * dlog_b_r)
         pq += w * (-dq * (1.0 - q * v) * x * cdf_m - carry + by_log_b * dlog_b_q)
@@ -397,17 +423,17 @@ def _boundary_for(T: float, r: float, q: float, sig: float, slot: int, pool: np.
         return found, T, X, False
     if found == OUT_OF_GRID:
         if not derivative:
-            X = _unit_put_boundary(T, r, q, sig, yl, wl, coef)
+            X = _unit_put_boundary(T, r, q, sig, yl, wl, coef, N_ITERATIONS)
             for c in range(dcoef.shape[0]):
                 dcoef[c] = 0.0
             return READY, T, X, False
         h = SIG_STEP * sig
-        _unit_put_boundary(T, r, q, sig + h, yl, wl, dcoef)
+        _unit_put_boundary(T, r, q, sig + h, yl, wl, dcoef, N_ITERATIONS)
         lower = np.empty(coef.shape[0])
-        _unit_put_boundary(T, r, q, sig - h, yl, wl, lower)
+        _unit_put_boundary(T, r, q, sig - h, yl, wl, lower, N_ITERATIONS)
         for c in range(dcoef.shape[0]):
             dcoef[c] = (dcoef[c] - lower[c]) / (2.0 * h)
-        X = _unit_put_boundary(T, r, q, sig, yl, wl, coef)
+        X = _unit_put_boundary(T, r, q, sig, yl, wl, coef, N_ITERATIONS)
         return READY, T, X, True
     return READY, horizons[slot], X, True
 
@@ -448,10 +474,45 @@ def _held_put(x: float, T: float, r: float, q: float, sig: float, slot: int, lev
                 need_r, need_q, T, X)
     u, u1, u2, us, ur, uq, exercised = _unit_put_derivatives(
         x, T, Th, r, q, sig, coef, dcoef, X, yp, wp, level, coef_r, Th_r, X_r, coef_q, Th_q,
-        X_q)
+        X_q, coef, Th, X, coef, Th, X, False)
     if not has_dcoef:
         us = math.nan
     return u, u1, u2, us, ur, uq, exercised, READY, READY, READY, Th, X
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _refined_put(x: float, T: float, Th: float, r: float, q: float, sig: float,
+                 yl: np.ndarray, wl: np.ndarray, yp: np.ndarray, wp: np.ndarray
+                 ) -> tuple[float, float, float, float, float, float, bool]:
+    """Unit put near its exercise boundary (r > 0, sigma sqrt(T) >= 1e-8) on a boundary solved
+    for it over ``[0, Th]``: (value, d/dx, d2/dx2, d/dsigma, d/dr, d/dq, exercised).
+
+    The boundary and its volatility derivative (a central difference of solves at
+    sigma (1 +- SIG_STEP)) on ``N_FINE`` nodes; its rate and yield derivatives central
+    differences of 8-node solves at r +- RATE_BUMP and q +- RATE_BUMP (their relative error
+    enters as such, the boundary's level divided by the distance to it). Central: here the
+    terms of the scaling formula for theta (r dV/dr + q dV/dq + sigma/2 dV/dsigma) nearly
+    cancel and magnify a forward difference's first-order error to tens of percent."""
+    coef = np.empty(N_FINE + 1)
+    dcoef = np.empty(N_FINE + 1)
+    lower = np.empty(N_FINE + 1)
+    h = SIG_STEP * sig
+    _unit_put_boundary(Th, r, q, sig + h, yl, wl, dcoef, N_FINE_ITERATIONS)
+    _unit_put_boundary(Th, r, q, sig - h, yl, wl, lower, N_FINE_ITERATIONS)
+    for c in range(N_FINE + 1):
+        dcoef[c] = (dcoef[c] - lower[c]) / (2.0 * h)
+    X = _unit_put_boundary(Th, r, q, sig, yl, wl, coef, N_FINE_ITERATIONS)
+    coef_r = np.empty(N_NODES + 1)
+    coef_q = np.empty(N_NODES + 1)
+    coef_rm = np.empty(N_NODES + 1)
+    coef_qm = np.empty(N_NODES + 1)
+    X_r = _unit_put_boundary(Th, r + RATE_BUMP, q, sig, yl, wl, coef_r, N_ITERATIONS)
+    X_q = _unit_put_boundary(Th, r, q + RATE_BUMP, sig, yl, wl, coef_q, N_ITERATIONS)
+    X_rm = _unit_put_boundary(Th, r - RATE_BUMP, q, sig, yl, wl, coef_rm, N_ITERATIONS)
+    X_qm = _unit_put_boundary(Th, r, q - RATE_BUMP, sig, yl, wl, coef_qm, N_ITERATIONS)
+    return _unit_put_derivatives(x, T, Th, r, q, sig, coef, dcoef, X, yp, wp, WITH_RATES,
+                                 coef_r, Th, X_r, coef_q, Th, X_q, coef_rm, Th, X_rm, coef_qm,
+                                 Th, X_qm, True)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -501,14 +562,16 @@ def american_price_scalar(S: float, K: float, T: float, r: float, q: float, sig:
 def _fill_nodes(slots, nodes, pool, horizons, rates, yields, sig_nodes, yl, wl):
     for i in range(slots.shape[0]):
         s, k = slots[i], nodes[i]
-        _unit_put_boundary(horizons[s], rates[s], yields[s], sig_nodes[k], yl, wl, pool[s, k])
+        _unit_put_boundary(horizons[s], rates[s], yields[s], sig_nodes[k], yl, wl, pool[s, k],
+                           N_ITERATIONS)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _fill_nodes_parallel(slots, nodes, pool, horizons, rates, yields, sig_nodes, yl, wl):
     for i in numba.prange(slots.shape[0]):
         s, k = slots[i], nodes[i]
-        _unit_put_boundary(horizons[s], rates[s], yields[s], sig_nodes[k], yl, wl, pool[s, k])
+        _unit_put_boundary(horizons[s], rates[s], yields[s], sig_nodes[k], yl, wl, pool[s, k],
+                           N_ITERATIONS)
 
 
 def _solve_pending(kernel: Any, n: int, needs: np.ndarray, slots: tuple[np.ndarray, ...],
@@ -637,7 +700,9 @@ def american_greeks_on_table(S: float, K: float, T: float, r: float, q: float, s
     T dV/dT = r dV/dr + q dV/dq + sigma/2 dV/dsigma): no difference of large terms, which the
     Black-Scholes equation would take near the boundary. Off the tables' grid (a single
     option, a small group) the boundary's volatility derivative is a difference of solves at
-    sigma (1 +- SIG_STEP), so the same formulas hold. Vanna and volga are central differences in
+    sigma (1 +- SIG_STEP), so the same formulas hold. Within ``GAP_REFINE`` of the boundary,
+    where the put's yield exceeds its rate, the first-order Greeks come from a finer boundary
+    solved for the option (``_refined_put``). Vanna and volga are central differences in
     volatility (steps of ``VOL_BUMP``, one-sided upwards where the lower volatility would
     exercise: the boundary recedes as volatility grows), speed (for charm) a difference of the
     analytical gamma. In the exercise region: the intrinsic value, delta -1/+1 and every
@@ -665,6 +730,12 @@ def american_greeks_on_table(S: float, K: float, T: float, r: float, q: float, s
         yp, wp, coef, dcoef)
     if need >= 0 or need_r >= 0 or need_q >= 0:
         return need, need_r, need_q
+    # The table's values, which the volatility steps below are differences against.
+    u_table, u1_table, u2_table = u, u1, u2
+    # (Both sides of the rate steps on one side of r = q, where X = min(1, r / q) has a kink.)
+    if (pq - pr > 2.0 * RATE_BUMP and pr > 2.0 * RATE_BUMP
+            and abs(math.log(x / _boundary_at(coef, T, Th, X))) < GAP_REFINE):
+        u, u1, u2, us, ur, uq, exercised = _refined_put(x, T, Th, pr, pq, sig, yl, wl, yp, wp)
     if exercised or pk * u <= intrinsic:
         for j in range(out.shape[0]):
             out[j, i] = 0.0
@@ -693,12 +764,12 @@ def american_greeks_on_table(S: float, K: float, T: float, r: float, q: float, s
                             horizons, yl, wl, yp, wp, bump, dbump)
             if up2[7] >= 0:
                 return up2[7], READY, READY
-            fd = (-3.0 * u + 4.0 * up[0] - up2[0]) / (2 * h)
-            d2u = (u - 2.0 * up[0] + up2[0]) / (h * h)
-            dvanna = (up_spot[1] - delta) / h
+            fd = (-3.0 * u_table + 4.0 * up[0] - up2[0]) / (2 * h)
+            d2u = (u_table - 2.0 * up[0] + up2[0]) / (h * h)
+            dvanna = (up_spot[1] - _to_spot(call, S, K, u_table, u1_table, u2_table)[1]) / h
         else:
             fd = (up[0] - dn[0]) / (2 * h)
-            d2u = (up[0] - 2.0 * u + dn[0]) / (h * h)
+            d2u = (up[0] - 2.0 * u_table + dn[0]) / (h * h)
             dn_spot = _to_spot(call, S, K, dn[0], dn[1], dn[2])
             dvanna = (up_spot[1] - dn_spot[1]) / (2 * h)
         if not math.isfinite(us):
@@ -722,9 +793,9 @@ def american_greeks_on_table(S: float, K: float, T: float, r: float, q: float, s
     x_up = K / (S + hs) if call else (S + hs) / K
     x_dn = K / (S - hs) if call else (S - hs) / K
     a = _unit_put_derivatives(x_up, T, Th, pr, pq, sig, coef, dcoef, X, yp, wp, ALL, coef, Th,
-                              X, coef, Th, X)
+                              X, coef, Th, X, coef, Th, X, coef, Th, X, False)
     b = _unit_put_derivatives(x_dn, T, Th, pr, pq, sig, coef, dcoef, X, yp, wp, ALL, coef, Th,
-                              X, coef, Th, X)
+                              X, coef, Th, X, coef, Th, X, coef, Th, X, False)
     g_up = _to_spot(call, S + hs, K, a[0], a[1], a[2])
     g_dn = _to_spot(call, S - hs, K, b[0], b[1], b[2])
     speed = (g_up[2] - g_dn[2]) / (2 * hs)
@@ -968,7 +1039,7 @@ def _boundary_loop(K, T, r, q, sig, call, yl, wl, out):
         if not (pr > 0.0 and T[i] > 0.0 and sig[i] * math.sqrt(T[i]) >= 1e-8):
             out[i] = math.nan
             continue
-        X = _unit_put_boundary(T[i], pr, pq, sig[i], yl, wl, coef)
+        X = _unit_put_boundary(T[i], pr, pq, sig[i], yl, wl, coef, N_ITERATIONS)
         b = _boundary_at(coef, T[i], T[i], X)
         # A call is exercised where K / S is at or below the put boundary of its symmetry.
         out[i] = K[i] / b if call[i] else K[i] * b
