@@ -12,11 +12,13 @@ has seen a tick, then streams for ``--seconds`` and prints: delivered messages/s
 the server handing a tick to the stream (``published_at``) to the client receiving it
 (p50/p99), the same from the tick's market ``timestamp`` (includes the engine's build time),
 the part between the two (market time to the web process handing the tick to the stream:
-engine build, bus and decoding), messages missing in the clients' sequences, the server's
-coalesced and dropped counters, and the CPU of the server's processes while streaming (read
-from /proc as bench/idle.py does) and of each client process (its latency includes its own
-reading: on a loaded machine the clients compete with the server for the cores). ``--chains
-K`` subscribes every client to K chains as well.
+engine build, bus and decoding), each tick's slowest delivery from its market time (median,
+p90 and worst over the ticks: with 16,000 messages a tick and 30 ticks the p99 is set by the
+slowest one or two ticks, so one stall of the machine moves it), messages missing in the
+clients' sequences, the server's coalesced and dropped counters, and the CPU of the server's
+processes while streaming (read from /proc as bench/idle.py does) and of each client process
+(its latency includes its own reading: on a loaded machine the clients compete with the
+server for the cores). ``--chains K`` subscribes every client to K chains as well.
 """
 
 from __future__ import annotations
@@ -177,6 +179,7 @@ class LeanClient:
         latency: list[float] = []
         tick_latency: list[float] = []
         handover: list[float] = []
+        slowest: dict[int, float] = {}          # sequence -> the latest tick-to-client
         last: dict[tuple[str, str], int] = {}
         missing = 0
         for arrived, message in self.messages():
@@ -196,8 +199,10 @@ class LeanClient:
             latency.append(arrived - published)
             tick_latency.append(arrived - ticked)
             handover.append(published - ticked)
+            sequence = data["sequence"]
+            slowest[sequence] = max(slowest.get(sequence, 0.0), arrived - ticked)
         return {"count": len(latency), "latency": latency, "tick_latency": tick_latency,
-                "handover": handover, "missing": missing}
+                "handover": handover, "missing": missing, "slowest": slowest}
 
 
 def client_process(port: int, count: int, chains: int, offset: int, conn, go) -> None:
@@ -228,11 +233,15 @@ def client_process(port: int, count: int, chains: int, offset: int, conn, go) ->
         c.measuring = False
     stamps: dict[str, float] = {}
     figures = [c.figures(stamps) for c in clients]
+    slowest: dict[int, float] = {}
+    for f in figures:
+        for sequence, seconds in f["slowest"].items():
+            slowest[sequence] = max(slowest.get(sequence, 0.0), seconds)
     conn.send({"count": sum(f["count"] for f in figures),
                "latency": [x for f in figures for x in f["latency"]],
                "tick_latency": [x for f in figures for x in f["tick_latency"]],
                "handover": [x for f in figures for x in f["handover"]],
-               "missing": sum(f["missing"] for f in figures), "cpu": cpu,
+               "missing": sum(f["missing"] for f in figures), "cpu": cpu, "slowest": slowest,
                "lagging": sum(1 for f in figures if f["missing"])})
 
 
@@ -320,6 +329,12 @@ def main() -> None:
     latency = [x for r in results for x in r["latency"]]
     tick_latency = [x for r in results for x in r["tick_latency"]]
     handover = [x for r in results for x in r["handover"]]
+    slowest: dict[int, float] = {}
+    for r in results:
+        for sequence, seconds in r["slowest"].items():
+            slowest[sequence] = max(slowest.get(sequence, 0.0), seconds)
+    # Ticks measured in full: the first and last may have reached only some clients in time.
+    per_tick = sorted(slowest[q] for q in sorted(slowest)[1:-1]) or [float("nan")]
     cpu = []
     for name, pid in serving.labelled():
         start, end = cpu_before[pid], cpu_after[pid]
@@ -337,6 +352,10 @@ def main() -> None:
     print(f"tick-to-client ms          p50 {1000 * statistics.median(tick_latency):.1f}  "
           f"p99 {1000 * percentile(tick_latency, 0.99):.1f}  (from the tick's market time: "
           "includes the engine's build)")
+    print(f"tick's slowest client ms   median {1000 * statistics.median(per_tick):.1f}  "
+          f"p90 {1000 * percentile(per_tick, 0.9):.1f}  worst {1000 * per_tick[-1]:.1f}  "
+          f"(tick-to-client of each of {len(per_tick)} ticks' last message: the p99 above is "
+          "the worst ticks')")
     print(f"tick-to-stream ms          p50 {1000 * statistics.median(handover):.1f}  "
           f"p99 {1000 * percentile(handover, 0.99):.1f}  (market time to the web process "
           "handing the tick to the stream: engine build, bus, decoding)")
