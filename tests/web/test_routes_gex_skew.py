@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -18,9 +19,13 @@ from deltastream.market.clock import FixedClock
 from deltastream.pricing import american
 from deltastream.pricing import black_scholes_merton as bsm
 from deltastream.settings import Settings
+from deltastream.strategy.skew import skew as skew_of
 from deltastream.web import create_app
 from deltastream.web.exposure_models import GEXResponse, SkewResponse
+from deltastream.web.serialize import iso
 from tests.support.specs import START, spec, terms
+from tests.web.test_at import DAYS, at_or_before, world  # noqa: F401  (world: a fixture)
+from tests.web.test_sources import epoch_q
 
 
 def get(client, url, model):
@@ -233,3 +238,39 @@ def test_an_american_chains_zero_gamma_is_priced_with_the_american_model():
     else:
         signs = {np.sign(total(s)) for s in body["spot"] * np.exp(np.linspace(-0.2, 0.2, 21))}
         assert len(signs) == 1
+
+
+@pytest.mark.parametrize("day", [2, DAYS - 3])
+def test_gex_and_skew_at_a_past_time_are_the_stored_snapshots(request, day):
+    # History where stored: at= names the stored snapshot at or before it, whose expiries
+    # differ from the newest one's; its GEX recomputed here from that snapshot's gamma and OI.
+    client, stored = request.getfixturevalue("world")   # test_at's store of daily snapshots
+    nse = stored["nse"]
+    at = nse[day].timestamp + timedelta(hours=5)
+    want = at_or_before(nse, at)
+    assert want is nse[day] and want.expiry_dates != nse[-1].expiry_dates
+    q = f"source=nse&at={epoch_q(at)}"
+    body = get(client, f"/api/analytics/gex/NIFTY?{q}", GEXResponse)
+    assert body["timestamp"] == iso(want.timestamp) and body["spot"] == want.spot
+    assert body["sequence"] == want.sequence
+    money = want.terms.lot_size * want.spot ** 2 / 100
+    calls, puts = defaultdict(float), defaultdict(float)
+    for c in want.chains:
+        for k, gc, oc, gp, op in zip(c.strikes.tolist(), np.nan_to_num(c.calls.gamma),
+                                     c.calls.open_interest, np.nan_to_num(c.puts.gamma),
+                                     c.puts.open_interest, strict=True):
+            calls[k] += gc * oc * money
+            puts[k] -= gp * op * money
+    assert [r["strike"] for r in body["strikes"]] == sorted(calls)
+    for r in body["strikes"]:
+        assert r["call_gex"] == pytest.approx(calls[r["strike"]], rel=1e-4, abs=1e-6)
+        assert r["put_gex"] == pytest.approx(puts[r["strike"]], rel=1e-4, abs=1e-6)
+
+    body = get(client, f"/api/analytics/skew/NIFTY?{q}", SkewResponse)
+    assert body["timestamp"] == iso(want.timestamp) and body["sequence"] == want.sequence
+    rows = skew_of(want)
+    assert [e["expiry"] for e in body["expiries"]] == [r.expiry.isoformat() for r in rows]
+    for got, row in zip(body["expiries"], rows, strict=True):
+        assert got["days"] == row.days
+        assert got["atm_iv"] == pytest.approx(row.figures.atm_iv, rel=1e-4)
+        assert got["rr25"] == pytest.approx(row.figures.rr25, rel=1e-3, abs=1e-5)
