@@ -110,6 +110,9 @@ def test_the_smile_takes_the_other_right_where_one_has_no_iv():
     k = np.array([90.0, 100.0, 110.0])
     got = smile(k, np.array([0.3, np.nan, np.nan]), np.array([np.nan, 0.25, 0.2]), 100.0)
     np.testing.assert_array_equal(got, [0.3, 0.25, 0.2])
+    # An IV that did not solve may come as 0: the other right's is taken there too.
+    got = smile(k, np.array([0.3, 0.0, 0.21]), np.array([0.0, 0.25, 0.2]), 100.0)
+    np.testing.assert_array_equal(got, [0.3, 0.25, 0.21])
 
 
 def test_expected_moves_of_a_lognormal_chain():

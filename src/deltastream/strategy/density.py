@@ -47,6 +47,7 @@ from scipy.interpolate import CubicSpline, make_smoothing_spline
 from scipy.special import ndtr
 
 from ..core.snapshot import ExpiryChain
+from .skew import smile as otm_smile
 
 # Nodes of the smile density: +-SPAN_SD standard deviations (of the widest served
 # volatility) in log-moneyness, NODES of them, uniform in k.
@@ -234,10 +235,7 @@ class Smile:
 def served_smile(chain: ExpiryChain) -> Smile | None:
     """The smile of ``chain`` (module docstring); None when fewer than one IV solved."""
     strikes = np.asarray(chain.strikes, dtype=float)
-    call_iv, put_iv = np.asarray(chain.calls.iv), np.asarray(chain.puts.iv)
-    otm = np.where(strikes < chain.forward, put_iv, call_iv)
-    other = np.where(strikes < chain.forward, call_iv, put_iv)
-    iv = np.where(np.isfinite(otm) & (otm > 0), otm, other)
+    iv = otm_smile(strikes, chain.calls.iv, chain.puts.iv, chain.forward)
     keep = np.isfinite(iv) & (iv > 0) & (strikes > 0)
     return smile_from(chain.forward, chain.time_to_expiry, strikes[keep], iv[keep])
 

@@ -41,12 +41,13 @@ from ..core.snapshot import ChainSnapshot, ExpiryChain
 def smile(strikes: np.ndarray, call_iv: np.ndarray, put_iv: np.ndarray,
           forward: float) -> np.ndarray:
     """The out-of-the-money IV at each strike (puts below ``forward``), the other right's
-    where that one is NaN; NaN where neither has one."""
+    where that one has none (NaN or not > 0); NaN or the other's where neither has one.
+    The smile of both the skew figures and the smile density (:mod:`.density`)."""
     k = np.asarray(strikes, dtype=np.float64)
     c = np.asarray(call_iv, dtype=np.float64)
     p = np.asarray(put_iv, dtype=np.float64)
     otm, other = np.where(k < forward, p, c), np.where(k < forward, c, p)
-    return np.where(np.isfinite(otm), otm, other)
+    return np.where(np.isfinite(otm) & (otm > 0), otm, other)
 
 
 def forward_call_delta(strikes: np.ndarray, vols: np.ndarray, forward: float,
