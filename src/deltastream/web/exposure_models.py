@@ -46,13 +46,18 @@ class GEXStrike(Model):
     put_oi: float = Field(description="puts' open interest, contracts")
 
 
-class GEXResponse(Model):
+class SnapshotHeader(Model):
+    """The snapshot a GEX or skew answer is of."""
+
     product: str
     currency: str
     spot: float
     timestamp: str
     sequence: int = Field(description="snapshot version")
     source: str = Field(description="where the chain's quotes come from")
+
+
+class GEXResponse(SnapshotHeader):
     expiry: str | None = Field(description="the expiry asked for; null: every listed expiry "
                                            "summed per strike")
     convention: Convention = Field(description=CONVENTION_DESCRIPTION)
@@ -98,13 +103,7 @@ class SkewExpiry(Model):
     expected_move: ExpectedMoveOut
 
 
-class SkewResponse(Model):
-    product: str
-    currency: str
-    spot: float
-    timestamp: str
-    sequence: int = Field(description="snapshot version")
-    source: str = Field(description="where the chain's quotes come from")
+class SkewResponse(SnapshotHeader):
     delta_convention: str = Field(
         description="how the wings' deltas are measured: forward (undiscounted Black delta "
                     "N(d1), put N(d1) - 1, at each strike's own smile IV), interpolated "

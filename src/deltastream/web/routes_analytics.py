@@ -36,6 +36,7 @@ from .params import (
 )
 from .routes_data import BY_EXPIRY_AT, BY_PRODUCT_AT, HISTORY, respond, served_at, service
 from .serialize import IV_DIGITS, iso, nullable, significant, strike_window
+from .service import Served
 from .state import app_state
 
 bp = APIBlueprint("analytics", __name__, url_prefix="/api/analytics", tag="Analytics")
@@ -262,6 +263,14 @@ def _stat(stat: IVStat) -> dict:
     return {"value": stat.value, "observations": stat.observations, "reason": stat.reason}
 
 
+def _snapshot_header(product: str, served: Served) -> dict[str, Any]:
+    """The fields of :class:`exposure_models.SnapshotHeader` for ``served``'s snapshot."""
+    snap = served.snap
+    return {"product": product, "currency": snap.terms.currency, "spot": snap.spot,
+            "timestamp": iso(snap.timestamp), "sequence": snap.sequence,
+            "source": served.source}
+
+
 @bp.get("/gex/<product>")
 @query(bp, exposure_models.GEXQuery)
 @bp.output(exposure_models.GEXResponse)
@@ -287,9 +296,7 @@ def gex(product: str, query_data: exposure_models.GEXQuery) -> Response:
                                               e.put_gex.tolist(), e.net_gex.tolist(),
                                               e.call_oi.tolist(), e.put_oi.tolist(),
                                               strict=True)]
-        return {"product": product, "currency": snap.terms.currency, "spot": snap.spot,
-                "timestamp": iso(snap.timestamp), "sequence": snap.sequence,
-                "source": served.source,
+        return {**_snapshot_header(product, served),
                 "expiry": None if expiry is None else expiry.isoformat(),
                 "convention": e.convention, "unit": f"{snap.terms.currency} per 1% move",
                 "model": snap.terms.model, "strikes": rows, "total": e.total,
@@ -321,8 +328,7 @@ def skew(product: str, query_data: exposure_models.SkewQuery) -> Response:
                 "call25_iv": f.call25_iv, "put10_iv": f.put10_iv, "call10_iv": f.call10_iv,
                 "expected_move": {"straddle": m.straddle, "iv": m.iv,
                                   "straddle_pct": m.straddle_pct, "iv_pct": m.iv_pct}})
-        return {"product": product, "currency": snap.terms.currency, "spot": snap.spot,
-                "timestamp": iso(snap.timestamp), "sequence": snap.sequence,
-                "source": served.source, "delta_convention": "forward", "expiries": rows}
+        return {**_snapshot_header(product, served), "delta_convention": "forward",
+                "expiries": rows}
 
     return respond(svc, product, served, ("skew",), build)
