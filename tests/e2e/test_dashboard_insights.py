@@ -1,9 +1,10 @@
 """The dashboard's insights panel in a real Chromium against a real `deltastream serve`: the
 pulse of the product on screen as /api/ai/pulse gives it, following the product selector,
-and the chat box answering with the API's answer and its sources.
+the headline sentiment of the configured feeds as /api/ai/sentiment gives it (the box hidden
+when no feed is configured), and the chat box answering with the API's answer and its sources.
 
-The market ticks once an hour here, so the page and the test read one snapshot. Needs
-Debian's chromium at /usr/bin/chromium.
+The market ticks once an hour here, so the page and the test read one snapshot; the feeds are
+the RSS and Atom fixtures served on loopback. Needs Debian's chromium at /usr/bin/chromium.
 """
 
 from __future__ import annotations
@@ -14,25 +15,31 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.browser import chromium, needs_chromium
+from tests.support.browser import needs_chromium
+from tests.support.news import NewsServer
 
 from .conftest import Server, start_server
-from .test_dashboard import open_dashboard, wait_for
+from .test_dashboard import browser, open_dashboard, wait_for
 
 pytestmark = needs_chromium
+__all__ = ["browser"]       # the module-scoped Chromium fixture, shared with test_dashboard
+
+FEEDS = ("/rss.xml", "/atom.xml")
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as b:
-        yield b
+def news() -> Iterator[NewsServer]:
+    server = NewsServer()
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory) -> Iterator[Server]:
+def live(tmp_path_factory, news) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("insights")
+    feeds = [arg for path in FEEDS for arg in ("--news-feed", news.url(path))]
     srv = start_server(tmp, "--hours", "always", "--tick-interval", "3600",
-                       "--data-dir", str(tmp))
+                       "--data-dir", str(tmp), *feeds)
     yield srv
     if srv.process.poll() is None:
         srv.stop()
@@ -63,7 +70,6 @@ def test_the_pulse_follows_the_product_and_the_chat_answers(browser, live):
         assert status == 200 and shown["sequence"] == pulse["sequence"], (shown, problems.items)
         assert shown["texts"] == [s["text"] for s in pulse["sentences"]]
         assert shown["topics"] == [s["topic"] for s in pulse["sentences"]]
-        assert page.locator("#sentiment").is_hidden()     # no headline feeds configured
 
         page.select_option("#product", "BANKNIFTY")
         wait_for(lambda: shown_pulse(page)["product"] == "BANKNIFTY", 30, "BANKNIFTY's pulse")
@@ -89,5 +95,62 @@ def test_the_pulse_follows_the_product_and_the_chat_answers(browser, live):
         assert page.locator(".chat-sources").first.locator("li").first.text_content() == (
             f"{first['source']} — {first['section']}")
         assert problems.items == []
+    finally:
+        page.close()
+
+
+def shown_sentiment(page) -> dict:
+    return page.evaluate("""() => ({
+        hidden: document.getElementById('sentiment').hidden,
+        label: document.getElementById('sentiment-label').textContent,
+        message: document.getElementById('sentiment-message').textContent,
+        headlines: [...document.getElementById('sentiment-headlines').children]
+          .map(li => li.textContent)})""")
+
+
+def headline_line(h: dict) -> str:
+    """A headline as the panel writes it: title, label, then the matched words (+/-)."""
+    words = [f"+{w}" for w in h["positive"]] + [f"-{w}" for w in h["negative"]]
+    return f"{h['title']} {h['label'] or ''}" + (f" [{' '.join(words)}]" if words else "")
+
+
+def test_the_sentiment_box_shows_the_feeds_headlines_and_hides_without_feeds(browser, live):
+    # The first round of fetches done (the page asks once a minute), then the page opened.
+    answer = wait_for(lambda: (a := live.get("/api/ai/sentiment")[1])["headlines"] and a, 30,
+                      "the feeds' first round")
+    assert answer["configured"] is True and len(answer["headlines"]) > 0
+    page, problems = open_dashboard(browser, live)
+    try:
+        wait_for(lambda: shown_sentiment(page)["headlines"], 30, "the headlines")
+        shown = shown_sentiment(page)
+        assert shown["hidden"] is False
+        score = f" ({answer['score']:.2f})" if answer["score"] is not None else ""
+        assert shown["label"] == f"{answer['sentiment']}{score}"
+        assert shown["message"] == answer["message"]
+        assert shown["headlines"] == [headline_line(h) for h in answer["headlines"][:8]]
+        assert any("[" in line for line in shown["headlines"])      # matched words shown
+        assert problems.items == []
+    finally:
+        page.close()
+
+    # A server without feeds answers configured: false (and its message): the box stays
+    # hidden and empty. The answer is read long before the chain's table is drawn.
+    page = browser.new_page()
+    served: list[str] = []
+
+    def unconfigured(route) -> None:
+        served.append(route.request.url)
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(
+            {**answer, "configured": False, "sentiment": "unavailable", "headlines": [],
+             "feeds": [], "score": None, "counts": None,
+             "message": "no headline feeds configured"}))
+
+    try:
+        page.route("**/api/ai/sentiment", unconfigured)
+        page.goto(live.base + "/")
+        page.wait_for_selector("#chain tbody tr.atm", timeout=60_000)
+        assert served
+        assert page.locator("#sentiment").is_hidden()
+        assert shown_sentiment(page)["label"] == ""
     finally:
         page.close()
