@@ -99,14 +99,17 @@ class Request:
 
 
 @dataclass(frozen=True)
-class Stats:
+class ProfitStats:
+    """Under one law: ``profit`` P(P&L > level) in [0, 1], ``expected_pnl`` E[P&L] in money
+    (forward measure, undiscounted), ``touch`` per breakeven in [0, 1]."""
+
     profit: float
     expected_pnl: float
     touch: list[float]
 
 
 def profit_stats(density: Density, pnl: Callable[[np.ndarray], np.ndarray], cuts: np.ndarray,
-                 roots: np.ndarray, spot: float, level: float = 0.0) -> Stats:
+                 roots: np.ndarray, spot: float, level: float = 0.0) -> ProfitStats:
     """P(P&L > level), E[P&L] and touch probabilities of ``roots`` under ``density``, the
     P&L taken linear between ``cuts`` (exact when its kinks and roots are among them)."""
     lo, hi, i0, i1 = density.integrals(np.concatenate((cuts, roots)))
@@ -119,14 +122,16 @@ def profit_stats(density: Density, pnl: Callable[[np.ndarray], np.ndarray], cuts
     above = density.tail(roots)
     touch = [min(1.0, 2 * (float(a) if r >= spot else 1 - float(a)))
              for r, a in zip(roots.tolist(), above.tolist(), strict=True)]
-    return Stats(profit, expected, touch)
+    return ProfitStats(profit, expected, touch)
 
 
-def _number(x: float | None) -> float | None:
+def _json_number(x: float | None) -> float | None:
+    """``x`` as JSON serves it: null where undefined or not finite."""
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def _list(a: np.ndarray) -> list[float | None]:
+def _json_numbers(a: np.ndarray) -> list[float | None]:
+    """``a`` as a JSON list, null where not finite."""
     a = np.asarray(a, dtype=float)
     if np.isfinite(a).all():
         return a.tolist()
@@ -134,6 +139,8 @@ def _list(a: np.ndarray) -> list[float | None]:
 
 
 def local_today(snap: ChainSnapshot) -> date:
+    """The snapshot's date in the exchange's time zone (an NSE evening in UTC is already
+    tomorrow): the first valuation date a request may name."""
     return snap.timestamp.astimezone(ZoneInfo(snap.terms.timezone)).date()
 
 
@@ -238,16 +245,16 @@ def analyse(snap: ChainSnapshot, request: Request) -> dict[str, Any]:
         "legs": [{"product": leg.product,
                   "expiry": None if leg.expiry is None else leg.expiry.isoformat(),
                   "strike": leg.strike, "type": leg.kind, "side": leg.side, "lots": leg.lots,
-                  "quantity": leg.quantity, "price": leg.price, "iv": _number(leg.iv),
+                  "quantity": leg.quantity, "price": leg.price, "iv": _json_number(leg.iv),
                   "delta": leg.delta, "gamma": leg.gamma, "theta": leg.theta,
                   "vega": leg.vega} for leg in request.legs],
-        "grid": {"spot": grid.tolist(), "expiry": _list(expiry_pnl(grid)),
-                 "today": _list(valuer.pnl(0.0)(grid)),
-                 "dates": [{"date": d.isoformat(), "pnl": _list(valuer.pnl(e)(grid))}
+        "grid": {"spot": grid.tolist(), "expiry": _json_numbers(expiry_pnl(grid)),
+                 "today": _json_numbers(valuer.pnl(0.0)(grid)),
+                 "dates": [{"date": d.isoformat(), "pnl": _json_numbers(valuer.pnl(e)(grid))}
                            for d, e in elapsed_dates]},
         "breakevens": roots.tolist(),
-        "max_profit": {"value": _number(max_profit), "unbounded": ext.max_profit_unbounded},
-        "max_loss": {"value": _number(ext.max_loss), "unbounded": ext.max_loss_unbounded},
+        "max_profit": {"value": _json_number(max_profit), "unbounded": ext.max_profit_unbounded},
+        "max_loss": {"value": _json_number(ext.max_loss), "unbounded": ext.max_loss_unbounded},
         "probability": probability,
         "greeks": {**greeks, "money": {
             "per_1pct_move": greeks["delta"] * one_pct,

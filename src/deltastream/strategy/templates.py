@@ -89,9 +89,6 @@ class _Picker:
                            "fewer strike steps")
         return float(self.strikes[index])
 
-    def index_of(self, strike: float) -> int:
-        return int(np.argmin(np.abs(self.strikes - strike)))
-
     def by_delta(self, kind: str) -> int:
         side = self.chain.calls if kind == "call" else self.chain.puts
         target = self.t.delta if kind == "call" else -self.t.delta
