@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 from decimal import Decimal
 
+import pytest
+
 from deltastream.papertrade.service import OrderRequest
 from deltastream.store.trading import SqlTradingStore
 from deltastream.trading.matching import Book, Level
@@ -27,18 +29,25 @@ def _rest(service, user, symbol, side, quantity, limit) -> int:
     return order.id
 
 
-def _counting_locks(service) -> list[int]:
-    """The users whose account lock the service takes, in order."""
-    taken: list[int] = []
-    locked = service.store.locked
+def _counting_locks(service) -> list[list[int]]:
+    """The users whose account locks the service takes, a list per transaction, in order."""
+    taken: list[list[int]] = []
+    locked, locked_accounts = service.store.locked, service.store.locked_accounts
 
     @contextlib.contextmanager
     def counting(user_id):
-        taken.append(user_id)
+        taken.append([user_id])
         with locked(user_id) as ledger:
             yield ledger
 
+    @contextlib.contextmanager
+    def counting_accounts(user_ids):
+        taken.append(sorted(user_ids))
+        with locked_accounts(user_ids) as ledgers:
+            yield ledgers
+
     service.store.locked = counting
+    service.store.locked_accounts = counting_accounts
     return taken
 
 
@@ -80,11 +89,39 @@ def test_one_lock_per_account_and_none_for_accounts_that_do_not_change(service, 
     taken = _counting_locks(service)
     changed = service.match_resting({"IDX": engine.latest("IDX")})
     assert sorted(o.id for o in changed) == ids
-    assert taken == [ann]
+    assert taken == [[ann]]
     assert all(o.status == "FILLED" for o in changed)
     # Cash moved by the four fills once each: 4 x 50 units at the limit, plus charges.
     fills = service.store.fills(ann)
     assert [(f.quantity, f.price) for f in fills] == [(50, bid)] * 4
+
+
+def test_the_accounts_that_change_in_a_pass_share_one_transaction(service, engine, users):
+    ann, bob = users
+    symbol, contract = atm_call(engine)
+    bid = quote_of(engine.latest("IDX"), contract).bid
+    ids = [_rest(service, who, symbol, "BUY", 50, bid) for who in (ann, bob)]
+    service.book = lambda snap, c: Book((Level(bid - 2, 500),), (Level(bid, 500),))
+    taken = _counting_locks(service)
+    # A pass that fails midway (the second account's write) stores nothing of either.
+    apply = service._apply_account
+    calls = []
+
+    def failing_second(ledger, plans, now):
+        calls.append(ledger.user_id)
+        if len(calls) == 2:
+            raise RuntimeError("the store failed")
+        return apply(ledger, plans, now)
+
+    service._apply_account = failing_second
+    with pytest.raises(RuntimeError):
+        service.match_resting({"IDX": engine.latest("IDX")})
+    assert [service.order(u, i).status for u, i in zip((ann, bob), ids, strict=True)] == [
+        "PENDING", "PENDING"] and service.store.fills(ann) == []
+    service._apply_account = apply
+    changed = service.match_resting({"IDX": engine.latest("IDX")})
+    assert sorted(o.id for o in changed) == ids and taken == [sorted((ann, bob))] * 2
+    assert [(f.quantity, f.price) for f in service.store.fills(bob)] == [(50, bid)]
 
 
 def test_only_the_ticks_products_orders_are_read(service, engine, users):

@@ -760,8 +760,10 @@ class PaperTrading:
         Cost: one query reads the open orders of the snapshots' products (the columns matching
         uses, :meth:`SqlTradingStore.resting_orders`); the plain resting limit orders are
         matched all at once (:func:`match_resting_limits`); only the orders that change are
-        written, each account's under its lock taken once per pass, with one margin check
-        for all of its fills (:meth:`_apply_account`)."""
+        written, all in one transaction holding the locks of the accounts that change
+        (:meth:`SqlTradingStore.locked_accounts`: on SQLite one commit per pass, not one per
+        account, each of which kept order placement from the write lock), with one margin
+        check per account for all of its fills (:meth:`_apply_account`)."""
         planned: dict[int, list[_Planned]] = defaultdict(list)
         # By the contract object: resting_orders gives equal contracts one object.
         books: dict[int, Book | None] = {}
@@ -791,10 +793,12 @@ class PaperTrading:
             planned[row.user_id].append(_Planned(row, result))
         changed: list[OrderRow] = []
         now = micros(self.now())
-        for user_id, plans in planned.items():
-            with self.store.locked(user_id) as ledger:
-                changed += self._apply_account(ledger, sorted(plans, key=lambda p: p.row.id),
-                                               now)
+        if not planned:
+            return changed
+        with self.store.locked_accounts(list(planned)) as ledgers:
+            for user_id, plans in planned.items():
+                changed += self._apply_account(ledgers[user_id],
+                                               sorted(plans, key=lambda p: p.row.id), now)
         return changed
 
     def _apply_account(self, ledger: Ledger, plans: Sequence[_Planned], now: int

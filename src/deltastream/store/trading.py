@@ -574,6 +574,26 @@ class SqlTradingStore:
                 ledger.flush()
             self._committed(ledger)
 
+    @contextlib.contextmanager
+    def locked_accounts(self, user_ids: Iterable[int]) -> Iterator[dict[int, Ledger]]:
+        """One transaction holding the account locks of ``user_ids`` (as :meth:`locked`; on
+        PostgreSQL taken in id order, so two such transactions cannot deadlock), a ledger per
+        user; it commits when the block ends and rolls back when it raises."""
+        users = sorted(set(user_ids))
+        with self._process_lock or contextlib.nullcontext():
+            with write_transaction(self.db) as conn:
+                if self.db.dialect.name == "postgresql":
+                    conn.execute(sa.select(paper_accounts.c.user_id)
+                                 .where(paper_accounts.c.user_id.in_(users))
+                                 .order_by(paper_accounts.c.user_id, paper_accounts.c.currency)
+                                 .with_for_update()).all()
+                ledgers = {user_id: self._ledger(conn, user_id) for user_id in users}
+                yield ledgers
+                for ledger in ledgers.values():
+                    ledger.flush()
+            for ledger in ledgers.values():
+                self._committed(ledger)
+
     def run_locked(self, user_id: int, work: Callable[[Ledger], T]) -> T:
         """``work`` on the user's :class:`Ledger` under the account lock, as in :meth:`locked`;
         its result once its changes are committed (its exception: its changes rolled back).
