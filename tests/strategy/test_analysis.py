@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from deltastream.strategy.analysis import Request, analyse, local_today
 from deltastream.strategy.legs import Leg, LegError, position_of, resolve
@@ -195,3 +196,17 @@ def test_units_name_every_figure_and_the_currency() -> None:
               "return_on_margin", "probability", "margin"}
              | set(out["greeks"]) - {"money"} | set(out["greeks"]["money"]))
     assert named <= set(units), named - set(units)
+
+
+@pytest.mark.parametrize("name", ["iron_condor", "long_straddle", "bull_call_spread"])
+def test_lognormal_touch_is_the_reflection_principle_against_scipy(name: str) -> None:
+    # touch = min(1, 2 P(S_T beyond the breakeven)) on the side away from the spot, with
+    # S_T lognormal of mean F and volatility the ATM IV (scipy's law, not the module's).
+    out = analyse(SNAP, Request(_template(name)))
+    law = out["probability"]["lognormal"]
+    v = law["iv"] * math.sqrt(out["time_to_expiry"])
+    s_t = stats.lognorm(s=v, scale=out["forward"] * math.exp(-v * v / 2))
+    expected = [min(1.0, 2 * (s_t.sf(b) if b >= SNAP.spot else s_t.cdf(b)))
+                for b in out["breakevens"]]
+    assert len(expected) >= 1
+    np.testing.assert_allclose(law["touch"], expected, rtol=1e-9, atol=1e-12)
