@@ -21,7 +21,7 @@ import pytest
 
 from deltastream.core import snapshot
 from deltastream.engine.runner import Engine
-from deltastream.insights.chat import Chat, check_figures, route
+from deltastream.insights.chat import PASSAGE_CHARS, Chat, check_figures, quoted_passage, route
 from deltastream.insights.pulse import PulseInputs, build_pulse, expiry_figures, wall_role
 from deltastream.market.clock import FixedClock
 from deltastream.settings import Settings
@@ -199,14 +199,14 @@ MARKET = [
 
 DOCS = [
     ("How do I put nginx in front of DeltaStream?", "docs/deployment.md", "nginx in front",
-     "nginx"),
+     "proxy_pass http://deltastream;"),
     ("How much cash does a paper trading account start with?", "docs/deployment.md",
-     "Paper trading", "paper account per market"),
-    ("How do I import a bhavcopy file?", "README.md", "Importing files", "import"),
+     "Paper trading", "Starting cash, position and loss limits and the charges are settings"),
+    ("How do I import a bhavcopy file?", "README.md", "Importing files", "bhavcopy CSV"),
     ("How do I connect my own language model to the chat?", "docs/deployment.md",
-     "Market pulse and chat", "Market pulse and chat"),
+     "Market pulse and chat", "phrased by a language model of your own"),
     ("How do I run several hosts with Redis?", "docs/deployment.md",
-     "web processes over Redis", "Redis"),
+     "web processes over Redis", "DELTASTREAM_REDIS_URL=redis://"),
 ]
 
 
@@ -234,7 +234,9 @@ def test_docs_questions_cite_the_section(client, question, source, section, word
     assert (first["type"], first["source"]) == ("docs", source)
     assert first["section"].endswith(section)
     assert body["answer"].startswith(f"From {source} ({first['section']}):")
-    assert words in body["answer"]
+    # The passage's own words, below the section's heading (which repeats the question's).
+    heading, _, passage = body["answer"].split("\n", 1)[1].partition("\n\n")
+    assert heading.startswith("#") and words in passage
 
 
 def test_routing_reads_product_expiry_and_figure():
@@ -415,3 +417,15 @@ def test_check_figures_reads_precision_and_percent():
     assert check_figures("IV 21.7% and max pain 24,450", facts, "") == []
     assert check_figures("IV 21.9% and max pain 24,500", facts, "") == ["21.9", "24,500"]
     assert check_figures("the 25-delta put on 2026-11-27, port 8001", facts, "8001") == []
+
+
+def test_a_long_section_is_quoted_from_the_paragraph_sharing_most_words():
+    filler = "word " * 150
+    text = "\n\n".join(["## Setup", f"Install first. {filler}", f"Connect a model. {filler}",
+                        "The model's URL is a setting."])
+    assert quoted_passage("## Setup\n\nShort.", "model") == "## Setup\n\nShort."
+    quoted = quoted_passage(text, "How do I connect a model?")
+    assert quoted.startswith("## Setup\n\n…\n\nConnect a model. word")
+    assert len(quoted) <= PASSAGE_CHARS + 2 and quoted.endswith("word …")
+    # A tie (no shared word) keeps the section's beginning.
+    assert quoted_passage(text, "nginx").startswith("## Setup\n\nInstall first.")

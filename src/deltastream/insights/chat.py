@@ -6,7 +6,8 @@ OI walls, term structure, skew, or the whole pulse) of an expiry (a date YYYY-MM
 "monthly" for the nearest monthly contract; default the nearest); anything else is a
 documentation question, answered by BM25 retrieval (:mod:`.docs_index`). Market answers
 quote the figures of :mod:`.pulse` (the same the analytics routes serve) and cite those
-routes; docs answers quote the best passages and cite file and section.
+routes; docs answers quote the best section from the paragraph sharing most of the question's
+words (at most :data:`PASSAGE_CHARS` characters) and cite file and section.
 
 With an OpenAI-compatible endpoint configured (:class:`LLMConfig`), the question, the facts
 and the passages are sent to ``<url>/v1/chat/completions``; its reply is the answer when it
@@ -29,10 +30,11 @@ from datetime import date
 from typing import Any
 
 from ..core.snapshot import ChainSnapshot
-from .docs_index import DocsIndex, Hit
+from .docs_index import DocsIndex, Hit, tokens
 from .pulse import ExpiryFigures, Fact, Pulse, days, expiry_figures, wall_role
 
 MAX_QUERY_CHARS = 500
+# Characters of a docs answer's passage (a section's heading and the paragraphs quoted).
 PASSAGE_CHARS = 700
 
 # Figure intents, first match wins: (intent, words any of which asks for it).
@@ -233,14 +235,35 @@ def _num(value: Fact) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def quoted_passage(text: str, query: str) -> str:
+    """What a docs answer quotes of a section's ``text`` (its heading line, then paragraphs
+    separated by blank lines): all of it when it fits in :data:`PASSAGE_CHARS`, else the
+    heading and, from the paragraph sharing most distinct words with ``query`` (the first on
+    a tie; "…" marks the paragraphs skipped before it), as much as fits, cut at a space."""
+    if len(text) <= PASSAGE_CHARS:
+        return text
+    heading, _, body = text.partition("\n\n")
+    if not heading.startswith("#"):
+        heading, body = "", text
+    paragraphs = body.split("\n\n")
+    asked = set(tokens(query))
+    shared = [len(asked & set(tokens(p))) for p in paragraphs]
+    start = shared.index(max(shared))
+    kept = [heading] if heading else []
+    kept += (["…"] if start else []) + paragraphs[start:]
+    quoted = "\n\n".join(kept)
+    if len(quoted) <= PASSAGE_CHARS:
+        return quoted
+    return quoted[:PASSAGE_CHARS].rsplit(" ", 1)[0] + " …"
+
+
 def _docs_answer(intent: Intent, query: str, index: DocsIndex, k: int) -> Answer:
     hits = index.search(query, k)
     if not hits:
         return Answer("Nothing in DeltaStream's documentation matches that question.", [],
                       intent)
     best = hits[0].chunk
-    passage = best.text if len(best.text) <= PASSAGE_CHARS else (
-        best.text[:PASSAGE_CHARS].rsplit(" ", 1)[0] + " …")
+    passage = quoted_passage(best.text, query)
     sources = [{"type": "docs", "source": h.chunk.source, "section": h.chunk.anchor,
                 "score": round(h.score, 3)} for h in hits]
     return Answer(f"From {best.source} ({best.anchor}):\n{passage}", sources, intent,
