@@ -21,10 +21,11 @@ Invariants:
   stay. A database fault inside a unit (:func:`~deltastream.store.database.is_fault`: the
   transaction may be gone) rolls the whole transaction back and fails the units run in it;
   the units after it run in a new transaction;
-- the write lock is never held across a greenlet switch: one caller, the leader, runs a
-  whole batch from BEGIN to COMMIT itself (units neither sleep nor wait), so no other greenlet
-  of the process meets the lock taken by a suspended one (SQLite's busy handler sleeps the
-  whole process).
+- the write lock is never held by a suspended greenlet's unfinished work: one caller, the
+  leader, runs a whole batch's units from BEGIN on itself (units neither sleep nor wait), and
+  only its COMMIT runs while the process goes on, on a thread that needs nothing from the
+  process (below); a greenlet of the process meeting the lock meanwhile waits in SQLite's
+  busy handler (which sleeps the whole process) at most until that COMMIT returns.
 
 Waiting off the process's one thread of control: a batch begins with ``BEGIN IMMEDIATE`` tried
 without SQLite's busy handler (which sleeps the whole process while another process, the
