@@ -113,6 +113,8 @@ def check_iv(product: str, figure: str):
         if figure == "iv_rank":
             assert "IV rank is not available: no history store" in body["answer"]
             assert routes_of(body)[0] == f"/api/analytics/iv-history/{product}"
+        else:
+            assert routes_of(body) == [f"/api/data/chain/{product}?expiry={chain['expiry']}"]
     return check
 
 
@@ -142,6 +144,9 @@ def check_walls(product: str):
         assert body["facts"]["put_wall_strike"] == put_wall
         assert strike(call_wall) in body["answer"] and strike(put_wall) in body["answer"]
         assert f"{max(call_oi):,.0f} contracts" in body["answer"]
+        q = f"?expiry={chain['expiry']}"
+        assert routes_of(body) == [f"/api/data/chain/{product}{q}",
+                                   f"/api/analytics/oi-buildup/{product}{q}"]
     return check
 
 
@@ -175,6 +180,7 @@ def check_pulse(product: str, topic: str | None):
 def check_unlisted(client, body):
     assert body["answer"].startswith("2030-01-01 is not a listed expiry of IDX")
     assert all(e in body["answer"] for e in expiries(client, "IDX"))
+    assert routes_of(body) == ["/api/data/expiries/IDX"]
 
 
 MARKET = [
