@@ -154,3 +154,46 @@ def test_the_sentiment_box_shows_the_feeds_headlines_and_hides_without_feeds(bro
         assert shown_sentiment(page)["label"] == ""
     finally:
         page.close()
+
+
+# The next /api/ai/pulse answer is held for 1.5 s and made to look one snapshot older; the
+# page's fetch is wrapped, so its requests still reach the server.
+HOLD_NEXT_PULSE = """() => {
+    const real = window.fetch;
+    window.pulseAsked = 0;
+    window.pulseAnswered = 0;
+    window.fetch = async (url, init) => {
+        const pulse = String(url).includes('/api/ai/pulse');
+        const n = pulse ? ++window.pulseAsked : 0;
+        const response = await real(url, init);
+        if (!pulse) return response;
+        if (n > 1) { window.pulseAnswered++; return response; }
+        const body = await response.json();
+        await new Promise((done) => setTimeout(done, 1500));
+        window.pulseAnswered++;
+        return new Response(JSON.stringify({...body, sequence: body.sequence - 1}),
+                            {status: 200, headers: {'Content-Type': 'application/json'}});
+    };
+}"""
+
+# A change to the product list's children: the panel asks for the pulse again.
+TOUCH_PRODUCTS = """() => document.getElementById('product')
+    .appendChild(document.createComment('refresh'))"""
+
+
+def test_an_older_answer_arriving_last_does_not_replace_the_newer_pulse(browser, live):
+    page, problems = open_dashboard(browser, live)
+    try:
+        wait_for(lambda: all(shown_pulse(page)["topics"] or [None]), 30, "the pulse")
+        sequence = shown_pulse(page)["sequence"]
+        page.evaluate(HOLD_NEXT_PULSE)
+        page.evaluate(TOUCH_PRODUCTS)
+        wait_for(lambda: page.evaluate("() => window.pulseAsked") == 1, 10, "the first ask")
+        page.evaluate(TOUCH_PRODUCTS)
+        wait_for(lambda: page.evaluate("() => window.pulseAnswered") == 2, 10, "both answers")
+        # The held answer has been handed to the page; let its handler run before reading.
+        page.evaluate("() => new Promise((done) => setTimeout(done, 0))")
+        assert shown_pulse(page)["sequence"] == sequence
+        assert problems.items == []
+    finally:
+        page.close()

@@ -31,8 +31,7 @@ function factText(name, value) {
 
 class Insights {
   constructor() {
-    this.product = null;
-    this.pending = null;
+    this.asked = 0;     // the latest pulse request's number: only its answer is shown
     this.live = null;   // the live source's products, read once
     this.products = $("product");
     this.sentences = $("pulse-sentences");
@@ -70,9 +69,12 @@ class Insights {
   async refresh() {
     const product = this.products.value;
     if (!product) return;
-    const asked = (this.pending = product);
+    // A newer request (another product, or the same one asked again by the refresh timer)
+    // supersedes this one: answers can arrive out of order, and an older snapshot's would
+    // otherwise replace a newer one's.
+    const asked = ++this.asked;
     const live = await this.liveProducts();
-    if (this.pending !== asked) return;
+    if (this.asked !== asked) return;
     if (live && !live.has(product)) {
       this.caption.textContent = "";
       this.sentences.replaceChildren(
@@ -81,10 +83,10 @@ class Insights {
     }
     try {
       const pulse = await getJSON("/api/ai/pulse", { product });
-      if (this.pending !== asked) return;      // a later product was chosen meanwhile
+      if (this.asked !== asked) return;
       this.renderPulse(pulse);
     } catch (error) {
-      if (this.pending !== asked) return;
+      if (this.asked !== asked) return;
       this.sentences.replaceChildren(el("li", `Pulse unavailable: ${error.message}`, "empty"));
       // Before the market's first tick (503) the pulse comes soon: ask again shortly.
       if (error.status === 503) setTimeout(() => this.refresh(), 2000);
