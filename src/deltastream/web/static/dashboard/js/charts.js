@@ -3,15 +3,9 @@
 
 /* global echarts */
 import { compact, dateTime, num, strikeText } from "./format.js";
+import { CALL, MARK, PUT, SPLIT, SPOT, TEXT, TOTAL } from "./palette.js";
 
-const CALL = "#4ea1ff";
-const PUT = "#ff9a3c";
-const TOTAL = "#e6edf3";
-const SPOT = "#3fb950";
-const MARK = "#ffd479";
 const GRID = { left: 56, right: 56, top: 36, bottom: 40, containLabel: false };
-const TEXT = { color: "#8b949e", fontSize: 11 };
-const SPLIT = { lineStyle: { color: "#2a323d" } };
 
 const BASE = {
   backgroundColor: "transparent",

@@ -9,18 +9,11 @@
 
 import { getJSON } from "./api.js";
 import { compact, money, num, pct, strikeText } from "./format.js";
+import { CALL, DOWN, MARK, PUT, SPLIT, SPOT, TEXT, UP } from "./palette.js";
 
 const $ = (id) => document.getElementById(id);
 const enc = encodeURIComponent;
 
-const CALL = "#4ea1ff";
-const PUT = "#ff9a3c";
-const SPOT = "#3fb950";
-const MARK = "#ffd479";
-const UP = "#3fb950";
-const DOWN = "#f85149";
-const TEXT = { color: "#8b949e", fontSize: 11 };
-const SPLIT = { lineStyle: { color: "#2a323d" } };
 const asPercent = (v) => (typeof v === "number" ? v * 100 : null);
 
 // A vertical mark at an x value (null: none), labelled.

@@ -18,6 +18,7 @@
 /* global echarts */
 import { APIError, requestJSON } from "./api.js";
 import * as fmt from "./format.js";
+import { CALL, DOWN, MARK, PUT, SPLIT, SPOT, TEXT, TOTAL, UP } from "./palette.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -30,15 +31,9 @@ const GRID_POINTS = 500;
 // Templates valued across two expiries take the next listed expiry as the back month.
 const TWO_EXPIRIES = new Set(["calendar", "diagonal"]);
 
-const UP = "#3fb950";
-const DOWN = "#f85149";
-const EXPIRY = "#e6edf3";
-const TODAY = "#4ea1ff";
-const SPOT = "#3fb950";
-const MARK = "#ffd479";
-const DATE_COLOURS = ["#a371f7", "#ff9a3c", "#8b949e"];
-const TEXT = { color: "#8b949e", fontSize: 11 };
-const SPLIT = { lineStyle: { color: "#2a323d" } };
+const EXPIRY = TOTAL;
+const TODAY = CALL;
+const DATE_COLOURS = ["#a371f7", PUT, TEXT.color];
 
 function setText(el, text) {
   if (el.textContent !== text) el.textContent = text;
