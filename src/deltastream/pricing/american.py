@@ -211,12 +211,14 @@ SIG_STEP = 1e-4
 # dividend at a higher rate), within GAP_REFINE (relative, either side) of the boundary, vega
 # and theta are small differences that 8 nodes leave up to 3 % off (or exercise the option
 # early): they need the boundary to ~1e-9, and the option's boundary is solved again
-# (_refined_put) on N_FINE nodes with N_FINE_ITERATIONS sweeps. Elsewhere 8 nodes hold the
+# (_refined_put) on N_FINE nodes with N_FINE_ITERATIONS sweeps (measured on the 195 near
+# options of tests/pricing/test_american_boundary.py: 12 nodes, or 10 sweeps, still exercise
+# one of them; 12 sweeps are as good as 24 there). Elsewhere 8 nodes hold the
 # Greeks within 1e-3 down to 1e-4 of the boundary (measured). An option so close is rare:
 # ~5 per tick of the 121,000 of bench/market.py's US universe, none in the default catalogue.
 GAP_REFINE = 1e-3
 N_FINE = 16
-N_FINE_ITERATIONS = 24
+N_FINE_ITERATIONS = 16
 
 # What _unit_put_derivatives computes besides the value: the volatility derivative, or every
 # derivative (spot, volatility, and the rate's when asked).
