@@ -48,6 +48,8 @@ def test_the_underlying_is_delta_one_at_the_spot() -> None:
     (_leg(kind="future"), "legs[1].type"),
     (_leg(side="long"), "legs[1].side"),
     (_leg(price=float("nan")), "legs[1].price"),
+    (_leg(price=1e308), "legs[1].price"),
+    (Leg("underlying", "buy", 1, price=101 * SNAP.spot), "legs[1].price"),
     (_leg(product="OTHER"), "legs[1].product"),
     (_leg(units=0.0), "legs[1].quantity"),
 ])

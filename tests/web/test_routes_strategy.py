@@ -116,6 +116,8 @@ def test_calendar_is_valued_at_the_front_expiry(client, engine) -> None:
     (lambda legs: legs[0].update(type="future"), "legs[0].type"),
     (lambda legs: legs[1].update(side="short"), "legs[1].side"),
     (lambda legs: legs[2].update(price=-1), "legs[2].price"),
+    # Would overflow the position's money figures (a 200 with null breakevens before).
+    (lambda legs: legs[2].update(price=1e308), "legs[2].price"),
     (lambda legs: legs.extend(legs * 3), "legs"),
 ])
 def test_bad_legs_name_leg_and_field(client, engine, change, parameter) -> None:

@@ -28,6 +28,9 @@ KINDS = ("call", "put", "underlying")
 SIDES = ("buy", "sell")
 MAX_LEGS = 12
 MAX_LOTS = 100_000
+# A given price may be at most this many times the spot: no option is worth more than the
+# spot (a put: its strike), and far larger prices overflow the position's money figures.
+MAX_PRICE_SPOTS = 100
 
 
 class LegError(ValueError):
@@ -124,9 +127,11 @@ def resolve_one(snap: ChainSnapshot, index: int, leg: Leg) -> PricedLeg:
                        f"a whole number of lots, 1 to {MAX_LOTS}")
     else:
         units, lots = float(leg.lots) * lot_size, leg.lots
-    if leg.price is not None and not (math.isfinite(leg.price) and leg.price >= 0):
+    highest = MAX_PRICE_SPOTS * snap.spot
+    if leg.price is not None and not (math.isfinite(leg.price) and 0 <= leg.price <= highest):
         raise LegError(_field(index, "price"), f"{leg.price!r} is not a price",
-                       "a finite price >= 0, or omitted for the live mid")
+                       f"a price from 0 to {MAX_PRICE_SPOTS} x the spot ({highest:g}), or "
+                       "omitted for the live mid")
     quantity = (1.0 if leg.side == "buy" else -1.0) * units
     if leg.kind == "underlying":
         price = snap.spot if leg.price is None else leg.price
