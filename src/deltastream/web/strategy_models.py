@@ -32,8 +32,9 @@ class LegBody(Body):
     type: Literal["call", "put", "underlying"]
     side: Literal["buy", "sell"]
     lots: int = Field(1, ge=1, le=MAX_LOTS, description="whole lots")
-    price: float | None = Field(None, ge=0, description="per unit; default the live mid "
-                                                        "(the spot for the underlying)")
+    price: float | None = Field(None, ge=0, description="per unit, at most 100 x the spot; "
+                                                        "default the live mid (the spot for "
+                                                        "the underlying)")
 
 
 class TemplateBody(Body):
