@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from deltastream.strategy.analysis import Request, analyse, local_today
+from deltastream.strategy.analysis import Request, analyse
 from deltastream.strategy.legs import Leg, LegError, position_of, resolve
+from deltastream.strategy.skew import local_today
 from deltastream.strategy.templates import Template, template_legs
 from deltastream.strategy.valuation import Valuer
 from deltastream.trading.margin import Market, RiskPosition, india_margin, scan_parameters

@@ -40,7 +40,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -58,6 +57,7 @@ from .payoff import (
     payoff,
     price_grid,
 )
+from .skew import local_today
 from .valuation import SMILES, Valuer
 
 MIN_POINTS, MAX_POINTS = 50, 5000
@@ -136,12 +136,6 @@ def _json_numbers(a: np.ndarray) -> list[float | None]:
     if np.isfinite(a).all():
         return a.tolist()
     return [v if math.isfinite(v) else None for v in a.tolist()]
-
-
-def local_today(snap: ChainSnapshot) -> date:
-    """The snapshot's date in the exchange's time zone (an NSE evening in UTC is already
-    tomorrow): the first valuation date a request may name."""
-    return snap.timestamp.astimezone(ZoneInfo(snap.terms.timezone)).date()
 
 
 def margin(snap: ChainSnapshot, position: Position, valuer: Valuer) -> float:

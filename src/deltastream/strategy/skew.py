@@ -173,8 +173,13 @@ def expiry_skew(chain: ExpiryChain, today: date) -> ExpirySkew:
                       figures=figures)
 
 
+def local_today(snap: ChainSnapshot) -> date:
+    """The snapshot's date in the exchange's time zone (an NSE evening in UTC is already
+    tomorrow): days to expiry count from it, and valuation dates start there."""
+    return snap.timestamp.astimezone(ZoneInfo(snap.terms.timezone)).date()
+
+
 def skew(snap: ChainSnapshot) -> list[ExpirySkew]:
     """:func:`expiry_skew` of every listed expiry of ``snap``, nearest first."""
-    # Days count in the exchange's own dates (an NSE evening in UTC is already tomorrow).
-    today = snap.timestamp.astimezone(ZoneInfo(snap.terms.timezone)).date()
+    today = local_today(snap)
     return [expiry_skew(c, today) for c in snap.chains]
