@@ -211,3 +211,20 @@ def test_lognormal_touch_is_the_reflection_principle_against_scipy(name: str) ->
                 for b in out["breakevens"]]
     assert len(expected) >= 1
     np.testing.assert_allclose(law["touch"], expected, rtol=1e-9, atol=1e-12)
+
+
+def test_valuation_dates_start_at_the_exchanges_date() -> None:
+    # 20:00 UTC is 01:30 the next day in Kolkata: that day is the first date a request may
+    # name, and the UTC date is refused naming the range.
+    evening = replace(SNAP, terms=replace(SNAP.terms, timezone="Asia/Kolkata"),
+                      timestamp=SNAP.timestamp.replace(hour=20))
+    utc_day = evening.timestamp.date()
+    assert local_today(evening) == utc_day + timedelta(days=1)
+    legs = _template("long_straddle", snap=evening)
+    with pytest.raises(LegError) as caught:
+        analyse(evening, Request(legs, [utc_day]))
+    assert caught.value.parameter == "dates[0]"
+    assert (utc_day + timedelta(days=1)).isoformat() in (caught.value.accepted or "")
+    out = analyse(evening, Request(legs, [utc_day + timedelta(days=1)]))
+    assert [d["date"] for d in out["grid"]["dates"]] == [
+        (utc_day + timedelta(days=1)).isoformat()]
