@@ -181,10 +181,6 @@ class Contract:
     theta: float
     vega: float
 
-    @property
-    def key(self) -> tuple[date, int, float]:
-        return (self.expiry or date.min, KINDS.index(self.kind), self.strike or 0.0)
-
 
 @dataclass(frozen=True)
 class Position:
@@ -202,6 +198,7 @@ class Position:
 def position_of(legs: list[PricedLeg]) -> Position:
     """The position of ``legs`` (module docstring's invariant). Premiums are summed in the
     canonical order too, so that the cost is the same to the last bit."""
+    # The canonical order: expiry (the underlying, with none, first), type, strike.
     merged: dict[tuple[date, int, float], list[PricedLeg]] = {}
     for leg in legs:
         key = (leg.expiry or date.min, KINDS.index(leg.kind), leg.strike or 0.0)
