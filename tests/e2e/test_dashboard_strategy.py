@@ -21,24 +21,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.browser import chromium, needs_chromium
+from tests.support.browser import needs_chromium
 
 from .conftest import Server, start_server
-from .test_dashboard import artifact_dirs, drawn_pixels, open_dashboard, wait_for
+from .test_dashboard import artifact_dirs, browser, drawn_pixels, open_dashboard, wait_for
 from .test_dashboard_trading import call, new_email, session, sign_up
 
 pytestmark = needs_chromium
+__all__ = ["browser"]       # the module-scoped Chromium fixture, shared with test_dashboard
 
 # One tick a second: a page's answer and the test's request meet at one snapshot often.
 TICK = "1"
 LOT = 65   # NIFTY's lot size in the default catalogue
 ATTEMPTS = 40
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture(scope="module")
