@@ -100,7 +100,7 @@ ERRORS = {
     "/api/analytics/gex/{product}": {"400", "404", "503"},
     "/api/analytics/skew/{product}": {"400", "404", "503"},
     "/api/ai/pulse": {"400", "404", "503"},
-    "/api/analytics/insights/{product}": {"404", "503"},
+    "/api/analytics/insights/{product}": {"400", "404", "503"},
 }
 
 

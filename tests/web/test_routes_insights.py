@@ -47,6 +47,16 @@ def test_insights_route_serves_the_pulse(client):
             == client.get("/api/ai/pulse?product=SEC").get_json())
 
 
+def test_insights_route_reads_the_live_source_only(client):
+    live = client.get("/api/data/sources").get_json()["sources"][0]["name"]
+    named = client.get(f"/api/analytics/insights/SEC?source={live}")
+    assert named.get_json() == client.get("/api/ai/pulse?product=SEC").get_json()
+    other = client.get("/api/analytics/insights/SEC?source=nse")
+    assert other.status_code == 400
+    detail = other.get_json()["detail"]
+    assert detail["parameter"] == "source" and live in detail["accepted"]
+
+
 @pytest.mark.parametrize("url", ["/api/ai/pulse?product=NOPE", "/api/analytics/insights/NOPE"])
 def test_unknown_product_is_404_listing_the_products(client, url):
     response = client.get(url)

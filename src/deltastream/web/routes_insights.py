@@ -31,7 +31,7 @@ from .errors import bad_parameter, not_found
 from .json import json_response
 from .models import Model
 from .openapi import NO_MARKET_DATA, UNKNOWN_PRODUCT
-from .params import QueryModel, query
+from .params import QueryModel, SourceQuery, query
 from .routes_data import BY_PRODUCT, respond, service
 from .serialize import iso
 from .service import MarketService
@@ -174,10 +174,17 @@ def pulse(query_data: PulseQuery) -> Response:
 
 
 @bp.get("/api/analytics/insights/<product>")
+@query(bp, SourceQuery)
 @bp.output(PulseResponse)
-@bp.doc(summary="The market pulse of a product (as /api/ai/pulse)",
-        responses={404: UNKNOWN_PRODUCT, 503: NO_MARKET_DATA})
-def insights(product: str) -> Response:
+@bp.doc(summary="The market pulse of a product (as /api/ai/pulse); source: the live one "
+                "only (the pulse reads the feed's latest ticks and PCR series)",
+        responses={**BY_PRODUCT, 404: UNKNOWN_PRODUCT, 503: NO_MARKET_DATA})
+def insights(product: str, query_data: SourceQuery) -> Response:
+    live = service().live_source()
+    if query_data.source is not None and query_data.source != live:
+        # A stored source has no feed: its ticks and PCR series are not the pulse's inputs.
+        raise bad_parameter("source", "the pulse reads the live market only",
+                            f"'{live}' (the live source) or omitted")
     return _pulse_response(product)
 
 

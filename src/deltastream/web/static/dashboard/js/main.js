@@ -63,6 +63,7 @@ const state = {
   generation: 0,      // bumped on every selection change; late answers of old ones are dropped
   chainInFlight: false,
   chainQueued: false,
+  switchingSource: false,  // a source chosen, its product list not read yet
   chainFetchedAt: 0,
   streamChainFresh: false,
   historyDrawnAt: 0,  // the stream's chain of the last tick was the one on screen
@@ -235,6 +236,9 @@ function showCards() {
 }
 
 async function refreshChain() {
+  // Between a source's choice and its product list the product on screen may not exist in
+  // that source: a chain asked for then would be a 404.
+  if (state.switchingSource) return;
   if (state.chainInFlight) {
     state.chainQueued = true;
     return;
@@ -563,12 +567,15 @@ async function selectSource(name, preferred = {}) {
   if (stored) stream.close();
   else stream.open();
   let products;
+  state.switchingSource = true;
   try {
     products = (await api.products(scope())).products;
     report("products", null);
   } catch (e) {
     report("products", e);
     return;
+  } finally {
+    state.switchingSource = false;
   }
   const wanted = preferred.product ?? state.product;
   const first = products.includes(wanted) ? wanted : products[0];
