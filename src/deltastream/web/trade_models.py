@@ -18,17 +18,23 @@ PERIODS: dict[str, int | None] = {"1d": 1, "1w": 7, "1m": 30, "3m": 91, "1y": 36
 MAX_LIMIT = 1000
 
 
-class OrderOut(Model):
-    order_id: int
-    id: int
-    placed_at: str = Field(description="ISO-8601 UTC")
-    updated_at: str = Field(description="ISO-8601 UTC")
+class ContractOut(Model):
+    """The contract as every trade route and account event states it (``symbol`` and
+    routes_trade's ``_contract_fields``)."""
+
     symbol: str
     product: str
     expiry: str | None = Field(description="YYYY-MM-DD; null for the underlying")
     strike: float | None
     option_type: str | None = Field(description="CE or PE; null for the underlying")
     currency: str
+
+
+class OrderOut(ContractOut):
+    order_id: int
+    id: int
+    placed_at: str = Field(description="ISO-8601 UTC")
+    updated_at: str = Field(description="ISO-8601 UTC")
     side: str = Field(description="BUY or SELL")
     quantity: int = Field(description="units of the underlying")
     order_type: str = Field(description="MARKET, LIMIT, STOP or STOP_LIMIT")
@@ -46,16 +52,10 @@ class OrdersOut(Model):
     orders: list[OrderOut]
 
 
-class TradeOut(Model):
+class TradeOut(ContractOut):
     trade_id: int
     id: int
     order_id: int = Field(description="the order it filled (a SETTLEMENT order at expiry)")
-    symbol: str
-    product: str
-    expiry: str | None = Field(description="YYYY-MM-DD; null for the underlying")
-    strike: float | None
-    option_type: str | None = Field(description="CE or PE; null for the underlying")
-    currency: str
     side: str = Field(description="BUY or SELL")
     quantity: int = Field(description="units of the underlying")
     price: float = Field(description="per unit, in the contract's currency")
@@ -67,13 +67,7 @@ class TradesOut(Model):
     trades: list[TradeOut]
 
 
-class PositionOut(Model):
-    symbol: str
-    product: str
-    expiry: str | None
-    strike: float | None
-    option_type: str | None
-    currency: str
+class PositionOut(ContractOut):
     quantity: int = Field(description="signed units: long > 0, short < 0")
     avg_entry_price: float = Field(description="weighted average cost per unit")
     current_price: float | None = Field(description="the live mid; null without a quote")
