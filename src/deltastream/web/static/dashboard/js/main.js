@@ -64,6 +64,7 @@ const state = {
   chainInFlight: false,
   chainQueued: false,
   switchingSource: false,  // a source chosen, its product list not read yet
+  loadingExpiries: false,  // a product chosen, its expiries not read yet
   chainFetchedAt: 0,
   streamChainFresh: false,
   historyDrawnAt: 0,  // the stream's chain of the last tick was the one on screen
@@ -238,7 +239,7 @@ function showCards() {
 async function refreshChain() {
   // Between a source's choice and its product list the product on screen may not exist in
   // that source: a chain asked for then would be a 404.
-  if (state.switchingSource) return;
+  if (state.switchingSource || state.loadingExpiries) return;
   if (state.chainInFlight) {
     state.chainQueued = true;
     return;
@@ -448,12 +449,16 @@ async function selectProduct(product, preferredExpiry = null) {
 async function loadExpiries(preferred) {
   const gen = state.generation;
   let listed;
+  // Until the product's expiries are read, the expiry on screen may be another product's.
+  state.loadingExpiries = true;
   try {
     listed = (await api.expiries(state.product, scope())).expiries;
     report("expiries", null);
   } catch (e) {
     report("expiries", e);
     return false;
+  } finally {
+    state.loadingExpiries = false;
   }
   if (gen !== state.generation) return false;
   state.expiries = listed;
