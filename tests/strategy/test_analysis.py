@@ -14,7 +14,6 @@ from scipy import stats
 
 from deltastream.strategy.analysis import Request, analyse
 from deltastream.strategy.legs import Leg, LegError, position_of, resolve
-from deltastream.strategy.skew import local_today
 from deltastream.strategy.templates import Template, template_legs
 from deltastream.strategy.valuation import Valuer
 from deltastream.trading.margin import Market, RiskPosition, india_margin, scan_parameters
@@ -121,7 +120,7 @@ def test_us_margin_for_a_usd_product() -> None:
 
 def test_curves_and_grid() -> None:
     legs = _template("long_straddle")
-    today = local_today(SNAP)
+    today = SNAP.local_date()
     dates = [today, today + timedelta(days=1)]
     out = analyse(SNAP, Request(legs, dates, "sticky_strike", 300))
     grid = out["grid"]
@@ -219,7 +218,7 @@ def test_valuation_dates_start_at_the_exchanges_date() -> None:
     evening = replace(SNAP, terms=replace(SNAP.terms, timezone="Asia/Kolkata"),
                       timestamp=SNAP.timestamp.replace(hour=20))
     utc_day = evening.timestamp.date()
-    assert local_today(evening) == utc_day + timedelta(days=1)
+    assert evening.local_date() == utc_day + timedelta(days=1)
     legs = _template("long_straddle", snap=evening)
     with pytest.raises(LegError) as caught:
         analyse(evening, Request(legs, [utc_day]))

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -201,6 +202,11 @@ class ChainSnapshot:
 
     def expiries(self) -> list[date]:
         return list(self.expiry_dates)
+
+    def local_date(self) -> date:
+        """The snapshot's date in its exchange's time zone (an NSE evening in UTC is already
+        tomorrow): days to expiry, valuation dates and expiry days count in these dates."""
+        return self.timestamp.astimezone(ZoneInfo(self.terms.timezone)).date()
 
     @property
     def chains(self) -> tuple[ExpiryChain, ...]:

@@ -29,7 +29,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -163,11 +162,6 @@ def _finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
 
 
-def local_date(snap: ChainSnapshot) -> date:
-    """The snapshot's date at its exchange (days to expiry count in these dates)."""
-    return snap.timestamp.astimezone(ZoneInfo(snap.terms.timezone)).date()
-
-
 def realised_vol(times: np.ndarray, prices: np.ndarray) -> float | None:
     """Annualised realised volatility (decimal) of ticks (see the module docstring); None
     with fewer than three ticks or no elapsed time."""
@@ -232,7 +226,7 @@ def _wall(strikes: np.ndarray, values: np.ndarray) -> tuple[float | None, float 
 
 def expiry_figures(snap: ChainSnapshot, chain: ExpiryChain) -> ExpiryFigures:
     """The figures of one expiry of ``snap``."""
-    today = local_date(snap)
+    today = snap.local_date()
     sk: ExpirySkew = expiry_skew(chain, today)
     smile, move = sk.figures, sk.figures.expected_move
     mp = chain.max_pain_strike

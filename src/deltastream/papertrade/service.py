@@ -920,7 +920,7 @@ class PaperTrading:
     def _settle_product(self, snapshot: ChainSnapshot, previous: ChainSnapshot | None
                         ) -> list[OrderRow]:
         product = snapshot.product
-        today = _local_date(snapshot)
+        today = snapshot.local_date()
         listed = snapshot.expiry_dates
         positions = self.store.expired_positions(product, today, listed)
         orders = [o for o in self.store.open_orders([product])
@@ -995,10 +995,10 @@ class PaperTrading:
     def settlement_price(self, snapshot: ChainSnapshot, expiry: date,
                          previous: ChainSnapshot | None = None) -> Decimal:
         """The underlying's close on ``expiry`` day, to the cent (module docstring)."""
-        if _local_date(snapshot) == expiry and snapshot.market_status == MarketStatus.CLOSED:
+        if snapshot.local_date() == expiry and snapshot.market_status == MarketStatus.CLOSED:
             spot = snapshot.spot
         elif (previous is not None and expiry in previous.expiry_dates
-              and _local_date(previous) == expiry):
+              and previous.local_date() == expiry):
             spot = previous.spot
         else:
             zone = ZoneInfo(snapshot.terms.timezone)
@@ -1079,11 +1079,6 @@ def _amended(row: OrderRow, request: ModifyRequest, lot_size: int, tick_size: De
                           "orders only)",
         }.get(error.field, "see the API contract")
         raise TradeError(error.field, error.message, accepted) from error
-
-
-def _local_date(snapshot: ChainSnapshot) -> date:
-    """The snapshot's (market) date in its exchange's zone."""
-    return snapshot.timestamp.astimezone(ZoneInfo(snapshot.terms.timezone)).date()
 
 
 def _contract_key(c: ContractRef) -> str:

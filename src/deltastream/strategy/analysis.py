@@ -57,7 +57,6 @@ from .payoff import (
     payoff,
     price_grid,
 )
-from .skew import local_today
 from .valuation import SMILES, Valuer
 
 MIN_POINTS, MAX_POINTS = 50, 5000
@@ -178,7 +177,7 @@ def analyse(snap: ChainSnapshot, request: Request) -> dict[str, Any]:
              else chains[0].expiry)
     chain = snap.chain_for(front)
     assert chain is not None
-    today = local_today(snap)
+    today = snap.local_date()
     elapsed_dates = []
     for i, d in enumerate(request.dates):
         if not today <= d < front:

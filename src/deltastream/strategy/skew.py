@@ -30,7 +30,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from scipy.special import ndtr
@@ -173,13 +172,7 @@ def expiry_skew(chain: ExpiryChain, today: date) -> ExpirySkew:
                       figures=figures)
 
 
-def local_today(snap: ChainSnapshot) -> date:
-    """The snapshot's date in the exchange's time zone (an NSE evening in UTC is already
-    tomorrow): days to expiry count from it, and valuation dates start there."""
-    return snap.timestamp.astimezone(ZoneInfo(snap.terms.timezone)).date()
-
-
 def skew(snap: ChainSnapshot) -> list[ExpirySkew]:
     """:func:`expiry_skew` of every listed expiry of ``snap``, nearest first."""
-    today = local_today(snap)
+    today = snap.local_date()
     return [expiry_skew(c, today) for c in snap.chains]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from apiflask import APIBlueprint
@@ -105,7 +104,7 @@ def volatility_surface(product: str, query_data: SurfaceQuery) -> Response:
 
     def build() -> dict:
         # Days count in the exchange's own dates (an NSE evening in UTC is already tomorrow).
-        today = snap.timestamp.astimezone(ZoneInfo(snap.terms.timezone)).date()
+        today = snap.local_date()
         rows = []
         for c in snap.chains:
             sl = strike_window(c, query_data.strikes)
