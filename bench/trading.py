@@ -13,8 +13,9 @@ Order placement over HTTP instead: starts a real ``deltastream serve --hours alw
 fresh data directory (its SQLite store; the default number of web workers unless
 ``--workers``), registers one user per client, and ``--clients`` threads (one keep-alive
 connection each) place NIFTY ATM call and put orders (market and limit at the touch, bought
-and sold in turn) for ``--seconds``: orders/s, latency p50/p90/p99 and errors (409 margin
-refusals count as answered), the web workers' CPU and the time they waited for a CPU (on a
+and sold in turn; one more thread re-reads the chain every 0.2 s so the limits follow the
+touch) for ``--seconds``: orders/s, latency p50/p90/p99 and errors (409 margin refusals
+count as answered, and are counted), the web workers' CPU and the time they waited for a CPU (on a
 shared machine the latter says how much of the latency is other processes' load), and the
 engine process's CPU. The issue's target is 500 orders/s at 16 clients with p99 at
 most 50 ms.
@@ -172,6 +173,19 @@ def _orders(conn: http.client.HTTPConnection) -> list[dict[str, Any]]:
     return cycle
 
 
+def _refresh_prices(port: int, cycle: list[dict[str, Any]], stop: float) -> None:
+    """Keeps the cycle's limits at the touch while the market moves: the chain is read every
+    0.2 s and the cycle's orders replaced (one list item assignment each, which the clients
+    read whole). Limits priced at the touch of the setup's tick would otherwise rest ever
+    further from the market and block margin, and the run would time margin refusals."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    while time.monotonic() < stop:
+        for i, order in enumerate(_orders(conn)):
+            cycle[i] = order
+        time.sleep(0.2)
+    conn.close()
+
+
 def _cpu_seconds(pid: int) -> float:
     """utime + stime of ``pid`` (all its threads) so far; fields 14 and 15 of proc(5),
     counted after the command name's closing parenthesis."""
@@ -284,6 +298,7 @@ def placement(args: argparse.Namespace) -> None:
         threads = [threading.Thread(target=_run_client,
                                     args=(port, client, cycle, start, stop))
                    for client in clients]
+        threads.append(threading.Thread(target=_refresh_prices, args=(port, cycle, stop)))
         workers = _web_workers(server.pid)
         engine = _engine_process(server.pid)
         watched = [*workers, *([engine] if engine else [])]
