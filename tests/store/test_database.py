@@ -29,7 +29,7 @@ from deltastream.store.database import (
 def test_migrations_create_the_declared_schema_and_are_idempotent(fresh_url):
     engine = open_database(fresh_url)
     try:
-        assert current_revision(engine) == head_revision() == "0006"
+        assert current_revision(engine) == head_revision() == "0007"
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), schema.metadata)
             assert diff == []
@@ -43,7 +43,7 @@ def test_migrations_create_the_declared_schema_and_are_idempotent(fresh_url):
         engine.dispose()
     again = open_database(fresh_url)     # a second start migrates nothing and keeps the data
     try:
-        assert current_revision(again) == "0006"
+        assert current_revision(again) == "0007"
         with again.connect() as conn:
             assert conn.execute(sa.select(schema.market_state.c.payload)).scalar() == b"x"
             versions = conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar()
@@ -157,7 +157,7 @@ def test_concurrent_start_ups_migrate_once(fresh_url, monkeypatch):
         t.join(30.0)
     try:
         assert errors == [] and len(engines) == 4
-        assert current_revision(engines[0]) == "0006"
+        assert current_revision(engines[0]) == "0007"
     finally:
         for engine in engines:
             engine.dispose()

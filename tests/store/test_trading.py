@@ -219,3 +219,55 @@ def test_revision_0005_adds_only_the_trading_tables_and_downgrades_cleanly(fresh
         assert set(sa.inspect(engine).get_table_names()) == before
     finally:
         engine.dispose()
+
+
+def test_revision_0007_adds_only_the_open_orders_index_and_downgrades_cleanly(fresh_url):
+    from alembic import command
+
+    engine = database._create_engine(fresh_url)
+
+    def indexes() -> set[str]:
+        return {ix["name"] for ix in sa.inspect(engine).get_indexes("paper_orders")}
+
+    try:
+        with engine.connect() as conn, conn.begin():
+            command.upgrade(database._alembic_config(conn), "0006")
+        before = indexes()
+        with engine.connect() as conn, conn.begin():
+            command.upgrade(database._alembic_config(conn), "0007")
+        assert indexes() - before == {"ix_paper_orders_user_id_status"}
+        with engine.connect() as conn, conn.begin():
+            command.downgrade(database._alembic_config(conn), "0006")
+        assert indexes() == before
+    finally:
+        engine.dispose()
+
+
+def test_open_units_read_only_the_users_open_orders(trading, db):
+    # The position-limit check runs on every placement: its read of the user's open orders
+    # goes through (user_id, status), not through every order the user has placed.
+    ann = user(db, "ann@example.com")
+    with trading.locked(ann) as ledger:
+        for _ in range(3):
+            ledger.insert_order(new_order(ann, status="FILLED"))
+        ledger.insert_order(new_order(ann))
+    seen: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if "sum(" in statement.lower():
+            seen.append((statement, parameters))
+
+    sa.event.listen(db, "before_cursor_execute", capture)
+    try:
+        with trading.locked(ann) as ledger:
+            assert ledger.open_units(CALL, "BUY") == 65
+            assert ledger.open_units(CALL, "SELL") == 0
+    finally:
+        sa.event.remove(db, "before_cursor_execute", capture)
+    if db.dialect.name != "sqlite":
+        return     # PostgreSQL's planner chooses by table statistics: the figure is enough
+    statement, parameters = seen[0]
+    with db.connect() as conn:
+        plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + statement, parameters))
+    assert "ix_paper_orders_user_id_status" in plan, plan

@@ -658,7 +658,10 @@ class PaperTrading:
         new status, filled units and average price."""
         contract = row.contract
         cash = ledger.cash()[contract.currency]
-        earlier = [(f.quantity, f.price) for f in ledger.account.fills if f.order_id == row.id]
+        # Only an order that has filled before has earlier fills: a new order skips reading
+        # the account's whole history for them.
+        earlier = [] if not row.filled_quantity else [
+            (f.quantity, f.price) for f in ledger.account.fills if f.order_id == row.id]
         for fill in fills:
             charges = self.charges(contract.currency, order.side, fill.quantity, fill.price)
             ledger.insert_fill(row, fill.quantity, fill.price, charges, now)

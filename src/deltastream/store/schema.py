@@ -215,6 +215,7 @@ paper_orders = sa.Table(
     sa.UniqueConstraint("user_id", "idempotency_key"),
     sa.Index(None, "user_id", "placed_at"),
     sa.Index(None, "status"),
+    sa.Index(None, "user_id", "status"),     # a user's open orders (migration 0007)
 )
 
 paper_fills = sa.Table(
