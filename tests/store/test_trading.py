@@ -187,6 +187,47 @@ def test_remembered_fills_follow_other_processes_changes_and_resets(trading, db)
     assert _held(trading, ann)[1].quantity == -130
 
 
+def test_a_refresh_outside_the_lock_leaves_the_locked_read_only_what_landed_since(
+        trading, db):
+    # The matcher reads other processes' fills before it takes the lock; under the lock it
+    # reads the newest fill it remembers and those after it, and sees every fill.
+    ann, bob = user(db, "ann@example.com"), user(db, "bob@example.com")
+    other = SqlTradingStore(db)     # the web worker's store on the same database
+    for n in range(5):
+        _fill_in(other, ann, str(100 + n), n + 1)
+    _fill_in(other, bob, "50", 6)
+    trading.refresh([ann, bob])
+    _fill_in(other, ann, "120", 7, side="SELL")
+    _fill_in(other, ann, "121", 8, side="SELL")
+    reads: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if "paper_fills" in statement:
+            reads.append((statement, parameters))
+
+    with trading.locked(ann) as ledger:
+        sa.event.listen(db, "before_cursor_execute", record)
+        try:
+            fills, position = ledger.fills(), ledger.position(CALL)
+        finally:
+            sa.event.remove(db, "before_cursor_execute", record)
+    assert fills == other.fills(ann)
+    # One read, from the newest remembered fill (the fifth) on: not the whole history.
+    assert len(reads) == 1 and "fills_count" in reads[0][0]
+    values = reads[0][1].values() if isinstance(reads[0][1], dict) else reads[0][1]
+    assert fills[4].id in list(values)
+    assert position == replay((f.signed_quantity, f.price, f.charges) for f in fills)
+    assert position.quantity == 3 * 65
+    # A reset elsewhere after the refresh: the locked read finds the remembered fills gone.
+    trading.refresh([ann])
+    with other.locked(ann) as ledger:
+        ledger.reset(START, 9)
+    _fill_in(other, ann, "90", 10, side="SELL")
+    ids, position = _held(trading, ann)
+    assert len(ids) == 1 and position.quantity == -65
+    assert _held(trading, bob)[1].quantity == 65
+
+
 def test_account_fills_add_up_positions_and_each_days_realised_net_of_charges():
     day = 20_000 * DAY_US          # a UTC midnight, epoch µs
 

@@ -658,10 +658,7 @@ class PaperTrading:
         new status, filled units and average price."""
         contract = row.contract
         cash = ledger.cash()[contract.currency]
-        # Only an order that has filled before has earlier fills: a new order skips reading
-        # the account's whole history for them.
-        earlier = [] if not row.filled_quantity else [
-            (f.quantity, f.price) for f in ledger.account.fills if f.order_id == row.id]
+        earlier = _earlier_fills(ledger, [row])[row.id]
         for fill in fills:
             charges = self.charges(contract.currency, order.side, fill.quantity, fill.price)
             ledger.insert_fill(row, fill.quantity, fill.price, charges, now)
@@ -798,6 +795,9 @@ class PaperTrading:
         now = micros(self.now())
         if not planned:
             return changed
+        # The fills other processes booked since this process last saw each account are read
+        # before its lock is taken: the locked pass reads only what lands meanwhile.
+        self.store.refresh(planned)
         with self.store.locked_accounts(list(planned)) as ledgers:
             for user_id, plans in planned.items():
                 changed += self._apply_account(ledgers[user_id],
@@ -866,11 +866,7 @@ class PaperTrading:
                        now: int) -> list[OrderRow]:
         """Write the fills of several orders (margin checked), one cash write per currency."""
         cash = ledger.cash()
-        earlier: dict[int, list[tuple[int, Decimal]]] = defaultdict(list)
-        ids = {current.id for current, _ in fills}
-        for f in ledger.fills():
-            if f.order_id in ids:
-                earlier[f.order_id].append((f.quantity, f.price))
+        earlier = _earlier_fills(ledger, [current for current, _ in fills])
         out = []
         for current, plan in fills:
             assert plan.result is not None
@@ -1082,6 +1078,19 @@ def _amended(row: OrderRow, request: ModifyRequest, lot_size: int, tick_size: De
                           "orders only)",
         }.get(error.field, "see the API contract")
         raise TradeError(error.field, error.message, accepted) from error
+
+
+def _earlier_fills(ledger: Ledger, rows: Sequence[OrderRow]
+                   ) -> defaultdict[int, list[tuple[int, Decimal]]]:
+    """(quantity, price) of each order's fills so far, by order id. Only orders that have
+    filled before have any: without one, the account's history is not read."""
+    earlier: defaultdict[int, list[tuple[int, Decimal]]] = defaultdict(list)
+    ids = {row.id for row in rows if row.filled_quantity}
+    if ids:
+        for f in ledger.account.fills:
+            if f.order_id in ids:
+                earlier[f.order_id].append((f.quantity, f.price))
+    return earlier
 
 
 def _contract_key(c: ContractRef) -> str:

@@ -23,7 +23,10 @@ the newest remembered one on, and their count): the newest remembered fill still
 unchanged and the count the remembered ones plus the newer ones, the newer ones are appended;
 anything else (a reset, another process's changes the count does not explain) reads the fills
 again in full. A ledger's own writes update its copy, which the store keeps only once the
-transaction committed: what is remembered was always stored.
+transaction committed: what is remembered was always stored. :meth:`SqlTradingStore.refresh`
+reads, before a lock is taken, what other processes added since (the matching pass does so
+for the accounts it is about to fill), so the read under the lock, which holds SQLite's one
+write lock, is short.
 
 Events (the outbox): every write of an order or a fill through a :class:`Ledger` also writes a
 ``paper_events`` row in the same transaction (under group commit on SQLite queued, and written
@@ -532,12 +535,26 @@ class SqlTradingStore:
 
     def _committed(self, ledger: Ledger) -> None:
         """Remember the fills of a ledger whose transaction committed."""
-        if ledger._account is None:
-            return
-        if len(self._remembered) >= MAX_CACHED_ACCOUNTS and \
-                ledger.user_id not in self._remembered:
+        if ledger._account is not None:
+            self._remember(ledger.user_id, ledger._account)
+
+    def _remember(self, user_id: int, account: AccountFills) -> None:
+        if len(self._remembered) >= MAX_CACHED_ACCOUNTS and user_id not in self._remembered:
             self._remembered.clear()
-        self._remembered[ledger.user_id] = ledger._account
+        self._remembered[user_id] = account
+
+    def refresh(self, user_ids: Iterable[int]) -> None:
+        """Read what the users' remembered fills lack, outside any lock: a locked
+        transaction that follows then reads only the fills committed after this (module
+        docstring), which keeps the write lock it holds short. Each user's read is a
+        transaction of its own, so no writer's commit waits for all of them. What is
+        remembered is always a committed state of the user's fills, which the locked read
+        checks as it checks any other."""
+        with self.db.connect() as conn:
+            for user_id in user_ids:
+                self._remember(user_id, _fills_since(conn, user_id,
+                                                     self._remembered.get(user_id)))
+                conn.rollback()     # ends the read (SQLite: its shared lock)
 
     def ensure_account(self, user_id: int, starting_cash: Mapping[str, Decimal],
                        at: int) -> None:
