@@ -208,9 +208,10 @@ def test_a_refresh_outside_the_lock_leaves_the_locked_read_only_what_landed_sinc
     with trading.locked(ann) as ledger:
         sa.event.listen(db, "before_cursor_execute", record)
         try:
-            fills, position = ledger.fills(), ledger.position(CALL)
+            position = ledger.position(CALL)
         finally:
             sa.event.remove(db, "before_cursor_execute", record)
+        fills = ledger.fills()
     assert fills == other.fills(ann)
     # One read, from the newest remembered fill (the fifth) on: not the whole history.
     assert len(reads) == 1 and "fills_count" in reads[0][0]
@@ -242,6 +243,8 @@ def test_account_fills_add_up_positions_and_each_days_realised_net_of_charges():
                                                Decimal("75"))
     assert account.daily_net == {("INR", 20_000): Decimal("-45"),
                                  ("INR", 20_001): Decimal("945")}
+    # What a later read is checked against: how many fills, and the newest.
+    assert (account.count, account.newest) == (3, fill(3, "SELL", "120", "30", day + DAY_US))
 
 
 def test_revision_0005_adds_only_the_trading_tables_and_downgrades_cleanly(fresh_url):

@@ -1082,14 +1082,11 @@ def _amended(row: OrderRow, request: ModifyRequest, lot_size: int, tick_size: De
 
 def _earlier_fills(ledger: Ledger, rows: Sequence[OrderRow]
                    ) -> defaultdict[int, list[tuple[int, Decimal]]]:
-    """(quantity, price) of each order's fills so far, by order id. Only orders that have
-    filled before have any: without one, the account's history is not read."""
+    """(quantity, price) of each order's fills so far, by order id; read only for orders that
+    have filled before."""
     earlier: defaultdict[int, list[tuple[int, Decimal]]] = defaultdict(list)
-    ids = {row.id for row in rows if row.filled_quantity}
-    if ids:
-        for f in ledger.account.fills:
-            if f.order_id in ids:
-                earlier[f.order_id].append((f.quantity, f.price))
+    for f in ledger.fills_of_orders(row.id for row in rows if row.filled_quantity):
+        earlier[f.order_id].append((f.quantity, f.price))
     return earlier
 
 

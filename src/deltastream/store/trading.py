@@ -15,18 +15,18 @@ Serialisation: every change of a user's cash, orders or fills runs inside
 SQLite). Two concurrent orders of one user therefore run one after the other, and the second
 sees the cash and positions the first left: together they cannot exceed the margin.
 
-Fills cached per process (:class:`AccountFills`): a store remembers each account's fills as
-its last committed transaction left them, with each contract's position and each fill's
-realised P&L, so an order reads only what changed since. Under the account lock a
-:class:`Ledger` checks the memory against the database with one query (the user's fills from
-the newest remembered one on, and their count): the newest remembered fill still stored
-unchanged and the count the remembered ones plus the newer ones, the newer ones are appended;
-anything else (a reset, another process's changes the count does not explain) reads the fills
-again in full. A ledger's own writes update its copy, which the store keeps only once the
-transaction committed: what is remembered was always stored. :meth:`SqlTradingStore.refresh`
-reads, before a lock is taken, what other processes added since (the matching pass does so
-for the accounts it is about to fill), so the read under the lock, which holds SQLite's one
-write lock, is short.
+Fills cached per process (:class:`AccountFills`): a store remembers what each account's fills
+add up to as its last committed transaction left them (each contract's position, each day's
+realised P&L, how many fills and the newest one; not the fills themselves), so an order reads
+only what changed since. Under the account lock a :class:`Ledger` checks the memory against the
+database with one query (the user's fills from the newest remembered one on, and their count):
+the newest remembered fill still stored unchanged and the count the remembered ones plus the
+newer ones, the newer ones are added; anything else (a reset, another process's changes the
+count does not explain) reads the fills again in full. A ledger's own writes update its copy,
+which the store keeps only once the transaction committed: what is remembered was always
+stored. :meth:`SqlTradingStore.refresh` reads, before a lock is taken, what other processes
+added since (the matching pass does so for the accounts it is about to fill), so the read under
+the lock, which holds SQLite's one write lock, is short.
 
 Events (the outbox): every write of an order or a fill through a :class:`Ledger` also writes a
 ``paper_events`` row in the same transaction (under group commit on SQLite queued, and written
@@ -149,12 +149,15 @@ class FillRow:
 
 @dataclass(frozen=True)
 class AccountFills:
-    """A user's fills in id order and what they add up to: ``positions`` each contract's
-    position (every fill of it replayed) and ``daily_net`` the realised P&L net of charges by
-    currency and UTC day (days since the epoch, :data:`DAY_US`), realised by weighted
-    average cost. Immutable: a change makes a new one (:meth:`plus`)."""
+    """What a user's fills in id order add up to: ``positions`` each contract's position
+    (every fill of it replayed) and ``daily_net`` the realised P&L net of charges by currency
+    and UTC day (days since the epoch, :data:`DAY_US`), realised by weighted average cost;
+    ``count`` fills so far, the newest ``newest`` (what a later read is checked against).
+    The fills themselves are not kept: the size is the contracts' and days', not the
+    history's. Immutable: a change makes a new one (:meth:`plus`)."""
 
-    fills: tuple[FillRow, ...] = ()
+    count: int = 0
+    newest: FillRow | None = None
     positions: Mapping[ContractRef, Position] = field(default_factory=dict)
     daily_net: Mapping[tuple[str, int], Decimal] = field(default_factory=dict)
 
@@ -171,7 +174,7 @@ class AccountFills:
             positions[fill.contract] = after
             day = (fill.contract.currency, fill.filled_at // DAY_US)
             daily[day] = daily.get(day, _ZERO) + after.realised - before.realised - fill.charges
-        return AccountFills(self.fills + added, positions, daily)
+        return AccountFills(self.count + len(added), added[-1], positions, daily)
 
 
 _FLAT = Position()
@@ -392,7 +395,18 @@ class Ledger:
             self._cash[currency] = cash
 
     def fills(self) -> list[FillRow]:
-        return list(self.account.fills)
+        """The user's fills in id order, as this transaction sees them (read in full)."""
+        return _fills_of(self.conn, self.user_id)
+
+    def fills_of_orders(self, order_ids: Iterable[int]) -> list[FillRow]:
+        """The fills of these orders of the user's, in id order."""
+        ids = sorted(set(order_ids))
+        if not ids:
+            return []
+        rows = self.conn.execute(sa.select(paper_fills).where(
+            paper_fills.c.user_id == self.user_id, paper_fills.c.order_id.in_(ids))
+            .order_by(paper_fills.c.id)).all()
+        return [_fill(row) for row in rows]
 
     def open_units(self, contract: ContractRef, side: str, exclude: int | None = None) -> int:
         """Units still to fill of the user's open orders on ``contract`` and ``side``
@@ -479,7 +493,7 @@ class Ledger:
     def reset(self, starting_cash: Mapping[str, Decimal], at: int) -> None:
         """Delete the user's orders and fills and put the cash back to ``starting_cash``;
         every contract the user held gets a flat ``position`` event."""
-        held = {f.contract for f in self.fills()}
+        held = set(self.account.positions)     # every contract the user has traded
         self.conn.execute(sa.delete(paper_fills).where(paper_fills.c.user_id == self.user_id))
         self.conn.execute(sa.delete(paper_orders).where(paper_orders.c.user_id == self.user_id))
         self._account = AccountFills()
@@ -498,10 +512,10 @@ def _fills_since(conn: sa.Connection, user_id: int, remembered: AccountFills | N
                  ) -> AccountFills:
     """The user's fills now: ``remembered`` and the newer ones when the database still holds
     exactly those (module docstring), else all of them read again."""
-    if remembered is not None and remembered.fills:
-        newest = remembered.fills[-1]
+    if remembered is not None and remembered.newest is not None:
+        newest = remembered.newest
         rows = conn.execute(_FILLS_FROM, {"the_user": user_id, "the_id": newest.id}).all()
-        if rows and rows[0]._mapping["fills_count"] == len(remembered.fills) + len(rows) - 1:
+        if rows and rows[0]._mapping["fills_count"] == remembered.count + len(rows) - 1:
             found = [_fill(row) for row in rows]
             if found[0] == newest:
                 return remembered.plus(found[1:])
