@@ -6,17 +6,30 @@ IDX: INR, lot 50, tick 0.05, 500 units at the touch."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
 from deltastream.papertrade.config import trading_config
-from deltastream.papertrade.service import MarginRejected, ModifyRequest, OrderRequest, quote_of
+from deltastream.papertrade.service import (
+    MarginRejected,
+    ModifyRequest,
+    OrderRequest,
+    PaperTrading,
+    quote_of,
+)
 from deltastream.settings import Settings
+from deltastream.store.trading import SqlTradingStore
 from deltastream.trading.charges import IndiaCharges, to_cents
 from deltastream.trading.limits import Limits
-from tests.papertrade.conftest import make_service
-from tests.papertrade.test_service import atm_call, buy, india_buy_charges
+from tests.papertrade.conftest import NOW, make_service
+from tests.papertrade.test_service import (
+    atm_call,
+    buy,
+    india_buy_charges,
+    india_sell_charges,
+)
 
 D = Decimal
 
@@ -90,6 +103,43 @@ def test_the_days_loss_refuses_new_risk_and_lets_positions_close(store_db, engin
     assert (error.limit.name, error.limit.current, error.limit.after) == (
         "max_daily_loss", loss, loss + cost)
     assert service.place(ann, sell(symbol, 100)).status == "FILLED"
+
+
+def test_the_days_loss_counts_a_carried_position_from_the_previous_close(
+        store_db, engine, users):
+    # Bought yesterday, held overnight: today's loss is the move from the previous
+    # session's close to the mid, not the whole loss since the purchase; what is sold
+    # today counts at its price, with its charges.
+    ann, _ = users
+    symbol, contract = atm_call(engine)
+    quote = quote_of(engine.latest("IDX"), contract)
+    close = quote.previous_close
+    assert close is not None and close != quote.ask
+    clock = [NOW - timedelta(days=1)]
+    service = PaperTrading(SqlTradingStore(store_db), engine.latest, lambda: engine.symbols,
+                           now=lambda: clock[0],
+                           limits={"INR": Limits(max_daily_loss=D("1000000"))})
+    assert service.place(ann, buy(symbol, 100)).status == "FILLED"
+    bought = india_buy_charges(100, quote.ask)
+    # Yesterday it lost the half spread and the charges.
+    assert service.limit_usage(ann, "INR").day_loss == bought + 100 * (quote.ask - quote.mid)
+    clock[0] = NOW
+    assert service.limit_usage(ann, "INR").day_loss == -100 * (quote.mid - close)
+    assert service.place(ann, sell(symbol, 50)).status == "FILLED"
+    received = 50 * quote.bid - india_sell_charges(50, quote.bid)
+    assert service.limit_usage(ann, "INR").day_loss == -(
+        received + 50 * quote.mid - 100 * close)
+    # The order check starts from the same figure: a limit a paisa short of the loss after
+    # another buy (its charges and half spread added) refuses it.
+    loss = -(received + 50 * quote.mid - 100 * close)
+    after = loss + india_buy_charges(50, quote.ask) + 50 * (quote.ask - quote.mid)
+    assert after > D("0.01")
+    limited = PaperTrading(SqlTradingStore(store_db), engine.latest, lambda: engine.symbols,
+                           now=lambda: clock[0],
+                           limits={"INR": Limits(max_daily_loss=after - D("0.01"))})
+    error = rejected(limited, ann, buy(symbol, 50))
+    assert (error.limit.name, error.limit.current, error.limit.after) == (
+        "max_daily_loss", loss, after)
 
 
 def test_configured_charges_and_starting_cash(store_db, engine, users):

@@ -229,7 +229,7 @@ def test_a_refresh_outside_the_lock_leaves_the_locked_read_only_what_landed_sinc
     assert _held(trading, bob)[1].quantity == 65
 
 
-def test_account_fills_add_up_positions_and_each_days_realised_net_of_charges():
+def test_account_fills_add_up_positions_and_the_days_cash_units_and_starting_cost():
     day = 20_000 * DAY_US          # a UTC midnight, epoch µs
 
     def fill(n: int, side: str, price: str, charges: str, at: int) -> FillRow:
@@ -237,12 +237,25 @@ def test_account_fills_add_up_positions_and_each_days_realised_net_of_charges():
 
     account = AccountFills().plus([fill(1, "BUY", "100", "20", day + 5),
                                    fill(2, "BUY", "110", "25", day + 6)])
+    assert account.flow_of_day("INR", 20_000) == -(6500 + 20) - (7150 + 25)
+    assert account.at_day_start(CALL, 20_000) == (0, 0)
     # Next day: sell 65 of 130 held at an average cost of 105: realised 65 x 15 = 975.
     account = account.plus([fill(3, "SELL", "120", "30", day + DAY_US)])
     assert account.positions[CALL] == Position(65, Decimal("6825"), Decimal("975"),
                                                Decimal("75"))
-    assert account.daily_net == {("INR", 20_000): Decimal("-45"),
-                                 ("INR", 20_001): Decimal("945")}
+    # The day's figures are the new day's: 65 x 120 - 30 received, 130 units held at its
+    # start at a cost of 6500 + 7150; the day before is no longer the account's day.
+    assert account.flow_of_day("INR", 20_001) == Decimal("7770")
+    assert account.flow_of_day("INR", 20_000) == 0 and account.flow_of_day("USD", 20_001) == 0
+    assert account.at_day_start(CALL, 20_001) == (130, Decimal("13650"))
+    # A later day without fills starts with what is held now.
+    assert account.at_day_start(CALL, 20_002) == (65, Decimal("6825"))
+    # An earlier day's fill committed after the new day's belongs to the earlier day: held
+    # when the new one began, none of the new day's cash.
+    late = account.plus([fill(4, "BUY", "99", "5", day + DAY_US - 1)])
+    assert late.positions[CALL].quantity == 130
+    assert late.flow_of_day("INR", 20_001) == Decimal("7770")
+    assert late.at_day_start(CALL, 20_001)[0] == 130 + 65
     # What a later read is checked against: how many fills, and the newest.
     assert (account.count, account.newest) == (3, fill(3, "SELL", "120", "30", day + DAY_US))
 

@@ -1,7 +1,8 @@
 """Position and loss limits with hand-computed figures: open lots per contract and side
 (position + the side's open orders + the order), gross exposure (sum of |units| x mark), the
-day's loss (current plus the order's charges and spread against the mark), closing orders
-always allowed, 0 turning a limit off."""
+day's loss (current plus the order's charges and spread against the mark; the current one
+marked to market from the previous close), closing orders always allowed, 0 turning a limit
+off."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ from decimal import Decimal
 
 import pytest
 
-from deltastream.trading.limits import LimitError, Limits, OrderExposure, check_limits
+from deltastream.trading.limits import (
+    DayHolding,
+    LimitError,
+    Limits,
+    OrderExposure,
+    check_limits,
+    day_loss,
+)
 from deltastream.trading.margin import MarginError
 
 D = Decimal
@@ -77,3 +85,26 @@ def test_zero_turns_limits_off():
     check_limits(Limits(), exposure(held=10**9, units=10**9, gross=D("1e12"),
                                     day_loss=D("1e12")))
     assert not Limits().any and Limits(max_daily_loss=D("1")).any
+
+
+def test_the_days_loss_is_marked_from_the_previous_close():
+    # 130 units carried overnight (bought at 100 and 110: cost 13,650), closed yesterday at
+    # 115: worth 14,950 when the day began. Today 65 sold at 120 with 30 of charges
+    # (+7,770) and the other 65 now marked at 118 (7,670): the day made
+    # 7,770 + 7,670 - 14,950 = 490, a loss of -490. Last week's gain on the position
+    # (115 against an average of 105) is not the day's.
+    carried = DayHolding(units=65, mark=D("118"), units_at_start=130,
+                         previous_close=D("115"), cost_at_start=D("13650"))
+    assert carried.change == D("-7280")
+    assert day_loss(D("7770"), [carried]) == D("-490")
+    # Without a previous close the start is the position's cost then: 7,770 + 7,670 -
+    # 13,650 = 1,790 made.
+    unknown = DayHolding(65, D("118"), 130, None, D("13650"))
+    assert day_loss(D("7770"), [unknown]) == D("-1790")
+    # Bought today only (nothing at the start): the spread and the charges are the loss,
+    # 50 bought at 101 with 12 of charges, marked at 100.5: -(-5,062 + 5,025) = 37.
+    assert day_loss(D("-5062"), [DayHolding(50, D("100.5"), 0, D("90"), D("0"))]) == D("37")
+    # A position closed today counts what it was worth at the start: sold 130 at 116 (30
+    # of charges) after a close at 115: 15,080 - 30 - 14,950 = 100 made.
+    closed = DayHolding(0, D("117"), 130, D("115"), D("13650"))
+    assert day_loss(D("15050"), [closed]) == D("-100")

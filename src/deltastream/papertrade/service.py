@@ -113,7 +113,14 @@ from ..store.trading import (
 )
 from ..trading.charges import IndiaCharges, USCharges, fill_charges, to_cents
 from ..trading.contracts import ContractError, Instrument, resolve_fields, resolve_symbol
-from ..trading.limits import LimitError, Limits, OrderExposure, check_limits
+from ..trading.limits import (
+    DayHolding,
+    LimitError,
+    Limits,
+    OrderExposure,
+    check_limits,
+    day_loss,
+)
 from ..trading.margin import (
     MarginError,
     Market,
@@ -253,7 +260,7 @@ class ModifyRequest:
 class LimitUsage:
     """A market's account as its limits see it: positions, their marks (the mids; the
     average cost without a quote), ``gross`` exposure = sum |units| x mark and the UTC
-    day's loss = -(realised today net of charges + unrealised now)."""
+    day's loss, marked to market (:func:`deltastream.trading.limits.day_loss`)."""
 
     positions: Mapping[ContractRef, Position]
     marks: Mapping[ContractRef, Decimal]
@@ -273,7 +280,8 @@ class LimitUsage:
 @dataclass(frozen=True)
 class Quote:
     """A contract's quote in a snapshot: bid/ask on the tick, mid, IV and per-unit Greeks
-    (the pricing package's units), years to expiry."""
+    (the pricing package's units), years to expiry; ``previous_close`` the previous
+    session's closing premium (None where unknown, and for the underlying)."""
 
     bid: Decimal
     ask: Decimal
@@ -284,6 +292,7 @@ class Quote:
     theta: float
     vega: float
     time: float
+    previous_close: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -361,9 +370,11 @@ def quote_of(snapshot: ChainSnapshot, contract: ContractRef) -> Quote | None:
     if not math.isfinite(iv):
         atm = chain.calls.iv[strikes.index(chain.atm_strike)]
         iv = float(atm) if math.isfinite(atm) else FALLBACK_VOL
+    close = float(side.last[index]) - float(side.change[index])   # change = last - close
     return Quote(_on_tick(bid_f, tick, ROUND_FLOOR), _on_tick(ask_f, tick, ROUND_CEILING),
                  _decimal(mid_f), iv, float(side.delta[index]), float(side.gamma[index]),
-                 float(side.theta[index]), float(side.vega[index]), chain.time_to_expiry)
+                 float(side.theta[index]), float(side.vega[index]), chain.time_to_expiry,
+                 _decimal(close) if math.isfinite(close) else None)
 
 
 def _contract(instrument: Instrument) -> ContractRef:
@@ -592,11 +603,7 @@ class PaperTrading:
         limits = self.limits.get(contract.currency)
         if limits is None or not limits.any:
             return
-        account = ledger.account
-        usage = self._usage_of({c: p for c, p in account.positions.items()
-                                if c.currency == contract.currency},
-                               self._realised_today(account, contract.currency),
-                               contract.currency)
+        usage = self._usage_of(ledger.account, contract.currency)
         sign = order.side.sign
         price = usage.mark(contract)
         cost = sum((self.charges(contract.currency, order.side, f.quantity, f.price)
@@ -612,45 +619,29 @@ class PaperTrading:
     def limit_usage(self, user_id: int, currency: str) -> LimitUsage:
         """The figures the market's limits are checked against, now: gross exposure and the
         day's loss (:mod:`deltastream.trading.limits`)."""
-        return self._usage(self.store.fills(user_id), currency)
+        return self._usage_of(AccountFills().plus(self.store.fills(user_id)), currency)
 
-    def _day_start(self) -> int:
+    def _usage_of(self, account: AccountFills, currency: str) -> LimitUsage:
+        """The limits' figures of the account's positions in ``currency`` now."""
         now = self.now()
-        return micros(datetime(now.year, now.month, now.day, tzinfo=UTC))
-
-    def _realised_today(self, account: AccountFills, currency: str) -> Decimal:
-        """Realised P&L net of charges of the account's fills in ``currency`` this UTC day."""
-        today = self._day_start() // DAY_US
-        return sum((net for (c, day), net in account.daily_net.items()
-                    if c == currency and day >= today), ZERO)
-
-    def _usage(self, fills: Iterable[FillRow], currency: str) -> LimitUsage:
-        mine = [f for f in fills if f.contract.currency == currency]
-        positions: dict[ContractRef, Position] = {}
-        for fill in mine:
-            positions[fill.contract] = apply_fill(positions.get(fill.contract, Position()),
-                                                  fill.signed_quantity, fill.price,
-                                                  fill.charges)
-        day_start = self._day_start()
-        realised_today = sum((r.net for r in realisations(mine) if r.at >= day_start), ZERO)
-        return self._usage_of(positions, realised_today, currency)
-
-    def _usage_of(self, positions: Mapping[ContractRef, Position], realised_today: Decimal,
-                  currency: str) -> LimitUsage:
-        """The limits' figures of a market's ``positions`` and the day's realised P&L net of
-        charges so far."""
+        today = micros(datetime(now.year, now.month, now.day, tzinfo=UTC)) // DAY_US
+        positions = {c: p for c, p in account.positions.items() if c.currency == currency}
         marks: dict[ContractRef, Decimal] = {}
+        holdings: list[DayHolding] = []
         snapshots = {c.product: self.latest(c.product) for c in positions}
         for c, position in positions.items():
             snapshot = snapshots[c.product]
             quote = None if snapshot is None else quote_of(snapshot, c)
             # Without a quote, a position is marked at its average cost (no P&L).
             marks[c] = quote.mid if quote is not None else position.average_cost
+            units_at_start, cost_at_start = account.at_day_start(c, today)
+            if position.quantity or units_at_start:
+                holdings.append(DayHolding(
+                    position.quantity, marks[c], units_at_start,
+                    None if quote is None else quote.previous_close, cost_at_start))
         gross = sum((abs(p.quantity) * marks[c] for c, p in positions.items()), ZERO)
-        unrealised = sum((p.unrealised(marks[c]) for c, p in positions.items() if p.quantity),
-                         ZERO)
-        return LimitUsage(positions, marks, gross, -(realised_today + unrealised),
-                          self.latest)
+        loss = day_loss(account.flow_of_day(currency, today), holdings)
+        return LimitUsage(positions, marks, gross, loss, self.latest)
 
     def _book_fills(self, ledger: Ledger, row: OrderRow, order: Order, fills: Sequence[Fill],
                     status: OrderStatus, now: int) -> OrderRow:

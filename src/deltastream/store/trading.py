@@ -150,16 +150,21 @@ class FillRow:
 @dataclass(frozen=True)
 class AccountFills:
     """What a user's fills in id order add up to: ``positions`` each contract's position
-    (every fill of it replayed) and ``daily_net`` the realised P&L net of charges by currency
-    and UTC day (days since the epoch, :data:`DAY_US`), realised by weighted average cost;
-    ``count`` fills so far, the newest ``newest`` (what a later read is checked against).
-    The fills themselves are not kept: the size is the contracts' and days', not the
-    history's. Immutable: a change makes a new one (:meth:`plus`)."""
+    (every fill of it replayed); ``count`` fills so far, the newest ``newest`` (what a later
+    read is checked against); and the fills of the UTC day ``day`` (days since the epoch,
+    :data:`DAY_US`; the newest fill's): ``day_flow`` the cash they moved by currency
+    (-signed units x price - charges), ``day_units`` the signed units by contract and
+    ``day_start_cost`` each open position's cost when that day's first fill came. The
+    fills themselves are not kept: the size is the contracts', not the history's.
+    Immutable: a change makes a new one (:meth:`plus`)."""
 
     count: int = 0
     newest: FillRow | None = None
     positions: Mapping[ContractRef, Position] = field(default_factory=dict)
-    daily_net: Mapping[tuple[str, int], Decimal] = field(default_factory=dict)
+    day: int = 0
+    day_flow: Mapping[str, Decimal] = field(default_factory=dict)
+    day_units: Mapping[ContractRef, int] = field(default_factory=dict)
+    day_start_cost: Mapping[ContractRef, Decimal] = field(default_factory=dict)
 
     def plus(self, new: Iterable[FillRow]) -> AccountFills:
         """These fills and ``new`` ones after them."""
@@ -167,14 +172,34 @@ class AccountFills:
         if not added:
             return self
         positions = dict(self.positions)
-        daily = dict(self.daily_net)
+        day, flow, units = self.day, dict(self.day_flow), dict(self.day_units)
+        start_cost = self.day_start_cost
         for fill in added:
-            before = positions.get(fill.contract, _FLAT)
-            after = apply_fill(before, fill.signed_quantity, fill.price, fill.charges)
-            positions[fill.contract] = after
-            day = (fill.contract.currency, fill.filled_at // DAY_US)
-            daily[day] = daily.get(day, _ZERO) + after.realised - before.realised - fill.charges
-        return AccountFills(self.count + len(added), added[-1], positions, daily)
+            contract = fill.contract
+            fill_day = fill.filled_at // DAY_US
+            if fill_day > day:
+                day, flow, units = fill_day, {}, {}
+                start_cost = {c: p.cost for c, p in positions.items() if p.quantity}
+            if fill_day == day:     # (not an earlier day's committed after a later one's)
+                flow[contract.currency] = (flow.get(contract.currency, _ZERO)
+                                           - fill.signed_quantity * fill.price - fill.charges)
+                units[contract] = units.get(contract, 0) + fill.signed_quantity
+            positions[contract] = apply_fill(positions.get(contract, _FLAT),
+                                             fill.signed_quantity, fill.price, fill.charges)
+        return AccountFills(self.count + len(added), added[-1], positions, day, flow, units,
+                            start_cost)
+
+    def at_day_start(self, contract: ContractRef, today: int) -> tuple[int, Decimal]:
+        """The units of ``contract`` held when UTC day ``today`` began, and their cost."""
+        held = self.positions.get(contract, _FLAT)
+        if self.day != today:
+            return held.quantity, held.cost
+        return (held.quantity - self.day_units.get(contract, 0),
+                self.day_start_cost.get(contract, _ZERO))
+
+    def flow_of_day(self, currency: str, today: int) -> Decimal:
+        """The cash the fills of UTC day ``today`` moved in ``currency``, charges included."""
+        return self.day_flow.get(currency, _ZERO) if self.day == today else _ZERO
 
 
 _FLAT = Position()

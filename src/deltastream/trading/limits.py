@@ -12,9 +12,13 @@ The limits (configured per market: :mod:`deltastream.settings`, ``paper_max_*``)
 * ``max_gross_exposure``: the sum over the market's open positions of ``|units| x mark``
   (the premium of options, the notional of the underlying; marks are the mids), with the
   order's contract at its position after the order.
-* ``max_daily_loss``: the day's loss = -(P&L realised today net of charges + unrealised P&L
-  of the open positions now); once the loss after the order (its charges and the spread it
-  pays against the mid added) passes the limit, orders are refused.
+* ``max_daily_loss``: the UTC day's loss, marked to market as brokers report the day's P&L:
+  -(the cash the day's fills moved, charges included, + the positions' value now at their
+  marks - their value when the day began at the previous session's close), :func:`day_loss`.
+  A position opened today counts from its fill prices, one carried overnight from the
+  previous close (without one, the underlying say: from its cost); last week's loss on a
+  position still held does not count against today. Once the loss after the order (its
+  charges and the spread it pays against the mid added) passes the limit, orders are refused.
 
 An order that only reduces a position (opposite side, at most the units held) passes every
 limit: a trader can always close. A refused order is stored REJECTED with the message, as a
@@ -24,6 +28,7 @@ so the flows that refuse orders on margin refuse them on limits the same way).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -87,6 +92,32 @@ class OrderExposure:
     def reduces(self) -> bool:
         """The order only reduces the position (opposite side, at most the units held)."""
         return self.held * self.units < 0 and abs(self.units) <= abs(self.held)
+
+
+@dataclass(frozen=True)
+class DayHolding:
+    """One contract over the day: ``units`` held now, at ``mark``; ``units_at_start`` held
+    when the day began, at ``previous_close`` (None: unknown, then at their cost then,
+    ``cost_at_start``, the sum of units x price paid)."""
+
+    units: int
+    mark: Decimal
+    units_at_start: int
+    previous_close: Decimal | None
+    cost_at_start: Decimal
+
+    @property
+    def change(self) -> Decimal:
+        """The day's change in the holding's value."""
+        start = (self.cost_at_start if self.previous_close is None
+                 else self.units_at_start * self.previous_close)
+        return self.units * self.mark - start
+
+
+def day_loss(flow: Decimal, holdings: Iterable[DayHolding]) -> Decimal:
+    """The day's loss (> 0 a loss): -(``flow``, the cash the day's fills moved with their
+    charges, + the day's change in the holdings' value)."""
+    return -(flow + sum((h.change for h in holdings), ZERO))
 
 
 def check_limits(limits: Limits, order: OrderExposure) -> None:

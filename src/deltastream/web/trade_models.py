@@ -145,8 +145,10 @@ class RiskOut(Model):
     open_orders: int
     greeks: GreeksOut
     gross_exposure: float = Field(description="sum of |quantity| x mid over the open positions")
-    daily_loss: float = Field(description="-(realised P&L of the UTC day net of charges + "
-                                          "unrealised P&L now); negative: a gain")
+    daily_loss: float = Field(description="the UTC day's loss marked to market: -(cash the "
+                                          "day's fills moved, charges included, + positions' "
+                                          "value now at the mids - their value at the "
+                                          "previous close); negative: a gain")
     limits: dict[str, float] = Field(description="the account's limits: max_margin = the "
                                      "cash; max_open_lots (per contract and side), "
                                      "max_gross_exposure, max_daily_loss (0: no limit)")
