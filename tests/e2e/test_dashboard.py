@@ -494,13 +494,15 @@ BUILDUP_WORDS = {"long_buildup": "long build-up", "short_buildup": "short build-
 
 
 def oi_change_tooltip(page, index: int, strike: float) -> str:
-    """The OI-change chart's tooltip over the ``index``-th strike (``strike``)."""
-    page.evaluate("""(i) => echarts.getInstanceByDom(document.querySelector(
-        '[data-chart="oi-change"]')).dispatchAction({type: 'showTip', seriesIndex: 0,
-                                                     dataIndex: i})""", index)
+    """The OI-change chart's tooltip over the ``index``-th strike (``strike``). The tip is
+    asked for again at each look: the dashboard's periodic refresh redraws the chart, which
+    hides a tip shown before it."""
     heading = f"strike {strike:,.0f}"
 
     def tooltip() -> str:
+        page.evaluate("""(i) => echarts.getInstanceByDom(document.querySelector(
+            '[data-chart="oi-change"]')).dispatchAction({type: 'showTip', seriesIndex: 0,
+                                                         dataIndex: i})""", index)
         text = page.inner_text("[data-chart=oi-change]")
         return text if heading in text else ""
 
