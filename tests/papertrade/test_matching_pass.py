@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 
+from deltastream.papertrade import service as service_module
 from deltastream.papertrade.service import OrderRequest
 from deltastream.store.trading import SqlTradingStore
 from deltastream.trading.matching import Book, Level
@@ -96,7 +97,9 @@ def test_one_lock_per_account_and_none_for_accounts_that_do_not_change(service, 
     assert [(f.quantity, f.price) for f in fills] == [(50, bid)] * 4
 
 
-def test_the_accounts_that_change_in_a_pass_share_one_transaction(service, engine, users):
+def test_the_accounts_that_change_in_a_pass_share_one_transaction_within_the_budget(
+        service, engine, users, monkeypatch):
+    monkeypatch.setattr(service_module, "MATCH_LOCK_BUDGET", 60.0)
     ann, bob = users
     symbol, contract = atm_call(engine)
     bid = quote_of(engine.latest("IDX"), contract).bid
@@ -121,6 +124,37 @@ def test_the_accounts_that_change_in_a_pass_share_one_transaction(service, engin
     service._apply_account = apply
     changed = service.match_resting({"IDX": engine.latest("IDX")})
     assert sorted(o.id for o in changed) == ids and taken == [sorted((ann, bob))] * 2
+    assert [(f.quantity, f.price) for f in service.store.fills(bob)] == [(50, bid)]
+
+
+def test_a_pass_past_its_budget_commits_and_goes_on_in_another_transaction(
+        service, engine, users, monkeypatch):
+    # No budget: each account's changes commit on their own (order placement gets the
+    # write lock in between), and a failure in one account's keeps the others' committed.
+    monkeypatch.setattr(service_module, "MATCH_LOCK_BUDGET", 0.0)
+    ann, bob = users
+    symbol, contract = atm_call(engine)
+    bid = quote_of(engine.latest("IDX"), contract).bid
+    ids = [_rest(service, who, symbol, "BUY", 50, bid) for who in (ann, bob)]
+    service.book = lambda snap, c: Book((Level(bid - 2, 500),), (Level(bid, 500),))
+    taken = _counting_locks(service)
+    apply = service._apply_account
+
+    def failing_bob(ledger, plans, now):
+        if ledger.user_id == bob:
+            raise RuntimeError("the store failed")
+        return apply(ledger, plans, now)
+
+    service._apply_account = failing_bob
+    with pytest.raises(RuntimeError):
+        service.match_resting({"IDX": engine.latest("IDX")})
+    assert taken == [sorted((ann, bob)), [bob]]
+    assert [service.order(u, i).status for u, i in zip((ann, bob), ids, strict=True)] == [
+        "FILLED", "PENDING"]
+    service._apply_account = apply
+    changed = service.match_resting({"IDX": engine.latest("IDX")})
+    assert [o.id for o in changed] == ids[1:] and taken[-1] == [bob]
+    assert [(f.quantity, f.price) for f in service.store.fills(ann)] == [(50, bid)]
     assert [(f.quantity, f.price) for f in service.store.fills(bob)] == [(50, bid)]
 
 

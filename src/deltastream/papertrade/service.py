@@ -90,6 +90,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from time import monotonic, sleep
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -151,6 +152,12 @@ MAX_MEMO_MARGINS = 4096
 # Where a contract's IV did not solve, the scan reprices at the ATM IV, else this.
 FALLBACK_VOL = 0.2
 AVG_PRICE_PLACES = Decimal("0.0001")
+# Seconds of a matching pass's work one transaction takes on at most before it commits and
+# lets the accounts' other writers (order placement) in: the next accounts go in the next,
+# after a pause longer than a waiting writer's longest retry (SQLite: group commit's 5 ms),
+# so that the writer, not the pass's next transaction, takes the lock.
+MATCH_LOCK_BUDGET = 0.010
+MATCH_LOCK_PAUSE = 0.006
 _OPEN = (OrderStatus.PENDING, OrderStatus.PARTIALLY_FILLED)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SETTLEMENT_ORDER_TYPE = "SETTLEMENT"
@@ -751,10 +758,12 @@ class PaperTrading:
         Cost: one query reads the open orders of the snapshots' products (the columns matching
         uses, :meth:`SqlTradingStore.resting_orders`); the plain resting limit orders are
         matched all at once (:func:`match_resting_limits`); only the orders that change are
-        written, all in one transaction holding the locks of the accounts that change
-        (:meth:`SqlTradingStore.locked_accounts`: on SQLite one commit per pass, not one per
-        account, each of which kept order placement from the write lock), with one margin
-        check per account for all of its fills (:meth:`_apply_account`)."""
+        written, in transactions holding the locks of the accounts that change
+        (:meth:`SqlTradingStore.locked_accounts`), with one margin check per account for all
+        of its fills (:meth:`_apply_account`). A transaction takes on accounts until its work
+        has lasted :data:`MATCH_LOCK_BUDGET` and commits; the rest go in the next. On SQLite
+        that bounds how long order placement waits for the write lock, yet needs few commits
+        (each syncs the disk) where one per account would need many."""
         planned: dict[int, list[_Planned]] = defaultdict(list)
         # By the contract object: resting_orders gives equal contracts one object.
         books: dict[int, Book | None] = {}
@@ -789,10 +798,18 @@ class PaperTrading:
         # The fills other processes booked since this process last saw each account are read
         # before its lock is taken: the locked pass reads only what lands meanwhile.
         self.store.refresh(planned)
-        with self.store.locked_accounts(list(planned)) as ledgers:
-            for user_id, plans in planned.items():
-                changed += self._apply_account(ledgers[user_id],
-                                               sorted(plans, key=lambda p: p.row.id), now)
+        waiting = sorted(planned)
+        while waiting:
+            if len(waiting) < len(planned):
+                sleep(MATCH_LOCK_PAUSE)
+            with self.store.locked_accounts(waiting) as ledgers:
+                until = monotonic() + MATCH_LOCK_BUDGET
+                while True:
+                    user_id = waiting.pop(0)
+                    changed += self._apply_account(
+                        ledgers[user_id], sorted(planned[user_id], key=lambda p: p.row.id), now)
+                    if not waiting or monotonic() >= until:
+                        break
         return changed
 
     def _apply_account(self, ledger: Ledger, plans: Sequence[_Planned], now: int
