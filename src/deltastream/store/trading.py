@@ -16,17 +16,17 @@ SQLite). Two concurrent orders of one user therefore run one after the other, an
 sees the cash and positions the first left: together they cannot exceed the margin.
 
 Fills cached per process (:class:`AccountFills`): a store remembers what each account's fills
-add up to as its last committed transaction left them (each contract's position, each day's
-realised P&L, how many fills and the newest one; not the fills themselves), so an order reads
-only what changed since. Under the account lock a :class:`Ledger` checks the memory against the
-database with one query (the user's fills from the newest remembered one on, and their count):
-the newest remembered fill still stored unchanged and the count the remembered ones plus the
-newer ones, the newer ones are added; anything else (a reset, another process's changes the
-count does not explain) reads the fills again in full. A ledger's own writes update its copy,
-which the store keeps only once the transaction committed: what is remembered was always
-stored. :meth:`SqlTradingStore.refresh` reads, before a lock is taken, what other processes
-added since (the matching pass does so for the accounts it is about to fill), so the read under
-the lock, which holds SQLite's one write lock, is short.
+add up to as its last committed transaction left them (each contract's position, the latest
+day's cash and units, how many fills and the newest one; not the fills themselves), so an order
+reads only what changed since. Under the account lock a :class:`Ledger` checks the memory
+against the database with one query (the user's fills from the newest remembered one on, and
+their count): the newest remembered fill still stored unchanged and the count the remembered
+ones plus the newer ones, the newer ones are added; anything else (a reset, another process's
+changes the count does not explain) reads the fills again in full. A ledger's own writes update
+its copy, which the store keeps only once the transaction committed: what is remembered was
+always stored. :meth:`SqlTradingStore.refresh` reads, before a lock is taken, what other
+processes added since (the matching pass does so for the accounts it is about to fill), so the
+read under the lock, which holds SQLite's one write lock, is short.
 
 Events (the outbox): every write of an order or a fill through a :class:`Ledger` also writes a
 ``paper_events`` row in the same transaction (under group commit on SQLite queued, and written
