@@ -97,26 +97,33 @@ def test_one_lock_per_account_and_none_for_accounts_that_do_not_change(service, 
     assert [(f.quantity, f.price) for f in fills] == [(50, bid)] * 4
 
 
-def test_the_accounts_that_change_in_a_pass_share_one_transaction_within_the_budget(
-        service, engine, users, monkeypatch):
-    monkeypatch.setattr(service_module, "MATCH_LOCK_BUDGET", 60.0)
+def _crossed_with_bobs_write_failing(service, engine, users):
+    """Ann and Bob each rest a buy of 50 at the bid, the book's ask comes down onto it, and
+    the service's write of Bob's account (the second, by id) fails: the orders' ids, the bid,
+    the locks the service takes from now on and the real ``_apply_account`` to put back."""
     ann, bob = users
     symbol, contract = atm_call(engine)
     bid = quote_of(engine.latest("IDX"), contract).bid
     ids = [_rest(service, who, symbol, "BUY", 50, bid) for who in (ann, bob)]
     service.book = lambda snap, c: Book((Level(bid - 2, 500),), (Level(bid, 500),))
     taken = _counting_locks(service)
-    # A pass that fails midway (the second account's write) stores nothing of either.
     apply = service._apply_account
-    calls = []
 
-    def failing_second(ledger, plans, now):
-        calls.append(ledger.user_id)
-        if len(calls) == 2:
+    def failing_bob(ledger, plans, now):
+        if ledger.user_id == bob:
             raise RuntimeError("the store failed")
         return apply(ledger, plans, now)
 
-    service._apply_account = failing_second
+    service._apply_account = failing_bob
+    return ids, bid, taken, apply
+
+
+def test_the_accounts_that_change_in_a_pass_share_one_transaction_within_the_budget(
+        service, engine, users, monkeypatch):
+    monkeypatch.setattr(service_module, "MATCH_LOCK_BUDGET", 60.0)
+    ann, bob = users
+    ids, bid, taken, apply = _crossed_with_bobs_write_failing(service, engine, users)
+    # A pass that fails midway (the second account's write) stores nothing of either.
     with pytest.raises(RuntimeError):
         service.match_resting({"IDX": engine.latest("IDX")})
     assert [service.order(u, i).status for u, i in zip((ann, bob), ids, strict=True)] == [
@@ -133,19 +140,7 @@ def test_a_pass_past_its_budget_commits_and_goes_on_in_another_transaction(
     # write lock in between), and a failure in one account's keeps the others' committed.
     monkeypatch.setattr(service_module, "MATCH_LOCK_BUDGET", 0.0)
     ann, bob = users
-    symbol, contract = atm_call(engine)
-    bid = quote_of(engine.latest("IDX"), contract).bid
-    ids = [_rest(service, who, symbol, "BUY", 50, bid) for who in (ann, bob)]
-    service.book = lambda snap, c: Book((Level(bid - 2, 500),), (Level(bid, 500),))
-    taken = _counting_locks(service)
-    apply = service._apply_account
-
-    def failing_bob(ledger, plans, now):
-        if ledger.user_id == bob:
-            raise RuntimeError("the store failed")
-        return apply(ledger, plans, now)
-
-    service._apply_account = failing_bob
+    ids, bid, taken, apply = _crossed_with_bobs_write_failing(service, engine, users)
     with pytest.raises(RuntimeError):
         service.match_resting({"IDX": engine.latest("IDX")})
     assert taken == [sorted((ann, bob)), [bob]]
