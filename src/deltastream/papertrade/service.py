@@ -796,8 +796,10 @@ class PaperTrading:
         if not planned:
             return changed
         # The fills other processes booked since this process last saw each account are read
-        # before its lock is taken: the locked pass reads only what lands meanwhile.
-        self.store.refresh(planned)
+        # before its lock is taken: the locked pass reads only what lands meanwhile. Accounts
+        # whose orders are only cancelled (a DAY order at the close) need no fills.
+        self.store.refresh(u for u, plans in planned.items()
+                           if any(p.result is not None for p in plans))
         waiting = sorted(planned)
         while waiting:
             if len(waiting) < len(planned):
